@@ -1,0 +1,55 @@
+"""routegate: can this runtime run this model, which provider serves it, and who pays.
+
+The public API is what this module exports; everything in ``_modules`` is private.
+"""
+
+from routegate.billing import PLATFORM, BillingMode
+from routegate.errors import (
+    AmbiguousModel,
+    DeriveError,
+    EmptyModel,
+    InvalidManifest,
+    InvalidTemplate,
+    NotNamespaced,
+    Problem,
+    RoutegateError,
+    TemplateNotFound,
+    UnknownRuntime,
+    Unroutable,
+    UnsafeTemplateName,
+)
+from routegate.gate import Code, Decision, Path
+from routegate.manifest import Arm, Manifest, Provider, Runtime
+from routegate.registry import Explanation, MenuEntry, Registry
+from routegate.resolution import Derivation, Upstream
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PLATFORM",
+    "AmbiguousModel",
+    "Arm",
+    "BillingMode",
+    "Code",
+    "Decision",
+    "Derivation",
+    "DeriveError",
+    "EmptyModel",
+    "Explanation",
+    "InvalidManifest",
+    "InvalidTemplate",
+    "Manifest",
+    "MenuEntry",
+    "NotNamespaced",
+    "Path",
+    "Problem",
+    "Provider",
+    "Registry",
+    "RoutegateError",
+    "Runtime",
+    "TemplateNotFound",
+    "UnknownRuntime",
+    "Unroutable",
+    "UnsafeTemplateName",
+    "Upstream",
+]

@@ -1,0 +1,38 @@
+"""RE2 compilation with the options routegate uses everywhere.
+
+Patterns must mean the same thing at load time, at decision time and in the
+generated artifacts, so they are compiled in one place, with RE2's own
+logging silenced (errors are reported as load problems instead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import re2
+
+_OPTIONS = re2.Options()
+_OPTIONS.log_errors = False
+
+
+def compile(pattern: str) -> re2._Regexp:  # noqa: A001 - mirrors re.compile
+    return re2.compile(pattern, _OPTIONS)
+
+
+def compile_error(pattern: str) -> str | None:
+    """RE2's reason for refusing ``pattern``, or None when it compiles."""
+    try:
+        re2.compile(pattern, _OPTIONS)
+    except re2.error as error:
+        reason = error.args[0] if error.args else str(error)
+        return reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
+    return None
+
+
+def search_set(patterns: Sequence[str]) -> re2.Set:
+    """One automaton for all ``patterns``: a search costs one pass, whatever their number."""
+    matcher = re2.Set.SearchSet(_OPTIONS)
+    for pattern in patterns:
+        matcher.Add(pattern)
+    matcher.Compile()
+    return matcher

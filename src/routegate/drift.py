@@ -1,0 +1,81 @@
+"""Template drift: the models a template offers that its runtime cannot route.
+
+Section 8 of ROUTING.md: every offered id that check() refuses, plus every id
+marked ``provider: platform`` that is not on the runtime's platform arm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from routegate.billing import PLATFORM
+from routegate.registry import Registry
+from routegate.templates import Template
+
+__all__ = ["Residual", "TemplateDrift", "drift"]
+
+NOT_ON_PLATFORM_ARM = "NOT_ON_PLATFORM_ARM"
+
+
+@dataclass(frozen=True, slots=True)
+class Residual:
+    """An offered id that does not route, with the refusal code and reason."""
+
+    id: str
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateDrift:
+    template: Template
+    offered: int
+    residual: tuple[Residual, ...]
+    default_routable: bool | None
+    runtime_known: bool
+
+    @property
+    def routable(self) -> int:
+        return self.offered - len(self.residual)
+
+    def to_dict(self) -> dict[str, object]:
+        t = self.template
+        return {
+            "template": t.name,
+            "path": str(t.path),
+            "runtime": t.runtime,
+            "runtime_known": self.runtime_known,
+            "offered": self.offered,
+            "routable": self.routable,
+            "residual": [{"id": r.id, "code": r.code, "reason": r.reason} for r in self.residual],
+            "default_model": t.default_model,
+            "default_routable": self.default_routable,
+        }
+
+
+def drift(registry: Registry, template: Template) -> TemplateDrift:
+    """Measure one template against the registry."""
+    runtime = template.runtime or ""
+    known = runtime in registry.runtimes
+    platform_ids = frozenset(
+        model for arm in (registry.arms(runtime) if known else ()) if arm.provider.name == PLATFORM for model in arm.models
+    )
+    residual = []
+    for offer in template.offered:
+        decision = registry.check(runtime, offer.id)
+        if not decision.allowed:
+            assert decision.code is not None
+            residual.append(Residual(offer.id, decision.code.value, decision.reason))
+        elif offer.provider == PLATFORM and known and offer.id not in platform_ids:
+            residual.append(
+                Residual(
+                    offer.id,
+                    NOT_ON_PLATFORM_ARM,
+                    f"marked provider: platform, but '{runtime}' has no platform arm listing it; "
+                    "the platform would not serve it",
+                )
+            )
+    default_routable = None
+    if template.default_model is not None:
+        default_routable = registry.check(runtime, template.default_model).allowed
+    return TemplateDrift(template, len(template.offered), tuple(residual), default_routable, known)

@@ -1,0 +1,93 @@
+"""Exceptions: one type per way a question to the registry can fail.
+
+Each carries what a caller needs to act on it (the problems of a manifest,
+the candidates of an ambiguous id) as attributes, not only in the message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "RoutegateError",
+    "Problem",
+    "InvalidManifest",
+    "InvalidTemplate",
+    "UnsafeTemplateName",
+    "TemplateNotFound",
+    "DeriveError",
+    "UnknownRuntime",
+    "EmptyModel",
+    "Unroutable",
+    "AmbiguousModel",
+    "NotNamespaced",
+]
+
+
+class RoutegateError(Exception):
+    """Base of every error routegate raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a document, and where: ``providers[3].protocol``."""
+
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+class InvalidManifest(RoutegateError, ValueError):
+    """The manifest breaks a load rule. ``problems`` lists every one, not the first."""
+
+    def __init__(self, problems: list[Problem] | tuple[Problem, ...], source: str = "manifest") -> None:
+        self.problems = tuple(problems)
+        self.source = source
+        count = len(self.problems)
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(f"{source}: {count} {noun}\n{lines}")
+
+
+class InvalidTemplate(RoutegateError, ValueError):
+    """A template's ``config.yaml`` cannot be read or is not the expected shape."""
+
+
+class UnsafeTemplateName(InvalidTemplate):
+    """A template name that would resolve outside the templates root (``..``, absolute, symlink out)."""
+
+
+class TemplateNotFound(RoutegateError, LookupError):
+    """No template of that name under the templates root."""
+
+
+class DeriveError(RoutegateError, LookupError):
+    """derive() could not name one provider. ``kind`` is the CLI's error key."""
+
+    kind = "derive_error"
+
+    def __init__(self, message: str, *, candidates: tuple[str, ...] = ()) -> None:
+        self.candidates = candidates
+        super().__init__(message)
+
+
+class UnknownRuntime(DeriveError):
+    kind = "unknown_runtime"
+
+
+class EmptyModel(DeriveError, ValueError):
+    kind = "empty_model"
+
+
+class Unroutable(DeriveError):
+    kind = "unroutable"
+
+
+class AmbiguousModel(DeriveError):
+    kind = "ambiguous"
+
+
+class NotNamespaced(RoutegateError, LookupError):
+    """upstream(): the id does not start with any provider's upstream vendor."""

@@ -1,0 +1,199 @@
+"""The manifest: providers (the catalog) and each runtime's native arms.
+
+Loading parses and validates everything up front and fails closed with
+:class:`InvalidManifest` listing every problem. What comes out is immutable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from os import PathLike
+from pathlib import Path
+from types import MappingProxyType
+
+from routegate.billing import is_platform_keyed
+from routegate.errors import InvalidManifest, Problem
+
+__all__ = [
+    "Provider",
+    "Arm",
+    "Runtime",
+    "Manifest",
+    "bundled_manifest_path",
+    "fingerprint",
+    "load_manifest",
+    "parse_manifest",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """One catalog entry: how to reach a model vendor and how to authenticate."""
+
+    name: str
+    display_name: str
+    protocol: str
+    auth_mode: str
+    auth_env: tuple[str, ...]
+    model_prefix_match: str
+    vendor_logo: str | None = None
+    base_url_template: str | None = None
+    base_url_anthropic: str | None = None
+    auth_token_env: str | None = None
+    model_aliases: tuple[str, ...] = ()
+    deprecated: bool = False
+    upstream_vendor: str | None = None
+    declared_platform_keyed: bool = False
+
+    @property
+    def platform_keyed(self) -> bool:
+        """The platform holds this provider's key (see :func:`billing.is_platform_keyed`)."""
+        return is_platform_keyed(self.name, self.upstream_vendor, self.declared_platform_keyed)
+
+    def accepts_auth(self, auth_env: frozenset[str]) -> bool:
+        """Any one of the provider's auth env names suffices."""
+        return not auth_env.isdisjoint(self.auth_env)
+
+
+@dataclass(frozen=True, slots=True)
+class Arm:
+    """A provider as one runtime uses it: with exact model ids (a menu arm) or none (routing-only)."""
+
+    provider: Provider
+    models: tuple[str, ...] = ()
+
+    @property
+    def routing_only(self) -> bool:
+        return not self.models
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    name: str
+    arms: tuple[Arm, ...]
+    menu: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # The menu: every arm's ids in declared order, first occurrence kept.
+        object.__setattr__(self, "menu", tuple(dict.fromkeys(m for arm in self.arms for m in arm.models)))
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A validated manifest. ``fingerprint`` hashes its data, so layout and comments do not count."""
+
+    schema_version: int
+    providers: Mapping[str, Provider]
+    runtimes: Mapping[str, Runtime]
+    source: str = "manifest"
+    fingerprint: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fingerprint", fingerprint(self.to_data()))
+
+    def to_data(self) -> dict[str, object]:
+        """The manifest as plain JSON-able data, in canonical form (defaults filled in)."""
+        return {
+            "schema_version": self.schema_version,
+            "providers": [
+                {
+                    "name": p.name,
+                    "display_name": p.display_name,
+                    "vendor_logo": p.vendor_logo,
+                    "protocol": p.protocol,
+                    "auth_mode": p.auth_mode,
+                    "base_url_template": p.base_url_template,
+                    "base_url_anthropic": p.base_url_anthropic,
+                    "auth_env": list(p.auth_env),
+                    "auth_token_env": p.auth_token_env,
+                    "model_prefix_match": p.model_prefix_match,
+                    "model_aliases": list(p.model_aliases),
+                    "deprecated": p.deprecated,
+                    "upstream_vendor": p.upstream_vendor,
+                    "platform_keyed": p.declared_platform_keyed,
+                }
+                for p in self.providers.values()
+            ],
+            "runtimes": {
+                r.name: {
+                    "providers": [
+                        {"name": arm.provider.name, "models": list(arm.models) or None} for arm in r.arms
+                    ]
+                }
+                for r in self.runtimes.values()
+            },
+        }
+
+
+def bundled_manifest_path() -> Path:
+    """The reference registry routegate ships as its default."""
+    return Path(str(resources.files("routegate") / "data" / "providers.yaml"))
+
+
+def load_manifest(path: str | PathLike[str] | None = None) -> Manifest:
+    """Read and validate a manifest file (the bundled one when ``path`` is None)."""
+    file = Path(path) if path is not None else bundled_manifest_path()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InvalidManifest([Problem("<file>", f"cannot read {file}: {error}")], source=str(file)) from error
+    return parse_manifest(text, source=str(file))
+
+
+def parse_manifest(text: str, source: str = "manifest") -> Manifest:
+    """Validate manifest YAML text; raise :class:`InvalidManifest` with every problem."""
+    import yaml  # deferred: only loading needs it
+
+    from routegate import _schema
+
+    try:
+        doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "<document>"
+        problem = getattr(error, "problem", None) or str(error)
+        raise InvalidManifest([Problem(where, f"not valid YAML: {problem}")], source=source) from None
+
+    provider_docs, runtime_docs, problems = _schema.validate(doc)
+    if problems:
+        raise InvalidManifest(problems, source=source)
+
+    providers = {
+        d.name: Provider(
+            name=d.name,
+            display_name=d.display_name,
+            protocol=d.protocol,
+            auth_mode=d.auth_mode,
+            auth_env=d.auth_env,
+            model_prefix_match=d.model_prefix_match,
+            vendor_logo=d.vendor_logo,
+            base_url_template=d.base_url_template,
+            base_url_anthropic=d.base_url_anthropic,
+            auth_token_env=d.auth_token_env,
+            model_aliases=d.model_aliases,
+            deprecated=d.deprecated,
+            upstream_vendor=d.upstream_vendor,
+            declared_platform_keyed=d.platform_keyed,
+        )
+        for d in provider_docs
+    }
+    runtimes = {
+        name: Runtime(name, tuple(Arm(providers[arm.name], arm.models or ()) for arm in doc_.providers))
+        for name, doc_ in runtime_docs.items()
+    }
+    return Manifest(
+        schema_version=_schema.SCHEMA_VERSION,
+        providers=MappingProxyType(providers),
+        runtimes=MappingProxyType(runtimes),
+        source=source,
+    )
+
+
+def fingerprint(data: object) -> str:
+    """16 hex chars of sha256 over canonical JSON: comments and layout do not count, data does."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]

@@ -1,0 +1,168 @@
+"""The Registry: a validated manifest compiled for fast, exact decisions.
+
+Build one per manifest and share it: it is immutable, and its caches are
+bounded so that hostile model ids cannot grow memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from os import PathLike
+from types import MappingProxyType
+
+from routegate import gate
+from routegate.billing import BillingMode, billing_mode_for
+from routegate.errors import DeriveError, EmptyModel, UnknownRuntime
+from routegate.manifest import Arm, Manifest, Provider, load_manifest, parse_manifest
+from routegate.resolution import Derivation, RuntimeIndex, Upstream, UpstreamIndex, derive
+
+__all__ = ["Registry", "MenuEntry", "Explanation"]
+
+DEFAULT_CACHE_SIZE = 8192
+_CACHEABLE_ID_LENGTH = 256  # longer ids are decided afresh: they are rare and may be hostile
+
+
+@dataclass(frozen=True, slots=True)
+class MenuEntry:
+    """One id on a runtime's menu and the provider that serves it by default."""
+
+    id: str
+    provider: Provider
+
+    @property
+    def billing_mode(self) -> BillingMode:
+        return billing_mode_for(self.provider.name)
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """The steps check() took, in words, and the decision they led to."""
+
+    decision: gate.Decision
+    steps: tuple[str, ...]
+
+
+class Registry:
+    """Answers: can this runtime run this model, who serves it, who pays."""
+
+    __slots__ = ("manifest", "_indexes", "_upstreams", "_check", "_upstream")
+
+    def __init__(self, manifest: Manifest, *, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+        self.manifest = manifest
+        self._indexes: Mapping[str, RuntimeIndex] = MappingProxyType(
+            {name: RuntimeIndex(runtime) for name, runtime in manifest.runtimes.items()}
+        )
+        self._upstreams = UpstreamIndex(manifest.providers)
+        if cache_size > 0:
+            self._check = lru_cache(maxsize=cache_size)(self._decide)
+            self._upstream = lru_cache(maxsize=cache_size)(self._upstreams.resolve)
+        else:
+            self._check = self._decide
+            self._upstream = self._upstreams.resolve
+
+    @classmethod
+    def load(cls, path: str | PathLike[str] | None = None, *, cache_size: int = DEFAULT_CACHE_SIZE) -> Registry:
+        """Load and validate a manifest file; the bundled reference registry when ``path`` is None."""
+        return cls(load_manifest(path), cache_size=cache_size)
+
+    @classmethod
+    def from_yaml(cls, text: str, *, source: str = "manifest", cache_size: int = DEFAULT_CACHE_SIZE) -> Registry:
+        return cls(parse_manifest(text, source=source), cache_size=cache_size)
+
+    # --- what the manifest holds ---------------------------------------------------------
+
+    @property
+    def fingerprint(self) -> str:
+        return self.manifest.fingerprint
+
+    @property
+    def schema_version(self) -> int:
+        return self.manifest.schema_version
+
+    @property
+    def runtimes(self) -> tuple[str, ...]:
+        return tuple(self.manifest.runtimes)
+
+    @property
+    def catalog(self) -> Mapping[str, Provider]:
+        """Every provider of the manifest, by name, in declared order."""
+        return self.manifest.providers
+
+    def _index(self, runtime: str) -> RuntimeIndex:
+        index = self._indexes.get(runtime)
+        if index is None:
+            raise UnknownRuntime(
+                f"runtime '{runtime}' is not in the registry (known: {', '.join(self._indexes)})"
+            )
+        return index
+
+    def arms(self, runtime: str) -> tuple[Arm, ...]:
+        return self._index(runtime).runtime.arms
+
+    def menu(self, runtime: str) -> tuple[str, ...]:
+        """The runtime's menu: its arms' ids in declared order, first occurrence kept."""
+        return self._index(runtime).menu
+
+    def menu_entries(self, runtime: str) -> tuple[MenuEntry, ...]:
+        index = self._index(runtime)
+        return tuple(MenuEntry(model, index.menu_owners(model)[0]) for model in index.menu)
+
+    def providers_for(self, runtime: str) -> tuple[Provider, ...]:
+        """The runtime's native providers, menu and routing-only arms alike, in declared order."""
+        return tuple(arm.provider for arm in self.arms(runtime))
+
+    # --- decisions -------------------------------------------------------------------------
+
+    def derivation(self, runtime: str, model: str, auth_env: Iterable[str] = ()) -> Derivation:
+        """derive() with the step that decided and the candidates it weighed."""
+        return derive(self._index(runtime), model, frozenset(auth_env))
+
+    def derive(self, runtime: str, model: str, auth_env: Iterable[str] = ()) -> Provider:
+        """Section 4. Raises UnknownRuntime, EmptyModel, Unroutable or AmbiguousModel."""
+        return self.derivation(runtime, model, auth_env).provider
+
+    def check(self, runtime: str, model: str, auth_env: Iterable[str] = ()) -> gate.Decision:
+        """Section 5, the create gate's model decision. Never raises for any model string."""
+        if len(model) > _CACHEABLE_ID_LENGTH:
+            return self._decide(runtime, model, frozenset(auth_env))
+        return self._check(runtime, model, auth_env if type(auth_env) is frozenset else frozenset(auth_env))
+
+    def _decide(self, runtime: str, model: str, auth_env: frozenset[str]) -> gate.Decision:
+        return gate.check(self._indexes, runtime, model, auth_env)
+
+    def upstream(self, model: str) -> Upstream:
+        """Section 6, the proxy's routing. Raises NotNamespaced."""
+        if len(model) > _CACHEABLE_ID_LENGTH:
+            return self._upstreams.resolve(model)
+        return self._upstream(model)
+
+    def explain(self, runtime: str, model: str, auth_env: Iterable[str] = ()) -> Explanation:
+        """The decision with the steps behind it, for people."""
+        auth = frozenset(auth_env)
+        decision = self._decide(runtime, model, auth)
+        steps = [f"model trimmed to '{decision.model}'"]
+        index = self._indexes.get(runtime)
+        if decision.path in (gate.Path.EMPTY, gate.Path.FAIL_OPEN) or index is None:
+            steps.append(decision.reason)
+            return Explanation(decision, tuple(steps))
+        steps.append(f"native providers of '{runtime}': {', '.join(p.name for p in self.providers_for(runtime))}")
+        owners = index.menu_owners(decision.model)
+        if owners:
+            steps.append(f"exact id on the menu, listed by: {', '.join(p.name for p in owners)}")
+        else:
+            steps.append("not on the menu")
+            matched = index.prefix_matches(decision.model) if decision.model.isprintable() else ()
+            steps.append(
+                "patterns matching: " + (", ".join(f"{p.name} ({p.model_prefix_match})" for p in matched) or "none")
+            )
+        if auth:
+            steps.append(f"auth env given: {', '.join(sorted(auth))}")
+        try:
+            derivation = derive(index, decision.model, auth)
+            steps.append(f"derived {derivation.provider.name} (step: {derivation.step})")
+        except (DeriveError, EmptyModel) as error:
+            steps.append(f"derive failed: {error}")
+        steps.append(("allowed: " if decision.allowed else f"rejected ({decision.code}): ") + decision.reason)
+        return Explanation(decision, tuple(steps))

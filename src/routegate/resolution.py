@@ -1,0 +1,146 @@
+"""Which provider serves a model: derive() per runtime, upstream() for the proxy.
+
+Each runtime gets a :class:`RuntimeIndex` built once per manifest: a dict of
+exact ids and one RE2 set of its native patterns, so a decision costs one
+automaton pass however many providers the catalog holds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from routegate import _re2
+from routegate.errors import AmbiguousModel, EmptyModel, NotNamespaced, Unroutable
+from routegate.manifest import Provider, Runtime
+
+__all__ = ["Derivation", "RuntimeIndex", "Upstream", "UpstreamIndex", "derive", "display_id"]
+
+# Control characters and lone surrogates: no provider serves such an id, and
+# RE2 cannot even be handed a surrogate.
+_UNSERVABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+UPSTREAM_SEPARATORS = ("/", ":")
+
+
+def display_id(model: str, limit: int = 80) -> str:
+    """A model id made safe to quote in a message: escaped, and cut when long."""
+    shown = model if len(model) <= limit else model[:limit] + "..."
+    return repr(shown)[1:-1] if _UNSERVABLE.search(shown) or "\\" in shown else shown
+
+
+@dataclass(frozen=True, slots=True)
+class Derivation:
+    """The provider derive() chose, the step that chose it and the providers it weighed."""
+
+    provider: Provider
+    step: str
+    candidates: tuple[str, ...]
+
+
+class RuntimeIndex:
+    """A runtime's arms compiled for lookups: exact ids, then one RE2 set of patterns."""
+
+    __slots__ = ("runtime", "menu", "menu_ids", "_exact", "_matcher", "_providers")
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.menu = runtime.menu
+        self.menu_ids = frozenset(runtime.menu)
+        exact: dict[str, list[Provider]] = {}
+        for arm in runtime.arms:
+            for model in arm.models:
+                owners = exact.setdefault(model, [])
+                if arm.provider not in owners:
+                    owners.append(arm.provider)
+        self._exact = {model: tuple(owners) for model, owners in exact.items()}
+        self._providers = tuple(arm.provider for arm in runtime.arms)
+        self._matcher = _re2.search_set([p.model_prefix_match for p in self._providers])
+
+    def menu_owners(self, model: str) -> tuple[Provider, ...]:
+        """The arms that list ``model`` verbatim, in declared order."""
+        return self._exact.get(model, ())
+
+    def prefix_matches(self, model: str) -> tuple[Provider, ...]:
+        """The native providers whose pattern matches somewhere in ``model`` (search semantics)."""
+        hits = self._matcher.Match(model)
+        if not hits:
+            return ()
+        return tuple(self._providers[i] for i in sorted(hits))
+
+
+def derive(index: RuntimeIndex, model: str, auth_env: frozenset[str]) -> Derivation:
+    """Section 4 of ROUTING.md, for a runtime already known to the registry."""
+    model = model.strip()
+    if not model:
+        raise EmptyModel("the model id is empty; name a model")
+    if _UNSERVABLE.search(model):
+        raise Unroutable(f"model id '{display_id(model)}' contains control characters; no provider serves it")
+
+    owners = index.menu_owners(model)
+    if owners:
+        if len(owners) == 1:
+            return Derivation(owners[0], "exact", (owners[0].name,))
+        names = tuple(p.name for p in owners)
+        authed = [p for p in owners if p.accepts_auth(auth_env)]
+        if len(authed) == 1:
+            return Derivation(authed[0], "exact_auth_env", names)
+        return Derivation(owners[0], "exact_first_declared", names)
+
+    matches = index.prefix_matches(model)
+    if not matches:
+        raise Unroutable(
+            f"no provider native to runtime '{index.runtime.name}' serves '{display_id(model)}': "
+            "it is not on the menu and no native provider's pattern matches it"
+        )
+    if len(matches) == 1:
+        return Derivation(matches[0], "prefix", (matches[0].name,))
+    names = tuple(p.name for p in matches)
+    authed = [p for p in matches if p.accepts_auth(auth_env)]
+    if len(authed) == 1:
+        return Derivation(authed[0], "prefix_auth_env", names)
+    tied = tuple(p.name for p in authed) if len(authed) > 1 else names
+    raise AmbiguousModel(
+        f"'{display_id(model)}' matches several providers native to '{index.runtime.name}': "
+        f"{', '.join(tied)}. Pass the workspace's auth env names (for example "
+        f"{' or '.join(_first_env(p) for p in matches if p.name in tied)}) to settle it",
+        candidates=tied,
+    )
+
+
+def _first_env(provider: Provider) -> str:
+    return provider.auth_env[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """Where the platform's LLM proxy sends a namespaced id: ``vendor/model``."""
+
+    vendor: str
+    model: str
+    provider: Provider
+
+
+class UpstreamIndex:
+    """upstream_vendor -> provider, for the proxy's runtime-agnostic routing (section 6)."""
+
+    __slots__ = ("_vendors",)
+
+    def __init__(self, providers: Mapping[str, Provider]) -> None:
+        self._vendors = {p.upstream_vendor: p for p in providers.values() if p.upstream_vendor is not None}
+
+    def resolve(self, model: str) -> Upstream:
+        for separator in UPSTREAM_SEPARATORS:
+            vendor, found, rest = model.partition(separator)
+            if found:
+                provider = self._vendors.get(vendor)
+                if provider is not None:
+                    if not rest:
+                        raise NotNamespaced(f"'{display_id(model)}' names vendor '{vendor}' but no model after it")
+                    return Upstream(vendor, rest, provider)
+        known = ", ".join(sorted(self._vendors)) or "none"
+        raise NotNamespaced(
+            f"'{display_id(model)}' is not upstream-namespaced: it must start with a vendor and "
+            f"'/' or ':' (known vendors: {known})"
+        )

@@ -55,7 +55,7 @@ def _registry(args: argparse.Namespace) -> Registry:
     from routegate.registry import Registry
 
     try:
-        return Registry.load(args.manifest)
+        return Registry.load(args.manifest, cached=True)
     except InvalidManifest as error:
         raise UsageError(
             str(error),

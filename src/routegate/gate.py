@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import difflib
 import enum
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -178,6 +177,8 @@ def _unregistered(index: RuntimeIndex, model: str, why: str) -> Decision:
 
 
 def _nearest(model: str, menu: tuple[str, ...]) -> tuple[str, ...]:
+    import difflib  # deferred: only refusals need it
+
     probe = model[:_SUGGEST_PREFIX].casefold()
     matcher = difflib.SequenceMatcher(autojunk=False)
     matcher.set_seq2(probe)

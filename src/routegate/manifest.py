@@ -10,10 +10,10 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from os import PathLike
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from routegate.billing import is_platform_keyed
 from routegate.errors import InvalidManifest, Problem
@@ -95,7 +95,35 @@ class Manifest:
     def __post_init__(self) -> None:
         object.__setattr__(self, "fingerprint", fingerprint(self.to_data()))
 
-    def to_data(self) -> dict[str, object]:
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any], source: str = "manifest") -> Manifest:
+        """Build from the canonical data of :meth:`to_data`. It must already be valid."""
+        providers = {
+            p["name"]: Provider(
+                name=p["name"],
+                display_name=p["display_name"],
+                protocol=p["protocol"],
+                auth_mode=p["auth_mode"],
+                auth_env=tuple(p["auth_env"]),
+                model_prefix_match=p["model_prefix_match"],
+                vendor_logo=p["vendor_logo"],
+                base_url_template=p["base_url_template"],
+                base_url_anthropic=p["base_url_anthropic"],
+                auth_token_env=p["auth_token_env"],
+                model_aliases=tuple(p["model_aliases"]),
+                deprecated=p["deprecated"],
+                upstream_vendor=p["upstream_vendor"],
+                declared_platform_keyed=p["platform_keyed"],
+            )
+            for p in data["providers"]
+        }
+        runtimes = {
+            name: Runtime(name, tuple(Arm(providers[a["name"]], tuple(a["models"] or ())) for a in r["providers"]))
+            for name, r in data["runtimes"].items()
+        }
+        return cls(data["schema_version"], MappingProxyType(providers), MappingProxyType(runtimes), source)
+
+    def to_data(self) -> dict[str, Any]:
         """The manifest as plain JSON-able data, in canonical form (defaults filled in)."""
         return {
             "schema_version": self.schema_version,
@@ -131,17 +159,33 @@ class Manifest:
 
 def bundled_manifest_path() -> Path:
     """The reference registry routegate ships as its default."""
-    return Path(str(resources.files("routegate") / "data" / "providers.yaml"))
+    return Path(__file__).parent / "data" / "providers.yaml"
 
 
-def load_manifest(path: str | PathLike[str] | None = None) -> Manifest:
-    """Read and validate a manifest file (the bundled one when ``path`` is None)."""
+def load_manifest(path: str | PathLike[str] | None = None, *, cached: bool = False) -> Manifest:
+    """Read and validate a manifest file (the bundled one when ``path`` is None).
+
+    With ``cached``, bytes validated before are rebuilt from a local cache
+    (see :mod:`routegate._cache`): for one-shot commands, where validation
+    would dominate the run time.
+    """
     file = Path(path) if path is not None else bundled_manifest_path()
     try:
-        text = file.read_text(encoding="utf-8")
+        raw = file.read_bytes()
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise InvalidManifest([Problem("<file>", f"cannot read {file}: {error}")], source=str(file)) from error
-    return parse_manifest(text, source=str(file))
+    if not cached:
+        return parse_manifest(text, source=str(file))
+
+    from routegate import _cache
+
+    data = _cache.read(raw)
+    if data is not None:
+        return Manifest.from_data(data, source=str(file))
+    manifest = parse_manifest(text, source=str(file))
+    _cache.write(raw, manifest.to_data(), manifest.fingerprint)
+    return manifest
 
 
 def parse_manifest(text: str, source: str = "manifest") -> Manifest:
@@ -161,36 +205,12 @@ def parse_manifest(text: str, source: str = "manifest") -> Manifest:
     provider_docs, runtime_docs, problems = _schema.validate(doc)
     if problems:
         raise InvalidManifest(problems, source=source)
-
-    providers = {
-        d.name: Provider(
-            name=d.name,
-            display_name=d.display_name,
-            protocol=d.protocol,
-            auth_mode=d.auth_mode,
-            auth_env=d.auth_env,
-            model_prefix_match=d.model_prefix_match,
-            vendor_logo=d.vendor_logo,
-            base_url_template=d.base_url_template,
-            base_url_anthropic=d.base_url_anthropic,
-            auth_token_env=d.auth_token_env,
-            model_aliases=d.model_aliases,
-            deprecated=d.deprecated,
-            upstream_vendor=d.upstream_vendor,
-            declared_platform_keyed=d.platform_keyed,
-        )
-        for d in provider_docs
+    data = {
+        "schema_version": _schema.SCHEMA_VERSION,
+        "providers": [d.model_dump(mode="json") for d in provider_docs],
+        "runtimes": {name: r.model_dump(mode="json") for name, r in runtime_docs.items()},
     }
-    runtimes = {
-        name: Runtime(name, tuple(Arm(providers[arm.name], arm.models or ()) for arm in doc_.providers))
-        for name, doc_ in runtime_docs.items()
-    }
-    return Manifest(
-        schema_version=_schema.SCHEMA_VERSION,
-        providers=MappingProxyType(providers),
-        runtimes=MappingProxyType(runtimes),
-        source=source,
-    )
+    return Manifest.from_data(data, source=source)
 
 
 def fingerprint(data: object) -> str:

@@ -63,9 +63,18 @@ class Registry:
             self._upstream = self._upstreams.resolve
 
     @classmethod
-    def load(cls, path: str | PathLike[str] | None = None, *, cache_size: int = DEFAULT_CACHE_SIZE) -> Registry:
-        """Load and validate a manifest file; the bundled reference registry when ``path`` is None."""
-        return cls(load_manifest(path), cache_size=cache_size)
+    def load(
+        cls,
+        path: str | PathLike[str] | None = None,
+        *,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        cached: bool = False,
+    ) -> Registry:
+        """Load and validate a manifest file; the bundled reference registry when ``path`` is None.
+
+        ``cached`` reuses an earlier validation of the same bytes (see :func:`load_manifest`).
+        """
+        return cls(load_manifest(path, cached=cached), cache_size=cache_size)
 
     @classmethod
     def from_yaml(cls, text: str, *, source: str = "manifest", cache_size: int = DEFAULT_CACHE_SIZE) -> Registry:

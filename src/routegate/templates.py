@@ -7,7 +7,6 @@ strictly inside its root: no absolute paths, no ``..``, no symlink out.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 from os import PathLike
 from pathlib import Path, PurePosixPath
 
@@ -38,7 +37,7 @@ class Template:
 
 def bundled_templates_path() -> Path:
     """The example templates routegate ships (the reference templates)."""
-    return Path(str(resources.files("routegate") / "data" / "templates"))
+    return Path(__file__).parent / "data" / "templates"
 
 
 def load_template(path: str | PathLike[str]) -> Template:

@@ -15,7 +15,7 @@ _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False
 
 
-def compile(pattern: str) -> re2._Regexp:  # noqa: A001 - mirrors re.compile
+def compile(pattern: str) -> re2._Regexp:
     return re2.compile(pattern, _OPTIONS)
 
 

@@ -195,8 +195,9 @@ def validate(doc: object) -> tuple[list[ProviderDoc], dict[str, RuntimeDoc], lis
             if arm.name not in known_names:
                 problems.append(Problem(at, f"unknown provider {arm.name!r} (not in the providers catalog)"))
                 continue
-            provider = catalog.get(arm.name)
-            if provider is not None and not arm.models and is_platform_keyed(provider.name, provider.upstream_vendor, provider.platform_keyed):
+            entry = catalog.get(arm.name)
+            keyed = entry is not None and is_platform_keyed(entry.name, entry.upstream_vendor, entry.platform_keyed)
+            if keyed and not arm.models:
                 problems.append(
                     Problem(
                         at,
@@ -206,4 +207,3 @@ def validate(doc: object) -> tuple[list[ProviderDoc], dict[str, RuntimeDoc], lis
                     )
                 )
     return providers, runtimes, problems
-

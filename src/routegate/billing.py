@@ -15,12 +15,9 @@ PLATFORM = "platform"
 """The reserved provider name whose use the platform meters and pays for."""
 
 
-class BillingMode(str, enum.Enum):
+class BillingMode(enum.StrEnum):
     PLATFORM_MANAGED = "platform_managed"
     BYOK = "byok"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 def billing_mode_for(provider_name: str) -> BillingMode:

@@ -12,7 +12,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ class UsageError(Exception):
 class Output:
     """Writes a command's answer as JSON or as (optionally coloured) text."""
 
-    _COLOURS = {"ok": "32", "no": "31", "warn": "33", "dim": "2", "bold": "1"}
+    _COLOURS: Mapping[str, str] = MappingProxyType({"ok": "32", "no": "31", "warn": "33", "dim": "2", "bold": "1"})
 
     def __init__(self, as_json: bool, stream: Any = None) -> None:
         self.as_json = as_json
@@ -95,8 +96,8 @@ def cmd_lint(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_derive(args: argparse.Namespace, out: Output) -> int:
-    from routegate.errors import DeriveError
     from routegate.billing import billing_mode_for
+    from routegate.errors import DeriveError
 
     registry = _registry(args)
     try:
@@ -143,13 +144,14 @@ def cmd_check(args: argparse.Namespace, out: Output) -> int:
             payload["steps"] = list(registry.explain(args.runtime, args.model, args.auth_env).steps)
         out.json(payload)
     else:
+        answer = decision.to_dict()
         if decision.allowed:
-            who = f" -> {decision.provider.name} ({decision.billing_mode.value})" if decision.provider else ""
-            out.line(out.paint("allowed", "ok") + f" [{decision.path.value}]{who}")
+            who = f" -> {answer['provider']} ({answer['billing_mode']})" if decision.provider else ""
+            out.line(out.paint("allowed", "ok") + f" [{answer['path']}]{who}")
             if decision.required_env:
                 out.line(f"  needs one of: {', '.join(decision.required_env)}")
         else:
-            out.line(out.paint(f"rejected {decision.code.value}", "no"))
+            out.line(out.paint(f"rejected {answer['code']}", "no"))
         out.line(f"  {decision.reason}")
         if args.explain:
             _print_steps(registry, args, out)
@@ -177,7 +179,8 @@ def cmd_upstream(args: argparse.Namespace, out: Output) -> int:
     if out.as_json:
         out.json(payload)
     else:
-        out.line(f"{upstream.vendor} / {upstream.model} via {upstream.provider.name} ({payload['base_url'] or 'SDK default'})")
+        base_url = payload["base_url"] or "SDK default"
+        out.line(f"{upstream.vendor} / {upstream.model} via {upstream.provider.name} ({base_url})")
     return EXIT_OK
 
 
@@ -199,7 +202,9 @@ def cmd_models(args: argparse.Namespace, out: Output) -> int:
         out.json(
             {
                 "runtime": args.runtime,
-                "menu": [{"id": e.id, "provider": e.provider.name, "billing_mode": e.billing_mode.value} for e in entries],
+                "menu": [
+                    {"id": e.id, "provider": e.provider.name, "billing_mode": e.billing_mode.value} for e in entries
+                ],
             }
         )
     else:
@@ -226,7 +231,7 @@ def cmd_providers(args: argparse.Namespace, out: Output) -> int:
     if out.as_json:
         out.json({"runtime": args.runtime, "providers": rows})
     else:
-        width = max(len(row["name"]) for row in rows)
+        width = max(len(arm.provider.name) for arm in registry.arms(args.runtime))
         for row in rows:
             kind = "routing-only" if row["routing_only"] else "menu"
             keyed = out.paint(" platform-keyed", "warn") if row["platform_keyed"] else ""

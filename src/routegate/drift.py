@@ -57,9 +57,8 @@ def drift(registry: Registry, template: Template) -> TemplateDrift:
     """Measure one template against the registry."""
     runtime = template.runtime or ""
     known = runtime in registry.runtimes
-    platform_ids = frozenset(
-        model for arm in (registry.arms(runtime) if known else ()) if arm.provider.name == PLATFORM for model in arm.models
-    )
+    arms = registry.arms(runtime) if known else ()
+    platform_ids = frozenset(model for arm in arms if arm.provider.name == PLATFORM for model in arm.models)
     residual = []
     for offer in template.offered:
         decision = registry.check(runtime, offer.id)

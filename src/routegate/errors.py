@@ -9,18 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
-    "RoutegateError",
-    "Problem",
+    "AmbiguousModel",
+    "DeriveError",
+    "EmptyModel",
     "InvalidManifest",
     "InvalidTemplate",
-    "UnsafeTemplateName",
-    "TemplateNotFound",
-    "DeriveError",
-    "UnknownRuntime",
-    "EmptyModel",
-    "Unroutable",
-    "AmbiguousModel",
     "NotNamespaced",
+    "Problem",
+    "RoutegateError",
+    "TemplateNotFound",
+    "UnknownRuntime",
+    "Unroutable",
+    "UnsafeTemplateName",
 ]
 
 

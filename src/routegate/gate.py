@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from routegate.billing import PLATFORM, BillingMode, billing_mode_for
-from routegate.errors import AmbiguousModel, DeriveError, EmptyModel, InvalidTemplate, TemplateNotFound, UnsafeTemplateName
+from routegate.errors import (
+    AmbiguousModel,
+    DeriveError,
+    EmptyModel,
+    InvalidTemplate,
+    TemplateNotFound,
+    UnsafeTemplateName,
+)
 from routegate.manifest import Provider
 from routegate.resolution import RuntimeIndex, derive, display_id
 
@@ -23,18 +30,18 @@ if TYPE_CHECKING:
     from routegate.registry import Registry
 
 __all__ = [
-    "Path",
-    "Code",
-    "Decision",
-    "GateRefusal",
-    "CreateRequest",
-    "Admission",
-    "check",
-    "admit_create",
-    "admit_model_change",
     "DEFAULT_RUNTIME",
     "EXTERNAL_RUNTIME",
     "FOREIGN_RUNTIMES",
+    "Admission",
+    "Code",
+    "CreateRequest",
+    "Decision",
+    "GateRefusal",
+    "Path",
+    "admit_create",
+    "admit_model_change",
+    "check",
 ]
 
 DEFAULT_RUNTIME = "claude-code"
@@ -46,7 +53,7 @@ _SUGGESTIONS = 3
 _SUGGEST_PREFIX = 128  # compare at most this much of a hostile id
 
 
-class Path(str, enum.Enum):
+class Path(enum.StrEnum):
     """How an allowed decision was reached."""
 
     EMPTY = "empty"
@@ -54,11 +61,8 @@ class Path(str, enum.Enum):
     MENU = "menu"
     ROUTE = "route"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Code(str, enum.Enum):
+class Code(enum.StrEnum):
     """Refusal codes, stable across CLI, HTTP and the decision log."""
 
     UNREGISTERED_MODEL_FOR_RUNTIME = "UNREGISTERED_MODEL_FOR_RUNTIME"
@@ -68,9 +72,6 @@ class Code(str, enum.Enum):
     RUNTIME_UNSUPPORTED = "RUNTIME_UNSUPPORTED"
     MODEL_REQUIRED = "MODEL_REQUIRED"
     DERIVED_PROVIDER_NOT_IN_REGISTRY = "DERIVED_PROVIDER_NOT_IN_REGISTRY"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,8 +297,10 @@ def admit_create(
             supported=sorted(known),
         )
     if request.external != (runtime == EXTERNAL_RUNTIME):
-        wanted = "external workspaces need runtime 'external'" if request.external else (
-            "runtime 'external' is only for external workspaces (set external: true)"
+        wanted = (
+            "external workspaces need runtime 'external'"
+            if request.external
+            else ("runtime 'external' is only for external workspaces (set external: true)")
         )
         raise GateRefusal(Code.RUNTIME_UNSUPPORTED, wanted, runtime=runtime)
 

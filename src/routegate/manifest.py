@@ -19,10 +19,10 @@ from routegate.billing import is_platform_keyed
 from routegate.errors import InvalidManifest, Problem
 
 __all__ = [
-    "Provider",
     "Arm",
-    "Runtime",
     "Manifest",
+    "Provider",
+    "Runtime",
     "bundled_manifest_path",
     "fingerprint",
     "load_manifest",
@@ -148,9 +148,7 @@ class Manifest:
             ],
             "runtimes": {
                 r.name: {
-                    "providers": [
-                        {"name": arm.provider.name, "models": list(arm.models) or None} for arm in r.arms
-                    ]
+                    "providers": [{"name": arm.provider.name, "models": list(arm.models) or None} for arm in r.arms]
                 }
                 for r in self.runtimes.values()
             },

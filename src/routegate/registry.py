@@ -6,7 +6,7 @@ bounded so that hostile model ids cannot grow memory.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from os import PathLike
@@ -16,9 +16,9 @@ from routegate import gate
 from routegate.billing import BillingMode, billing_mode_for
 from routegate.errors import DeriveError, EmptyModel, UnknownRuntime
 from routegate.manifest import Arm, Manifest, Provider, load_manifest, parse_manifest
-from routegate.resolution import Derivation, RuntimeIndex, Upstream, UpstreamIndex, derive
+from routegate.resolution import Derivation, RuntimeIndex, Upstream, UpstreamIndex, derive, servable
 
-__all__ = ["Registry", "MenuEntry", "Explanation"]
+__all__ = ["Explanation", "MenuEntry", "Registry"]
 
 DEFAULT_CACHE_SIZE = 8192
 _CACHEABLE_ID_LENGTH = 256  # longer ids are decided afresh: they are rare and may be hostile
@@ -47,7 +47,7 @@ class Explanation:
 class Registry:
     """Answers: can this runtime run this model, who serves it, who pays."""
 
-    __slots__ = ("manifest", "_indexes", "_upstreams", "_check", "_upstream")
+    __slots__ = ("_check", "_indexes", "_upstream", "_upstreams", "manifest")
 
     def __init__(self, manifest: Manifest, *, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         self.manifest = manifest
@@ -55,12 +55,13 @@ class Registry:
             {name: RuntimeIndex(runtime) for name, runtime in manifest.runtimes.items()}
         )
         self._upstreams = UpstreamIndex(manifest.providers)
+        check: Callable[[str, str, frozenset[str]], gate.Decision] = self._decide
+        upstream: Callable[[str], Upstream] = self._upstreams.resolve
         if cache_size > 0:
-            self._check = lru_cache(maxsize=cache_size)(self._decide)
-            self._upstream = lru_cache(maxsize=cache_size)(self._upstreams.resolve)
-        else:
-            self._check = self._decide
-            self._upstream = self._upstreams.resolve
+            check = lru_cache(maxsize=cache_size)(check)
+            upstream = lru_cache(maxsize=cache_size)(upstream)
+        self._check = check
+        self._upstream = upstream
 
     @classmethod
     def load(
@@ -102,9 +103,7 @@ class Registry:
     def _index(self, runtime: str) -> RuntimeIndex:
         index = self._indexes.get(runtime)
         if index is None:
-            raise UnknownRuntime(
-                f"runtime '{runtime}' is not in the registry (known: {', '.join(self._indexes)})"
-            )
+            raise UnknownRuntime(f"runtime '{runtime}' is not in the registry (known: {', '.join(self._indexes)})")
         return index
 
     def arms(self, runtime: str) -> tuple[Arm, ...]:
@@ -151,7 +150,7 @@ class Registry:
         """The decision with the steps behind it, for people."""
         auth = frozenset(auth_env)
         decision = self._decide(runtime, model, auth)
-        steps = [f"model trimmed to '{decision.model}'"]
+        steps = [f"model trimmed to '{decision.model}'"] if decision.model != model else []
         index = self._indexes.get(runtime)
         if decision.path in (gate.Path.EMPTY, gate.Path.FAIL_OPEN) or index is None:
             steps.append(decision.reason)
@@ -162,7 +161,7 @@ class Registry:
             steps.append(f"exact id on the menu, listed by: {', '.join(p.name for p in owners)}")
         else:
             steps.append("not on the menu")
-            matched = index.prefix_matches(decision.model) if decision.model.isprintable() else ()
+            matched = index.prefix_matches(decision.model) if servable(decision.model) else ()
             steps.append(
                 "patterns matching: " + (", ".join(f"{p.name} ({p.model_prefix_match})" for p in matched) or "none")
             )

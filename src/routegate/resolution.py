@@ -15,13 +15,18 @@ from routegate import _re2
 from routegate.errors import AmbiguousModel, EmptyModel, NotNamespaced, Unroutable
 from routegate.manifest import Provider, Runtime
 
-__all__ = ["Derivation", "RuntimeIndex", "Upstream", "UpstreamIndex", "derive", "display_id"]
+__all__ = ["Derivation", "RuntimeIndex", "Upstream", "UpstreamIndex", "derive", "display_id", "servable"]
 
 # Control characters and lone surrogates: no provider serves such an id, and
 # RE2 cannot even be handed a surrogate.
 _UNSERVABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 UPSTREAM_SEPARATORS = ("/", ":")
+
+
+def servable(model: str) -> bool:
+    """False for ids with control characters or lone surrogates, which no provider serves."""
+    return _UNSERVABLE.search(model) is None
 
 
 def display_id(model: str, limit: int = 80) -> str:
@@ -42,7 +47,7 @@ class Derivation:
 class RuntimeIndex:
     """A runtime's arms compiled for lookups: exact ids, then one RE2 set of patterns."""
 
-    __slots__ = ("runtime", "menu", "menu_ids", "_exact", "_matcher", "_providers")
+    __slots__ = ("_exact", "_matcher", "_providers", "menu", "menu_ids", "runtime")
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -75,7 +80,7 @@ def derive(index: RuntimeIndex, model: str, auth_env: frozenset[str]) -> Derivat
     model = model.strip()
     if not model:
         raise EmptyModel("the model id is empty; name a model")
-    if _UNSERVABLE.search(model):
+    if not servable(model):
         raise Unroutable(f"model id '{display_id(model)}' contains control characters; no provider serves it")
 
     owners = index.menu_owners(model)

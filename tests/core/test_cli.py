@@ -64,7 +64,13 @@ def test_check_text_output() -> None:
 def test_derive_json_and_auth_env() -> None:
     code, out, _ = run("derive", "--json", "codex", "gpt-5.5", "--auth-env", "OPENAI_API_KEY")
     assert code == 0
-    assert out == {"runtime": "codex", "model": "gpt-5.5", "provider": "openai-api", "billing_mode": "byok", "step": "exact_auth_env"}
+    assert out == {
+        "runtime": "codex",
+        "model": "gpt-5.5",
+        "provider": "openai-api",
+        "billing_mode": "byok",
+        "step": "exact_auth_env",
+    }
 
 
 @pytest.mark.parametrize(
@@ -88,7 +94,12 @@ def test_derive_ambiguous_names_candidates(tmp_path) -> None:
 def test_upstream() -> None:
     code, out, _ = run("upstream", "--json", "moonshot/kimi-k2.6")
     assert code == 0
-    assert out == {"vendor": "moonshot", "model": "kimi-k2.6", "provider": "moonshot", "base_url": "https://api.moonshot.ai/v1"}
+    assert out == {
+        "vendor": "moonshot",
+        "model": "kimi-k2.6",
+        "provider": "moonshot",
+        "base_url": "https://api.moonshot.ai/v1",
+    }
     code, out, _ = run("upstream", "--json", "groq:llama")
     assert code == 1 and out["error"] == "not_namespaced"
 

@@ -48,7 +48,10 @@ def test_platform_marked_id_missing_from_the_platform_arm(reference: Registry, t
                 "runtime_config": {
                     "model": "sonnet",
                     # on the menu (anthropic-oauth arm), so check() allows it, but it is no platform id
-                    "models": [{"id": "sonnet", "provider": "platform"}, {"id": "moonshot/kimi-k2.6", "provider": "platform"}],
+                    "models": [
+                        {"id": "sonnet", "provider": "platform"},
+                        {"id": "moonshot/kimi-k2.6", "provider": "platform"},
+                    ],
                 },
             }
         )

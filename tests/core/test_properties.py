@@ -9,13 +9,32 @@ from routegate import BillingMode, DeriveError, Path, Registry
 
 REFERENCE = Registry.load()
 COLD = Registry(REFERENCE.manifest, cache_size=0)
-RUNTIMES = st.sampled_from(REFERENCE.runtimes + ("langgraph", "external", ""))
+RUNTIMES = st.sampled_from((*REFERENCE.runtimes, "langgraph", "external", ""))
 MENU_IDS = [m for rt in REFERENCE.runtimes for m in REFERENCE.menu(rt)]
 
 # Ids built from real prefixes reach the interesting branches far more often than random text.
 PREFIXES = st.sampled_from(
-    ["", "platform/", "platform:", "openrouter/", "openrouter:", "GLM-", "glm-", "minimax:", "MiniMax-M",
-     "claude", "gpt-", "kimi-", "moonshot/", "deepseek-", "mimo-", "qwen", "custom:", "ollama/", " "]
+    [
+        "",
+        "platform/",
+        "platform:",
+        "openrouter/",
+        "openrouter:",
+        "GLM-",
+        "glm-",
+        "minimax:",
+        "MiniMax-M",
+        "claude",
+        "gpt-",
+        "kimi-",
+        "moonshot/",
+        "deepseek-",
+        "mimo-",
+        "qwen",
+        "custom:",
+        "ollama/",
+        " ",
+    ]
 )
 MODELS = st.one_of(
     st.text(),

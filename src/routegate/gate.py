@@ -50,7 +50,6 @@ FOREIGN_RUNTIMES = (EXTERNAL_RUNTIME, "langgraph")
 """Runtimes a workspace may use that the registry does not describe (decisions fail open)."""
 
 _SUGGESTIONS = 3
-_SUGGEST_PREFIX = 128  # compare at most this much of a hostile id
 
 
 class Path(enum.StrEnum):
@@ -164,7 +163,7 @@ def check(indexes: Mapping[str, RuntimeIndex], runtime: str, model: str, auth_en
 
 
 def _unregistered(index: RuntimeIndex, model: str, why: str) -> Decision:
-    nearest = _nearest(model, index.menu)
+    nearest = index.nearest(model, _SUGGESTIONS)
     hint = f" Nearest menu ids: {', '.join(nearest)}." if nearest else ""
     return Decision(
         index.runtime.name,
@@ -175,19 +174,6 @@ def _unregistered(index: RuntimeIndex, model: str, why: str) -> Decision:
         f"{why}.{hint} Pick a menu id, or an id a native BYOK provider's pattern accepts.",
         suggestions=nearest,
     )
-
-
-def _nearest(model: str, menu: tuple[str, ...]) -> tuple[str, ...]:
-    import difflib  # deferred: only refusals need it
-
-    probe = model[:_SUGGEST_PREFIX].casefold()
-    matcher = difflib.SequenceMatcher(autojunk=False)
-    matcher.set_seq2(probe)
-    scored = []
-    for position, candidate in enumerate(menu):
-        matcher.set_seq1(candidate.casefold())
-        scored.append((-matcher.ratio(), position, candidate))
-    return tuple(candidate for _, _, candidate in sorted(scored)[:_SUGGESTIONS])
 
 
 # --- section 7: creating a workspace ------------------------------------------------------

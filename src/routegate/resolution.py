@@ -22,6 +22,13 @@ __all__ = ["Derivation", "RuntimeIndex", "Upstream", "UpstreamIndex", "derive", 
 _UNSERVABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 UPSTREAM_SEPARATORS = ("/", ":")
+_SIMILARITY_PREFIX = 128  # a hostile id is compared by its start only
+
+
+def _bigrams(text: str) -> frozenset[str]:
+    """Letter pairs, case-folded; a one-letter text stands for itself."""
+    folded = text.casefold()
+    return frozenset(folded[i : i + 2] for i in range(len(folded) - 1)) or frozenset((folded,))
 
 
 def servable(model: str) -> bool:
@@ -47,7 +54,7 @@ class Derivation:
 class RuntimeIndex:
     """A runtime's arms compiled for lookups: exact ids, then one RE2 set of patterns."""
 
-    __slots__ = ("_exact", "_matcher", "_providers", "menu", "menu_ids", "runtime")
+    __slots__ = ("_exact", "_matcher", "_menu_bigrams", "_providers", "menu", "menu_ids", "runtime")
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -62,10 +69,20 @@ class RuntimeIndex:
         self._exact = {model: tuple(owners) for model, owners in exact.items()}
         self._providers = tuple(arm.provider for arm in runtime.arms)
         self._matcher = _re2.search_set([p.model_prefix_match for p in self._providers])
+        self._menu_bigrams = tuple(_bigrams(model) for model in self.menu)
 
     def menu_owners(self, model: str) -> tuple[Provider, ...]:
         """The arms that list ``model`` verbatim, in declared order."""
         return self._exact.get(model, ())
+
+    def nearest(self, model: str, limit: int = 3) -> tuple[str, ...]:
+        """The menu ids most like ``model`` (Dice similarity of letter pairs), best first."""
+        probe = _bigrams(model[:_SIMILARITY_PREFIX])
+        scored = sorted(
+            (-2 * len(probe & pairs) / (len(probe) + len(pairs)), position)
+            for position, pairs in enumerate(self._menu_bigrams)
+        )
+        return tuple(self.menu[position] for _, position in scored[:limit])
 
     def prefix_matches(self, model: str) -> tuple[Provider, ...]:
         """The native providers whose pattern matches somewhere in ``model`` (search semantics)."""

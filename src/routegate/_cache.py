@@ -14,11 +14,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 _VERSION = "1"  # bump when the canonical data's shape changes
+_KEEP = 32  # entries kept; the least recently written go first
 
 
 def _folder() -> Path | None:
@@ -56,6 +56,8 @@ def read(raw: bytes) -> dict[str, Any] | None:
 
 def write(raw: bytes, data: dict[str, Any], manifest_fingerprint: str) -> None:
     """Remember validated data; a cache that cannot be written is simply skipped."""
+    import tempfile  # deferred: a cache hit never writes
+
     entry = _entry(raw)
     if entry is None:
         return
@@ -64,5 +66,12 @@ def write(raw: bytes, data: dict[str, Any], manifest_fingerprint: str) -> None:
         with tempfile.NamedTemporaryFile("w", dir=entry.parent, delete=False, suffix=".tmp", encoding="utf-8") as tmp:
             json.dump({"fingerprint": manifest_fingerprint, "data": data}, tmp)
         os.replace(tmp.name, entry)
+        _prune(entry.parent)
     except OSError:
         pass
+
+
+def _prune(folder: Path) -> None:
+    entries = sorted(folder.glob("manifest-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for stale in entries[_KEEP:]:
+        stale.unlink(missing_ok=True)

@@ -224,3 +224,15 @@ def test_damaged_cache_entry_is_revalidated_not_trusted(tmp_path, monkeypatch, b
     entry.write_text(entry.read_text().replace('"^beta[:/]"', '"^anything"'))
     reloaded = load_manifest(manifest_file, cached=True)
     assert reloaded.providers["beta"].model_prefix_match == "^beta[:/]"
+
+
+def test_manifest_cache_is_bounded(tmp_path, monkeypatch, base_doc, to_yaml) -> None:
+    from routegate import _cache
+
+    monkeypatch.setenv("ROUTEGATE_CACHE_DIR", str(tmp_path / "cache"))
+    for number in range(_cache._KEEP + 5):
+        base_doc["providers"][2]["display_name"] = f"Beta {number}"
+        manifest_file = tmp_path / f"m{number}.yaml"
+        manifest_file.write_text(to_yaml(base_doc))
+        load_manifest(manifest_file, cached=True)
+    assert len(list((tmp_path / "cache").glob("manifest-*.json"))) == _cache._KEEP

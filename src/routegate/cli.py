@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from routegate.manifest import Manifest
     from routegate.registry import Registry
 
 EXIT_OK, EXIT_NO, EXIT_USAGE = 0, 1, 2
@@ -75,6 +76,8 @@ def cmd_lint(args: argparse.Namespace, out: Output) -> int:
     from routegate.errors import InvalidManifest
     from routegate.manifest import load_manifest
 
+    if (args.strict or args.allow_catalog_overlap) and not args.prove:
+        raise UsageError("--strict and --allow-catalog-overlap only apply to --prove; add --prove")
     try:
         manifest = load_manifest(args.manifest)
     except InvalidManifest as error:
@@ -85,6 +88,8 @@ def cmd_lint(args: argparse.Namespace, out: Output) -> int:
             for problem in error.problems:
                 out.line(f"  {out.paint(problem.where, 'bold')}: {problem.message}")
         return EXIT_NO
+    if args.prove:
+        return _lint_prove(manifest, args, out)
     if out.as_json:
         out.json({"ok": True, "problems": [], "fingerprint": manifest.fingerprint})
     else:
@@ -93,6 +98,36 @@ def cmd_lint(args: argparse.Namespace, out: Output) -> int:
             f"{len(manifest.runtimes)} runtimes, fingerprint {manifest.fingerprint}"
         )
     return EXIT_OK
+
+
+def _lint_prove(manifest: Manifest, args: argparse.Namespace, out: Output) -> int:
+    """Pattern overlap proofs. Any overlap fails; catalog-scope ones are information with --allow-catalog-overlap."""
+    from routegate.prove import RUNTIME, prove
+
+    report = prove(manifest)
+    failed = report.failed(strict=args.strict, allow_catalog_overlap=args.allow_catalog_overlap)
+    if out.as_json:
+        out.json(
+            {"ok": not failed, "problems": [], "fingerprint": manifest.fingerprint, "strict": args.strict,
+             **report.to_dict()}
+        )
+        return EXIT_NO if failed else EXIT_OK
+    for overlap in report.overlaps:
+        informational = overlap.scope != RUNTIME and args.allow_catalog_overlap
+        where = f"runtime {overlap.runtime}" if overlap.scope == RUNTIME else "catalog"
+        style = "warn" if informational else "no"
+        a, b = overlap.providers
+        out.line(out.paint("overlap", style) + f" [{where}] {a} and {b} both match {overlap.witness!r}")
+    for item in report.unproven:
+        where = f"runtime {item.runtime}" if item.scope == RUNTIME else "catalog"
+        label = out.paint("unproven", "no" if args.strict else "warn")
+        out.line(f"{label} [{where}] {' and '.join(item.providers)}: {item.reason}")
+    for shared in report.shared_ids:
+        listed = f"  info [runtime {shared.runtime}] {shared.id} is listed by {', '.join(shared.providers)}"
+        out.line(out.paint(listed, "dim"))
+    summary = ", ".join(f"{report.disjoint[s]}/{report.pairs[s]} {s} pairs proven disjoint" for s in report.pairs)
+    out.line((out.paint("failed", "no") if failed else out.paint("ok", "ok")) + f" {manifest.source}: {summary}")
+    return EXIT_NO if failed else EXIT_OK
 
 
 def cmd_derive(args: argparse.Namespace, out: Output) -> int:
@@ -270,6 +305,113 @@ def cmd_drift(args: argparse.Namespace, out: Output) -> int:
     return EXIT_NO if drifted and not args.report_only else EXIT_OK
 
 
+def cmd_gen(args: argparse.Namespace, out: Output) -> int:
+    from routegate.gen import GenerationError, generate
+
+    manifest = _registry(args).manifest
+    try:
+        text = generate(manifest, args.target)
+    except GenerationError as error:
+        if out.as_json:
+            out.json(
+                {"ok": False, "error": "generation_failed", "message": str(error),
+                 "provider": error.provider, "pattern": error.pattern}
+            )
+        else:
+            out.line(out.paint("cannot generate: ", "no") + str(error))
+        return EXIT_NO
+    if args.check is not None:
+        return _gen_check(manifest, text, args, out)
+    if args.output is None:
+        out.stream.write(text)
+        return EXIT_OK
+    from pathlib import Path
+
+    target = Path(args.output)
+    try:
+        partial = target.with_name(f".{target.name}.tmp")
+        partial.write_bytes(text.encode("utf-8"))
+        partial.replace(target)
+    except OSError as error:
+        raise UsageError(f"cannot write {target}: {error.strerror or error}") from None
+    if out.as_json:
+        out.json({"ok": True, "target": args.target, "path": str(target), "fingerprint": manifest.fingerprint})
+    return EXIT_OK
+
+
+def _gen_check(manifest: Manifest, text: str, args: argparse.Namespace, out: Output) -> int:
+    """gen --check: a missing or different file is stale (1); an unreadable one is a usage error (2)."""
+    from pathlib import Path
+
+    from routegate.gen import recorded_fingerprint, staleness
+
+    target = Path(args.check)
+    regenerate = f"routegate gen --target {args.target} -o {target}"
+    try:
+        committed: bytes | None = target.read_bytes()
+    except FileNotFoundError:
+        committed = None
+    except OSError as error:
+        message = f"cannot read {target}: {error.strerror or error}"
+        raise UsageError(message, {"error": "unreadable", "message": message}) from None
+    if committed is None:
+        summary, recorded = [f"{target} does not exist; run: {regenerate}"], None
+    else:
+        summary, recorded = staleness(text, committed, label=str(target)), recorded_fingerprint(committed)
+    if out.as_json:
+        out.json(
+            {"ok": not summary, "target": args.target, "path": str(target), "fingerprint": manifest.fingerprint,
+             "recorded_fingerprint": recorded, "diff": summary}
+        )
+    elif summary:
+        was = f", {target} was generated from {recorded}" if recorded and recorded != manifest.fingerprint else ""
+        out.line(
+            out.paint(f"stale: {target}", "no")
+            + f" (manifest fingerprint {manifest.fingerprint}{was}); regenerate with: {regenerate}"
+        )
+        for line in summary:
+            out.line(f"  {line}")
+    else:
+        out.line(out.paint("fresh", "ok") + f" {target} (fingerprint {manifest.fingerprint})")
+    return EXIT_NO if summary else EXIT_OK
+
+
+def cmd_sync_check(args: argparse.Namespace, out: Output) -> int:
+    from routegate.sync import UnreadableCopy, sync_check
+
+    if len(args.files) > 2:
+        raise UsageError("give CANONICAL COPY, or COPY --pin SHA256: at most two files")
+    if len(args.files) == 1 and args.pin is None:
+        raise UsageError("with one file, give --pin SHA256 (or pass CANONICAL COPY)")
+    canonical, copy = (None, args.files[0]) if len(args.files) == 1 else args.files
+    try:
+        result = sync_check(copy, canonical, pin=args.pin)
+    except UnreadableCopy as error:
+        raise UsageError(str(error), {"error": "unreadable", "message": str(error)}) from None
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    if out.as_json:
+        out.json(result.to_dict())
+        return EXIT_OK if result.ok else EXIT_NO
+    if result.ok:
+        checks = [f"equal to {result.canonical}"] if result.equal else []
+        checks += ["matches the pin"] if result.pin_matches else []
+        out.line(out.paint("in sync", "ok") + f" {result.copy}: {' and '.join(checks)} (sha256 {result.copy_sha256})")
+        return EXIT_OK
+    out.line(out.paint(f"out of sync: {result.copy}", "no"))
+    if result.canonical is not None:
+        out.line(f"  canonical {result.canonical}  sha256 {result.canonical_sha256}")
+    if result.pin is not None:
+        out.line(f"  pinned     sha256 {result.pin}" + ("" if result.pin_matches else "  (does not match)"))
+    out.line(f"  copy      {result.copy}  sha256 {result.copy_sha256}")
+    diff = result.difference
+    if diff is not None:
+        out.line(f"  first difference at line {diff.line}:")
+        out.line(f"    canonical: {diff.canonical if diff.canonical is not None else '<end of file>'}")
+        out.line(f"    copy:      {diff.copy if diff.copy is not None else '<end of file>'}")
+    return EXIT_NO
+
+
 def _progress(items: list[Any], label: str) -> Any:
     """A progress bar on a terminal when there are many items; the items unchanged otherwise."""
     if len(items) < 20 or not sys.stderr.isatty():
@@ -277,6 +419,18 @@ def _progress(items: list[Any], label: str) -> Any:
     from tqdm import tqdm
 
     return tqdm(items, desc=label, unit="template", leave=False)
+
+
+def cmd_serve(args: argparse.Namespace, out: Output) -> int:
+    from routegate.service.server import serve_command
+
+    return serve_command(args)
+
+
+def cmd_db(args: argparse.Namespace, out: Output) -> int:
+    from routegate.service.server import db_upgrade_command
+
+    return db_upgrade_command(args)
 
 
 # --- wiring ---------------------------------------------------------------------------------
@@ -311,7 +465,14 @@ def build_parser() -> argparse.ArgumentParser:
             help="an env var NAME the workspace has (repeatable); settles ties",
         )
 
-    command("lint", cmd_lint, "validate the manifest against every load rule")
+    p = command("lint", cmd_lint, "validate the manifest against every load rule")
+    p.add_argument("--prove", action="store_true", help="prove no two native providers' patterns match one model id")
+    p.add_argument("--strict", action="store_true", help="with --prove: a pair the prover cannot decide is an error")
+    p.add_argument(
+        "--allow-catalog-overlap",
+        action="store_true",
+        help="with --prove: overlaps between providers no runtime combines are information, not failures",
+    )
 
     p = command("derive", cmd_derive, "which provider serves MODEL on RUNTIME")
     p.add_argument("runtime")
@@ -337,6 +498,38 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("drift", cmd_drift, "models templates offer that their runtime cannot route")
     p.add_argument("paths", nargs="+", metavar="PATH", help="a template folder, a folder of them, or a config.yaml")
     p.add_argument("--report-only", action="store_true", help="exit 0 even when something drifts")
+
+    p = command("gen", cmd_gen, "generate the registry for another language, or check a generated file")
+    p.add_argument("--target", required=True, choices=("typescript", "python", "jsonschema"))
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("-o", "--output", metavar="PATH", help="write here (default: stdout)")
+    where.add_argument("--check", metavar="PATH", help="exit 1 with a diff summary when PATH is stale")
+
+    p = command("sync-check", cmd_sync_check, "is COPY the canonical manifest byte for byte (or its pinned sha256)")
+    p.add_argument("files", nargs="+", metavar="FILE", help="CANONICAL COPY, or COPY alone with --pin")
+    p.add_argument("--pin", metavar="SHA256", help="the sha256 COPY must have")
+
+    p = command("serve", cmd_serve, "run the HTTP service (defaults: 127.0.0.1:8080, ./routegate.db, bundled data)")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1; others need ROUTEGATE_API_TOKEN)")
+    p.add_argument("--port", type=int, help="port (default 8080)")
+    p.add_argument(
+        "--database-url", metavar="URL", help="sqlite:///file.db or postgresql://... (env ROUTEGATE_DATABASE_URL)"
+    )
+    p.add_argument("--templates", metavar="DIR", help="templates folder (env ROUTEGATE_TEMPLATES; default: bundled)")
+    p.add_argument("--workers", type=int, help="worker processes (default 1)")
+    p.add_argument(
+        "--default-runtime", metavar="NAME", help="runtime for workspaces that name none (default claude-code)"
+    )
+    p.add_argument(
+        "--foreign-runtime",
+        metavar="NAME",
+        action="append",
+        help="a runtime the registry does not describe (repeatable; default: external, langgraph)",
+    )
+
+    p = command("db", cmd_db, "manage the service database")
+    p.add_argument("action", choices=("upgrade",), help="upgrade: apply every pending migration")
+    p.add_argument("--database-url", metavar="URL", help="default: ROUTEGATE_DATABASE_URL, else ./routegate.db")
 
     return parser
 

@@ -246,9 +246,9 @@ def admit_create(
     runtime_asked = request.runtime is not None
     template_problem = ""
 
-    # Gate 2: a template fills in what the request left out.
-    if request.template is not None and (runtime is None or model is None):
-        runtime_asked = True
+    # Gate 2: a named template must lie inside the templates root, even when the request
+    # leaves it nothing to fill in (the name is stored); it fills in what the request left out.
+    if request.template is not None:
         try:
             template_runtime, template_model = template_lookup(request.template)
         except UnsafeTemplateName as error:
@@ -256,8 +256,10 @@ def admit_create(
         except (InvalidTemplate, TemplateNotFound) as error:
             template_runtime = template_model = None
             template_problem = f" ({error})"
-        runtime = runtime or _blank_to_none(template_runtime)
-        model = model or _blank_to_none(template_model)
+        if runtime is None or model is None:
+            runtime_asked = True
+            runtime = runtime or _blank_to_none(template_runtime)
+            model = model or _blank_to_none(template_model)
 
     # Gate 3: asked for a runtime, got none. Never fall back silently.
     if runtime_asked and runtime is None:

@@ -95,3 +95,8 @@ def test_model_change_reruns_the_model_gates(reference: Registry) -> None:
     with pytest.raises(GateRefusal) as caught:
         admit_model_change(reference, "hermes", " ")
     assert caught.value.code is Code.MODEL_REQUIRED
+
+
+def test_unsafe_template_is_refused_even_when_nothing_is_left_to_fill(reference: Registry) -> None:
+    refused = refusal(reference, template="../../etc", runtime="hermes", model="deepseek/deepseek-r1")
+    assert refused.code is Code.INVALID_TEMPLATE

@@ -1,0 +1,85 @@
+"""The FastAPI application: :func:`create_app` wires settings, state, errors and routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from routegate import __version__
+from routegate.console import console_router
+
+from . import errors
+from .middleware import BodyLimit, ServerTiming
+from .routes_registry import router as registry_router
+from .routes_workspaces import router as workspaces_router
+from .settings import Settings
+from .state import ServiceState
+
+__all__ = ["MAX_BODY_BYTES", "app_from_env", "create_app"]
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service. Loads the manifest and migrates the database now, so a bad
+    configuration fails here (InvalidManifest, SettingsError, SQLAlchemyError) and not on a request.
+
+    ``app.state.routegate`` is the :class:`ServiceState` (see its docstring for the contract).
+    """
+    state = ServiceState(settings or Settings.from_sources())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.close()
+
+    app = FastAPI(
+        title="routegate",
+        version=__version__,
+        description="Workspace API behind the create gates: can this runtime run this model, "
+        "which provider serves it, and who pays.",
+        lifespan=lifespan,
+    )
+    app.state.routegate = state
+    errors.install(app)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(ServerTiming)
+    app.include_router(workspaces_router)
+    app.include_router(registry_router)
+    app.include_router(console_router())  # the web console: / and /ui/*
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The import-string factory uvicorn's workers call: settings come from ROUTEGATE_* variables."""
+    return create_app(Settings.from_sources())
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, with its 422 validation shape replaced by the 400 INVALID_FIELDS the service sends."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                responses = operation.get("responses", {})
+                default = responses.get("422", {})
+                if "HTTPValidationError" in str(default):
+                    del responses["422"]
+                    responses.setdefault(
+                        "400",
+                        {
+                            "description": "invalid fields (code INVALID_FIELDS)",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+                        },
+                    )
+        components = schema.get("components", {}).get("schemas", {})
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        app.openapi_schema = schema
+    return app.openapi_schema

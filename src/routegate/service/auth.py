@@ -1,0 +1,44 @@
+"""Who may call the protected endpoints: one dependency, :func:`require_access`.
+
+With ``ROUTEGATE_API_TOKEN`` set, a request needs ``Authorization: Bearer
+<token>``, compared in constant time. Without a token the service only ever
+listens on loopback (``routegate serve`` refuses anything else), so every
+local caller is trusted.
+
+The web console's session cookie (see :mod:`routegate.console.session`) is
+accepted instead of the header; unsafe requests must then carry its CSRF token.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import Request
+
+from routegate.console import session as console_session
+
+from .errors import ServiceCode, ServiceError
+
+__all__ = ["bearer_matches", "require_access"]
+
+
+def bearer_matches(request: Request, token: str) -> bool:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def require_access(request: Request) -> None:
+    """FastAPI dependency guarding /workspaces*, /decisions and POST /registry/reload."""
+    token = request.app.state.routegate.settings.api_token
+    if token is None or bearer_matches(request, token):
+        return
+    try:
+        if console_session.authenticate(request, token):
+            return
+    except console_session.CsrfRefused as refused:
+        raise ServiceError(ServiceCode.CSRF_TOKEN_INVALID, refused.message) from None
+    raise ServiceError(
+        ServiceCode.UNAUTHORIZED,
+        "this endpoint needs 'Authorization: Bearer <token>' with the service's ROUTEGATE_API_TOKEN",
+        headers={"WWW-Authenticate": "Bearer"},
+    )

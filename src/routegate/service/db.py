@@ -1,0 +1,187 @@
+"""The service's tables and its one way into the database.
+
+SQLite runs in WAL mode and every write transaction starts with ``BEGIN
+IMMEDIATE``, so concurrent writers queue on the busy timeout instead of
+failing on a stale snapshot. PostgreSQL connections are pinged before use,
+so the pool recovers by itself when the server comes back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+__all__ = ["Base", "Database", "DecisionRecord", "Workspace", "new_id", "utcnow"]
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_WRITE = "routegate_write"
+_SQLITE_BUSY_SECONDS = 30
+_PG_ADVISORY_LOCK = 0x726F757465  # "route": one migrator at a time across machines
+
+_Seq = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER keys
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Workspace(Base):
+    __tablename__ = "workspaces"
+
+    seq: Mapped[int] = mapped_column(_Seq, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    parent_id: Mapped[str | None] = mapped_column(String(36), ForeignKey("workspaces.id", ondelete="RESTRICT"))
+    role: Mapped[str | None] = mapped_column(String(100))
+    runtime: Mapped[str] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(Text)
+    template: Mapped[str | None] = mapped_column(String(200))
+    external: Mapped[bool] = mapped_column(Boolean, default=False)
+    url: Mapped[str | None] = mapped_column(String(2048))
+    provider: Mapped[str | None] = mapped_column(Text)
+    billing_mode: Mapped[str | None] = mapped_column(String(32))
+    required_env: Mapped[list[str]] = mapped_column(JSON, default=list)
+    auth_env: Mapped[list[str]] = mapped_column(JSON, default=list)
+    manifest_fingerprint: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# Names are unique per parent, the root counting as one parent: NULLs are distinct in a
+# plain unique index, so the index is on the parent id with the root spelled ''.
+Index("uq_workspaces_parent_name", func.coalesce(Workspace.parent_id, ""), Workspace.name, unique=True)
+
+
+class DecisionRecord(Base):
+    """One gate decision on a create or a model change, admitted or refused."""
+
+    __tablename__ = "decisions"
+
+    seq: Mapped[int] = mapped_column(_Seq, primary_key=True, autoincrement=True)
+    action: Mapped[str] = mapped_column(String(16))  # create | model_change
+    admitted: Mapped[bool] = mapped_column(Boolean)
+    code: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    workspace_id: Mapped[str | None] = mapped_column(String(36), index=True)  # no FK: outlives the workspace
+    runtime: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(Text)
+    provider: Mapped[str | None] = mapped_column(Text)
+    billing_mode: Mapped[str | None] = mapped_column(String(32))
+    path: Mapped[str | None] = mapped_column(String(16))
+    manifest_fingerprint: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Database:
+    """An engine, its session factory, and the write/read/ping/upgrade the service needs."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _engine(url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One transaction that will write: committed on success, rolled back on any error."""
+        with self.sessions() as session, session.begin():
+            session.connection(execution_options={_WRITE: True})
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self.sessions() as session:
+            yield session
+
+    def ping(self) -> None:
+        """Raises a SQLAlchemy error when the database cannot answer."""
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+
+    def upgrade(self) -> None:
+        """Apply every Alembic migration not yet applied."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_lock({_PG_ADVISORY_LOCK})")
+                connection.commit()
+            try:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                connection.commit()
+            finally:
+                if connection.dialect.name == "postgresql":
+                    connection.exec_driver_sql(f"SELECT pg_advisory_unlock({_PG_ADVISORY_LOCK})")
+                    connection.commit()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            connect_args={"timeout": _SQLITE_BUSY_SECONDS, "check_same_thread": False},
+            pool_size=8,
+            max_overflow=32,
+        )
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=30,
+        pool_timeout=10,
+        connect_args={"connect_timeout": 5},
+    )
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (see _sqlite_begin)
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    # A deferred transaction that reads and then writes fails at once (SQLITE_BUSY_SNAPSHOT)
+    # when another writer committed in between; IMMEDIATE takes the write lock up front.
+    immediate = connection.get_execution_options().get(_WRITE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -1,0 +1,176 @@
+"""The one place that turns refusals and failures into HTTP: status + ``{error, code, ...context}``.
+
+Routes raise :class:`gate.GateRefusal` (the core's gates) or
+:class:`ServiceError` (everything the service itself refuses); the status of
+each code is in :data:`STATUS` and nowhere else.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException
+
+from routegate.errors import InvalidManifest
+from routegate.gate import Code, GateRefusal
+
+__all__ = ["STATUS", "ServiceCode", "ServiceError", "error_body", "install"]
+
+log = logging.getLogger("routegate.service")
+
+
+class ServiceCode(enum.StrEnum):
+    """Codes of what the service refuses beyond the create gates."""
+
+    INVALID_FIELDS = "INVALID_FIELDS"
+    BODY_TOO_LARGE = "BODY_TOO_LARGE"
+    UNAUTHORIZED = "UNAUTHORIZED"
+    CSRF_TOKEN_INVALID = "CSRF_TOKEN_INVALID"
+    NOT_FOUND = "NOT_FOUND"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    WORKSPACE_NOT_FOUND = "WORKSPACE_NOT_FOUND"
+    PARENT_NOT_FOUND = "PARENT_NOT_FOUND"
+    WORKSPACE_HAS_CHILDREN = "WORKSPACE_HAS_CHILDREN"
+    NAME_CONFLICT = "NAME_CONFLICT"
+    UNKNOWN_RUNTIME = "UNKNOWN_RUNTIME"
+    INVALID_MANIFEST = "INVALID_MANIFEST"
+    DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+    INTERNAL = "INTERNAL"
+
+
+STATUS: dict[str, int] = {
+    # Section 7's gates.
+    Code.INVALID_TEMPLATE: 400,
+    Code.RUNTIME_UNRESOLVED: 422,
+    Code.RUNTIME_UNSUPPORTED: 422,
+    Code.MODEL_REQUIRED: 422,
+    Code.UNREGISTERED_MODEL_FOR_RUNTIME: 422,
+    Code.AMBIGUOUS_MODEL_FOR_RUNTIME: 422,
+    Code.DERIVED_PROVIDER_NOT_IN_REGISTRY: 422,
+    # The service's own.
+    ServiceCode.INVALID_FIELDS: 400,
+    ServiceCode.UNAUTHORIZED: 401,
+    ServiceCode.CSRF_TOKEN_INVALID: 403,
+    ServiceCode.NOT_FOUND: 404,
+    ServiceCode.WORKSPACE_NOT_FOUND: 404,
+    ServiceCode.UNKNOWN_RUNTIME: 404,
+    ServiceCode.METHOD_NOT_ALLOWED: 405,
+    ServiceCode.NAME_CONFLICT: 409,
+    ServiceCode.WORKSPACE_HAS_CHILDREN: 409,
+    ServiceCode.BODY_TOO_LARGE: 413,
+    ServiceCode.PARENT_NOT_FOUND: 422,
+    ServiceCode.INVALID_MANIFEST: 422,
+    ServiceCode.INTERNAL: 500,
+    ServiceCode.DATABASE_UNAVAILABLE: 503,
+}
+
+
+class ServiceError(Exception):
+    """A refusal by the service (not by a create gate), with JSON-able context."""
+
+    def __init__(
+        self, code: ServiceCode, message: str, *, headers: dict[str, str] | None = None, **context: Any
+    ) -> None:
+        self.code = code
+        self.message = message
+        self.headers = headers
+        self.context = context
+        super().__init__(f"{code.value}: {message}")
+
+
+def error_body(code: str, message: str, **context: Any) -> dict[str, Any]:
+    return {"error": message, "code": str(code), **context}
+
+
+def _respond(code: str, message: str, headers: dict[str, str] | None = None, **context: Any) -> JSONResponse:
+    return JSONResponse(error_body(code, message, **context), status_code=STATUS[code], headers=headers)
+
+
+async def _gate_refusal(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, GateRefusal)
+    return _respond(error.code, error.message, **error.context)
+
+
+async def _service_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ServiceError)
+    return _respond(error.code, error.message, error.headers, **error.context)
+
+
+async def _invalid_fields(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    problems = []
+    for item in error.errors():
+        location = [str(part) for part in item.get("loc", ())]
+        message = str(item.get("msg", "invalid"))
+        if item.get("type") == "json_invalid":  # loc is ("body", character position)
+            field = "body"
+            message = f"not valid JSON (at character {location[-1]}): {item.get('ctx', {}).get('error', message)}"
+        else:
+            # ("body", "auth_env", 0) -> "auth_env.0"; a body that is not a JSON object -> "body"
+            field = ".".join(location[1:]) if len(location) > 1 else (location[0] if location else "body")
+        problems.append({"field": field, "message": message})
+    fields = list(dict.fromkeys(p["field"] for p in problems))
+    hint = " (send a JSON object with Content-Type: application/json)" if "body" in fields else ""
+    return _respond(
+        ServiceCode.INVALID_FIELDS,
+        f"invalid request fields: {', '.join(fields)}{hint}; see 'problems' for what each needs",
+        fields=fields,
+        problems=problems,
+    )
+
+
+async def _http_exception(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, HTTPException)
+    if error.status_code == 405:
+        return _respond(ServiceCode.METHOD_NOT_ALLOWED, "method not allowed on this path", dict(error.headers or {}))
+    if error.status_code == 400:  # FastAPI could not read the body at all (e.g. not UTF-8)
+        detail = f"{error.detail}: send a UTF-8 JSON object"
+        return _respond(
+            ServiceCode.INVALID_FIELDS, detail, fields=["body"], problems=[{"field": "body", "message": detail}]
+        )
+    if error.status_code == 404:
+        return _respond(ServiceCode.NOT_FOUND, "no such path; see /docs for the API")
+    # Any other framework refusal keeps its status, in the same shape.
+    return JSONResponse(error_body(f"HTTP_{error.status_code}", str(error.detail)), error.status_code, error.headers)
+
+
+async def _invalid_manifest(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, InvalidManifest)
+    return _respond(
+        ServiceCode.INVALID_MANIFEST,
+        f"{error.source}: the manifest is invalid; the registry in use is unchanged",
+        problems=[{"where": p.where, "message": p.message} for p in error.problems],
+    )
+
+
+async def _database_unavailable(_request: Request, error: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", str(error).splitlines()[0])
+    return _respond(
+        ServiceCode.DATABASE_UNAVAILABLE,
+        "the database is unavailable; nothing was changed, retry shortly",
+        {"Retry-After": "1"},
+    )
+
+
+async def _internal(_request: Request, error: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=error)
+    return _respond(ServiceCode.INTERNAL, "internal error; it has been logged")
+
+
+def install(app: FastAPI) -> None:
+    """Register every handler on ``app``."""
+    app.add_exception_handler(GateRefusal, _gate_refusal)
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _invalid_fields)
+    app.add_exception_handler(HTTPException, _http_exception)
+    app.add_exception_handler(InvalidManifest, _invalid_manifest)
+    for database_error in (OperationalError, InterfaceError, PoolTimeout):
+        app.add_exception_handler(database_error, _database_unavailable)
+    app.add_exception_handler(Exception, _internal)

@@ -1,0 +1,115 @@
+"""ASGI middleware: a hard cap on request bodies, and Server-Timing on every response.
+
+The cap reads the body before any route sees it, so an oversized upload is
+refused with 413 whether or not it declared its length. Server-Timing reports
+the time the app took and, for gated requests, the gate decision's share
+(``gate``), which is how the benchmark measures it from outside.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import STATUS, ServiceCode, error_body
+
+__all__ = ["GATE_SECONDS", "BodyLimit", "ServerTiming"]
+
+GATE_SECONDS = "routegate_gate_seconds"  # key in scope["state"] a route sets
+_DRAIN_BYTES = 1024 * 1024  # past this, an oversized upload is cut off rather than read
+
+
+async def _refuse_too_large(send: Send, limit: int) -> None:
+    body = json.dumps(
+        error_body(ServiceCode.BODY_TOO_LARGE, f"request body is over the {limit // 1024} KiB limit", limit=limit)
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": STATUS[ServiceCode.BODY_TOO_LARGE],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _drain(receive: Receive, budget: int) -> None:
+    """Read (and drop) what the client is still sending, so it can read our 413 instead of a reset."""
+    while budget > 0:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
+        budget -= len(message.get("body", b""))
+
+
+class BodyLimit:
+    def __init__(self, app: ASGIApp, limit: int = 64 * 1024) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for key, value in scope["headers"]:
+            if key == b"content-length" and value.isdigit() and int(value) > self.limit:
+                if int(value) <= _DRAIN_BYTES:
+                    await _drain(receive, _DRAIN_BYTES)
+                await _refuse_too_large(send, self.limit)
+                return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client left
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                if message.get("more_body", False):
+                    await _drain(receive, _DRAIN_BYTES - size)
+                await _refuse_too_large(send, self.limit)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+class ServerTiming:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state: dict[str, Any] = scope.setdefault("state", {})
+        started = time.perf_counter()
+
+        async def timed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                metrics = [f"app;dur={(time.perf_counter() - started) * 1000:.3f}"]
+                gate = state.get(GATE_SECONDS)
+                if gate is not None:
+                    metrics.append(f"gate;dur={gate * 1000:.4f}")
+                message["headers"] = [*message.get("headers", []), (b"server-timing", ", ".join(metrics).encode())]
+            await send(message)
+
+        await self.app(scope, receive, timed)

@@ -1,0 +1,154 @@
+"""Routes for /registry, /templates and /healthz: open to read, reload needs the token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+from routegate.drift import drift
+from routegate.errors import InvalidTemplate, TemplateNotFound
+from routegate.templates import find_templates, load_template
+
+from .auth import require_access
+from .errors import ServiceCode, ServiceError
+from .schemas import CheckModel, ErrorOut
+from .state import ServiceState
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+def _state(request: Request) -> ServiceState:
+    return request.app.state.routegate  # type: ignore[no-any-return]
+
+
+@router.get("/registry", tags=["registry"])
+def registry_summary(request: Request) -> dict[str, Any]:
+    service = _state(request)
+    registry = service.registry
+    return {
+        "fingerprint": registry.fingerprint,
+        "schema_version": registry.schema_version,
+        "runtimes": list(registry.runtimes),
+        "foreign_runtimes": list(service.settings.foreign_runtimes),
+        "default_runtime": service.settings.default_runtime,
+    }
+
+
+@router.get("/registry/runtimes/{runtime}", tags=["registry"], responses={404: {"model": ErrorOut}})
+def runtime_detail(runtime: str, request: Request) -> dict[str, Any]:
+    """The runtime's menu with provider, billing and required env, and its native providers."""
+    registry = _state(request).registry
+    if runtime not in registry.runtimes:
+        raise ServiceError(
+            ServiceCode.UNKNOWN_RUNTIME,
+            f"runtime {runtime[:64]!r} is not in the registry",
+            runtimes=list(registry.runtimes),
+        )
+    return {
+        "runtime": runtime,
+        "fingerprint": registry.fingerprint,
+        "menu": [
+            {
+                "id": entry.id,
+                "provider": entry.provider.name,
+                "billing_mode": entry.billing_mode.value,
+                "required_env": list(entry.provider.auth_env),
+            }
+            for entry in registry.menu_entries(runtime)
+        ],
+        "providers": [
+            {
+                "name": arm.provider.name,
+                "display_name": arm.provider.display_name,
+                "protocol": arm.provider.protocol,
+                "routing_only": arm.routing_only,
+                "model_prefix_match": arm.provider.model_prefix_match,
+                "platform_keyed": arm.provider.platform_keyed,
+                "auth_env": list(arm.provider.auth_env),
+            }
+            for arm in registry.arms(runtime)
+        ],
+    }
+
+
+@router.post("/registry/check", tags=["registry"])
+def check(body: CheckModel, request: Request) -> dict[str, Any]:
+    """The create gate's model decision, in the JSON of ``routegate check --json``."""
+    return _state(request).registry.check(body.runtime, body.model, body.auth_env).to_dict()
+
+
+@router.post(
+    "/registry/reload",
+    dependencies=[Depends(require_access)],
+    tags=["registry"],
+    responses={401: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+)
+def reload(request: Request) -> dict[str, Any]:
+    """Load the manifest again; an invalid one answers 422 and the current registry stays."""
+    previous, current, restarting = _state(request).reload_all()
+    return {
+        "fingerprint": current.fingerprint,
+        "previous_fingerprint": previous.fingerprint,
+        "changed": previous.fingerprint != current.fingerprint,
+        "workers_restarting": restarting,
+    }
+
+
+@router.get("/templates", tags=["registry"])
+def templates(request: Request) -> dict[str, Any]:
+    """Each template with its runtime, default model and offered models, each with its decision."""
+    service = _state(request)
+    registry = service.registry
+    items: list[dict[str, Any]] = []
+    for config in find_templates(service.templates.path):
+        name = config.parent.name
+        try:
+            template = load_template(config)
+        except (InvalidTemplate, TemplateNotFound) as error:
+            items.append({"name": name, "error": str(error).replace(str(service.templates.path), "<templates>")})
+            continue
+        runtime = template.runtime or ""
+        report = drift(registry, template)
+        items.append(
+            {
+                "name": name,
+                "runtime": template.runtime,
+                "runtime_known": report.runtime_known,
+                "default_model": template.default_model,
+                "default_decision": None
+                if template.default_model is None
+                else registry.check(runtime, template.default_model).to_dict(),
+                "offered": report.offered,
+                "routable": report.routable,
+                "residual": [{"id": r.id, "code": r.code} for r in report.residual],
+                "models": [
+                    {
+                        "id": offer.id,
+                        "provider": offer.provider,
+                        "required_env": list(offer.required_env),
+                        "decision": registry.check(runtime, offer.id).to_dict(),
+                    }
+                    for offer in template.offered
+                ],
+            }
+        )
+    return {"fingerprint": registry.fingerprint, "templates": items}
+
+
+@router.get("/healthz", tags=["health"], responses={503: {"description": "the database is unreachable"}})
+def healthz(request: Request) -> JSONResponse:
+    """200 when the database answers; 503 with the reason when it does not."""
+    service = _state(request)
+    body: dict[str, Any] = {"status": "ok", "manifest_fingerprint": service.registry.fingerprint, "database": "ok"}
+    try:
+        service.database.ping()
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        body.update(status="unavailable", database="unreachable", reason=reason)
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+    return JSONResponse(body)

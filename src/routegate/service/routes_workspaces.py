@@ -1,0 +1,158 @@
+"""Routes for /workspaces and /decisions: validate, ask the core's gates, persist.
+
+Every rule that admits or refuses lives in :mod:`routegate.gate`; every
+status code lives in :mod:`.errors`. A refusal is logged in the decision
+table before it is raised, so "why was this refused" has an answer later.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from routegate import gate
+
+from .auth import require_access
+from .middleware import GATE_SECONDS
+from .schemas import ChangeModel, CreateWorkspace, ErrorOut, WorkspaceOut, WorkspacePage
+from .state import ServiceState
+from .store import Refusal, workspace_dict
+
+__all__ = ["router"]
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut} for status in (400, 401, 404, 409, 413, 422, 503)
+}
+
+router = APIRouter(dependencies=[Depends(require_access)], responses=_ERRORS)
+
+Limit = Annotated[int, Query(ge=1, le=200, description="page size")]
+Cursor = Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$", description="next_cursor of the previous page")]
+WorkspaceFilter = Annotated[str | None, Query(max_length=36, pattern=r"^[0-9a-f-]+$")]
+
+
+def _state(request: Request) -> ServiceState:
+    return request.app.state.routegate  # type: ignore[no-any-return]
+
+
+def _after(cursor: str | None) -> int | None:
+    return None if cursor is None else int(cursor)
+
+
+@router.post("/workspaces", status_code=201, response_model=WorkspaceOut, tags=["workspaces"])
+def create_workspace(body: CreateWorkspace, request: Request) -> dict[str, Any]:
+    """Run the create gates of ROUTING.md section 7 in order, then persist."""
+    service = _state(request)
+    registry = service.registry
+    settings = service.settings
+    started = time.perf_counter()
+    try:
+        admission = gate.admit_create(
+            registry,
+            body.gate_request(),
+            template_lookup=service.template_defaults,
+            default_runtime=settings.default_runtime,
+            foreign_runtimes=settings.foreign_runtimes,
+        )
+    except gate.GateRefusal as refusal:
+        setattr(request.state, GATE_SECONDS, time.perf_counter() - started)
+        runtime = refusal.context.get("runtime", body.runtime)
+        service.store.record_refusal(Refusal("create", refusal, runtime, body.model), registry.fingerprint)
+        raise
+    setattr(request.state, GATE_SECONDS, time.perf_counter() - started)
+    return service.store.create(
+        name=body.name,
+        parent_id=body.parent_id,
+        role=body.role,
+        url=body.url,
+        external=body.external,
+        auth_env=body.auth_env,
+        admission=admission,
+        fingerprint=registry.fingerprint,
+    )
+
+
+@router.get("/workspaces", response_model=WorkspacePage, tags=["workspaces"])
+def list_workspaces(request: Request, limit: Limit = 50, cursor: Cursor = None) -> dict[str, Any]:
+    items, next_cursor = _state(request).store.page(limit, _after(cursor))
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get("/workspaces/{workspace_id}", response_model=WorkspaceOut, tags=["workspaces"])
+def get_workspace(workspace_id: str, request: Request) -> dict[str, Any]:
+    return workspace_dict(_state(request).store.get(workspace_id))
+
+
+@router.delete("/workspaces/{workspace_id}", status_code=204, tags=["workspaces"])
+def delete_workspace(workspace_id: str, request: Request) -> Response:
+    _state(request).store.delete(workspace_id)
+    return Response(status_code=204)
+
+
+@router.put("/workspaces/{workspace_id}/model", response_model=WorkspaceOut, tags=["workspaces"])
+def change_model(workspace_id: str, body: ChangeModel, request: Request) -> dict[str, Any]:
+    """Gates 6 to 8 again, for the workspace's settled runtime."""
+    service = _state(request)
+    registry = service.registry
+    workspace = service.store.get(workspace_id)
+    auth_env = body.auth_env if body.auth_env is not None else workspace.auth_env
+    started = time.perf_counter()
+    try:
+        decision = gate.admit_model_change(
+            registry, workspace.runtime, body.model, external=workspace.external, auth_env=frozenset(auth_env)
+        )
+    except gate.GateRefusal as refusal:
+        setattr(request.state, GATE_SECONDS, time.perf_counter() - started)
+        refused = Refusal("model_change", refusal, workspace.runtime, body.model, workspace_id=workspace.id)
+        service.store.record_refusal(refused, registry.fingerprint)
+        raise
+    setattr(request.state, GATE_SECONDS, time.perf_counter() - started)
+    return service.store.change_model(
+        workspace.id,
+        model=None if decision is None else decision.model,
+        auth_env=auth_env,
+        decision=decision,
+        fingerprint=registry.fingerprint,
+    )
+
+
+@router.get("/workspaces/{workspace_id}/runtime-env", tags=["workspaces"])
+def runtime_env(workspace_id: str, request: Request) -> dict[str, Any]:
+    """What the runtime needs to boot: provider, protocol, base URLs and env var NAMES (never values)."""
+    service = _state(request)
+    registry = service.registry
+    workspace = service.store.get(workspace_id)
+    provider = None
+    if workspace.provider is not None:
+        provider = registry.catalog.get(workspace.provider)
+        if provider is None:
+            raise gate.GateRefusal(
+                gate.Code.DERIVED_PROVIDER_NOT_IN_REGISTRY,
+                f"provider '{workspace.provider}' is no longer in the registry; "
+                "change the workspace's model (PUT /workspaces/{id}/model) to route it again",
+                provider=workspace.provider,
+            )
+    return {
+        "workspace_id": workspace.id,
+        "runtime": workspace.runtime,
+        "model": workspace.model,
+        "provider": None if provider is None else provider.name,
+        "protocol": None if provider is None else provider.protocol,
+        "base_url": None if provider is None else provider.base_url_template,
+        "base_url_anthropic": None if provider is None else provider.base_url_anthropic,
+        "auth_env": [] if provider is None else list(provider.auth_env),
+        "auth_token_env": None if provider is None else provider.auth_token_env,
+        "billing_mode": workspace.billing_mode,
+        "manifest_fingerprint": registry.fingerprint,
+    }
+
+
+@router.get("/decisions", tags=["decisions"])
+def list_decisions(
+    request: Request, workspace_id: WorkspaceFilter = None, limit: Limit = 50, cursor: Cursor = None
+) -> dict[str, Any]:
+    """Every gate decision on a create or model change, with the manifest fingerprint it was made under."""
+    items, next_cursor = _state(request).store.decisions(workspace_id, limit, _after(cursor))
+    return {"items": items, "next_cursor": next_cursor}

@@ -1,0 +1,319 @@
+"""Workspaces and decisions in the database.
+
+A workspace name taken under the same parent gets " (2)", " (3)", ...: the
+unique index on (parent-or-root, name) decides who got a name, and a loser
+retries with the next free one. Reading the taken names only chooses the
+candidate; it never makes the decision, so concurrent creates stay correct on
+SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from routegate.gate import Admission, Decision, GateRefusal
+
+from .db import Database, DecisionRecord, Workspace, new_id, utcnow
+from .errors import ServiceCode, ServiceError
+
+__all__ = ["Refusal", "Store", "decision_dict", "workspace_dict"]
+
+_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_MAX_ATTEMPTS = 64  # lost races on one name before giving up with 409
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """What the decision log keeps of a refused create or model change."""
+
+    action: str
+    refusal: GateRefusal
+    runtime: str | None
+    model: str | None
+    workspace_id: str | None = None
+
+
+def _iso(moment: datetime) -> str:
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def workspace_dict(ws: Workspace) -> dict[str, Any]:
+    return {
+        "id": ws.id,
+        "name": ws.name,
+        "runtime": ws.runtime,
+        "model": ws.model,
+        "template": ws.template,
+        "parent_id": ws.parent_id,
+        "provider": ws.provider,
+        "billing_mode": ws.billing_mode,
+        "required_env": list(ws.required_env),
+        "created_at": _iso(ws.created_at),
+        "updated_at": _iso(ws.updated_at),
+        "role": ws.role,
+        "external": ws.external,
+        "url": ws.url,
+        "auth_env": list(ws.auth_env),
+        "manifest_fingerprint": ws.manifest_fingerprint,
+    }
+
+
+def decision_dict(record: DecisionRecord) -> dict[str, Any]:
+    return {
+        "id": record.seq,
+        "action": record.action,
+        "admitted": record.admitted,
+        "code": record.code,
+        "reason": record.reason,
+        "workspace_id": record.workspace_id,
+        "runtime": record.runtime,
+        "model": record.model,
+        "provider": record.provider,
+        "billing_mode": record.billing_mode,
+        "path": record.path,
+        "manifest_fingerprint": record.manifest_fingerprint,
+        "created_at": _iso(record.created_at),
+    }
+
+
+def _admitted(
+    action: str, decision: Decision | None, runtime: str, model: str | None, fingerprint: str
+) -> DecisionRecord:
+    if decision is None:  # an external workspace without a model: nothing to route or bill
+        reason, provider, billing, path = "external workspace without a model: nothing to route", None, None, None
+    else:
+        reason = decision.reason
+        provider = None if decision.provider is None else decision.provider.name
+        billing = None if decision.billing_mode is None else decision.billing_mode.value
+        path = None if decision.path is None else decision.path.value
+    return DecisionRecord(
+        action=action,
+        admitted=True,
+        code=None,
+        reason=reason,
+        runtime=runtime,
+        model=model,
+        provider=provider,
+        billing_mode=billing,
+        path=path,
+        manifest_fingerprint=fingerprint,
+    )
+
+
+def _violates(error: IntegrityError, sqlstate: str, sqlite_text: str) -> bool:
+    state = getattr(error.orig, "sqlstate", None)
+    return state == sqlstate if state is not None else sqlite_text in str(error.orig)
+
+
+def _unique_violation(error: IntegrityError) -> bool:
+    return _violates(error, "23505", "UNIQUE constraint failed")
+
+
+def _foreign_key_violation(error: IntegrityError) -> bool:
+    return _violates(error, "23503", "FOREIGN KEY constraint failed")
+
+
+class Store:
+    """Every read and write of workspaces and decisions; one transaction per call."""
+
+    def __init__(self, database: Database, *, name_suffix_limit: int) -> None:
+        self.database = database
+        self.name_suffix_limit = name_suffix_limit
+
+    # --- workspaces ----------------------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        name: str,
+        parent_id: str | None,
+        role: str | None,
+        url: str | None,
+        external: bool,
+        auth_env: Sequence[str],
+        admission: Admission,
+        fingerprint: str,
+    ) -> dict[str, Any]:
+        """Persist an admitted workspace and its decision in one transaction."""
+        for _ in range(_MAX_ATTEMPTS):
+            try:
+                with self.database.write() as session:
+                    if parent_id is not None and not session.scalar(select(exists().where(Workspace.id == parent_id))):
+                        raise ServiceError(
+                            ServiceCode.PARENT_NOT_FOUND,
+                            f"parent workspace {parent_id!r} does not exist",
+                            parent_id=parent_id,
+                        )
+                    chosen = self._free_name(session, parent_id, name)
+                    now = utcnow()
+                    workspace = Workspace(
+                        id=new_id(),
+                        name=chosen,
+                        parent_id=parent_id,
+                        role=role,
+                        runtime=admission.runtime,
+                        model=admission.model,
+                        template=admission.template,
+                        external=external,
+                        url=url,
+                        provider=admission.provider,
+                        billing_mode=admission.billing_mode,
+                        required_env=list(admission.required_env),
+                        auth_env=sorted(set(auth_env)),
+                        manifest_fingerprint=fingerprint,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    record = _admitted("create", admission.decision, admission.runtime, admission.model, fingerprint)
+                    record.workspace_id = workspace.id
+                    record.created_at = now
+                    session.add_all([workspace, record])
+                    session.flush()
+                    return workspace_dict(workspace)
+            except IntegrityError as error:
+                if _foreign_key_violation(error):  # the parent was deleted meanwhile
+                    raise ServiceError(
+                        ServiceCode.PARENT_NOT_FOUND,
+                        f"parent workspace {parent_id!r} does not exist",
+                        parent_id=parent_id,
+                    ) from None
+                if not _unique_violation(error):
+                    raise
+                # Another create took the name first: choose again.
+        raise ServiceError(
+            ServiceCode.NAME_CONFLICT,
+            f"too many concurrent creates named {name!r}; retry",
+            name=name,
+        )
+
+    def _free_name(self, session: Session, parent_id: str | None, name: str) -> str:
+        taken = set(
+            session.scalars(
+                select(Workspace.name).where(
+                    func.coalesce(Workspace.parent_id, "") == (parent_id or ""),
+                    or_(Workspace.name == name, Workspace.name.startswith(f"{name} (", autoescape=True)),
+                )
+            )
+        )
+        if name not in taken:
+            return name
+        for number in range(2, self.name_suffix_limit + 1):
+            candidate = f"{name} ({number})"
+            if candidate not in taken:
+                return candidate
+        raise ServiceError(
+            ServiceCode.NAME_CONFLICT,
+            f"the name {name!r} is taken {self.name_suffix_limit} times under this parent; choose another name",
+            name=name,
+            limit=self.name_suffix_limit,
+        )
+
+    def _row(self, session: Session, workspace_id: str) -> Workspace:
+        workspace = None
+        if _ID.match(workspace_id):
+            workspace = session.scalar(select(Workspace).where(Workspace.id == workspace_id))
+        if workspace is None:
+            raise ServiceError(
+                ServiceCode.WORKSPACE_NOT_FOUND, f"no workspace {workspace_id!r}", workspace_id=workspace_id
+            )
+        return workspace
+
+    def get(self, workspace_id: str) -> Workspace:
+        with self.database.read() as session:
+            return self._row(session, workspace_id)
+
+    def page(self, limit: int, after: int | None) -> tuple[list[dict[str, Any]], str | None]:
+        with self.database.read() as session:
+            query = select(Workspace).order_by(Workspace.seq).limit(limit + 1)
+            if after is not None:
+                query = query.where(Workspace.seq > after)
+            rows = list(session.scalars(query))
+        return [workspace_dict(ws) for ws in rows[:limit]], (str(rows[limit - 1].seq) if len(rows) > limit else None)
+
+    def delete(self, workspace_id: str) -> None:
+        try:
+            with self.database.write() as session:
+                workspace = self._row(session, workspace_id)
+                if session.scalar(select(exists().where(Workspace.parent_id == workspace.id))):
+                    raise ServiceError(
+                        ServiceCode.WORKSPACE_HAS_CHILDREN,
+                        "this workspace has child workspaces; delete them first",
+                        workspace_id=workspace_id,
+                    )
+                session.delete(workspace)
+        except IntegrityError as error:
+            if not _foreign_key_violation(error):
+                raise
+            raise ServiceError(
+                ServiceCode.WORKSPACE_HAS_CHILDREN,
+                "a child workspace was created meanwhile; delete it first",
+                workspace_id=workspace_id,
+            ) from None
+
+    def change_model(
+        self,
+        workspace_id: str,
+        *,
+        model: str | None,
+        auth_env: Sequence[str],
+        decision: Decision | None,
+        fingerprint: str,
+    ) -> dict[str, Any]:
+        with self.database.write() as session:
+            workspace = self._row(session, workspace_id)
+            now = utcnow()
+            workspace.model = model
+            workspace.auth_env = sorted(set(auth_env))
+            workspace.provider = None if decision is None or decision.provider is None else decision.provider.name
+            workspace.billing_mode = (
+                None if decision is None or decision.billing_mode is None else decision.billing_mode.value
+            )
+            workspace.required_env = [] if decision is None else list(decision.required_env)
+            workspace.manifest_fingerprint = fingerprint
+            workspace.updated_at = now
+            record = _admitted("model_change", decision, workspace.runtime, model, fingerprint)
+            record.workspace_id = workspace.id
+            record.created_at = now
+            session.add(record)
+            session.flush()
+            return workspace_dict(workspace)
+
+    # --- decisions -----------------------------------------------------------------------
+
+    def record_refusal(self, refused: Refusal, fingerprint: str) -> None:
+        """Log a refusal in its own transaction: the request changed nothing else."""
+        decision = refused.refusal.decision
+        with self.database.write() as session:
+            session.add(
+                DecisionRecord(
+                    action=refused.action,
+                    admitted=False,
+                    code=refused.refusal.code.value,
+                    reason=refused.refusal.message,
+                    workspace_id=refused.workspace_id,
+                    runtime=refused.runtime,
+                    model=decision.model if decision is not None else refused.model,
+                    manifest_fingerprint=fingerprint,
+                )
+            )
+
+    def decisions(
+        self, workspace_id: str | None, limit: int, after: int | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        with self.database.read() as session:
+            query = select(DecisionRecord).order_by(DecisionRecord.seq).limit(limit + 1)
+            if workspace_id is not None:
+                query = query.where(DecisionRecord.workspace_id == workspace_id)
+            if after is not None:
+                query = query.where(DecisionRecord.seq > after)
+            rows = list(session.scalars(query))
+        return [decision_dict(r) for r in rows[:limit]], (str(rows[limit - 1].seq) if len(rows) > limit else None)

@@ -1,0 +1,160 @@
+"""``routegate lint --prove``: disjoint patterns proven, overlaps shown with a witness RE2 confirms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from routegate import _re2
+from routegate.manifest import load_manifest
+from routegate.prove import CATALOG, RUNTIME, prove
+
+from .conftest import manifest_doc, provider
+
+
+def both_match(witness: str, *patterns: str) -> bool:
+    return all(_re2.compile(p).search(witness) for p in patterns)
+
+
+def test_the_reference_manifest_is_proven_disjoint_in_every_runtime_and_across_the_catalog(cli: Any) -> None:
+    code, report = cli.json("lint", "--prove", "--strict")
+    assert code == 0 and report["ok"] is True
+    assert report["overlaps"] == [] and report["unproven"] == []
+    manifest = load_manifest()
+    runtime_pairs = sum(len(r.arms) * (len(r.arms) - 1) // 2 for r in manifest.runtimes.values())
+    catalog_pairs = len(manifest.providers) * (len(manifest.providers) - 1) // 2
+    assert report["pairs"] == {RUNTIME: runtime_pairs, CATALOG: catalog_pairs}
+    assert report["proven_disjoint"] == report["pairs"]
+    # codex lists the gpt-* family under two auth arms: information, not an error.
+    shared = {(s["runtime"], s["id"]): s["providers"] for s in report["shared_ids"]}
+    assert shared[("codex", "gpt-5.5")] == ["openai-subscription", "openai-api"]
+    assert {runtime for runtime, _ in shared} == {"codex"}
+
+
+def test_an_overlap_inside_a_runtime_fails_with_a_witness_both_patterns_match(cli: Any, write_manifest: Any) -> None:
+    patterns = {"alpha": "^gpt-", "beta": "(?i)^GPT-4O", "gamma": "^claude"}
+    path = write_manifest(
+        manifest_doc(
+            [provider(name, pattern) for name, pattern in patterns.items()],
+            {"rt": [{"name": "alpha"}, {"name": "beta"}, {"name": "gamma"}]},
+        )
+    )
+    code, report = cli.json("lint", "--prove", "--manifest", path)
+    assert code == 1 and report["ok"] is False
+    runtime_overlaps = [o for o in report["overlaps"] if o["scope"] == RUNTIME]
+    assert [(o["runtime"], o["providers"]) for o in runtime_overlaps] == [("rt", ["alpha", "beta"])]
+    witness = runtime_overlaps[0]["witness"]
+    assert both_match(witness, patterns["alpha"], patterns["beta"])
+    assert witness == witness.strip() and witness.isprintable()
+    # The catalog scope sees the same pair; gamma is disjoint from both.
+    assert [o["providers"] for o in report["overlaps"] if o["scope"] == CATALOG] == [["alpha", "beta"]]
+    text = cli("lint", "--prove", "--manifest", path)
+    assert text.returncode == 1 and "alpha and beta both match" in text.stdout
+
+
+def test_a_catalog_only_overlap_fails_unless_allowed(cli: Any, write_manifest: Any) -> None:
+    path = write_manifest(
+        manifest_doc(
+            [provider("alpha", "^minimax"), provider("beta", "(?i)^MINIMAX-m"), provider("gamma", "^x")],
+            {"one": [{"name": "alpha"}, {"name": "gamma"}], "two": [{"name": "beta"}, {"name": "gamma"}]},
+        )
+    )
+    code, report = cli.json("lint", "--prove", "--manifest", path)
+    assert code == 1 and report["ok"] is False
+    (overlap,) = report["overlaps"]
+    assert overlap["scope"] == CATALOG and overlap["runtime"] is None and overlap["providers"] == ["alpha", "beta"]
+    assert both_match(overlap["witness"], "^minimax", "(?i)^MINIMAX-m")
+    code, report = cli.json("lint", "--prove", "--allow-catalog-overlap", "--manifest", path)
+    assert code == 0 and report["ok"] is True
+
+
+def test_case_folding_and_search_semantics_are_modelled(write_manifest: Any) -> None:
+    from routegate.manifest import load_manifest as load
+
+    cases = {
+        ("(?i)^k", r"^\x{212A}"): True,  # RE2 folds k with the Kelvin sign
+        ("(?i)^s-", "^\u017f"): True,  # and s with the long s
+        ("claude", "^anthropic/"): True,  # unanchored: anywhere in the id
+        ("^claude", "^anthropic/"): False,
+        ("^(sonnet|opus|haiku)$", "^sonnet-"): False,
+        ("^a.c$", "^a\u2028"): True,  # RE2's dot takes U+2028
+        ("^a.c$", "^a\nc"): False,  # ... not a newline, and no id holds one anyway
+        ("^gpt-[0-9]+$", "^gpt-4o"): False,
+        ("x$", "^x"): True,
+    }
+    for (first, second), overlapping in cases.items():
+        path = write_manifest(
+            manifest_doc([provider("a", first), provider("b", second)], {"rt": [{"name": "a"}, {"name": "b"}]})
+        )
+        report = prove(load(path))
+        assert not report.unproven, (first, second, report.unproven)
+        assert bool(report.overlaps) is overlapping, (first, second)
+        for overlap in report.overlaps:
+            assert both_match(overlap.witness, first, second)
+
+
+def test_a_pattern_beyond_the_prover_is_unproven_never_disjoint(cli: Any, write_manifest: Any) -> None:
+    path = write_manifest(
+        manifest_doc(
+            [provider("alpha", r"\bgpt"), provider("beta", "^gpt")], {"rt": [{"name": "alpha"}, {"name": "beta"}]}
+        )
+    )
+    code, report = cli.json("lint", "--prove", "--manifest", path)
+    assert code == 0 and report["overlaps"] == []
+    assert {(u["scope"], tuple(u["providers"])) for u in report["unproven"]} == {
+        (RUNTIME, ("alpha", "beta")),
+        (CATALOG, ("alpha", "beta")),
+    }
+    assert "beyond the prover" in report["unproven"][0]["reason"]
+    assert report["proven_disjoint"] == {RUNTIME: 0, CATALOG: 0}
+    code, report = cli.json("lint", "--prove", "--strict", "--manifest", path)
+    assert code == 1 and report["ok"] is False
+
+
+def test_an_invalid_manifest_still_reports_its_problems(cli: Any, write_manifest: Any) -> None:
+    path = write_manifest(manifest_doc([provider("alpha", "^(")], {"rt": [{"name": "alpha"}]}))
+    code, report = cli.json("lint", "--prove", "--manifest", path)
+    assert code == 1 and report["ok"] is False and report["problems"]
+
+
+_ATOMS = ["a", "b", "k", "-", "/", ".", "[ab]", "[^a]", r"\d", "(?:a|bb)", "K"]
+
+
+@st.composite
+def patterns(draw: st.DrawFn) -> str:
+    body = "".join(draw(st.lists(st.sampled_from(_ATOMS), min_size=1, max_size=4)))
+    if draw(st.booleans()):
+        body += draw(st.sampled_from(["*", "+", "?", "{1,2}"]))
+    return (
+        draw(st.sampled_from(["", "(?i)"])) + draw(st.sampled_from(["", "^"])) + body + draw(st.sampled_from(["", "$"]))
+    )
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    first=patterns(),
+    second=patterns(),
+    probes=st.lists(st.text(alphabet="abkK-/.1 xs", min_size=1, max_size=6), max_size=40),
+)
+def test_proofs_are_sound_against_re2(first: str, second: str, probes: list[str]) -> None:
+    """Disjoint means no probe RE2 matches with both; an overlap's witness RE2 matches with both."""
+    import yaml
+
+    from routegate.manifest import parse_manifest
+
+    doc = manifest_doc([provider("a", first), provider("b", second)], {"rt": [{"name": "a"}, {"name": "b"}]})
+    report = prove(parse_manifest(yaml.safe_dump(doc)))
+    runtime = [o for o in report.overlaps if o.scope == RUNTIME]
+    if runtime:
+        assert both_match(runtime[0].witness, first, second)
+    elif not report.unproven:
+        servable = [p for p in probes if p == p.strip()]
+        assert not [p for p in servable if both_match(p, first, second)], (first, second)
+
+
+def test_proof_flags_without_prove_are_a_usage_error(cli: Any) -> None:
+    for flag in ("--strict", "--allow-catalog-overlap"):
+        done = cli("lint", flag)
+        assert done.returncode == 2 and "--prove" in done.stderr

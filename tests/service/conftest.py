@@ -1,0 +1,172 @@
+"""Fixtures for the service: a real uvicorn on a free port, a real SQLite file, a real PostgreSQL.
+
+PostgreSQL comes from ROUTEGATE_TEST_POSTGRES_URL (``export
+ROUTEGATE_TEST_POSTGRES_URL=$(scripts/postgres.sh)``); each server gets its
+own freshly created database there. Without the variable the PostgreSQL cases
+skip with that instruction, except under CI=true, where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from routegate.manifest import bundled_manifest_path
+from routegate.service import Settings, create_app
+from routegate.templates import bundled_templates_path
+
+REPO = Path(__file__).resolve().parents[2]
+POSTGRES_ENV = "ROUTEGATE_TEST_POSTGRES_URL"
+BACKENDS = ["sqlite", "postgres"]
+
+
+def postgres_base_url() -> str:
+    url = os.environ.get(POSTGRES_ENV)
+    if url:
+        return url
+    why = f"{POSTGRES_ENV} is not set; start one with: export {POSTGRES_ENV}=$(scripts/postgres.sh)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true but {why}", pytrace=False)
+    pytest.skip(why)
+
+
+def _admin_url(base: str) -> str:
+    return make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def create_postgres_database(base: str) -> str:
+    """A new, empty database on the test server; its SQLAlchemy URL."""
+    name = f"rg_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_admin_url(base), autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return make_url(base).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(base: str, url: str) -> None:
+    name = make_url(url).database
+    with psycopg.connect(_admin_url(base), autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveServer:
+    """create_app(settings) served by uvicorn in a background thread on a real socket."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.app = create_app(settings)
+        self.state = self.app.state.routegate
+        self._socket = socket.socket()
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port = self._socket.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="on"))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)
+
+    def start(self) -> LiveServer:
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(15)
+        self._socket.close()
+
+    def client(self, token: str | None = None, **kwargs: Any) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, timeout=30, headers=headers, **kwargs)
+
+    def count(self, table: str) -> int:
+        """Rows in a table, read straight from the database."""
+        with self.state.engine.connect() as connection:
+            return int(connection.scalar(text(f"SELECT count(*) FROM {table}")))
+
+    def counts(self) -> tuple[int, int]:
+        return self.count("workspaces"), self.count("decisions")
+
+
+def database_url(backend: str, folder: Path) -> Iterator[str]:
+    """A fresh database of the given backend, dropped (PostgreSQL) afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'routegate.db'}"
+        return
+    base = postgres_base_url()
+    url = create_postgres_database(base)
+    try:
+        yield url
+    finally:
+        drop_postgres_database(base, url)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from database_url(request.param, tmp_path_factory.mktemp(request.param))
+
+
+@pytest.fixture(scope="module")
+def server(backend_url: str) -> Iterator[LiveServer]:
+    """The bundled manifest and templates, no token, name suffixes up to 50."""
+    live = LiveServer(Settings(database_url=backend_url, name_suffix_limit=50)).start()
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server: LiveServer) -> Iterator[httpx.Client]:
+    with server.client() as http:
+        yield http
+
+
+@pytest.fixture
+def manifest_copy(tmp_path: Path) -> Path:
+    """A writable copy of the bundled manifest, for reload tests."""
+    target = tmp_path / "providers.yaml"
+    shutil.copyfile(bundled_manifest_path(), target)
+    return target
+
+
+@pytest.fixture
+def templates_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "templates"
+    shutil.copytree(bundled_templates_path(), target)
+    return target
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "routegate.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=timeout,
+    )

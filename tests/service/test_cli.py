@@ -1,0 +1,169 @@
+"""``routegate serve`` and ``routegate db upgrade`` as a user runs them: real processes, real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .conftest import free_port, run_cli
+
+HERMES_OK = {"runtime": "hermes", "model": "kimi-coding/kimi-k2"}
+
+
+@contextmanager
+def serving(*args: str, cwd: Path, port: int, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
+    log = (cwd / "serve.log").open("w")
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith("ROUTEGATE_") or k == "ROUTEGATE_TEST_POSTGRES_URL"
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "routegate.cli", "serve", *args],
+        cwd=cwd,
+        env={**clean, **(env or {})},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, (cwd / "serve.log").read_text()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "serve did not come up"
+            time.sleep(0.1)
+        yield process
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def test_serve_with_no_arguments_is_the_readme_command(tmp_path: Path) -> None:
+    if not _port_free(8080):
+        pytest.skip("port 8080 is in use here; `routegate serve` with no arguments needs it")
+    with serving(cwd=tmp_path, port=8080), httpx.Client(base_url="http://127.0.0.1:8080", timeout=10) as http:
+        assert http.get("/healthz").json()["status"] == "ok"
+        assert "hermes" in http.get("/registry").json()["runtimes"]
+        assert {t["name"] for t in http.get("/templates").json()["templates"]} >= {"hermes", "codex"}
+        assert http.post("/workspaces", json={"name": "first", **HERMES_OK}).status_code == 201
+    with sqlite3.connect(tmp_path / "routegate.db") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("SELECT name FROM workspaces").fetchall() == [("first",)]
+
+
+def test_serve_refuses_a_public_address_without_a_token(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "ROUTEGATE_API_TOKEN"}
+    done = subprocess.run(
+        [sys.executable, "-m", "routegate.cli", "serve", "--host", "0.0.0.0"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "ROUTEGATE_API_TOKEN" in done.stderr and "0.0.0.0" in done.stderr
+    assert not (tmp_path / "routegate.db").exists()
+
+
+def test_serve_refuses_an_invalid_manifest_or_database_url(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("schema_version: 1\nproviders: []\n")
+    done = run_cli("serve", "--manifest", str(bad), cwd=tmp_path)
+    assert done.returncode == 2 and "manifest is invalid" in done.stderr
+    done = run_cli("serve", "--database-url", "mysql://x/y", cwd=tmp_path)
+    assert done.returncode == 2 and "unsupported database" in done.stderr
+
+
+def test_env_configures_serve_and_sighup_reloads(tmp_path: Path, manifest_copy: Path) -> None:
+    from .test_lifecycle import _with_extra_hermes_model
+
+    port = free_port()
+    db = tmp_path / "env.db"
+    env = {"ROUTEGATE_DATABASE_URL": f"sqlite:///{db}", "ROUTEGATE_MANIFEST": str(manifest_copy)}
+    with (
+        serving("--port", str(port), cwd=tmp_path, port=port, env=env) as process,
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http,
+    ):
+        before = http.get("/registry").json()["fingerprint"]
+        manifest_copy.write_text(_with_extra_hermes_model(manifest_copy.read_text(), "moonshot/kimi-k3-preview"))
+        process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while (after := http.get("/registry").json()["fingerprint"]) == before:
+            assert time.monotonic() < deadline, "SIGHUP did not reload"
+            time.sleep(0.05)
+        manifest_copy.write_text("schema_version: 1\n")
+        process.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        assert process.poll() is None
+        assert http.get("/registry").json()["fingerprint"] == after
+    assert "reload refused" in (tmp_path / "serve.log").read_text()
+    assert db.exists()
+
+
+def test_several_workers_share_one_database_and_reload_together(tmp_path: Path, manifest_copy: Path) -> None:
+    from .test_lifecycle import _with_extra_hermes_model
+
+    port = free_port()
+    database = f"sqlite:///{tmp_path / 'w.db'}"
+    args = ["--port", str(port), "--workers", "2", "--database-url", database, "--manifest", str(manifest_copy)]
+    with serving(*args, cwd=tmp_path, port=port), httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        once = {"Connection": "close"}  # a new connection each time, so both workers answer
+        names = [
+            http.post("/workspaces", json={"name": "w", **HERMES_OK}, headers=once).json()["name"] for _ in range(6)
+        ]
+        before = http.get("/registry").json()["fingerprint"]
+
+        manifest_copy.write_text(_with_extra_hermes_model(manifest_copy.read_text(), "moonshot/kimi-k3-preview"))
+        reloaded = http.post("/registry/reload", headers=once).json()
+        assert reloaded["changed"] and reloaded["workers_restarting"]
+        streak, deadline = 0, time.monotonic() + 30
+        while streak < 12:  # every worker, restarted by uvicorn's supervisor, serves the new manifest
+            assert time.monotonic() < deadline, "the workers did not all reload"
+            answer = http.get("/registry", headers=once)
+            assert answer.status_code == 200
+            streak = streak + 1 if answer.json()["fingerprint"] == reloaded["fingerprint"] else 0
+            time.sleep(0.05)
+        assert reloaded["fingerprint"] != before
+    assert names == ["w"] + [f"w ({n})" for n in range(2, 7)]
+    assert "Started parent process" in (tmp_path / "serve.log").read_text()
+
+
+def test_db_upgrade(tmp_path: Path) -> None:
+    target = tmp_path / "fresh.db"
+    done = run_cli("db", "upgrade", "--database-url", f"sqlite:///{target}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(target) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"workspaces", "decisions", "alembic_version"} <= tables
+    assert run_cli("db", "upgrade", "--database-url", f"sqlite:///{target}", cwd=tmp_path).returncode == 0
+    bad = run_cli("db", "upgrade", "--database-url", "nonsense", cwd=tmp_path)
+    assert bad.returncode == 2 and "database URL" in bad.stderr

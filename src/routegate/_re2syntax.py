@@ -20,22 +20,22 @@ from dataclasses import dataclass
 
 __all__ = [
     "MAX_CODE_POINT",
-    "Untranslatable",
-    "Literal",
-    "CharSet",
-    "Dot",
-    "Assert",
-    "Group",
-    "Concat",
     "Alt",
-    "Repeat",
+    "Assert",
+    "CharSet",
+    "Concat",
+    "Dot",
+    "Group",
+    "Literal",
     "Node",
     "Regex",
-    "parse",
+    "Repeat",
+    "Untranslatable",
+    "complement",
     "fold",
     "members",
     "normalize",
-    "complement",
+    "parse",
 ]
 
 MAX_CODE_POINT = 0x10FFFF

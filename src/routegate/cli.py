@@ -108,8 +108,13 @@ def _lint_prove(manifest: Manifest, args: argparse.Namespace, out: Output) -> in
     failed = report.failed(strict=args.strict, allow_catalog_overlap=args.allow_catalog_overlap)
     if out.as_json:
         out.json(
-            {"ok": not failed, "problems": [], "fingerprint": manifest.fingerprint, "strict": args.strict,
-             **report.to_dict()}
+            {
+                "ok": not failed,
+                "problems": [],
+                "fingerprint": manifest.fingerprint,
+                "strict": args.strict,
+                **report.to_dict(),
+            }
         )
         return EXIT_NO if failed else EXIT_OK
     for overlap in report.overlaps:
@@ -314,8 +319,13 @@ def cmd_gen(args: argparse.Namespace, out: Output) -> int:
     except GenerationError as error:
         if out.as_json:
             out.json(
-                {"ok": False, "error": "generation_failed", "message": str(error),
-                 "provider": error.provider, "pattern": error.pattern}
+                {
+                    "ok": False,
+                    "error": "generation_failed",
+                    "message": str(error),
+                    "provider": error.provider,
+                    "pattern": error.pattern,
+                }
             )
         else:
             out.line(out.paint("cannot generate: ", "no") + str(error))
@@ -360,8 +370,14 @@ def _gen_check(manifest: Manifest, text: str, args: argparse.Namespace, out: Out
         summary, recorded = staleness(text, committed, label=str(target)), recorded_fingerprint(committed)
     if out.as_json:
         out.json(
-            {"ok": not summary, "target": args.target, "path": str(target), "fingerprint": manifest.fingerprint,
-             "recorded_fingerprint": recorded, "diff": summary}
+            {
+                "ok": not summary,
+                "target": args.target,
+                "path": str(target),
+                "fingerprint": manifest.fingerprint,
+                "recorded_fingerprint": recorded,
+                "diff": summary,
+            }
         )
     elif summary:
         was = f", {target} was generated from {recorded}" if recorded and recorded != manifest.fingerprint else ""

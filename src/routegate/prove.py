@@ -30,7 +30,7 @@ from routegate import _re2
 from routegate import _re2syntax as syn
 from routegate.manifest import Manifest, Provider
 
-__all__ = ["Overlap", "Unproven", "SharedId", "ProofReport", "prove", "RUNTIME", "CATALOG"]
+__all__ = ["CATALOG", "RUNTIME", "Overlap", "ProofReport", "SharedId", "Unproven", "prove"]
 
 RUNTIME, CATALOG = "runtime", "catalog"
 

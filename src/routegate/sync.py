@@ -16,7 +16,7 @@ from typing import Any
 
 from routegate.errors import RoutegateError
 
-__all__ = ["SyncResult", "Difference", "UnreadableCopy", "sync_check", "parse_pin"]
+__all__ = ["Difference", "SyncResult", "UnreadableCopy", "parse_pin", "sync_check"]
 
 _PIN = re.compile(r"[0-9a-fA-F]{64}")
 _SHOWN = 120  # characters of a differing line shown

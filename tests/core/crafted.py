@@ -4,19 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def provider(name: str, pattern: str, **extra: Any) -> dict[str, Any]:
-    doc = {
-        "name": name,
-        "display_name": name.title(),
-        "protocol": "openai",
-        "auth_mode": "third_party_anthropic_compat",
-        "auth_env": [f"{name.upper().replace('-', '_')}_API_KEY"],
-        "model_prefix_match": pattern,
-    }
-    doc.update(extra)
-    return doc
-
+from tests.manifests import provider
 
 BASE: dict[str, Any] = {
     "schema_version": 1,

@@ -7,8 +7,7 @@ import yaml
 
 from routegate import InvalidManifest, Registry
 from routegate.manifest import load_manifest, parse_manifest
-
-from .crafted import provider
+from tests.manifests import provider
 
 
 def problems_of(doc: object) -> dict[str, str]:

@@ -14,8 +14,7 @@ import yaml
 
 from routegate._schema import ArmDoc, ProviderDoc
 from routegate.manifest import bundled_manifest_path, load_manifest
-
-from .conftest import manifest_doc, provider
+from tests.manifests import manifest_doc, provider
 
 TARGETS = ("typescript", "python", "jsonschema")
 CODE_TARGETS = ("typescript", "python")

@@ -10,8 +10,7 @@ from hypothesis import strategies as st
 from routegate import _re2
 from routegate.manifest import load_manifest
 from routegate.prove import CATALOG, RUNTIME, prove
-
-from .conftest import manifest_doc, provider
+from tests.manifests import manifest_doc, provider
 
 
 def both_match(witness: str, *patterns: str) -> bool:

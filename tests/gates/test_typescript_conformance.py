@@ -21,8 +21,9 @@ from routegate import DeriveError, Registry
 from routegate.gen import generate
 from routegate.manifest import Manifest, load_manifest, parse_manifest
 from routegate.templates import TemplateRoot
+from tests.manifests import manifest_doc, provider
 
-from .conftest import TypeScriptRun, manifest_doc, provider
+from .conftest import TypeScriptRun
 
 FOREIGN = ("langgraph", "external", "constructor", "__proto__", "toString", "")
 PY_SPACE = [chr(c) for c in range(0x110000) if chr(c).isspace()]

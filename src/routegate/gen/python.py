@@ -33,7 +33,7 @@ def _literal(value: object, depth: int) -> str:
     if isinstance(value, dict):
         if not value:
             return "{}"
-        items = "".join(f"{inner}{ascii(key)}: {_literal(item, depth + 1)},\n" for key, item in value.items())
+        items = "".join(f"{inner}{key!a}: {_literal(item, depth + 1)},\n" for key, item in value.items())
         return "{\n" + items + outer + "}"
     if isinstance(value, (list, tuple)):
         if not value:

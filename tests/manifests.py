@@ -1,0 +1,22 @@
+"""Building blocks for crafted manifests, shared by the core and CI-gate tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def provider(name: str, pattern: str, **extra: Any) -> dict[str, Any]:
+    doc = {
+        "name": name,
+        "display_name": name.title(),
+        "protocol": "openai",
+        "auth_mode": "third_party_anthropic_compat",
+        "auth_env": [f"{name.upper().replace('-', '_')}_API_KEY"],
+        "model_prefix_match": pattern,
+    }
+    doc.update(extra)
+    return doc
+
+
+def manifest_doc(providers: list[dict[str, Any]], runtimes: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    return {"schema_version": 1, "providers": providers, "runtimes": {k: {"providers": v} for k, v in runtimes.items()}}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from routegate import _re2
 from routegate.errors import AmbiguousModel, EmptyModel, NotNamespaced, Unroutable
@@ -135,9 +136,12 @@ def _first_env(provider: Provider) -> str:
     return provider.auth_env[0]
 
 
-@dataclass(frozen=True, slots=True)
-class Upstream:
-    """Where the platform's LLM proxy sends a namespaced id: ``vendor/model``."""
+class Upstream(NamedTuple):
+    """Where the platform's LLM proxy sends a namespaced id: ``vendor/model``.
+
+    A named tuple rather than a dataclass: the proxy asks this for every request,
+    and a tuple is built in half the time.
+    """
 
     vendor: str
     model: str

@@ -22,7 +22,14 @@ DATABASE=routegate
 
 say() { echo "postgres.sh: $*" >&2; }
 
-pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true; }
+# The newest server install (a client-only package also makes a bin folder, without initdb).
+pg_bin() {
+    local dir
+    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+        if [ -x "$dir/initdb" ]; then echo "$dir"; return 0; fi
+    done
+    return 0
+}
 
 as_owner() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi

@@ -260,6 +260,14 @@ def admit_create(
             runtime_asked = True
             runtime = runtime or _blank_to_none(template_runtime)
             model = model or _blank_to_none(template_model)
+        elif template_problem:
+            # Nothing to fill in, but a name that does not resolve must not be stored.
+            raise GateRefusal(
+                Code.INVALID_TEMPLATE,
+                f"template '{request.template}' cannot be used{template_problem}; "
+                "name a template under the templates root, or leave it out",
+                template=request.template,
+            )
 
     # Gate 3: asked for a runtime, got none. Never fall back silently.
     if runtime_asked and runtime is None:
@@ -292,7 +300,8 @@ def admit_create(
         )
         raise GateRefusal(Code.RUNTIME_UNSUPPORTED, wanted, runtime=runtime)
 
-    decision = _admit_model(registry, runtime, model, request.external, request.auth_env)
+    why_missing = f" (template '{request.template}'{template_problem})" if template_problem else ""
+    decision = _admit_model(registry, runtime, model, request.external, request.auth_env, why_missing)
     return Admission(runtime=runtime, model=model, template=request.template, decision=decision)
 
 
@@ -314,6 +323,7 @@ def _admit_model(
     model: str | None,
     external: bool,
     auth_env: frozenset[str],
+    why_missing: str = "",
 ) -> Decision | None:
     # Gate 6: there is no platform default model.
     if model is None:
@@ -321,8 +331,8 @@ def _admit_model(
             return None
         raise GateRefusal(
             Code.MODEL_REQUIRED,
-            f"a model is required for runtime '{runtime}'; there is no platform default. "
-            "Pick one from GET /registry/runtimes/{runtime}",
+            f"a model is required for runtime '{runtime}'{why_missing}; there is no platform default. "
+            f"Pick one from its menu (GET /registry/runtimes/{runtime})",
             runtime=runtime,
         )
     # Gate 7: the model decision.

@@ -100,3 +100,15 @@ def test_model_change_reruns_the_model_gates(reference: Registry) -> None:
 def test_unsafe_template_is_refused_even_when_nothing_is_left_to_fill(reference: Registry) -> None:
     refused = refusal(reference, template="../../etc", runtime="hermes", model="deepseek/deepseek-r1")
     assert refused.code is Code.INVALID_TEMPLATE
+
+
+def test_a_missing_template_is_not_stored_even_when_nothing_is_left_to_fill(reference: Registry) -> None:
+    refused = refusal(reference, template="no-such-template", runtime="hermes", model="deepseek/deepseek-r1")
+    assert refused.code is Code.INVALID_TEMPLATE
+    assert "no-such-template" in refused.message
+
+
+def test_model_required_names_the_template_that_could_not_fill_it(reference: Registry) -> None:
+    refused = refusal(reference, template="no-such-template", runtime="hermes")
+    assert refused.code is Code.MODEL_REQUIRED
+    assert "no-such-template" in refused.message and "{runtime}" not in refused.message

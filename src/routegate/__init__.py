@@ -18,7 +18,7 @@ from routegate.errors import (
     Unroutable,
     UnsafeTemplateName,
 )
-from routegate.gate import Code, Decision, Path
+from routegate.gate import Code, Decision, DecisionPath
 from routegate.manifest import Arm, Manifest, Provider, Runtime
 from routegate.registry import Explanation, MenuEntry, Registry
 from routegate.resolution import Derivation, Upstream
@@ -32,6 +32,7 @@ __all__ = [
     "BillingMode",
     "Code",
     "Decision",
+    "DecisionPath",
     "Derivation",
     "DeriveError",
     "EmptyModel",
@@ -41,7 +42,6 @@ __all__ = [
     "Manifest",
     "MenuEntry",
     "NotNamespaced",
-    "Path",
     "Problem",
     "Provider",
     "Registry",

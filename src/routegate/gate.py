@@ -18,8 +18,8 @@ from routegate.billing import PLATFORM, BillingMode, billing_mode_for
 from routegate.errors import (
     AmbiguousModel,
     DeriveError,
-    EmptyModel,
     InvalidTemplate,
+    RoutegateError,
     TemplateNotFound,
     UnsafeTemplateName,
 )
@@ -37,10 +37,11 @@ __all__ = [
     "Code",
     "CreateRequest",
     "Decision",
+    "DecisionPath",
     "GateRefusal",
-    "Path",
     "admit_create",
     "admit_model_change",
+    "catalog_provider",
     "check",
 ]
 
@@ -52,7 +53,7 @@ FOREIGN_RUNTIMES = (EXTERNAL_RUNTIME, "langgraph")
 _SUGGESTIONS = 3
 
 
-class Path(enum.StrEnum):
+class DecisionPath(enum.StrEnum):
     """How an allowed decision was reached."""
 
     EMPTY = "empty"
@@ -80,7 +81,7 @@ class Decision:
     runtime: str
     model: str
     allowed: bool
-    path: Path | None
+    path: DecisionPath | None
     code: Code | None
     reason: str
     provider: Provider | None = None
@@ -110,14 +111,16 @@ def check(indexes: Mapping[str, RuntimeIndex], runtime: str, model: str, auth_en
     """Section 5: the create gate's model decision. Never raises for any model string."""
     trimmed = model.strip()
     if not trimmed:
-        return Decision(runtime, trimmed, True, Path.EMPTY, None, "no model given: the MODEL_REQUIRED gate decides")
+        return Decision(
+            runtime, trimmed, True, DecisionPath.EMPTY, None, "no model given: the MODEL_REQUIRED gate decides"
+        )
     index = indexes.get(runtime)
     if index is None:
         return Decision(
             runtime,
             trimmed,
             True,
-            Path.FAIL_OPEN,
+            DecisionPath.FAIL_OPEN,
             None,
             f"runtime '{runtime}' is not in the registry, which cannot speak for it",
         )
@@ -133,7 +136,7 @@ def check(indexes: Mapping[str, RuntimeIndex], runtime: str, model: str, auth_en
             str(error),
             candidates=error.candidates,
         )
-    except (DeriveError, EmptyModel) as error:
+    except DeriveError as error:
         return _unregistered(index, trimmed, str(error))
 
     provider = derivation.provider
@@ -152,7 +155,7 @@ def check(indexes: Mapping[str, RuntimeIndex], runtime: str, model: str, auth_en
         runtime,
         trimmed,
         True,
-        Path.MENU if on_menu else Path.ROUTE,
+        DecisionPath.MENU if on_menu else DecisionPath.ROUTE,
         None,
         f"{where}; served by {provider.name}, billed {billing.value}",
         provider=provider,
@@ -179,7 +182,7 @@ def _unregistered(index: RuntimeIndex, model: str, why: str) -> Decision:
 # --- section 7: creating a workspace ------------------------------------------------------
 
 
-class GateRefusal(Exception):
+class GateRefusal(RoutegateError):
     """A create or model change refused by one gate.
 
     ``code`` is stable, ``context`` is JSON-able detail for the client, and
@@ -349,16 +352,28 @@ def _admit_model(
             decision=decision,
         )
     # Gate 8: a merged or hand-built registry could derive a provider its catalog lacks.
-    if decision.provider is not None and decision.provider.name not in registry.catalog:
+    if decision.provider is not None:
+        catalog_provider(registry, decision.provider.name, runtime=runtime, model=decision.model, decision=decision)
+    return decision
+
+
+def catalog_provider(registry: Registry, name: str, *, decision: Decision | None = None, **context: Any) -> Provider:
+    """Gate 8: the provider a workspace routes through must be in the catalog.
+
+    Checked at create and model change, and again when a runtime asks how to boot:
+    a reloaded manifest may have dropped the provider a workspace was created with.
+    """
+    provider = registry.catalog.get(name)
+    if provider is None:
         raise GateRefusal(
             Code.DERIVED_PROVIDER_NOT_IN_REGISTRY,
-            f"'{decision.provider.name}' was derived for '{display_id(decision.model)}' but is not in the "
-            "provider catalog; fix the manifest",
-            runtime=runtime,
-            provider=decision.provider.name,
+            f"provider '{name}' is not in the registry's provider catalog; fix the manifest, or change "
+            "the workspace's model so that it routes through a provider the catalog has",
             decision=decision,
+            provider=name,
+            **context,
         )
-    return decision
+    return provider
 
 
 def _blank_to_none(value: str | None) -> str | None:

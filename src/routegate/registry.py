@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 from routegate import gate
 from routegate.billing import BillingMode, billing_mode_for
-from routegate.errors import DeriveError, EmptyModel, UnknownRuntime
+from routegate.errors import DeriveError, UnknownRuntime
 from routegate.manifest import Arm, Manifest, Provider, load_manifest, parse_manifest
 from routegate.resolution import Derivation, RuntimeIndex, Upstream, UpstreamIndex, derive, servable
 
@@ -152,7 +152,7 @@ class Registry:
         decision = self._decide(runtime, model, auth)
         steps = [f"model trimmed to '{decision.model}'"] if decision.model != model else []
         index = self._indexes.get(runtime)
-        if decision.path in (gate.Path.EMPTY, gate.Path.FAIL_OPEN) or index is None:
+        if decision.path in (gate.DecisionPath.EMPTY, gate.DecisionPath.FAIL_OPEN) or index is None:
             steps.append(decision.reason)
             return Explanation(decision, tuple(steps))
         steps.append(f"native providers of '{runtime}': {', '.join(p.name for p in self.providers_for(runtime))}")
@@ -170,7 +170,7 @@ class Registry:
         try:
             derivation = derive(index, decision.model, auth)
             steps.append(f"derived {derivation.provider.name} (step: {derivation.step})")
-        except (DeriveError, EmptyModel) as error:
+        except DeriveError as error:
             steps.append(f"derive failed: {error}")
         steps.append(("allowed: " if decision.allowed else f"rejected ({decision.code}): ") + decision.reason)
         return Explanation(decision, tuple(steps))

@@ -8,9 +8,9 @@ from routegate import (
     AmbiguousModel,
     BillingMode,
     Code,
+    DecisionPath,
     EmptyModel,
     NotNamespaced,
-    Path,
     Registry,
     UnknownRuntime,
     Unroutable,
@@ -108,17 +108,17 @@ def test_derive_control_characters_are_unroutable(crafted: Registry) -> None:
 
 def test_row_empty_model_is_allowed_for_the_model_required_gate(crafted: Registry) -> None:
     decision = crafted.check("rt", "  ")
-    assert (decision.allowed, decision.path, decision.code, decision.provider) == (True, Path.EMPTY, None, None)
+    assert (decision.allowed, decision.path, decision.code, decision.provider) == (True, DecisionPath.EMPTY, None, None)
 
 
 def test_row_unknown_runtime_fails_open(crafted: Registry) -> None:
     decision = crafted.check("langgraph", "anything")
-    assert (decision.allowed, decision.path, decision.provider) == (True, Path.FAIL_OPEN, None)
+    assert (decision.allowed, decision.path, decision.provider) == (True, DecisionPath.FAIL_OPEN, None)
 
 
 def test_row_on_the_menu(crafted: Registry) -> None:
     decision = crafted.check("rt", "platform/listed")
-    assert (decision.allowed, decision.path) == (True, Path.MENU)
+    assert (decision.allowed, decision.path) == (True, DecisionPath.MENU)
     assert decision.provider.name == "platform"
     assert decision.billing_mode is BillingMode.PLATFORM_MANAGED
     assert decision.required_env == ("MOLECULE_LLM_USAGE_TOKEN",)
@@ -126,7 +126,7 @@ def test_row_on_the_menu(crafted: Registry) -> None:
 
 def test_row_routes_to_a_non_platform_provider(crafted: Registry) -> None:
     decision = crafted.check("rt", "beta/new-model")
-    assert (decision.allowed, decision.path, decision.provider.name) == (True, Path.ROUTE, "beta")
+    assert (decision.allowed, decision.path, decision.provider.name) == (True, DecisionPath.ROUTE, "beta")
     assert decision.billing_mode is BillingMode.BYOK
     assert decision.required_env == ("BETA_API_KEY",)
 
@@ -163,7 +163,7 @@ def test_row_no_native_provider_is_refused_with_nearest_menu_ids(crafted: Regist
 
 def test_seed_hermes_openrouter_is_byok(reference: Registry) -> None:
     decision = reference.check("hermes", "openrouter/anthropic/claude-3.5-sonnet")
-    assert (decision.allowed, decision.path, decision.provider.name) == (True, Path.ROUTE, "openrouter")
+    assert (decision.allowed, decision.path, decision.provider.name) == (True, DecisionPath.ROUTE, "openrouter")
     assert decision.billing_mode is BillingMode.BYOK
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from routegate import BillingMode, DeriveError, Path, Registry
+from routegate import BillingMode, DecisionPath, DeriveError, Registry
 
 REFERENCE = Registry.load()
 COLD = Registry(REFERENCE.manifest, cache_size=0)
@@ -51,11 +51,11 @@ AUTH_ENV = st.frozensets(st.sampled_from(["OPENAI_API_KEY", "KIMI_API_KEY", "GLM
 def test_check_never_raises_and_route_never_bills_the_platform(runtime, model, auth_env) -> None:
     decision = REFERENCE.check(runtime, model, auth_env)
     assert decision.allowed == (decision.code is None)
-    if decision.path is Path.ROUTE:
+    if decision.path is DecisionPath.ROUTE:
         assert decision.billing_mode is BillingMode.BYOK
     if decision.billing_mode is BillingMode.PLATFORM_MANAGED:
         # G2: platform billing only for ids on the menu, exactly.
-        assert decision.path is Path.MENU and decision.model in REFERENCE.menu(runtime)
+        assert decision.path is DecisionPath.MENU and decision.model in REFERENCE.menu(runtime)
 
 
 @given(runtime=RUNTIMES, model=MODELS, auth_env=AUTH_ENV)

@@ -15,6 +15,7 @@ from routegate.errors import (
     RoutegateError,
     TemplateNotFound,
     UnknownRuntime,
+    UnreadableManifest,
     Unroutable,
     UnsafeTemplateName,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "Runtime",
     "TemplateNotFound",
     "UnknownRuntime",
+    "UnreadableManifest",
     "Unroutable",
     "UnsafeTemplateName",
     "Upstream",

@@ -1,10 +1,14 @@
-"""A cache of validated manifests, keyed by the manifest file's exact bytes.
+"""A cache of validated manifests, for one-shot decision commands.
 
 Validation (YAML parsing plus pydantic) costs more than everything else a
 one-shot ``routegate check`` does. A manifest whose bytes were validated
-before is rebuilt from its cached canonical data instead. The entry stores
-the data's fingerprint and is discarded when it no longer matches, so a
-damaged entry is revalidated, never trusted.
+before, under the same load rules, is rebuilt from its cached canonical data.
+The key covers the file's bytes and the source of the modules that define the
+rules and the data's shape, so a routegate with other rules never reuses an
+entry. An entry whose data no longer matches its stored fingerprint (a
+damaged file) is revalidated. The cache is a speed-up, not a trust boundary:
+whoever can write the folder can also edit the manifest. The CI gates
+(lint, drift, gen) always validate.
 
 ``ROUTEGATE_CACHE_DIR`` picks the folder; set it to ``off`` to disable.
 """
@@ -17,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-_VERSION = "1"  # bump when the canonical data's shape changes
+_RULES = ("_schema.py", "manifest.py", "_yaml.py", "_ids.py")  # what decides validity and data shape
 _KEEP = 32  # entries kept; the least recently written go first
 
 
@@ -33,8 +37,13 @@ def _entry(raw: bytes) -> Path | None:
     folder = _folder()
     if folder is None:
         return None
-    digest = hashlib.sha256(_VERSION.encode() + b"\0" + raw).hexdigest()
-    return folder / f"manifest-{digest}.json"
+    key = hashlib.sha256()
+    here = Path(__file__).parent
+    for name in _RULES:
+        key.update((here / name).read_bytes())
+        key.update(b"\0")
+    key.update(raw)
+    return folder / f"manifest-{key.hexdigest()}.json"
 
 
 def read(raw: bytes) -> dict[str, Any] | None:

@@ -6,24 +6,21 @@ pydantic is imported only when a document is actually validated.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from routegate import _re2
+from routegate._ids import ENV_NAME, UNSERVABLE, UPSTREAM_SEPARATORS
 from routegate.billing import is_platform_keyed
 from routegate.errors import Problem
 
 SCHEMA_VERSION = 1
 
-_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
 
 def _env_name(value: str) -> str:
     # The value is never echoed: a pasted key must not land in CI logs.
-    if not _ENV_NAME.fullmatch(value):
+    if not ENV_NAME.fullmatch(value):
         raise ValueError(
             "must be an environment variable NAME such as OPENAI_API_KEY "
             "(A-Z, 0-9 and _, not starting with a digit); the value given is not shown "
@@ -62,6 +59,16 @@ class ProviderDoc(_Strict):
                 raise ValueError(f"[{index}] {exc}") from None
         return names
 
+    @field_validator("upstream_vendor")
+    @classmethod
+    def _vendor_has_no_separator(cls, vendor: str | None) -> str | None:
+        if vendor is not None and any(sep in vendor for sep in UPSTREAM_SEPARATORS):
+            raise ValueError(
+                f"must not contain {' or '.join(map(repr, UPSTREAM_SEPARATORS))}: the proxy splits ids "
+                "there, so such a vendor could never be resolved"
+            )
+        return vendor
+
     @field_validator("auth_token_env")
     @classmethod
     def _token_env_name(cls, name: str | None) -> str | None:
@@ -87,7 +94,7 @@ class ArmDoc(_Strict):
     @classmethod
     def _clean_ids(cls, models: tuple[str, ...] | None) -> tuple[str, ...] | None:
         for index, model in enumerate(models or ()):
-            if not model or model != model.strip() or _CONTROL.search(model):
+            if not model or model != model.strip() or UNSERVABLE.search(model):
                 raise ValueError(
                     f"[{index}] model id {model!r} must be non-empty, without surrounding "
                     "whitespace or control characters (ids are matched verbatim)"

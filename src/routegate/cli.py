@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from routegate.errors import InvalidManifest, UnknownRuntime
     from routegate.manifest import Manifest
     from routegate.registry import Registry
 
@@ -52,34 +53,51 @@ class Output:
         self.stream.write(text + "\n")
 
 
-def _registry(args: argparse.Namespace) -> Registry:
+def _manifest(args: argparse.Namespace, *, cached: bool = False) -> Manifest:
+    """The manifest a command works on; unreadable or invalid input is a usage error (exit 2).
+
+    ``cached`` reuses an earlier validation of the same bytes: only for the quick
+    decision commands, never for the gates (lint, drift, gen), which must validate.
+    """
     from routegate.errors import InvalidManifest
-    from routegate.registry import Registry
+    from routegate.manifest import load_manifest
 
     try:
-        return Registry.load(args.manifest, cached=True)
+        return load_manifest(args.manifest, cached=cached)
     except InvalidManifest as error:
-        raise UsageError(
-            str(error),
-            {
-                "error": "invalid_manifest",
-                "message": f"{error.source}: the manifest is invalid; run 'routegate lint' for details",
-                "problems": [{"where": p.where, "message": p.message} for p in error.problems],
-            },
-        ) from None
+        raise _invalid_input(error) from None
+
+
+def _invalid_input(error: InvalidManifest) -> UsageError:
+    return UsageError(
+        str(error),
+        {
+            "error": "invalid_manifest",
+            "message": f"{error.source}: the manifest cannot be used; run 'routegate lint' for details",
+            "problems": [{"where": p.where, "message": p.message} for p in error.problems],
+        },
+    )
+
+
+def _registry(args: argparse.Namespace) -> Registry:
+    from routegate.registry import Registry
+
+    return Registry(_manifest(args, cached=True))
 
 
 # --- commands ------------------------------------------------------------------------------
 
 
 def cmd_lint(args: argparse.Namespace, out: Output) -> int:
-    from routegate.errors import InvalidManifest
+    from routegate.errors import InvalidManifest, UnreadableManifest
     from routegate.manifest import load_manifest
 
     if (args.strict or args.allow_catalog_overlap) and not args.prove:
         raise UsageError("--strict and --allow-catalog-overlap only apply to --prove; add --prove")
     try:
         manifest = load_manifest(args.manifest)
+    except UnreadableManifest as error:
+        raise _invalid_input(error) from None
     except InvalidManifest as error:
         if out.as_json:
             out.json({"ok": False, "problems": [{"where": p.where, "message": p.message} for p in error.problems]})
@@ -224,8 +242,8 @@ def cmd_upstream(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
-def _unknown_runtime(registry: Registry, runtime: str, out: Output) -> int:
-    message = f"runtime '{runtime}' is not in the registry (known: {', '.join(registry.runtimes)})"
+def _unknown_runtime(error: UnknownRuntime, out: Output) -> int:
+    message = str(error)
     if out.as_json:
         out.json({"error": "unknown_runtime", "message": message})
     else:
@@ -234,10 +252,13 @@ def _unknown_runtime(registry: Registry, runtime: str, out: Output) -> int:
 
 
 def cmd_models(args: argparse.Namespace, out: Output) -> int:
+    from routegate.errors import UnknownRuntime
+
     registry = _registry(args)
-    if args.runtime not in registry.runtimes:
-        return _unknown_runtime(registry, args.runtime, out)
-    entries = registry.menu_entries(args.runtime)
+    try:
+        entries = registry.menu_entries(args.runtime)
+    except UnknownRuntime as error:
+        return _unknown_runtime(error, out)
     if out.as_json:
         out.json(
             {
@@ -255,9 +276,13 @@ def cmd_models(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_providers(args: argparse.Namespace, out: Output) -> int:
+    from routegate.errors import UnknownRuntime
+
     registry = _registry(args)
-    if args.runtime not in registry.runtimes:
-        return _unknown_runtime(registry, args.runtime, out)
+    try:
+        arms = registry.arms(args.runtime)
+    except UnknownRuntime as error:
+        return _unknown_runtime(error, out)
     rows = [
         {
             "name": arm.provider.name,
@@ -266,12 +291,12 @@ def cmd_providers(args: argparse.Namespace, out: Output) -> int:
             "model_prefix_match": arm.provider.model_prefix_match,
             "platform_keyed": arm.provider.platform_keyed,
         }
-        for arm in registry.arms(args.runtime)
+        for arm in arms
     ]
     if out.as_json:
         out.json({"runtime": args.runtime, "providers": rows})
     else:
-        width = max(len(arm.provider.name) for arm in registry.arms(args.runtime))
+        width = max(len(arm.provider.name) for arm in arms)
         for row in rows:
             kind = "routing-only" if row["routing_only"] else "menu"
             keyed = out.paint(" platform-keyed", "warn") if row["platform_keyed"] else ""
@@ -282,9 +307,10 @@ def cmd_providers(args: argparse.Namespace, out: Output) -> int:
 def cmd_drift(args: argparse.Namespace, out: Output) -> int:
     from routegate.drift import drift
     from routegate.errors import InvalidTemplate, TemplateNotFound
+    from routegate.registry import Registry
     from routegate.templates import find_templates, load_template
 
-    registry = _registry(args)
+    registry = Registry(_manifest(args))
     try:
         configs = [config for path in args.paths for config in find_templates(path)]
         templates = [load_template(config) for config in _progress(configs, "reading templates")]
@@ -313,7 +339,7 @@ def cmd_drift(args: argparse.Namespace, out: Output) -> int:
 def cmd_gen(args: argparse.Namespace, out: Output) -> int:
     from routegate.gen import GenerationError, generate
 
-    manifest = _registry(args).manifest
+    manifest = _manifest(args)
     try:
         text = generate(manifest, args.target)
     except GenerationError as error:
@@ -563,7 +589,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"routegate: {error}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:
-        return EXIT_OK
+        # The reader left before the answer was out: it cannot have read a "yes".
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_NO
 
 
 if __name__ == "__main__":

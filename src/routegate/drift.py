@@ -6,8 +6,10 @@ marked ``provider: platform`` that is not on the runtime's platform arm.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
+from routegate import gate
 from routegate.billing import PLATFORM
 from routegate.registry import Registry
 from routegate.templates import Template
@@ -53,10 +55,24 @@ class TemplateDrift:
         }
 
 
-def drift(registry: Registry, template: Template) -> TemplateDrift:
-    """Measure one template against the registry."""
-    runtime = template.runtime or ""
+def drift(
+    registry: Registry, template: Template, foreign_runtimes: Collection[str] = gate.FOREIGN_RUNTIMES
+) -> TemplateDrift:
+    """Measure one template against the registry, as the create gate would judge its models.
+
+    A template whose runtime is missing or unknown routes nothing: every offered
+    id is residual (RUNTIME_UNRESOLVED or RUNTIME_UNSUPPORTED), so a misspelt
+    runtime can never pass as "no drift". A foreign runtime (the registry cannot
+    speak for it) fails open, as at create time.
+    """
+    runtime = template.runtime
     known = runtime in registry.runtimes
+    if runtime is None or not (known or runtime in foreign_runtimes):
+        code, reason = _unusable_runtime(template, runtime)
+        refused = tuple(Residual(offer.id, code, reason) for offer in template.offered)
+        default_routable = None if template.default_model is None else False
+        return TemplateDrift(template, len(template.offered), refused, default_routable, False)
+
     arms = registry.arms(runtime) if known else ()
     platform_ids = frozenset(model for arm in arms if arm.provider.name == PLATFORM for model in arm.models)
     residual = []
@@ -78,3 +94,13 @@ def drift(registry: Registry, template: Template) -> TemplateDrift:
     if template.default_model is not None:
         default_routable = registry.check(runtime, template.default_model).allowed
     return TemplateDrift(template, len(template.offered), tuple(residual), default_routable, known)
+
+
+def _unusable_runtime(template: Template, runtime: str | None) -> tuple[str, str]:
+    """The create gate's code and reason for a template whose runtime cannot be used."""
+    if runtime is None:
+        return gate.Code.RUNTIME_UNRESOLVED.value, f"template '{template.name}' names no runtime"
+    return (
+        gate.Code.RUNTIME_UNSUPPORTED.value,
+        f"template '{template.name}' names runtime '{runtime}', which is neither in the registry nor foreign",
+    )

@@ -19,6 +19,7 @@ __all__ = [
     "RoutegateError",
     "TemplateNotFound",
     "UnknownRuntime",
+    "UnreadableManifest",
     "Unroutable",
     "UnsafeTemplateName",
 ]
@@ -49,6 +50,10 @@ class InvalidManifest(RoutegateError, ValueError):
         lines = "\n".join(f"  {p}" for p in self.problems)
         noun = "problem" if count == 1 else "problems"
         super().__init__(f"{source}: {count} {noun}\n{lines}")
+
+
+class UnreadableManifest(InvalidManifest):
+    """The manifest file cannot be read at all (missing, unreadable, not UTF-8)."""
 
 
 class InvalidTemplate(RoutegateError, ValueError):

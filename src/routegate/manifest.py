@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from routegate.billing import is_platform_keyed
-from routegate.errors import InvalidManifest, Problem
+from routegate.errors import InvalidManifest, Problem, UnreadableManifest
 
 __all__ = [
     "Arm",
@@ -96,8 +96,12 @@ class Manifest:
         object.__setattr__(self, "fingerprint", fingerprint(self.to_data()))
 
     @classmethod
-    def from_data(cls, data: Mapping[str, Any], source: str = "manifest") -> Manifest:
-        """Build from the canonical data of :meth:`to_data`. It must already be valid."""
+    def _from_data(cls, data: Mapping[str, Any], source: str = "manifest") -> Manifest:
+        """Build from the canonical data of :meth:`to_data` that was validated before.
+
+        Private: it skips validation. Only :func:`parse_manifest` and the
+        validated-manifest cache call it.
+        """
         providers = {
             p["name"]: Provider(
                 name=p["name"],
@@ -172,7 +176,7 @@ def load_manifest(path: str | PathLike[str] | None = None, *, cached: bool = Fal
         raw = file.read_bytes()
         text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise InvalidManifest([Problem("<file>", f"cannot read {file}: {error}")], source=str(file)) from error
+        raise UnreadableManifest([Problem("<file>", f"cannot read {file}: {error}")], source=str(file)) from error
     if not cached:
         return parse_manifest(text, source=str(file))
 
@@ -180,7 +184,7 @@ def load_manifest(path: str | PathLike[str] | None = None, *, cached: bool = Fal
 
     data = _cache.read(raw)
     if data is not None:
-        return Manifest.from_data(data, source=str(file))
+        return Manifest._from_data(data, source=str(file))
     manifest = parse_manifest(text, source=str(file))
     _cache.write(raw, manifest.to_data(), manifest.fingerprint)
     return manifest
@@ -190,10 +194,10 @@ def parse_manifest(text: str, source: str = "manifest") -> Manifest:
     """Validate manifest YAML text; raise :class:`InvalidManifest` with every problem."""
     import yaml  # deferred: only loading needs it
 
-    from routegate import _schema
+    from routegate import _schema, _yaml
 
     try:
-        doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        doc, duplicates = _yaml.load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "<document>"
@@ -201,6 +205,7 @@ def parse_manifest(text: str, source: str = "manifest") -> Manifest:
         raise InvalidManifest([Problem(where, f"not valid YAML: {problem}")], source=source) from None
 
     provider_docs, runtime_docs, problems = _schema.validate(doc)
+    problems = duplicates + problems
     if problems:
         raise InvalidManifest(problems, source=source)
     data = {
@@ -208,10 +213,15 @@ def parse_manifest(text: str, source: str = "manifest") -> Manifest:
         "providers": [d.model_dump(mode="json") for d in provider_docs],
         "runtimes": {name: r.model_dump(mode="json") for name, r in runtime_docs.items()},
     }
-    return Manifest.from_data(data, source=source)
+    return Manifest._from_data(data, source=source)
 
 
-def fingerprint(data: object) -> str:
-    """16 hex chars of sha256 over canonical JSON: comments and layout do not count, data does."""
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def fingerprint(data: Mapping[str, Any]) -> str:
+    """16 hex chars of sha256 over canonical JSON: comments and layout do not count, data does.
+
+    Runtimes are hashed in declared order (as a list), since their order is data:
+    it is the order every listing and generated artifact shows.
+    """
+    ordered = {**data, "runtimes": [[name, runtime] for name, runtime in data["runtimes"].items()]}
+    canonical = json.dumps(ordered, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]

@@ -21,7 +21,8 @@ from routegate.resolution import Derivation, RuntimeIndex, Upstream, UpstreamInd
 __all__ = ["Explanation", "MenuEntry", "Registry"]
 
 DEFAULT_CACHE_SIZE = 8192
-_CACHEABLE_ID_LENGTH = 256  # longer ids are decided afresh: they are rare and may be hostile
+_CACHEABLE_LENGTH = 256  # longer keys are decided afresh: they are rare and may be hostile
+_NO_AUTH: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +48,11 @@ class Explanation:
 class Registry:
     """Answers: can this runtime run this model, who serves it, who pays."""
 
-    __slots__ = ("_check", "_indexes", "_upstream", "_upstreams", "manifest")
+    __slots__ = ("_check", "_indexes", "_manifest", "_runtimes", "_upstream", "_upstreams")
 
     def __init__(self, manifest: Manifest, *, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
-        self.manifest = manifest
+        self._manifest = manifest
+        self._runtimes = tuple(manifest.runtimes)
         self._indexes: Mapping[str, RuntimeIndex] = MappingProxyType(
             {name: RuntimeIndex(runtime) for name, runtime in manifest.runtimes.items()}
         )
@@ -84,6 +86,11 @@ class Registry:
     # --- what the manifest holds ---------------------------------------------------------
 
     @property
+    def manifest(self) -> Manifest:
+        """The manifest this registry was compiled from (read-only: the indexes depend on it)."""
+        return self._manifest
+
+    @property
     def fingerprint(self) -> str:
         return self.manifest.fingerprint
 
@@ -93,7 +100,7 @@ class Registry:
 
     @property
     def runtimes(self) -> tuple[str, ...]:
-        return tuple(self.manifest.runtimes)
+        return self._runtimes
 
     @property
     def catalog(self) -> Mapping[str, Provider]:
@@ -125,7 +132,7 @@ class Registry:
 
     def derivation(self, runtime: str, model: str, auth_env: Iterable[str] = ()) -> Derivation:
         """derive() with the step that decided and the candidates it weighed."""
-        return derive(self._index(runtime), model, frozenset(auth_env))
+        return derive(self._index(runtime), model, _auth_names(auth_env))
 
     def derive(self, runtime: str, model: str, auth_env: Iterable[str] = ()) -> Provider:
         """Section 4. Raises UnknownRuntime, EmptyModel, Unroutable or AmbiguousModel."""
@@ -133,22 +140,23 @@ class Registry:
 
     def check(self, runtime: str, model: str, auth_env: Iterable[str] = ()) -> gate.Decision:
         """Section 5, the create gate's model decision. Never raises for any model string."""
-        if len(model) > _CACHEABLE_ID_LENGTH:
-            return self._decide(runtime, model, frozenset(auth_env))
-        return self._check(runtime, model, auth_env if type(auth_env) is frozenset else frozenset(auth_env))
+        auth = _auth_names(auth_env) if auth_env else _NO_AUTH
+        if len(model) > _CACHEABLE_LENGTH or len(runtime) > _CACHEABLE_LENGTH or (auth and _too_long(auth)):
+            return self._decide(runtime, model, auth)
+        return self._check(runtime, model, auth)
 
     def _decide(self, runtime: str, model: str, auth_env: frozenset[str]) -> gate.Decision:
         return gate.check(self._indexes, runtime, model, auth_env)
 
     def upstream(self, model: str) -> Upstream:
         """Section 6, the proxy's routing. Raises NotNamespaced."""
-        if len(model) > _CACHEABLE_ID_LENGTH:
+        if len(model) > _CACHEABLE_LENGTH:
             return self._upstreams.resolve(model)
         return self._upstream(model)
 
     def explain(self, runtime: str, model: str, auth_env: Iterable[str] = ()) -> Explanation:
         """The decision with the steps behind it, for people."""
-        auth = frozenset(auth_env)
+        auth = _auth_names(auth_env)
         decision = self._decide(runtime, model, auth)
         steps = [f"model trimmed to '{decision.model}'"] if decision.model != model else []
         index = self._indexes.get(runtime)
@@ -174,3 +182,14 @@ class Registry:
             steps.append(f"derive failed: {error}")
         steps.append(("allowed: " if decision.allowed else f"rejected ({decision.code}): ") + decision.reason)
         return Explanation(decision, tuple(steps))
+
+
+def _auth_names(auth_env: Iterable[str]) -> frozenset[str]:
+    if isinstance(auth_env, str):
+        # A lone string would become a set of its letters and quietly change the answer.
+        raise TypeError("auth_env is a collection of env var names; pass [name], not a bare string")
+    return auth_env if type(auth_env) is frozenset else frozenset(auth_env)
+
+
+def _too_long(auth: frozenset[str]) -> bool:
+    return len(auth) > 16 or sum(map(len, auth)) > _CACHEABLE_LENGTH

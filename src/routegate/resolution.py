@@ -7,22 +7,18 @@ automaton pass however many providers the catalog holds.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from routegate import _re2
+from routegate._ids import UNSERVABLE, UPSTREAM_SEPARATORS
 from routegate.errors import AmbiguousModel, EmptyModel, NotNamespaced, Unroutable
 from routegate.manifest import Provider, Runtime
 
 __all__ = ["Derivation", "RuntimeIndex", "Upstream", "UpstreamIndex", "derive", "display_id", "servable"]
 
-# Control characters and lone surrogates: no provider serves such an id, and
-# RE2 cannot even be handed a surrogate.
-_UNSERVABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
-UPSTREAM_SEPARATORS = ("/", ":")
 _SIMILARITY_PREFIX = 128  # a hostile id is compared by its start only
 
 
@@ -34,13 +30,13 @@ def _bigrams(text: str) -> frozenset[str]:
 
 def servable(model: str) -> bool:
     """False for ids with control characters or lone surrogates, which no provider serves."""
-    return _UNSERVABLE.search(model) is None
+    return UNSERVABLE.search(model) is None
 
 
 def display_id(model: str, limit: int = 80) -> str:
     """A model id made safe to quote in a message: escaped, and cut when long."""
     shown = model if len(model) <= limit else model[:limit] + "..."
-    return repr(shown)[1:-1] if _UNSERVABLE.search(shown) or "\\" in shown else shown
+    return repr(shown)[1:-1] if UNSERVABLE.search(shown) or "\\" in shown else shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,16 +120,25 @@ def derive(index: RuntimeIndex, model: str, auth_env: frozenset[str]) -> Derivat
     if len(authed) == 1:
         return Derivation(authed[0], "prefix_auth_env", names)
     tied = tuple(p.name for p in authed) if len(authed) > 1 else names
+    if authed:
+        advice = "the auth env names given authenticate more than one of them; pass only the one the workspace uses"
+    else:
+        advice = f"pass the workspace's auth env names to settle it ({_distinguishing_env(matches)})"
     raise AmbiguousModel(
         f"'{display_id(model)}' matches several providers native to '{index.runtime.name}': "
-        f"{', '.join(tied)}. Pass the workspace's auth env names (for example "
-        f"{' or '.join(_first_env(p) for p in matches if p.name in tied)}) to settle it",
+        f"{', '.join(tied)}; {advice}",
         candidates=tied,
     )
 
 
-def _first_env(provider: Provider) -> str:
-    return provider.auth_env[0]
+def _distinguishing_env(providers: tuple[Provider, ...]) -> str:
+    """For each provider, an auth env name no other candidate accepts, where there is one."""
+    hints = []
+    for provider in providers:
+        others = {name for p in providers if p is not provider for name in p.auth_env}
+        own = [name for name in provider.auth_env if name not in others]
+        hints.append(f"{own[0]} for {provider.name}" if own else f"{provider.name} has no env name of its own")
+    return "; ".join(hints)
 
 
 class Upstream(NamedTuple):

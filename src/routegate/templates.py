@@ -44,15 +44,19 @@ def load_template(path: str | PathLike[str]) -> Template:
     """Read a template folder, or its ``config.yaml`` directly."""
     import yaml
 
+    from routegate import _yaml
+
     config = Path(path)
     if config.is_dir():
         config = config / CONFIG_NAME
     try:
-        doc = yaml.load(config.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        doc, duplicates = _yaml.load(config.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise TemplateNotFound(f"no {CONFIG_NAME} at {config}") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise InvalidTemplate(f"cannot read {config}: {error}") from None
+    if duplicates:
+        raise InvalidTemplate(f"{config}: " + "; ".join(str(problem) for problem in duplicates))
     if not isinstance(doc, dict):
         raise InvalidTemplate(f"{config}: must be a mapping")
     runtime_config = doc.get("runtime_config") or {}
@@ -86,7 +90,10 @@ def find_templates(path: str | PathLike[str]) -> list[Path]:
     if (target / CONFIG_NAME).is_file():
         return [target / CONFIG_NAME]
     if target.is_dir():
-        return sorted(child / CONFIG_NAME for child in target.iterdir() if (child / CONFIG_NAME).is_file())
+        found = sorted(child / CONFIG_NAME for child in target.iterdir() if (child / CONFIG_NAME).is_file())
+        if found:
+            return found
+        raise TemplateNotFound(f"{target} holds no template folder (no */{CONFIG_NAME} directly inside it)")
     raise TemplateNotFound(f"{target} is neither a template folder, a folder of templates, nor a {CONFIG_NAME}")
 
 

@@ -168,3 +168,45 @@ def test_drift_clean_template_exits_0() -> None:
 def test_drift_unreadable_path_is_exit_2(tmp_path) -> None:
     code, out, _ = run("drift", "--json", str(tmp_path / "nothing"))
     assert code == 2 and out["error"] == "unreadable_template"
+
+
+def test_lint_of_an_unreadable_manifest_is_exit_2(tmp_path) -> None:
+    code, out, _ = run("lint", "--json", "--manifest", str(tmp_path / "missing.yaml"))
+    assert code == 2 and out["error"] == "invalid_manifest"
+
+
+def test_drift_over_a_folder_without_templates_is_exit_2(tmp_path) -> None:
+    (tmp_path / "empty").mkdir()
+    code, out, _ = run("drift", "--json", str(tmp_path / "empty"))
+    assert code == 2 and "holds no template" in out["message"]
+
+
+def test_drift_with_a_misspelt_runtime_fails(tmp_path) -> None:
+    config = tmp_path / "typo" / "config.yaml"
+    config.parent.mkdir()
+    config.write_text("runtime: hermse\nruntime_config:\n  models:\n    - id: platform/anything\n")
+    code, out, _ = run("drift", "--json", str(config))
+    assert code == 1
+    assert out["templates"][0]["residual"][0]["code"] == "RUNTIME_UNSUPPORTED"
+
+
+def test_a_reader_that_leaves_early_never_sees_a_pass(tmp_path) -> None:
+    # Enough templates that the JSON overflows the pipe before the reader closes it.
+    source = (bundled_templates_path() / "hermes" / "config.yaml").read_text()
+    for number in range(120):
+        (tmp_path / f"t{number}").mkdir()
+        (tmp_path / f"t{number}" / "config.yaml").write_text(source)
+    proc = subprocess.Popen([ROUTEGATE, "drift", "--json", "--report-only", str(tmp_path)], stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    proc.stdout.read(100)
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 1
+
+
+def test_only_decision_commands_use_the_manifest_cache(tmp_path) -> None:
+    cache = tmp_path / "cache"
+    run("lint", cache_dir=cache)
+    run("drift", "--report-only", str(bundled_templates_path()), cache_dir=cache)
+    assert not cache.exists() or not list(cache.iterdir())
+    run("check", "hermes", "gpt-4o", cache_dir=cache)
+    assert len(list(cache.iterdir())) == 1

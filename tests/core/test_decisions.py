@@ -221,3 +221,32 @@ def test_upstream(reference: Registry, model, vendor, rest, provider) -> None:
 def test_upstream_not_namespaced_is_an_error(reference: Registry, model) -> None:
     with pytest.raises(NotNamespaced):
         reference.upstream(model)
+
+
+def test_a_bare_string_auth_env_is_refused(reference: Registry) -> None:
+    # As a set of letters it would quietly pick another arm.
+    with pytest.raises(TypeError):
+        reference.check("codex", "gpt-5.5", auth_env="OPENAI_API_KEY")
+    with pytest.raises(TypeError):
+        reference.derive("codex", "gpt-5.5", auth_env="OPENAI_API_KEY")
+
+
+def test_long_keys_never_enter_the_decision_cache(reference: Registry) -> None:
+    registry = Registry(reference.manifest)
+    registry.check("x" * 100_000, "sonnet")
+    registry.check("claude-code", "sonnet", auth_env=["A" * 100_000])
+    registry.check("claude-code", "s" * 100_000)
+    assert registry._check.cache_info().currsize == 0
+    registry.check("claude-code", "sonnet")
+    assert registry._check.cache_info().currsize == 1
+
+
+def test_the_registry_manifest_is_read_only(reference: Registry) -> None:
+    with pytest.raises(AttributeError):
+        reference.manifest = reference.manifest  # type: ignore[misc]
+
+
+def test_ambiguity_when_the_given_auth_env_fits_both(crafted: Registry) -> None:
+    decision = crafted.check("rt", "shared-x", auth_env=["DELTA_KEY", "EPSILON_KEY"])
+    assert decision.code is Code.AMBIGUOUS_MODEL_FOR_RUNTIME
+    assert "more than one" in decision.reason

@@ -66,3 +66,32 @@ def test_legacy_top_level_model(tmp_path) -> None:
     config.write_text("runtime: hermes\nmodel: moonshot/kimi-k2.6\n")
     template = load_template(config.parent)
     assert (template.runtime, template.default_model, template.offered) == ("hermes", "moonshot/kimi-k2.6", ())
+
+
+@pytest.mark.parametrize(
+    ("runtime_line", "code"), [("runtime: hermse\n", "RUNTIME_UNSUPPORTED"), ("", "RUNTIME_UNRESOLVED")]
+)
+def test_a_template_whose_runtime_cannot_be_used_routes_nothing(reference: Registry, tmp_path, runtime_line, code):
+    config = tmp_path / "typo" / "config.yaml"
+    config.parent.mkdir()
+    config.write_text(runtime_line + "runtime_config:\n  model: platform/anything\n  models:\n    - id: sonnet\n")
+    report = drift(reference, load_template(config))
+    assert (report.offered, report.routable, report.default_routable) == (1, 0, False)
+    assert [(r.id, r.code) for r in report.residual] == [("sonnet", code)]
+
+
+def test_a_foreign_runtime_fails_open_as_at_create_time(reference: Registry, tmp_path) -> None:
+    config = tmp_path / "lg" / "config.yaml"
+    config.parent.mkdir()
+    config.write_text("runtime: langgraph\nruntime_config:\n  models:\n    - id: anything\n")
+    assert drift(reference, load_template(config)).residual == ()
+
+
+def test_a_template_with_a_duplicate_key_is_invalid(tmp_path) -> None:
+    from routegate import InvalidTemplate
+
+    config = tmp_path / "dup" / "config.yaml"
+    config.parent.mkdir()
+    config.write_text("runtime: hermes\nruntime: codex\n")
+    with pytest.raises(InvalidTemplate, match="duplicate key 'runtime'"):
+        load_template(config)

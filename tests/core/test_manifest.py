@@ -235,3 +235,38 @@ def test_manifest_cache_is_bounded(tmp_path, monkeypatch, base_doc, to_yaml) -> 
         manifest_file.write_text(to_yaml(base_doc))
         load_manifest(manifest_file, cached=True)
     assert len(list((tmp_path / "cache").glob("manifest-*.json"))) == _cache._KEEP
+
+
+def test_a_duplicate_key_fails_closed_instead_of_the_last_one_winning(base_doc, to_yaml) -> None:
+    text = to_yaml(base_doc).replace(
+        "  model_prefix_match: ^beta[:/]\n", "  model_prefix_match: ^beta[:/]\n  model_prefix_match: ^\n"
+    )
+    text += "runtimes:\n  other:\n    providers:\n    - name: beta\n"
+    with pytest.raises(InvalidManifest) as caught:
+        parse_manifest(text, source="test")
+    messages = [p.message for p in caught.value.problems]
+    assert any("duplicate key 'model_prefix_match'" in m for m in messages)
+    assert any("duplicate key 'runtimes'" in m for m in messages)
+    assert all(p.where.startswith("line ") for p in caught.value.problems if "duplicate" in p.message)
+
+
+def test_fingerprint_follows_runtime_order(base_doc, to_yaml) -> None:
+    before = parse_manifest(to_yaml(base_doc)).fingerprint
+    base_doc["runtimes"] = dict(reversed(list(base_doc["runtimes"].items())))
+    assert parse_manifest(to_yaml(base_doc)).fingerprint != before
+
+
+@pytest.mark.parametrize("vendor", ["open/ai", "open:ai"])
+def test_upstream_vendor_cannot_hold_a_separator(base_doc, vendor) -> None:
+    base_doc["providers"][1]["upstream_vendor"] = vendor
+    assert "never be resolved" in problems_of(base_doc)["providers[1].upstream_vendor"]
+
+
+def test_an_unreadable_manifest_is_its_own_error(tmp_path) -> None:
+    from routegate import UnreadableManifest
+
+    with pytest.raises(UnreadableManifest):
+        load_manifest(tmp_path / "missing.yaml")
+    (tmp_path / "latin1.yaml").write_bytes(b"schema_version: 1 # caf\xe9\n")
+    with pytest.raises(UnreadableManifest):
+        load_manifest(tmp_path / "latin1.yaml")

@@ -9,7 +9,7 @@ from routegate import BillingMode, DecisionPath, DeriveError, Registry
 
 REFERENCE = Registry.load()
 COLD = Registry(REFERENCE.manifest, cache_size=0)
-RUNTIMES = st.sampled_from((*REFERENCE.runtimes, "langgraph", "external", ""))
+RUNTIMES = st.one_of(st.sampled_from((*REFERENCE.runtimes, "langgraph", "external", "")), st.text(max_size=300))
 MENU_IDS = [m for rt in REFERENCE.runtimes for m in REFERENCE.menu(rt)]
 
 # Ids built from real prefixes reach the interesting branches far more often than random text.
@@ -38,6 +38,8 @@ PREFIXES = st.sampled_from(
 )
 MODELS = st.one_of(
     st.text(),
+    # Lone surrogates: st.text() never makes them, but a Python str (and so a client) can.
+    st.builds(lambda p, s: p + s, PREFIXES, st.text(st.characters(categories=["Cs", "Ll", "Nd", "Pd"]))),
     st.text(alphabet=st.characters(codec="utf-8", categories=["L", "N", "P", "S", "Cc"])),
     st.builds(lambda p, s: p + s, PREFIXES, st.text(max_size=40)),
     st.sampled_from(MENU_IDS),
@@ -83,3 +85,11 @@ def test_100kb_ids_are_decided_and_not_cached(big) -> None:
     decision = registry.check("hermes", big)
     assert decision.allowed in (True, False)
     assert registry._check.cache_info().currsize == 0  # hostile lengths never enter the cache
+
+
+@given(runtime=st.text(min_size=1, max_size=8).map(lambda s: s * 20_000), auth_env=AUTH_ENV)
+@settings(max_examples=10, deadline=None)
+def test_100kb_runtime_names_are_decided_and_not_cached(runtime, auth_env) -> None:
+    registry = Registry(REFERENCE.manifest)
+    assert registry.check(runtime, "sonnet", auth_env).path is DecisionPath.FAIL_OPEN
+    assert registry._check.cache_info().currsize == 0

@@ -382,7 +382,10 @@ def _gen_check(manifest: Manifest, text: str, args: argparse.Namespace, out: Out
     from routegate.gen import recorded_fingerprint, staleness
 
     target = Path(args.check)
-    regenerate = f"routegate gen --target {args.target} -o {target}"
+    import shlex
+
+    from_manifest = f" --manifest {shlex.quote(args.manifest)}" if args.manifest else ""
+    regenerate = f"routegate gen --target {args.target}{from_manifest} -o {shlex.quote(str(target))}"
     try:
         committed: bytes | None = target.read_bytes()
     except FileNotFoundError:

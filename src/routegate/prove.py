@@ -10,10 +10,15 @@ The intersection of two automata, restricted to ids check() can ever hand to
 a matcher (trimmed, non-empty, no control characters), is either empty -- a
 proof over every string -- or yields a witness.
 
-Soundness before completeness: a pattern outside the parser's subset, an
-automaton that disagrees with RE2 on its own sample strings, or a witness
+Soundness before completeness: "disjoint" rests on the translation being
+faithful, so each automaton is spot-checked against RE2 in both directions
+before it is trusted: strings drawn from the automaton must be matched by RE2
+(it accepts nothing extra, which would only invent overlaps) and strings drawn
+from the pattern's own tree that RE2 matches must be accepted (it misses
+nothing, which could hide an overlap and claim a false "disjoint"). A pattern
+outside the parser's subset, an automaton failing either check, or a witness
 RE2 does not confirm on both patterns makes the pair *unproven*, never
-disjoint.
+disjoint. The checks sample; they cannot prove the translation right.
 """
 
 from __future__ import annotations
@@ -21,12 +26,13 @@ from __future__ import annotations
 import collections
 import itertools
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
-from routegate import _re2
+from routegate import _ids, _re2
 from routegate import _re2syntax as syn
 from routegate.manifest import Manifest, Provider
 
@@ -36,8 +42,8 @@ RUNTIME, CATALOG = "runtime", "catalog"
 
 _LIST_LIMIT = 4096  # a class wider than this is written as the negation of its complement
 _SCAN_LIMIT = 200_000  # widest positive class checked for cased characters under (?i)
-_SELF_CHECK = 8  # random strings of each automaton confirmed by RE2 before it is trusted
-_CONTROL = tuple(range(0x00, 0x20)) + tuple(range(0x7F, 0xA0))
+_SELF_CHECK = 16  # random strings each way (automaton -> RE2, pattern tree -> automaton) before trusting it
+_SURROGATES = (0xD800, 0xDFFF)
 _SPACE = tuple(cp for cp in range(0xA0, 0x3001) if chr(cp).isspace())  # str.strip()'s, beyond controls
 
 
@@ -87,8 +93,13 @@ class ProofReport:
     overlaps: tuple[Overlap, ...]
     unproven: tuple[Unproven, ...]
     shared_ids: tuple[SharedId, ...]
-    pairs: dict[str, int] = field(default_factory=dict)
-    disjoint: dict[str, int] = field(default_factory=dict)
+    pairs: Mapping[str, int] = field(default_factory=dict)
+    disjoint: Mapping[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Read-only copies: a frozen report must not change under its holder.
+        object.__setattr__(self, "pairs", MappingProxyType(dict(self.pairs)))
+        object.__setattr__(self, "disjoint", MappingProxyType(dict(self.disjoint)))
 
     def failed(self, *, strict: bool = False, allow_catalog_overlap: bool = False) -> bool:
         """Any overlap fails (catalog-scope ones unless allowed); unproven pairs only when strict."""
@@ -164,7 +175,7 @@ def _witness(first: str, second: str) -> str | None:
 
 @lru_cache(maxsize=512)
 def _automaton(pattern: str) -> Any:
-    """The automaton of every string RE2 finds ``pattern`` in; checked against RE2 on sample strings."""
+    """The automaton of every string RE2 finds ``pattern`` in; checked against RE2 both ways on samples."""
     import interegular
 
     try:
@@ -178,6 +189,9 @@ def _automaton(pattern: str) -> Any:
     for sample in _samples(fsm, _SELF_CHECK):
         if not _re2_finds(pattern, sample):
             raise _Unproven(f"pattern {pattern!r}: the automaton accepts {sample!r}, which RE2 does not match")
+    for example in _examples(regex, _SELF_CHECK):
+        if _re2_finds(pattern, example) and not fsm.accepts(example):
+            raise _Unproven(f"pattern {pattern!r}: RE2 matches {example!r}, which the automaton rejects")
     return fsm
 
 
@@ -251,6 +265,51 @@ def _samples(fsm: Any, count: int, seed: int = 0) -> list[str]:
     return found
 
 
+def _examples(regex: syn.Regex, count: int, seed: int = 0) -> list[str]:
+    """Strings spelled from the pattern's tree, half of them inside random text: candidates RE2 should match."""
+    rng = random.Random(seed)
+    found = []
+    for index in range(count):
+        middle = _spell_node(regex.root, regex.fold_case, rng)
+        if index % 2:
+            middle = _filler(rng) + middle + _filler(rng)
+        found.append(middle)
+    return found
+
+
+def _spell_node(node: syn.Node, fold: bool, rng: random.Random) -> str:
+    if isinstance(node, syn.Literal):
+        ranges = syn.fold(((node.code_point, node.code_point),)) if fold else ((node.code_point, node.code_point),)
+        return chr(_pick(ranges, rng))
+    if isinstance(node, syn.CharSet):
+        ranges = syn.members(node, fold)
+        return chr(_pick(ranges, rng)) if ranges else ""
+    if isinstance(node, syn.Dot):
+        return chr(_pick(syn.complement(((0x0A, 0x0A),)), rng))
+    if isinstance(node, syn.Assert):
+        return ""  # the string is kept only if RE2 matches it, so a misplaced anchor just drops it
+    if isinstance(node, syn.Group):
+        return _spell_node(node.node, fold, rng)
+    if isinstance(node, syn.Concat):
+        return "".join(_spell_node(item, fold, rng) for item in node.items)
+    if isinstance(node, syn.Alt):
+        return _spell_node(rng.choice(node.branches), fold, rng)
+    if isinstance(node, syn.Repeat):
+        high = node.min + 3 if node.max is None else min(node.max, node.min + 3)
+        return "".join(_spell_node(node.node, fold, rng) for _ in range(rng.randint(node.min, high)))
+    raise AssertionError(f"unhandled node {node!r}")
+
+
+def _pick(ranges: syn.Ranges, rng: random.Random) -> int:
+    """A code point of ``ranges``: often an edge of a range, where translations go wrong."""
+    lo, hi = rng.choice(ranges)
+    return rng.choice((lo, hi, rng.randint(lo, hi)))
+
+
+def _filler(rng: random.Random) -> str:
+    return "".join(rng.choice("aZ09-/:. \u2028\u212a\u017f") for _ in range(rng.randint(0, 3)))
+
+
 def _symbol(fsm: Any, key: Any) -> Any:
     """The most readable symbol behind a transition: a letter or digit, then printable ASCII, then the rest."""
     from interegular.fsm import anything_else
@@ -267,11 +326,19 @@ def _symbol(fsm: Any, key: Any) -> Any:
 
 @lru_cache(maxsize=1)
 def _servable() -> Any:
-    """Ids check() can hand to a matcher: no control characters, nothing str.strip() would remove."""
+    """Ids check() can hand to a matcher: nothing ``_ids.UNSERVABLE`` refuses, nothing str.strip() would trim."""
     import interegular
 
-    inner = _negated(_CONTROL)
-    edge = _negated(_CONTROL + _SPACE + (0x20,))
+    refused = syn.parse(_ids.UNSERVABLE.pattern).root
+    assert isinstance(refused, syn.CharSet), "UNSERVABLE is one character class"
+    # Lone surrogates stay out of the list: RE2 takes no such text, so no witness can hold one
+    # (it would be unconfirmed, hence unproven), and listing 2048 symbols slows every intersection.
+    ranges = syn.members(refused, False)
+    unservable = tuple(
+        cp for lo, hi in ranges for cp in range(lo, hi + 1) if not _SURROGATES[0] <= cp <= _SURROGATES[1]
+    )
+    inner = _negated(unservable)
+    edge = _negated(unservable + _SPACE + (0x20,))
     return interegular.parse_pattern(f"{edge}(?:{inner}*{edge})?").to_fsm()
 
 

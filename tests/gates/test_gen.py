@@ -90,6 +90,43 @@ def test_check_names_the_fingerprint_the_stale_artifact_was_made_from(
     assert report["recorded_fingerprint"] == load_manifest(old).fingerprint != report["fingerprint"]
 
 
+@pytest.mark.parametrize("target", CODE_TARGETS)
+def test_reordering_runtimes_is_a_data_change_and_reformatting_is_not(
+    cli: Any, write_manifest: Any, tmp_path: Path, target: str
+) -> None:
+    """Runtimes are listed in declared order in every artifact, so the fingerprint must count that order."""
+    original = bundled_manifest_path().read_text(encoding="utf-8")
+    doc = yaml.safe_load(original)
+    doc["runtimes"] = dict(reversed(doc["runtimes"].items()))
+    reordered = write_manifest(doc, "reordered.yaml")
+    reformatted_path = write_manifest(reformatted(original), "reformatted.yaml")
+    old, new = load_manifest().fingerprint, load_manifest(reordered).fingerprint
+    assert new != old == load_manifest(reformatted_path).fingerprint
+
+    artifact = tmp_path / f"registry.{target}"
+    assert cli("gen", "--target", target, "-o", artifact).returncode == 0
+    code, report = cli.json("gen", "--target", target, "--manifest", reformatted_path, "--check", artifact)
+    assert (code, report["ok"]) == (0, True)
+
+    code, report = cli.json("gen", "--target", target, "--manifest", reordered, "--check", artifact)
+    assert (code, report["ok"]) == (1, False)
+    assert (report["recorded_fingerprint"], report["fingerprint"]) == (old, new)
+    regenerated = cli("gen", "--target", target, "--manifest", reordered).stdout
+    assert runtime_order(target, regenerated) == list(doc["runtimes"]) != runtime_order(target, artifact.read_text())
+
+
+def runtime_order(target: str, artifact: str) -> list[str]:
+    """The runtime names a generated artifact lists, in its order."""
+    if target == "python":
+        namespace: dict[str, Any] = {}
+        exec(compile(artifact, "registry_data.py", "exec"), namespace)
+        return list(namespace["RUNTIMES"])
+    start = artifact.index("export const RUNTIMES: readonly Runtime[] = ") + len(
+        "export const RUNTIMES: readonly Runtime[] = "
+    )
+    return [runtime["name"] for runtime in json.JSONDecoder().raw_decode(artifact[start:])[0]]
+
+
 def test_check_of_a_missing_artifact_fails_and_says_how_to_make_it(cli: Any, tmp_path: Path) -> None:
     code, report = cli.json("gen", "--target", "python", "--check", tmp_path / "nope.py")
     assert code == 1 and "does not exist" in report["diff"][0]
@@ -126,7 +163,9 @@ def test_the_python_module_needs_only_the_standard_library_and_holds_the_data(cl
     manifest = load_manifest()
     data = manifest.to_data()
     assert got["fp"] == manifest.fingerprint and got["v"] == 1
-    assert list(got["providers"].values()) == data["providers"]
+    # The manifest's data, except that platform_keyed is the effective answer, not the declared flag.
+    effective = [{**p, "platform_keyed": manifest.providers[p["name"]].platform_keyed} for p in data["providers"]]
+    assert list(got["providers"].values()) == effective
     for name, runtime in manifest.runtimes.items():
         assert got["runtimes"][name]["menu"] == list(runtime.menu)
         assert [a["provider"] for a in got["runtimes"][name]["arms"]] == [arm.provider.name for arm in runtime.arms]
@@ -182,3 +221,60 @@ def test_an_invalid_manifest_is_a_usage_error_and_writes_nothing(cli: Any, write
     code, payload = cli.json("gen", "--target", "python", "--manifest", path, "-o", tmp_path / "out.py")
     assert code == 2 and payload["error"] == "invalid_manifest" and payload["problems"]
     assert not (tmp_path / "out.py").exists()
+
+
+def test_platform_keyed_is_the_effective_answer_in_every_target_and_the_cli(cli: Any, tmp_path: Path) -> None:
+    manifest = load_manifest()
+    effective = {name: p.platform_keyed for name, p in manifest.providers.items()}
+    declared = {name: p.declared_platform_keyed for name, p in manifest.providers.items()}
+    # Providers keyed by the platform without declaring it (platform, upstream vendors): where a copy can go wrong.
+    assert {name for name in effective if effective[name] != declared[name]}
+
+    (tmp_path / "registry_data.py").write_text(cli("gen", "--target", "python").stdout)
+    probe = (
+        "import json, registry_data as r; print(json.dumps({n: p['platform_keyed'] for n, p in r.PROVIDERS.items()}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r}); {probe}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == effective
+
+    typescript = cli("gen", "--target", "typescript").stdout
+    start = typescript.index("export const PROVIDERS: readonly Provider[] = ") + len(
+        "export const PROVIDERS: readonly Provider[] = "
+    )
+    providers = json.JSONDecoder().raw_decode(typescript[start:])[0]
+    assert {p["name"]: p["platformKeyed"] for p in providers} == effective
+
+    for runtime in manifest.runtimes:
+        code, listing = cli.json("providers", runtime)
+        assert code == 0
+        assert {row["name"]: row["platform_keyed"] for row in listing["providers"]}.items() <= effective.items()
+
+
+def test_the_json_schema_takes_env_names_from_the_loaders_definition(monkeypatch: pytest.MonkeyPatch) -> None:
+    from routegate import _ids
+    from routegate.gen import jsonschema as target
+
+    def env_patterns() -> set[str]:
+        provider = target.schema()["$defs"]["provider"]["properties"]  # type: ignore[index]
+        return {provider["auth_env"]["items"]["pattern"], provider["auth_token_env"]["anyOf"][0]["pattern"]}
+
+    assert env_patterns() == {f"^{_ids.ENV_NAME_PATTERN}$"}
+    monkeypatch.setattr(_ids, "ENV_NAME_PATTERN", "[A-Z][A-Z0-9_]{2,}")
+    assert env_patterns() == {"^[A-Z][A-Z0-9_]{2,}$"}, "a copy of the rule, not the rule"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_generation_needs_only_a_manifest(target: str) -> None:
+    """The CLI passes the loaded Manifest (no Registry); the output is what `routegate gen` prints."""
+    from routegate.gen import generate
+
+    done = subprocess.run(
+        [sys.executable, "-m", "routegate.cli", "gen", "--target", target], capture_output=True, text=True, timeout=60
+    )
+    assert generate(load_manifest(), target) == done.stdout

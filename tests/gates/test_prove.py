@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import re
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from routegate import _re2
-from routegate.manifest import load_manifest
-from routegate.prove import CATALOG, RUNTIME, prove
+from routegate import _ids, _re2, resolution
+from routegate import prove as prover
+from routegate.manifest import Manifest, load_manifest, parse_manifest
+from routegate.prove import CATALOG, RUNTIME, ProofReport, prove
 from tests.manifests import manifest_doc, provider
 
 
@@ -157,3 +164,78 @@ def test_proof_flags_without_prove_are_a_usage_error(cli: Any) -> None:
     for flag in ("--strict", "--allow-catalog-overlap"):
         done = cli("lint", flag)
         assert done.returncode == 2 and "--prove" in done.stderr
+
+
+@pytest.fixture
+def fresh_prover() -> Iterator[None]:
+    """Empty the prover's caches around a test that changes what it is built from."""
+
+    def clear() -> None:
+        prover._witness.cache_clear()
+        prover._automaton.cache_clear()
+        prover._servable.cache_clear()
+
+    clear()
+    yield
+    clear()
+
+
+def _pair(first: str, second: str) -> Manifest:
+    doc = manifest_doc([provider("a", first), provider("b", second)], {"rt": [{"name": "a"}, {"name": "b"}]})
+    return parse_manifest(yaml.safe_dump(doc))
+
+
+def test_an_automaton_that_misses_ids_re2_matches_leaves_the_pair_unproven(
+    monkeypatch: pytest.MonkeyPatch, fresh_prover: None
+) -> None:
+    """A translation dropping (?i) under-accepts; its own samples all pass RE2, only samples of the pattern catch it."""
+    manifest = _pair("(?i)^GPT-", "^gpt-")
+    assert [o.witness for o in prove(manifest).overlaps if o.scope == RUNTIME]  # the truth: they overlap
+
+    faithful = prover._search_source
+    monkeypatch.setattr(prover, "_search_source", lambda regex: faithful(dataclasses.replace(regex, fold_case=False)))
+    prover._witness.cache_clear()
+    prover._automaton.cache_clear()
+    report = prove(manifest)
+    assert report.disjoint == {RUNTIME: 0, CATALOG: 0}, "a false 'disjoint' from an automaton missing ids"
+    assert not report.overlaps
+    (unproven, _) = report.unproven
+    assert unproven.providers == ("a", "b") and "which the automaton rejects" in unproven.reason
+
+
+def test_the_prover_only_weighs_ids_the_core_would_match(fresh_prover: None) -> None:
+    """Its servable set is routegate._ids.UNSERVABLE plus str.strip(), like resolution.servable()."""
+    servable = prover._servable()
+    for cp in [*range(0x0, 0x3001), 0xFEFF, 0x1F600]:
+        if 0xD800 <= cp <= 0xDFFF:
+            continue  # RE2 takes no lone surrogate: left to the witness check (see _servable)
+        char = chr(cp)
+        for text in (char, f"a{char}b"):
+            wanted = resolution.servable(text) and text == text.strip()
+            assert servable.accepts(text) is wanted, (hex(cp), text)
+
+
+def test_the_servable_set_follows_the_shared_definition(monkeypatch: pytest.MonkeyPatch, fresh_prover: None) -> None:
+    manifest = _pair("^x\\x{200B}", "^x\\x{200B}y")
+    (overlap,) = [o for o in prove(manifest).overlaps if o.scope == RUNTIME]
+    assert overlap.witness == "x\u200by"
+
+    monkeypatch.setattr(_ids, "UNSERVABLE", re.compile("[\x00-\x1f\x7f-\x9f\u200b\ud800-\udfff]"))
+    prover._witness.cache_clear()
+    prover._servable.cache_clear()
+    report = prove(manifest)
+    assert not report.overlaps and report.disjoint == {RUNTIME: 1, CATALOG: 1}
+
+
+def test_a_report_is_read_only() -> None:
+    counts = {RUNTIME: 3, CATALOG: 5}
+    report = ProofReport((), (), (), counts, dict(counts))
+    counts[RUNTIME] = 99
+    assert report.pairs == {RUNTIME: 3, CATALOG: 5}
+    for mapping in (report.pairs, report.disjoint):
+        with pytest.raises(TypeError):
+            mapping[RUNTIME] = 0  # type: ignore[index]
+    assert json.loads(json.dumps(report.to_dict()))["proven_disjoint"] == {RUNTIME: 3, CATALOG: 5}
+    reference = prove(load_manifest())
+    with pytest.raises(TypeError):
+        reference.disjoint[CATALOG] += 1  # type: ignore[index]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 
+from routegate import _ids
 from routegate._schema import SCHEMA_VERSION
 
-_ENV_NAME = "^[A-Z_][A-Z0-9_]*$"
 # Non-empty, no control characters, no whitespace at either end (ids are matched verbatim).
 _MODEL_ID = (
     "^[^\\s\\u0000-\\u001f\\u007f-\\u009f](?:[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f])?$"
@@ -25,6 +25,7 @@ def _nullable(schema: dict[str, object]) -> dict[str, object]:
 
 def schema() -> dict[str, object]:
     text: dict[str, object] = {"type": "string"}
+    env_name: dict[str, object] = {"type": "string", "pattern": f"^{_ids.ENV_NAME_PATTERN}$"}  # the loader's rule
     provider = {
         "type": "object",
         "additionalProperties": False,
@@ -45,10 +46,10 @@ def schema() -> dict[str, object]:
             "auth_env": {
                 "type": "array",
                 "minItems": 1,
-                "items": {"type": "string", "pattern": _ENV_NAME},
+                "items": env_name,
                 "description": "Env var NAMES that authenticate (any one suffices). Names only, never values.",
             },
-            "auth_token_env": _nullable({"type": "string", "pattern": _ENV_NAME}),
+            "auth_token_env": _nullable(env_name),
             "model_prefix_match": {
                 "type": "string",
                 "minLength": 1,

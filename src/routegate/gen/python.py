@@ -10,7 +10,7 @@ _INDENT = "    "
 
 def render(manifest: Manifest) -> str:
     data = manifest.to_data()
-    providers = {p["name"]: p for p in data["providers"]}  # type: ignore[index,union-attr]
+    providers = {p["name"]: _provider(p, manifest) for p in data["providers"]}
     runtimes = {
         runtime.name: {
             "arms": tuple({"provider": arm.provider.name, "models": arm.models} for arm in runtime.arms),
@@ -25,6 +25,11 @@ def render(manifest: Manifest) -> str:
         providers=_literal(providers, 0),
         runtimes=_literal(runtimes, 0),
     )
+
+
+def _provider(fields: dict[str, object], manifest: Manifest) -> dict[str, object]:
+    """The canonical fields, ``platform_keyed`` answered as the core answers it (not only as declared)."""
+    return {**fields, "platform_keyed": manifest.providers[str(fields["name"])].platform_keyed}
 
 
 def _literal(value: object, depth: int) -> str:

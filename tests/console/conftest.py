@@ -2,8 +2,8 @@
 
 Each server is a subprocess with its own SQLite file. Browser tests drive
 Debian's Chromium (scripts/chromium.sh installs it) through the Playwright
-pip package; they skip with a reason when it is missing, except under CI=true,
-where a missing browser is a failure.
+pip package; they skip with a reason when it is missing, except under CI,
+where a missing browser is a failure (the service tests' skip_or_fail).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.service.conftest import skip_or_fail
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -109,10 +111,7 @@ def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def _require_chromium() -> None:
     if CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK):
         return
-    reason = f"{CHROMIUM} is missing: run scripts/chromium.sh to install Debian's chromium"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true and {reason}", pytrace=False)
-    pytest.skip(reason)
+    skip_or_fail(f"{CHROMIUM} is missing: run scripts/chromium.sh to install Debian's chromium")
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 PostgreSQL comes from ROUTEGATE_TEST_POSTGRES_URL (``export
 ROUTEGATE_TEST_POSTGRES_URL=$(scripts/postgres.sh)``); each server gets its
 own freshly created database there. Without the variable the PostgreSQL cases
-skip with that instruction, except under CI=true, where they fail.
+skip with that instruction, except under CI (see :func:`skip_or_fail`), where they fail.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import psycopg
@@ -36,14 +36,23 @@ POSTGRES_ENV = "ROUTEGATE_TEST_POSTGRES_URL"
 BACKENDS = ["sqlite", "postgres"]
 
 
+def in_ci() -> bool:
+    """CI is set to a true-ish value: "1", "true" or "yes", in any case."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip a test whose real part is missing here; under CI, where everything is installed, fail it."""
+    if in_ci():
+        pytest.fail(f"CI is set, so nothing may skip, but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 def postgres_base_url() -> str:
     url = os.environ.get(POSTGRES_ENV)
     if url:
         return url
-    why = f"{POSTGRES_ENV} is not set; start one with: export {POSTGRES_ENV}=$(scripts/postgres.sh)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true but {why}", pytrace=False)
-    pytest.skip(why)
+    skip_or_fail(f"{POSTGRES_ENV} is not set; start one with: export {POSTGRES_ENV}=$(scripts/postgres.sh)")
 
 
 def _admin_url(base: str) -> str:
@@ -105,7 +114,7 @@ class LiveServer:
 
     def count(self, table: str) -> int:
         """Rows in a table, read straight from the database."""
-        with self.state.engine.connect() as connection:
+        with self.state.database.engine.connect() as connection:
             return int(connection.scalar(text(f"SELECT count(*) FROM {table}")))
 
     def counts(self) -> tuple[int, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -14,9 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import pytest
 
-from .conftest import free_port, run_cli
+from .conftest import free_port, run_cli, skip_or_fail
 
 HERMES_OK = {"runtime": "hermes", "model": "kimi-coding/kimi-k2"}
 
@@ -68,7 +68,7 @@ def _port_free(port: int) -> bool:
 
 def test_serve_with_no_arguments_is_the_readme_command(tmp_path: Path) -> None:
     if not _port_free(8080):
-        pytest.skip("port 8080 is in use here; `routegate serve` with no arguments needs it")
+        skip_or_fail("port 8080 is in use here; `routegate serve` with no arguments needs it")
     with serving(cwd=tmp_path, port=8080), httpx.Client(base_url="http://127.0.0.1:8080", timeout=10) as http:
         assert http.get("/healthz").json()["status"] == "ok"
         assert "hermes" in http.get("/registry").json()["runtimes"]
@@ -129,32 +129,46 @@ def test_env_configures_serve_and_sighup_reloads(tmp_path: Path, manifest_copy: 
     assert db.exists()
 
 
+def _worker_pids(log: Path) -> list[str]:
+    return re.findall(r"Started server process \[(\d+)\]", log.read_text())
+
+
 def test_several_workers_share_one_database_and_reload_together(tmp_path: Path, manifest_copy: Path) -> None:
     from .test_lifecycle import _with_extra_hermes_model
 
     port = free_port()
+    log = tmp_path / "serve.log"
     database = f"sqlite:///{tmp_path / 'w.db'}"
     args = ["--port", str(port), "--workers", "2", "--database-url", database, "--manifest", str(manifest_copy)]
     with serving(*args, cwd=tmp_path, port=port), httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-        once = {"Connection": "close"}  # a new connection each time, so both workers answer
+        deadline = time.monotonic() + 30
+        while len(started := _worker_pids(log)) < 2:
+            assert time.monotonic() < deadline, f"two workers did not start:\n{log.read_text()}"
+            time.sleep(0.1)
+        once = {"Connection": "close"}  # a new connection each time, so both workers take creates
         names = [
             http.post("/workspaces", json={"name": "w", **HERMES_OK}, headers=once).json()["name"] for _ in range(6)
         ]
         before = http.get("/registry").json()["fingerprint"]
 
         manifest_copy.write_text(_with_extra_hermes_model(manifest_copy.read_text(), "moonshot/kimi-k3-preview"))
-        reloaded = http.post("/registry/reload", headers=once).json()
+        reloaded = http.post("/registry/reload").json()
         assert reloaded["changed"] and reloaded["workers_restarting"]
-        streak, deadline = 0, time.monotonic() + 30
-        while streak < 12:  # every worker, restarted by uvicorn's supervisor, serves the new manifest
-            assert time.monotonic() < deadline, "the workers did not all reload"
-            answer = http.get("/registry", headers=once)
-            assert answer.status_code == 200
-            streak = streak + 1 if answer.json()["fingerprint"] == reloaded["fingerprint"] else 0
-            time.sleep(0.05)
-        assert reloaded["fingerprint"] != before
+        # uvicorn's supervisor replaces every worker: two fresh processes, each loading the manifest itself.
+        deadline = time.monotonic() + 30
+        while len(fresh := [pid for pid in _worker_pids(log) if pid not in started]) < 2:
+            assert time.monotonic() < deadline, f"the workers were not all restarted:\n{log.read_text()}"
+            time.sleep(0.1)
+        assert len(fresh) == 2, log.read_text()
+        deadline = time.monotonic() + 30
+        while not all(f"Finished server process [{pid}]" in log.read_text() for pid in started):
+            assert time.monotonic() < deadline, f"the old workers did not finish:\n{log.read_text()}"
+            time.sleep(0.1)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as after:
+            for _ in range(6):  # only fresh workers are left to answer
+                assert after.get("/registry").json()["fingerprint"] == reloaded["fingerprint"] != before
     assert names == ["w"] + [f"w ({n})" for n in range(2, 7)]
-    assert "Started parent process" in (tmp_path / "serve.log").read_text()
+    assert "Started parent process" in log.read_text()
 
 
 def test_db_upgrade(tmp_path: Path) -> None:

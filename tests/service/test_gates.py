@@ -11,6 +11,10 @@ from typing import Any
 
 import httpx
 
+from routegate.drift import drift
+from routegate.registry import Registry
+from routegate.templates import TemplateRoot
+
 from .conftest import LiveServer
 
 HERMES = {"runtime": "hermes", "model": "kimi-coding/kimi-k2"}
@@ -35,6 +39,18 @@ def refuse(
     assert server.count("workspaces") == workspaces, "a refused create wrote a workspace"
     assert server.count("decisions") == decisions + (1 if logged else 0)
     return payload
+
+
+def latest_decision(client: httpx.Client) -> dict[str, Any]:
+    """The newest row of GET /decisions."""
+    page: dict[str, Any] = {"next_cursor": None}
+    items: list[dict[str, Any]] = []
+    while True:
+        params = {"limit": 200, **({"cursor": page["next_cursor"]} if page["next_cursor"] else {})}
+        page = client.get("/decisions", params=params).json()
+        items = page["items"] or items
+        if page["next_cursor"] is None:
+            return items[-1]
 
 
 def admit(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
@@ -157,6 +173,8 @@ def test_template_whose_default_does_not_route_is_refused(server: LiveServer, cl
         server, client, {"name": unique("tpl"), "template": "openclaw"}, 422, "UNREGISTERED_MODEL_FOR_RUNTIME"
     )
     assert payload["runtime"] == "openclaw"
+    row = latest_decision(client)
+    assert (row["template"], row["runtime"], row["model"]) == ("openclaw", "openclaw", payload["model"])
 
 
 def test_template_path_traversal_is_400(server: LiveServer, client: httpx.Client) -> None:
@@ -165,6 +183,38 @@ def test_template_path_traversal_is_400(server: LiveServer, client: httpx.Client
         assert payload["template"] == name
         # Refused even when runtime and model make reading the template unnecessary: never stored.
         refuse(server, client, {"name": unique("tpl"), "template": name, **HERMES}, 400, "INVALID_TEMPLATE")
+
+
+def test_unknown_template_is_refused_even_with_runtime_and_model(server: LiveServer, client: httpx.Client) -> None:
+    payload = refuse(
+        server, client, {"name": unique("tpl"), "template": "no-such-template", **HERMES}, 400, "INVALID_TEMPLATE"
+    )
+    assert payload["template"] == "no-such-template" and "no-such-template" in payload["error"]
+    row = latest_decision(client)
+    assert (row["code"], row["template"], row["runtime"], row["model"]) == (
+        "INVALID_TEMPLATE",
+        "no-such-template",
+        "hermes",
+        "kimi-coding/kimi-k2",
+    )
+
+
+def test_model_required_names_the_template_that_could_not_fill_it(server: LiveServer, client: httpx.Client) -> None:
+    payload = refuse(
+        server,
+        client,
+        {"name": unique("tpl"), "template": "no-such-template", "runtime": "hermes"},
+        422,
+        "MODEL_REQUIRED",
+    )
+    assert "no-such-template" in payload["error"]
+    row = latest_decision(client)
+    assert (row["code"], row["template"], row["runtime"], row["model"]) == (
+        "MODEL_REQUIRED",
+        "no-such-template",
+        "hermes",
+        None,
+    )
 
 
 # --- gate 3: runtime asked for but unresolved ------------------------------------------------------
@@ -239,16 +289,21 @@ def test_taken_names_get_suffixes_per_parent(client: httpx.Client) -> None:
     assert admit(client, {**body, "parent_id": first["id"]})["name"] == f"{name} (2)"
 
 
+def test_names_differing_only_in_surrounding_spaces_are_one_name(client: httpx.Client) -> None:
+    name = unique("dup")
+    created = [admit(client, {"name": spelled, **HERMES})["name"] for spelled in (name, f"{name} ", f"  {name}")]
+    assert created == [name, f"{name} (2)", f"{name} (3)"]
+
+
 def test_name_past_the_suffix_limit_is_409(server: LiveServer, client: httpx.Client) -> None:
     name = unique("full")
     body = {"name": name, "runtime": "hermes", "model": "kimi-coding/kimi-k2"}
     names = {admit(client, body)["name"] for _ in range(server.settings.name_suffix_limit)}
     assert len(names) == server.settings.name_suffix_limit
-    workspaces = server.count("workspaces")
-    response = client.post("/workspaces", json=body)
-    assert response.status_code == 409
-    assert response.json()["code"] == "NAME_CONFLICT"
-    assert server.count("workspaces") == workspaces
+    refuse(server, client, body, 409, "NAME_CONFLICT")
+    row = latest_decision(client)
+    assert (row["action"], row["admitted"], row["code"]) == ("create", False, "NAME_CONFLICT")
+    assert (row["runtime"], row["model"], row["provider"]) == ("hermes", "kimi-coding/kimi-k2", None)
 
 
 def test_unknown_parent_is_refused(server: LiveServer, client: httpx.Client) -> None:
@@ -258,11 +313,16 @@ def test_unknown_parent_is_refused(server: LiveServer, client: httpx.Client) -> 
         "model": "kimi-coding/kimi-k2",
         "parent_id": str(uuid.uuid4()),
     }
-    workspaces = server.count("workspaces")
-    response = client.post("/workspaces", json=body)
-    assert response.status_code == 422
-    assert response.json()["code"] == "PARENT_NOT_FOUND"
-    assert server.count("workspaces") == workspaces
+    payload = refuse(server, client, {**body, "template": "hermes"}, 422, "PARENT_NOT_FOUND")
+    assert payload["parent_id"] == body["parent_id"]
+    row = latest_decision(client)
+    assert (row["action"], row["admitted"], row["code"], row["workspace_id"]) == (
+        "create",
+        False,
+        "PARENT_NOT_FOUND",
+        None,
+    )
+    assert (row["runtime"], row["model"], row["template"]) == ("hermes", "kimi-coding/kimi-k2", "hermes")
 
 
 # --- model change: gates 6 to 8 again --------------------------------------------------------------------
@@ -384,16 +444,30 @@ def test_registry_endpoints(client: httpx.Client) -> None:
         "id": "kimi-coding/kimi-k2",
         "provider": "kimi-coding",
         "billing_mode": "byok",
-        "required_env": hermes["menu"][0]["required_env"],
+        "required_env": list(Registry.load().catalog["kimi-coding"].auth_env),
     }
     assert {p["name"]: p["routing_only"] for p in hermes["providers"]}["openrouter"] is True
     assert client.get("/registry/runtimes/nope").json()["code"] == "UNKNOWN_RUNTIME"
     decision = client.post("/registry/check", json={"runtime": "hermes", "model": "gpt-4o"}).json()
     assert decision["allowed"] is False and decision["code"] == "UNREGISTERED_MODEL_FOR_RUNTIME"
-    templates = {t["name"]: t for t in client.get("/templates").json()["templates"]}
+
+
+def test_templates_are_annotated_with_their_drift(server: LiveServer, client: httpx.Client) -> None:
+    answer = client.get("/templates").json()
+    templates = {t["name"]: t for t in answer["templates"]}
+    assert answer["problems"] == []
     assert (templates["hermes"]["offered"], templates["hermes"]["routable"]) == (37, 25)
     assert templates["openclaw"]["default_decision"]["allowed"] is False
-    assert all("decision" in m for m in templates["codex"]["models"])
+    assert templates["openclaw"]["default_routable"] is False
+    registry = Registry.load()
+    for template in TemplateRoot().all():  # section 8's drift, as the core measures it
+        report = drift(registry, template)
+        shown = templates[template.name]
+        assert shown["residual"] == [{"id": r.id, "code": r.code, "reason": r.reason} for r in report.residual]
+        codes = {r.id: r.code for r in report.residual}
+        assert [(m["id"], m["routable"], m["code"]) for m in shown["models"]] == [
+            (offer.id, offer.id not in codes, codes.get(offer.id)) for offer in template.offered
+        ]
 
 
 def test_healthz(client: httpx.Client) -> None:

@@ -87,22 +87,26 @@ def test_token_guards_workspaces_and_decisions_only(tmp_path: Path) -> None:
     server = LiveServer(Settings(database_url=f"sqlite:///{tmp_path / 'token.db'}", api_token=token)).start()
     try:
         with server.client() as anonymous, server.client(token) as owner, server.client("wrong") as stranger:
-            workspaces = server.count("workspaces")
+            existing = owner.post("/workspaces", json={"name": "existing", **HERMES_OK}).json()["id"]
+            counts = server.counts()
             for http in (anonymous, stranger):
-                for method, path in (
-                    ("POST", "/workspaces"),
-                    ("GET", "/workspaces"),
-                    ("GET", f"/workspaces/{uuid.uuid4()}"),
-                    ("DELETE", f"/workspaces/{uuid.uuid4()}"),
-                    ("GET", "/decisions"),
-                    ("POST", "/registry/reload"),
+                for method, path, body in (
+                    ("POST", "/workspaces", {"name": "x", **HERMES_OK}),
+                    ("GET", "/workspaces", None),
+                    ("GET", f"/workspaces/{existing}", None),
+                    ("DELETE", f"/workspaces/{existing}", None),
+                    ("PUT", f"/workspaces/{existing}/model", {"model": "gpt-4o"}),
+                    ("GET", f"/workspaces/{existing}/runtime-env", None),
+                    ("GET", "/decisions", None),
+                    ("GET", f"/decisions?workspace_id={existing}", None),
+                    ("POST", "/registry/reload", None),
                 ):
-                    body = {"name": "x", **HERMES_OK} if method == "POST" else None
                     response = http.request(method, path, json=body)
                     assert response.status_code == 401, (method, path)
                     assert response.json()["code"] == "UNAUTHORIZED"
                     assert response.headers["www-authenticate"] == "Bearer"
-            assert server.count("workspaces") == workspaces
+            assert server.counts() == counts, "a refused caller changed something (or was logged)"
+            assert owner.get(f"/workspaces/{existing}").json()["model"] == HERMES_OK["model"]
             assert anonymous.get("/workspaces", headers={"Authorization": token}).status_code == 401  # no scheme
             for path in ("/registry", "/registry/runtimes/hermes", "/templates", "/healthz", "/openapi.json"):
                 assert anonymous.get(path).status_code == 200, path
@@ -219,6 +223,12 @@ def test_ambiguous_model_names_the_candidates(tmp_path: Path, manifest_copy: Pat
             assert response.json()["code"] == "AMBIGUOUS_MODEL_FOR_RUNTIME"
             assert sorted(response.json()["candidates"]) == ["twin-a", "twin-b"]
             assert server.counts() == (before[0], before[1] + 1)
+            logged = http.get("/decisions").json()["items"][-1]
+            assert (logged["code"], logged["model"], sorted(logged["candidates"])) == (
+                "AMBIGUOUS_MODEL_FOR_RUNTIME",
+                "dup/model",
+                ["twin-a", "twin-b"],
+            )
             # The workspace's auth env settles the tie (derive step 5).
             settled = http.post(
                 "/workspaces", json={"name": "a", "runtime": "hermes", "model": "dup/model", "auth_env": ["TWIN_B_KEY"]}
@@ -255,6 +265,8 @@ def test_template_symlink_out_of_the_root_is_400(tmp_path: Path, templates_copy:
     (templates_copy / "escape").symlink_to(outside)
     (templates_copy / "no-runtime").mkdir()
     (templates_copy / "no-runtime" / "config.yaml").write_text("runtime_config:\n  model: sonnet\n")
+    (templates_copy / "odd-runtime").mkdir()
+    (templates_copy / "odd-runtime" / "config.yaml").write_text("runtime: nope\nruntime_config:\n  model: some/model\n")
     server = LiveServer(Settings(database_url=f"sqlite:///{tmp_path / 'tpl.db'}", templates=templates_copy)).start()
     try:
         with server.client() as http:
@@ -263,7 +275,15 @@ def test_template_symlink_out_of_the_root_is_400(tmp_path: Path, templates_copy:
             assert escaped.status_code == 400 and escaped.json()["code"] == "INVALID_TEMPLATE"
             unresolved = http.post("/workspaces", json={"name": "t", "template": "no-runtime"})
             assert unresolved.status_code == 422 and unresolved.json()["code"] == "RUNTIME_UNRESOLVED"
+            unsupported = http.post("/workspaces", json={"name": "t", "template": "odd-runtime"})
+            assert unsupported.status_code == 422 and unsupported.json()["code"] == "RUNTIME_UNSUPPORTED"
             assert server.count("workspaces") == before
+            # The log keeps what the template filled in, not just the (empty) body.
+            rows = http.get("/decisions").json()["items"][-2:]
+            assert [(d["code"], d["template"], d["runtime"], d["model"]) for d in rows] == [
+                ("RUNTIME_UNRESOLVED", "no-runtime", None, "sonnet"),
+                ("RUNTIME_UNSUPPORTED", "odd-runtime", "nope", "some/model"),
+            ]
             assert http.post("/workspaces", json={"name": "t", "template": "hermes"}).status_code == 201
     finally:
         server.stop()
@@ -281,7 +301,7 @@ def _cluster(action: str, port: int, folder: Path) -> str:
     return done.stdout.strip()
 
 
-def test_database_outage_gives_503_then_recovers() -> None:
+def test_database_outage_gives_503_then_recovers(caplog: pytest.LogCaptureFixture) -> None:
     """A private PostgreSQL cluster (scripts/postgres.sh on its own port) is stopped under the service."""
     postgres_base_url()  # the same skip-or-fail rule as every PostgreSQL test
     port = free_port()
@@ -298,8 +318,16 @@ def test_database_outage_gives_503_then_recovers() -> None:
             _cluster("stop", port, folder)
             health = http.get("/healthz")
             assert health.status_code == 503
-            assert health.json()["status"] == "unavailable" and health.json()["database"] == "unreachable"
-            assert health.json()["reason"] and health.json()["manifest_fingerprint"] == fingerprint
+            assert health.headers["retry-after"] == "1"
+            assert health.json() == {
+                "error": "database unreachable",
+                "code": "DATABASE_UNAVAILABLE",
+                "status": "unavailable",
+                "database": "unreachable",
+                "reason": "database unreachable",
+                "manifest_fingerprint": fingerprint,
+            }  # the driver's text (host, port, user) goes to the log only
+            assert f"port {port}" in caplog.text and "health check: database unreachable" in caplog.text
             down = http.post("/workspaces", json={"name": "during", **HERMES_OK})
             assert down.status_code == 503 and down.json()["code"] == "DATABASE_UNAVAILABLE"
             assert http.get("/workspaces").status_code == 503
@@ -342,5 +370,63 @@ def test_runtime_env_after_the_provider_left_the_registry(tmp_path: Path) -> Non
             gone = http.get(f"/workspaces/{created['id']}/runtime-env")
             assert gone.status_code == 422
             assert gone.json()["code"] == "DERIVED_PROVIDER_NOT_IN_REGISTRY" and gone.json()["provider"] == "openrouter"
+            # The core's gate 8 (catalog_provider) refuses it, naming what the workspace routes.
+            assert (gone.json()["runtime"], gone.json()["model"]) == ("hermes", created["model"])
+    finally:
+        server.stop()
+
+
+# --- DNS rebinding -------------------------------------------------------------------------------------------------
+
+
+def test_without_a_token_only_loopback_host_names_are_answered(tmp_path: Path) -> None:
+    """A rebound name reaches 127.0.0.1 but still sends its own Host: refused, in the API's error shape."""
+    server = LiveServer(Settings(database_url=f"sqlite:///{tmp_path / 'host.db'}")).start()
+    try:
+        with server.client() as http:
+            counts = server.counts()
+            for path in ("/workspaces", "/", "/healthz"):
+                refused = http.get(path, headers={"Host": "attacker.example"})
+                assert refused.status_code == 400, path
+                assert refused.headers["content-type"] == "application/json"
+                assert refused.json()["code"] == "HOST_NOT_ALLOWED" and "attacker.example" in refused.json()["error"]
+            posted = http.post("/workspaces", json={"name": "x", **HERMES_OK}, headers={"Host": "attacker.example:80"})
+            assert posted.status_code == 400 and posted.json()["code"] == "HOST_NOT_ALLOWED"
+            assert server.counts() == counts
+            for host in ("127.0.0.1", f"127.0.0.1:{server.port}", f"localhost:{server.port}", "[::1]:1"):
+                assert http.get("/workspaces", headers={"Host": host}).status_code == 200, host
+    finally:
+        server.stop()
+    guarded = LiveServer(Settings(database_url=f"sqlite:///{tmp_path / 'host2.db'}", api_token="t0ken")).start()
+    try:  # with a token the caller proves itself, so any name may reach it (a proxy, a LAN name)
+        with guarded.client("t0ken") as http:
+            assert http.get("/workspaces", headers={"Host": "routegate.internal"}).status_code == 200
+    finally:
+        guarded.stop()
+
+
+# --- templates on disk -----------------------------------------------------------------------------------------------
+
+
+def test_templates_folder_removed_under_the_service(tmp_path: Path, templates_copy: Path) -> None:
+    (templates_copy / "broken").mkdir()
+    (templates_copy / "broken" / "config.yaml").write_text("runtime: [unclosed\n")
+    server = LiveServer(Settings(database_url=f"sqlite:///{tmp_path / 'gone.db'}", templates=templates_copy)).start()
+    try:
+        with server.client() as http:
+            answer = http.get("/templates")
+            assert answer.status_code == 200
+            assert [p["name"] for p in answer.json()["problems"]] == ["broken"]
+            assert "hermes" in {t["name"] for t in answer.json()["templates"]}
+            assert str(tmp_path) not in answer.text and "<templates>" in answer.text
+
+            shutil.rmtree(templates_copy)
+            for path in ("/templates", "/ui/drift", "/"):
+                response = http.get(path)
+                assert response.status_code == 200, (path, response.text[:300])
+                assert str(tmp_path) not in response.text, path
+            gone = http.get("/templates").json()
+            assert gone["templates"] == [] and [p["name"] for p in gone["problems"]] == ["<templates>"]
+            assert "&lt;templates&gt;" in http.get("/ui/drift").text
     finally:
         server.stop()

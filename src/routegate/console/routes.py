@@ -23,10 +23,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from routegate.billing import billing_mode_for
 from routegate.console import session
 from routegate.drift import TemplateDrift, drift
-from routegate.errors import InvalidTemplate, TemplateNotFound
 from routegate.manifest import Arm, Provider
 from routegate.registry import Registry
-from routegate.templates import Template, TemplateRoot, find_templates, load_template
 
 __all__ = ["console_router"]
 
@@ -102,12 +100,6 @@ class _Cell:
 class _ProviderRow:
     provider: Provider
     cells: tuple[_Cell, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _Problem:
-    name: str
-    message: str
 
 
 class _Static:
@@ -197,25 +189,10 @@ def _provider_rows(registry: Registry) -> tuple[_ProviderRow, ...]:
     return tuple(rows)
 
 
-def _load_templates(root: TemplateRoot) -> tuple[list[Template], list[_Problem]]:
-    """Every readable template, and a problem for each one that is not (one bad file hides nothing else)."""
-    try:
-        configs = find_templates(root.path)
-    except TemplateNotFound as error:
-        return [], [_Problem(str(root.path), str(error))]
-    good, bad = [], []
-    for config in configs:
-        try:
-            good.append(load_template(config))
-        except InvalidTemplate as error:
-            bad.append(_Problem(config.parent.name, str(error)))
-    return good, bad
-
-
 def console_router() -> APIRouter:
     """The console's routes: ``/`` (create) and ``/ui/...``. Not part of the OpenAPI schema.
 
-    Reads ``app.state.routegate`` (``registry``, ``templates``, ``settings.api_token``)
+    Reads ``app.state.routegate`` (``registry``, ``scan_templates()``, ``settings.api_token``)
     on every request, so a reloaded manifest shows at once.
     """
     router = APIRouter(include_in_schema=False)
@@ -246,7 +223,7 @@ def console_router() -> APIRouter:
         if viewer is None:
             return _login_redirect(request)
         registry: Registry = _state(request).registry
-        templates, _ = _load_templates(_state(request).templates)
+        templates, _ = _state(request).scan_templates()
         runtimes = _runtime_views(registry)
         options = [
             _TemplateOption(t.name, t.runtime, t.default_model, t.runtime in registry.runtimes) for t in templates
@@ -315,9 +292,9 @@ def console_router() -> APIRouter:
 
     @router.get("/ui/drift")
     def drift_page(request: Request) -> Response:
-        registry: Registry = _state(request).registry
-        root: TemplateRoot = _state(request).templates
-        templates, problems = _load_templates(root)
+        service = _state(request)
+        registry: Registry = service.registry
+        templates, problems = service.scan_templates()
         drifts: list[TemplateDrift] = [drift(registry, t) for t in templates]
         return render(
             registry,
@@ -327,7 +304,7 @@ def console_router() -> APIRouter:
             title="Template drift",
             drifts=drifts,
             problems=problems,
-            templates_root=str(root.path),
+            templates_root=service.TEMPLATES_LABEL,
         )
 
     @router.get("/ui/login")

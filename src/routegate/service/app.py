@@ -12,7 +12,7 @@ from routegate import __version__
 from routegate.console import console_router
 
 from . import errors
-from .middleware import BodyLimit, ServerTiming
+from .middleware import BodyLimit, LoopbackHosts, ServerTiming
 from .routes_registry import router as registry_router
 from .routes_workspaces import router as workspaces_router
 from .settings import Settings
@@ -47,6 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     app.add_middleware(ServerTiming)
+    if state.settings.api_token is None:  # outermost: DNS rebinding is refused before anything runs
+        app.add_middleware(LoopbackHosts, allowed_hosts=_loopback_hosts(state.settings.host))
     app.include_router(workspaces_router)
     app.include_router(registry_router)
     app.include_router(console_router())  # the web console: / and /ui/*
@@ -57,6 +59,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def app_from_env() -> FastAPI:
     """The import-string factory uvicorn's workers call: settings come from ROUTEGATE_* variables."""
     return create_app(Settings.from_sources())
+
+
+def _loopback_hosts(host: str) -> list[str]:
+    """The names a tokenless service answers to (the port is not part of the check)."""
+    configured = f"[{host}]" if ":" in host else host
+    return list(dict.fromkeys(["127.0.0.1", "localhost", "[::1]", configured]))
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -29,10 +29,12 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    literal_column,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.sql import ColumnElement
 
-__all__ = ["Base", "Database", "DecisionRecord", "Workspace", "new_id", "utcnow"]
+__all__ = ["Base", "Database", "DecisionRecord", "Workspace", "new_id", "parent_key", "utcnow"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _WRITE = "routegate_write"
@@ -40,6 +42,9 @@ _SQLITE_BUSY_SECONDS = 30
 _PG_ADVISORY_LOCK = 0x726F757465  # "route": one migrator at a time across machines
 
 _Seq = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER keys
+# Byte order on PostgreSQL whatever the server's locale, so the store's range over
+# "name", "name (2)", ... is the range it means (SQLite compares bytes already).
+_Name = String(255).with_variant(String(255, collation="C"), "postgresql")
 
 
 def utcnow() -> datetime:
@@ -59,7 +64,7 @@ class Workspace(Base):
 
     seq: Mapped[int] = mapped_column(_Seq, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(36), unique=True, default=new_id)
-    name: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(_Name)
     parent_id: Mapped[str | None] = mapped_column(String(36), ForeignKey("workspaces.id", ondelete="RESTRICT"))
     role: Mapped[str | None] = mapped_column(String(100))
     runtime: Mapped[str] = mapped_column(Text)
@@ -78,7 +83,13 @@ class Workspace(Base):
 
 # Names are unique per parent, the root counting as one parent: NULLs are distinct in a
 # plain unique index, so the index is on the parent id with the root spelled ''.
-Index("uq_workspaces_parent_name", func.coalesce(Workspace.parent_id, ""), Workspace.name, unique=True)
+def parent_key() -> ColumnElement[str]:
+    """The index's parent expression. A query must spell it exactly so (a literal '', not a
+    bound parameter) for either database to answer it from the index."""
+    return func.coalesce(Workspace.parent_id, literal_column("''"))
+
+
+Index("uq_workspaces_parent_name", parent_key(), Workspace.name, unique=True)
 
 
 class DecisionRecord(Base):
@@ -89,7 +100,7 @@ class DecisionRecord(Base):
     seq: Mapped[int] = mapped_column(_Seq, primary_key=True, autoincrement=True)
     action: Mapped[str] = mapped_column(String(16))  # create | model_change
     admitted: Mapped[bool] = mapped_column(Boolean)
-    code: Mapped[str | None] = mapped_column(Text)
+    code: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
     workspace_id: Mapped[str | None] = mapped_column(String(36), index=True)  # no FK: outlives the workspace
     runtime: Mapped[str | None] = mapped_column(Text)
@@ -99,6 +110,8 @@ class DecisionRecord(Base):
     path: Mapped[str | None] = mapped_column(String(16))
     manifest_fingerprint: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    template: Mapped[str | None] = mapped_column(String(200))
+    candidates: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
 
 
 class Database:

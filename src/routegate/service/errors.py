@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 from routegate.errors import InvalidManifest
 from routegate.gate import Code, GateRefusal
 
-__all__ = ["STATUS", "ServiceCode", "ServiceError", "error_body", "install"]
+__all__ = ["STATUS", "ServiceCode", "ServiceError", "error_body", "install", "response", "statuses"]
 
 log = logging.getLogger("routegate.service")
 
@@ -30,6 +30,7 @@ class ServiceCode(enum.StrEnum):
     """Codes of what the service refuses beyond the create gates."""
 
     INVALID_FIELDS = "INVALID_FIELDS"
+    HOST_NOT_ALLOWED = "HOST_NOT_ALLOWED"
     BODY_TOO_LARGE = "BODY_TOO_LARGE"
     UNAUTHORIZED = "UNAUTHORIZED"
     CSRF_TOKEN_INVALID = "CSRF_TOKEN_INVALID"
@@ -56,6 +57,7 @@ STATUS: dict[str, int] = {
     Code.DERIVED_PROVIDER_NOT_IN_REGISTRY: 422,
     # The service's own.
     ServiceCode.INVALID_FIELDS: 400,
+    ServiceCode.HOST_NOT_ALLOWED: 400,
     ServiceCode.UNAUTHORIZED: 401,
     ServiceCode.CSRF_TOKEN_INVALID: 403,
     ServiceCode.NOT_FOUND: 404,
@@ -89,18 +91,24 @@ def error_body(code: str, message: str, **context: Any) -> dict[str, Any]:
     return {"error": message, "code": str(code), **context}
 
 
-def _respond(code: str, message: str, headers: dict[str, str] | None = None, **context: Any) -> JSONResponse:
+def statuses() -> list[int]:
+    """Every status an error can have, for the OpenAPI schema."""
+    return sorted(set(STATUS.values()))
+
+
+def response(code: str, message: str, headers: dict[str, str] | None = None, **context: Any) -> JSONResponse:
+    """The error response for ``code``; also for middleware, which answers before any handler runs."""
     return JSONResponse(error_body(code, message, **context), status_code=STATUS[code], headers=headers)
 
 
 async def _gate_refusal(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, GateRefusal)
-    return _respond(error.code, error.message, **error.context)
+    return response(error.code, error.message, **error.context)
 
 
 async def _service_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ServiceError)
-    return _respond(error.code, error.message, error.headers, **error.context)
+    return response(error.code, error.message, error.headers, **error.context)
 
 
 async def _invalid_fields(_request: Request, error: Exception) -> JSONResponse:
@@ -118,7 +126,7 @@ async def _invalid_fields(_request: Request, error: Exception) -> JSONResponse:
         problems.append({"field": field, "message": message})
     fields = list(dict.fromkeys(p["field"] for p in problems))
     hint = " (send a JSON object with Content-Type: application/json)" if "body" in fields else ""
-    return _respond(
+    return response(
         ServiceCode.INVALID_FIELDS,
         f"invalid request fields: {', '.join(fields)}{hint}; see 'problems' for what each needs",
         fields=fields,
@@ -129,21 +137,21 @@ async def _invalid_fields(_request: Request, error: Exception) -> JSONResponse:
 async def _http_exception(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
     if error.status_code == 405:
-        return _respond(ServiceCode.METHOD_NOT_ALLOWED, "method not allowed on this path", dict(error.headers or {}))
+        return response(ServiceCode.METHOD_NOT_ALLOWED, "method not allowed on this path", dict(error.headers or {}))
     if error.status_code == 400:  # FastAPI could not read the body at all (e.g. not UTF-8)
         detail = f"{error.detail}: send a UTF-8 JSON object"
-        return _respond(
+        return response(
             ServiceCode.INVALID_FIELDS, detail, fields=["body"], problems=[{"field": "body", "message": detail}]
         )
     if error.status_code == 404:
-        return _respond(ServiceCode.NOT_FOUND, "no such path; see /docs for the API")
+        return response(ServiceCode.NOT_FOUND, "no such path; see /docs for the API")
     # Any other framework refusal keeps its status, in the same shape.
     return JSONResponse(error_body(f"HTTP_{error.status_code}", str(error.detail)), error.status_code, error.headers)
 
 
 async def _invalid_manifest(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, InvalidManifest)
-    return _respond(
+    return response(
         ServiceCode.INVALID_MANIFEST,
         f"{error.source}: the manifest is invalid; the registry in use is unchanged",
         problems=[{"where": p.where, "message": p.message} for p in error.problems],
@@ -152,7 +160,7 @@ async def _invalid_manifest(_request: Request, error: Exception) -> JSONResponse
 
 async def _database_unavailable(_request: Request, error: Exception) -> JSONResponse:
     log.warning("database unavailable: %s", str(error).splitlines()[0])
-    return _respond(
+    return response(
         ServiceCode.DATABASE_UNAVAILABLE,
         "the database is unavailable; nothing was changed, retry shortly",
         {"Retry-After": "1"},
@@ -161,7 +169,7 @@ async def _database_unavailable(_request: Request, error: Exception) -> JSONResp
 
 async def _internal(_request: Request, error: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=error)
-    return _respond(ServiceCode.INTERNAL, "internal error; it has been logged")
+    return response(ServiceCode.INTERNAL, "internal error; it has been logged")
 
 
 def install(app: FastAPI) -> None:

@@ -1,4 +1,5 @@
-"""ASGI middleware: a hard cap on request bodies, and Server-Timing on every response.
+"""ASGI middleware: the Host check of a tokenless service, a hard cap on request bodies,
+and Server-Timing on every response.
 
 The cap reads the body before any route sees it, so an oversized upload is
 refused with 413 whether or not it declared its length. Server-Timing reports
@@ -10,16 +11,54 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
+from starlette.datastructures import Headers
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import STATUS, ServiceCode, error_body
+from .errors import STATUS, ServiceCode, error_body, response
 
-__all__ = ["GATE_SECONDS", "BodyLimit", "ServerTiming"]
+__all__ = ["GATE_SECONDS", "BodyLimit", "LoopbackHosts", "ServerTiming"]
 
 GATE_SECONDS = "routegate_gate_seconds"  # key in scope["state"] a route sets
 _DRAIN_BYTES = 1024 * 1024  # past this, an oversized upload is cut off rather than read
+_HOST_ADMITTED = "routegate.host_admitted"  # scope key: Starlette's check let the request through
+
+
+class LoopbackHosts(TrustedHostMiddleware):
+    """Starlette's Host check, refusing in the service's JSON error shape.
+
+    A tokenless service trusts every caller that reaches it, so it must only be
+    reached as itself: a page on attacker.example whose name was rebound to
+    127.0.0.1 still sends ``Host: attacker.example`` and is refused here.
+    """
+
+    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str]) -> None:
+        async def admitted(scope: Scope, receive: Receive, send: Send) -> None:
+            scope[_HOST_ADMITTED] = True
+            await app(scope, receive, send)
+
+        super().__init__(admitted, allowed_hosts=allowed_hosts, www_redirect=False)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def unless_refused(message: Message) -> None:
+            if scope.get(_HOST_ADMITTED):
+                await send(message)
+
+        await super().__call__(scope, receive, unless_refused)
+        if scope["type"] == "http" and not scope.get(_HOST_ADMITTED):
+            host = Headers(scope=scope).get("host", "")
+            refusal = response(
+                ServiceCode.HOST_NOT_ALLOWED,
+                f"Host header {host[:100]!r} is not this service: without an API token it answers only "
+                f"to {', '.join(self.allowed_hosts)} (any port); use http://127.0.0.1:<port>/, "
+                "or set ROUTEGATE_API_TOKEN",
+                host=host[:100],
+                allowed_hosts=self.allowed_hosts,
+            )
+            await refusal(scope, receive, send)
 
 
 async def _refuse_too_large(send: Send, limit: int) -> None:

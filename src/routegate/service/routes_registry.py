@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from routegate.drift import drift
-from routegate.errors import InvalidTemplate, TemplateNotFound
-from routegate.templates import find_templates, load_template
 
+from . import errors
 from .auth import require_access
 from .errors import ServiceCode, ServiceError
 from .schemas import CheckModel, ErrorOut
 from .state import ServiceState
 
 __all__ = ["router"]
+
+log = logging.getLogger("routegate.service")
 
 router = APIRouter()
 
@@ -101,54 +102,69 @@ def reload(request: Request) -> dict[str, Any]:
 
 @router.get("/templates", tags=["registry"])
 def templates(request: Request) -> dict[str, Any]:
-    """Each template with its runtime, default model and offered models, each with its decision."""
+    """Each template's drift (section 8): its runtime, default model and offered models, each
+    routable or residual with the refusal's code. Templates that cannot be read are ``problems``.
+    """
     service = _state(request)
     registry = service.registry
-    items: list[dict[str, Any]] = []
-    for config in find_templates(service.templates.path):
-        name = config.parent.name
-        try:
-            template = load_template(config)
-        except (InvalidTemplate, TemplateNotFound) as error:
-            items.append({"name": name, "error": str(error).replace(str(service.templates.path), "<templates>")})
-            continue
-        runtime = template.runtime or ""
+    found, problems = service.scan_templates()
+    items = []
+    for template in found:
         report = drift(registry, template)
+        residual = {r.id: r for r in report.residual}
+        default_decision = None
+        if template.default_model is not None:  # why the default does (not) route, in check()'s words
+            default_decision = registry.check(template.runtime or "", template.default_model).to_dict()
         items.append(
             {
-                "name": name,
+                "name": template.name,
                 "runtime": template.runtime,
                 "runtime_known": report.runtime_known,
                 "default_model": template.default_model,
-                "default_decision": None
-                if template.default_model is None
-                else registry.check(runtime, template.default_model).to_dict(),
+                "default_routable": report.default_routable,
+                "default_decision": default_decision,
                 "offered": report.offered,
                 "routable": report.routable,
-                "residual": [{"id": r.id, "code": r.code} for r in report.residual],
+                "residual": [{"id": r.id, "code": r.code, "reason": r.reason} for r in report.residual],
                 "models": [
                     {
                         "id": offer.id,
                         "provider": offer.provider,
                         "required_env": list(offer.required_env),
-                        "decision": registry.check(runtime, offer.id).to_dict(),
+                        "routable": offer.id not in residual,
+                        "code": residual[offer.id].code if offer.id in residual else None,
                     }
                     for offer in template.offered
                 ],
             }
         )
-    return {"fingerprint": registry.fingerprint, "templates": items}
+    return {
+        "fingerprint": registry.fingerprint,
+        "templates": items,
+        "problems": [{"name": p.name, "error": p.message} for p in problems],
+    }
 
 
-@router.get("/healthz", tags=["health"], responses={503: {"description": "the database is unreachable"}})
-def healthz(request: Request) -> JSONResponse:
-    """200 when the database answers; 503 with the reason when it does not."""
+@router.get(
+    "/healthz",
+    tags=["health"],
+    responses={errors.STATUS[ServiceCode.DATABASE_UNAVAILABLE]: {"model": ErrorOut}},
+)
+def healthz(request: Request) -> dict[str, Any]:
+    """200 when the database answers; 503 DATABASE_UNAVAILABLE when it does not (the detail goes to the log)."""
     service = _state(request)
-    body: dict[str, Any] = {"status": "ok", "manifest_fingerprint": service.registry.fingerprint, "database": "ok"}
+    fingerprint = service.registry.fingerprint
     try:
         service.database.ping()
     except SQLAlchemyError as error:
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        body.update(status="unavailable", database="unreachable", reason=reason)
-        return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
-    return JSONResponse(body)
+        log.warning("health check: database unreachable: %s", str(getattr(error, "orig", None) or error).strip())
+        raise ServiceError(
+            ServiceCode.DATABASE_UNAVAILABLE,
+            "database unreachable",
+            headers={"Retry-After": "1"},
+            status="unavailable",
+            manifest_fingerprint=fingerprint,
+            database="unreachable",
+            reason="database unreachable",
+        ) from None
+    return {"status": "ok", "manifest_fingerprint": fingerprint, "database": "ok"}

@@ -8,12 +8,15 @@ table before it is raised, so "why was this refused" has an answer later.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from routegate import gate
 
+from . import errors
 from .auth import require_access
 from .middleware import GATE_SECONDS
 from .schemas import ChangeModel, CreateWorkspace, ErrorOut, WorkspaceOut, WorkspacePage
@@ -22,9 +25,7 @@ from .store import Refusal, workspace_dict
 
 __all__ = ["router"]
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorOut} for status in (400, 401, 404, 409, 413, 422, 503)
-}
+_ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorOut} for status in errors.statuses()}
 
 router = APIRouter(dependencies=[Depends(require_access)], responses=_ERRORS)
 
@@ -41,27 +42,50 @@ def _after(cursor: str | None) -> int | None:
     return None if cursor is None else int(cursor)
 
 
+def _stripped(value: str | None) -> str | None:
+    """What the gates make of an optional text field: surrounding spaces dropped, blank as none."""
+    return (value or "").strip() or None
+
+
+@contextmanager
+def _gated(request: Request, fingerprint: str, refused: Callable[[gate.GateRefusal], Refusal]) -> Iterator[None]:
+    """Time the gates for Server-Timing; log a refusal (``refused`` says what was known) and re-raise it."""
+    started = time.perf_counter()
+    try:
+        yield
+    except gate.GateRefusal as refusal:
+        setattr(request.state, GATE_SECONDS, time.perf_counter() - started)
+        _state(request).store.record_refusal(refused(refusal), fingerprint)
+        raise
+    setattr(request.state, GATE_SECONDS, time.perf_counter() - started)
+
+
 @router.post("/workspaces", status_code=201, response_model=WorkspaceOut, tags=["workspaces"])
 def create_workspace(body: CreateWorkspace, request: Request) -> dict[str, Any]:
     """Run the create gates of ROUTING.md section 7 in order, then persist."""
     service = _state(request)
     registry = service.registry
     settings = service.settings
-    started = time.perf_counter()
-    try:
+    filled: list[str | None] = []  # the default model the named template offered, once read
+
+    def template_lookup(name: str) -> tuple[str | None, str | None]:
+        runtime, model = service.template_defaults(name)
+        filled.append(model)
+        return runtime, model
+
+    def refused(refusal: gate.GateRefusal) -> Refusal:
+        # Gate 2 fills only a missing model, so the body's model wins over the template's.
+        model = _stripped(body.model) or (_stripped(filled[0]) if filled else None)
+        return Refusal.of("create", refusal, runtime=_stripped(body.runtime), model=model, template=body.template)
+
+    with _gated(request, registry.fingerprint, refused):
         admission = gate.admit_create(
             registry,
             body.gate_request(),
-            template_lookup=service.template_defaults,
+            template_lookup=template_lookup,
             default_runtime=settings.default_runtime,
             foreign_runtimes=settings.foreign_runtimes,
         )
-    except gate.GateRefusal as refusal:
-        setattr(request.state, GATE_SECONDS, time.perf_counter() - started)
-        runtime = refusal.context.get("runtime", body.runtime)
-        service.store.record_refusal(Refusal("create", refusal, runtime, body.model), registry.fingerprint)
-        raise
-    setattr(request.state, GATE_SECONDS, time.perf_counter() - started)
     return service.store.create(
         name=body.name,
         parent_id=body.parent_id,
@@ -98,17 +122,21 @@ def change_model(workspace_id: str, body: ChangeModel, request: Request) -> dict
     registry = service.registry
     workspace = service.store.get(workspace_id)
     auth_env = body.auth_env if body.auth_env is not None else workspace.auth_env
-    started = time.perf_counter()
-    try:
+
+    def refused(refusal: gate.GateRefusal) -> Refusal:
+        return Refusal.of(
+            "model_change",
+            refusal,
+            runtime=workspace.runtime,
+            model=_stripped(body.model),
+            template=workspace.template,
+            workspace_id=workspace.id,
+        )
+
+    with _gated(request, registry.fingerprint, refused):
         decision = gate.admit_model_change(
             registry, workspace.runtime, body.model, external=workspace.external, auth_env=frozenset(auth_env)
         )
-    except gate.GateRefusal as refusal:
-        setattr(request.state, GATE_SECONDS, time.perf_counter() - started)
-        refused = Refusal("model_change", refusal, workspace.runtime, body.model, workspace_id=workspace.id)
-        service.store.record_refusal(refused, registry.fingerprint)
-        raise
-    setattr(request.state, GATE_SECONDS, time.perf_counter() - started)
     return service.store.change_model(
         workspace.id,
         model=None if decision is None else decision.model,
@@ -125,15 +153,8 @@ def runtime_env(workspace_id: str, request: Request) -> dict[str, Any]:
     registry = service.registry
     workspace = service.store.get(workspace_id)
     provider = None
-    if workspace.provider is not None:
-        provider = registry.catalog.get(workspace.provider)
-        if provider is None:
-            raise gate.GateRefusal(
-                gate.Code.DERIVED_PROVIDER_NOT_IN_REGISTRY,
-                f"provider '{workspace.provider}' is no longer in the registry; "
-                "change the workspace's model (PUT /workspaces/{id}/model) to route it again",
-                provider=workspace.provider,
-            )
+    if workspace.provider is not None:  # gate 8 again: a reload may have dropped the provider
+        provider = gate.catalog_provider(registry, workspace.provider, runtime=workspace.runtime, model=workspace.model)
     return {
         "workspace_id": workspace.id,
         "runtime": workspace.runtime,
@@ -153,6 +174,11 @@ def runtime_env(workspace_id: str, request: Request) -> dict[str, Any]:
 def list_decisions(
     request: Request, workspace_id: WorkspaceFilter = None, limit: Limit = 50, cursor: Cursor = None
 ) -> dict[str, Any]:
-    """Every gate decision on a create or model change, with the manifest fingerprint it was made under."""
+    """Every gate decision on a create or model change, with the manifest fingerprint it was made under.
+
+    Refusals by gates 2 to 9 are here with what was known (runtime, model, template,
+    candidates), and so are the store's (unknown parent, no free name). A 400
+    INVALID_FIELDS is not: a body that failed validation has nothing trustworthy to record.
+    """
     items, next_cursor = _state(request).store.decisions(workspace_id, limit, _after(cursor))
     return {"items": items, "next_cursor": next_cursor}

@@ -23,8 +23,10 @@ def _no_controls(value: str) -> str:
     return value
 
 
-def _not_blank(value: str) -> str:
-    if not value.strip():
+def _stripped_not_blank(value: str) -> str:
+    """Surrounding spaces are dropped, so "dup" and " dup " are one name (and get suffixes)."""
+    value = value.strip()
+    if not value:
         raise ValueError("must not be blank")
     return value
 
@@ -34,7 +36,10 @@ def _text(max_length: int) -> Any:
 
 
 Name = Annotated[
-    str, StringConstraints(min_length=1, max_length=200), AfterValidator(_no_controls), AfterValidator(_not_blank)
+    str,
+    StringConstraints(min_length=1, max_length=200),
+    AfterValidator(_no_controls),
+    AfterValidator(_stripped_not_blank),
 ]
 Runtime = _text(64)
 ModelId = _text(256)

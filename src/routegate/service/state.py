@@ -6,9 +6,10 @@ Contract for code that plugs into the app (routers, the console):
   request and use that object throughout: a reload swaps the attribute
   atomically, so a request never sees half of two manifests.
 * ``.templates`` -- the :class:`routegate.templates.TemplateRoot` templates resolve in.
+* ``.scan_templates()`` -- (templates, problems) under that root, never raising;
+  messages name the root ``TEMPLATES_LABEL`` (``<templates>``), not its real path.
 * ``.settings`` -- the :class:`Settings` the service started with.
-* ``.database`` -- the :class:`Database`; ``.engine`` and ``.sessions`` (a
-  SQLAlchemy ``sessionmaker``) are its engine and session factory.
+* ``.database`` -- the :class:`Database` (its ``.engine`` for direct SQL).
 * ``.store`` -- workspace and decision persistence (:class:`Store`).
 * ``.reload()`` -- load the manifest again and swap it in (InvalidManifest keeps the old one).
 
@@ -23,16 +24,14 @@ import os
 import signal
 import threading
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
-
 from routegate.errors import InvalidManifest
 from routegate.registry import Registry
-from routegate.templates import TemplateRoot
+from routegate.templates import Template, TemplateRoot
 
 from .db import Database
 from .settings import ENV_SUPERVISOR_PID, Settings, SettingsError
 from .store import Store
+from .template_scan import TEMPLATES_LABEL, TemplateProblem, scan_templates
 
 __all__ = ["ServiceState"]
 
@@ -40,6 +39,8 @@ log = logging.getLogger("routegate.service")
 
 
 class ServiceState:
+    TEMPLATES_LABEL = TEMPLATES_LABEL
+
     __slots__ = ("_reload_lock", "database", "registry", "settings", "store", "templates")
 
     def __init__(self, settings: Settings) -> None:
@@ -60,18 +61,14 @@ class ServiceState:
         self.store = Store(self.database, name_suffix_limit=settings.name_suffix_limit)
         self._reload_lock = threading.Lock()
 
-    @property
-    def engine(self) -> Engine:
-        return self.database.engine
-
-    @property
-    def sessions(self) -> sessionmaker[Session]:
-        return self.database.sessions
-
     def template_defaults(self, name: str) -> tuple[str | None, str | None]:
         """The gate's template lookup: (runtime, default model) of a template under the root."""
         template = self.templates.get(name)
         return template.runtime, template.default_model
+
+    def scan_templates(self) -> tuple[list[Template], list[TemplateProblem]]:
+        """What ``GET /templates`` and the console show: see :mod:`.template_scan`."""
+        return scan_templates(self.templates)
 
     def reload(self) -> tuple[Registry, Registry]:
         """Load the manifest again and swap it in; returns (previous, current).

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from routegate.gate import Admission, Decision, GateRefusal
 
-from .db import Database, DecisionRecord, Workspace, new_id, utcnow
+from .db import Database, DecisionRecord, Workspace, new_id, parent_key, utcnow
 from .errors import ServiceCode, ServiceError
 
 __all__ = ["Refusal", "Store", "decision_dict", "workspace_dict"]
@@ -32,13 +32,42 @@ _MAX_ATTEMPTS = 64  # lost races on one name before giving up with 409
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """What the decision log keeps of a refused create or model change."""
+    """What the decision log keeps of a refused create or model change: what was known when it was refused."""
 
     action: str
-    refusal: GateRefusal
+    code: str
+    reason: str
     runtime: str | None
     model: str | None
+    template: str | None = None
+    candidates: tuple[str, ...] = ()
     workspace_id: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        action: str,
+        refusal: GateRefusal | ServiceError,
+        *,
+        runtime: str | None,
+        model: str | None,
+        template: str | None = None,
+        workspace_id: str | None = None,
+    ) -> Refusal:
+        """A gate's or the store's refusal; the decision behind a gate-7/8 refusal knows the model best."""
+        decision = refusal.decision if isinstance(refusal, GateRefusal) else None
+        context = refusal.context
+        candidates = decision.candidates if decision is not None else tuple(context.get("candidates", ()))
+        return cls(
+            action=action,
+            code=str(refusal.code),
+            reason=refusal.message,
+            runtime=context.get("runtime", runtime),
+            model=decision.model if decision is not None else context.get("model", model),
+            template=context.get("template", template),
+            candidates=tuple(candidates),
+            workspace_id=workspace_id,
+        )
 
 
 def _iso(moment: datetime) -> str:
@@ -80,13 +109,20 @@ def decision_dict(record: DecisionRecord) -> dict[str, Any]:
         "provider": record.provider,
         "billing_mode": record.billing_mode,
         "path": record.path,
+        "template": record.template,
+        "candidates": list(record.candidates),
         "manifest_fingerprint": record.manifest_fingerprint,
         "created_at": _iso(record.created_at),
     }
 
 
 def _admitted(
-    action: str, decision: Decision | None, runtime: str, model: str | None, fingerprint: str
+    action: str,
+    decision: Decision | None,
+    runtime: str,
+    model: str | None,
+    fingerprint: str,
+    template: str | None = None,
 ) -> DecisionRecord:
     if decision is None:  # an external workspace without a model: nothing to route or bill
         reason, provider, billing, path = "external workspace without a model: nothing to route", None, None, None
@@ -105,6 +141,8 @@ def _admitted(
         provider=provider,
         billing_mode=billing,
         path=path,
+        template=template,
+        candidates=[] if decision is None else list(decision.candidates),
         manifest_fingerprint=fingerprint,
     )
 
@@ -143,7 +181,40 @@ class Store:
         admission: Admission,
         fingerprint: str,
     ) -> dict[str, Any]:
-        """Persist an admitted workspace and its decision in one transaction."""
+        """Persist an admitted workspace and its decision in one transaction.
+
+        A refusal here (unknown parent, no free name) is logged like a gate's, then raised.
+        """
+        try:
+            return self._insert(
+                name=name,
+                parent_id=parent_id,
+                role=role,
+                url=url,
+                external=external,
+                auth_env=auth_env,
+                admission=admission,
+                fingerprint=fingerprint,
+            )
+        except ServiceError as error:
+            refused = Refusal.of(
+                "create", error, runtime=admission.runtime, model=admission.model, template=admission.template
+            )
+            self.record_refusal(refused, fingerprint)
+            raise
+
+    def _insert(
+        self,
+        *,
+        name: str,
+        parent_id: str | None,
+        role: str | None,
+        url: str | None,
+        external: bool,
+        auth_env: Sequence[str],
+        admission: Admission,
+        fingerprint: str,
+    ) -> dict[str, Any]:
         for _ in range(_MAX_ATTEMPTS):
             try:
                 with self.database.write() as session:
@@ -173,7 +244,14 @@ class Store:
                         created_at=now,
                         updated_at=now,
                     )
-                    record = _admitted("create", admission.decision, admission.runtime, admission.model, fingerprint)
+                    record = _admitted(
+                        "create",
+                        admission.decision,
+                        admission.runtime,
+                        admission.model,
+                        fingerprint,
+                        admission.template,
+                    )
                     record.workspace_id = workspace.id
                     record.created_at = now
                     session.add_all([workspace, record])
@@ -199,8 +277,11 @@ class Store:
         taken = set(
             session.scalars(
                 select(Workspace.name).where(
-                    func.coalesce(Workspace.parent_id, "") == (parent_id or ""),
-                    or_(Workspace.name == name, Workspace.name.startswith(f"{name} (", autoescape=True)),
+                    parent_key() == (parent_id or ""),
+                    # The name and its "name (n)" forms, as one range (not LIKE) so both databases
+                    # answer from the (parent, name) index; the few other names inside it are ignored below.
+                    Workspace.name >= name,
+                    Workspace.name < f"{name} )",
                 )
             )
         )
@@ -291,17 +372,18 @@ class Store:
 
     def record_refusal(self, refused: Refusal, fingerprint: str) -> None:
         """Log a refusal in its own transaction: the request changed nothing else."""
-        decision = refused.refusal.decision
         with self.database.write() as session:
             session.add(
                 DecisionRecord(
                     action=refused.action,
                     admitted=False,
-                    code=refused.refusal.code.value,
-                    reason=refused.refusal.message,
+                    code=refused.code,
+                    reason=refused.reason,
                     workspace_id=refused.workspace_id,
                     runtime=refused.runtime,
-                    model=decision.model if decision is not None else refused.model,
+                    model=refused.model,
+                    template=refused.template,
+                    candidates=list(refused.candidates),
                     manifest_fingerprint=fingerprint,
                 )
             )

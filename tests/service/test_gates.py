@@ -468,6 +468,12 @@ def test_templates_are_annotated_with_their_drift(server: LiveServer, client: ht
         assert [(m["id"], m["routable"], m["code"]) for m in shown["models"]] == [
             (offer.id, offer.id not in codes, codes.get(offer.id)) for offer in template.offered
         ]
+        # Each offered model also carries who would serve it and who pays: check()'s decision.
+        assert [m["decision"] for m in shown["models"]] == [
+            registry.check(template.runtime, offer.id).to_dict() for offer in template.offered
+        ]
+    glm = next(m for m in templates["claude-code"]["models"] if m["id"] == "GLM-4.6")
+    assert (glm["decision"]["provider"], glm["decision"]["billing_mode"]) == ("zai", "byok")
 
 
 def test_healthz(client: httpx.Client) -> None:

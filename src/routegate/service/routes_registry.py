@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy.exc import SQLAlchemyError
 
 from routegate.drift import drift
+from routegate.registry import Registry
 
 from . import errors
 from .auth import require_access
@@ -103,7 +104,9 @@ def reload(request: Request) -> dict[str, Any]:
 @router.get("/templates", tags=["registry"])
 def templates(request: Request) -> dict[str, Any]:
     """Each template's drift (section 8): its runtime, default model and offered models, each
-    routable or residual with the refusal's code. Templates that cannot be read are ``problems``.
+    routable or residual with the refusal's code, and with the decision check() makes for it
+    (who serves it, who pays) where the runtime is the registry's. Templates that cannot be
+    read are ``problems``.
     """
     service = _state(request)
     registry = service.registry
@@ -112,9 +115,9 @@ def templates(request: Request) -> dict[str, Any]:
     for template in found:
         report = drift(registry, template)
         residual = {r.id: r for r in report.residual}
-        default_decision = None
-        if template.default_model is not None:  # why the default does (not) route, in check()'s words
-            default_decision = registry.check(template.runtime or "", template.default_model).to_dict()
+        # check() speaks only for the registry's runtimes; drift already refused the others.
+        runtime = template.runtime if report.runtime_known else None
+        default_decision = _decision(registry, runtime, template.default_model)
         items.append(
             {
                 "name": template.name,
@@ -133,6 +136,7 @@ def templates(request: Request) -> dict[str, Any]:
                         "required_env": list(offer.required_env),
                         "routable": offer.id not in residual,
                         "code": residual[offer.id].code if offer.id in residual else None,
+                        "decision": _decision(registry, runtime, offer.id),
                     }
                     for offer in template.offered
                 ],
@@ -143,6 +147,10 @@ def templates(request: Request) -> dict[str, Any]:
         "templates": items,
         "problems": [{"name": p.name, "error": p.message} for p in problems],
     }
+
+
+def _decision(registry: Registry, runtime: str | None, model: str | None) -> dict[str, Any] | None:
+    return None if runtime is None or model is None else registry.check(runtime, model).to_dict()
 
 
 @router.get(

@@ -186,16 +186,7 @@ class Store:
         A refusal here (unknown parent, no free name) is logged like a gate's, then raised.
         """
         try:
-            return self._insert(
-                name=name,
-                parent_id=parent_id,
-                role=role,
-                url=url,
-                external=external,
-                auth_env=auth_env,
-                admission=admission,
-                fingerprint=fingerprint,
-            )
+            return self._insert(name, parent_id, role, url, external, auth_env, admission, fingerprint)
         except ServiceError as error:
             refused = Refusal.of(
                 "create", error, runtime=admission.runtime, model=admission.model, template=admission.template
@@ -205,7 +196,6 @@ class Store:
 
     def _insert(
         self,
-        *,
         name: str,
         parent_id: str | None,
         role: str | None,

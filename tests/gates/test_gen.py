@@ -144,22 +144,29 @@ def test_line_ending_drift_is_stale_and_said_so(cli: Any, tmp_path: Path) -> Non
     assert code == 1 and "line endings" in report["diff"][0]
 
 
-def test_the_python_module_needs_only_the_standard_library_and_holds_the_data(cli: Any, tmp_path: Path) -> None:
-    (tmp_path / "registry_data.py").write_text(cli("gen", "--target", "python").stdout)
-    # -I -S: no site-packages, so neither routegate nor any dependency can be imported.
-    probe = (
-        "import json, registry_data as r; print(json.dumps({'fp': r.FINGERPRINT, 'v': r.SCHEMA_VERSION, "
-        "'providers': r.PROVIDERS, 'runtimes': r.RUNTIMES, 'owner': r.menu_owner('codex', 'gpt-5.5'), "
-        "'missing': r.menu_owner('codex', 'gpt-9'), 'billing': [r.billing_mode('platform'), r.billing_mode('zai')]}))"
-    )
+def run_generated_python(cli: Any, folder: Path, expression: str) -> Any:
+    """Generate the python target into ``folder`` and evaluate ``expression`` (with the module as ``r``)
+    in an interpreter run with -I -S: no site-packages, so neither routegate nor any dependency can load."""
+    (folder / "registry_data.py").write_text(cli("gen", "--target", "python").stdout)
+    probe = f"import json, registry_data as r; print(json.dumps({expression}))"
     done = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r}); {probe}"],
+        [sys.executable, "-I", "-S", "-c", f"import sys; sys.path.insert(0, {str(folder)!r}); {probe}"],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    got = json.loads(done.stdout)
+    return json.loads(done.stdout)
+
+
+def test_the_python_module_needs_only_the_standard_library_and_holds_the_data(cli: Any, tmp_path: Path) -> None:
+    got = run_generated_python(
+        cli,
+        tmp_path,
+        "{'fp': r.FINGERPRINT, 'v': r.SCHEMA_VERSION, 'providers': r.PROVIDERS, 'runtimes': r.RUNTIMES, "
+        "'owner': r.menu_owner('codex', 'gpt-5.5'), 'missing': r.menu_owner('codex', 'gpt-9'), "
+        "'billing': [r.billing_mode('platform'), r.billing_mode('zai')]}",
+    )
     manifest = load_manifest()
     data = manifest.to_data()
     assert got["fp"] == manifest.fingerprint and got["v"] == 1
@@ -230,18 +237,8 @@ def test_platform_keyed_is_the_effective_answer_in_every_target_and_the_cli(cli:
     # Providers keyed by the platform without declaring it (platform, upstream vendors): where a copy can go wrong.
     assert {name for name in effective if effective[name] != declared[name]}
 
-    (tmp_path / "registry_data.py").write_text(cli("gen", "--target", "python").stdout)
-    probe = (
-        "import json, registry_data as r; print(json.dumps({n: p['platform_keyed'] for n, p in r.PROVIDERS.items()}))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r}); {probe}"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == effective
+    got = run_generated_python(cli, tmp_path, "{n: p['platform_keyed'] for n, p in r.PROVIDERS.items()}")
+    assert got == effective
 
     typescript = cli("gen", "--target", "typescript").stdout
     start = typescript.index("export const PROVIDERS: readonly Provider[] = ") + len(

@@ -4,6 +4,7 @@ The public API is what this module exports; everything in ``_modules`` is privat
 """
 
 from routegate.billing import PLATFORM, BillingMode
+from routegate.decision import Code, Decision, DecisionPath
 from routegate.errors import (
     AmbiguousModel,
     DeriveError,
@@ -19,7 +20,6 @@ from routegate.errors import (
     Unroutable,
     UnsafeTemplateName,
 )
-from routegate.gate import Code, Decision, DecisionPath
 from routegate.manifest import Arm, Manifest, Provider, Runtime
 from routegate.registry import Explanation, MenuEntry, Registry
 from routegate.resolution import Derivation, Upstream

@@ -21,7 +21,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-_RULES = ("_schema.py", "manifest.py", "_yaml.py", "_ids.py")  # what decides validity and data shape
+from routegate._fingerprint import fingerprint
+
+_RULES = ("_schema.py", "manifest.py", "_yaml.py", "_ids.py", "_fingerprint.py")  # what decides validity and data shape
 _KEEP = 32  # entries kept; the least recently written go first
 
 
@@ -48,8 +50,6 @@ def _entry(raw: bytes) -> Path | None:
 
 def read(raw: bytes) -> dict[str, Any] | None:
     """The canonical data validated earlier for these exact bytes, or None."""
-    from routegate.manifest import fingerprint
-
     entry = _entry(raw)
     if entry is None:
         return None

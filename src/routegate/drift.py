@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from routegate import gate
 from routegate.billing import PLATFORM
+from routegate.decision import FOREIGN_RUNTIMES, Code
 from routegate.registry import Registry
 from routegate.templates import Template
 
@@ -56,7 +56,7 @@ class TemplateDrift:
 
 
 def drift(
-    registry: Registry, template: Template, foreign_runtimes: Collection[str] = gate.FOREIGN_RUNTIMES
+    registry: Registry, template: Template, foreign_runtimes: Collection[str] = FOREIGN_RUNTIMES
 ) -> TemplateDrift:
     """Measure one template against the registry, as the create gate would judge its models.
 
@@ -99,8 +99,8 @@ def drift(
 def _unusable_runtime(template: Template, runtime: str | None) -> tuple[str, str]:
     """The create gate's code and reason for a template whose runtime cannot be used."""
     if runtime is None:
-        return gate.Code.RUNTIME_UNRESOLVED.value, f"template '{template.name}' names no runtime"
+        return Code.RUNTIME_UNRESOLVED.value, f"template '{template.name}' names no runtime"
     return (
-        gate.Code.RUNTIME_UNSUPPORTED.value,
+        Code.RUNTIME_UNSUPPORTED.value,
         f"template '{template.name}' names runtime '{runtime}', which is neither in the registry nor foreign",
     )

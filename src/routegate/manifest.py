@@ -6,8 +6,6 @@ Loading parses and validates everything up front and fails closed with
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from os import PathLike
@@ -15,6 +13,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from routegate import _cache
+from routegate._fingerprint import fingerprint
 from routegate.billing import is_platform_keyed
 from routegate.errors import InvalidManifest, Problem, UnreadableManifest
 
@@ -180,8 +180,6 @@ def load_manifest(path: str | PathLike[str] | None = None, *, cached: bool = Fal
     if not cached:
         return parse_manifest(text, source=str(file))
 
-    from routegate import _cache
-
     data = _cache.read(raw)
     if data is not None:
         return Manifest._from_data(data, source=str(file))
@@ -214,14 +212,3 @@ def parse_manifest(text: str, source: str = "manifest") -> Manifest:
         "runtimes": {name: r.model_dump(mode="json") for name, r in runtime_docs.items()},
     }
     return Manifest._from_data(data, source=source)
-
-
-def fingerprint(data: Mapping[str, Any]) -> str:
-    """16 hex chars of sha256 over canonical JSON: comments and layout do not count, data does.
-
-    Runtimes are hashed in declared order (as a list), since their order is data:
-    it is the order every listing and generated artifact shows.
-    """
-    ordered = {**data, "runtimes": [[name, runtime] for name, runtime in data["runtimes"].items()]}
-    canonical = json.dumps(ordered, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]

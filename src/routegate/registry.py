@@ -12,8 +12,9 @@ from functools import lru_cache
 from os import PathLike
 from types import MappingProxyType
 
-from routegate import gate
 from routegate.billing import BillingMode, billing_mode_for
+from routegate.decision import Decision, DecisionPath
+from routegate.decision import check as decide
 from routegate.errors import DeriveError, UnknownRuntime
 from routegate.manifest import Arm, Manifest, Provider, load_manifest, parse_manifest
 from routegate.resolution import Derivation, RuntimeIndex, Upstream, UpstreamIndex, derive, servable
@@ -41,7 +42,7 @@ class MenuEntry:
 class Explanation:
     """The steps check() took, in words, and the decision they led to."""
 
-    decision: gate.Decision
+    decision: Decision
     steps: tuple[str, ...]
 
 
@@ -57,7 +58,7 @@ class Registry:
             {name: RuntimeIndex(runtime) for name, runtime in manifest.runtimes.items()}
         )
         self._upstreams = UpstreamIndex(manifest.providers)
-        check: Callable[[str, str, frozenset[str]], gate.Decision] = self._decide
+        check: Callable[[str, str, frozenset[str]], Decision] = self._decide
         upstream: Callable[[str], Upstream] = self._upstreams.resolve
         if cache_size > 0:
             check = lru_cache(maxsize=cache_size)(check)
@@ -135,21 +136,21 @@ class Registry:
         return derive(self._index(runtime), model, _auth_names(auth_env))
 
     def derive(self, runtime: str, model: str, auth_env: Iterable[str] = ()) -> Provider:
-        """Section 4. Raises UnknownRuntime, EmptyModel, Unroutable or AmbiguousModel."""
+        """Which provider serves the model. Raises UnknownRuntime, EmptyModel, Unroutable or AmbiguousModel."""
         return self.derivation(runtime, model, auth_env).provider
 
-    def check(self, runtime: str, model: str, auth_env: Iterable[str] = ()) -> gate.Decision:
-        """Section 5, the create gate's model decision. Never raises for any model string."""
+    def check(self, runtime: str, model: str, auth_env: Iterable[str] = ()) -> Decision:
+        """The create gate's model decision. Never raises for any model string."""
         auth = _auth_names(auth_env) if auth_env else _NO_AUTH
         if len(model) > _CACHEABLE_LENGTH or len(runtime) > _CACHEABLE_LENGTH or (auth and _too_long(auth)):
             return self._decide(runtime, model, auth)
         return self._check(runtime, model, auth)
 
-    def _decide(self, runtime: str, model: str, auth_env: frozenset[str]) -> gate.Decision:
-        return gate.check(self._indexes, runtime, model, auth_env)
+    def _decide(self, runtime: str, model: str, auth_env: frozenset[str]) -> Decision:
+        return decide(self._indexes, runtime, model, auth_env)
 
     def upstream(self, model: str) -> Upstream:
-        """Section 6, the proxy's routing. Raises NotNamespaced."""
+        """Where the platform's proxy sends a namespaced id. Raises NotNamespaced."""
         if len(model) > _CACHEABLE_LENGTH:
             return self._upstreams.resolve(model)
         return self._upstream(model)
@@ -160,7 +161,7 @@ class Registry:
         decision = self._decide(runtime, model, auth)
         steps = [f"model trimmed to '{decision.model}'"] if decision.model != model else []
         index = self._indexes.get(runtime)
-        if decision.path in (gate.DecisionPath.EMPTY, gate.DecisionPath.FAIL_OPEN) or index is None:
+        if decision.path in (DecisionPath.EMPTY, DecisionPath.FAIL_OPEN) or index is None:
             steps.append(decision.reason)
             return Explanation(decision, tuple(steps))
         steps.append(f"native providers of '{runtime}': {', '.join(p.name for p in self.providers_for(runtime))}")

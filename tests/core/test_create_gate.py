@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from routegate import Registry
-from routegate.gate import Code, CreateRequest, GateRefusal, admit_create, admit_model_change
+from routegate.decision import Code
+from routegate.gate import CreateRequest, GateRefusal, admit_create, admit_model_change
 from routegate.templates import TemplateRoot
 
 TEMPLATES = TemplateRoot()

@@ -5,7 +5,7 @@ reference template id on every runtime, every menu id and alias, and a few
 thousand seeded generated ids (case games, separators, Unicode look-alikes,
 whitespace Python strips and JavaScript does not, control characters, lone
 surrogates), with several auth env sets. Every decision is compared field by
-field with gate.check() and every derivation with derive().
+field with decision.check() and every derivation with derive().
 """
 
 from __future__ import annotations

@@ -18,8 +18,9 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
+from routegate.decision import Code
 from routegate.errors import InvalidManifest
-from routegate.gate import Code, GateRefusal
+from routegate.gate import GateRefusal
 
 __all__ = ["STATUS", "ServiceCode", "ServiceError", "error_body", "install", "response", "statuses"]
 

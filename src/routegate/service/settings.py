@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from routegate.gate import DEFAULT_RUNTIME, FOREIGN_RUNTIMES
+from routegate.decision import FOREIGN_RUNTIMES
+from routegate.gate import DEFAULT_RUNTIME
 
 __all__ = ["Settings", "SettingsError", "is_loopback", "normalise_database_url"]
 

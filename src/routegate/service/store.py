@@ -19,7 +19,8 @@ from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from routegate.gate import Admission, Decision, GateRefusal
+from routegate.decision import Decision
+from routegate.gate import Admission, GateRefusal
 
 from .db import Database, DecisionRecord, Workspace, new_id, parent_key, utcnow
 from .errors import ServiceCode, ServiceError

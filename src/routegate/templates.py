@@ -1,7 +1,11 @@
 """Workspace templates: a folder with a ``config.yaml`` that names a runtime and offers models.
 
 Template names come from clients, so :class:`TemplateRoot` resolves them
-strictly inside its root: no absolute paths, no ``..``, no symlink out.
+strictly inside its root: a name is one folder directly under it, never an
+absolute path, ``..`` or a symlink out. Every reader of the root (a create, the
+service's template list, the console) goes through that one rule, and its
+messages name the template and its file relative to the root, never the
+server's own paths.
 """
 
 from __future__ import annotations
@@ -12,7 +16,15 @@ from pathlib import Path, PurePosixPath
 
 from routegate.errors import InvalidTemplate, TemplateNotFound, UnsafeTemplateName
 
-__all__ = ["OfferedModel", "Template", "TemplateRoot", "bundled_templates_path", "find_templates", "load_template"]
+__all__ = [
+    "OfferedModel",
+    "Template",
+    "TemplateRoot",
+    "bundled_templates_path",
+    "find_templates",
+    "load_template",
+    "normalise_template_name",
+]
 
 CONFIG_NAME = "config.yaml"
 
@@ -40,8 +52,12 @@ def bundled_templates_path() -> Path:
     return Path(__file__).parent / "data" / "templates"
 
 
-def load_template(path: str | PathLike[str]) -> Template:
-    """Read a template folder, or its ``config.yaml`` directly."""
+def load_template(path: str | PathLike[str], *, shown_as: str | None = None) -> Template:
+    """Read a template folder, or its ``config.yaml`` directly.
+
+    Messages name the file ``shown_as`` when given (a root names it relative to
+    itself), else the path as given.
+    """
     import yaml
 
     from routegate import _yaml
@@ -49,27 +65,30 @@ def load_template(path: str | PathLike[str]) -> Template:
     config = Path(path)
     if config.is_dir():
         config = config / CONFIG_NAME
+    shown = shown_as or str(config)
     try:
         doc, duplicates = _yaml.load(config.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise TemplateNotFound(f"no {CONFIG_NAME} at {config}") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise InvalidTemplate(f"cannot read {config}: {error}") from None
+        raise TemplateNotFound(f"no {CONFIG_NAME} at {shown}") from None
+    except OSError as error:  # its str() would carry the absolute path
+        raise InvalidTemplate(f"cannot read {shown}: {error.strerror or type(error).__name__}") from None
+    except (UnicodeDecodeError, yaml.YAMLError) as error:
+        raise InvalidTemplate(f"cannot read {shown}: {error}") from None
     if duplicates:
-        raise InvalidTemplate(f"{config}: " + "; ".join(str(problem) for problem in duplicates))
+        raise InvalidTemplate(f"{shown}: " + "; ".join(str(problem) for problem in duplicates))
     if not isinstance(doc, dict):
-        raise InvalidTemplate(f"{config}: must be a mapping")
+        raise InvalidTemplate(f"{shown}: must be a mapping")
     runtime_config = doc.get("runtime_config") or {}
     if not isinstance(runtime_config, dict):
-        raise InvalidTemplate(f"{config}: runtime_config must be a mapping")
+        raise InvalidTemplate(f"{shown}: runtime_config must be a mapping")
     default = runtime_config.get("model", doc.get("model"))  # legacy: a top-level model
     offered = []
     for index, entry in enumerate(runtime_config.get("models") or ()):
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
-            raise InvalidTemplate(f"{config}: runtime_config.models[{index}] needs a string id")
+            raise InvalidTemplate(f"{shown}: runtime_config.models[{index}] needs a string id")
         env = entry.get("required_env") or ()
         if not isinstance(env, list | tuple) or not all(isinstance(e, str) for e in env):
-            raise InvalidTemplate(f"{config}: runtime_config.models[{index}].required_env must be a list of names")
+            raise InvalidTemplate(f"{shown}: runtime_config.models[{index}].required_env must be a list of names")
         provider = entry.get("provider")
         offered.append(OfferedModel(entry["id"], provider if isinstance(provider, str) else None, tuple(env)))
     runtime = doc.get("runtime")
@@ -97,6 +116,15 @@ def find_templates(path: str | PathLike[str]) -> list[Path]:
     raise TemplateNotFound(f"{target} is neither a template folder, a folder of templates, nor a {CONFIG_NAME}")
 
 
+def normalise_template_name(name: str) -> str:
+    """The spelling a template name is stored under: ``./hermes`` and ``hermes/`` are ``hermes``.
+
+    Syntax only, so an unsafe name keeps its spelling (``../x`` stays ``../x``)
+    for :meth:`TemplateRoot.resolve` to refuse and the refusal to quote.
+    """
+    return str(PurePosixPath(name)) if name else name
+
+
 class TemplateRoot:
     """The folder holding a service's templates; names resolve strictly inside it."""
 
@@ -107,22 +135,44 @@ class TemplateRoot:
 
     def resolve(self, name: str) -> Path:
         """The folder of template ``name``. Raises UnsafeTemplateName or TemplateNotFound."""
+        return self._config(name).parent
+
+    def get(self, name: str) -> Template:
+        """Template ``name``, read through :meth:`resolve`'s rule; messages name ``name/config.yaml``."""
+        config = self._config(name)
+        return load_template(config, shown_as=f"{normalise_template_name(name)}/{CONFIG_NAME}")
+
+    def names(self) -> list[str]:
+        """The folders directly under the root that hold a ``config.yaml`` (symlinks included:
+        :meth:`get` refuses those that lead out). Raises TemplateNotFound when the root cannot be listed."""
+        try:
+            children = sorted(self.path.iterdir())
+        except OSError as error:
+            raise TemplateNotFound(
+                f"the templates root cannot be listed ({error.strerror or type(error).__name__})"
+            ) from None
+        return [child.name for child in children if (child / CONFIG_NAME).is_file()]
+
+    def all(self) -> list[Template]:
+        """Every template under the root; raises on the first that cannot be read."""
+        return [self.get(name) for name in self.names()]
+
+    def _config(self, name: str) -> Path:
+        """The real path of template ``name``'s config.yaml, which must lie inside the root."""
         pure = PurePosixPath(name)
-        if not name or "\\" in name or "\x00" in name or pure.is_absolute() or ".." in pure.parts:
+        one_folder = len(pure.parts) == 1 and pure.name != ".." and not pure.is_absolute()
+        if not one_folder or "\\" in name or "\x00" in name:
             raise UnsafeTemplateName(
-                f"template name {name!r} is not allowed: use a folder name under the templates root, "
-                "without '..', backslashes or an absolute path"
+                f"template name {name!r} is not allowed: a template is one folder directly under the templates "
+                "root, named without '/', '..', backslashes or NUL ('./hermes' and 'hermes/' mean 'hermes')"
             )
-        folder = (self.path / pure).resolve()
-        config = (folder / CONFIG_NAME).resolve()
+        try:
+            folder = (self.path / pure).resolve()
+            config = (folder / CONFIG_NAME).resolve()
+        except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
+            raise InvalidTemplate(f"template {name!r} cannot be resolved: a symlink loop") from None
         if not folder.is_relative_to(self.path) or not config.is_relative_to(self.path):
             raise UnsafeTemplateName(f"template {name!r} resolves outside the templates root")
         if not config.is_file():
             raise TemplateNotFound(f"no template {name!r} under the templates root")
-        return folder
-
-    def get(self, name: str) -> Template:
-        return load_template(self.resolve(name))
-
-    def all(self) -> list[Template]:
-        return [load_template(config) for config in find_templates(self.path)]
+        return config

@@ -417,8 +417,9 @@ def test_templates_folder_removed_under_the_service(tmp_path: Path, templates_co
             answer = http.get("/templates")
             assert answer.status_code == 200
             assert [p["name"] for p in answer.json()["problems"]] == ["broken"]
+            assert answer.json()["problems"][0]["error"].startswith("cannot read broken/config.yaml: ")
             assert "hermes" in {t["name"] for t in answer.json()["templates"]}
-            assert str(tmp_path) not in answer.text and "<templates>" in answer.text
+            assert str(tmp_path) not in answer.text
 
             shutil.rmtree(templates_copy)
             for path in ("/templates", "/ui/drift", "/"):

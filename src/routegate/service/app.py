@@ -12,7 +12,7 @@ from routegate import __version__
 from routegate.console import console_router
 
 from . import errors
-from .middleware import BodyLimit, LoopbackHosts, ServerTiming
+from .middleware import BodyLimit, CrossSiteGuard, LoopbackHosts, ServerTiming
 from .routes_registry import router as registry_router
 from .routes_workspaces import router as workspaces_router
 from .settings import Settings
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     app.add_middleware(ServerTiming)
+    app.add_middleware(CrossSiteGuard)  # before any body is read or any route runs
     if state.settings.api_token is None:  # outermost: DNS rebinding is refused before anything runs
         app.add_middleware(LoopbackHosts, allowed_hosts=_loopback_hosts(state.settings.host))
     app.include_router(workspaces_router)
@@ -63,7 +64,7 @@ def app_from_env() -> FastAPI:
 
 def _loopback_hosts(host: str) -> list[str]:
     """The names a tokenless service answers to (the port is not part of the check)."""
-    configured = f"[{host}]" if ":" in host else host
+    configured = f"[{host}]" if ":" in host else host  # Host headers bracket IPv6 addresses
     return list(dict.fromkeys(["127.0.0.1", "localhost", "[::1]", configured]))
 
 

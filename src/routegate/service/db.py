@@ -8,6 +8,7 @@ so the pool recovers by itself when the server comes back.
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,15 +27,27 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    TypeDecorator,
     create_engine,
     event,
     func,
     literal_column,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.sql import ColumnElement
 
-__all__ = ["Base", "Database", "DecisionRecord", "Workspace", "new_id", "parent_key", "utcnow"]
+__all__ = [
+    "Action",
+    "Base",
+    "Database",
+    "DecisionRecord",
+    "IdempotencyKey",
+    "Workspace",
+    "new_id",
+    "parent_key",
+    "utcnow",
+]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _WRITE = "routegate_write"
@@ -92,13 +105,33 @@ def parent_key() -> ColumnElement[str]:
 Index("uq_workspaces_parent_name", parent_key(), Workspace.name, unique=True)
 
 
+class Action(enum.StrEnum):
+    """What a decision was about."""
+
+    CREATE = "create"
+    MODEL_CHANGE = "model_change"
+
+
+class _ActionColumn(TypeDecorator[Action]):
+    """An :class:`Action` stored as its value in a plain string column (no database enum type to migrate)."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def process_bind_param(self, value: Action | None, dialect: Dialect) -> str | None:
+        return None if value is None else Action(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Action | None:
+        return None if value is None else Action(value)
+
+
 class DecisionRecord(Base):
     """One gate decision on a create or a model change, admitted or refused."""
 
     __tablename__ = "decisions"
 
     seq: Mapped[int] = mapped_column(_Seq, primary_key=True, autoincrement=True)
-    action: Mapped[str] = mapped_column(String(16))  # create | model_change
+    action: Mapped[Action] = mapped_column(_ActionColumn())
     admitted: Mapped[bool] = mapped_column(Boolean)
     code: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
@@ -112,6 +145,21 @@ class DecisionRecord(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     template: Mapped[str | None] = mapped_column(String(200))
     candidates: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+
+
+class IdempotencyKey(Base):
+    """A client's ``Idempotency-Key`` and the response its admitted request got, for a retry to receive again.
+
+    The primary key is the key itself: of two concurrent requests with one key, on
+    any worker or machine, the database lets exactly one insert it.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))  # sha256 of method, path and body
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)  # the body of the success the request got
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
 class Database:

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
+from starlette.routing import Route
 
 from routegate.decision import Code
 from routegate.errors import InvalidManifest
@@ -35,12 +36,15 @@ class ServiceCode(enum.StrEnum):
     BODY_TOO_LARGE = "BODY_TOO_LARGE"
     UNAUTHORIZED = "UNAUTHORIZED"
     CSRF_TOKEN_INVALID = "CSRF_TOKEN_INVALID"
+    CROSS_SITE_REQUEST = "CROSS_SITE_REQUEST"
     NOT_FOUND = "NOT_FOUND"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     WORKSPACE_NOT_FOUND = "WORKSPACE_NOT_FOUND"
     PARENT_NOT_FOUND = "PARENT_NOT_FOUND"
     WORKSPACE_HAS_CHILDREN = "WORKSPACE_HAS_CHILDREN"
     NAME_CONFLICT = "NAME_CONFLICT"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
     UNKNOWN_RUNTIME = "UNKNOWN_RUNTIME"
     INVALID_MANIFEST = "INVALID_MANIFEST"
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
@@ -61,6 +65,7 @@ STATUS: dict[str, int] = {
     ServiceCode.HOST_NOT_ALLOWED: 400,
     ServiceCode.UNAUTHORIZED: 401,
     ServiceCode.CSRF_TOKEN_INVALID: 403,
+    ServiceCode.CROSS_SITE_REQUEST: 403,
     ServiceCode.NOT_FOUND: 404,
     ServiceCode.WORKSPACE_NOT_FOUND: 404,
     ServiceCode.UNKNOWN_RUNTIME: 404,
@@ -68,7 +73,9 @@ STATUS: dict[str, int] = {
     ServiceCode.NAME_CONFLICT: 409,
     ServiceCode.WORKSPACE_HAS_CHILDREN: 409,
     ServiceCode.BODY_TOO_LARGE: 413,
+    ServiceCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ServiceCode.PARENT_NOT_FOUND: 422,
+    ServiceCode.IDEMPOTENCY_KEY_REUSED: 422,
     ServiceCode.INVALID_MANIFEST: 422,
     ServiceCode.INTERNAL: 500,
     ServiceCode.DATABASE_UNAVAILABLE: 503,
@@ -135,10 +142,25 @@ async def _invalid_fields(_request: Request, error: Exception) -> JSONResponse:
     )
 
 
-async def _http_exception(_request: Request, error: Exception) -> JSONResponse:
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves on this path: Starlette's own 405 names only the first route's."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(request.url.path):
+            methods |= route.methods
+    return sorted(methods)
+
+
+async def _http_exception(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
     if error.status_code == 405:
-        return response(ServiceCode.METHOD_NOT_ALLOWED, "method not allowed on this path", dict(error.headers or {}))
+        allowed = _allowed_methods(request)
+        return response(
+            ServiceCode.METHOD_NOT_ALLOWED,
+            f"{request.method} is not allowed on this path; it allows {', '.join(allowed)}",
+            {"Allow": ", ".join(allowed)},
+            allowed=allowed,
+        )
     if error.status_code == 400:  # FastAPI could not read the body at all (e.g. not UTF-8)
         detail = f"{error.detail}: send a UTF-8 JSON object"
         return response(

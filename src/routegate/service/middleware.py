@@ -1,5 +1,5 @@
-"""ASGI middleware: the Host check of a tokenless service, a hard cap on request bodies,
-and Server-Timing on every response.
+"""ASGI middleware: the Host check of a tokenless service, the refusal of cross-site
+requests, a hard cap on request bodies, and Server-Timing on every response.
 
 The cap reads the body before any route sees it, so an oversized upload is
 refused with 413 whether or not it declared its length. Server-Timing reports
@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -20,11 +21,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import STATUS, ServiceCode, error_body, response
 
-__all__ = ["GATE_SECONDS", "BodyLimit", "LoopbackHosts", "ServerTiming"]
+__all__ = ["GATE_SECONDS", "SAFE_METHODS", "BodyLimit", "CrossSiteGuard", "LoopbackHosts", "ServerTiming"]
 
 GATE_SECONDS = "routegate_gate_seconds"  # key in scope["state"] a route sets
 _DRAIN_BYTES = 1024 * 1024  # past this, an oversized upload is cut off rather than read
 _HOST_ADMITTED = "routegate.host_admitted"  # scope key: Starlette's check let the request through
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
 class LoopbackHosts(TrustedHostMiddleware):
@@ -59,6 +62,55 @@ class LoopbackHosts(TrustedHostMiddleware):
                 allowed_hosts=self.allowed_hosts,
             )
             await refusal(scope, receive, send)
+
+
+def _same_origin(origin: str, host: str) -> bool:
+    """Whether a browser's ``Origin`` names the host the request was sent to (default ports elided)."""
+    parts = urlsplit(origin)
+    default = _DEFAULT_PORTS.get(parts.scheme)
+    if default is None or not parts.netloc or parts.path or parts.query:
+        return False  # "null" (a sandboxed page, a file), or not an origin at all
+
+    def authority(netloc: str) -> str:
+        netloc = netloc.lower()
+        return netloc.removesuffix(f":{default}")
+
+    return authority(parts.netloc) == authority(host)
+
+
+class CrossSiteGuard:
+    """Refuse unsafe requests a page on another site made a browser send.
+
+    A browser marks every request with where it came from: ``Origin`` on unsafe
+    methods, ``Sec-Fetch-Site`` on all of them. A tokenless service on 127.0.0.1
+    trusts its callers, so without this a page anywhere could POST to it with a
+    simple ``text/plain`` request, which needs no CORS permission. Requests
+    without either header (curl, programs) are not a browser's and pass.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
+            headers = Headers(scope=scope)
+            origin = headers.get("origin")
+            host = headers.get("host", "")
+            why = None
+            if headers.get("sec-fetch-site") == "cross-site":
+                why = "the browser marked it Sec-Fetch-Site: cross-site"
+            elif origin is not None and not _same_origin(origin, host):
+                why = f"its Origin {origin[:100]!r} is not this service ({host[:100]!r})"
+            if why is not None:
+                refusal = response(
+                    ServiceCode.CROSS_SITE_REQUEST,
+                    f"{scope['method']} refused: {why}. Unsafe requests must come from this service's own pages "
+                    "or from a program (which sends no Origin)",
+                    origin=None if origin is None else origin[:100],
+                )
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 async def _refuse_too_large(send: Send, limit: int) -> None:

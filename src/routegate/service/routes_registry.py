@@ -14,7 +14,7 @@ from routegate.registry import Registry
 from . import errors
 from .auth import require_access
 from .errors import ServiceCode, ServiceError
-from .schemas import CheckModel, ErrorOut
+from .schemas import CheckModel, ErrorOut, require_json
 from .state import ServiceState
 
 __all__ = ["router"]
@@ -78,7 +78,7 @@ def runtime_detail(runtime: str, request: Request) -> dict[str, Any]:
     }
 
 
-@router.post("/registry/check", tags=["registry"])
+@router.post("/registry/check", dependencies=[Depends(require_json)], tags=["registry"])
 def check(body: CheckModel, request: Request) -> dict[str, Any]:
     """The create gate's model decision, in the JSON of ``routegate check --json``."""
     return _state(request).registry.check(body.runtime, body.model, body.auth_env).to_dict()
@@ -86,7 +86,7 @@ def check(body: CheckModel, request: Request) -> dict[str, Any]:
 
 @router.post(
     "/registry/reload",
-    dependencies=[Depends(require_access)],
+    dependencies=[Depends(require_access), Depends(require_json)],
     tags=["registry"],
     responses={401: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )

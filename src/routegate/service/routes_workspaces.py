@@ -3,6 +3,7 @@
 Every rule that admits or refuses lives in :mod:`routegate.gate`; every
 status code lives in :mod:`.errors`. A refusal is logged in the decision
 table before it is raised, so "why was this refused" has an answer later.
+Creates and model changes take an ``Idempotency-Key`` (see :mod:`.idempotency`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from routegate import gate
 
 from . import errors
 from .auth import require_access
+from .db import Action
+from .idempotency import REPLAYED_HEADER, Answer, IdempotencyKeyHeader, KeyedRequest
 from .middleware import GATE_SECONDS
-from .schemas import ChangeModel, CreateWorkspace, ErrorOut, WorkspaceOut, WorkspacePage
+from .schemas import ChangeModel, CreateWorkspace, ErrorOut, WorkspaceOut, WorkspacePage, require_json
 from .state import ServiceState
 from .store import Refusal, workspace_dict
 
@@ -27,7 +30,7 @@ __all__ = ["router"]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorOut} for status in errors.statuses()}
 
-router = APIRouter(dependencies=[Depends(require_access)], responses=_ERRORS)
+router = APIRouter(dependencies=[Depends(require_access), Depends(require_json)], responses=_ERRORS)
 
 Limit = Annotated[int, Query(ge=1, le=200, description="page size")]
 Cursor = Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$", description="next_cursor of the previous page")]
@@ -40,6 +43,13 @@ def _state(request: Request) -> ServiceState:
 
 def _after(cursor: str | None) -> int | None:
     return None if cursor is None else int(cursor)
+
+
+def _answered(answer: Answer, response: Response) -> dict[str, Any]:
+    """The body of an admitted write; a replayed one is marked so in its headers."""
+    if answer.replayed:
+        response.headers[REPLAYED_HEADER] = "true"
+    return answer.body
 
 
 def _stripped(value: str | None) -> str | None:
@@ -61,9 +71,15 @@ def _gated(request: Request, fingerprint: str, refused: Callable[[gate.GateRefus
 
 
 @router.post("/workspaces", status_code=201, response_model=WorkspaceOut, tags=["workspaces"])
-def create_workspace(body: CreateWorkspace, request: Request) -> dict[str, Any]:
+def create_workspace(
+    body: CreateWorkspace, request: Request, response: Response, idempotency_key: IdempotencyKeyHeader = None
+) -> dict[str, Any]:
     """Run the create gates of ROUTING.md section 7 in order, then persist."""
     service = _state(request)
+    keyed = KeyedRequest.of(idempotency_key, request, body)
+    replayed = service.store.replay(keyed)
+    if replayed is not None:
+        return _answered(replayed, response)
     registry = service.registry
     settings = service.settings
     filled: list[str | None] = []  # the default model the named template offered, once read
@@ -76,7 +92,7 @@ def create_workspace(body: CreateWorkspace, request: Request) -> dict[str, Any]:
     def refused(refusal: gate.GateRefusal) -> Refusal:
         # Gate 2 fills only a missing model, so the body's model wins over the template's.
         model = _stripped(body.model) or (_stripped(filled[0]) if filled else None)
-        return Refusal.of("create", refusal, runtime=_stripped(body.runtime), model=model, template=body.template)
+        return Refusal.of(Action.CREATE, refusal, runtime=_stripped(body.runtime), model=model, template=body.template)
 
     with _gated(request, registry.fingerprint, refused):
         admission = gate.admit_create(
@@ -86,7 +102,7 @@ def create_workspace(body: CreateWorkspace, request: Request) -> dict[str, Any]:
             default_runtime=settings.default_runtime,
             foreign_runtimes=settings.foreign_runtimes,
         )
-    return service.store.create(
+    created = service.store.create(
         name=body.name,
         parent_id=body.parent_id,
         role=body.role,
@@ -95,7 +111,9 @@ def create_workspace(body: CreateWorkspace, request: Request) -> dict[str, Any]:
         auth_env=body.auth_env,
         admission=admission,
         fingerprint=registry.fingerprint,
+        keyed=keyed,
     )
+    return _answered(created, response)
 
 
 @router.get("/workspaces", response_model=WorkspacePage, tags=["workspaces"])
@@ -116,16 +134,26 @@ def delete_workspace(workspace_id: str, request: Request) -> Response:
 
 
 @router.put("/workspaces/{workspace_id}/model", response_model=WorkspaceOut, tags=["workspaces"])
-def change_model(workspace_id: str, body: ChangeModel, request: Request) -> dict[str, Any]:
+def change_model(
+    workspace_id: str,
+    body: ChangeModel,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> dict[str, Any]:
     """Gates 6 to 8 again, for the workspace's settled runtime."""
     service = _state(request)
+    keyed = KeyedRequest.of(idempotency_key, request, body)
+    replayed = service.store.replay(keyed)
+    if replayed is not None:
+        return _answered(replayed, response)
     registry = service.registry
     workspace = service.store.get(workspace_id)
     auth_env = body.auth_env if body.auth_env is not None else workspace.auth_env
 
     def refused(refusal: gate.GateRefusal) -> Refusal:
         return Refusal.of(
-            "model_change",
+            Action.MODEL_CHANGE,
             refusal,
             runtime=workspace.runtime,
             model=_stripped(body.model),
@@ -137,13 +165,15 @@ def change_model(workspace_id: str, body: ChangeModel, request: Request) -> dict
         decision = gate.admit_model_change(
             registry, workspace.runtime, body.model, external=workspace.external, auth_env=frozenset(auth_env)
         )
-    return service.store.change_model(
+    changed = service.store.change_model(
         workspace.id,
         model=None if decision is None else decision.model,
         auth_env=auth_env,
         decision=decision,
         fingerprint=registry.fingerprint,
+        keyed=keyed,
     )
+    return _answered(changed, response)
 
 
 @router.get("/workspaces/{workspace_id}/runtime-env", tags=["workspaces"])

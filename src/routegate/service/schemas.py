@@ -1,25 +1,58 @@
-"""Request and response shapes. Gate 1 of section 7 lives here: required fields,
-bounded strings, no control characters, env var names only.
+"""Request and response shapes: required fields, bounded strings, and text that
+shows what it says (no control or format characters), env var names only.
 """
 
 from __future__ import annotations
 
-import re
+import unicodedata
 from typing import Annotated, Any
 
+from fastapi import Request
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from routegate._ids import ENV_NAME_PATTERN
 from routegate.gate import CreateRequest
+from routegate.templates import normalise_template_name
 
-__all__ = ["ChangeModel", "CheckModel", "CreateWorkspace", "ErrorOut", "WorkspaceOut", "WorkspacePage"]
+from .errors import ServiceCode, ServiceError
+from .middleware import SAFE_METHODS
 
-# C0/C1 controls and lone surrogates (JSON can carry them; no database should receive them).
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+__all__ = [
+    "JSON_MEDIA_TYPE",
+    "ChangeModel",
+    "CheckModel",
+    "CreateWorkspace",
+    "ErrorOut",
+    "WorkspaceOut",
+    "WorkspacePage",
+    "require_json",
+]
+
+JSON_MEDIA_TYPE = "application/json"
+
+# Characters that do not show what a text says: controls (Cc), format characters (Cf: bidi
+# overrides such as U+202E, zero-width spaces), line and paragraph separators (Zl, Zp), and
+# lone surrogates (Cs), which JSON can carry and no database should receive.
+_HIDDEN_CATEGORIES = {
+    "Cc": "a control character",
+    "Cf": "a format character",
+    "Zl": "a line separator",
+    "Zp": "a paragraph separator",
+    "Cs": "a lone surrogate",
+}
 
 
-def _no_controls(value: str) -> str:
-    if _UNSAFE.search(value):
-        raise ValueError("control characters are not allowed")
+def _visible(value: str) -> str:
+    """Refuse the first hidden character, naming it and its position (the value is not echoed)."""
+    for position, char in enumerate(value):
+        kind = _HIDDEN_CATEGORIES.get(unicodedata.category(char))
+        if kind is not None:
+            name = unicodedata.name(char, "")
+            shown = f"U+{ord(char):04X}" + (f" {name}" if name else "")
+            raise ValueError(
+                f"{shown} at position {position} is {kind}; text fields refuse control and format characters "
+                "(Unicode Cc, Cf, Zl, Zp): remove it"
+            )
     return value
 
 
@@ -32,23 +65,49 @@ def _stripped_not_blank(value: str) -> str:
 
 
 def _text(max_length: int) -> Any:
-    return Annotated[str, StringConstraints(max_length=max_length), AfterValidator(_no_controls)]
+    return Annotated[str, StringConstraints(max_length=max_length), AfterValidator(_visible)]
 
 
 Name = Annotated[
     str,
     StringConstraints(min_length=1, max_length=200),
-    AfterValidator(_no_controls),
+    AfterValidator(_visible),
     AfterValidator(_stripped_not_blank),
 ]
 Runtime = _text(64)
 ModelId = _text(256)
-TemplateName = _text(200)
+TemplateName = Annotated[
+    str,
+    StringConstraints(max_length=200),
+    AfterValidator(_visible),
+    AfterValidator(normalise_template_name),  # stored as 'hermes' however it was spelt ('./hermes', 'hermes/')
+]
 Role = _text(100)
 Url = _text(2048)
-EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+EnvName = Annotated[str, StringConstraints(pattern=f"^{ENV_NAME_PATTERN}$", max_length=128)]  # the manifest's rule
 EnvNames = Annotated[list[EnvName], Field(max_length=32, description="env var NAMES the workspace has, never values")]
-WorkspaceId = Annotated[str, StringConstraints(max_length=36), AfterValidator(_no_controls)]
+WorkspaceId = Annotated[str, StringConstraints(max_length=36), AfterValidator(_visible)]
+
+
+def require_json(request: Request) -> None:
+    """Dependency of the JSON endpoints: an unsafe request that carries a body (or names its type)
+    must send it as ``application/json``. Forms and ``text/plain``, the bodies a page on another
+    site can make a browser send without asking, are refused with 415 before anything runs."""
+    if request.method in SAFE_METHODS:
+        return
+    declared = request.headers.get("content-type")
+    has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+    if declared is None and not has_body:
+        return
+    media = (declared or "").partition(";")[0].strip().lower()
+    if media != JSON_MEDIA_TYPE:
+        sent = "a body without a Content-Type" if declared is None else f"Content-Type {declared[:100]!r}"
+        raise ServiceError(
+            ServiceCode.UNSUPPORTED_MEDIA_TYPE,
+            f"this endpoint reads JSON: send the body with Content-Type: {JSON_MEDIA_TYPE}, not {sent}",
+            content_type=None if declared is None else declared[:100],
+        )
+
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
 
@@ -59,7 +118,7 @@ class CreateWorkspace(BaseModel):
     name: Name
     role: Role | None = None  # type: ignore[valid-type]
     runtime: Runtime | None = None  # type: ignore[valid-type]
-    template: TemplateName | None = None  # type: ignore[valid-type]
+    template: TemplateName | None = None
     model: ModelId | None = None  # type: ignore[valid-type]
     external: bool = False
     url: Url | None = None  # type: ignore[valid-type]

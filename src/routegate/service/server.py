@@ -65,9 +65,8 @@ def serve(settings: Settings) -> int:
 
     state = app.state.routegate
     log.info(
-        "routegate on http://%s:%d  database %s  manifest %s (%s)  templates %s",
-        settings.host,
-        settings.port,
+        "routegate on %s  database %s  manifest %s (%s)  templates %s",
+        settings.base_url,
         state.database.engine.url.render_as_string(hide_password=True),
         settings.manifest or "bundled",
         state.registry.fingerprint,

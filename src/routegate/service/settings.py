@@ -77,15 +77,21 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _bare_host(host: str) -> str:
+    """An address as sockets take it: ``[::1]`` (the URL spelling) is ``::1``."""
+    host = host.strip()
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
 def _path(value: str | os.PathLike[str] | None) -> Path | None:
-    return None if value in (None, "") else Path(value).expanduser().resolve()  # type: ignore[arg-type]
+    return None if value is None or value == "" else Path(value).expanduser().resolve()
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the service needs to start. ``manifest``/``templates`` None mean the bundled ones."""
 
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # stored bare: "[::1]" is kept as "::1"
     port: int = 8080
     database_url: str = field(default_factory=default_database_url)
     manifest: Path | None = None
@@ -97,6 +103,7 @@ class Settings:
     name_suffix_limit: int = 1000
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "host", _bare_host(self.host))
         object.__setattr__(self, "database_url", normalise_database_url(self.database_url))
         object.__setattr__(self, "manifest", _path(self.manifest))
         object.__setattr__(self, "templates", _path(self.templates))
@@ -108,6 +115,11 @@ class Settings:
             raise SettingsError(f"--workers must be at least 1, not {self.workers}")
         if self.name_suffix_limit < 2:
             raise SettingsError("name_suffix_limit must be at least 2")
+
+    @property
+    def base_url(self) -> str:
+        """Where the service answers, an IPv6 address in brackets: ``http://[::1]:8080``."""
+        return f"http://{f'[{self.host}]' if ':' in self.host else self.host}:{self.port}"
 
     @classmethod
     def from_sources(cls, flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:

@@ -1,29 +1,32 @@
-"""Workspaces and decisions in the database.
+"""Workspaces, decisions and idempotency keys in the database.
 
 A workspace name taken under the same parent gets " (2)", " (3)", ...: the
 unique index on (parent-or-root, name) decides who got a name, and a loser
 retries with the next free one. Reading the taken names only chooses the
 candidate; it never makes the decision, so concurrent creates stay correct on
-SQLite and PostgreSQL alike.
+SQLite and PostgreSQL alike. Idempotency keys work the same way: the key's
+row is inserted in the write's own transaction, and its primary key decides
+which of several concurrent requests with one key writes (see :mod:`.idempotency`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from routegate.decision import Decision
 from routegate.gate import Admission, GateRefusal
 
-from .db import Database, DecisionRecord, Workspace, new_id, parent_key, utcnow
+from .db import Action, Database, DecisionRecord, IdempotencyKey, Workspace, new_id, parent_key, utcnow
 from .errors import ServiceCode, ServiceError
+from .idempotency import KEY_HEADER, KEY_LIFETIME, Answer, KeyedRequest
 
 __all__ = ["Refusal", "Store", "decision_dict", "workspace_dict"]
 
@@ -31,11 +34,15 @@ _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 _MAX_ATTEMPTS = 64  # lost races on one name before giving up with 409
 
 
+class _KeyTaken(Exception):
+    """Another request inserted this idempotency key first; its answer is in the database."""
+
+
 @dataclass(frozen=True, slots=True)
 class Refusal:
     """What the decision log keeps of a refused create or model change: what was known when it was refused."""
 
-    action: str
+    action: Action
     code: str
     reason: str
     runtime: str | None
@@ -47,7 +54,7 @@ class Refusal:
     @classmethod
     def of(
         cls,
-        action: str,
+        action: Action,
         refusal: GateRefusal | ServiceError,
         *,
         runtime: str | None,
@@ -118,7 +125,7 @@ def decision_dict(record: DecisionRecord) -> dict[str, Any]:
 
 
 def _admitted(
-    action: str,
+    action: Action,
     decision: Decision | None,
     runtime: str,
     model: str | None,
@@ -161,6 +168,23 @@ def _foreign_key_violation(error: IntegrityError) -> bool:
     return _violates(error, "23503", "FOREIGN KEY constraint failed")
 
 
+def _claim(session: Session, keyed: KeyedRequest | None, answer: dict[str, Any], now: datetime) -> None:
+    """Insert the request's idempotency key with its answer; raises _KeyTaken when another request has it.
+
+    Inserted before the write it answers for, so a concurrent request with the same key
+    waits on (PostgreSQL) or queues behind (SQLite) the first instead of writing too.
+    """
+    if keyed is None:
+        return
+    session.add(IdempotencyKey(key=keyed.key, request_hash=keyed.request_hash, response=answer, created_at=now))
+    try:
+        session.flush()
+    except IntegrityError as error:
+        if _unique_violation(error):
+            raise _KeyTaken from None
+        raise
+
+
 class Store:
     """Every read and write of workspaces and decisions; one transaction per call."""
 
@@ -181,19 +205,25 @@ class Store:
         auth_env: Sequence[str],
         admission: Admission,
         fingerprint: str,
-    ) -> dict[str, Any]:
-        """Persist an admitted workspace and its decision in one transaction.
+        keyed: KeyedRequest | None = None,
+    ) -> Answer:
+        """Persist an admitted workspace, its decision and its idempotency key in one transaction.
 
         A refusal here (unknown parent, no free name) is logged like a gate's, then raised.
+        A key another request inserted first answers with that request's workspace.
         """
-        try:
-            return self._insert(name, parent_id, role, url, external, auth_env, admission, fingerprint)
-        except ServiceError as error:
-            refused = Refusal.of(
-                "create", error, runtime=admission.runtime, model=admission.model, template=admission.template
-            )
-            self.record_refusal(refused, fingerprint)
-            raise
+
+        def insert() -> dict[str, Any]:
+            try:
+                return self._insert(name, parent_id, role, url, external, auth_env, admission, fingerprint, keyed)
+            except ServiceError as error:
+                refused = Refusal.of(
+                    Action.CREATE, error, runtime=admission.runtime, model=admission.model, template=admission.template
+                )
+                self.record_refusal(refused, fingerprint)
+                raise
+
+        return self._write_once(keyed, insert)
 
     def _insert(
         self,
@@ -205,6 +235,7 @@ class Store:
         auth_env: Sequence[str],
         admission: Admission,
         fingerprint: str,
+        keyed: KeyedRequest | None,
     ) -> dict[str, Any]:
         for _ in range(_MAX_ATTEMPTS):
             try:
@@ -236,7 +267,7 @@ class Store:
                         updated_at=now,
                     )
                     record = _admitted(
-                        "create",
+                        Action.CREATE,
                         admission.decision,
                         admission.runtime,
                         admission.model,
@@ -245,9 +276,11 @@ class Store:
                     )
                     record.workspace_id = workspace.id
                     record.created_at = now
+                    answer = workspace_dict(workspace)
+                    _claim(session, keyed, answer, now)
                     session.add_all([workspace, record])
                     session.flush()
-                    return workspace_dict(workspace)
+                    return answer
             except IntegrityError as error:
                 if _foreign_key_violation(error):  # the parent was deleted meanwhile
                     raise ServiceError(
@@ -339,6 +372,21 @@ class Store:
         auth_env: Sequence[str],
         decision: Decision | None,
         fingerprint: str,
+        keyed: KeyedRequest | None = None,
+    ) -> Answer:
+        """Change the model, log the decision and store the idempotency key in one transaction."""
+        return self._write_once(
+            keyed, lambda: self._change(workspace_id, model, auth_env, decision, fingerprint, keyed)
+        )
+
+    def _change(
+        self,
+        workspace_id: str,
+        model: str | None,
+        auth_env: Sequence[str],
+        decision: Decision | None,
+        fingerprint: str,
+        keyed: KeyedRequest | None,
     ) -> dict[str, Any]:
         with self.database.write() as session:
             workspace = self._row(session, workspace_id)
@@ -352,12 +400,63 @@ class Store:
             workspace.required_env = [] if decision is None else list(decision.required_env)
             workspace.manifest_fingerprint = fingerprint
             workspace.updated_at = now
-            record = _admitted("model_change", decision, workspace.runtime, model, fingerprint)
+            record = _admitted(Action.MODEL_CHANGE, decision, workspace.runtime, model, fingerprint)
             record.workspace_id = workspace.id
             record.created_at = now
+            answer = workspace_dict(workspace)
+            _claim(session, keyed, answer, now)
             session.add(record)
             session.flush()
-            return workspace_dict(workspace)
+            return answer
+
+    # --- idempotency keys ----------------------------------------------------------------
+
+    def replay(self, keyed: KeyedRequest | None) -> Answer | None:
+        """The answer stored under the request's key, if a live one is; None when there is none.
+
+        Raises IDEMPOTENCY_KEY_REUSED when the key was used for another request.
+        """
+        if keyed is None:
+            return None
+        with self.database.read() as session:
+            row = session.scalar(
+                select(IdempotencyKey).where(
+                    IdempotencyKey.key == keyed.key, IdempotencyKey.created_at >= utcnow() - KEY_LIFETIME
+                )
+            )
+        if row is None:
+            return None
+        if row.request_hash != keyed.request_hash:
+            raise ServiceError(
+                ServiceCode.IDEMPOTENCY_KEY_REUSED,
+                f"this {KEY_HEADER} was already used for another request (another method, path or body) within "
+                f"{KEY_LIFETIME.total_seconds() / 3600:.0f} hours; send a new key for a new request",
+            )
+        return Answer(row.response, replayed=True)
+
+    def _write_once(self, keyed: KeyedRequest | None, write: Callable[[], dict[str, Any]]) -> Answer:
+        """Run ``write``, which claims ``keyed`` in its own transaction; when another request
+        claimed the key first, answer with what that request got."""
+        for _ in range(_MAX_ATTEMPTS):
+            self._forget_expired_keys(keyed)
+            try:
+                return Answer(write())
+            except _KeyTaken:
+                answer = self.replay(keyed)
+                if answer is not None:
+                    return answer
+                # The holder's row expired between the purge and the claim: purge and claim again.
+        raise ServiceError(
+            ServiceCode.NAME_CONFLICT,
+            f"too many concurrent requests with one {KEY_HEADER}; retry it",
+        )
+
+    def _forget_expired_keys(self, keyed: KeyedRequest | None) -> None:
+        """Delete keys past their lifetime, in their own short transaction, before a keyed write."""
+        if keyed is None:
+            return
+        with self.database.write() as session:
+            session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < utcnow() - KEY_LIFETIME))
 
     # --- decisions -----------------------------------------------------------------------
 

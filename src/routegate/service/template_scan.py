@@ -2,8 +2,10 @@
 
 What is on disk can change under a running service (a template edited badly,
 the folder removed), so the scan never raises: each template that cannot be
-read becomes a problem, and the rest are still shown. Messages name the root
-``<templates>``: the server's own paths are not for open pages.
+read becomes a problem, and the rest are still shown. Each template is read
+through :meth:`TemplateRoot.get`, the rule a create resolves names by, so a
+symlink out of the root is a problem here as it is a refusal there, and every
+message names the template's file relative to the root.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from routegate.errors import InvalidTemplate, TemplateNotFound
-from routegate.templates import Template, TemplateRoot, find_templates, load_template
+from routegate.templates import Template, TemplateRoot
 
 __all__ = ["TEMPLATES_LABEL", "TemplateProblem", "scan_templates"]
 
@@ -28,18 +30,14 @@ class TemplateProblem:
 
 def scan_templates(root: TemplateRoot) -> tuple[list[Template], list[TemplateProblem]]:
     """Every readable template under ``root``, and a problem for each one that is not."""
-
-    def masked(error: Exception) -> str:
-        return str(error).replace(str(root.path), TEMPLATES_LABEL)
-
     try:
-        configs = find_templates(root.path)
-    except (TemplateNotFound, OSError) as error:
-        return [], [TemplateProblem(TEMPLATES_LABEL, masked(error))]
+        names = root.names()
+    except TemplateNotFound as error:
+        return [], [TemplateProblem(TEMPLATES_LABEL, str(error))]
     templates, problems = [], []
-    for config in configs:
+    for name in names:
         try:
-            templates.append(load_template(config))
-        except (InvalidTemplate, TemplateNotFound, OSError) as error:  # edited or removed meanwhile
-            problems.append(TemplateProblem(config.parent.name, masked(error)))
+            templates.append(root.get(name))
+        except (InvalidTemplate, TemplateNotFound) as error:  # unsafe, malformed, or removed meanwhile
+            problems.append(TemplateProblem(name, str(error)))
     return templates, problems

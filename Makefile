@@ -15,8 +15,11 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 setup: $(BIN)/.installed
 
 # The service on its embedded defaults: SQLite file, bundled manifest and templates, 127.0.0.1:8080.
+# `make run PORT=9000 HOST=::1` moves it. Only a command-line HOST or PORT counts: shells such as
+# zsh export HOST as the machine's name, which is no loopback address.
+cli_flag = $(if $(filter command line,$(origin $(1))),$(2) '$($(1))')
 run: setup
-	$(BIN)/routegate serve
+	exec $(BIN)/routegate serve $(call cli_flag,HOST,--host) $(call cli_flag,PORT,--port)
 
 # Installs and starts what the tests need (PostgreSQL, Chromium, node's typescript), then runs them all.
 test: setup

@@ -483,6 +483,16 @@ def cmd_db(args: argparse.Namespace, out: Output) -> int:
 Command = Callable[[argparse.Namespace, Output], int]
 
 
+_SERVE_ENVIRONMENT = """\
+environment (a flag, when given, wins):
+  ROUTEGATE_DATABASE_URL      database URL, as --database-url
+  ROUTEGATE_MANIFEST          manifest file, as --manifest
+  ROUTEGATE_TEMPLATES         templates folder, as --templates
+  ROUTEGATE_API_TOKEN         bearer token the API and console require; without one, loopback only
+  ROUTEGATE_DEFAULT_RUNTIME   runtime of workspaces that name none, as --default-runtime
+  ROUTEGATE_FOREIGN_RUNTIMES  comma-separated runtimes the registry does not describe, as --foreign-runtime"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--manifest", metavar="PATH", help="manifest file (default: the bundled reference registry)")
@@ -555,7 +565,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pin", metavar="SHA256", help="the sha256 COPY must have")
 
     p = command("serve", cmd_serve, "run the HTTP service (defaults: 127.0.0.1:8080, ./routegate.db, bundled data)")
-    p.add_argument("--host", help="address to listen on (default 127.0.0.1; others need ROUTEGATE_API_TOKEN)")
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = _SERVE_ENVIRONMENT
+    p.add_argument(
+        "--host",
+        help="address to listen on (default 127.0.0.1; ::1 or [::1] for IPv6; others need ROUTEGATE_API_TOKEN)",
+    )
     p.add_argument("--port", type=int, help="port (default 8080)")
     p.add_argument(
         "--database-url", metavar="URL", help="sqlite:///file.db or postgresql://... (env ROUTEGATE_DATABASE_URL)"

@@ -52,11 +52,13 @@ def bundled_templates_path() -> Path:
     return Path(__file__).parent / "data" / "templates"
 
 
-def load_template(path: str | PathLike[str], *, shown_as: str | None = None) -> Template:
+def load_template(path: str | PathLike[str], *, name: str | None = None) -> Template:
     """Read a template folder, or its ``config.yaml`` directly.
 
-    Messages name the file ``shown_as`` when given (a root names it relative to
-    itself), else the path as given.
+    ``name`` is the template's name under a root: the template is called so
+    (not after the folder a symlink led to), and messages name its file
+    relative to the root. Without it, the folder names the template and
+    messages name the path as given.
     """
     import yaml
 
@@ -65,7 +67,7 @@ def load_template(path: str | PathLike[str], *, shown_as: str | None = None) -> 
     config = Path(path)
     if config.is_dir():
         config = config / CONFIG_NAME
-    shown = shown_as or str(config)
+    shown = str(config) if name is None else f"{name}/{CONFIG_NAME}"
     try:
         doc, duplicates = _yaml.load(config.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -93,7 +95,7 @@ def load_template(path: str | PathLike[str], *, shown_as: str | None = None) -> 
         offered.append(OfferedModel(entry["id"], provider if isinstance(provider, str) else None, tuple(env)))
     runtime = doc.get("runtime")
     return Template(
-        name=config.parent.name,
+        name=config.parent.name if name is None else name,
         path=config,
         runtime=runtime if isinstance(runtime, str) else None,
         default_model=default if isinstance(default, str) else None,
@@ -139,8 +141,7 @@ class TemplateRoot:
 
     def get(self, name: str) -> Template:
         """Template ``name``, read through :meth:`resolve`'s rule; messages name ``name/config.yaml``."""
-        config = self._config(name)
-        return load_template(config, shown_as=f"{normalise_template_name(name)}/{CONFIG_NAME}")
+        return load_template(self._config(name), name=normalise_template_name(name))
 
     def names(self) -> list[str]:
         """The folders directly under the root that hold a ``config.yaml`` (symlinks included:

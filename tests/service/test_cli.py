@@ -22,7 +22,10 @@ HERMES_OK = {"runtime": "hermes", "model": "kimi-coding/kimi-k2"}
 
 
 @contextmanager
-def serving(*args: str, cwd: Path, port: int, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
+def serving(
+    *args: str, cwd: Path, port: int, env: dict[str, str] | None = None, host: str = "127.0.0.1"
+) -> Iterator[subprocess.Popen[str]]:
+    """``routegate serve ARGS`` until it answers /healthz on http://HOST:PORT; SIGINT when done."""
     log = (cwd / "serve.log").open("w")
     clean = {
         k: v for k, v in os.environ.items() if not k.startswith("ROUTEGATE_") or k == "ROUTEGATE_TEST_POSTGRES_URL"
@@ -40,7 +43,7 @@ def serving(*args: str, cwd: Path, port: int, env: dict[str, str] | None = None)
         while True:
             assert process.poll() is None, (cwd / "serve.log").read_text()
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"http://{host}:{port}/healthz", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from .conftest import free_port, run_cli, skip_or_fail
+from .conftest import REPO, free_port, run_cli, skip_or_fail
 
 HERMES_OK = {"runtime": "hermes", "model": "kimi-coding/kimi-k2"}
 
@@ -184,3 +184,92 @@ def test_db_upgrade(tmp_path: Path) -> None:
     assert run_cli("db", "upgrade", "--database-url", f"sqlite:///{target}", cwd=tmp_path).returncode == 0
     bad = run_cli("db", "upgrade", "--database-url", "nonsense", cwd=tmp_path)
     assert bad.returncode == 2 and "database URL" in bad.stderr
+
+
+# --- the newcomer's path: addresses, make run, --help, the README ---------------------------------------------
+
+
+def test_serve_on_ipv6_loopback_spelt_either_way(tmp_path: Path) -> None:
+    for spelling in ("::1", "[::1]"):
+        port = free_port()
+        database = f"sqlite:///{tmp_path / f'v6-{port}.db'}"
+        args = ["--host", spelling, "--port", str(port), "--database-url", database]
+        with (
+            serving(*args, cwd=tmp_path, port=port, host="[::1]") as process,
+            httpx.Client(base_url=f"http://[::1]:{port}", timeout=10) as http,  # sends Host: [::1]:port
+        ):
+            own = {"Origin": f"http://[::1]:{port}"}
+            assert http.post("/workspaces", json={"name": "v6", **HERMES_OK}, headers=own).status_code == 201
+            rebound = http.get("/workspaces", headers={"Host": "attacker.example"})
+            assert rebound.status_code == 400 and rebound.json()["code"] == "HOST_NOT_ALLOWED"
+        assert process.returncode == 0, (spelling, (tmp_path / "serve.log").read_text())
+        assert f"routegate on http://[::1]:{port}" in (tmp_path / "serve.log").read_text()
+
+
+def test_serve_help_names_every_environment_variable() -> None:
+    from routegate.service import settings
+
+    read = {value for name, value in vars(settings).items() if name.startswith("ENV_")}
+    read.discard(settings.ENV_SUPERVISOR_PID)  # set by serve for its own workers, not by an operator
+    done = run_cli("serve", "--help")
+    assert done.returncode == 0
+    assert read and all(variable in done.stdout for variable in read), sorted(read - set(done.stdout.split()))
+
+
+def test_make_run_takes_port_and_host_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "ROUTEGATE_DATABASE_URL": f"sqlite:///{tmp_path / 'make.db'}", "HOST": "not-loopback"}
+    process = subprocess.Popen(
+        ["make", "--no-print-directory", "-C", str(REPO), "run", f"PORT={port}", "HOST=127.0.0.1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's Ctrl-C signals one
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.communicate()[0]
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "make run did not come up"
+            time.sleep(0.2)
+        os.killpg(process.pid, signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    # routegate exits 0; make, which got the same Ctrl-C, then ends by that signal as shells expect,
+    # without an error line of its own ("make: *** [run] Interrupt" or "Error 130").
+    assert process.returncode in (0, -signal.SIGINT), output
+    assert "make: ***" not in output and "Traceback" not in output, output
+    assert "Application shutdown complete" in output
+    assert (tmp_path / "make.db").exists()  # the environment still configures what make run does not set
+
+
+def _readme_block(command: str) -> str:
+    """The output the README shows under ``$ command`` in a console block."""
+    readme = (REPO / "README.md").read_text()
+    start = readme.index(f"$ {command}\n") + len(command) + 3
+    return readme[start : readme.index("```", start)]
+
+
+def test_readme_drift_output_is_what_drift_prints() -> None:
+    command = "routegate drift src/routegate/data/templates --report-only"
+    done = run_cli(*command.split()[1:], cwd=REPO)
+    assert done.returncode == 0
+    assert _readme_block(command) == done.stdout
+
+
+def test_readme_shows_every_create_field_and_the_spec() -> None:
+    from routegate.service.schemas import CreateWorkspace
+
+    readme = (REPO / "README.md").read_text()
+    for field in CreateWorkspace.model_fields:
+        assert f"| `{field}` |" in readme, field
+    assert "[docs/routing.md](docs/routing.md)" in readme

@@ -125,6 +125,24 @@ def test_template_scans_never_leave_the_root_nor_show_server_paths(
         server.stop()
 
 
+def test_a_refused_reload_names_the_manifest_file_not_its_folder(tmp_path: Path, manifest_copy: Path) -> None:
+    server = LiveServer(Settings(database_url=f"sqlite:///{tmp_path / 'm.db'}", manifest=manifest_copy)).start()
+    try:
+        with server.client() as http:
+            for breakage in ("not: [valid", "schema_version: 1\n", None):  # bad YAML, bad content, file gone
+                if breakage is None:
+                    manifest_copy.unlink()
+                else:
+                    manifest_copy.write_text(breakage)
+                refused = http.post("/registry/reload")
+                assert refused.status_code == 422 and refused.json()["code"] == "INVALID_MANIFEST"
+                assert refused.json()["error"].startswith("providers.yaml: ")
+                assert refused.json()["problems"]
+                assert str(tmp_path) not in refused.text, refused.text
+    finally:
+        server.stop()
+
+
 # --- 10: Idempotency-Key ------------------------------------------------------------------------------------
 
 

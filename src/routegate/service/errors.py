@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from pathlib import PurePath
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -52,7 +53,7 @@ class ServiceCode(enum.StrEnum):
 
 
 STATUS: dict[str, int] = {
-    # Section 7's gates.
+    # The create gates'.
     Code.INVALID_TEMPLATE: 400,
     Code.RUNTIME_UNRESOLVED: 422,
     Code.RUNTIME_UNSUPPORTED: 422,
@@ -178,11 +179,17 @@ async def _http_exception(request: Request, error: Exception) -> JSONResponse:
 
 
 async def _invalid_manifest(_request: Request, error: Exception) -> JSONResponse:
+    """The manifest's problems, its file named without the server's folders (they are not the client's)."""
     assert isinstance(error, InvalidManifest)
+    shown = PurePath(error.source).name or "manifest"
+
+    def masked(text: str) -> str:
+        return text.replace(error.source, shown)
+
     return response(
         ServiceCode.INVALID_MANIFEST,
-        f"{error.source}: the manifest is invalid; the registry in use is unchanged",
-        problems=[{"where": p.where, "message": p.message} for p in error.problems],
+        f"{shown}: the manifest is invalid; the registry in use is unchanged",
+        problems=[{"where": masked(p.where), "message": masked(p.message)} for p in error.problems],
     )
 
 

@@ -74,7 +74,7 @@ def _gated(request: Request, fingerprint: str, refused: Callable[[gate.GateRefus
 def create_workspace(
     body: CreateWorkspace, request: Request, response: Response, idempotency_key: IdempotencyKeyHeader = None
 ) -> dict[str, Any]:
-    """Run the create gates of ROUTING.md section 7 in order, then persist."""
+    """Run the create gates in order (template, runtime, model, catalog), then persist."""
     service = _state(request)
     keyed = KeyedRequest.of(idempotency_key, request, body)
     replayed = service.store.replay(keyed)
@@ -90,7 +90,7 @@ def create_workspace(
         return runtime, model
 
     def refused(refusal: gate.GateRefusal) -> Refusal:
-        # Gate 2 fills only a missing model, so the body's model wins over the template's.
+        # A template fills in only a missing model, so the body's model wins over the template's.
         model = _stripped(body.model) or (_stripped(filled[0]) if filled else None)
         return Refusal.of(Action.CREATE, refusal, runtime=_stripped(body.runtime), model=model, template=body.template)
 
@@ -141,7 +141,7 @@ def change_model(
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, Any]:
-    """Gates 6 to 8 again, for the workspace's settled runtime."""
+    """The model gates again (model required, allowed, provider in the catalog), for the settled runtime."""
     service = _state(request)
     keyed = KeyedRequest.of(idempotency_key, request, body)
     replayed = service.store.replay(keyed)
@@ -183,7 +183,7 @@ def runtime_env(workspace_id: str, request: Request) -> dict[str, Any]:
     registry = service.registry
     workspace = service.store.get(workspace_id)
     provider = None
-    if workspace.provider is not None:  # gate 8 again: a reload may have dropped the provider
+    if workspace.provider is not None:  # catalog check again: a reload may have dropped the provider
         provider = gate.catalog_provider(registry, workspace.provider, runtime=workspace.runtime, model=workspace.model)
     return {
         "workspace_id": workspace.id,
@@ -206,7 +206,7 @@ def list_decisions(
 ) -> dict[str, Any]:
     """Every gate decision on a create or model change, with the manifest fingerprint it was made under.
 
-    Refusals by gates 2 to 9 are here with what was known (runtime, model, template,
+    Refusals by the gates are here with what was known (runtime, model, template,
     candidates), and so are the store's (unknown parent, no free name). A 400
     INVALID_FIELDS is not: a body that failed validation has nothing trustworthy to record.
     """

@@ -26,7 +26,6 @@ __all__ = [
     "PageViewer",
     "State",
     "Viewer",
-    "login_redirect_target",
 ]
 
 
@@ -114,7 +113,7 @@ def _page_viewer(request: Request, state: State) -> Viewer:
     """The viewer of a page that shows or changes workspaces; raises LoginRequired without a session."""
     viewer = _session_viewer(request, state)
     if viewer is None:
-        raise LoginRequired(login_redirect_target(request))
+        raise LoginRequired(_login_target(request))
     return viewer
 
 
@@ -127,7 +126,7 @@ PageViewer = Annotated[Viewer, Depends(_page_viewer)]
 OpenViewer = Annotated[Viewer, Depends(_open_viewer)]
 
 
-def login_redirect_target(request: Request) -> str:
+def _login_target(request: Request) -> str:
     """The sign-in URL that comes back to this page afterwards."""
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return f"/ui/login?next={quote(here, safe='')}"

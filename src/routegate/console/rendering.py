@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from routegate.console.dependencies import Viewer
+from routegate.console.views import BILLING_LABELS
 from routegate.registry import Registry
 
 __all__ = ["NAV", "STATIC_PATH", "ConsoleStatic", "render"]
@@ -80,6 +81,7 @@ _ENV = Environment(
 )
 _ENV.globals["static"] = _static_url
 _ENV.globals["nav"] = NAV
+_ENV.globals["billing_labels"] = {mode.value: label for mode, label in BILLING_LABELS.items()}
 
 
 def render(registry: Registry, page: str, viewer: Viewer, *, status: int = 200, **context: Any) -> HTMLResponse:

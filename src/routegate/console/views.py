@@ -30,7 +30,6 @@ __all__ = [
     "ResidualGroup",
     "RuntimeView",
     "TemplateOption",
-    "billing_label",
     "choosing_env",
     "drift_cards",
     "lookup_rows",
@@ -41,17 +40,7 @@ __all__ = [
 ]
 
 BILLING_LABELS = {BillingMode.PLATFORM_MANAGED: "Platform-managed", BillingMode.BYOK: "BYOK"}
-"""How people read each billing mode: the console never shows the raw value."""
-
-
-def billing_label(mode: str | None) -> str:
-    """The readable label of a stored billing mode; a dash for none (an external workspace without a model)."""
-    if mode is None:
-        return "—"
-    try:
-        return BILLING_LABELS[BillingMode(mode)]
-    except ValueError:
-        return mode
+"""How people read each billing mode: the console never shows the raw value (pages and script alike)."""
 
 
 class ArmKind(enum.StrEnum):

@@ -10,7 +10,7 @@
   var LOGIN_URL = document.body.getAttribute("data-login-url") || "";
   var CHECK_DELAY_MS = 250;
   var CLOSE_ENOUGH = 0.5;  // Dice similarity a suggestion needs before it is offered
-  var BILLING_LABELS = {platform_managed: "Platform-managed", byok: "BYOK"};
+  var BILLING_LABELS = JSON.parse(document.body.getAttribute("data-billing-labels") || "{}");  // from the server
 
   // --- small helpers -------------------------------------------------------
 

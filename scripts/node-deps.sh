@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Node tooling for the typescript target's conformance test (tests/gates):
 # node and npm from Debian when absent, then the exact typescript pinned by
-# tests/gates/node/package-lock.json, installed with `npm ci` (integrity-checked).
+# tests/gates/node/package-lock.json, installed with `npm ci` (integrity-checked);
+# likewise axe-core for the console's accessibility test (tests/console/node).
 #
 #   scripts/node-deps.sh                      prints the tsc path on stdout
 #   export ROUTEGATE_TSC="$(scripts/node-deps.sh)"
@@ -13,6 +14,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 NODE_DIR="$HERE/tests/gates/node"
+AXE_DIR="$HERE/tests/console/node"
 
 say() { echo "node-deps.sh: $*" >&2; }
 
@@ -33,6 +35,7 @@ if [ "$major" -lt 18 ]; then
 fi
 
 (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error >&2)
+(cd "$AXE_DIR" && npm ci --no-audit --no-fund --loglevel=error >&2)
 TSC="$NODE_DIR/node_modules/.bin/tsc"
 say "$("$TSC" --version) with node $(node --version)"
 echo "$TSC"

@@ -33,6 +33,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+AXE = Path(__file__).resolve().parent / "node" / "node_modules" / "axe-core" / "axe.min.js"
+SERIOUS = ("serious", "critical")
 API_TOKEN = "console-test-token-3f9c1a"
 WIDE = {"width": 1280, "height": 900}
 NARROW = {"width": 390, "height": 844}
@@ -139,6 +141,7 @@ class Tab:
     outside: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     expected_errors: list[str] = field(default_factory=list)
+    tolerated_outside: list[str] = field(default_factory=list)
 
     def goto(self, path: str) -> None:
         self.page.goto(self.base + path)  # type: ignore[attr-defined]
@@ -148,6 +151,26 @@ class Tab:
         target = SCREENSHOTS / f"{name}.png"
         self.page.screenshot(path=str(target), full_page=True)  # type: ignore[attr-defined]
         return target
+
+    def accessibility_violations(self) -> list[str]:
+        """axe-core's serious and critical violations on the page as it is now, one line each."""
+        if not AXE.is_file():
+            skip_or_fail(f"{AXE} is missing: run scripts/node-deps.sh to install axe-core")
+        # evaluate() runs as the browser's devtools would, so the page's Content-Security-Policy stays on.
+        self.page.evaluate(AXE.read_text())  # type: ignore[attr-defined]
+        found = self.page.evaluate(  # type: ignore[attr-defined]
+            """async (impacts) => {
+                const result = await axe.run(document, {resultTypes: ["violations"]});
+                return result.violations.filter(v => impacts.includes(v.impact))
+                    .map(v => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map(n => n.target.join(" ")).join(", ")}`);
+            }""",
+            list(SERIOUS),
+        )
+        return list(found)
+
+    def tolerate_outside(self, url: str) -> None:
+        """A request for ``url`` outside the server that the page makes and survives being refused."""
+        self.tolerated_outside.append(url)
 
     def expect_console_error(self, fragment: str) -> None:
         """A browser error log line the test provokes on purpose (a refused request logs one)."""
@@ -159,7 +182,7 @@ class Tab:
         return [url for m, url in self.requests if m == method and url.split("?")[0] == prefix]
 
 
-def _open_tab(browser: object, base: str, viewport: dict[str, int]) -> Iterator[Tab]:
+def open_tab(browser: object, base: str, viewport: dict[str, int]) -> Iterator[Tab]:
     context = browser.new_context(viewport=viewport)  # type: ignore[attr-defined]
     page = context.new_page()
     page.set_default_timeout(10_000)
@@ -181,7 +204,8 @@ def _open_tab(browser: object, base: str, viewport: dict[str, int]) -> Iterator[
         yield tab
     finally:
         context.close()
-    assert tab.outside == [], f"the console asked for something outside its server: {tab.outside}"
+    outside = [url for url in tab.outside if url not in tab.tolerated_outside]
+    assert outside == [], f"the console asked for something outside its server: {outside}"
     unexpected = [e for e in tab.errors if not any(fragment in e for fragment in tab.expected_errors)]
     assert unexpected == [], f"the page logged errors (script errors or CSP violations): {unexpected}"
 
@@ -189,16 +213,16 @@ def _open_tab(browser: object, base: str, viewport: dict[str, int]) -> Iterator[
 @pytest.fixture
 def tab(browser: object, server: Server) -> Iterator[Tab]:
     """A wide browser tab on the open server."""
-    yield from _open_tab(browser, server.url, WIDE)
+    yield from open_tab(browser, server.url, WIDE)
 
 
 @pytest.fixture
 def narrow_tab(browser: object, server: Server) -> Iterator[Tab]:
     """A phone-sized browser tab on the open server."""
-    yield from _open_tab(browser, server.url, NARROW)
+    yield from open_tab(browser, server.url, NARROW)
 
 
 @pytest.fixture
 def token_tab(browser: object, token_server: Server) -> Iterator[Tab]:
     """A wide browser tab on the token-guarded server."""
-    yield from _open_tab(browser, token_server.url, WIDE)
+    yield from open_tab(browser, token_server.url, WIDE)

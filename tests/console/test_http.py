@@ -13,7 +13,8 @@ from routegate.registry import Registry
 
 from .conftest import API_TOKEN, Server
 
-PAGES = ["/", "/ui/workspaces", "/ui/registry", "/ui/drift"]
+PAGES = ["/", "/ui/workspaces", "/ui/lookup?model=gpt-5.5", "/ui/registry", "/ui/runtimes/codex", "/ui/drift"]
+REGISTRY = Registry.load()
 
 
 def _login(client: httpx.Client, token: str, next_path: str = "/") -> httpx.Response:
@@ -50,9 +51,53 @@ def test_assets_are_served_from_the_package_and_unknown_ones_are_404(server: Ser
             .headers["content-type"]
             .startswith(("application/javascript", "text/javascript"))
         )
-        missing = client.get("/ui/static/..%2Fsession.py")
-        assert missing.status_code == 404
-        assert client.get("/ui/static/nothing.css").status_code == 404
+        for missing in ("/ui/static/..%2Fsession.py", "/ui/static/../session.py", "/ui/static/nothing.css"):
+            assert client.get(missing).status_code == 404, missing
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_api_docs_load_their_assets_from_this_server(server: Server, path: str) -> None:
+    with server.client() as client:
+        page = client.get(path)
+        assert page.status_code == 200
+        assets = re.findall(r'(?:href|src)="([^"]+)"', page.text)
+        assert assets and all(a.startswith("/") and not a.startswith("//") for a in assets), assets
+        for asset in assets:
+            assert client.get(asset).status_code == 200, asset
+        assert client.get("/openapi.json").status_code == 200
+
+
+def test_console_nav_links_the_api_docs(server: Server) -> None:
+    with server.client() as client:
+        assert 'href="/docs">API docs</a>' in client.get("/ui/registry").text
+
+
+def _lookup_ids() -> list[str]:
+    """Every menu id of every runtime, with case and separator variants, and ids no runtime routes."""
+    ids = {model for runtime in REGISTRY.runtimes for model in REGISTRY.menu(runtime)}
+    variants = {v for model in ids for v in (model.upper(), model.replace("/", ":"), model.replace(":", "/"))}
+    return sorted(ids | variants | {"gpt-4o", "platform/anything", "x" * 256, "<script>", " GLM-4.6 "})
+
+
+def test_lookup_shows_registry_check_for_every_runtime(server: Server) -> None:
+    with server.client() as client:
+        for model in _lookup_ids():
+            page = client.get("/ui/lookup", params={"model": model})
+            assert page.status_code == 200, model
+            rows = dict(re.findall(r'<tr data-runtime="([^"]+)" data-allowed="(yes|no)">', page.text))
+            expected = {rt: "yes" if REGISTRY.check(rt, model).allowed else "no" for rt in REGISTRY.runtimes}
+            assert rows == expected, model
+            codes = re.findall(r'data-field="code">([A-Z_]+)<', page.text)
+            refused = [REGISTRY.check(rt, model).code for rt in REGISTRY.runtimes if expected[rt] == "no"]
+            assert codes == [code.value for code in refused if code is not None], model
+            assert "<script>" not in page.text.split("<main", 1)[1], "ids are escaped"
+
+
+def test_lookup_refuses_an_id_longer_than_the_api_accepts(server: Server) -> None:
+    with server.client() as client:
+        page = client.get("/ui/lookup", params={"model": "x" * 257})
+    assert page.status_code == 400 and "at most 256 characters" in page.text
+    assert 'data-allowed="' not in page.text
 
 
 def test_console_pages_stay_out_of_the_openapi_schema(server: Server) -> None:
@@ -212,8 +257,11 @@ def test_malformed_session_values_are_rejected(value: str) -> None:
     ("path", "status"),
     [
         ("/ui/workspaces?cursor=5&page=abc", 200),
-        ("/ui/workspaces?cursor=" + "9" * 600, 200),
+        ("/ui/workspaces?page=" + "9" * 600, 200),
+        ("/ui/workspaces?billing=%00&runtime=" + "r" * 100, 200),
         ("/ui/workspaces/" + "x" * 300, 404),
+        ("/ui/runtimes/not-a-runtime", 404),
+        ("/ui/lookup?model=%00%01", 200),
     ],
 )
 def test_hand_edited_console_urls_get_a_page_not_an_error(server: Server, path: str, status: int) -> None:

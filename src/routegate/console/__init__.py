@@ -1,9 +1,33 @@
-"""The web console: create workspaces with a live routability check, browse the registry and drift.
+"""The web console: operators create, find and change workspaces, look up models, browse the registry and drift.
 
 Server-rendered Jinja2 with a little plain JavaScript; no build step and no
-assets from the internet. The service mounts :func:`console_router`.
+assets from the internet. The service calls :func:`install` on its app.
 """
 
-from routegate.console.routes import console_router
+from __future__ import annotations
 
-__all__ = ["console_router"]
+from fastapi import FastAPI, Request
+from starlette.responses import RedirectResponse, Response
+
+from routegate.console import login, pages, workspaces
+from routegate.console.dependencies import LoginRequired
+from routegate.console.rendering import STATIC_PATH, ConsoleStatic
+
+__all__ = ["install"]
+
+
+async def _to_login(_request: Request, error: Exception) -> Response:
+    assert isinstance(error, LoginRequired)
+    return RedirectResponse(error.target, status_code=303)
+
+
+def install(app: FastAPI) -> None:
+    """Serve the console on ``app``: ``/`` and ``/ui/...``, none of it in the OpenAPI schema.
+
+    Pages read ``app.state.routegate`` on every request (see
+    :class:`~routegate.console.dependencies.ConsoleState`), so a reloaded manifest shows at once.
+    """
+    for router in (pages.router, workspaces.router, login.router):
+        app.include_router(router)
+    app.mount(STATIC_PATH, ConsoleStatic(), name="console-static")
+    app.add_exception_handler(LoginRequired, _to_login)

@@ -7,9 +7,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
-from routegate import __version__
-from routegate.console import console_router
+from routegate import __version__, console
 
 from . import errors
 from .middleware import BodyLimit, CrossSiteGuard, LoopbackHosts, ServerTiming
@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         state.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc with Swagger UI and ReDoc served from the package, not a CDN
         title="routegate",
         version=__version__,
         description="Workspace API behind the create gates: can this runtime run this model, "
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(LoopbackHosts, allowed_hosts=_loopback_hosts(state.settings.host))
     app.include_router(workspaces_router)
     app.include_router(registry_router)
-    app.include_router(console_router())  # the web console: / and /ui/*
+    console.install(app)  # the web console: / and /ui/*
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

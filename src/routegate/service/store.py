@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -343,6 +343,35 @@ class Store:
                 query = query.where(Workspace.seq > after)
             rows = list(session.scalars(query))
         return [workspace_dict(ws) for ws in rows[:limit]], (str(rows[limit - 1].seq) if len(rows) > limit else None)
+
+    def listing(
+        self,
+        *,
+        limit: int,
+        offset: int = 0,
+        name_contains: str | None = None,
+        runtime: str | None = None,
+        provider: str | None = None,
+        billing_mode: str | None = None,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Workspaces matching every filter given, newest first, and how many match in all.
+
+        ``name_contains`` matches case-insensitively and literally (``%`` and ``_`` are not wildcards).
+        """
+        conditions = []
+        if name_contains:
+            conditions.append(Workspace.name.icontains(name_contains, autoescape=True))
+        if runtime is not None:
+            conditions.append(Workspace.runtime == runtime)
+        if provider is not None:
+            conditions.append(Workspace.provider == provider)
+        if billing_mode is not None:
+            conditions.append(Workspace.billing_mode == billing_mode)
+        with self.database.read() as session:
+            total = session.scalar(select(func.count()).select_from(Workspace).where(*conditions)) or 0
+            query = select(Workspace).where(*conditions).order_by(Workspace.seq.desc()).limit(limit).offset(offset)
+            rows = list(session.scalars(query))
+        return [workspace_dict(ws) for ws in rows], total
 
     def delete(self, workspace_id: str) -> None:
         try:

@@ -19,20 +19,45 @@ def compile(pattern: str) -> re2._Regexp:
     return re2.compile(pattern, _OPTIONS)
 
 
+def _reason(error: re2.error) -> str:
+    reason = error.args[0] if error.args else str(error)
+    return reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
+
+
 def compile_error(pattern: str) -> str | None:
     """RE2's reason for refusing ``pattern``, or None when it compiles."""
     try:
         re2.compile(pattern, _OPTIONS)
     except re2.error as error:
-        reason = error.args[0] if error.args else str(error)
-        return reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
+        return _reason(error)
     return None
 
 
 def search_set(patterns: Sequence[str]) -> re2.Set:
-    """One automaton for all ``patterns``: a search costs one pass, whatever their number."""
+    """One automaton for all ``patterns``: a search costs one pass, whatever their number.
+
+    Raises ``re2.error`` when the patterns, each valid alone, do not fit in one
+    set together (RE2 bounds a set's memory); :func:`search_set_error` says which.
+    """
     matcher = re2.Set.SearchSet(_OPTIONS)
     for pattern in patterns:
         matcher.Add(pattern)
     matcher.Compile()
     return matcher
+
+
+def search_set_error(patterns: Sequence[str]) -> tuple[int, str] | None:
+    """None when ``patterns`` build into one set; else RE2's reason and the position of
+    the first pattern that makes the set fail together with those before it."""
+    try:
+        search_set(patterns)
+    except re2.error as error:
+        reason = _reason(error)
+    else:
+        return None
+    for end in range(1, len(patterns)):
+        try:
+            search_set(patterns[:end])
+        except re2.error as error:
+            return end - 1, _reason(error)
+    return len(patterns) - 1, reason

@@ -33,31 +33,38 @@ def compile_error(pattern: str) -> str | None:
     return None
 
 
+class SetBuildError(Exception):
+    """Patterns, each valid alone, that do not fit in one RE2 set together (RE2 bounds a set's memory).
+
+    ``position`` is the first pattern that makes the set fail with those before it.
+    """
+
+    def __init__(self, position: int, reason: str) -> None:
+        super().__init__(f"pattern {position}: {reason}")
+        self.position = position
+        self.reason = reason
+
+
 def search_set(patterns: Sequence[str]) -> re2.Set:
     """One automaton for all ``patterns``: a search costs one pass, whatever their number.
 
-    Raises ``re2.error`` when the patterns, each valid alone, do not fit in one
-    set together (RE2 bounds a set's memory); :func:`search_set_error` says which.
+    Raises :class:`SetBuildError` when they do not fit in one set.
     """
+    try:
+        return _build_set(patterns)
+    except re2.error as error:
+        reason = _reason(error)
+    for end in range(1, len(patterns)):
+        try:
+            _build_set(patterns[:end])
+        except re2.error as error:
+            raise SetBuildError(end - 1, _reason(error)) from None
+    raise SetBuildError(len(patterns) - 1, reason)
+
+
+def _build_set(patterns: Sequence[str]) -> re2.Set:
     matcher = re2.Set.SearchSet(_OPTIONS)
     for pattern in patterns:
         matcher.Add(pattern)
     matcher.Compile()
     return matcher
-
-
-def search_set_error(patterns: Sequence[str]) -> tuple[int, str] | None:
-    """None when ``patterns`` build into one set; else RE2's reason and the position of
-    the first pattern that makes the set fail together with those before it."""
-    try:
-        search_set(patterns)
-    except re2.error as error:
-        reason = _reason(error)
-    else:
-        return None
-    for end in range(1, len(patterns)):
-        try:
-            search_set(patterns[:end])
-        except re2.error as error:
-            return end - 1, _reason(error)
-    return len(patterns) - 1, reason

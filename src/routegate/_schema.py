@@ -133,7 +133,8 @@ def _list(item: Check, *, non_empty: bool = False) -> Check:
             raise _Invalid(("", f"must be a list, got {_kind(value)}"))
         if non_empty and not value:
             raise _Invalid(("", "must list at least one entry"))
-        items, problems = [], []
+        items: list[object] = []
+        problems: list[tuple[str, str]] = []
         for index, entry in enumerate(value):
             try:
                 items.append(item(entry))
@@ -262,7 +263,7 @@ ARM_FIELDS: Mapping[str, Field] = MappingProxyType(
 _RUNTIME_KEYS = ("providers",)
 
 
-def platform_disguise(provider: Record, platform: Record | None) -> str | None:
+def platform_disguise(provider: Mapping[str, Any], platform: Mapping[str, Any] | None) -> str | None:
     """How ``provider`` is the ``platform`` provider by effect (see
     :func:`billing.platform_credential_shared`), or None."""
     if platform is None or provider["name"] == PLATFORM:
@@ -438,15 +439,15 @@ def _check_arms(
                     "List its models explicitly, or wire a BYOK provider with the tenant's own credential instead",
                 )
             )
-    failure = _re2.search_set_error([entry["model_prefix_match"] for _, entry in matched])
-    if failure is not None:
-        position, reason = failure
-        index, entry = matched[position]
+    try:
+        _re2.search_set([entry["model_prefix_match"] for _, entry in matched])
+    except _re2.SetBuildError as error:
+        index, entry = matched[error.position]
         problems.append(
             Problem(
                 f"{where}.providers[{index}]",
-                f"provider {entry['name']!r}'s pattern does not fit in this runtime's combined RE2 set "
-                f"with the patterns before it ({reason}); simplify it: wide character classes under "
+                f"the pattern of provider {entry['name']!r} does not fit in this runtime's combined RE2 set "
+                f"with the patterns before it ({error.reason}); simplify it: wide character classes under "
                 "large counted repetitions cost the most",
             )
         )

@@ -11,8 +11,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import re2
-
 from routegate import _re2
 from routegate._ids import UNSERVABLE, UPSTREAM_SEPARATORS
 from routegate.errors import AmbiguousModel, EmptyModel, InvalidManifest, NotNamespaced, Problem, Unroutable
@@ -90,13 +88,10 @@ class RuntimeIndex:
         patterns = [p.model_prefix_match for p in self._providers]
         try:
             self._matcher = _re2.search_set(patterns)
-        except re2.error:
+        except _re2.SetBuildError as error:
             # Validation refuses such a manifest: only one built by hand, unvalidated, gets here.
-            at, reason = _re2.search_set_error(patterns) or (0, "failed to compile Set")
-            problem = Problem(
-                f"runtimes.{runtime.name}.providers[{at}]", f"does not fit in the runtime's RE2 set ({reason})"
-            )
-            raise InvalidManifest([problem]) from None
+            where = f"runtimes.{runtime.name}.providers[{error.position}]"
+            raise InvalidManifest([Problem(where, f"does not fit in the runtime's RE2 set ({error.reason})")]) from None
         self._menu_bigrams = tuple(_bigrams(model) for model in self.menu)
 
     def menu_owners(self, model: str) -> tuple[Provider, ...]:

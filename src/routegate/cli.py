@@ -76,12 +76,10 @@ def _invalid_input(error: InvalidManifest) -> UsageError:
 
 
 def _registry(args: argparse.Namespace) -> Registry:
+    from routegate.decision import FOREIGN_RUNTIMES
     from routegate.registry import Registry
 
-    foreign = getattr(args, "foreign_runtime", None)
-    if foreign is None:
-        return Registry(_manifest(args))
-    return Registry(_manifest(args), foreign_runtimes=foreign)
+    return Registry(_manifest(args), foreign_runtimes=getattr(args, "foreign_runtime", None) or FOREIGN_RUNTIMES)
 
 
 def _env_name(value: str) -> str:

@@ -94,10 +94,14 @@ class Manifest:
     providers: Mapping[str, Provider]
     runtimes: Mapping[str, Runtime]
     source: str = "manifest"
-    fingerprint: str = field(init=False)
+    _fingerprint: str = field(init=False, default="", repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "fingerprint", fingerprint(self.to_data()))
+    @property
+    def fingerprint(self) -> str:
+        """16 hex chars of the data; computed when first asked for, as a one-shot decision never asks."""
+        if not self._fingerprint:
+            object.__setattr__(self, "_fingerprint", fingerprint(self.to_data()))
+        return self._fingerprint
 
     @classmethod
     def _from_data(cls, data: Mapping[str, Any], source: str = "manifest") -> Manifest:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -16,6 +15,8 @@ def fingerprint(data: Mapping[str, Any]) -> str:
     Runtimes are hashed in declared order (as a list), since their order is data:
     it is the order every listing and generated artifact shows.
     """
+    import hashlib  # deferred: a one-shot decision never computes a fingerprint
+
     ordered = {**data, "runtimes": [[name, runtime] for name, runtime in data["runtimes"].items()]}
     canonical = json.dumps(ordered, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]

@@ -53,17 +53,13 @@ class Output:
         self.stream.write(text + "\n")
 
 
-def _manifest(args: argparse.Namespace, *, cached: bool = False) -> Manifest:
-    """The manifest a command works on; unreadable or invalid input is a usage error (exit 2).
-
-    ``cached`` reuses an earlier validation of the same bytes: only for the quick
-    decision commands, never for the gates (lint, drift, gen), which must validate.
-    """
+def _manifest(args: argparse.Namespace) -> Manifest:
+    """The manifest a command works on, validated; unreadable or invalid input is a usage error (exit 2)."""
     from routegate.errors import InvalidManifest
     from routegate.manifest import load_manifest
 
     try:
-        return load_manifest(args.manifest, cached=cached)
+        return load_manifest(args.manifest)
     except InvalidManifest as error:
         raise _invalid_input(error) from None
 
@@ -80,9 +76,22 @@ def _invalid_input(error: InvalidManifest) -> UsageError:
 
 
 def _registry(args: argparse.Namespace) -> Registry:
+    from routegate.decision import FOREIGN_RUNTIMES
     from routegate.registry import Registry
 
-    return Registry(_manifest(args, cached=True))
+    return Registry(_manifest(args), foreign_runtimes=getattr(args, "foreign_runtime", None) or FOREIGN_RUNTIMES)
+
+
+def _env_name(value: str) -> str:
+    """``--auth-env`` takes a NAME. The value is not repeated in the error: it may be a pasted key."""
+    from routegate._ids import ENV_NAME
+
+    if not ENV_NAME.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            "takes an env var NAME such as OPENAI_API_KEY (A-Z, 0-9 and _, not starting with a digit), "
+            "never a value; the value given is not shown because it may be a secret"
+        )
+    return value
 
 
 # --- commands ------------------------------------------------------------------------------
@@ -155,13 +164,15 @@ def _lint_prove(manifest: Manifest, args: argparse.Namespace, out: Output) -> in
 
 def cmd_derive(args: argparse.Namespace, out: Output) -> int:
     from routegate.billing import billing_mode_for
-    from routegate.errors import DeriveError
+    from routegate.errors import DeriveError, UnknownRuntime
 
     registry = _registry(args)
     try:
         derivation = registry.derivation(args.runtime, args.model, args.auth_env)
     except DeriveError as error:
         payload = {"error": error.kind, "message": str(error), "candidates": list(error.candidates)}
+        if isinstance(error, UnknownRuntime):
+            payload["nearest_runtimes"] = list(error.nearest)
         if out.as_json:
             out.json(payload)
         else:
@@ -511,14 +522,25 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
-    def auth_env(p: argparse.ArgumentParser) -> None:
+    def decision_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("runtime")
+        p.add_argument("model")
         p.add_argument(
             "--auth-env",
             metavar="NAME",
             action="append",
             default=[],
+            type=_env_name,
             help="an env var NAME the workspace has (repeatable); settles ties",
         )
+        p.add_argument(
+            "--foreign-runtime",
+            metavar="NAME",
+            action="append",
+            help="a runtime the registry does not describe, where any model is admitted "
+            "(repeatable; default: external, langgraph); any other unknown runtime is refused",
+        )
+        p.add_argument("--explain", action="store_true", help="show the steps taken")
 
     p = command("lint", cmd_lint, "validate the manifest against every load rule")
     p.add_argument("--prove", action="store_true", help="prove no two native providers' patterns match one model id")
@@ -529,17 +551,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --prove: overlaps between providers no runtime combines are information, not failures",
     )
 
-    p = command("derive", cmd_derive, "which provider serves MODEL on RUNTIME")
-    p.add_argument("runtime")
-    p.add_argument("model")
-    auth_env(p)
-    p.add_argument("--explain", action="store_true", help="show the steps taken")
-
-    p = command("check", cmd_check, "the create gate's decision for MODEL on RUNTIME")
-    p.add_argument("runtime")
-    p.add_argument("model")
-    auth_env(p)
-    p.add_argument("--explain", action="store_true", help="show the steps taken")
+    decision_options(command("derive", cmd_derive, "which provider serves MODEL on RUNTIME"))
+    decision_options(command("check", cmd_check, "the create gate's decision for MODEL on RUNTIME"))
 
     p = command("upstream", cmd_upstream, "where the platform's LLM proxy sends MODEL")
     p.add_argument("model")

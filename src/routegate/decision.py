@@ -9,14 +9,14 @@ caches it.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from routegate.billing import PLATFORM, BillingMode, billing_mode_for
 from routegate.errors import AmbiguousModel, DeriveError
 from routegate.manifest import Provider
-from routegate.resolution import RuntimeIndex, derive, display_id
+from routegate.resolution import RuntimeIndex, derive, display_id, nearest_names
 
 __all__ = ["EXTERNAL_RUNTIME", "FOREIGN_RUNTIMES", "Code", "Decision", "DecisionPath", "check"]
 
@@ -81,9 +81,21 @@ class Decision:
         }
 
 
-def check(indexes: Mapping[str, RuntimeIndex], runtime: str, model: str, auth_env: frozenset[str]) -> Decision:
-    """The create gate's model decision. Never raises for any model string."""
+def check(
+    indexes: Mapping[str, RuntimeIndex],
+    runtime: str,
+    model: str,
+    auth_env: frozenset[str],
+    foreign_runtimes: Collection[str] = FOREIGN_RUNTIMES,
+) -> Decision:
+    """The create gate's model decision. Never raises for any model string.
+
+    A runtime that is neither in the registry nor foreign is refused before the
+    model is looked at: a misspelt runtime must not fail open.
+    """
     trimmed = model.strip()
+    if runtime not in indexes and runtime not in foreign_runtimes:
+        return _unsupported_runtime(runtime, trimmed, (*indexes, *foreign_runtimes))
     if not trimmed:
         return Decision(
             runtime, trimmed, True, DecisionPath.EMPTY, None, "no model given: the MODEL_REQUIRED gate decides"
@@ -136,6 +148,20 @@ def check(indexes: Mapping[str, RuntimeIndex], runtime: str, model: str, auth_en
         billing_mode=billing,
         required_env=provider.auth_env,
         candidates=derivation.candidates,
+    )
+
+
+def _unsupported_runtime(runtime: str, model: str, known: tuple[str, ...]) -> Decision:
+    nearest = nearest_names(runtime, known, _SUGGESTIONS)
+    return Decision(
+        runtime,
+        model,
+        False,
+        None,
+        Code.RUNTIME_UNSUPPORTED,
+        f"runtime '{display_id(runtime)}' is neither in the registry nor a foreign runtime. "
+        f"Nearest runtimes: {', '.join(nearest)}.",
+        suggestions=nearest,
     )
 
 

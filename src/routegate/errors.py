@@ -79,7 +79,13 @@ class DeriveError(RoutegateError, LookupError):
 
 
 class UnknownRuntime(DeriveError):
+    """A runtime the registry does not describe; ``nearest`` names the closest runtimes it knows."""
+
     kind = "unknown_runtime"
+
+    def __init__(self, message: str, *, nearest: tuple[str, ...] = ()) -> None:
+        self.nearest = nearest
+        super().__init__(message)
 
 
 class EmptyModel(DeriveError, ValueError):

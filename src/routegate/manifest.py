@@ -13,9 +13,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from routegate import _cache
 from routegate._fingerprint import fingerprint
-from routegate.billing import is_platform_keyed
+from routegate._schema import PROVIDER_FIELDS, platform_disguise, validate
+from routegate.billing import PLATFORM, is_platform_keyed
 from routegate.errors import InvalidManifest, Problem, UnreadableManifest
 
 __all__ = [
@@ -48,11 +48,15 @@ class Provider:
     deprecated: bool = False
     upstream_vendor: str | None = None
     declared_platform_keyed: bool = False
+    platform_keyed_by_effect: bool = False
+    """Set by the manifest: it shares the ``platform`` provider's own credential or base URL."""
 
     @property
     def platform_keyed(self) -> bool:
         """The platform holds this provider's key (see :func:`billing.is_platform_keyed`)."""
-        return is_platform_keyed(self.name, self.upstream_vendor, self.declared_platform_keyed)
+        return is_platform_keyed(
+            self.name, self.upstream_vendor, self.declared_platform_keyed, by_effect=self.platform_keyed_by_effect
+        )
 
     def accepts_auth(self, auth_env: frozenset[str]) -> bool:
         """Any one of the provider's auth env names suffices."""
@@ -90,37 +94,23 @@ class Manifest:
     providers: Mapping[str, Provider]
     runtimes: Mapping[str, Runtime]
     source: str = "manifest"
-    fingerprint: str = field(init=False)
+    _fingerprint: str = field(init=False, default="", repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "fingerprint", fingerprint(self.to_data()))
+    @property
+    def fingerprint(self) -> str:
+        """16 hex chars of the data; computed when first asked for, as a one-shot decision never asks."""
+        if not self._fingerprint:
+            object.__setattr__(self, "_fingerprint", fingerprint(self.to_data()))
+        return self._fingerprint
 
     @classmethod
     def _from_data(cls, data: Mapping[str, Any], source: str = "manifest") -> Manifest:
-        """Build from the canonical data of :meth:`to_data` that was validated before.
+        """Build from canonical data (see :meth:`to_data`) that was validated before.
 
-        Private: it skips validation. Only :func:`parse_manifest` and the
-        validated-manifest cache call it.
+        Private: it skips validation. Only :func:`parse_manifest` calls it.
         """
-        providers = {
-            p["name"]: Provider(
-                name=p["name"],
-                display_name=p["display_name"],
-                protocol=p["protocol"],
-                auth_mode=p["auth_mode"],
-                auth_env=tuple(p["auth_env"]),
-                model_prefix_match=p["model_prefix_match"],
-                vendor_logo=p["vendor_logo"],
-                base_url_template=p["base_url_template"],
-                base_url_anthropic=p["base_url_anthropic"],
-                auth_token_env=p["auth_token_env"],
-                model_aliases=tuple(p["model_aliases"]),
-                deprecated=p["deprecated"],
-                upstream_vendor=p["upstream_vendor"],
-                declared_platform_keyed=p["platform_keyed"],
-            )
-            for p in data["providers"]
-        }
+        platform = next((p for p in data["providers"] if p["name"] == PLATFORM), None)
+        providers = {p["name"]: _provider(p, platform) for p in data["providers"]}
         runtimes = {
             name: Runtime(name, tuple(Arm(providers[a["name"]], tuple(a["models"] or ())) for a in r["providers"]))
             for name, r in data["runtimes"].items()
@@ -132,22 +122,7 @@ class Manifest:
         return {
             "schema_version": self.schema_version,
             "providers": [
-                {
-                    "name": p.name,
-                    "display_name": p.display_name,
-                    "vendor_logo": p.vendor_logo,
-                    "protocol": p.protocol,
-                    "auth_mode": p.auth_mode,
-                    "base_url_template": p.base_url_template,
-                    "base_url_anthropic": p.base_url_anthropic,
-                    "auth_env": list(p.auth_env),
-                    "auth_token_env": p.auth_token_env,
-                    "model_prefix_match": p.model_prefix_match,
-                    "model_aliases": list(p.model_aliases),
-                    "deprecated": p.deprecated,
-                    "upstream_vendor": p.upstream_vendor,
-                    "platform_keyed": p.declared_platform_keyed,
-                }
+                {name: _plain(getattr(p, _ATTRIBUTES.get(name, name))) for name in PROVIDER_FIELDS}
                 for p in self.providers.values()
             ],
             "runtimes": {
@@ -159,40 +134,43 @@ class Manifest:
         }
 
 
+_ATTRIBUTES = {"platform_keyed": "declared_platform_keyed"}
+"""Document field -> :class:`Provider` attribute, where the names differ."""
+
+
+def _provider(record: Mapping[str, Any], platform: Mapping[str, Any] | None) -> Provider:
+    fields = {_ATTRIBUTES.get(name, name): _frozen(record[name]) for name in PROVIDER_FIELDS}
+    return Provider(**fields, platform_keyed_by_effect=platform_disguise(record, platform) is not None)
+
+
+def _frozen(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list | tuple) else value
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
 def bundled_manifest_path() -> Path:
     """The reference registry routegate ships as its default."""
     return Path(__file__).parent / "data" / "providers.yaml"
 
 
-def load_manifest(path: str | PathLike[str] | None = None, *, cached: bool = False) -> Manifest:
-    """Read and validate a manifest file (the bundled one when ``path`` is None).
-
-    With ``cached``, bytes validated before are rebuilt from a local cache
-    (see :mod:`routegate._cache`): for one-shot commands, where validation
-    would dominate the run time.
-    """
+def load_manifest(path: str | PathLike[str] | None = None) -> Manifest:
+    """Read and validate a manifest file (the bundled one when ``path`` is None)."""
     file = Path(path) if path is not None else bundled_manifest_path()
     try:
-        raw = file.read_bytes()
-        text = raw.decode("utf-8")
+        text = file.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise UnreadableManifest([Problem("<file>", f"cannot read {file}: {error}")], source=str(file)) from error
-    if not cached:
-        return parse_manifest(text, source=str(file))
-
-    data = _cache.read(raw)
-    if data is not None:
-        return Manifest._from_data(data, source=str(file))
-    manifest = parse_manifest(text, source=str(file))
-    _cache.write(raw, manifest.to_data(), manifest.fingerprint)
-    return manifest
+    return parse_manifest(text, source=str(file))
 
 
 def parse_manifest(text: str, source: str = "manifest") -> Manifest:
     """Validate manifest YAML text; raise :class:`InvalidManifest` with every problem."""
     import yaml  # deferred: only loading needs it
 
-    from routegate import _schema, _yaml
+    from routegate import _yaml
 
     try:
         doc, duplicates = _yaml.load(text)
@@ -202,13 +180,8 @@ def parse_manifest(text: str, source: str = "manifest") -> Manifest:
         problem = getattr(error, "problem", None) or str(error)
         raise InvalidManifest([Problem(where, f"not valid YAML: {problem}")], source=source) from None
 
-    provider_docs, runtime_docs, problems = _schema.validate(doc)
+    data, problems = validate(doc)
     problems = duplicates + problems
     if problems:
         raise InvalidManifest(problems, source=source)
-    data = {
-        "schema_version": _schema.SCHEMA_VERSION,
-        "providers": [d.model_dump(mode="json") for d in provider_docs],
-        "runtimes": {name: r.model_dump(mode="json") for name, r in runtime_docs.items()},
-    }
     return Manifest._from_data(data, source=source)

@@ -6,18 +6,27 @@ bounded so that hostile model ids cannot grow memory.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from os import PathLike
 from types import MappingProxyType
 
 from routegate.billing import BillingMode, billing_mode_for
-from routegate.decision import Decision, DecisionPath
+from routegate.decision import FOREIGN_RUNTIMES, Decision, DecisionPath
 from routegate.decision import check as decide
 from routegate.errors import DeriveError, UnknownRuntime
 from routegate.manifest import Arm, Manifest, Provider, load_manifest, parse_manifest
-from routegate.resolution import Derivation, RuntimeIndex, Upstream, UpstreamIndex, derive, servable
+from routegate.resolution import (
+    Derivation,
+    RuntimeIndex,
+    Upstream,
+    UpstreamIndex,
+    derive,
+    display_id,
+    nearest_names,
+    servable,
+)
 
 __all__ = ["Explanation", "MenuEntry", "Registry"]
 
@@ -49,10 +58,19 @@ class Explanation:
 class Registry:
     """Answers: can this runtime run this model, who serves it, who pays."""
 
-    __slots__ = ("_check", "_indexes", "_manifest", "_runtimes", "_upstream", "_upstreams")
+    __slots__ = ("_check", "_foreign", "_indexes", "_manifest", "_runtimes", "_upstream", "_upstreams")
 
-    def __init__(self, manifest: Manifest, *, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+    def __init__(
+        self,
+        manifest: Manifest,
+        *,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        foreign_runtimes: Collection[str] = FOREIGN_RUNTIMES,
+    ) -> None:
+        """``foreign_runtimes`` are runtimes the registry does not describe: check() fails open
+        for them and refuses every other runtime it does not know."""
         self._manifest = manifest
+        self._foreign = tuple(dict.fromkeys(name for name in foreign_runtimes if name not in manifest.runtimes))
         self._runtimes = tuple(manifest.runtimes)
         self._indexes: Mapping[str, RuntimeIndex] = MappingProxyType(
             {name: RuntimeIndex(runtime) for name, runtime in manifest.runtimes.items()}
@@ -72,17 +90,21 @@ class Registry:
         path: str | PathLike[str] | None = None,
         *,
         cache_size: int = DEFAULT_CACHE_SIZE,
-        cached: bool = False,
+        foreign_runtimes: Collection[str] = FOREIGN_RUNTIMES,
     ) -> Registry:
-        """Load and validate a manifest file; the bundled reference registry when ``path`` is None.
-
-        ``cached`` reuses an earlier validation of the same bytes (see :func:`load_manifest`).
-        """
-        return cls(load_manifest(path, cached=cached), cache_size=cache_size)
+        """Load and validate a manifest file; the bundled reference registry when ``path`` is None."""
+        return cls(load_manifest(path), cache_size=cache_size, foreign_runtimes=foreign_runtimes)
 
     @classmethod
-    def from_yaml(cls, text: str, *, source: str = "manifest", cache_size: int = DEFAULT_CACHE_SIZE) -> Registry:
-        return cls(parse_manifest(text, source=source), cache_size=cache_size)
+    def from_yaml(
+        cls,
+        text: str,
+        *,
+        source: str = "manifest",
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        foreign_runtimes: Collection[str] = FOREIGN_RUNTIMES,
+    ) -> Registry:
+        return cls(parse_manifest(text, source=source), cache_size=cache_size, foreign_runtimes=foreign_runtimes)
 
     # --- what the manifest holds ---------------------------------------------------------
 
@@ -104,6 +126,11 @@ class Registry:
         return self._runtimes
 
     @property
+    def foreign_runtimes(self) -> tuple[str, ...]:
+        """Runtimes the registry does not describe but check() admits (it fails open for them)."""
+        return self._foreign
+
+    @property
     def catalog(self) -> Mapping[str, Provider]:
         """Every provider of the manifest, by name, in declared order."""
         return self.manifest.providers
@@ -111,7 +138,18 @@ class Registry:
     def _index(self, runtime: str) -> RuntimeIndex:
         index = self._indexes.get(runtime)
         if index is None:
-            raise UnknownRuntime(f"runtime '{runtime}' is not in the registry (known: {', '.join(self._indexes)})")
+            shown = display_id(runtime)
+            if runtime in self._foreign:
+                raise UnknownRuntime(
+                    f"runtime '{shown}' is foreign: the registry does not describe it, so it names no "
+                    "provider or menu for it (check() admits any model there)"
+                )
+            nearest = nearest_names(runtime, (*self._runtimes, *self._foreign))
+            raise UnknownRuntime(
+                f"runtime '{shown}' is neither in the registry nor a foreign runtime. "
+                f"Nearest runtimes: {', '.join(nearest)}.",
+                nearest=nearest,
+            )
         return index
 
     def arms(self, runtime: str) -> tuple[Arm, ...]:
@@ -147,7 +185,7 @@ class Registry:
         return self._check(runtime, model, auth)
 
     def _decide(self, runtime: str, model: str, auth_env: frozenset[str]) -> Decision:
-        return decide(self._indexes, runtime, model, auth_env)
+        return decide(self._indexes, runtime, model, auth_env, self._foreign)
 
     def upstream(self, model: str) -> Upstream:
         """Where the platform's proxy sends a namespaced id. Raises NotNamespaced."""

@@ -7,16 +7,25 @@ automaton pass however many providers the catalog holds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from routegate import _re2
 from routegate._ids import UNSERVABLE, UPSTREAM_SEPARATORS
-from routegate.errors import AmbiguousModel, EmptyModel, NotNamespaced, Unroutable
+from routegate.errors import AmbiguousModel, EmptyModel, InvalidManifest, NotNamespaced, Problem, Unroutable
 from routegate.manifest import Provider, Runtime
 
-__all__ = ["Derivation", "RuntimeIndex", "Upstream", "UpstreamIndex", "derive", "display_id", "servable"]
+__all__ = [
+    "Derivation",
+    "RuntimeIndex",
+    "Upstream",
+    "UpstreamIndex",
+    "derive",
+    "display_id",
+    "nearest_names",
+    "servable",
+]
 
 
 _SIMILARITY_PREFIX = 128  # a hostile id is compared by its start only
@@ -26,6 +35,17 @@ def _bigrams(text: str) -> frozenset[str]:
     """Letter pairs, case-folded; a one-letter text stands for itself."""
     folded = text.casefold()
     return frozenset(folded[i : i + 2] for i in range(len(folded) - 1)) or frozenset((folded,))
+
+
+def nearest_names(text: str, names: Iterable[str], limit: int = 3) -> tuple[str, ...]:
+    """The ``names`` most like ``text`` (Dice similarity of letter pairs), best first, ties in given order."""
+    probe = _bigrams(text[:_SIMILARITY_PREFIX])
+
+    def distance(name: str) -> float:
+        pairs = _bigrams(name)
+        return -2 * len(probe & pairs) / (len(probe) + len(pairs))
+
+    return tuple(sorted(names, key=distance)[:limit])
 
 
 def servable(model: str) -> bool:
@@ -65,7 +85,13 @@ class RuntimeIndex:
                     owners.append(arm.provider)
         self._exact = {model: tuple(owners) for model, owners in exact.items()}
         self._providers = tuple(arm.provider for arm in runtime.arms)
-        self._matcher = _re2.search_set([p.model_prefix_match for p in self._providers])
+        patterns = [p.model_prefix_match for p in self._providers]
+        try:
+            self._matcher = _re2.search_set(patterns)
+        except _re2.SetBuildError as error:
+            # Validation refuses such a manifest: only one built by hand, unvalidated, gets here.
+            where = f"runtimes.{runtime.name}.providers[{error.position}]"
+            raise InvalidManifest([Problem(where, f"does not fit in the runtime's RE2 set ({error.reason})")]) from None
         self._menu_bigrams = tuple(_bigrams(model) for model in self.menu)
 
     def menu_owners(self, model: str) -> tuple[Provider, ...]:

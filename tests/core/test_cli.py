@@ -201,12 +201,3 @@ def test_a_reader_that_leaves_early_never_sees_a_pass(tmp_path) -> None:
     proc.stdout.read(100)
     proc.stdout.close()
     assert proc.wait(timeout=60) == 1
-
-
-def test_only_decision_commands_use_the_manifest_cache(tmp_path) -> None:
-    cache = tmp_path / "cache"
-    run("lint", cache_dir=cache)
-    run("drift", "--report-only", str(bundled_templates_path()), cache_dir=cache)
-    assert not cache.exists() or not list(cache.iterdir())
-    run("check", "hermes", "gpt-4o", cache_dir=cache)
-    assert len(list(cache.iterdir())) == 1

@@ -46,7 +46,7 @@ def test_at_least_one_provider(base_doc) -> None:
 @pytest.mark.parametrize("field", ["name", "display_name", "protocol", "auth_mode", "auth_env", "model_prefix_match"])
 def test_required_provider_fields(base_doc, field) -> None:
     del base_doc["providers"][2][field]
-    assert problems_of(base_doc)[f"providers[2].{field}"] == "Field required"
+    assert problems_of(base_doc)[f"providers[2].{field}"] == "required field is missing"
 
 
 def test_protocol_enum(base_doc) -> None:
@@ -71,7 +71,7 @@ def test_pasted_key_is_refused_and_never_echoed(base_doc) -> None:
     with pytest.raises(InvalidManifest) as caught:
         parse_manifest(yaml.safe_dump(base_doc), source="test")
     where = {p.where for p in caught.value.problems}
-    assert {"providers[1].auth_env", "providers[2].auth_token_env"} <= where
+    assert {"providers[1].auth_env[1]", "providers[2].auth_token_env"} <= where
     assert secret not in str(caught.value)
     assert all(secret not in p.message for p in caught.value.problems)
 
@@ -131,7 +131,7 @@ def test_no_provider_twice_in_a_runtime(base_doc) -> None:
 
 def test_menu_ids_are_clean(base_doc) -> None:
     base_doc["runtimes"]["solo"]["providers"][0]["models"] = [" padded "]
-    assert "runtimes.solo.providers[0].models" in problems_of(base_doc)
+    assert "runtimes.solo.providers[0].models[0]" in problems_of(base_doc)
 
 
 @pytest.mark.parametrize(
@@ -201,40 +201,6 @@ def test_fingerprint_changes_with_data(base_doc, to_yaml) -> None:
 
 def test_menu_is_ordered_and_deduplicated(crafted: Registry) -> None:
     assert crafted.menu("rt") == ("alpha/one", "both-arms", "Gamma-Menu", "platform/listed", "alpha/paid")
-
-
-def test_cached_load_rebuilds_the_same_manifest(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("ROUTEGATE_CACHE_DIR", str(tmp_path / "cache"))
-    fresh = load_manifest()
-    first = load_manifest(cached=True)
-    entries = list((tmp_path / "cache").iterdir())
-    assert len(entries) == 1
-    second = load_manifest(cached=True)
-    assert fresh.to_data() == first.to_data() == second.to_data()
-    assert second.fingerprint == fresh.fingerprint
-
-
-def test_damaged_cache_entry_is_revalidated_not_trusted(tmp_path, monkeypatch, base_doc, to_yaml) -> None:
-    monkeypatch.setenv("ROUTEGATE_CACHE_DIR", str(tmp_path / "cache"))
-    manifest_file = tmp_path / "providers.yaml"
-    manifest_file.write_text(to_yaml(base_doc))
-    load_manifest(manifest_file, cached=True)
-    (entry,) = (tmp_path / "cache").iterdir()
-    entry.write_text(entry.read_text().replace('"^beta[:/]"', '"^anything"'))
-    reloaded = load_manifest(manifest_file, cached=True)
-    assert reloaded.providers["beta"].model_prefix_match == "^beta[:/]"
-
-
-def test_manifest_cache_is_bounded(tmp_path, monkeypatch, base_doc, to_yaml) -> None:
-    from routegate import _cache
-
-    monkeypatch.setenv("ROUTEGATE_CACHE_DIR", str(tmp_path / "cache"))
-    for number in range(_cache._KEEP + 5):
-        base_doc["providers"][2]["display_name"] = f"Beta {number}"
-        manifest_file = tmp_path / f"m{number}.yaml"
-        manifest_file.write_text(to_yaml(base_doc))
-        load_manifest(manifest_file, cached=True)
-    assert len(list((tmp_path / "cache").glob("manifest-*.json"))) == _cache._KEEP
 
 
 def test_a_duplicate_key_fails_closed_instead_of_the_last_one_winning(base_doc, to_yaml) -> None:

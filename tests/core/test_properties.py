@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from routegate import BillingMode, DecisionPath, DeriveError, Registry
+from routegate import BillingMode, Code, DecisionPath, DeriveError, Registry
 
 REFERENCE = Registry.load()
 COLD = Registry(REFERENCE.manifest, cache_size=0)
@@ -89,7 +89,9 @@ def test_100kb_ids_are_decided_and_not_cached(big) -> None:
 
 @given(runtime=st.text(min_size=1, max_size=8).map(lambda s: s * 20_000), auth_env=AUTH_ENV)
 @settings(max_examples=10, deadline=None)
-def test_100kb_runtime_names_are_decided_and_not_cached(runtime, auth_env) -> None:
+def test_100kb_runtime_names_are_refused_and_not_cached(runtime, auth_env) -> None:
     registry = Registry(REFERENCE.manifest)
-    assert registry.check(runtime, "sonnet", auth_env).path is DecisionPath.FAIL_OPEN
+    decision = registry.check(runtime, "sonnet", auth_env)
+    assert (decision.allowed, decision.code) == (False, Code.RUNTIME_UNSUPPORTED)
+    assert set(decision.suggestions) <= {*REFERENCE.runtimes, *REFERENCE.foreign_runtimes}
     assert registry._check.cache_info().currsize == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from routegate._re2syntax import Untranslatable
+from routegate.decision import FOREIGN_RUNTIMES
 from routegate.gen import GenerationError
 from routegate.gen._jsregex import to_javascript
 from routegate.gen._render import render as _render_template
@@ -27,6 +28,7 @@ def render(manifest: Manifest) -> str:
         fingerprint=manifest.fingerprint,
         providers=_literal(providers),
         runtimes=_literal(runtimes),
+        foreign_runtimes=_literal([name for name in FOREIGN_RUNTIMES if name not in manifest.runtimes]),
     )
 
 

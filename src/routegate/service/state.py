@@ -49,7 +49,7 @@ class ServiceState:
         Raises InvalidManifest, SettingsError or a SQLAlchemy error: the service must not start.
         """
         self.settings = settings
-        self.registry: Registry = Registry.load(settings.manifest)
+        self.registry: Registry = Registry.load(settings.manifest, foreign_runtimes=settings.foreign_runtimes)
         self.templates = TemplateRoot(settings.templates)
         if not self.templates.path.is_dir():
             raise SettingsError(f"templates folder {self.templates.path} does not exist")
@@ -76,7 +76,7 @@ class ServiceState:
         Raises InvalidManifest and keeps the registry in use when the new one is invalid.
         """
         with self._reload_lock:
-            fresh = Registry.load(self.settings.manifest)
+            fresh = Registry.load(self.settings.manifest, foreign_runtimes=self.settings.foreign_runtimes)
             previous, self.registry = self.registry, fresh
         log.info("registry reloaded: %s -> %s", previous.fingerprint, fresh.fingerprint)
         return previous, fresh

@@ -5,6 +5,7 @@ The public API is what this module exports; everything in ``_modules`` is privat
 
 from routegate.billing import PLATFORM, BillingMode
 from routegate.decision import Code, Decision, DecisionPath
+from routegate.diff import ChangeKind, ManifestDiff, diff
 from routegate.errors import (
     AmbiguousModel,
     DeriveError,
@@ -31,6 +32,7 @@ __all__ = [
     "AmbiguousModel",
     "Arm",
     "BillingMode",
+    "ChangeKind",
     "Code",
     "Decision",
     "DecisionPath",
@@ -41,6 +43,7 @@ __all__ = [
     "InvalidManifest",
     "InvalidTemplate",
     "Manifest",
+    "ManifestDiff",
     "MenuEntry",
     "NotNamespaced",
     "Problem",
@@ -54,4 +57,5 @@ __all__ = [
     "Unroutable",
     "UnsafeTemplateName",
     "Upstream",
+    "diff",
 ]

@@ -115,13 +115,19 @@ class Meter:
 
 
 class _Nfa:
-    """States with range edges and epsilon edges; one start and one accepting state."""
+    """States with range edges and epsilon edges; one start and one accepting state.
 
-    __slots__ = ("accept", "edges", "eps", "limit", "start")
+    ``at_begin`` and ``at_end`` are epsilon edges with a condition (``^`` and
+    ``$``): passable only before the first character, and only after the last.
+    """
+
+    __slots__ = ("accept", "at_begin", "at_end", "edges", "eps", "limit", "start")
 
     def __init__(self, limit: int) -> None:
         self.edges: list[list[tuple[int, int, int]]] = []
         self.eps: list[list[int]] = []
+        self.at_begin: list[list[int]] = []
+        self.at_end: list[list[int]] = []
         self.limit = limit
         self.start = self.state()
         self.accept = self.state()
@@ -129,8 +135,8 @@ class _Nfa:
     def state(self) -> int:
         if len(self.edges) >= self.limit:
             raise OverBudget(f"more than {self.limit} automaton states to write the pattern (raise --max-states)")
-        self.edges.append([])
-        self.eps.append([])
+        for table in (self.edges, self.eps, self.at_begin, self.at_end):
+            table.append([])
         return len(self.edges) - 1
 
     def ranges(self, source: int, ranges: syn.Ranges, target: int) -> None:
@@ -138,26 +144,13 @@ class _Nfa:
 
 
 def _pattern_nfa(regex: syn.Regex, limit: int) -> _Nfa:
-    """Every string RE2 *finds* the pattern in: unanchored ends may be preceded or followed by anything."""
+    """Every string RE2 *finds* the pattern in: anything may come before and after a match."""
     nfa = _Nfa(limit)
-    branches = regex.root.branches if isinstance(regex.root, syn.Alt) else (regex.root,)
-    for branch in branches:
-        items = list(branch.items) if isinstance(branch, syn.Concat) else [branch]
-        anchored_start = anchored_end = False
-        while items and items[0] == syn.Assert(syn.AssertKind.BEGIN):
-            items.pop(0)
-            anchored_start = True
-        while items and items[-1] == syn.Assert(syn.AssertKind.END):
-            items.pop()
-            anchored_end = True
-        begin = nfa.state()
-        nfa.eps[nfa.start].append(begin)
-        if not anchored_start:
-            nfa.ranges(begin, _ANY, begin)
-        end = _build(nfa, syn.Concat(tuple(items)), regex.fold_case, begin)
-        if not anchored_end:
-            nfa.ranges(end, _ANY, end)
-        nfa.eps[end].append(nfa.accept)
+    nfa.ranges(nfa.start, _ANY, nfa.start)
+    tail = nfa.state()
+    nfa.eps[_build(nfa, regex.root, regex.fold_case, nfa.start)].append(tail)
+    nfa.ranges(tail, _ANY, tail)
+    nfa.eps[tail].append(nfa.accept)
     return nfa
 
 
@@ -193,9 +186,11 @@ def _build(nfa: _Nfa, node: syn.Node, fold: bool, start: int) -> int:
             start = end
         return start
     if isinstance(node, syn.Assert):
-        raise syn.Untranslatable(
-            f"assertion {node.kind}", "the prover handles ^ and $ only at the ends of a top-level branch"
-        )
+        if node.kind not in (syn.AssertKind.BEGIN, syn.AssertKind.END):
+            raise syn.Untranslatable(f"assertion {node.kind}", "word boundaries are not modelled by the prover")
+        end = nfa.state()
+        (nfa.at_begin if node.kind is syn.AssertKind.BEGIN else nfa.at_end)[start].append(end)
+        return end
     raise AssertionError(f"unhandled node {node!r}")
 
 
@@ -244,24 +239,32 @@ class Automaton:
         self._nfa = nfa
         self.name = name
         self._sets: list[frozenset[int]] = []
-        self._ids: dict[frozenset[int], int] = {}
+        self._ids: dict[tuple[frozenset[int], bool], int] = {}
         self._moves: list[tuple[tuple[int, int, int], ...] | None] = []
         self.finals: list[bool] = []
         self.exploded: str | None = None
-        self._state(self._closure((nfa.start,)))
+        self._state(self._closure((nfa.start,), at_begin=True), at_begin=True)
 
-    def _closure(self, states: Iterable[int]) -> frozenset[int]:
+    def _closure(self, states: Iterable[int], *, at_begin: bool = False, at_end: bool = False) -> frozenset[int]:
+        """The states reachable by epsilon edges, and by ``^`` (``$``) edges where the text begins (ends)."""
+        tables = [self._nfa.eps]
+        tables += [self._nfa.at_begin] if at_begin else []
+        tables += [self._nfa.at_end] if at_end else []
         seen = set(states)
         todo = list(seen)
         while todo:
-            for target in self._nfa.eps[todo.pop()]:
-                if target not in seen:
-                    seen.add(target)
-                    todo.append(target)
+            state = todo.pop()
+            for table in tables:
+                for target in table[state]:
+                    if target not in seen:
+                        seen.add(target)
+                        todo.append(target)
         return frozenset(seen)
 
-    def _state(self, subset: frozenset[int]) -> int:
-        found = self._ids.get(subset)
+    def _state(self, subset: frozenset[int], *, at_begin: bool = False) -> int:
+        """The number of a state, made if new; the initial one is its own even if a later set is equal."""
+        key = (subset, at_begin)
+        found = self._ids.get(key)
         if found is not None:
             return found
         if len(self._sets) >= self._nfa.limit:
@@ -269,10 +272,10 @@ class Automaton:
                 f"pattern {self.name!r} needs more than {self._nfa.limit} automaton states (raise --max-states)"
             )
             raise OverBudget(self.exploded)
-        self._ids[subset] = len(self._sets)
+        self._ids[key] = len(self._sets)
         self._sets.append(subset)
         self._moves.append(None)
-        self.finals.append(self._nfa.accept in subset)
+        self.finals.append(self._nfa.accept in self._closure(subset, at_begin=at_begin, at_end=True))
         return len(self._sets) - 1
 
     def moves(self, state: int, meter: Meter | None = None) -> tuple[tuple[int, int, int], ...]:

@@ -69,6 +69,8 @@ PATTERNS = [
     "[[:punct:]]+",
     "(ab|a)(bc|c)$",
 ]
+# Anchors anywhere, not only at the ends of a branch: the prover models ^ and $ as conditions on position.
+ANCHORS_INSIDE = [r"^(a$|b)", "a^b", "(?:^ab)|(?:^cd)", "(a|^b)c", "(a$)|b", "x($|y)", "(?:^|/)k$", "^(^a)$"]
 JS_ONLY = [r"\bfoo", r"foo\B", r"^\bk"]  # word boundaries: the generator handles them, the prover does not
 TRAPS = [
     "",
@@ -181,7 +183,7 @@ def own_samples(fsm: _automata.Automaton, count: int, seed: int) -> list[str]:
 
 def test_prover_automata_accept_exactly_what_re2_finds() -> None:
     corpus = texts(seed=6, count=1500)
-    for pattern in PATTERNS:
+    for pattern in PATTERNS + ANCHORS_INSIDE:
         fsm = automaton(pattern)
         compiled = _re2.compile(pattern)
         own = own_samples(fsm, 40, seed=3)
@@ -189,7 +191,7 @@ def test_prover_automata_accept_exactly_what_re2_finds() -> None:
             assert fsm.accepts(text) == bool(compiled.search(text)), (pattern, text)
 
 
-@pytest.mark.parametrize("pattern", [r"\bfoo", r"(?s)a.b", r"\pL", r"^(a$|b)", "a^b", r"(?i)^é"])
+@pytest.mark.parametrize("pattern", [r"\bfoo", r"(?s)a.b", r"\pL", r"x\By", r"(?i)^é"])
 def test_the_prover_refuses_what_it_cannot_model(pattern: str) -> None:
     with pytest.raises(_automata.BeyondProver):
         automaton(pattern)

@@ -222,6 +222,22 @@ def _refuse_cased(ranges: syn.Ranges) -> None:
 # --- deterministic automata, built on demand ----------------------------------------------------
 
 
+def _hopeful(nfa: _Nfa) -> frozenset[int]:
+    """The NFA states from which the accepting state can be reached without passing a ``^``."""
+    incoming: list[list[int]] = [[] for _ in nfa.edges]
+    for source in range(len(nfa.edges)):
+        for target in (*(t for _, _, t in nfa.edges[source]), *nfa.eps[source], *nfa.at_end[source]):
+            incoming[target].append(source)
+    seen = {nfa.accept}
+    todo = [nfa.accept]
+    while todo:
+        for source in incoming[todo.pop()]:
+            if source not in seen:
+                seen.add(source)
+                todo.append(source)
+    return frozenset(seen)
+
+
 class Automaton:
     """A deterministic automaton whose states (sets of NFA states) are made when first reached.
 
@@ -231,13 +247,14 @@ class Automaton:
     and on every later call: an automaton that exploded stays exploded.
     """
 
-    __slots__ = ("_ids", "_moves", "_nfa", "_sets", "exploded", "finals", "name")
+    __slots__ = ("_hopeful", "_ids", "_moves", "_nfa", "_sets", "exploded", "finals", "name")
 
     initial = 0
 
     def __init__(self, nfa: _Nfa, name: str) -> None:
         self._nfa = nfa
         self.name = name
+        self._hopeful = _hopeful(nfa)
         self._sets: list[frozenset[int]] = []
         self._ids: dict[tuple[frozenset[int], bool], int] = {}
         self._moves: list[tuple[tuple[int, int, int], ...] | None] = []
@@ -293,7 +310,12 @@ class Automaton:
             targets = [target for lo, hi, target in edges if lo <= low <= hi]
             if not targets:
                 continue
-            target = self._state(self._closure(targets))
+            # Past the first character a ^ can never hold again: keep only states that may still accept,
+            # so a walk that can no longer match is DEAD and a product stops there.
+            subset = self._closure(targets) & self._hopeful
+            if not subset:
+                continue
+            target = self._state(subset)
             if found and found[-1][2] == target and found[-1][1] == low - 1:
                 found[-1] = (found[-1][0], after - 1, target)
             else:
@@ -530,18 +552,17 @@ def _self_check(automaton: Automaton, regex: syn.Regex, meter: Meter) -> None:
 
 
 def samples(automaton: Automaton, count: int, meter: Meter, seed: int = 0) -> list[str]:
-    """A shortest accepted string and up to ``count`` seeded random walks ending in a final state."""
+    """Up to ``count`` seeded random walks ending in a final state (the empty string among them, if accepted).
+
+    Walks, not a search for the shortest string: a walk costs at most 40 states,
+    so checking an automaton that would explode stays within any budget.
+    """
     found = []
-    product = Product([automaton], meter)
-    for reached in product:
-        if automaton.finals[reached[0]]:
-            found.append(product.spell(reached))
-            break
     rng = random.Random(seed)
     for _ in range(count):
         state, chars = automaton.initial, list[str]()
         while len(chars) < 40:
-            if automaton.finals[state] and (rng.random() < 0.3 or len(chars) > 24):
+            if automaton.finals[state] and (rng.random() < 0.3 or len(chars) > 24):  # often short, sometimes empty
                 break
             moves = [move for move in automaton.moves(state, meter) if _has_text(move[0], move[1])]
             if not moves:

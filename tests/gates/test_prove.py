@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import re
 from typing import Any
@@ -220,3 +221,78 @@ def test_a_report_is_read_only() -> None:
     reference = prove(load_manifest())
     with pytest.raises(TypeError):
         reference.disjoint[Scope.CATALOG] += 1  # type: ignore[index]
+
+
+# --- the budget and the prefix index ---------------------------------------------------------------
+
+EXPLOSIVE = "^arcee[:/](a|b)*a(a|b){14}"  # valid RE2; its deterministic automaton has 2^15 states
+
+
+def test_an_exploding_pattern_is_unproven_within_the_budget_and_fails_under_strict(
+    cli: Any, write_manifest: Any
+) -> None:
+    path = write_manifest(
+        manifest_doc(
+            [provider("arcee", EXPLOSIVE), provider("other", "^arcee[:/]"), provider("x", "^x")],
+            {"rt": [{"name": "arcee"}, {"name": "x"}], "two": [{"name": "other"}]},
+        )
+    )
+    code, report = cli.json("lint", "--prove", "--max-states", "5000", "--manifest", path)
+    assert code == 0 and report["overlaps"] == []
+    reasons = {tuple(u["providers"]): u["reason"] for u in report["unproven"]}
+    assert set(reasons) == {("arcee", "other")} and "5000" in reasons[("arcee", "other")]
+    # The pair with x is still proven: an exploding automaton is only explored as far as a pair needs.
+    assert report["proven_disjoint"]["runtime"] == 1
+    code, report = cli.json("lint", "--prove", "--strict", "--max-states", "5000", "--manifest", path)
+    assert code == 1 and report["ok"] is False
+    code, report = cli.json("lint", "--prove", "--max-states", "10000000", "--time-budget", "0.05", "--manifest", path)
+    assert [u["reason"] for u in report["unproven"]] and "0.05 s budget" in report["unproven"][0]["reason"]
+
+
+def test_with_room_a_smaller_explosion_is_decided_and_its_witness_confirmed() -> None:
+    smaller = "^arcee[:/](a|b)*a(a|b){8}"  # 2^9 states: within the default budget
+    report = prove(_pair(smaller, "^arcee[:/]"))
+    assert not report.unproven
+    (witness,) = {o.witness for o in report.overlaps}
+    assert both_match(witness, smaller, "^arcee[:/]") and len(witness) == len("arcee/") + 9
+
+
+@pytest.mark.parametrize("flags", [["--max-states", "10"], ["--time-budget", "1"]])
+def test_budget_flags_without_prove_are_a_usage_error(cli: Any, flags: list[str]) -> None:
+    done = cli("lint", *flags)
+    assert done.returncode == 2 and "--prove" in done.stderr
+
+
+@pytest.mark.parametrize("budget", [{"states": 0}, {"states": 1.5}, {"seconds": 0}, {"seconds": -1}])
+def test_a_budget_is_validated_when_made(budget: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        prover.Budget(**budget)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(patterns(), min_size=2, max_size=6))
+def test_the_prefix_index_never_separates_patterns_that_meet(catalog: list[str]) -> None:
+    """Every pair the automata find overlapping (or cannot decide) is among the pairs the index lets through."""
+    checker = prover._Prover(prover.DEFAULT_BUDGET)
+    meeting = checker.may_meet(catalog)
+    for i, j in itertools.combinations(range(len(catalog)), 2):
+        try:
+            overlapping = checker.witness(catalog[i], catalog[j]) is not None
+        except _automata.NotProven:
+            overlapping = True
+        if overlapping:
+            assert (i, j) in meeting, (catalog[i], catalog[j])
+
+
+def test_a_large_catalog_proves_only_pairs_that_can_meet_and_finds_the_planted_overlap() -> None:
+    words = [f"{a}{b}{c}" for a in "bcdfg" for b in "aeiou" for c in "klmnprst"][:200]
+    entries = [provider(w, rf"(?i)^{w}[:/]" if n % 3 else rf"^{w}-(chat|pro)") for n, w in enumerate(words)]
+    entries.append(provider("planted", rf"^{words[6]}-pro"))  # meets words[6]'s ^w-(chat|pro)
+    runtimes = {f"rt{n}": [{"name": w} for w in words[n * 10 : n * 10 + 10]] for n in range(20)}
+    report = prove(parse_manifest(yaml.safe_dump(manifest_doc(entries, runtimes))))
+    assert not report.unproven
+    assert [(o.scope, o.providers) for o in report.overlaps] == [(Scope.CATALOG, (words[6], "planted"))]
+    assert both_match(report.overlaps[0].witness, rf"^{words[6]}-(chat|pro)", rf"^{words[6]}-pro")
+    assert report.pairs[Scope.CATALOG] == 201 * 200 // 2
+    assert report.disjoint[Scope.CATALOG] == report.pairs[Scope.CATALOG] - 1
+    assert report.disjoint[Scope.RUNTIME] == report.pairs[Scope.RUNTIME] == 20 * 45

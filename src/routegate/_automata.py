@@ -36,6 +36,7 @@ from routegate import _re2syntax as syn
 
 __all__ = [
     "DEAD",
+    "DEFAULT_BUDGET",
     "Automata",
     "Automaton",
     "BeyondProver",
@@ -75,6 +76,9 @@ class Budget:
             raise ValueError(f"a budget's states must be a positive integer, not {self.states!r}")
         if not isinstance(self.seconds, int | float) or isinstance(self.seconds, bool) or not self.seconds > 0:
             raise ValueError(f"a budget's seconds must be a positive number, not {self.seconds!r}")
+
+
+DEFAULT_BUDGET = Budget()
 
 
 class NotProven(Exception):

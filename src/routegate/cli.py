@@ -176,13 +176,13 @@ def _prover_budget_flags(p: argparse.ArgumentParser) -> None:
         "--max-states",
         type=int,
         metavar="N",
-        help="automaton states one question may explore before it is reported unproven (default 50000)",
+        help="automaton states one question (a pair, a runtime's diff) may explore before it is unproven",
     )
     p.add_argument(
         "--time-budget",
         type=float,
         metavar="SECONDS",
-        help="seconds one question may take before it is reported unproven (default 10)",
+        help="seconds one question may take before it is unproven (defaults: docs/ci-gates.md)",
     )
 
 

@@ -24,18 +24,19 @@ import enum
 import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from routegate._automata import DEAD, Automata, Budget, Meter, NotProven, Product, common_string, re2_finds
 from routegate.billing import BillingMode
 from routegate.decision import Decision
 from routegate.manifest import Provider
 from routegate.registry import Registry
 from routegate.resolution import servable
-from routegate.templates import Template
+
+if TYPE_CHECKING:
+    from routegate._automata import Automata, Budget
+    from routegate.templates import Template
 
 __all__ = [
-    "DEFAULT_BUDGET",
     "RISKY",
     "Change",
     "ChangeKind",
@@ -46,8 +47,6 @@ __all__ = [
     "UnprovenRuntime",
     "diff",
 ]
-
-DEFAULT_BUDGET = Budget()
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,14 +261,19 @@ def diff(
     new: Registry,
     auth_env: Iterable[str] = (),
     *,
-    budget: Budget = DEFAULT_BUDGET,
+    budget: Budget | None = None,
     templates: Iterable[Template] = (),
 ) -> ManifestDiff:
-    """Every change class of every runtime in both manifests, each with a confirmed witness."""
+    """Every change class of every runtime in both manifests, each with a confirmed witness.
+
+    ``budget`` bounds each runtime's automata (default: the prover's); past it, that runtime is unproven.
+    """
+    from routegate._automata import DEFAULT_BUDGET, Automata  # deferred: only a diff needs the automata
+
     if isinstance(auth_env, str):
         raise TypeError("auth_env is a collection of env var names; pass [name], not a bare string")
     auth = frozenset(auth_env)
-    automata = Automata(budget)
+    automata = Automata(budget or DEFAULT_BUDGET)
     changes: list[Change] = []
     unproven: list[UnprovenRuntime] = []
     for runtime in old.runtimes:
@@ -347,6 +351,8 @@ class _RuntimeReview:
         )
 
     def changes(self) -> list[Change]:
+        from routegate._automata import NotProven
+
         menu = dict.fromkeys((*self._old.menu(self._runtime), *self._new.menu(self._runtime)))
         for model in menu:
             before, after = self._outcomes(model)
@@ -372,6 +378,8 @@ class _RuntimeReview:
 
     def _pattern_changes(self, menu: tuple[str, ...]) -> None:
         """The classes of ids on neither menu, from the automata of the patterns that can change them."""
+        from routegate._automata import DEAD, Meter, Product, common_string
+
         changed, unchanged = _split_natives(
             self._old.providers_for(self._runtime), self._new.providers_for(self._runtime), self._auth
         )
@@ -406,6 +414,8 @@ class _RuntimeReview:
 
     def _decide(self, witness: str, matching: dict[str, bool], menu: tuple[str, ...]) -> None:
         """One combination of matching patterns, decided by check() on a witness RE2 agrees on."""
+        from routegate._automata import NotProven, re2_finds
+
         if witness in menu or witness != witness.strip() or not servable(witness):
             raise NotProven(f"the automata reached {witness!r}, which is not an id beyond the menus")
         for pattern, matches in matching.items():

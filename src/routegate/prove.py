@@ -26,12 +26,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from routegate._automata import Automata, Automaton, Budget, Meter, NotProven, common_string, re2_finds
+from routegate._automata import DEFAULT_BUDGET, Automata, Automaton, Budget, Meter, NotProven, common_string, re2_finds
 from routegate.manifest import Manifest, Provider
 
-__all__ = ["DEFAULT_BUDGET", "Budget", "Overlap", "ProofReport", "Scope", "SharedId", "Unproven", "prove"]
-
-DEFAULT_BUDGET = Budget()
+__all__ = ["Overlap", "ProofReport", "Scope", "SharedId", "Unproven", "prove"]
 _PREFIX_DEPTH = 6  # literal prefixes read up to this many characters ...
 _PREFIX_WIDTH = 64  # ... while at most this many strings spell them
 

@@ -19,8 +19,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from routegate import ChangeKind, ManifestDiff, Registry, diff
-from routegate._automata import Budget
+from routegate import Budget, ChangeKind, ManifestDiff, Registry, diff
 from routegate.billing import BillingMode
 from routegate.diff import Outcome
 from routegate.errors import InvalidManifest

@@ -13,7 +13,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from routegate import _automata, _ids, _re2, resolution
+from routegate import Budget, _automata, _ids, _re2, resolution
 from routegate import prove as prover
 from routegate.manifest import Manifest, load_manifest, parse_manifest
 from routegate.prove import ProofReport, Scope, prove
@@ -191,7 +191,7 @@ def test_an_automaton_that_misses_ids_re2_matches_leaves_the_pair_unproven(monke
 
 def test_the_prover_only_weighs_ids_the_core_would_match() -> None:
     """Its servable set is routegate._ids.UNSERVABLE plus str.strip(), like resolution.servable()."""
-    servable = _automata.Automata(prover.DEFAULT_BUDGET).servable()
+    servable = _automata.Automata(_automata.DEFAULT_BUDGET).servable()
     for cp in [*range(0x0, 0xE001), 0xFEFF, 0x1F600, 0x10FFFF]:
         char = chr(cp)
         for text in (char, f"a{char}b", f"{char}{char}"):
@@ -266,14 +266,14 @@ def test_budget_flags_without_prove_are_a_usage_error(cli: Any, flags: list[str]
 @pytest.mark.parametrize("budget", [{"states": 0}, {"states": 1.5}, {"seconds": 0}, {"seconds": -1}])
 def test_a_budget_is_validated_when_made(budget: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
-        prover.Budget(**budget)
+        Budget(**budget)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(patterns(), min_size=2, max_size=6))
 def test_the_prefix_index_never_separates_patterns_that_meet(catalog: list[str]) -> None:
     """Every pair the automata find overlapping (or cannot decide) is among the pairs the index lets through."""
-    checker = prover._Prover(prover.DEFAULT_BUDGET)
+    checker = prover._Prover(_automata.DEFAULT_BUDGET)
     meeting = checker.may_meet(catalog)
     for i, j in itertools.combinations(range(len(catalog)), 2):
         try:

@@ -104,8 +104,9 @@ class Meter:
         self.spent = 0
         self.deadline = time.monotonic() + budget.seconds
 
-    def charge(self, states: int = 1) -> None:
-        self.spent += states
+    def charge(self) -> None:
+        """One more product state explored; raises OverBudget past the states or the deadline."""
+        self.spent += 1
         if self.spent > self.budget.states:
             raise OverBudget(f"{self.what}: more than {self.budget.states} product states (raise --max-states)")
         self.check_time()
@@ -347,8 +348,8 @@ class Product:
     """The reachable states of several automata read in step, breadth first.
 
     Iterating yields each reachable state tuple once, shortest strings first;
-    :meth:`spell` gives a shortest (and, among those, most readable) string
-    reaching it. ``keep`` prunes: a state it refuses is neither yielded nor
+    :meth:`spell` gives a shortest string reaching it, built from readable
+    characters where there is a choice (see :func:`_rank`). ``keep`` prunes: a state it refuses is neither yielded nor
     walked from. Every state explored is charged to ``meter``.
     """
 

@@ -359,24 +359,24 @@ class _RuntimeReview:
             if before != after:
                 self._classes.setdefault((before, after), _Class([])).ids.append(model)
         try:
-            self._pattern_changes(tuple(menu))
+            self._pattern_changes(frozenset(menu))
         except NotProven as error:
             self.unproven.append(f"ids beyond the menus: {error}")
-        found = [
+        changes = [
             Change(
                 self._runtime,
                 ChangeKind.of(before, after),
-                found.ids[0] if found.ids else str(found.pattern_witness),
-                tuple(found.ids),
-                found.pattern_witness is not None,
+                collected.ids[0] if collected.ids else str(collected.pattern_witness),
+                tuple(collected.ids),
+                collected.pattern_witness is not None,
                 before,
                 after,
             )
-            for (before, after), found in self._classes.items()
+            for (before, after), collected in self._classes.items()
         ]
-        return sorted(found, key=lambda c: (c.kind.rank, c.witness))
+        return sorted(changes, key=lambda c: (c.kind.rank, c.witness))
 
-    def _pattern_changes(self, menu: tuple[str, ...]) -> None:
+    def _pattern_changes(self, menu: frozenset[str]) -> None:
         """The classes of ids on neither menu, from the automata of the patterns that can change them."""
         from routegate._automata import DEAD, Meter, Product, common_string
 
@@ -412,7 +412,7 @@ class _RuntimeReview:
             seen.add(signature)
             self._decide(product.spell(state), dict(zip(patterns, signature, strict=True)), menu)
 
-    def _decide(self, witness: str, matching: dict[str, bool], menu: tuple[str, ...]) -> None:
+    def _decide(self, witness: str, matching: dict[str, bool], menu: frozenset[str]) -> None:
         """One combination of matching patterns, decided by check() on a witness RE2 agrees on."""
         from routegate._automata import NotProven, re2_finds
 
@@ -423,9 +423,9 @@ class _RuntimeReview:
                 raise NotProven(f"RE2 and the automaton of {pattern!r} disagree on {witness!r}")
         before, after = self._outcomes(witness)
         if before != after:
-            found = self._classes.setdefault((before, after), _Class([]))
-            if found.pattern_witness is None:
-                found.pattern_witness = witness
+            collected = self._classes.setdefault((before, after), _Class([]))
+            if collected.pattern_witness is None:
+                collected.pattern_witness = witness
 
 
 def _split_natives(

@@ -318,3 +318,13 @@ def test_the_parser_ends_on_any_text_with_a_tree_or_a_refusal(pattern: str) -> N
                 translate(regex.source)
     finally:
         signal.alarm(0)
+
+
+def test_assertions_are_a_closed_set_of_kinds() -> None:
+    from routegate._re2syntax import Assert, AssertKind, Concat
+
+    root = parse(r"^a\bb\Bc$").root
+    assert isinstance(root, Concat)
+    kinds = [item.kind for item in root.items if isinstance(item, Assert)]
+    assert kinds == [AssertKind.BEGIN, AssertKind.WORD_BOUNDARY, AssertKind.NOT_WORD_BOUNDARY, AssertKind.END]
+    assert parse(r"\Aa\z").root == Concat((Assert(AssertKind.BEGIN), parse("a").root, Assert(AssertKind.END)))

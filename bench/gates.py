@@ -1,9 +1,14 @@
-"""How long the CI gates take on a manifest: the prover, each generator, a sync check.
+"""How long the CI gates take: lint --prove (reference and synthetic catalogs), each generator, a sync check.
 
-    .venv/bin/python bench/gates.py [--manifest PATH] [--repeat N]
+    .venv/bin/python bench/gates.py [--manifest PATH] [--repeat N] [--sizes 100,250,500,1000] [--seed N]
 
-Prints wall-clock figures (best of N, cold caches for the prover) and the pair
-counts behind them. Figures depend on the machine; rerun to compare.
+Prints one JSON document, then a short table. The synthetic catalogs are the
+first N providers of bench/resolver.py's 1,000-provider, 100-runtime manifest
+(runtimes keep the arms whose provider remains), plus a planted provider that
+copies one vendor's pattern: the prover must find that overlap and RE2 must
+confirm its witness. Floor, printed and never asserted in a test: lint --prove
+on 1,000 providers and 100 runtimes under 30 s. Figures depend on the machine;
+compare medians taken in one run.
 """
 
 from __future__ import annotations
@@ -11,57 +16,149 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
+import json
 import platform
+import random
+import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from routegate import prove as prover
+import yaml
+from _timing import Timing, measure
+from resolver import synthetic_manifest
+
+from routegate import _re2
 from routegate.gen import generate
-from routegate.manifest import bundled_manifest_path, load_manifest
+from routegate.manifest import Manifest, bundled_manifest_path, load_manifest, parse_manifest
+from routegate.prove import ProofReport, Scope, prove
 from routegate.sync import sync_check
 
-
-def best(repeat: int, action: Callable[[], object]) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return min(times)
+PROVE_FLOOR_S = 30.0
+PLANTED = "planted-overlap"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--manifest", help="default: the bundled reference registry")
-    parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
-    manifest = load_manifest(args.manifest)
-    print(f"python {platform.python_version()} on {platform.machine()}; manifest {manifest.source}")
-    print(f"{len(manifest.providers)} providers, {len(manifest.runtimes)} runtimes, repeat {args.repeat}")
+def subset(doc: dict[str, Any], size: int) -> tuple[dict[str, Any], str]:
+    """The first ``size`` providers of the synthetic document, a planted copy of one pattern, and its vendor."""
+    kept = doc["providers"][:size]
+    names = {p["name"] for p in kept}
+    runtimes = {}
+    for name, runtime in doc["runtimes"].items():
+        arms = [arm for arm in runtime["providers"] if arm["name"] in names]
+        if arms:
+            runtimes[name] = {"providers": arms}
+    vendor = next(p for p in kept if p["name"] != "platform" and not p["model_prefix_match"].endswith("$"))
+    planted = {**vendor, "name": PLANTED, "upstream_vendor": None, "model_prefix_match": vendor["model_prefix_match"]}
+    return {"schema_version": 1, "providers": [*kept, planted], "runtimes": runtimes}, vendor["name"]
 
-    def cold_proof() -> None:
-        prover._witness.cache_clear()
-        prover._automaton.cache_clear()
-        prover._servable.cache_clear()
-        prover.prove(manifest)
 
-    report = prover.prove(manifest)
-    pairs = ", ".join(f"{report.disjoint[s]}/{report.pairs[s]} {s}" for s in report.pairs)
-    print(f"lint --prove (cold): {best(args.repeat, cold_proof) * 1000:8.1f} ms  ({pairs} pairs proven disjoint)")
+def planted_witness(report: ProofReport, vendor: str, pattern: str) -> str | None:
+    """The witness of the planted overlap, if the prover found it and RE2 confirms it."""
+    for overlap in report.overlaps:
+        if set(overlap.providers) == {vendor, PLANTED} and _re2.compile(pattern).search(overlap.witness):
+            return overlap.witness
+    return None
+
+
+def reference_figures(manifest: Manifest, source: Path, repeat: int) -> dict[str, Any]:
+    report = prove(manifest)
+    figures: dict[str, Any] = {
+        "manifest": str(manifest.source),
+        "providers": len(manifest.providers),
+        "runtimes": len(manifest.runtimes),
+        "pairs": {scope.value: report.pairs[scope] for scope in Scope},
+        "proven_disjoint": {scope.value: report.disjoint[scope] for scope in Scope},
+        "prove": measure(lambda: prove(manifest), repeat).to_dict(),
+        "gen": {},
+    }
     for target in ("typescript", "python", "jsonschema"):
-        size = len(generate(manifest, target).encode())
-        elapsed = best(args.repeat, functools.partial(generate, manifest, target))
-        print(f"gen {target:<11}      {elapsed * 1000:8.1f} ms  ({size} bytes)")
-    source = Path(args.manifest) if args.manifest else bundled_manifest_path()
+        timing = measure(functools.partial(generate, manifest, target), repeat)
+        figures["gen"][target] = {**timing.to_dict(), "bytes": len(generate(manifest, target).encode())}
     with tempfile.TemporaryDirectory() as folder:
         copy = Path(folder) / "copy.yaml"
         copy.write_bytes(source.read_bytes())
         pin = hashlib.sha256(copy.read_bytes()).hexdigest()
-        elapsed = best(args.repeat, lambda: sync_check(copy, source, pin=pin))
-        print(f"sync-check          {elapsed * 1000:8.2f} ms")
+        figures["sync_check"] = measure(lambda: sync_check(copy, source, pin=pin), repeat).to_dict()
+    return figures
+
+
+def _prove_into(reports: list[ProofReport], manifest: Manifest) -> None:
+    reports.append(prove(manifest))
+
+
+def growth_figures(sizes: list[int], seed: int, repeat: int) -> list[dict[str, Any]]:
+    text, _ = synthetic_manifest(random.Random(seed))
+    doc = yaml.safe_load(text)
+    rows = []
+    for size in sizes:
+        small, vendor = subset(doc, size)
+        manifest = parse_manifest(yaml.safe_dump(small, sort_keys=False), source=f"synthetic-{size}")
+        reports: list[ProofReport] = []
+        timing: Timing = measure(functools.partial(_prove_into, reports, manifest), repeat)
+        report = reports[-1]
+        pattern = next(p["model_prefix_match"] for p in small["providers"] if p["name"] == vendor)
+        rows.append(
+            {
+                "providers": len(manifest.providers),
+                "runtimes": len(manifest.runtimes),
+                "runtime_pairs": report.pairs[Scope.RUNTIME],
+                "catalog_pairs": report.pairs[Scope.CATALOG],
+                "overlaps": len(report.overlaps),
+                "unproven": len(report.unproven),
+                "planted_witness": planted_witness(report, vendor, pattern),
+                **timing.to_dict(),
+            }
+        )
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--manifest", help="default: the bundled reference registry")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per reference figure (median, min, max)")
+    parser.add_argument("--growth-repeat", type=int, default=1, help="runs per synthetic catalog size")
+    parser.add_argument("--sizes", default="100,250,500,1000", help="synthetic catalog sizes (providers)")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    source = Path(args.manifest) if args.manifest else bundled_manifest_path()
+    sizes = [int(size) for size in args.sizes.split(",")]
+
+    growth = growth_figures(sizes, args.seed, args.growth_repeat)
+    largest = growth[-1]
+    floors = [
+        {
+            "name": f"lint --prove on {largest['providers']} providers / {largest['runtimes']} runtimes",
+            "limit_s": PROVE_FLOOR_S,
+            "median_s": largest["median_s"],
+            "pass": largest["median_s"] < PROVE_FLOOR_S and largest["planted_witness"] is not None,
+        }
+    ]
+    result = {
+        "command": " ".join(["python", *sys.argv]),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "reference": reference_figures(load_manifest(source), source, args.repeat),
+        "prove_growth": growth,
+        "growth_ratio": round(largest["median_s"] / growth[0]["median_s"], 1) if growth[0]["median_s"] else None,
+        "floors": floors,
+    }
+    print(json.dumps(result, indent=2))
+
+    reference = result["reference"]
+    print(f"\n{'figure':<44} {'median':>10} {'min':>10} {'max':>10}")
+    rows = [("lint --prove, reference", reference["prove"])]
+    rows += [(f"gen {target}", timing) for target, timing in reference["gen"].items()]
+    rows += [("sync-check", reference["sync_check"])]
+    rows += [(f"lint --prove, {g['providers']} providers / {g['runtimes']} runtimes", g) for g in growth]
+    for label, timing in rows:
+        print(f"{label:<44} {timing['median_s']:>9.3f}s {timing['min_s']:>9.3f}s {timing['max_s']:>9.3f}s")
+    print(f"growth {growth[0]['providers']} -> {largest['providers']} providers: x{result['growth_ratio']}")
+    for floor in floors:
+        verdict = "PASS" if floor["pass"] else "FAIL"
+        print(f"floor {floor['name']} < {floor['limit_s']:g} s: {verdict} ({floor['median_s']:.2f} s)")
+    print(f"planted overlap witness: {largest['planted_witness']!r}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -3,8 +3,11 @@
 The public API is what this module exports; everything in ``_modules`` is private.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from routegate.billing import PLATFORM, BillingMode
 from routegate.decision import Code, Decision, DecisionPath
+from routegate.diff import ChangeKind, ManifestDiff, diff
 from routegate.errors import (
     AmbiguousModel,
     DeriveError,
@@ -24,13 +27,28 @@ from routegate.manifest import Arm, Manifest, Provider, Runtime
 from routegate.registry import Explanation, MenuEntry, Registry
 from routegate.resolution import Derivation, Upstream
 
+if TYPE_CHECKING:
+    from routegate._automata import Budget
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """``Budget`` is imported on first use: a one-shot ``routegate check`` never loads the automata."""
+    if name == "Budget":
+        from routegate._automata import Budget
+
+        return Budget
+    raise AttributeError(f"module 'routegate' has no attribute {name!r}")
+
 
 __all__ = [
     "PLATFORM",
     "AmbiguousModel",
     "Arm",
     "BillingMode",
+    "Budget",
+    "ChangeKind",
     "Code",
     "Decision",
     "DecisionPath",
@@ -41,6 +59,7 @@ __all__ = [
     "InvalidManifest",
     "InvalidTemplate",
     "Manifest",
+    "ManifestDiff",
     "MenuEntry",
     "NotNamespaced",
     "Problem",
@@ -54,4 +73,5 @@ __all__ = [
     "Unroutable",
     "UnsafeTemplateName",
     "Upstream",
+    "diff",
 ]

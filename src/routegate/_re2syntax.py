@@ -16,12 +16,14 @@ with U+017F, and so does :func:`fold`.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 __all__ = [
     "MAX_CODE_POINT",
     "Alt",
     "Assert",
+    "AssertKind",
     "CharSet",
     "Concat",
     "Dot",
@@ -95,9 +97,18 @@ class Dot:
     """RE2's ``.``: any code point but newline."""
 
 
+class AssertKind(enum.StrEnum):
+    """The zero-width assertions of the subset: ``^``/``\\A``, ``$``/``\\z``, ``\\b`` and ``\\B``."""
+
+    BEGIN = "begin"
+    END = "end"
+    WORD_BOUNDARY = "word_boundary"
+    NOT_WORD_BOUNDARY = "not_word_boundary"
+
+
 @dataclass(frozen=True, slots=True)
 class Assert:
-    kind: str  # "begin", "end", "word_boundary", "not_word_boundary"
+    kind: AssertKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,9 +316,9 @@ class _Parser:
         if char == ".":
             return Dot()
         if char == "^":
-            return Assert("begin")
+            return Assert(AssertKind.BEGIN)
         if char == "$":
-            return Assert("end")
+            return Assert(AssertKind.END)
         if char == "\\":
             return self._escape()
         if char in "*+?":
@@ -337,13 +348,13 @@ class _Parser:
     def _escape(self) -> Node:
         char = self._take()
         if char == "A":
-            return Assert("begin")
+            return Assert(AssertKind.BEGIN)
         if char == "z":
-            return Assert("end")
+            return Assert(AssertKind.END)
         if char == "b":
-            return Assert("word_boundary")
+            return Assert(AssertKind.WORD_BOUNDARY)
         if char == "B":
-            return Assert("not_word_boundary")
+            return Assert(AssertKind.NOT_WORD_BOUNDARY)
         perl = self._perl_class(char)
         if perl is not None:
             return CharSet((perl,))

@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from routegate._automata import Budget
     from routegate.errors import InvalidManifest, UnknownRuntime
     from routegate.manifest import Manifest
     from routegate.registry import Registry
@@ -101,8 +102,11 @@ def cmd_lint(args: argparse.Namespace, out: Output) -> int:
     from routegate.errors import InvalidManifest, UnreadableManifest
     from routegate.manifest import load_manifest
 
-    if (args.strict or args.allow_catalog_overlap) and not args.prove:
-        raise UsageError("--strict and --allow-catalog-overlap only apply to --prove; add --prove")
+    budget_flags = args.max_states is not None or args.time_budget is not None
+    if (args.strict or args.allow_catalog_overlap or budget_flags) and not args.prove:
+        raise UsageError(
+            "--strict, --allow-catalog-overlap, --max-states and --time-budget only apply to --prove; add --prove"
+        )
     try:
         manifest = load_manifest(args.manifest)
     except UnreadableManifest as error:
@@ -129,9 +133,9 @@ def cmd_lint(args: argparse.Namespace, out: Output) -> int:
 
 def _lint_prove(manifest: Manifest, args: argparse.Namespace, out: Output) -> int:
     """Pattern overlap proofs. Any overlap fails; catalog-scope ones are information with --allow-catalog-overlap."""
-    from routegate.prove import RUNTIME, prove
+    from routegate.prove import Scope, prove
 
-    report = prove(manifest)
+    report = prove(manifest, _budget(args))
     failed = report.failed(strict=args.strict, allow_catalog_overlap=args.allow_catalog_overlap)
     if out.as_json:
         out.json(
@@ -145,13 +149,13 @@ def _lint_prove(manifest: Manifest, args: argparse.Namespace, out: Output) -> in
         )
         return EXIT_NO if failed else EXIT_OK
     for overlap in report.overlaps:
-        informational = overlap.scope != RUNTIME and args.allow_catalog_overlap
-        where = f"runtime {overlap.runtime}" if overlap.scope == RUNTIME else "catalog"
+        informational = overlap.scope != Scope.RUNTIME and args.allow_catalog_overlap
+        where = f"runtime {overlap.runtime}" if overlap.scope == Scope.RUNTIME else "catalog"
         style = "warn" if informational else "no"
         a, b = overlap.providers
         out.line(out.paint("overlap", style) + f" [{where}] {a} and {b} both match {overlap.witness!r}")
     for item in report.unproven:
-        where = f"runtime {item.runtime}" if item.scope == RUNTIME else "catalog"
+        where = f"runtime {item.runtime}" if item.scope == Scope.RUNTIME else "catalog"
         label = out.paint("unproven", "no" if args.strict else "warn")
         out.line(f"{label} [{where}] {' and '.join(item.providers)}: {item.reason}")
     for shared in report.shared_ids:
@@ -160,6 +164,35 @@ def _lint_prove(manifest: Manifest, args: argparse.Namespace, out: Output) -> in
     summary = ", ".join(f"{report.disjoint[s]}/{report.pairs[s]} {s} pairs proven disjoint" for s in report.pairs)
     out.line((out.paint("failed", "no") if failed else out.paint("ok", "ok")) + f" {manifest.source}: {summary}")
     return EXIT_NO if failed else EXIT_OK
+
+
+def _budget(args: argparse.Namespace) -> Budget:
+    """The prover's budget from ``--max-states`` and ``--time-budget`` (defaults where not given)."""
+    from routegate._automata import Budget
+
+    default = Budget()
+    try:
+        return Budget(
+            default.states if args.max_states is None else args.max_states,
+            default.seconds if args.time_budget is None else args.time_budget,
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def _prover_budget_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--max-states",
+        type=int,
+        metavar="N",
+        help="automaton states one question (a pair, a runtime's diff) may explore before it is unproven",
+    )
+    p.add_argument(
+        "--time-budget",
+        type=float,
+        metavar="SECONDS",
+        help="seconds one question may take before it is unproven (defaults: docs/ci-gates.md)",
+    )
 
 
 def cmd_derive(args: argparse.Namespace, out: Output) -> int:
@@ -468,6 +501,75 @@ def cmd_sync_check(args: argparse.Namespace, out: Output) -> int:
     return EXIT_NO
 
 
+def cmd_diff(args: argparse.Namespace, out: Output) -> int:
+    """Every change class a manifest edit makes, proven over all model ids; risky kinds fail."""
+    from routegate.diff import ChangeKind, diff
+    from routegate.errors import InvalidManifest, InvalidTemplate, TemplateNotFound
+    from routegate.manifest import load_manifest, parse_manifest
+    from routegate.registry import Registry
+    from routegate.templates import find_templates, load_template
+
+    if args.old == "-" and args.new == "-":
+        raise UsageError("only one of OLD and NEW can be read from standard input ('-')")
+    try:
+        fail_on = {ChangeKind(kind.strip()) for kind in args.fail_on.split(",") if kind.strip()}
+    except ValueError:
+        raise UsageError(f"--fail-on takes kinds among {', '.join(ChangeKind)}, comma-separated") from None
+    registries = []
+    for path in (args.old, args.new):
+        try:
+            manifest = parse_manifest(sys.stdin.read(), source="<stdin>") if path == "-" else load_manifest(path)
+        except InvalidManifest as error:
+            raise _invalid_input(error) from None
+        registries.append(Registry(manifest))
+    templates = []
+    if args.templates is not None:
+        try:
+            templates = [load_template(config) for config in find_templates(args.templates)]
+        except (InvalidTemplate, TemplateNotFound) as error:
+            raise UsageError(str(error), {"error": "unreadable_template", "message": str(error)}) from None
+    old, new = registries
+    result = diff(old, new, args.auth_env, budget=_budget(args), templates=templates)
+    failed = result.failed(fail_on, strict=args.strict)
+    if out.as_json:
+        out.json(result.to_dict())
+    elif args.format == "markdown":
+        out.line(result.to_markdown())
+    else:
+        out.line(f"{args.old} ({result.old_fingerprint}) -> {args.new} ({result.new_fingerprint})")
+        for label, added, removed in (
+            ("runtimes", result.runtimes_added, result.runtimes_removed),
+            ("providers", result.providers_added, result.providers_removed),
+        ):
+            for name in added:
+                out.line(f"  {label} + {name}")
+            for name in removed:
+                out.line(f"  {label} - {name}")
+        for provider in result.providers_changed:
+            out.line(f"  providers ~ {provider.name}: {', '.join(provider.fields)}")
+        runtime = None
+        for change in result.changes:
+            if change.runtime != runtime:
+                runtime = change.runtime
+                out.line(out.paint(f"runtime {runtime}", "bold"))
+            style = "no" if change.kind in fail_on else "warn"
+            listed = f"  ({len(change.ids)} menu id(s): {', '.join(change.ids)})" if change.ids else ""
+            more = "  (and ids beyond the menus)" if change.ids and change.by_pattern else ""
+            out.line(
+                f"  {out.paint(f'{change.kind:<16}', style)} {change.witness!r}: {change.old} -> {change.new}"
+                + listed
+                + more
+            )
+        for item in result.templates:
+            out.line(f"  template {item.template}: {item.id!r} {item.kind}: {item.old} -> {item.new}")
+        for gap in result.unproven:
+            out.line(out.paint("unproven", "no" if args.strict else "warn") + f" [runtime {gap.runtime}] {gap.reason}")
+        verdict = out.paint("failed", "no") if failed else out.paint("ok", "ok")
+        proof = "proven over every id" if result.proven else "NOT proven (see unproven)"
+        out.line(f"{verdict}: {len(result.changes)} change class(es), {proof}")
+    return EXIT_NO if failed else EXIT_OK
+
+
 def _progress(items: list[Any], label: str) -> Any:
     """A progress bar on a terminal when there are many items; the items unchanged otherwise."""
     if len(items) < 20 or not sys.stderr.isatty():
@@ -550,6 +652,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --prove: overlaps between providers no runtime combines are information, not failures",
     )
+    _prover_budget_flags(p)
 
     decision_options(command("derive", cmd_derive, "which provider serves MODEL on RUNTIME"))
     decision_options(command("check", cmd_check, "the create gate's decision for MODEL on RUNTIME"))
@@ -576,6 +679,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("sync-check", cmd_sync_check, "is COPY the canonical manifest byte for byte (or its pinned sha256)")
     p.add_argument("files", nargs="+", metavar="FILE", help="CANONICAL COPY, or COPY alone with --pin")
     p.add_argument("--pin", metavar="SHA256", help="the sha256 COPY must have")
+
+    p = sub.add_parser(
+        "diff",
+        help="what a manifest edit changes: every model id's decision and who pays, proven",
+        description="Every change class between two manifests, each with a witness id check() confirms. "
+        "Exit 1 when a change is of a kind in --fail-on.",
+    )
+    p.set_defaults(handler=cmd_diff)
+    p.add_argument("old", metavar="OLD", help="the manifest before the edit ('-': standard input)")
+    p.add_argument("new", metavar="NEW", help="the manifest after the edit ('-': standard input)")
+    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    p.add_argument("--format", choices=("text", "markdown"), default="text", help="text, or a pull-request table")
+    auth_env(p)
+    p.add_argument(
+        "--fail-on",
+        metavar="KINDS",
+        default="to_platform,lost",
+        help="comma-separated kinds that exit 1 (default to_platform,lost; '' never fails)",
+    )
+    p.add_argument("--templates", metavar="DIR", help="also list each template model whose decision changes")
+    p.add_argument("--strict", action="store_true", help="ids the prover could not decide exactly also exit 1")
+    _prover_budget_flags(p)
 
     p = command("serve", cmd_serve, "run the HTTP service (defaults: 127.0.0.1:8080, ./routegate.db, bundled data)")
     p.formatter_class = argparse.RawDescriptionHelpFormatter

@@ -17,8 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from routegate import _re2
-from routegate import prove as prover
+from routegate import _automata, _re2
 from routegate._re2syntax import Untranslatable, parse
 from routegate.gen._jsregex import to_javascript
 
@@ -70,6 +69,8 @@ PATTERNS = [
     "[[:punct:]]+",
     "(ab|a)(bc|c)$",
 ]
+# Anchors anywhere, not only at the ends of a branch: the prover models ^ and $ as conditions on position.
+ANCHORS_INSIDE = [r"^(a$|b)", "a^b", "(?:^ab)|(?:^cd)", "(a|^b)c", "(a$)|b", "x($|y)", "(?:^|/)k$", "^(^a)$"]
 JS_ONLY = [r"\bfoo", r"foo\B", r"^\bk"]  # word boundaries: the generator handles them, the prover does not
 TRAPS = [
     "",
@@ -170,20 +171,30 @@ def test_javascript_regexp_matches_exactly_what_re2_matches(typescript: TypeScri
     assert not wrong, f"{len(wrong)} disagreements, first: {wrong[:5]}"
 
 
+def automaton(pattern: str) -> _automata.Automaton:
+    """The prover's automaton of ``pattern``, checked against RE2 as the prover checks it."""
+    budget = _automata.Budget()
+    return _automata.Automata(budget).pattern(pattern, _automata.Meter(budget, pattern))
+
+
+def own_samples(fsm: _automata.Automaton, count: int, seed: int) -> list[str]:
+    return _automata.samples(fsm, count, _automata.Meter(_automata.Budget(), "samples"), seed=seed)
+
+
 def test_prover_automata_accept_exactly_what_re2_finds() -> None:
     corpus = texts(seed=6, count=1500)
-    for pattern in PATTERNS:
-        fsm = prover._automaton(pattern)
+    for pattern in PATTERNS + ANCHORS_INSIDE:
+        fsm = automaton(pattern)
         compiled = _re2.compile(pattern)
-        own = prover._samples(fsm, 40, seed=3)
+        own = own_samples(fsm, 40, seed=3)
         for text in corpus + own:
             assert fsm.accepts(text) == bool(compiled.search(text)), (pattern, text)
 
 
-@pytest.mark.parametrize("pattern", [r"\bfoo", r"(?s)a.b", r"\pL", r"^(a$|b)", "a^b", r"(?i)^é"])
+@pytest.mark.parametrize("pattern", [r"\bfoo", r"(?s)a.b", r"\pL", r"x\By", r"(?i)^é"])
 def test_the_prover_refuses_what_it_cannot_model(pattern: str) -> None:
-    with pytest.raises(prover._Unproven):
-        prover._automaton(pattern)
+    with pytest.raises(_automata.BeyondProver):
+        automaton(pattern)
 
 
 def test_the_parser_names_the_construct_it_refuses() -> None:
@@ -276,12 +287,12 @@ def test_random_patterns_become_automata_that_agree_with_re2_or_are_refused() ->
     modelled = 0
     for pattern in random_patterns(seed=44, count=250):
         try:
-            fsm = prover._automaton(pattern)
-        except prover._Unproven:
+            fsm = automaton(pattern)
+        except _automata.NotProven:
             continue
         modelled += 1
         compiled = _re2.compile(pattern)
-        for text in corpus + prover._samples(fsm, 10, seed=1):
+        for text in corpus + own_samples(fsm, 10, seed=1):
             assert fsm.accepts(text) == bool(compiled.search(text)), (pattern, text)
     assert modelled > 150
 
@@ -302,8 +313,18 @@ def test_the_parser_ends_on_any_text_with_a_tree_or_a_refusal(pattern: str) -> N
         if _re2.compile_error(pattern) is not None:
             return  # consumers only ever see patterns RE2 accepted at load time
         # Such a pattern is expressed, or refused, by both consumers: never a crash.
-        for translate in (to_javascript, prover._automaton):
-            with contextlib.suppress(Untranslatable, prover._Unproven):
+        for translate in (to_javascript, automaton):
+            with contextlib.suppress(Untranslatable, _automata.NotProven):
                 translate(regex.source)
     finally:
         signal.alarm(0)
+
+
+def test_assertions_are_a_closed_set_of_kinds() -> None:
+    from routegate._re2syntax import Assert, AssertKind, Concat
+
+    root = parse(r"^a\bb\Bc$").root
+    assert isinstance(root, Concat)
+    kinds = [item.kind for item in root.items if isinstance(item, Assert)]
+    assert kinds == [AssertKind.BEGIN, AssertKind.WORD_BOUNDARY, AssertKind.NOT_WORD_BOUNDARY, AssertKind.END]
+    assert parse(r"\Aa\z").root == Concat((Assert(AssertKind.BEGIN), parse("a").root, Assert(AssertKind.END)))

@@ -1,0 +1,454 @@
+"""What a manifest edit does to every decision and who pays (``routegate diff``).
+
+For each runtime in both manifests, every model id has an *outcome* under OLD
+and under NEW: (allowed, provider, billing mode) as ``check()`` decides it. A
+*change class* is the set of all ids whose outcome moves from A to B, A != B.
+
+Menu ids are finite: each is decided directly under both manifests. Every
+other id that check() can hand to a matcher (trimmed, non-empty, no control
+characters) is decided by which native patterns match it, so its outcome is a
+function of that set of patterns. Only ids some *changed* pattern matches can
+change (a provider added to or dropped from the runtime, its pattern edited, or
+its auth env accepting the given names or not); the automata of those patterns,
+of the unchanged patterns that can meet them, of the servable ids and of "not a
+menu id" are read in step, and each reachable combination of matching patterns
+is decided once, by calling check() on a shortest id reaching it. RE2 must
+agree with the automata on which patterns match that id, or the runtime is
+unproven. Anything past the :class:`~routegate._automata.Budget` or beyond the
+modelled subset is reported in ``unproven``, never guessed.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from routegate.billing import BillingMode
+from routegate.decision import Decision
+from routegate.manifest import Provider
+from routegate.registry import Registry
+from routegate.resolution import servable
+
+if TYPE_CHECKING:
+    from routegate._automata import Automata, Budget
+    from routegate.templates import Template
+
+__all__ = [
+    "RISKY",
+    "Change",
+    "ChangeKind",
+    "ManifestDiff",
+    "Outcome",
+    "ProviderChange",
+    "TemplateChange",
+    "UnprovenRuntime",
+    "diff",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What check() decides for an id: allowed or not, and if so who serves it and who pays."""
+
+    allowed: bool
+    provider: str | None = None
+    billing_mode: BillingMode | None = None
+
+    @classmethod
+    def of(cls, decision: Decision) -> Outcome:
+        if not decision.allowed or decision.provider is None:
+            return cls(decision.allowed)
+        return cls(True, decision.provider.name, decision.billing_mode)
+
+    @property
+    def platform_billed(self) -> bool:
+        return self.billing_mode is BillingMode.PLATFORM_MANAGED
+
+    def to_dict(self) -> dict[str, Any]:
+        billing = None if self.billing_mode is None else self.billing_mode.value
+        return {"allowed": self.allowed, "provider": self.provider, "billing_mode": billing}
+
+    def __str__(self) -> str:
+        if not self.allowed:
+            return "refused"
+        if self.provider is None:
+            return "allowed"
+        return f"{self.provider} ({self.billing_mode})"
+
+
+class ChangeKind(enum.StrEnum):
+    """What a change means for a reviewer, riskiest first: a class gets the first kind that applies."""
+
+    TO_PLATFORM = "to_platform"  # now billed to the platform's key, before not
+    LOST = "lost"  # allowed before, refused now: workspaces and templates using it would wedge
+    GAINED = "gained"  # refused before, allowed now
+    FROM_PLATFORM = "from_platform"  # billing moved off the platform
+    PROVIDER_CHANGED = "provider_changed"
+
+    @classmethod
+    def of(cls, old: Outcome, new: Outcome) -> ChangeKind:
+        if new.platform_billed and not old.platform_billed:
+            return cls.TO_PLATFORM
+        if old.allowed and not new.allowed:
+            return cls.LOST
+        if new.allowed and not old.allowed:
+            return cls.GAINED
+        if old.platform_billed:
+            return cls.FROM_PLATFORM
+        return cls.PROVIDER_CHANGED
+
+    @property
+    def rank(self) -> int:
+        return list(ChangeKind).index(self)
+
+
+RISKY = frozenset({ChangeKind.TO_PLATFORM, ChangeKind.LOST})
+"""The kinds that fail ``routegate diff`` unless ``--fail-on`` says otherwise."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One change class: every id of ``runtime`` whose outcome is ``old`` under OLD and ``new`` under NEW.
+
+    ``ids`` lists every menu id in the class; ``by_pattern`` says the class
+    also holds ids on neither menu, decided by patterns. ``witness`` is one id
+    of the class, confirmed by check() under both manifests.
+    """
+
+    runtime: str
+    kind: ChangeKind
+    witness: str
+    ids: tuple[str, ...]
+    by_pattern: bool
+    old: Outcome
+    new: Outcome
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "runtime": self.runtime,
+            "kind": self.kind.value,
+            "witness": self.witness,
+            "ids": list(self.ids),
+            "by_pattern": self.by_pattern,
+            "old": self.old.to_dict(),
+            "new": self.new.to_dict(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderChange:
+    """A catalog entry in both manifests whose fields differ (manifest field names)."""
+
+    name: str
+    fields: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "fields": list(self.fields)}
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateChange:
+    """A model a template offers whose decision changes."""
+
+    template: str
+    runtime: str
+    id: str
+    kind: ChangeKind
+    old: Outcome
+    new: Outcome
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "template": self.template,
+            "runtime": self.runtime,
+            "id": self.id,
+            "kind": self.kind.value,
+            "old": self.old.to_dict(),
+            "new": self.new.to_dict(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class UnprovenRuntime:
+    """Part of a runtime's ids the automata could not decide exactly, and why."""
+
+    runtime: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"runtime": self.runtime, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestDiff:
+    """Everything a manifest edit changes, proven over every model id where ``proven``."""
+
+    old_fingerprint: str
+    new_fingerprint: str
+    unproven: tuple[UnprovenRuntime, ...]
+    runtimes_added: tuple[str, ...]
+    runtimes_removed: tuple[str, ...]
+    providers_added: tuple[str, ...]
+    providers_removed: tuple[str, ...]
+    providers_changed: tuple[ProviderChange, ...]
+    changes: tuple[Change, ...]
+    templates: tuple[TemplateChange, ...] = ()
+
+    @property
+    def proven(self) -> bool:
+        return not self.unproven
+
+    def failed(self, fail_on: Collection[ChangeKind] = RISKY, *, strict: bool = False) -> bool:
+        """A change (or template change) of a kind in ``fail_on``; with ``strict``, anything unproven too."""
+        kinds = {c.kind for c in self.changes} | {t.kind for t in self.templates}
+        return not kinds.isdisjoint(fail_on) or (strict and not self.proven)
+
+    def to_markdown(self) -> str:
+        """A table of the change classes, riskiest first, ready for a pull-request comment."""
+        risky = sum(c.kind in RISKY for c in self.changes)
+        lines = [
+            f"#### routegate diff `{self.old_fingerprint}` -> `{self.new_fingerprint}`",
+            "",
+            f"{len(self.changes)} change class(es), {risky} risky; "
+            + ("proven over every model id." if self.proven else "**not proven**: see below."),
+        ]
+        if self.changes:
+            lines += ["", "| runtime | kind | witness | before | after | menu ids |", "|---|---|---|---|---|---|"]
+            for c in sorted(self.changes, key=lambda c: (c.kind.rank, c.runtime, c.witness)):
+                ids = ", ".join(_code(i) for i in c.ids) + (
+                    " and ids beyond the menus" if c.ids and c.by_pattern else ""
+                )
+                lines.append(f"| {c.runtime} | **{c.kind}** | {_code(c.witness)} | {c.old} | {c.new} | {ids or '-'} |")
+        if self.templates:
+            lines += ["", "| template | model | kind | before | after |", "|---|---|---|---|---|"]
+            lines += [f"| {t.template} | {_code(t.id)} | **{t.kind}** | {t.old} | {t.new} |" for t in self.templates]
+        lines += [f"- unproven, runtime {u.runtime}: {_cell(u.reason)}" for u in self.unproven]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "old_fingerprint": self.old_fingerprint,
+            "new_fingerprint": self.new_fingerprint,
+            "proven": self.proven,
+            "unproven": [u.to_dict() for u in self.unproven],
+            "runtimes": {"added": list(self.runtimes_added), "removed": list(self.runtimes_removed)},
+            "providers": {
+                "added": list(self.providers_added),
+                "removed": list(self.providers_removed),
+                "changed": [p.to_dict() for p in self.providers_changed],
+            },
+            "changes": [c.to_dict() for c in self.changes],
+            "templates": [t.to_dict() for t in self.templates],
+        }
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a markdown table cell: GitHub splits cells at every unescaped '|'."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _code(model: str) -> str:
+    """A model id as inline code, fenced by more backticks than any run it holds."""
+    fence = "`" * (max((len(run) for run in re.findall("`+", model)), default=0) + 1)
+    return f"{fence} {_cell(model)} {fence}"
+
+
+def diff(
+    old: Registry,
+    new: Registry,
+    auth_env: Iterable[str] = (),
+    *,
+    budget: Budget | None = None,
+    templates: Iterable[Template] = (),
+) -> ManifestDiff:
+    """Every change class of every runtime in both manifests, each with a confirmed witness.
+
+    ``budget`` bounds each runtime's automata (default: the prover's); past it, that runtime is unproven.
+    """
+    from routegate._automata import DEFAULT_BUDGET, Automata  # deferred: only a diff needs the automata
+
+    if isinstance(auth_env, str):
+        raise TypeError("auth_env is a collection of env var names; pass [name], not a bare string")
+    auth = frozenset(auth_env)
+    automata = Automata(budget or DEFAULT_BUDGET)
+    changes: list[Change] = []
+    unproven: list[UnprovenRuntime] = []
+    for runtime in old.runtimes:
+        if runtime in new.runtimes:
+            review = _RuntimeReview(old, new, runtime, auth, automata)
+            changes.extend(review.changes())
+            unproven.extend(UnprovenRuntime(runtime, reason) for reason in review.unproven)
+    old_catalog, new_catalog = old.catalog, new.catalog
+    return ManifestDiff(
+        old.fingerprint,
+        new.fingerprint,
+        tuple(unproven),
+        tuple(r for r in new.runtimes if r not in old.runtimes),
+        tuple(r for r in old.runtimes if r not in new.runtimes),
+        tuple(p for p in new_catalog if p not in old_catalog),
+        tuple(p for p in old_catalog if p not in new_catalog),
+        _provider_changes(old, new),
+        tuple(changes),
+        _template_changes(old, new, templates, auth),
+    )
+
+
+def _provider_changes(old: Registry, new: Registry) -> tuple[ProviderChange, ...]:
+    """Field by field, in the manifest's own names (its canonical data)."""
+    before = {entry["name"]: entry for entry in old.manifest.to_data()["providers"]}
+    changed = []
+    for entry in new.manifest.to_data()["providers"]:
+        previous = before.get(entry["name"])
+        if previous is not None and previous != entry:
+            changed.append(ProviderChange(entry["name"], tuple(k for k in entry if entry[k] != previous.get(k))))
+    return tuple(changed)
+
+
+def _template_changes(
+    old: Registry, new: Registry, templates: Iterable[Template], auth: frozenset[str]
+) -> tuple[TemplateChange, ...]:
+    found = []
+    for template in templates:
+        if template.runtime is None:
+            continue  # routes nothing under either manifest
+        offered = [m.id for m in template.offered]
+        if template.default_model is not None:
+            offered.append(template.default_model)
+        for model in dict.fromkeys(offered):
+            before = Outcome.of(old.check(template.runtime, model, auth))
+            after = Outcome.of(new.check(template.runtime, model, auth))
+            if before != after:
+                kind = ChangeKind.of(before, after)
+                found.append(TemplateChange(template.name, template.runtime, model, kind, before, after))
+    return tuple(found)
+
+
+@dataclass(slots=True)
+class _Class:
+    """A change class as it is collected: its menu ids and a witness beyond the menus."""
+
+    ids: list[str]
+    pattern_witness: str | None = None
+
+
+class _RuntimeReview:
+    """The change classes of one runtime in both manifests."""
+
+    __slots__ = ("_auth", "_automata", "_classes", "_new", "_old", "_runtime", "unproven")
+
+    def __init__(self, old: Registry, new: Registry, runtime: str, auth: frozenset[str], automata: Automata) -> None:
+        self._old, self._new, self._runtime, self._auth, self._automata = old, new, runtime, auth, automata
+        self._classes: dict[tuple[Outcome, Outcome], _Class] = {}
+        self.unproven: list[str] = []
+
+    def _outcomes(self, model: str) -> tuple[Outcome, Outcome]:
+        return (
+            Outcome.of(self._old.check(self._runtime, model, self._auth)),
+            Outcome.of(self._new.check(self._runtime, model, self._auth)),
+        )
+
+    def changes(self) -> list[Change]:
+        from routegate._automata import NotProven
+
+        menu = dict.fromkeys((*self._old.menu(self._runtime), *self._new.menu(self._runtime)))
+        for model in menu:
+            before, after = self._outcomes(model)
+            if before != after:
+                self._classes.setdefault((before, after), _Class([])).ids.append(model)
+        try:
+            self._pattern_changes(frozenset(menu))
+        except NotProven as error:
+            self.unproven.append(f"ids beyond the menus: {error}")
+        changes = [
+            Change(
+                self._runtime,
+                ChangeKind.of(before, after),
+                collected.ids[0] if collected.ids else str(collected.pattern_witness),
+                tuple(collected.ids),
+                collected.pattern_witness is not None,
+                before,
+                after,
+            )
+            for (before, after), collected in self._classes.items()
+        ]
+        return sorted(changes, key=lambda c: (c.kind.rank, c.witness))
+
+    def _pattern_changes(self, menu: frozenset[str]) -> None:
+        """The classes of ids on neither menu, from the automata of the patterns that can change them."""
+        from routegate._automata import DEAD, Meter, Product, common_string
+
+        changed, unchanged = _split_natives(
+            self._old.providers_for(self._runtime), self._new.providers_for(self._runtime), self._auth
+        )
+        if not changed:
+            return
+        meter = Meter(self._automata.budget, f"runtime {self._runtime!r}")
+        automaton = {pattern: self._automata.pattern(pattern, meter) for pattern in changed}
+        context = [self._automata.servable(), self._automata.none_of(menu)]
+        for pattern in unchanged:
+            own = self._automata.pattern(pattern, meter)
+            if any(common_string([own, automaton[c], *context], meter) is not None for c in changed):
+                automaton[pattern] = own
+        patterns = list(automaton)
+        components = [*context, *automaton.values()]
+        lead = len(context)
+
+        def keep(state: tuple[int, ...]) -> bool:
+            # A string no changed pattern can still match keeps its outcome, and so does every extension.
+            return state[0] != DEAD and any(sub != DEAD for sub in state[lead : lead + len(changed)])
+
+        product = Product(components, meter, keep)
+        seen: set[tuple[bool, ...]] = set()
+        for state in product:
+            finals = tuple(a.finals[sub] if sub != DEAD else False for a, sub in zip(components, state, strict=True))
+            if not (finals[0] and finals[1] and any(finals[lead : lead + len(changed)])):
+                continue
+            signature = finals[lead:]
+            if signature in seen:
+                continue
+            seen.add(signature)
+            self._decide(product.spell(state), dict(zip(patterns, signature, strict=True)), menu)
+
+    def _decide(self, witness: str, matching: dict[str, bool], menu: frozenset[str]) -> None:
+        """One combination of matching patterns, decided by check() on a witness RE2 agrees on."""
+        from routegate._automata import NotProven, re2_finds
+
+        if witness in menu or witness != witness.strip() or not servable(witness):
+            raise NotProven(f"the automata reached {witness!r}, which is not an id beyond the menus")
+        for pattern, matches in matching.items():
+            if re2_finds(pattern, witness) != matches:
+                raise NotProven(f"RE2 and the automaton of {pattern!r} disagree on {witness!r}")
+        before, after = self._outcomes(witness)
+        if before != after:
+            collected = self._classes.setdefault((before, after), _Class([]))
+            if collected.pattern_witness is None:
+                collected.pattern_witness = witness
+
+
+def _split_natives(
+    old: tuple[Provider, ...], new: tuple[Provider, ...], auth: frozenset[str]
+) -> tuple[list[str], list[str]]:
+    """The native patterns that can change an outcome, and those that stay as they were.
+
+    A provider is unchanged when it is native under both with the same pattern
+    and the same answer to the auth env given; its pattern then matches the
+    same ids with the same effect on either side.
+    """
+    before = {p.name: p for p in old}
+    after = {p.name: p for p in new}
+    changed: dict[str, None] = {}
+    unchanged: dict[str, None] = {}
+    for name in dict.fromkeys((*before, *after)):
+        a, b = before.get(name), after.get(name)
+        if a is not None and b is not None and _same_effect(a, b, auth):
+            unchanged[a.model_prefix_match] = None
+        else:
+            changed.update((p.model_prefix_match, None) for p in (a, b) if p is not None)
+    return list(changed), [p for p in unchanged if p not in changed]
+
+
+def _same_effect(a: Provider, b: Provider, auth: frozenset[str]) -> bool:
+    return a.model_prefix_match == b.model_prefix_match and a.accepts_auth(auth) == b.accepts_auth(auth)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,6 +15,7 @@ from routegate.console import console_router
 from . import errors
 from .middleware import BodyLimit, LoopbackHosts, ServerTiming
 from .routes_registry import router as registry_router
+from .routes_versions import router as versions_router
 from .routes_workspaces import router as workspaces_router
 from .settings import Settings
 from .state import ServiceState
@@ -33,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        state.start()
         yield
         state.close()
 
@@ -51,14 +54,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(LoopbackHosts, allowed_hosts=_loopback_hosts(state.settings.host))
     app.include_router(workspaces_router)
     app.include_router(registry_router)
+    app.include_router(versions_router)
     app.include_router(console_router())  # the web console: / and /ui/*
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
 
 def app_from_env() -> FastAPI:
-    """The import-string factory uvicorn's workers call: settings come from ROUTEGATE_* variables."""
-    return create_app(Settings.from_sources())
+    """The import-string factory uvicorn's workers call: settings come from ROUTEGATE_* variables.
+
+    A worker leaves reloading to its supervisor (which publishes once for all); a SIGHUP that
+    reaches a worker too, as a terminal's hangup does, only makes it look at the database now.
+    """
+    app = create_app(Settings.from_sources())
+    state: ServiceState = app.state.routegate
+    signal.signal(signal.SIGHUP, lambda *_: state.request_sync())
+    return app
 
 
 def _loopback_hosts(host: str) -> list[str]:

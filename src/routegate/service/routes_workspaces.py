@@ -20,7 +20,7 @@ from . import errors
 from .auth import require_access
 from .middleware import GATE_SECONDS
 from .schemas import ChangeModel, CreateWorkspace, ErrorOut, WorkspaceOut, WorkspacePage
-from .state import ServiceState
+from .state import Served, ServiceState
 from .store import Refusal, workspace_dict
 
 __all__ = ["router"]
@@ -48,14 +48,14 @@ def _stripped(value: str | None) -> str | None:
 
 
 @contextmanager
-def _gated(request: Request, fingerprint: str, refused: Callable[[gate.GateRefusal], Refusal]) -> Iterator[None]:
+def _gated(request: Request, served: Served, refused: Callable[[gate.GateRefusal], Refusal]) -> Iterator[None]:
     """Time the gates for Server-Timing; log a refusal (``refused`` says what was known) and re-raise it."""
     started = time.perf_counter()
     try:
         yield
     except gate.GateRefusal as refusal:
         setattr(request.state, GATE_SECONDS, time.perf_counter() - started)
-        _state(request).store.record_refusal(refused(refusal), fingerprint)
+        _state(request).store.record_refusal(refused(refusal), served.registry.fingerprint, served.version)
         raise
     setattr(request.state, GATE_SECONDS, time.perf_counter() - started)
 
@@ -64,7 +64,8 @@ def _gated(request: Request, fingerprint: str, refused: Callable[[gate.GateRefus
 def create_workspace(body: CreateWorkspace, request: Request) -> dict[str, Any]:
     """Run the create gates of ROUTING.md section 7 in order, then persist."""
     service = _state(request)
-    registry = service.registry
+    served = service.served  # one manifest version for the whole request
+    registry = served.registry
     settings = service.settings
     filled: list[str | None] = []  # the default model the named template offered, once read
 
@@ -78,7 +79,7 @@ def create_workspace(body: CreateWorkspace, request: Request) -> dict[str, Any]:
         model = _stripped(body.model) or (_stripped(filled[0]) if filled else None)
         return Refusal.of("create", refusal, runtime=_stripped(body.runtime), model=model, template=body.template)
 
-    with _gated(request, registry.fingerprint, refused):
+    with _gated(request, served, refused):
         admission = gate.admit_create(
             registry,
             body.gate_request(),
@@ -95,6 +96,7 @@ def create_workspace(body: CreateWorkspace, request: Request) -> dict[str, Any]:
         auth_env=body.auth_env,
         admission=admission,
         fingerprint=registry.fingerprint,
+        manifest_version=served.version,
     )
 
 
@@ -119,7 +121,8 @@ def delete_workspace(workspace_id: str, request: Request) -> Response:
 def change_model(workspace_id: str, body: ChangeModel, request: Request) -> dict[str, Any]:
     """Gates 6 to 8 again, for the workspace's settled runtime."""
     service = _state(request)
-    registry = service.registry
+    served = service.served
+    registry = served.registry
     workspace = service.store.get(workspace_id)
     auth_env = body.auth_env if body.auth_env is not None else workspace.auth_env
 
@@ -133,9 +136,14 @@ def change_model(workspace_id: str, body: ChangeModel, request: Request) -> dict
             workspace_id=workspace.id,
         )
 
-    with _gated(request, registry.fingerprint, refused):
+    with _gated(request, served, refused):
         decision = gate.admit_model_change(
-            registry, workspace.runtime, body.model, external=workspace.external, auth_env=frozenset(auth_env)
+            registry,
+            workspace.runtime,
+            body.model,
+            external=workspace.external,
+            auth_env=frozenset(auth_env),
+            foreign_runtimes=service.settings.foreign_runtimes,
         )
     return service.store.change_model(
         workspace.id,
@@ -143,6 +151,7 @@ def change_model(workspace_id: str, body: ChangeModel, request: Request) -> dict
         auth_env=auth_env,
         decision=decision,
         fingerprint=registry.fingerprint,
+        manifest_version=served.version,
     )
 
 

@@ -11,7 +11,16 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from routegate.gate import CreateRequest
 
-__all__ = ["ChangeModel", "CheckModel", "CreateWorkspace", "ErrorOut", "WorkspaceOut", "WorkspacePage"]
+__all__ = [
+    "ActivateVersion",
+    "ChangeModel",
+    "CheckModel",
+    "CreateWorkspace",
+    "ErrorOut",
+    "PublishManifest",
+    "WorkspaceOut",
+    "WorkspacePage",
+]
 
 # C0/C1 controls and lone surrogates (JSON can carry them; no database should receive them).
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -92,6 +101,34 @@ class CheckModel(BaseModel):
     auth_env: EnvNames = []
 
 
+def _no_surrogates(value: str) -> str:
+    """YAML text may hold newlines and tabs, but not halves of characters (they have no UTF-8 bytes)."""
+    if re.search("[\ud800-\udfff]", value):
+        raise ValueError("lone surrogates are not text; send the manifest as UTF-8")
+    return value
+
+
+ManifestText = Annotated[str, StringConstraints(min_length=1), AfterValidator(_no_surrogates)]
+
+
+class PublishManifest(BaseModel):
+    model_config = _STRICT
+
+    manifest: ManifestText = Field(description="the manifest's YAML text (providers.yaml)")
+    note: _text(1000) | None = None  # type: ignore[valid-type]
+    dry_run: bool = False
+    force: bool = Field(
+        False, description="publish even if stored workspaces would be stranded or moved to platform billing"
+    )
+
+
+class ActivateVersion(BaseModel):
+    model_config = _STRICT
+
+    force: bool = False
+    dry_run: bool = False
+
+
 class WorkspaceOut(BaseModel):
     id: str
     name: str
@@ -109,6 +146,7 @@ class WorkspaceOut(BaseModel):
     url: str | None
     auth_env: list[str]
     manifest_fingerprint: str
+    manifest_version: int | None
 
 
 class WorkspacePage(BaseModel):

@@ -10,9 +10,8 @@ SQLite and PostgreSQL alike.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import exists, select
@@ -21,11 +20,12 @@ from sqlalchemy.orm import Session
 
 from routegate.decision import Decision
 from routegate.gate import Admission, GateRefusal
+from routegate.publishing import StoredWorkspace
 
-from .db import Database, DecisionRecord, Workspace, new_id, parent_key, utcnow
+from .db import Database, DecisionRecord, Workspace, iso_utc, new_id, parent_key, utcnow
 from .errors import ServiceCode, ServiceError
 
-__all__ = ["Refusal", "Store", "decision_dict", "workspace_dict"]
+__all__ = ["Refusal", "Store", "decision_dict", "stored_workspaces", "workspace_dict"]
 
 _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _MAX_ATTEMPTS = 64  # lost races on one name before giving up with 409
@@ -71,11 +71,6 @@ class Refusal:
         )
 
 
-def _iso(moment: datetime) -> str:
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
 def workspace_dict(ws: Workspace) -> dict[str, Any]:
     return {
         "id": ws.id,
@@ -87,13 +82,14 @@ def workspace_dict(ws: Workspace) -> dict[str, Any]:
         "provider": ws.provider,
         "billing_mode": ws.billing_mode,
         "required_env": list(ws.required_env),
-        "created_at": _iso(ws.created_at),
-        "updated_at": _iso(ws.updated_at),
+        "created_at": iso_utc(ws.created_at),
+        "updated_at": iso_utc(ws.updated_at),
         "role": ws.role,
         "external": ws.external,
         "url": ws.url,
         "auth_env": list(ws.auth_env),
         "manifest_fingerprint": ws.manifest_fingerprint,
+        "manifest_version": ws.manifest_version,
     }
 
 
@@ -113,7 +109,8 @@ def decision_dict(record: DecisionRecord) -> dict[str, Any]:
         "template": record.template,
         "candidates": list(record.candidates),
         "manifest_fingerprint": record.manifest_fingerprint,
-        "created_at": _iso(record.created_at),
+        "manifest_version": record.manifest_version,
+        "created_at": iso_utc(record.created_at),
     }
 
 
@@ -123,6 +120,7 @@ def _admitted(
     runtime: str,
     model: str | None,
     fingerprint: str,
+    manifest_version: int | None,
     template: str | None = None,
 ) -> DecisionRecord:
     if decision is None:  # an external workspace without a model: nothing to route or bill
@@ -145,7 +143,33 @@ def _admitted(
         template=template,
         candidates=[] if decision is None else list(decision.candidates),
         manifest_fingerprint=fingerprint,
+        manifest_version=manifest_version,
     )
+
+
+def stored_workspaces(session: Session, batch: int = 1000) -> Iterator[StoredWorkspace]:
+    """Every workspace with the decision it was stored with, streamed, for the publish gate's replay."""
+    columns = (
+        Workspace.id,
+        Workspace.name,
+        Workspace.runtime,
+        Workspace.model,
+        Workspace.external,
+        Workspace.auth_env,
+        Workspace.provider,
+        Workspace.billing_mode,
+    )
+    for row in session.execute(select(*columns).order_by(Workspace.seq).execution_options(yield_per=batch)):
+        yield StoredWorkspace(
+            id=row.id,
+            name=row.name,
+            runtime=row.runtime,
+            model=row.model,
+            external=row.external,
+            auth_env=frozenset(row.auth_env or ()),
+            provider=row.provider,
+            billing_mode=row.billing_mode,
+        )
 
 
 def _violates(error: IntegrityError, sqlstate: str, sqlite_text: str) -> bool:
@@ -181,18 +205,21 @@ class Store:
         auth_env: Sequence[str],
         admission: Admission,
         fingerprint: str,
+        manifest_version: int | None,
     ) -> dict[str, Any]:
         """Persist an admitted workspace and its decision in one transaction.
 
         A refusal here (unknown parent, no free name) is logged like a gate's, then raised.
         """
         try:
-            return self._insert(name, parent_id, role, url, external, auth_env, admission, fingerprint)
+            return self._insert(
+                name, parent_id, role, url, external, auth_env, admission, fingerprint, manifest_version
+            )
         except ServiceError as error:
             refused = Refusal.of(
                 "create", error, runtime=admission.runtime, model=admission.model, template=admission.template
             )
-            self.record_refusal(refused, fingerprint)
+            self.record_refusal(refused, fingerprint, manifest_version)
             raise
 
     def _insert(
@@ -205,6 +232,7 @@ class Store:
         auth_env: Sequence[str],
         admission: Admission,
         fingerprint: str,
+        manifest_version: int | None,
     ) -> dict[str, Any]:
         for _ in range(_MAX_ATTEMPTS):
             try:
@@ -232,6 +260,7 @@ class Store:
                         required_env=list(admission.required_env),
                         auth_env=sorted(set(auth_env)),
                         manifest_fingerprint=fingerprint,
+                        manifest_version=manifest_version,
                         created_at=now,
                         updated_at=now,
                     )
@@ -241,6 +270,7 @@ class Store:
                         admission.runtime,
                         admission.model,
                         fingerprint,
+                        manifest_version,
                         admission.template,
                     )
                     record.workspace_id = workspace.id
@@ -339,6 +369,7 @@ class Store:
         auth_env: Sequence[str],
         decision: Decision | None,
         fingerprint: str,
+        manifest_version: int | None,
     ) -> dict[str, Any]:
         with self.database.write() as session:
             workspace = self._row(session, workspace_id)
@@ -351,8 +382,9 @@ class Store:
             )
             workspace.required_env = [] if decision is None else list(decision.required_env)
             workspace.manifest_fingerprint = fingerprint
+            workspace.manifest_version = manifest_version
             workspace.updated_at = now
-            record = _admitted("model_change", decision, workspace.runtime, model, fingerprint)
+            record = _admitted("model_change", decision, workspace.runtime, model, fingerprint, manifest_version)
             record.workspace_id = workspace.id
             record.created_at = now
             session.add(record)
@@ -361,7 +393,7 @@ class Store:
 
     # --- decisions -----------------------------------------------------------------------
 
-    def record_refusal(self, refused: Refusal, fingerprint: str) -> None:
+    def record_refusal(self, refused: Refusal, fingerprint: str, manifest_version: int | None) -> None:
         """Log a refusal in its own transaction: the request changed nothing else."""
         with self.database.write() as session:
             session.add(
@@ -376,6 +408,7 @@ class Store:
                     template=refused.template,
                     candidates=list(refused.candidates),
                     manifest_fingerprint=fingerprint,
+                    manifest_version=manifest_version,
                 )
             )
 

@@ -98,6 +98,7 @@ class Impact:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "blocking": self.blocking,
             "workspaces": {
                 "checked": self.checked,
                 "stranded": [change.to_dict() for change in self.stranded],

@@ -185,7 +185,7 @@ class VersionStore:
             previous = None if active is None else _info(active)
             if active is not None and active.sha256 == proposed.sha256 and not dry_run:
                 return Outcome(active.version, active.fingerprint, previous, False, False, None)
-            impact = self._gate(session, proposed.registry, active, force=force)
+            impact = self._gate(session, proposed.registry, active, enforce=not (force or dry_run))
             if dry_run:
                 return Outcome(None, proposed.registry.fingerprint, previous, False, True, impact)
             row = self._insert(session, proposed, note)
@@ -208,7 +208,7 @@ class VersionStore:
             if target.active and not dry_run:
                 return Outcome(target.version, target.fingerprint, previous, False, False, None)
             registry = candidate(target.manifest, f"manifest version {version}").registry
-            impact = self._gate(session, registry, active, force=force)
+            impact = self._gate(session, registry, active, enforce=not (force or dry_run))
             if dry_run:
                 return Outcome(target.version, target.fingerprint, previous, False, True, impact)
             self._switch(session, target.version)
@@ -225,7 +225,9 @@ class VersionStore:
     def _active_row(session: Session) -> ManifestVersion | None:
         return session.scalar(select(ManifestVersion).where(ManifestVersion.active.is_(True)))
 
-    def _gate(self, session: Session, proposed: Registry, active: ManifestVersion | None, *, force: bool) -> Impact:
+    def _gate(self, session: Session, proposed: Registry, active: ManifestVersion | None, *, enforce: bool) -> Impact:
+        """The impact of ``proposed``; raises ManifestWouldStrand when it blocks and ``enforce`` is set
+        (not forced, not a dry run: a dry run reports the impact, ``blocking`` included)."""
         current = None if active is None else candidate(active.manifest, f"manifest version {active.version}")
         impact = assess(
             proposed,
@@ -233,7 +235,7 @@ class VersionStore:
             current=None if current is None else current.registry,
             foreign_runtimes=self.foreign_runtimes,
         )
-        if impact.blocking and not force:
+        if impact.blocking and enforce:
             raise ManifestWouldStrand(impact, proposed.fingerprint)
         return impact
 

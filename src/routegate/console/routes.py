@@ -22,6 +22,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from routegate.billing import billing_mode_for
 from routegate.console import session
+from routegate.console.versions import versions_pages
 from routegate.drift import TemplateDrift, drift
 from routegate.manifest import Arm, Provider
 from routegate.registry import Registry
@@ -216,6 +217,8 @@ def console_router() -> APIRouter:
             **context,
         )
         return HTMLResponse(page, status_code=status, headers=_SECURITY_HEADERS)
+
+    router.include_router(versions_pages(render, _viewer, _open_viewer))
 
     @router.get("/")
     def create_page(request: Request) -> Response:

@@ -1,8 +1,8 @@
 """Benchmark propagation: from a manifest version's activation to the last of 3 instances serving it.
 
 Starts three `routegate serve` processes (one worker each, loopback) on one database,
-stores two manifest versions, then activates them in turn, ``--rounds`` times. Each
-activation commits through the same VersionStore the API and CLI use; the clock starts
+then publishes ``--rounds`` new manifest versions, one at a time. Each publish commits
+through the same VersionStore the API and CLI use (its activation); the clock starts
 when that commit returns and stops when the last instance's /healthz (polled every
 2 ms on a keep-alive connection per instance) names the new fingerprint.
 
@@ -102,11 +102,11 @@ def _wait_all(ports: list[int], fingerprint: str, timeout: float = 10.0) -> None
         raise RuntimeError("; ".join(errors))
 
 
-def _with_extra_hermes_model(manifest: bytes) -> bytes:
+def _with_extra_hermes_model(manifest: bytes, model: str) -> bytes:
     """The bundled manifest with one more id on hermes's platform arm: another fingerprint."""
     anchor = b"      - name: platform\n        models:\n          - moonshot/kimi-k2.6\n"
     at = manifest.index(anchor, manifest.index(b"  hermes:\n")) + len(anchor)
-    return manifest[:at] + b"          - moonshot/bench-variant\n" + manifest[at:]
+    return manifest[:at] + f"          - {model}\n".encode() + manifest[at:]
 
 
 def measure(url: str, rounds: int, poll: float) -> list[float]:
@@ -121,20 +121,16 @@ def measure(url: str, rounds: int, poll: float) -> list[float]:
         database.upgrade()
         versions = VersionStore(database, foreign_runtimes=("external", "langgraph"))
         bundled = bundled_manifest_path().read_bytes()
-        first = candidate(bundled, "bundled")
-        versions.bootstrap(first, "bench: the bundled manifest")
-        second = candidate(_with_extra_hermes_model(bundled), "variant")
-        other = versions.publish(second, note="bench: one more hermes model", dry_run=False, force=True)
-        assert other.version is not None
-        targets = [(1, first.registry.fingerprint), (other.version, second.registry.fingerprint)]
+        first = versions.bootstrap(candidate(bundled, "bundled"), "bench: the bundled manifest")
         latencies = []
         with _instances(url, folder, poll) as ports:
-            _wait_all(ports, targets[1][1])
+            _wait_all(ports, first.fingerprint)
             for round_ in range(rounds):
-                version, fingerprint = targets[round_ % 2]
-                versions.activate(version, force=True)
+                # A new version each round: every instance loads and compiles it, as on a real publish.
+                fresh = candidate(_with_extra_hermes_model(bundled, f"moonshot/bench-{round_}"), "bench")
+                versions.publish(fresh, note=f"bench round {round_}", dry_run=False, force=True)
                 started = time.perf_counter()
-                _wait_all(ports, fingerprint)
+                _wait_all(ports, fresh.registry.fingerprint)
                 latencies.append(time.perf_counter() - started)
                 time.sleep(0.05)
         return latencies

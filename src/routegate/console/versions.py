@@ -205,7 +205,7 @@ async def _authorised_form(
         return {}, Response("refused: this form was sent from another site", status_code=403, media_type="text/plain")
     viewer = viewer_of(request)
     if viewer is None:
-        target = quote(request.url.path, safe="")
+        target = quote(request.url.path.removesuffix("/activate"), safe="")  # back to the page, not the form
         return {}, RedirectResponse(f"/ui/login?next={target}", status_code=303)
     body = await request.body()  # the service's body limit already bounds it
     try:

@@ -72,6 +72,7 @@ class ManifestWatcher:
 
     def _run(self) -> None:
         listener: Any = None
+        failing: str | None = None  # the last round's failure, logged once until a round succeeds
         listen_at = 0.0 if self._url.get_backend_name() == "postgresql" else float("inf")
         while not self._stopping:
             if listener is None and time.monotonic() >= listen_at:
@@ -88,8 +89,14 @@ class ManifestWatcher:
                 break
             try:
                 self._on_wake(reload)
-            except Exception:  # the thread must outlive any one failure
-                log.exception("manifest watcher: this round failed; the version in use is kept")
+            except Exception as error:  # the thread must outlive any one failure
+                if f"{type(error).__name__}: {error}" != failing:
+                    log.exception("manifest watcher: a round failed; the version in use is kept (retrying)")
+                failing = f"{type(error).__name__}: {error}"
+            else:
+                if failing is not None:
+                    log.info("manifest watcher: following the database again")
+                failing = None
         if listener is not None:
             listener.close()
 

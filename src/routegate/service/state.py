@@ -23,6 +23,7 @@ it: each process follows it with a :class:`ManifestWatcher` (see :mod:`.propagat
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from dataclasses import dataclass
@@ -73,24 +74,26 @@ def configured_manifest(settings: Settings) -> Candidate:
 def reload_configured(versions: VersionStore, settings: Settings) -> Outcome:
     """Re-read the configured file and publish it through the gate; the active bytes again change nothing.
 
-    Raises InvalidManifest or ManifestWouldStrand.
+    Every outcome is logged, a refusal too; raises InvalidManifest or ManifestWouldStrand.
     """
-    return versions.publish(
-        configured_manifest(settings), note=f"reload of {_label(settings)}", dry_run=False, force=False
-    )
-
-
-def reload_and_log(versions: VersionStore, settings: Settings) -> None:
-    """A reload nobody waits for (SIGHUP): the outcome or the refusal goes to the log, never up."""
     try:
-        outcome = reload_configured(versions, settings)
+        outcome = versions.publish(
+            configured_manifest(settings), note=f"reload of {_label(settings)}", dry_run=False, force=False
+        )
     except (InvalidManifest, ManifestWouldStrand) as refusal:
         log.error("reload refused, the active manifest version is unchanged: %s", refusal)
-        return
+        raise
     if outcome.changed:
         log.info("reload published manifest version %s (%s)", outcome.version, outcome.fingerprint)
     else:
         log.info("reload: %s is the active version already; nothing to do", _label(settings))
+    return outcome
+
+
+def reload_and_log(versions: VersionStore, settings: Settings) -> None:
+    """A reload nobody waits for (SIGHUP): the log is its only answer."""
+    with contextlib.suppress(InvalidManifest, ManifestWouldStrand):
+        reload_configured(versions, settings)
 
 
 class ServiceState:

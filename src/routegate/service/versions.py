@@ -22,6 +22,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from routegate.errors import InvalidManifest, Problem
+from routegate.manifest import parse_manifest
 from routegate.publishing import Impact, ManifestWouldStrand, UnknownManifestVersion, assess
 from routegate.registry import Registry
 
@@ -54,12 +55,10 @@ def candidate(manifest: bytes | str, source: str) -> Candidate:
     """
     raw = manifest.encode() if isinstance(manifest, str) else manifest
     try:
-        text_ = raw.decode("utf-8")
+        decoded = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise InvalidManifest([Problem("<document>", f"not UTF-8: {error}")], source=source) from None
-    from routegate.manifest import parse_manifest
-
-    parsed = parse_manifest(text_, source=source)
+    parsed = parse_manifest(decoded, source=source)
     try:
         registry = Registry(parsed)
     except Exception as error:  # any compiler failure is this manifest's problem

@@ -272,7 +272,9 @@ def test_workspaces_and_decisions_record_the_version_they_were_decided_under(liv
         assert http.get(f"/workspaces/{first['id']}").json()["manifest_version"] == 2
 
 
-def test_reload_publishes_the_configured_file_through_the_gate(tmp_path: Path, manifest_copy: Path) -> None:
+def test_reload_publishes_the_configured_file_through_the_gate(
+    tmp_path: Path, manifest_copy: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     server = LiveServer(Settings(database_url=f"sqlite:///{tmp_path / 'reload.db'}", manifest=manifest_copy)).start()
     try:
         with server.client() as http:
@@ -283,9 +285,9 @@ def test_reload_publishes_the_configured_file_through_the_gate(tmp_path: Path, m
             k3 = create(http, "k3", {"runtime": "hermes", "model": NEW_MODEL})
             manifest_copy.write_text(BUNDLED)
             refused = http.post("/registry/reload")
-            assert (
-                refused.status_code == 409 and refused.json()["impact"]["workspaces"]["stranded"][0]["id"] == k3["id"]
-            )
+            assert refused.status_code == 409
+            assert refused.json()["impact"]["workspaces"]["stranded"][0]["id"] == k3["id"]
+            assert "reload refused, the active manifest version is unchanged" in caplog.text  # answered and logged
             assert http.get("/healthz").json()["manifest_version"] == 2
             assert [v["version"] for v in http.get("/registry/versions").json()["items"]] == [2, 1]
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -68,7 +69,8 @@ def app_from_env() -> FastAPI:
     """
     app = create_app(Settings.from_sources())
     state: ServiceState = app.state.routegate
-    signal.signal(signal.SIGHUP, lambda *_: state.request_sync())
+    if threading.current_thread() is threading.main_thread():  # only there can a handler be set
+        signal.signal(signal.SIGHUP, lambda *_: state.request_sync())
     return app
 
 

@@ -14,6 +14,7 @@ from .settings import Settings, SettingsError, is_loopback
 
 if TYPE_CHECKING:
     from uvicorn import Config
+    from uvicorn.supervisors.multiprocess import Multiprocess
 
 __all__ = ["db_upgrade_command", "listening_socket", "serve", "serve_command"]
 
@@ -66,7 +67,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return listener
 
 
-def _supervisor(config: Config, listener: socket.socket, settings: Settings) -> Any:
+def _supervisor(config: Config, listener: socket.socket, settings: Settings) -> Multiprocess:
     """uvicorn's worker supervisor, except that SIGHUP publishes the configured manifest once
     (the workers follow the database) instead of restarting every worker."""
     from uvicorn.supervisors.multiprocess import Multiprocess

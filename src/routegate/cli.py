@@ -591,6 +591,24 @@ def cmd_db(args: argparse.Namespace, out: Output) -> int:
     return db_upgrade_command(args)
 
 
+def cmd_publish(args: argparse.Namespace, out: Output) -> int:
+    from routegate.service.version_commands import publish_command
+
+    return publish_command(args)
+
+
+def cmd_versions(args: argparse.Namespace, out: Output) -> int:
+    from routegate.service.version_commands import versions_command
+
+    return versions_command(args)
+
+
+def cmd_activate(args: argparse.Namespace, out: Output) -> int:
+    from routegate.service.version_commands import activate_command
+
+    return activate_command(args)
+
+
 # --- wiring ---------------------------------------------------------------------------------
 
 Command = Callable[[argparse.Namespace, Output], int]
@@ -624,9 +642,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
-    def decision_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("runtime")
-        p.add_argument("model")
+    def auth_env(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--auth-env",
             metavar="NAME",
@@ -635,6 +651,11 @@ def build_parser() -> argparse.ArgumentParser:
             type=_env_name,
             help="an env var NAME the workspace has (repeatable); settles ties",
         )
+
+    def decision_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("runtime")
+        p.add_argument("model")
+        auth_env(p)
         p.add_argument(
             "--foreign-runtime",
             metavar="NAME",
@@ -728,6 +749,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("db", cmd_db, "manage the service database")
     p.add_argument("action", choices=("upgrade",), help="upgrade: apply every pending migration")
     p.add_argument("--database-url", metavar="URL", help="default: ROUTEGATE_DATABASE_URL, else ./routegate.db")
+
+    database_url = "database to use (default: ROUTEGATE_DATABASE_URL, else ./routegate.db)"
+    p = command("publish", cmd_publish, "publish FILE as the fleet's active manifest, through the publish gate")
+    p.add_argument("file", metavar="FILE", help="the manifest to publish")
+    p.add_argument("--database-url", metavar="URL", help=database_url)
+    p.add_argument("--note", help="why this version (kept in its history)")
+    p.add_argument("--dry-run", action="store_true", help="report the impact and change nothing")
+    p.add_argument("--force", action="store_true", help="publish even if stored workspaces would be stranded")
+
+    p = command("versions", cmd_versions, "the manifest versions in the database, newest first (* active)")
+    p.add_argument("--database-url", metavar="URL", help=database_url)
+
+    p = command("activate", cmd_activate, "make a stored manifest VERSION active again (rollback or roll forward)")
+    p.add_argument("version", type=int, metavar="VERSION")
+    p.add_argument("--database-url", metavar="URL", help=database_url)
+    p.add_argument("--dry-run", action="store_true", help="report the impact and change nothing")
+    p.add_argument("--force", action="store_true", help="activate even if stored workspaces would be stranded")
 
     return parser
 

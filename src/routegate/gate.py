@@ -109,8 +109,14 @@ def admit_model_change(
     *,
     external: bool = False,
     auth_env: frozenset[str] = frozenset(),
+    foreign_runtimes: Collection[str] = FOREIGN_RUNTIMES,
 ) -> Decision | None:
-    """The model gates again, for a workspace whose runtime is already settled."""
+    """The model gates again, for a workspace whose runtime was settled at create.
+
+    The runtime is checked again too: a manifest published since may have dropped it,
+    and a runtime the registry no longer knows must be refused, never decided fail-open.
+    """
+    _require_supported_runtime(registry, external, runtime, foreign_runtimes)
     return _admit_model(registry, runtime, _blank_to_none(model), external, auth_env)
 
 

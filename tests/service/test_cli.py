@@ -136,6 +136,16 @@ def _worker_pids(log: Path) -> list[str]:
     return re.findall(r"Started server process \[(\d+)\]", log.read_text())
 
 
+def _every_worker_serves(port: int, fingerprint: str) -> None:
+    """Fresh connections (spread over the workers) until 20 answers in a row serve ``fingerprint``."""
+    deadline = time.monotonic() + 30
+    in_a_row = 0
+    while in_a_row < 20:
+        assert time.monotonic() < deadline, f"the workers did not all converge on {fingerprint}"
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz", headers={"Connection": "close"}, timeout=10).json()
+        in_a_row = in_a_row + 1 if health["manifest_fingerprint"] == fingerprint else 0
+
+
 def test_several_workers_share_one_database_and_reload_together(tmp_path: Path, manifest_copy: Path) -> None:
     from .test_lifecycle import _with_extra_hermes_model
 
@@ -143,7 +153,10 @@ def test_several_workers_share_one_database_and_reload_together(tmp_path: Path, 
     log = tmp_path / "serve.log"
     database = f"sqlite:///{tmp_path / 'w.db'}"
     args = ["--port", str(port), "--workers", "2", "--database-url", database, "--manifest", str(manifest_copy)]
-    with serving(*args, cwd=tmp_path, port=port), httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+    with (
+        serving(*args, cwd=tmp_path, port=port) as supervisor,
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http,
+    ):
         deadline = time.monotonic() + 30
         while len(started := _worker_pids(log)) < 2:
             assert time.monotonic() < deadline, f"two workers did not start:\n{log.read_text()}"
@@ -156,20 +169,19 @@ def test_several_workers_share_one_database_and_reload_together(tmp_path: Path, 
 
         manifest_copy.write_text(_with_extra_hermes_model(manifest_copy.read_text(), "moonshot/kimi-k3-preview"))
         reloaded = http.post("/registry/reload").json()
-        assert reloaded["changed"] and reloaded["workers_restarting"]
-        # uvicorn's supervisor replaces every worker: two fresh processes, each loading the manifest itself.
+        assert reloaded["changed"] and reloaded["fingerprint"] != before
+        _every_worker_serves(port, reloaded["fingerprint"])
+
+        # SIGHUP to the supervisor publishes the file once; the workers follow the database.
+        manifest_copy.write_text(_with_extra_hermes_model(manifest_copy.read_text(), "moonshot/kimi-k4-preview"))
+        supervisor.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 30
-        while len(fresh := [pid for pid in _worker_pids(log) if pid not in started]) < 2:
-            assert time.monotonic() < deadline, f"the workers were not all restarted:\n{log.read_text()}"
-            time.sleep(0.1)
-        assert len(fresh) == 2, log.read_text()
-        deadline = time.monotonic() + 30
-        while not all(f"Finished server process [{pid}]" in log.read_text() for pid in started):
-            assert time.monotonic() < deadline, f"the old workers did not finish:\n{log.read_text()}"
-            time.sleep(0.1)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as after:
-            for _ in range(6):  # only fresh workers are left to answer
-                assert after.get("/registry").json()["fingerprint"] == reloaded["fingerprint"] != before
+        while (versions := http.get("/registry/versions").json()["items"])[0]["version"] != reloaded["version"] + 1:
+            assert time.monotonic() < deadline, f"SIGHUP published nothing:\n{log.read_text()}"
+            time.sleep(0.05)
+        _every_worker_serves(port, versions[0]["fingerprint"])
+        assert [v["version"] for v in versions] == [3, 2, 1]
+        assert sorted(_worker_pids(log)) == sorted(started), "a worker was restarted"
     assert names == ["w"] + [f"w ({n})" for n in range(2, 7)]
     assert "Started parent process" in log.read_text()
 

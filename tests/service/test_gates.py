@@ -478,9 +478,11 @@ def test_templates_are_annotated_with_their_drift(server: LiveServer, client: ht
 
 def test_healthz(client: httpx.Client) -> None:
     health = client.get("/healthz")
+    registry = client.get("/registry").json()
     assert health.status_code == 200
     assert health.json() == {
         "status": "ok",
-        "manifest_fingerprint": client.get("/registry").json()["fingerprint"],
+        "manifest_fingerprint": registry["fingerprint"],
+        "manifest_version": registry["manifest_version"],
         "database": "ok",
     }

@@ -24,6 +24,7 @@ __all__ = [
     "LoginRequired",
     "OpenViewer",
     "PageViewer",
+    "SessionViewer",
     "State",
     "Viewer",
 ]
@@ -99,7 +100,7 @@ class LoginRequired(Exception):
         self.target = target
 
 
-def _session_viewer(request: Request, state: ConsoleState) -> Viewer | None:
+def _session_viewer(request: Request, state: State) -> Viewer | None:
     token = state.settings.api_token
     if token is None:
         return Viewer(token_required=False)
@@ -123,6 +124,8 @@ def _open_viewer(request: Request, state: State) -> Viewer:
 
 
 PageViewer = Annotated[Viewer, Depends(_page_viewer)]
+SessionViewer = Annotated[Viewer | None, Depends(_session_viewer)]
+"""None without a valid session when a token guards the service: for forms that change something."""
 OpenViewer = Annotated[Viewer, Depends(_open_viewer)]
 
 

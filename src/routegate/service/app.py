@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,6 +16,7 @@ from routegate import __version__, console
 from . import errors
 from .middleware import BodyLimit, CrossSiteGuard, LoopbackHosts, ServerTiming
 from .routes_registry import router as registry_router
+from .routes_versions import router as versions_router
 from .routes_workspaces import router as workspaces_router
 from .settings import Settings
 from .state import ServiceState
@@ -33,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        state.start()
         yield
         state.close()
 
@@ -52,14 +56,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(LoopbackHosts, allowed_hosts=_loopback_hosts(state.settings.host))
     app.include_router(workspaces_router)
     app.include_router(registry_router)
+    app.include_router(versions_router)
     console.install(app)  # the web console: / and /ui/*
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
 
 def app_from_env() -> FastAPI:
-    """The import-string factory uvicorn's workers call: settings come from ROUTEGATE_* variables."""
-    return create_app(Settings.from_sources())
+    """The import-string factory uvicorn's workers call: settings come from ROUTEGATE_* variables.
+
+    A worker leaves reloading to its supervisor (which publishes once for all); a SIGHUP that
+    reaches a worker too, as a terminal's hangup does, only makes it look at the database now.
+    """
+    app = create_app(Settings.from_sources())
+    state: ServiceState = app.state.routegate
+    if threading.current_thread() is threading.main_thread():  # only there can a handler be set
+        signal.signal(signal.SIGHUP, lambda *_: state.request_sync())
+    return app
 
 
 def _loopback_hosts(host: str) -> list[str]:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -43,7 +44,9 @@ __all__ = [
     "Database",
     "DecisionRecord",
     "IdempotencyKey",
+    "ManifestVersion",
     "Workspace",
+    "iso_utc",
     "new_id",
     "parent_key",
     "utcnow",
@@ -62,6 +65,12 @@ _Name = String(255).with_variant(String(255, collation="C"), "postgresql")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def iso_utc(moment: datetime) -> str:
+    """A stored moment as the API shows it: UTC, microseconds, ``Z`` (SQLite hands back naive UTC)."""
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def new_id() -> str:
@@ -92,6 +101,7 @@ class Workspace(Base):
     manifest_fingerprint: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    manifest_version: Mapped[int | None] = mapped_column(Integer)  # None: decided before versions existed
 
 
 # Names are unique per parent, the root counting as one parent: NULLs are distinct in a
@@ -145,6 +155,31 @@ class DecisionRecord(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     template: Mapped[str | None] = mapped_column(String(200))
     candidates: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    manifest_version: Mapped[int | None] = mapped_column(Integer)
+
+
+class ManifestVersion(Base):
+    """One published manifest, its bytes kept as given. At most one row is active: the fleet's truth."""
+
+    __tablename__ = "manifest_versions"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    fingerprint: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str] = mapped_column(String(64))
+    manifest: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    note: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# At most one active version, whichever database: a partial unique index over the active row.
+Index(
+    "uq_manifest_versions_active",
+    ManifestVersion.active,
+    unique=True,
+    sqlite_where=ManifestVersion.active.is_(True),
+    postgresql_where=ManifestVersion.active.is_(True),
+)
 
 
 class IdempotencyKey(Base):

@@ -23,6 +23,7 @@ from starlette.routing import Match
 from routegate.decision import Code
 from routegate.errors import InvalidManifest
 from routegate.gate import GateRefusal
+from routegate.publishing import ManifestWouldStrand, UnknownManifestVersion
 
 __all__ = ["STATUS", "ServiceCode", "ServiceError", "error_body", "install", "response", "statuses"]
 
@@ -48,6 +49,8 @@ class ServiceCode(enum.StrEnum):
     UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
     UNKNOWN_RUNTIME = "UNKNOWN_RUNTIME"
     INVALID_MANIFEST = "INVALID_MANIFEST"
+    MANIFEST_WOULD_STRAND = "MANIFEST_WOULD_STRAND"
+    VERSION_NOT_FOUND = "VERSION_NOT_FOUND"
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
     INTERNAL = "INTERNAL"
 
@@ -70,9 +73,11 @@ STATUS: dict[str, int] = {
     ServiceCode.NOT_FOUND: 404,
     ServiceCode.WORKSPACE_NOT_FOUND: 404,
     ServiceCode.UNKNOWN_RUNTIME: 404,
+    ServiceCode.VERSION_NOT_FOUND: 404,
     ServiceCode.METHOD_NOT_ALLOWED: 405,
     ServiceCode.NAME_CONFLICT: 409,
     ServiceCode.WORKSPACE_HAS_CHILDREN: 409,
+    ServiceCode.MANIFEST_WOULD_STRAND: 409,
     ServiceCode.BODY_TOO_LARGE: 413,
     ServiceCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ServiceCode.PARENT_NOT_FOUND: 422,
@@ -193,6 +198,21 @@ async def _invalid_manifest(_request: Request, error: Exception) -> JSONResponse
     )
 
 
+async def _manifest_would_strand(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ManifestWouldStrand)
+    return response(
+        ServiceCode.MANIFEST_WOULD_STRAND,
+        f"{error}; nothing was changed",
+        fingerprint=error.fingerprint,
+        impact=error.impact.to_dict(),
+    )
+
+
+async def _unknown_version(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, UnknownManifestVersion)
+    return response(ServiceCode.VERSION_NOT_FOUND, str(error), version=error.version)
+
+
 async def _database_unavailable(_request: Request, error: Exception) -> JSONResponse:
     log.warning("database unavailable: %s", str(error).splitlines()[0])
     return response(
@@ -214,6 +234,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _invalid_fields)
     app.add_exception_handler(HTTPException, _http_exception)
     app.add_exception_handler(InvalidManifest, _invalid_manifest)
+    app.add_exception_handler(ManifestWouldStrand, _manifest_would_strand)
+    app.add_exception_handler(UnknownManifestVersion, _unknown_version)
     for database_error in (OperationalError, InterfaceError, PoolTimeout):
         app.add_exception_handler(database_error, _database_unavailable)
     app.add_exception_handler(Exception, _internal)

@@ -31,9 +31,11 @@ def _state(request: Request) -> ServiceState:
 @router.get("/registry", tags=["registry"])
 def registry_summary(request: Request) -> dict[str, Any]:
     service = _state(request)
-    registry = service.registry
+    served = service.served
+    registry = served.registry
     return {
         "fingerprint": registry.fingerprint,
+        "manifest_version": served.version,
         "schema_version": registry.schema_version,
         "runtimes": list(registry.runtimes),
         "foreign_runtimes": list(service.settings.foreign_runtimes),
@@ -88,17 +90,16 @@ def check(body: CheckModel, request: Request) -> dict[str, Any]:
     "/registry/reload",
     dependencies=[Depends(require_access), Depends(require_json)],
     tags=["registry"],
-    responses={401: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+    responses={401: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
 def reload(request: Request) -> dict[str, Any]:
-    """Load the manifest again; an invalid one answers 422 and the current registry stays."""
-    previous, current, restarting = _state(request).reload_all()
-    return {
-        "fingerprint": current.fingerprint,
-        "previous_fingerprint": previous.fingerprint,
-        "changed": previous.fingerprint != current.fingerprint,
-        "workers_restarting": restarting,
-    }
+    """Read the configured manifest file again and publish it through the gate (POST /registry/versions).
+
+    The active version's own bytes change nothing; an invalid file answers 422 INVALID_MANIFEST
+    and one that would strand a workspace 409 MANIFEST_WOULD_STRAND, and the active version stays.
+    Every instance and worker on the database follows within a second.
+    """
+    return _state(request).reload().to_dict()
 
 
 @router.get("/templates", tags=["registry"])
@@ -161,7 +162,8 @@ def _decision(registry: Registry, runtime: str | None, model: str | None) -> dic
 def healthz(request: Request) -> dict[str, Any]:
     """200 when the database answers; 503 DATABASE_UNAVAILABLE when it does not (the detail goes to the log)."""
     service = _state(request)
-    fingerprint = service.registry.fingerprint
+    served = service.served
+    fingerprint = served.registry.fingerprint
     try:
         service.database.ping()
     except SQLAlchemyError as error:
@@ -175,4 +177,4 @@ def healthz(request: Request) -> dict[str, Any]:
             database="unreachable",
             reason="database unreachable",
         ) from None
-    return {"status": "ok", "manifest_fingerprint": fingerprint, "database": "ok"}
+    return {"status": "ok", "manifest_fingerprint": fingerprint, "manifest_version": served.version, "database": "ok"}

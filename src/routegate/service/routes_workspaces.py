@@ -23,7 +23,7 @@ from .db import Action
 from .idempotency import REPLAYED_HEADER, Answer, IdempotencyKeyHeader, KeyedRequest
 from .middleware import GATE_SECONDS
 from .schemas import ChangeModel, CreateWorkspace, ErrorOut, WorkspaceOut, WorkspacePage, require_json
-from .state import ServiceState
+from .state import Served, ServiceState
 from .store import Refusal, workspace_dict
 
 __all__ = ["router"]
@@ -58,14 +58,14 @@ def _stripped(value: str | None) -> str | None:
 
 
 @contextmanager
-def _gated(request: Request, fingerprint: str, refused: Callable[[gate.GateRefusal], Refusal]) -> Iterator[None]:
+def _gated(request: Request, served: Served, refused: Callable[[gate.GateRefusal], Refusal]) -> Iterator[None]:
     """Time the gates for Server-Timing; log a refusal (``refused`` says what was known) and re-raise it."""
     started = time.perf_counter()
     try:
         yield
     except gate.GateRefusal as refusal:
         setattr(request.state, GATE_SECONDS, time.perf_counter() - started)
-        _state(request).store.record_refusal(refused(refusal), fingerprint)
+        _state(request).store.record_refusal(refused(refusal), served.registry.fingerprint, served.version)
         raise
     setattr(request.state, GATE_SECONDS, time.perf_counter() - started)
 
@@ -80,7 +80,8 @@ def create_workspace(
     replayed = service.store.replay(keyed)
     if replayed is not None:
         return _answered(replayed, response)
-    registry = service.registry
+    served = service.served  # one manifest version for the whole request
+    registry = served.registry
     settings = service.settings
     filled: list[str | None] = []  # the default model the named template offered, once read
 
@@ -94,7 +95,7 @@ def create_workspace(
         model = _stripped(body.model) or (_stripped(filled[0]) if filled else None)
         return Refusal.of(Action.CREATE, refusal, runtime=_stripped(body.runtime), model=model, template=body.template)
 
-    with _gated(request, registry.fingerprint, refused):
+    with _gated(request, served, refused):
         admission = gate.admit_create(
             registry,
             body.gate_request(),
@@ -112,6 +113,7 @@ def create_workspace(
         admission=admission,
         fingerprint=registry.fingerprint,
         keyed=keyed,
+        manifest_version=served.version,
     )
     return _answered(created, response)
 
@@ -147,7 +149,8 @@ def change_model(
     replayed = service.store.replay(keyed)
     if replayed is not None:
         return _answered(replayed, response)
-    registry = service.registry
+    served = service.served
+    registry = served.registry
     workspace = service.store.get(workspace_id)
     auth_env = body.auth_env if body.auth_env is not None else workspace.auth_env
 
@@ -161,9 +164,14 @@ def change_model(
             workspace_id=workspace.id,
         )
 
-    with _gated(request, registry.fingerprint, refused):
+    with _gated(request, served, refused):
         decision = gate.admit_model_change(
-            registry, workspace.runtime, body.model, external=workspace.external, auth_env=frozenset(auth_env)
+            registry,
+            workspace.runtime,
+            body.model,
+            external=workspace.external,
+            auth_env=frozenset(auth_env),
+            foreign_runtimes=service.settings.foreign_runtimes,
         )
     changed = service.store.change_model(
         workspace.id,
@@ -172,6 +180,7 @@ def change_model(
         decision=decision,
         fingerprint=registry.fingerprint,
         keyed=keyed,
+        manifest_version=served.version,
     )
     return _answered(changed, response)
 

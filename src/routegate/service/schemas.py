@@ -4,6 +4,7 @@ shows what it says (no control or format characters), env var names only.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Annotated, Any
 
@@ -16,6 +17,17 @@ from routegate.templates import normalise_template_name
 
 from .errors import ServiceCode, ServiceError
 from .middleware import SAFE_METHODS
+
+__all__ = [
+    "ActivateVersion",
+    "ChangeModel",
+    "CheckModel",
+    "CreateWorkspace",
+    "ErrorOut",
+    "PublishManifest",
+    "WorkspaceOut",
+    "WorkspacePage",
+]
 
 __all__ = [
     "JSON_MEDIA_TYPE",
@@ -151,6 +163,34 @@ class CheckModel(BaseModel):
     auth_env: EnvNames = []
 
 
+def _no_surrogates(value: str) -> str:
+    """YAML text may hold newlines and tabs, but not halves of characters (they have no UTF-8 bytes)."""
+    if re.search("[\ud800-\udfff]", value):
+        raise ValueError("lone surrogates are not text; send the manifest as UTF-8")
+    return value
+
+
+ManifestText = Annotated[str, StringConstraints(min_length=1), AfterValidator(_no_surrogates)]
+
+
+class PublishManifest(BaseModel):
+    model_config = _STRICT
+
+    manifest: ManifestText = Field(description="the manifest's YAML text (providers.yaml)")
+    note: _text(1000) | None = None  # type: ignore[valid-type]
+    dry_run: bool = False
+    force: bool = Field(
+        False, description="publish even if stored workspaces would be stranded or moved to platform billing"
+    )
+
+
+class ActivateVersion(BaseModel):
+    model_config = _STRICT
+
+    force: bool = False
+    dry_run: bool = False
+
+
 class WorkspaceOut(BaseModel):
     id: str
     name: str
@@ -168,6 +208,7 @@ class WorkspaceOut(BaseModel):
     url: str | None
     auth_env: list[str]
     manifest_fingerprint: str
+    manifest_version: int | None
 
 
 class WorkspacePage(BaseModel):

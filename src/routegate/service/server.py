@@ -6,12 +6,17 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .settings import ENV_SUPERVISOR_PID, Settings, SettingsError, is_loopback
+from .settings import Settings, SettingsError, is_loopback
 
-__all__ = ["db_upgrade_command", "serve", "serve_command"]
+if TYPE_CHECKING:
+    from uvicorn import Config
+    from uvicorn.supervisors.multiprocess import Multiprocess
+
+__all__ = ["db_upgrade_command", "listening_socket", "serve", "serve_command"]
 
 log = logging.getLogger("routegate.service")
 
@@ -37,8 +42,63 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_sources(flags)
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The socket every worker accepts on, made here rather than by uvicorn.
+
+    uvicorn's own listener for ``--workers`` is created without the TCP protocol number, so
+    asyncio never sets TCP_NODELAY on its connections and each keep-alive response waits
+    about 40 ms for a delayed ACK. This one says IPPROTO_TCP, and sets TCP_NODELAY on the
+    listener, which Linux hands down to every connection it accepts. Raises OSError.
+    """
+    bare = host.strip("[]")  # "[::1]" as in a URL, or "::1"
+    family, kind, proto, _, address = socket.getaddrinfo(
+        bare, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
+    )[0]
+    listener = socket.socket(family, kind, proto)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        listener.bind(address)
+        listener.listen(2048)
+    except OSError:
+        listener.close()
+        raise
+    listener.set_inheritable(True)
+    return listener
+
+
+def _supervisor(config: Config, listener: socket.socket, settings: Settings) -> Multiprocess:
+    """uvicorn's worker supervisor, except that SIGHUP publishes the configured manifest once
+    (the workers follow the database) instead of restarting every worker."""
+    from uvicorn.supervisors.multiprocess import Multiprocess
+
+    from .db import Database
+    from .state import reload_and_log
+    from .versions import VersionStore
+
+    class Supervisor(Multiprocess):
+        def handle_hup(self) -> None:
+            # uvicorn's signal handler only queued the signal; this runs in its supervising loop.
+            database = Database(settings.database_url)
+            try:
+                reload_and_log(VersionStore(database, foreign_runtimes=settings.foreign_runtimes), settings)
+            except Exception:  # a failed reload must not stop the supervisor
+                log.exception("reload failed; the active manifest version is unchanged")
+            finally:
+                database.dispose()
+
+    return Supervisor(config, sockets=[listener])
+
+
 def serve(settings: Settings) -> int:
-    """Check the configuration, migrate, and serve until interrupted."""
+    """Check the configuration, migrate, and serve until interrupted (Ctrl-C exits 0)."""
+    try:
+        return _serve(settings)
+    except KeyboardInterrupt:  # Ctrl-C before uvicorn took over SIGINT, or re-raised by it after a clean stop
+        return EXIT_OK
+
+
+def _serve(settings: Settings) -> int:
     import uvicorn
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -65,26 +125,32 @@ def serve(settings: Settings) -> int:
 
     state = app.state.routegate
     log.info(
-        "routegate on %s  database %s  manifest %s (%s)  templates %s",
+        "routegate on %s  database %s  manifest version %d (%s), configured %s  templates %s",
         settings.base_url,
         state.database.engine.url.render_as_string(hide_password=True),
-        settings.manifest or "bundled",
+        state.manifest_version,
         state.registry.fingerprint,
+        settings.manifest or "bundled",
         state.templates.path,
     )
+    try:
+        listener = listening_socket(settings.host, settings.port)
+    except OSError as error:
+        state.close()
+        return _fail(f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}", EXIT_FAILED)
     common: dict[str, Any] = {"host": settings.host, "port": settings.port, "server_header": False, "log_level": "info"}
     if settings.workers == 1:
-        # SIGHUP reloads the manifest in place; uvicorn only captures SIGINT and SIGTERM.
-        signal.signal(signal.SIGHUP, lambda *_: state.reload_quietly())
-        uvicorn.run(app, **common)
-        return EXIT_OK
-    # Several workers: each builds its own app from the environment. uvicorn's supervisor
-    # (this process) answers SIGHUP by restarting the workers gracefully, one at a time, so
-    # each loads the manifest again; POST /registry/reload in any worker sends it that SIGHUP.
+        # SIGHUP asks the watcher thread to publish the file again; uvicorn captures only SIGINT and SIGTERM.
+        signal.signal(signal.SIGHUP, lambda *_: state.request_reload())
+        server = uvicorn.Server(uvicorn.Config(app, **common))
+        server.run(sockets=[listener])
+        return EXIT_OK if server.started else EXIT_FAILED
+    # Several workers: each builds its own app from the environment and follows the database's
+    # active manifest version by itself; this process supervises them and publishes on SIGHUP.
     state.close()
     os.environ.update(settings.to_env())
-    os.environ[ENV_SUPERVISOR_PID] = str(os.getpid())
-    uvicorn.run("routegate.service.app:app_from_env", factory=True, workers=settings.workers, **common)
+    config = uvicorn.Config("routegate.service.app:app_from_env", factory=True, workers=settings.workers, **common)
+    _supervisor(config, listener, settings).run()
     return EXIT_OK
 
 

@@ -24,7 +24,7 @@ ENV_TEMPLATES = "ROUTEGATE_TEMPLATES"
 ENV_API_TOKEN = "ROUTEGATE_API_TOKEN"
 ENV_FOREIGN_RUNTIMES = "ROUTEGATE_FOREIGN_RUNTIMES"
 ENV_DEFAULT_RUNTIME = "ROUTEGATE_DEFAULT_RUNTIME"
-ENV_SUPERVISOR_PID = "ROUTEGATE_SUPERVISOR_PID"  # set by `serve --workers N` for its workers
+ENV_MANIFEST_POLL_SECONDS = "ROUTEGATE_MANIFEST_POLL_SECONDS"
 
 DEFAULT_DATABASE_FILE = "routegate.db"
 
@@ -101,6 +101,7 @@ class Settings:
     foreign_runtimes: tuple[str, ...] = FOREIGN_RUNTIMES
     default_runtime: str = DEFAULT_RUNTIME
     name_suffix_limit: int = 1000
+    manifest_poll_seconds: float = 0.5  # how often each process checks the active manifest version
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "host", _bare_host(self.host))
@@ -115,6 +116,10 @@ class Settings:
             raise SettingsError(f"--workers must be at least 1, not {self.workers}")
         if self.name_suffix_limit < 2:
             raise SettingsError("name_suffix_limit must be at least 2")
+        if not 0.01 <= self.manifest_poll_seconds <= 60:
+            raise SettingsError(
+                f"{ENV_MANIFEST_POLL_SECONDS} must be between 0.01 and 60 seconds, not {self.manifest_poll_seconds}"
+            )
 
     @property
     def base_url(self) -> str:
@@ -133,6 +138,11 @@ class Settings:
             "api_token": env.get(ENV_API_TOKEN) or None,
             "default_runtime": env.get(ENV_DEFAULT_RUNTIME) or None,
         }
+        if env.get(ENV_MANIFEST_POLL_SECONDS):
+            try:
+                from_env["manifest_poll_seconds"] = float(env[ENV_MANIFEST_POLL_SECONDS])
+            except ValueError:
+                raise SettingsError(f"{ENV_MANIFEST_POLL_SECONDS} must be a number of seconds, such as 0.5") from None
         if env.get(ENV_FOREIGN_RUNTIMES):
             from_env["foreign_runtimes"] = tuple(n.strip() for n in env[ENV_FOREIGN_RUNTIMES].split(",") if n.strip())
         merged = {key: value for key, value in from_env.items() if value is not None} | given
@@ -146,6 +156,7 @@ class Settings:
             ENV_DATABASE_URL: self.database_url,
             ENV_FOREIGN_RUNTIMES: ",".join(self.foreign_runtimes),
             ENV_DEFAULT_RUNTIME: self.default_runtime,
+            ENV_MANIFEST_POLL_SECONDS: repr(self.manifest_poll_seconds),
         }
         if self.manifest is not None:
             env[ENV_MANIFEST] = str(self.manifest)

@@ -2,64 +2,157 @@
 
 Contract for code that plugs into the app (routers, the console):
 
-* ``.registry`` -- the current :class:`routegate.Registry`. Read it once per
-  request and use that object throughout: a reload swaps the attribute
-  atomically, so a request never sees half of two manifests.
+* ``.served`` -- the :class:`Served` manifest: the :class:`routegate.Registry` and the
+  database version it came from. Read it once per request and use that object
+  throughout: a switch replaces the attribute atomically, so a request never sees
+  half of two manifests, nor one manifest under another's version number.
+* ``.registry`` / ``.manifest_version`` -- shorthands for ``.served.registry`` / ``.served.version``.
 * ``.templates`` -- the :class:`routegate.templates.TemplateRoot` templates resolve in.
 * ``.scan_templates()`` -- (templates, problems) under that root, never raising;
   messages name the root ``TEMPLATES_LABEL`` (``<templates>``), not its real path.
 * ``.settings`` -- the :class:`Settings` the service started with.
 * ``.database`` -- the :class:`Database` (its ``.engine`` for direct SQL).
 * ``.store`` -- workspace and decision persistence (:class:`Store`).
-* ``.reload()`` -- load the manifest again and swap it in (InvalidManifest keeps the old one).
+* ``.versions`` -- the manifest versions (:class:`VersionStore`).
+* ``.publish()`` / ``.activate()`` / ``.reload()`` -- change the fleet's active version through
+  the publish gate, then serve it here at once.
 
-Nothing here is state other workers need: each process loads the manifest
-itself and the database is the only shared truth.
+The database's active manifest version is the truth for every process that shares
+it: each process follows it with a :class:`ManifestWatcher` (see :mod:`.propagation`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import os
-import signal
 import threading
+from dataclasses import dataclass
 
-from routegate.errors import InvalidManifest
+from routegate.errors import InvalidManifest, Problem, UnreadableManifest
+from routegate.manifest import bundled_manifest_path
+from routegate.publishing import ManifestWouldStrand
 from routegate.registry import Registry
 from routegate.templates import Template, TemplateRoot
 
 from .db import Database
-from .settings import ENV_SUPERVISOR_PID, Settings, SettingsError
+from .propagation import ManifestWatcher
+from .settings import Settings, SettingsError
 from .store import Store
 from .template_scan import TEMPLATES_LABEL, TemplateProblem, scan_templates
+from .versions import Candidate, Outcome, VersionStore, candidate
 
-__all__ = ["ServiceState"]
+__all__ = ["Served", "ServiceState", "configured_manifest", "reload_configured"]
 
 log = logging.getLogger("routegate.service")
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """The manifest a process decides with, and the database version it came from."""
+
+    registry: Registry
+    version: int
+
+
+def _label(settings: Settings) -> str:
+    """The configured manifest as logs and notes name it: the file name, never the server's path."""
+    return "the bundled manifest" if settings.manifest is None else settings.manifest.name
+
+
+def configured_manifest(settings: Settings) -> Candidate:
+    """The configured manifest file (or the bundled one), validated. Raises InvalidManifest."""
+    path = settings.manifest or bundled_manifest_path()
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise UnreadableManifest(
+            [Problem("<file>", f"cannot read {_label(settings)}: {error.strerror}")], source=_label(settings)
+        ) from None
+    return candidate(raw, _label(settings), settings.foreign_runtimes)
+
+
+def reload_configured(versions: VersionStore, settings: Settings) -> Outcome:
+    """Re-read the configured file and publish it through the gate; the active bytes again change nothing.
+
+    Every outcome is logged, a refusal too; raises InvalidManifest or ManifestWouldStrand.
+    """
+    try:
+        outcome = versions.publish(
+            configured_manifest(settings), note=f"reload of {_label(settings)}", dry_run=False, force=False
+        )
+    except (InvalidManifest, ManifestWouldStrand) as refusal:
+        log.error("reload refused, the active manifest version is unchanged: %s", refusal)
+        raise
+    if outcome.changed:
+        log.info("reload published manifest version %s (%s)", outcome.version, outcome.fingerprint)
+    else:
+        log.info("reload: %s is the active version already; nothing to do", _label(settings))
+    return outcome
+
+
+def reload_and_log(versions: VersionStore, settings: Settings) -> None:
+    """A reload nobody waits for (SIGHUP): the log is its only answer."""
+    with contextlib.suppress(InvalidManifest, ManifestWouldStrand):
+        reload_configured(versions, settings)
 
 
 class ServiceState:
     TEMPLATES_LABEL = TEMPLATES_LABEL
 
-    __slots__ = ("_reload_lock", "database", "registry", "settings", "store", "templates")
+    __slots__ = ("_sync_lock", "_watcher", "database", "served", "settings", "store", "templates", "versions")
 
     def __init__(self, settings: Settings) -> None:
-        """Load the manifest, check the templates root, open and migrate the database.
+        """Check the manifest file and templates root, migrate the database, and settle which
+        manifest version to serve: the database's active one, or the configured file as version 1.
 
         Raises InvalidManifest, SettingsError or a SQLAlchemy error: the service must not start.
         """
         self.settings = settings
-        self.registry: Registry = Registry.load(settings.manifest, foreign_runtimes=settings.foreign_runtimes)
+        configured = configured_manifest(settings)
         self.templates = TemplateRoot(settings.templates)
         if not self.templates.path.is_dir():
             raise SettingsError(f"templates folder {self.templates.path} does not exist")
-        unknown_default = settings.default_runtime not in (*self.registry.runtimes, *settings.foreign_runtimes)
-        if unknown_default:
-            raise SettingsError(f"default runtime {settings.default_runtime!r} is neither in the manifest nor foreign")
         self.database = Database(settings.database_url)
         self.database.upgrade()
         self.store = Store(self.database, name_suffix_limit=settings.name_suffix_limit)
-        self._reload_lock = threading.Lock()
+        self.versions = VersionStore(self.database, foreign_runtimes=settings.foreign_runtimes)
+        active = self.versions.bootstrap(configured, note=f"first version, from {_label(settings)}")
+        if active.sha256 == configured.sha256:
+            registry = configured.registry
+        else:
+            log.warning(
+                "%s (fingerprint %s) differs from the database's active manifest version %d (fingerprint %s); "
+                "serving version %d. Publish the file with `routegate publish` or POST /registry/reload.",
+                _label(settings),
+                configured.registry.fingerprint,
+                active.version,
+                active.fingerprint,
+                active.version,
+            )
+            registry = candidate(
+                self.versions.load(active.version)[1],
+                f"manifest version {active.version}",
+                self.settings.foreign_runtimes,
+            ).registry
+        self.served = Served(registry, active.version)
+        unknown_default = settings.default_runtime not in (*registry.runtimes, *settings.foreign_runtimes)
+        if unknown_default:
+            raise SettingsError(f"default runtime {settings.default_runtime!r} is neither in the manifest nor foreign")
+        self._sync_lock = threading.Lock()
+        self._watcher = ManifestWatcher(settings.database_url, settings.manifest_poll_seconds, self._on_wake)
+
+    @property
+    def registry(self) -> Registry:
+        return self.served.registry
+
+    @registry.setter
+    def registry(self, registry: Registry) -> None:
+        """Serve a registry built outside the database (a merged manifest) under the current version."""
+        self.served = Served(registry, self.served.version)
+
+    @property
+    def manifest_version(self) -> int:
+        return self.served.version
 
     def template_defaults(self, name: str) -> tuple[str | None, str | None]:
         """The gate's template lookup: (runtime, default model) of a template under the root."""
@@ -70,34 +163,73 @@ class ServiceState:
         """What ``GET /templates`` and the console show: see :mod:`.template_scan`."""
         return scan_templates(self.templates)
 
-    def reload(self) -> tuple[Registry, Registry]:
-        """Load the manifest again and swap it in; returns (previous, current).
+    # --- following the database ------------------------------------------------------------------
 
-        Raises InvalidManifest and keeps the registry in use when the new one is invalid.
-        """
-        with self._reload_lock:
-            fresh = Registry.load(self.settings.manifest, foreign_runtimes=self.settings.foreign_runtimes)
-            previous, self.registry = self.registry, fresh
-        log.info("registry reloaded: %s -> %s", previous.fingerprint, fresh.fingerprint)
-        return previous, fresh
+    def start(self) -> None:
+        """Start following the database's active version (the app's lifespan calls this)."""
+        self._watcher.start()
 
-    def reload_all(self) -> tuple[Registry, Registry, bool]:
-        """Reload here; under ``serve --workers N`` also have uvicorn's supervisor restart every
-        worker gracefully, so each loads the manifest itself. Returns (previous, current, restarting).
-        """
-        previous, fresh = self.reload()
-        supervisor = os.environ.get(ENV_SUPERVISOR_PID, "")
-        restarting = supervisor.isdigit() and int(supervisor) == os.getppid()
-        if restarting:
-            os.kill(os.getppid(), signal.SIGHUP)
-        return previous, fresh, restarting
+    def request_reload(self) -> None:
+        """SIGHUP's handler: ask the watcher thread to reload the configured file. Takes no lock."""
+        self._watcher.wake(reload=True)
 
-    def reload_quietly(self) -> None:
-        """SIGHUP's reload: report a bad manifest in the log instead of raising."""
-        try:
-            self.reload()
-        except InvalidManifest as error:
-            log.error("reload refused, keeping fingerprint %s: %s", self.registry.fingerprint, error)
+    def request_sync(self) -> None:
+        """Ask the watcher thread to look at the database now. Takes no lock."""
+        self._watcher.wake()
+
+    def sync(self) -> Served:
+        """Serve the database's active version. Syncs run one at a time; a later one that finds the
+        version already served does nothing, so overlapping requests coalesce. Any exception
+        leaves the version in use as it was."""
+        with self._sync_lock:
+            active = self.versions.active()
+            if active is None or active.version == self.served.version:
+                return self.served
+            info, raw = self.versions.load(active.version)
+            fresh = Served(
+                candidate(raw, f"manifest version {info.version}", self.settings.foreign_runtimes).registry,
+                info.version,
+            )
+            previous, self.served = self.served, fresh
+        log.info(
+            "serving manifest version %d (%s), was version %d (%s)",
+            fresh.version,
+            fresh.registry.fingerprint,
+            previous.version,
+            previous.registry.fingerprint,
+        )
+        return fresh
+
+    def _on_wake(self, reload: bool) -> None:
+        if reload:
+            reload_and_log(self.versions, self.settings)
+        self.sync()
+
+    # --- changing the fleet's version ------------------------------------------------------------
+
+    def publish(self, manifest: bytes | str, *, note: str | None, dry_run: bool, force: bool) -> Outcome:
+        """Validate and publish a manifest through the gate; serve it here at once. See VersionStore.publish."""
+        outcome = self.versions.publish(
+            candidate(manifest, "manifest", self.settings.foreign_runtimes), note=note, dry_run=dry_run, force=force
+        )
+        if outcome.changed:
+            self.sync()
+        return outcome
+
+    def activate(self, version: int, *, force: bool, dry_run: bool = False) -> Outcome:
+        """Make a stored version active through the gate; serve it here at once."""
+        outcome = self.versions.activate(version, force=force, dry_run=dry_run)
+        if outcome.changed:
+            self.sync()
+        return outcome
+
+    def reload(self) -> Outcome:
+        """Publish the configured file again (POST /registry/reload); serve it here at once."""
+        outcome = reload_configured(self.versions, self.settings)
+        if outcome.changed:
+            self.sync()
+        return outcome
 
     def close(self) -> None:
+        self._watcher.stop()
         self.database.dispose()

@@ -12,9 +12,9 @@ which of several concurrent requests with one key writes (see :mod:`.idempotency
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, exists, func, select
@@ -23,12 +23,13 @@ from sqlalchemy.orm import Session
 
 from routegate.decision import Decision
 from routegate.gate import Admission, GateRefusal
+from routegate.publishing import StoredWorkspace
 
-from .db import Action, Database, DecisionRecord, IdempotencyKey, Workspace, new_id, parent_key, utcnow
+from .db import Action, Database, DecisionRecord, IdempotencyKey, Workspace, iso_utc, new_id, parent_key, utcnow
 from .errors import ServiceCode, ServiceError
 from .idempotency import KEY_HEADER, KEY_LIFETIME, Answer, KeyedRequest
 
-__all__ = ["Refusal", "Store", "decision_dict", "workspace_dict"]
+__all__ = ["Refusal", "Store", "decision_dict", "stored_workspaces", "workspace_dict"]
 
 _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _MAX_ATTEMPTS = 64  # lost races on one name before giving up with 409
@@ -78,11 +79,6 @@ class Refusal:
         )
 
 
-def _iso(moment: datetime) -> str:
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
 def workspace_dict(ws: Workspace) -> dict[str, Any]:
     return {
         "id": ws.id,
@@ -94,13 +90,14 @@ def workspace_dict(ws: Workspace) -> dict[str, Any]:
         "provider": ws.provider,
         "billing_mode": ws.billing_mode,
         "required_env": list(ws.required_env),
-        "created_at": _iso(ws.created_at),
-        "updated_at": _iso(ws.updated_at),
+        "created_at": iso_utc(ws.created_at),
+        "updated_at": iso_utc(ws.updated_at),
         "role": ws.role,
         "external": ws.external,
         "url": ws.url,
         "auth_env": list(ws.auth_env),
         "manifest_fingerprint": ws.manifest_fingerprint,
+        "manifest_version": ws.manifest_version,
     }
 
 
@@ -120,7 +117,8 @@ def decision_dict(record: DecisionRecord) -> dict[str, Any]:
         "template": record.template,
         "candidates": list(record.candidates),
         "manifest_fingerprint": record.manifest_fingerprint,
-        "created_at": _iso(record.created_at),
+        "manifest_version": record.manifest_version,
+        "created_at": iso_utc(record.created_at),
     }
 
 
@@ -130,6 +128,7 @@ def _admitted(
     runtime: str,
     model: str | None,
     fingerprint: str,
+    manifest_version: int | None,
     template: str | None = None,
 ) -> DecisionRecord:
     if decision is None:  # an external workspace without a model: nothing to route or bill
@@ -152,7 +151,33 @@ def _admitted(
         template=template,
         candidates=[] if decision is None else list(decision.candidates),
         manifest_fingerprint=fingerprint,
+        manifest_version=manifest_version,
     )
+
+
+def stored_workspaces(session: Session, batch: int = 1000) -> Iterator[StoredWorkspace]:
+    """Every workspace with the decision it was stored with, streamed, for the publish gate's replay."""
+    columns = (
+        Workspace.id,
+        Workspace.name,
+        Workspace.runtime,
+        Workspace.model,
+        Workspace.external,
+        Workspace.auth_env,
+        Workspace.provider,
+        Workspace.billing_mode,
+    )
+    for row in session.execute(select(*columns).order_by(Workspace.seq).execution_options(yield_per=batch)):
+        yield StoredWorkspace(
+            id=row.id,
+            name=row.name,
+            runtime=row.runtime,
+            model=row.model,
+            external=row.external,
+            auth_env=frozenset(row.auth_env or ()),
+            provider=row.provider,
+            billing_mode=row.billing_mode,
+        )
 
 
 def _violates(error: IntegrityError, sqlstate: str, sqlite_text: str) -> bool:
@@ -205,6 +230,7 @@ class Store:
         auth_env: Sequence[str],
         admission: Admission,
         fingerprint: str,
+        manifest_version: int | None,
         keyed: KeyedRequest | None = None,
     ) -> Answer:
         """Persist an admitted workspace, its decision and its idempotency key in one transaction.
@@ -215,12 +241,14 @@ class Store:
 
         def insert() -> dict[str, Any]:
             try:
-                return self._insert(name, parent_id, role, url, external, auth_env, admission, fingerprint, keyed)
+                return self._insert(
+                    name, parent_id, role, url, external, auth_env, admission, fingerprint, manifest_version, keyed
+                )
             except ServiceError as error:
                 refused = Refusal.of(
                     Action.CREATE, error, runtime=admission.runtime, model=admission.model, template=admission.template
                 )
-                self.record_refusal(refused, fingerprint)
+                self.record_refusal(refused, fingerprint, manifest_version)
                 raise
 
         return self._write_once(keyed, insert)
@@ -235,6 +263,7 @@ class Store:
         auth_env: Sequence[str],
         admission: Admission,
         fingerprint: str,
+        manifest_version: int | None,
         keyed: KeyedRequest | None,
     ) -> dict[str, Any]:
         for _ in range(_MAX_ATTEMPTS):
@@ -263,6 +292,7 @@ class Store:
                         required_env=list(admission.required_env),
                         auth_env=sorted(set(auth_env)),
                         manifest_fingerprint=fingerprint,
+                        manifest_version=manifest_version,
                         created_at=now,
                         updated_at=now,
                     )
@@ -272,6 +302,7 @@ class Store:
                         admission.runtime,
                         admission.model,
                         fingerprint,
+                        manifest_version,
                         admission.template,
                     )
                     record.workspace_id = workspace.id
@@ -401,11 +432,13 @@ class Store:
         auth_env: Sequence[str],
         decision: Decision | None,
         fingerprint: str,
+        manifest_version: int | None,
         keyed: KeyedRequest | None = None,
     ) -> Answer:
         """Change the model, log the decision and store the idempotency key in one transaction."""
         return self._write_once(
-            keyed, lambda: self._change(workspace_id, model, auth_env, decision, fingerprint, keyed)
+            keyed,
+            lambda: self._change(workspace_id, model, auth_env, decision, fingerprint, manifest_version, keyed),
         )
 
     def _change(
@@ -415,6 +448,7 @@ class Store:
         auth_env: Sequence[str],
         decision: Decision | None,
         fingerprint: str,
+        manifest_version: int | None,
         keyed: KeyedRequest | None,
     ) -> dict[str, Any]:
         with self.database.write() as session:
@@ -428,8 +462,9 @@ class Store:
             )
             workspace.required_env = [] if decision is None else list(decision.required_env)
             workspace.manifest_fingerprint = fingerprint
+            workspace.manifest_version = manifest_version
             workspace.updated_at = now
-            record = _admitted(Action.MODEL_CHANGE, decision, workspace.runtime, model, fingerprint)
+            record = _admitted(Action.MODEL_CHANGE, decision, workspace.runtime, model, fingerprint, manifest_version)
             record.workspace_id = workspace.id
             record.created_at = now
             answer = workspace_dict(workspace)
@@ -489,7 +524,7 @@ class Store:
 
     # --- decisions -----------------------------------------------------------------------
 
-    def record_refusal(self, refused: Refusal, fingerprint: str) -> None:
+    def record_refusal(self, refused: Refusal, fingerprint: str, manifest_version: int | None) -> None:
         """Log a refusal in its own transaction: the request changed nothing else."""
         with self.database.write() as session:
             session.add(
@@ -504,6 +539,7 @@ class Store:
                     template=refused.template,
                     candidates=list(refused.candidates),
                     manifest_fingerprint=fingerprint,
+                    manifest_version=manifest_version,
                 )
             )
 

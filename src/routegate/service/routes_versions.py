@@ -1,0 +1,66 @@
+"""Routes for /registry/versions: the manifest's history, open to read; publish and activate need the token.
+
+The rules (validation, the replay of every stored workspace, dry runs, force) are
+:mod:`.versions`' and :mod:`routegate.publishing`'s; the statuses are :mod:`.errors`'.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+
+from . import errors
+from .auth import require_access
+from .schemas import ActivateVersion, ErrorOut, PublishManifest
+from .state import ServiceState
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["registry"])
+
+_WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    errors.STATUS[code]: {"model": ErrorOut}
+    for code in (
+        errors.ServiceCode.INVALID_FIELDS,
+        errors.ServiceCode.UNAUTHORIZED,
+        errors.ServiceCode.VERSION_NOT_FOUND,
+        errors.ServiceCode.MANIFEST_WOULD_STRAND,
+        errors.ServiceCode.INVALID_MANIFEST,
+    )
+}
+
+Limit = Annotated[int, Query(ge=1, le=200, description="page size")]
+Cursor = Annotated[str | None, Query(pattern=r"^[0-9]{1,9}$", description="next_cursor of the previous page")]
+Version = Annotated[int, Path(ge=1, le=2_147_483_647, description="a version number from GET /registry/versions")]
+
+
+def _state(request: Request) -> ServiceState:
+    return request.app.state.routegate  # type: ignore[no-any-return]
+
+
+@router.get("/registry/versions")
+def list_versions(request: Request, limit: Limit = 50, cursor: Cursor = None) -> dict[str, Any]:
+    """Every published manifest version, newest first, the active one marked."""
+    items, next_cursor = _state(request).versions.page(limit, None if cursor is None else int(cursor))
+    return {"items": [item.to_dict() for item in items], "next_cursor": next_cursor}
+
+
+@router.post("/registry/versions", status_code=201, dependencies=[Depends(require_access)], responses=_WRITE_ERRORS)
+def publish(body: PublishManifest, request: Request, response: Response) -> dict[str, Any]:
+    """Validate the manifest, replay every stored workspace under it, and make it the active version.
+
+    201 when a version was stored and activated; 200 for a dry run (nothing stored) or for
+    the active version's own bytes (nothing to do).
+    """
+    outcome = _state(request).publish(body.manifest, note=body.note, dry_run=body.dry_run, force=body.force)
+    if not outcome.changed:
+        response.status_code = 200
+    return outcome.to_dict()
+
+
+@router.post("/registry/versions/{version}/activate", dependencies=[Depends(require_access)], responses=_WRITE_ERRORS)
+def activate(version: Version, request: Request, body: ActivateVersion | None = None) -> dict[str, Any]:
+    """Make a stored version the active one again (roll back or forward), through the same gate."""
+    options = body or ActivateVersion()
+    return _state(request).activate(version, force=options.force, dry_run=options.dry_run).to_dict()

@@ -338,10 +338,15 @@ def cmd_drift(args: argparse.Namespace, out: Output) -> int:
 
 def cmd_gen(args: argparse.Namespace, out: Output) -> int:
     from routegate.gen import GenerationError, generate
+    from routegate.gen.go import InvalidPackageName
 
+    if args.package is not None and args.target != "go":
+        raise UsageError(f"--package names the Go package; it applies to --target go only, not {args.target}")
     manifest = _manifest(args)
     try:
-        text = generate(manifest, args.target)
+        text = generate(manifest, args.target, package=args.package)
+    except InvalidPackageName as error:
+        raise UsageError(str(error)) from None
     except GenerationError as error:
         if out.as_json:
             out.json(
@@ -385,7 +390,8 @@ def _gen_check(manifest: Manifest, text: str, args: argparse.Namespace, out: Out
     import shlex
 
     from_manifest = f" --manifest {shlex.quote(args.manifest)}" if args.manifest else ""
-    regenerate = f"routegate gen --target {args.target}{from_manifest} -o {shlex.quote(str(target))}"
+    package = f" --package {shlex.quote(args.package)}" if args.package is not None else ""
+    regenerate = f"routegate gen --target {args.target}{package}{from_manifest} -o {shlex.quote(str(target))}"
     try:
         committed: bytes | None = target.read_bytes()
     except FileNotFoundError:
@@ -545,7 +551,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-only", action="store_true", help="exit 0 even when something drifts")
 
     p = command("gen", cmd_gen, "generate the registry for another language, or check a generated file")
-    p.add_argument("--target", required=True, choices=("typescript", "python", "jsonschema"))
+    p.add_argument("--target", required=True, choices=("typescript", "python", "go", "jsonschema"))
+    p.add_argument("--package", metavar="NAME", help="with --target go: the Go package name (default routegate)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("-o", "--output", metavar="PATH", help="write here (default: stdout)")
     where.add_argument("--check", metavar="PATH", help="exit 1 with a diff summary when PATH is stale")

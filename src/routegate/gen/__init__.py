@@ -42,6 +42,12 @@ def _python(manifest: Manifest) -> str:
     return python.render(manifest)
 
 
+def _go(manifest: Manifest) -> str:
+    from routegate.gen import go
+
+    return go.render(manifest)
+
+
 def _jsonschema(manifest: Manifest) -> str:
     from routegate.gen import jsonschema
 
@@ -51,12 +57,22 @@ def _jsonschema(manifest: Manifest) -> str:
 TARGETS: dict[str, Callable[[Manifest], str]] = {
     "typescript": _typescript,
     "python": _python,
+    "go": _go,
     "jsonschema": _jsonschema,
 }
 
 
-def generate(manifest: Manifest, target: str) -> str:
-    """The artifact for ``target``. Raises :class:`GenerationError`."""
+def generate(manifest: Manifest, target: str, *, package: str | None = None) -> str:
+    """The artifact for ``target``; ``package`` names the Go package (the go target only).
+
+    Raises :class:`GenerationError`, or :class:`routegate.gen.go.InvalidPackageName`.
+    """
+    if package is not None:
+        if target != "go":
+            raise GenerationError(f"a package name applies to the go target only, not {target!r}")
+        from routegate.gen import go
+
+        return go.render(manifest, package)
     try:
         render = TARGETS[target]
     except KeyError:

@@ -24,7 +24,15 @@ from routegate.manifest import Arm, Manifest, Provider, Runtime
 from routegate.registry import Explanation, MenuEntry, Registry
 from routegate.resolution import Derivation, Upstream
 
-__version__ = "0.1.0"
+
+def __getattr__(name: str) -> str:
+    """``__version__`` from the package metadata, read on first use (see :mod:`routegate._version`)."""
+    if name == "__version__":
+        from routegate._version import version
+
+        return version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "PLATFORM",

@@ -472,19 +472,57 @@ def _progress(items: list[Any], label: str) -> Any:
     return tqdm(items, desc=label, unit="template", leave=False)
 
 
+def _require_service_extra(command: str) -> None:
+    """A usage error naming what to install unless the service extra imports.
+
+    The core installs without FastAPI, uvicorn, SQLAlchemy and the rest: without them
+    ``serve`` and ``db`` say what to install (exit 2) rather than end in a traceback.
+    """
+    try:
+        import alembic  # noqa: F401  (each is needed later; importing them now names the missing one)
+        import psycopg  # noqa: F401
+        import uvicorn  # noqa: F401
+
+        from routegate.service import app  # noqa: F401
+    except ModuleNotFoundError as error:
+        if (error.name or "").partition(".")[0] == "routegate":
+            raise
+        message = (
+            f"'routegate {command}' needs the service extra, and {error.name!r} is not installed: "
+            "pip install 'routegate[service]'"
+        )
+        raise UsageError(message, {"error": "missing_extra", "extra": "service", "message": message}) from None
+
+
 def cmd_serve(args: argparse.Namespace, out: Output) -> int:
+    _require_service_extra("serve")
     from routegate.service.server import serve_command
 
     return serve_command(args)
 
 
 def cmd_db(args: argparse.Namespace, out: Output) -> int:
+    _require_service_extra("db")
     from routegate.service.server import db_upgrade_command
 
     return db_upgrade_command(args)
 
 
 # --- wiring ---------------------------------------------------------------------------------
+
+
+class _Version(argparse.Action):
+    """``--version``: reads the installed version only when asked, so other commands skip the metadata lookup."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **_: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from routegate._version import version
+
+        sys.stdout.write(f"routegate {version()}\n")
+        parser.exit()
+
 
 Command = Callable[[argparse.Namespace, Output], int]
 
@@ -499,7 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Model-routing registry and workspace-create gate.",
         epilog="Exit codes: 0 yes/ok, 1 no/problems found, 2 usage or unreadable input.",
     )
-    parser.add_argument("--version", action="version", version="routegate 0.1.0")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(name: str, handler: Command, help_text: str) -> argparse.ArgumentParser:

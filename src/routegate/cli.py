@@ -337,8 +337,7 @@ def cmd_drift(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_gen(args: argparse.Namespace, out: Output) -> int:
-    from routegate.gen import GenerationError, generate
-    from routegate.gen.go import InvalidPackageName
+    from routegate.gen import GenerationError, InvalidPackageName, generate
 
     if args.package is not None and args.target != "go":
         raise UsageError(f"--package names the Go package; it applies to --target go only, not {args.target}")

@@ -13,21 +13,12 @@ import difflib
 import re
 from collections.abc import Callable
 
-from routegate.errors import RoutegateError
+from routegate.errors import GenerationError, InvalidPackageName
 from routegate.manifest import Manifest
 
-__all__ = ["TARGETS", "GenerationError", "generate", "recorded_fingerprint", "staleness"]
+__all__ = ["TARGETS", "GenerationError", "InvalidPackageName", "generate", "recorded_fingerprint", "staleness"]
 
 _RECORDED = re.compile(rb"^(?://|#)? ?fingerprint: ([0-9a-f]{16})$", re.MULTILINE)
-
-
-class GenerationError(RoutegateError, ValueError):
-    """The manifest cannot be expressed faithfully in the target (for example a pattern Node cannot run as RE2 does)."""
-
-    def __init__(self, message: str, *, provider: str | None = None, pattern: str | None = None) -> None:
-        self.provider = provider
-        self.pattern = pattern
-        super().__init__(message)
 
 
 def _typescript(manifest: Manifest) -> str:
@@ -65,7 +56,7 @@ TARGETS: dict[str, Callable[[Manifest], str]] = {
 def generate(manifest: Manifest, target: str, *, package: str | None = None) -> str:
     """The artifact for ``target``; ``package`` names the Go package (the go target only).
 
-    Raises :class:`GenerationError`, or :class:`routegate.gen.go.InvalidPackageName`.
+    Raises :class:`GenerationError`, or :class:`InvalidPackageName` for a bad ``package``.
     """
     if package is not None:
         if target != "go":

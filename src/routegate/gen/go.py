@@ -17,13 +17,19 @@ from routegate._ids import UNSERVABLE, UPSTREAM_SEPARATORS
 from routegate._re2syntax import Untranslatable
 from routegate.billing import PLATFORM, BillingMode
 from routegate.decision import Code, DecisionPath
-from routegate.errors import AmbiguousModel, EmptyModel, RoutegateError, UnknownRuntime, Unroutable
-from routegate.gen import GenerationError
+from routegate.errors import (
+    AmbiguousModel,
+    EmptyModel,
+    GenerationError,
+    InvalidPackageName,
+    UnknownRuntime,
+    Unroutable,
+)
 from routegate.gen._goregex import to_go
 from routegate.gen._render import render as _render_template
 from routegate.manifest import Manifest, Provider
 
-__all__ = ["DEFAULT_PACKAGE", "InvalidPackageName", "check_package", "render"]
+__all__ = ["DEFAULT_PACKAGE", "check_package", "render"]
 
 DEFAULT_PACKAGE = "routegate"
 
@@ -61,10 +67,6 @@ _INITIALISMS = frozenset(("url", "id", "api", "byok"))
 _MODEL_CODES = (Code.UNREGISTERED_MODEL_FOR_RUNTIME, Code.AMBIGUOUS_MODEL_FOR_RUNTIME)
 _DERIVE_FAILURES = (UnknownRuntime, EmptyModel, Unroutable, AmbiguousModel)
 _INDENT = "\t"
-
-
-class InvalidPackageName(RoutegateError, ValueError):
-    """``--package`` is not a name Go accepts in a package clause."""
 
 
 def check_package(name: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from routegate._re2syntax import Untranslatable
-from routegate.gen import GenerationError
+from routegate.errors import GenerationError
 from routegate.gen._jsregex import to_javascript
 from routegate.gen._render import render as _render_template
 from routegate.manifest import Manifest, Provider

@@ -606,6 +606,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--templates", metavar="DIR", help="templates folder (env ROUTEGATE_TEMPLATES; default: bundled)")
     p.add_argument("--workers", type=int, help="worker processes (default 1)")
+    p.add_argument("--log-format", choices=("text", "json"), default="text", help="json: one JSON object per log line")
     p.add_argument(
         "--default-runtime", metavar="NAME", help="runtime for workspaces that name none (default claude-code)"
     )

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from routegate import __version__
 from routegate.console import console_router
 
-from . import errors
+from . import errors, metrics
 from .middleware import BodyLimit, LoopbackHosts, ServerTiming
 from .routes_registry import router as registry_router
 from .routes_workspaces import router as workspaces_router
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     app.add_middleware(ServerTiming)
+    metrics.install(app, state)  # GET /metrics and what feeds it
     if state.settings.api_token is None:  # outermost: DNS rebinding is refused before anything runs
         app.add_middleware(LoopbackHosts, allowed_hosts=_loopback_hosts(state.settings.host))
     app.include_router(workspaces_router)

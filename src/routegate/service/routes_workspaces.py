@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from routegate import gate
 
-from . import errors
+from . import errors, metrics
 from .auth import require_access
 from .middleware import GATE_SECONDS
 from .schemas import ChangeModel, CreateWorkspace, ErrorOut, WorkspaceOut, WorkspacePage
@@ -55,7 +55,9 @@ def _gated(request: Request, fingerprint: str, refused: Callable[[gate.GateRefus
         yield
     except gate.GateRefusal as refusal:
         setattr(request.state, GATE_SECONDS, time.perf_counter() - started)
-        _state(request).store.record_refusal(refused(refusal), fingerprint)
+        record = refused(refusal)
+        _state(request).store.record_refusal(record, fingerprint)
+        metrics.record_decision(request, record.runtime, refusal.code)
         raise
     setattr(request.state, GATE_SECONDS, time.perf_counter() - started)
 
@@ -86,6 +88,7 @@ def create_workspace(body: CreateWorkspace, request: Request) -> dict[str, Any]:
             default_runtime=settings.default_runtime,
             foreign_runtimes=settings.foreign_runtimes,
         )
+    metrics.record_decision(request, admission.runtime, metrics.ADMITTED)
     return service.store.create(
         name=body.name,
         parent_id=body.parent_id,
@@ -137,6 +140,7 @@ def change_model(workspace_id: str, body: ChangeModel, request: Request) -> dict
         decision = gate.admit_model_change(
             registry, workspace.runtime, body.model, external=workspace.external, auth_env=frozenset(auth_env)
         )
+    metrics.record_decision(request, workspace.runtime, metrics.ADMITTED)
     return service.store.change_model(
         workspace.id,
         model=None if decision is None else decision.model,

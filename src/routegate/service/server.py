@@ -9,6 +9,8 @@ import signal
 import sys
 from typing import Any
 
+from . import logs
+from .logs import LogFormat
 from .settings import ENV_SUPERVISOR_PID, Settings, SettingsError, is_loopback
 
 __all__ = ["db_upgrade_command", "serve", "serve_command"]
@@ -37,13 +39,14 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_sources(flags)
 
 
-def serve(settings: Settings) -> int:
+def serve(settings: Settings, log_format: LogFormat = LogFormat.TEXT) -> int:
     """Check the configuration, migrate, and serve until interrupted."""
     import uvicorn
     from sqlalchemy.exc import SQLAlchemyError
 
     from routegate.errors import InvalidManifest
 
+    from . import metrics
     from .app import create_app
 
     if settings.api_token is None and not is_loopback(settings.host):
@@ -52,8 +55,7 @@ def serve(settings: Settings) -> int:
             "create workspaces. Set ROUTEGATE_API_TOKEN, or listen on 127.0.0.1 (the default).",
             EXIT_USAGE,
         )
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logs.configure(log_format)
     try:
         app = create_app(settings)
     except InvalidManifest as error:
@@ -74,6 +76,7 @@ def serve(settings: Settings) -> int:
         state.templates.path,
     )
     common: dict[str, Any] = {"host": settings.host, "port": settings.port, "server_header": False, "log_level": "info"}
+    common["log_config"] = logs.uvicorn_config(log_format)
     if settings.workers == 1:
         # SIGHUP reloads the manifest in place; uvicorn only captures SIGINT and SIGTERM.
         signal.signal(signal.SIGHUP, lambda *_: state.reload_quietly())
@@ -85,7 +88,9 @@ def serve(settings: Settings) -> int:
     state.close()
     os.environ.update(settings.to_env())
     os.environ[ENV_SUPERVISOR_PID] = str(os.getpid())
-    uvicorn.run("routegate.service.app:app_from_env", factory=True, workers=settings.workers, **common)
+    with metrics.multiprocess_dir() as samples:  # every worker's metrics, merged by whichever answers /metrics
+        log.info("metrics of %d workers kept in %s", settings.workers, samples)
+        uvicorn.run("routegate.service.app:app_from_env", factory=True, workers=settings.workers, **common)
     return EXIT_OK
 
 
@@ -94,7 +99,7 @@ def serve_command(args: argparse.Namespace) -> int:
         settings = _settings(args)
     except SettingsError as error:
         return _fail(str(error), EXIT_USAGE)
-    return serve(settings)
+    return serve(settings, LogFormat(getattr(args, "log_format", LogFormat.TEXT)))
 
 
 def db_upgrade_command(args: argparse.Namespace) -> int:

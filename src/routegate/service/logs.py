@@ -44,7 +44,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def uvicorn_config(log_format: LogFormat) -> dict[str, Any] | None:
-    """uvicorn's ``log_config`` (applied in every worker): None keeps uvicorn's own text logging."""
+    """The ``log_config`` for uvicorn (applied in every worker), or None for text: uvicorn's own."""
     if log_format is LogFormat.TEXT:
         return None
     handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}

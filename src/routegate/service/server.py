@@ -76,7 +76,8 @@ def serve(settings: Settings, log_format: LogFormat = LogFormat.TEXT) -> int:
         state.templates.path,
     )
     common: dict[str, Any] = {"host": settings.host, "port": settings.port, "server_header": False, "log_level": "info"}
-    common["log_config"] = logs.uvicorn_config(log_format)
+    if log_format is LogFormat.JSON:  # otherwise uvicorn's own logging config, in every worker
+        common["log_config"] = logs.uvicorn_config(log_format)
     if settings.workers == 1:
         # SIGHUP reloads the manifest in place; uvicorn only captures SIGINT and SIGTERM.
         signal.signal(signal.SIGHUP, lambda *_: state.reload_quietly())

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite, with every real part it needs: PostgreSQL on loopback,
-# Debian's Chromium for the console, node's TypeScript compiler for the
-# generated-code conformance run. Called by `make test` (and so by .ci/run).
+# Debian's Chromium for the console, node's TypeScript compiler and Debian's
+# Go toolchain for the generated-code conformance runs. Called by `make test` (and so by .ci/run).
 # Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/chromium.sh >&2
 scripts/node-deps.sh >&2
+scripts/go.sh >&2
 
 ROUTEGATE_TEST_POSTGRES_URL="$(scripts/postgres.sh)"
 export ROUTEGATE_TEST_POSTGRES_URL

@@ -30,15 +30,18 @@ from routegate.resolution import Derivation, Upstream
 if TYPE_CHECKING:
     from routegate._automata import Budget
 
-__version__ = "0.1.0"
-
 
 def __getattr__(name: str) -> Any:
-    """``Budget`` is imported on first use: a one-shot ``routegate check`` never loads the automata."""
+    """Read on first use, so a one-shot ``routegate check`` loads neither: ``Budget`` (the automata)
+    and ``__version__`` (the package metadata, see :mod:`routegate._version`)."""
     if name == "Budget":
         from routegate._automata import Budget
 
         return Budget
+    if name == "__version__":
+        from routegate._version import version
+
+        return version()
     raise AttributeError(f"module 'routegate' has no attribute {name!r}")
 
 

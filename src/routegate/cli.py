@@ -381,11 +381,15 @@ def cmd_drift(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_gen(args: argparse.Namespace, out: Output) -> int:
-    from routegate.gen import GenerationError, generate
+    from routegate.gen import GenerationError, InvalidPackageName, generate
 
+    if args.package is not None and args.target != "go":
+        raise UsageError(f"--package names the Go package; it applies to --target go only, not {args.target}")
     manifest = _manifest(args)
     try:
-        text = generate(manifest, args.target)
+        text = generate(manifest, args.target, package=args.package)
+    except InvalidPackageName as error:
+        raise UsageError(str(error)) from None
     except GenerationError as error:
         if out.as_json:
             out.json(
@@ -429,7 +433,8 @@ def _gen_check(manifest: Manifest, text: str, args: argparse.Namespace, out: Out
     import shlex
 
     from_manifest = f" --manifest {shlex.quote(args.manifest)}" if args.manifest else ""
-    regenerate = f"routegate gen --target {args.target}{from_manifest} -o {shlex.quote(str(target))}"
+    package = f" --package {shlex.quote(args.package)}" if args.package is not None else ""
+    regenerate = f"routegate gen --target {args.target}{package}{from_manifest} -o {shlex.quote(str(target))}"
     try:
         committed: bytes | None = target.read_bytes()
     except FileNotFoundError:
@@ -579,13 +584,37 @@ def _progress(items: list[Any], label: str) -> Any:
     return tqdm(items, desc=label, unit="template", leave=False)
 
 
+def _require_service_extra(command: str) -> None:
+    """A usage error naming what to install unless the service extra imports.
+
+    The core installs without FastAPI, uvicorn, SQLAlchemy and the rest: without them
+    ``serve`` and ``db`` say what to install (exit 2) rather than end in a traceback.
+    """
+    try:
+        import alembic  # noqa: F401  (each is needed later; importing them now names the missing one)
+        import psycopg  # noqa: F401
+        import uvicorn  # noqa: F401
+
+        from routegate.service import app  # noqa: F401
+    except ModuleNotFoundError as error:
+        if (error.name or "").partition(".")[0] == "routegate":
+            raise
+        message = (
+            f"'routegate {command}' needs the service extra, and {error.name!r} is not installed: "
+            "pip install 'routegate[service]'"
+        )
+        raise UsageError(message, {"error": "missing_extra", "extra": "service", "message": message}) from None
+
+
 def cmd_serve(args: argparse.Namespace, out: Output) -> int:
+    _require_service_extra("serve")
     from routegate.service.server import serve_command
 
     return serve_command(args)
 
 
 def cmd_db(args: argparse.Namespace, out: Output) -> int:
+    _require_service_extra("db")
     from routegate.service.server import db_upgrade_command
 
     return db_upgrade_command(args)
@@ -611,6 +640,20 @@ def cmd_activate(args: argparse.Namespace, out: Output) -> int:
 
 # --- wiring ---------------------------------------------------------------------------------
 
+
+class _Version(argparse.Action):
+    """``--version``: reads the installed version only when asked, so other commands skip the metadata lookup."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **_: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from routegate._version import version
+
+        sys.stdout.write(f"routegate {version()}\n")
+        parser.exit()
+
+
 Command = Callable[[argparse.Namespace, Output], int]
 
 
@@ -634,7 +677,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Model-routing registry and workspace-create gate.",
         epilog="Exit codes: 0 yes/ok, 1 no/problems found, 2 usage or unreadable input.",
     )
-    parser.add_argument("--version", action="version", version="routegate 0.1.0")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(name: str, handler: Command, help_text: str) -> argparse.ArgumentParser:
@@ -692,7 +735,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-only", action="store_true", help="exit 0 even when something drifts")
 
     p = command("gen", cmd_gen, "generate the registry for another language, or check a generated file")
-    p.add_argument("--target", required=True, choices=("typescript", "python", "jsonschema"))
+    p.add_argument("--target", required=True, choices=("typescript", "python", "go", "jsonschema"))
+    p.add_argument("--package", metavar="NAME", help="with --target go: the Go package name (default routegate)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("-o", "--output", metavar="PATH", help="write here (default: stdout)")
     where.add_argument("--check", metavar="PATH", help="exit 1 with a diff summary when PATH is stale")
@@ -736,6 +780,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--templates", metavar="DIR", help="templates folder (env ROUTEGATE_TEMPLATES; default: bundled)")
     p.add_argument("--workers", type=int, help="worker processes (default 1)")
+    p.add_argument("--log-format", choices=("text", "json"), default="text", help="json: one JSON object per log line")
     p.add_argument(
         "--default-runtime", metavar="NAME", help="runtime for workspaces that name none (default claude-code)"
     )

@@ -12,7 +12,9 @@ __all__ = [
     "AmbiguousModel",
     "DeriveError",
     "EmptyModel",
+    "GenerationError",
     "InvalidManifest",
+    "InvalidPackageName",
     "InvalidTemplate",
     "NotNamespaced",
     "Problem",
@@ -102,3 +104,16 @@ class AmbiguousModel(DeriveError):
 
 class NotNamespaced(RoutegateError, LookupError):
     """upstream(): the id does not start with any provider's upstream vendor."""
+
+
+class GenerationError(RoutegateError, ValueError):
+    """``routegate gen``: the manifest cannot be expressed faithfully in the target (a pattern it reads otherwise)."""
+
+    def __init__(self, message: str, *, provider: str | None = None, pattern: str | None = None) -> None:
+        self.provider = provider
+        self.pattern = pattern
+        super().__init__(message)
+
+
+class InvalidPackageName(RoutegateError, ValueError):
+    """``routegate gen --target go --package NAME``: NAME is not a name Go accepts in a package clause."""

@@ -13,21 +13,12 @@ import difflib
 import re
 from collections.abc import Callable
 
-from routegate.errors import RoutegateError
+from routegate.errors import GenerationError, InvalidPackageName
 from routegate.manifest import Manifest
 
-__all__ = ["TARGETS", "GenerationError", "generate", "recorded_fingerprint", "staleness"]
+__all__ = ["TARGETS", "GenerationError", "InvalidPackageName", "generate", "recorded_fingerprint", "staleness"]
 
 _RECORDED = re.compile(rb"^(?://|#)? ?fingerprint: ([0-9a-f]{16})$", re.MULTILINE)
-
-
-class GenerationError(RoutegateError, ValueError):
-    """The manifest cannot be expressed faithfully in the target (for example a pattern Node cannot run as RE2 does)."""
-
-    def __init__(self, message: str, *, provider: str | None = None, pattern: str | None = None) -> None:
-        self.provider = provider
-        self.pattern = pattern
-        super().__init__(message)
 
 
 def _typescript(manifest: Manifest) -> str:
@@ -42,6 +33,12 @@ def _python(manifest: Manifest) -> str:
     return python.render(manifest)
 
 
+def _go(manifest: Manifest) -> str:
+    from routegate.gen import go
+
+    return go.render(manifest)
+
+
 def _jsonschema(manifest: Manifest) -> str:
     from routegate.gen import jsonschema
 
@@ -51,12 +48,22 @@ def _jsonschema(manifest: Manifest) -> str:
 TARGETS: dict[str, Callable[[Manifest], str]] = {
     "typescript": _typescript,
     "python": _python,
+    "go": _go,
     "jsonschema": _jsonschema,
 }
 
 
-def generate(manifest: Manifest, target: str) -> str:
-    """The artifact for ``target``. Raises :class:`GenerationError`."""
+def generate(manifest: Manifest, target: str, *, package: str | None = None) -> str:
+    """The artifact for ``target``; ``package`` names the Go package (the go target only).
+
+    Raises :class:`GenerationError`, or :class:`InvalidPackageName` for a bad ``package``.
+    """
+    if package is not None:
+        if target != "go":
+            raise GenerationError(f"a package name applies to the go target only, not {target!r}")
+        from routegate.gen import go
+
+        return go.render(manifest, package)
     try:
         render = TARGETS[target]
     except KeyError:

@@ -6,7 +6,7 @@ import json
 
 from routegate._re2syntax import Untranslatable
 from routegate.decision import FOREIGN_RUNTIMES
-from routegate.gen import GenerationError
+from routegate.errors import GenerationError
 from routegate.gen._jsregex import to_javascript
 from routegate.gen._render import render as _render_template
 from routegate.manifest import Manifest, Provider

@@ -13,7 +13,7 @@ from fastapi_offline import FastAPIOffline
 
 from routegate import __version__, console
 
-from . import errors
+from . import errors, metrics
 from .middleware import BodyLimit, CrossSiteGuard, LoopbackHosts, ServerTiming
 from .routes_registry import router as registry_router
 from .routes_versions import router as versions_router
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     app.add_middleware(ServerTiming)
     app.add_middleware(CrossSiteGuard)  # before any body is read or any route runs
+    metrics.install(app, state)  # GET /metrics and what feeds it
     if state.settings.api_token is None:  # outermost: DNS rebinding is refused before anything runs
         app.add_middleware(LoopbackHosts, allowed_hosts=_loopback_hosts(state.settings.host))
     app.include_router(workspaces_router)

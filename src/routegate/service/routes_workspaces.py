@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from routegate import gate
 
-from . import errors
+from . import errors, metrics
 from .auth import require_access
 from .db import Action
 from .idempotency import REPLAYED_HEADER, Answer, IdempotencyKeyHeader, KeyedRequest
@@ -65,7 +65,9 @@ def _gated(request: Request, served: Served, refused: Callable[[gate.GateRefusal
         yield
     except gate.GateRefusal as refusal:
         setattr(request.state, GATE_SECONDS, time.perf_counter() - started)
-        _state(request).store.record_refusal(refused(refusal), served.registry.fingerprint, served.version)
+        record = refused(refusal)
+        _state(request).store.record_refusal(record, served.registry.fingerprint, served.version)
+        metrics.record_decision(request, record.runtime, refusal.code)
         raise
     setattr(request.state, GATE_SECONDS, time.perf_counter() - started)
 
@@ -103,6 +105,7 @@ def create_workspace(
             default_runtime=settings.default_runtime,
             foreign_runtimes=settings.foreign_runtimes,
         )
+    metrics.record_decision(request, admission.runtime, metrics.ADMITTED)
     created = service.store.create(
         name=body.name,
         parent_id=body.parent_id,
@@ -173,6 +176,7 @@ def change_model(
             auth_env=frozenset(auth_env),
             foreign_runtimes=service.settings.foreign_runtimes,
         )
+    metrics.record_decision(request, workspace.runtime, metrics.ADMITTED)
     changed = service.store.change_model(
         workspace.id,
         model=None if decision is None else decision.model,

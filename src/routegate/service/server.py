@@ -10,6 +10,8 @@ import socket
 import sys
 from typing import TYPE_CHECKING, Any
 
+from . import logs
+from .logs import LogFormat
 from .settings import Settings, SettingsError, is_loopback
 
 if TYPE_CHECKING:
@@ -90,20 +92,21 @@ def _supervisor(config: Config, listener: socket.socket, settings: Settings) -> 
     return Supervisor(config, sockets=[listener])
 
 
-def serve(settings: Settings) -> int:
+def serve(settings: Settings, log_format: LogFormat = LogFormat.TEXT) -> int:
     """Check the configuration, migrate, and serve until interrupted (Ctrl-C exits 0)."""
     try:
-        return _serve(settings)
+        return _serve(settings, log_format)
     except KeyboardInterrupt:  # Ctrl-C before uvicorn took over SIGINT, or re-raised by it after a clean stop
         return EXIT_OK
 
 
-def _serve(settings: Settings) -> int:
+def _serve(settings: Settings, log_format: LogFormat) -> int:
     import uvicorn
     from sqlalchemy.exc import SQLAlchemyError
 
     from routegate.errors import InvalidManifest
 
+    from . import metrics
     from .app import create_app
 
     if settings.api_token is None and not is_loopback(settings.host):
@@ -112,8 +115,7 @@ def _serve(settings: Settings) -> int:
             "create workspaces. Set ROUTEGATE_API_TOKEN, or listen on 127.0.0.1 (the default).",
             EXIT_USAGE,
         )
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logs.configure(log_format)
     try:
         app = create_app(settings)
     except InvalidManifest as error:
@@ -139,6 +141,8 @@ def _serve(settings: Settings) -> int:
         state.close()
         return _fail(f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}", EXIT_FAILED)
     common: dict[str, Any] = {"host": settings.host, "port": settings.port, "server_header": False, "log_level": "info"}
+    if log_format is LogFormat.JSON:  # otherwise uvicorn's own logging config, in every worker
+        common["log_config"] = logs.uvicorn_config(log_format)
     if settings.workers == 1:
         # SIGHUP asks the watcher thread to publish the file again; uvicorn captures only SIGINT and SIGTERM.
         signal.signal(signal.SIGHUP, lambda *_: state.request_reload())
@@ -149,8 +153,10 @@ def _serve(settings: Settings) -> int:
     # active manifest version by itself; this process supervises them and publishes on SIGHUP.
     state.close()
     os.environ.update(settings.to_env())
-    config = uvicorn.Config("routegate.service.app:app_from_env", factory=True, workers=settings.workers, **common)
-    _supervisor(config, listener, settings).run()
+    with metrics.multiprocess_dir() as samples:  # every worker's metrics, merged by whichever answers /metrics
+        log.info("metrics of %d workers kept in %s", settings.workers, samples)
+        config = uvicorn.Config("routegate.service.app:app_from_env", factory=True, workers=settings.workers, **common)
+        _supervisor(config, listener, settings).run()
     return EXIT_OK
 
 
@@ -159,7 +165,7 @@ def serve_command(args: argparse.Namespace) -> int:
         settings = _settings(args)
     except SettingsError as error:
         return _fail(str(error), EXIT_USAGE)
-    return serve(settings)
+    return serve(settings, LogFormat(getattr(args, "log_format", LogFormat.TEXT)))
 
 
 def db_upgrade_command(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from functools import cache
 from routegate._ids import UNSERVABLE, UPSTREAM_SEPARATORS
 from routegate._re2syntax import Untranslatable
 from routegate.billing import PLATFORM, BillingMode
-from routegate.decision import Code, DecisionPath
+from routegate.decision import FOREIGN_RUNTIMES, Code, DecisionPath
 from routegate.errors import (
     AmbiguousModel,
     EmptyModel,
@@ -66,7 +66,7 @@ _GO_KEYWORDS = frozenset(
     ]
 )
 _INITIALISMS = frozenset(("url", "id", "api", "byok"))
-_MODEL_CODES = (Code.UNREGISTERED_MODEL_FOR_RUNTIME, Code.AMBIGUOUS_MODEL_FOR_RUNTIME)
+_MODEL_CODES = (Code.UNREGISTERED_MODEL_FOR_RUNTIME, Code.AMBIGUOUS_MODEL_FOR_RUNTIME, Code.RUNTIME_UNSUPPORTED)
 _DERIVE_FAILURES = (UnknownRuntime, EmptyModel, Unroutable, AmbiguousModel)
 _INDENT = "\t"
 
@@ -95,6 +95,9 @@ def render(manifest: Manifest, package: str = DEFAULT_PACKAGE) -> str:
         constants=_aligned(_constants(), " = "),
         platform=_string(PLATFORM),
         separators=", ".join(_string(s) for s in UPSTREAM_SEPARATORS),
+        foreign_runtimes=", ".join(
+            f"{_string(name)}: true" for name in FOREIGN_RUNTIMES if name not in manifest.runtimes
+        ),
         python_space=", ".join(f"0x{c:x}" for c in _python_whitespace()),
         unservable=to_go(UNSERVABLE.pattern),
     )

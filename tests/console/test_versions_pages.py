@@ -16,7 +16,7 @@ from routegate.registry import Registry
 
 from ..service.test_lifecycle import _with_extra_hermes_model
 from ..service.test_versions import BUNDLED, NEW_MODEL
-from .conftest import API_TOKEN, WIDE, Server, Tab, _open_tab, _serve
+from .conftest import API_TOKEN, WIDE, Server, Tab, _serve, open_tab
 
 K3 = _with_extra_hermes_model(BUNDLED, NEW_MODEL)  # one line more, so the text diff is that line
 
@@ -33,7 +33,7 @@ def own_token_server(tmp_path: Path) -> Iterator[Server]:
 
 @pytest.fixture
 def own_tab(browser: object, own_server: Server) -> Iterator[Tab]:
-    yield from _open_tab(browser, own_server.url, WIDE)
+    yield from open_tab(browser, own_server.url, WIDE)
 
 
 def _versions(server: Server) -> list[tuple[int, bool]]:

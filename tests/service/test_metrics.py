@@ -102,12 +102,13 @@ def test_decisions_are_counted_by_runtime_and_outcome_and_creates_are_timed(live
 def test_the_manifest_gauge_follows_a_reload(live: LiveServer, manifest_copy: Path) -> None:
     with live.client() as http:
         old = http.get("/registry").json()["fingerprint"]
+        old_version = str(http.get("/healthz").json()["manifest_version"])
         assert manifests_in_use(scrape(http)) == [old]
         manifest_copy.write_text(_with_extra_hermes_model(manifest_copy.read_text(), "moonshot/kimi-k3-preview"))
         new = http.post("/registry/reload").json()["fingerprint"]
         samples = scrape(http)
     assert new != old and manifests_in_use(samples) == [new]
-    assert value(samples, "routegate_manifest_info", fingerprint=old, schema_version="1") == 0
+    assert value(samples, "routegate_manifest_info", version=old_version, fingerprint=old, schema_version="1") == 0
 
 
 def test_database_errors_are_counted_by_kind(live: LiveServer) -> None:
@@ -131,7 +132,7 @@ import sys
 from routegate.service.metrics import Metrics
 
 metrics = Metrics()
-metrics.show_manifest(sys.argv[1], 1)
+metrics.show_manifest(1, sys.argv[1], 1)
 metrics.decisions.labels("hermes", "admitted").inc()
 metrics.create_seconds.observe(0.002)
 if sys.argv[2] == "scrape":

@@ -7,7 +7,8 @@ What is measured:
   runtime neither in the registry nor foreign is counted as ``other``, so a client
   cannot mint label values.
 * ``routegate_create_seconds``: the latency of ``POST /workspaces``, whatever it answered.
-* ``routegate_manifest_info{fingerprint, schema_version}``: 1 for the manifest in use.
+* ``routegate_manifest_info{version, fingerprint, schema_version}``: 1 for the manifest version in use
+  (under several workers, 1 for each version some live worker serves: one, once they converge).
 * ``routegate_database_errors_total{kind}``: errors from the database driver, by
   SQLAlchemy's exception class (``OperationalError``, ``ProgrammingError``, ...); the
   unique-name conflicts the store retries on are not errors.
@@ -79,8 +80,8 @@ class Metrics:
         )
         self.manifest: Gauge = Gauge(
             "routegate_manifest_info",
-            "1 for the manifest in use, by fingerprint and schema version",
-            ("fingerprint", "schema_version"),
+            "1 for the manifest version in use, by version number, fingerprint and schema version",
+            ("version", "fingerprint", "schema_version"),
             registry=registry,
             multiprocess_mode="livemax",
         )
@@ -90,12 +91,12 @@ class Metrics:
             ("kind",),
             registry=registry,
         )
-        self._manifest_labels: tuple[str, str] | None = None
+        self._manifest_labels: tuple[str, str, str] | None = None
         self._exposition = registry
 
-    def show_manifest(self, fingerprint: str, schema_version: int) -> None:
-        """Mark the manifest in use (and the one before it as no longer in use)."""
-        labels = (fingerprint, str(schema_version))
+    def show_manifest(self, version: int, fingerprint: str, schema_version: int) -> None:
+        """Mark the manifest version in use (and the one before it as no longer in use)."""
+        labels = (str(version), fingerprint, str(schema_version))
         if labels == self._manifest_labels:
             return
         if self._manifest_labels is not None:
@@ -152,8 +153,7 @@ class _Instrument:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        registry = self.state.registry
-        self.metrics.show_manifest(registry.fingerprint, registry.schema_version)
+        _show_served(self.metrics, self.state)
         if scope["method"] != "POST" or scope["path"] != "/workspaces":
             await self.app(scope, receive, send)
             return
@@ -162,6 +162,11 @@ class _Instrument:
             await self.app(scope, receive, send)
         finally:
             self.metrics.create_seconds.observe(time.perf_counter() - started)
+
+
+def _show_served(metrics: Metrics, state: ServiceState) -> None:
+    served = state.served  # read once: registry and version of one manifest
+    metrics.show_manifest(served.version, served.registry.fingerprint, served.registry.schema_version)
 
 
 def _metrics(request: Request) -> Metrics:
@@ -186,7 +191,7 @@ def install(app: FastAPI, state: ServiceState) -> None:
     """Serve /metrics and feed it: the request middleware, and the database engine's error events."""
     metrics = Metrics()
     app.state.metrics = metrics
-    metrics.show_manifest(state.registry.fingerprint, state.registry.schema_version)
+    _show_served(metrics, state)
     event.listen(state.database.engine, "handle_error", metrics.database_error)
     app.add_middleware(_Instrument, metrics=metrics, state=state)
     app.include_router(router)

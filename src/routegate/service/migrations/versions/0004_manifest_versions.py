@@ -1,7 +1,7 @@
 """manifest versions in the database; workspaces and decisions keep the version they were decided under
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-25
 """
 

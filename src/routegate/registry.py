@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from os import PathLike
 from types import MappingProxyType
 
 from routegate.billing import BillingMode, billing_mode_for
-from routegate.decision import Decision, DecisionPath
+from routegate.decision import Decision, DecisionIndex, DecisionPath
 from routegate.decision import check as decide
 from routegate.errors import DeriveError, UnknownRuntime
 from routegate.manifest import Arm, Manifest, Provider, load_manifest, parse_manifest
@@ -49,7 +49,7 @@ class Explanation:
 class Registry:
     """Answers: can this runtime run this model, who serves it, who pays."""
 
-    __slots__ = ("_check", "_indexes", "_manifest", "_runtimes", "_upstream", "_upstreams")
+    __slots__ = ("_check", "_decisions", "_indexes", "_manifest", "_runtimes", "_upstream")
 
     def __init__(self, manifest: Manifest, *, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         self._manifest = manifest
@@ -57,12 +57,14 @@ class Registry:
         self._indexes: Mapping[str, RuntimeIndex] = MappingProxyType(
             {name: RuntimeIndex(runtime) for name, runtime in manifest.runtimes.items()}
         )
-        self._upstreams = UpstreamIndex(manifest.providers)
-        check: Callable[[str, str, frozenset[str]], Decision] = self._decide
-        upstream: Callable[[str], Upstream] = self._upstreams.resolve
+        self._decisions: Mapping[str, DecisionIndex] = MappingProxyType(
+            {name: DecisionIndex(index) for name, index in self._indexes.items()}
+        )
+        check: Callable[[str, str, frozenset[str]], Decision] = partial(decide, self._decisions)
+        upstream: Callable[[str], Upstream] = UpstreamIndex(manifest.providers).resolve
         if cache_size > 0:
             check = lru_cache(maxsize=cache_size)(check)
-            upstream = lru_cache(maxsize=cache_size)(upstream)
+            upstream = _short_ids_cached(upstream, cache_size)
         self._check = check
         self._upstream = upstream
 
@@ -147,12 +149,10 @@ class Registry:
         return self._check(runtime, model, auth)
 
     def _decide(self, runtime: str, model: str, auth_env: frozenset[str]) -> Decision:
-        return decide(self._indexes, runtime, model, auth_env)
+        return decide(self._decisions, runtime, model, auth_env)
 
     def upstream(self, model: str) -> Upstream:
         """Where the platform's proxy sends a namespaced id. Raises NotNamespaced."""
-        if len(model) > _CACHEABLE_LENGTH:
-            return self._upstreams.resolve(model)
         return self._upstream(model)
 
     def explain(self, runtime: str, model: str, auth_env: Iterable[str] = ()) -> Explanation:
@@ -183,6 +183,16 @@ class Registry:
             steps.append(f"derive failed: {error}")
         steps.append(("allowed: " if decision.allowed else f"rejected ({decision.code}): ") + decision.reason)
         return Explanation(decision, tuple(steps))
+
+
+def _short_ids_cached(resolve: Callable[[str], Upstream], size: int) -> Callable[[str], Upstream]:
+    """``resolve`` behind a bounded cache that ids too long to be worth keeping bypass."""
+    cached = lru_cache(maxsize=size)(resolve)
+
+    def lookup(model: str) -> Upstream:
+        return resolve(model) if len(model) > _CACHEABLE_LENGTH else cached(model)
+
+    return lookup
 
 
 def _auth_names(auth_env: Iterable[str]) -> frozenset[str]:

@@ -280,7 +280,16 @@ _FAIL_OPEN = _Verdict(True, DecisionPath.FAIL_OPEN, None, _fail_open)
 class DecisionIndex:
     """One runtime's decisions made ahead: its menu ids decided, the verdicts other ids share."""
 
-    __slots__ = ("_menu", "_menu_choices", "_no_match", "_platform_off_menu", "_routed", "_unservable", "index")
+    __slots__ = (
+        "_menu",
+        "_menu_choices",
+        "_menu_without_auth",
+        "_no_match",
+        "_platform_off_menu",
+        "_routed",
+        "_unservable",
+        "index",
+    )
 
     def __init__(self, index: RuntimeIndex) -> None:
         self.index = index
@@ -297,8 +306,14 @@ class DecisionIndex:
             model: {p.name: _decided(runtime, model, _allowed(runtime, p, True, _names(owners))) for p in owners}
             for model, owners in listed.items()
         }
+        # Without auth env names (the usual call) every menu id has one answer; with some, only the ids one arm lists.
+        self._menu_without_auth = {
+            model: choices[_provider_without_auth(index, model)] for model, choices in self._menu_choices.items()
+        }
         self._menu = {
-            model: next(iter(choices.values())) for model, choices in self._menu_choices.items() if len(choices) == 1
+            model: decision
+            for model, decision in self._menu_without_auth.items()
+            if len(self._menu_choices[model]) == 1
         }
 
     def _unregistered(self, why: Callable[[Decision], str]) -> _Verdict:
@@ -318,7 +333,7 @@ class DecisionIndex:
 
     def decide(self, model: str, auth_env: frozenset[str]) -> Decision:
         """check() for a trimmed, non-empty id on this runtime."""
-        known = self._menu.get(model)
+        known = (self._menu if auth_env else self._menu_without_auth).get(model)
         if known is not None:
             return known
         found = self.index.resolve(model, auth_env)
@@ -336,6 +351,12 @@ class DecisionIndex:
         else:
             verdict = self._unservable
         return _decided(self.index.runtime.name, model, verdict)
+
+
+def _provider_without_auth(index: RuntimeIndex, model: str) -> str:
+    found = index.resolve(model, _NO_AUTH)
+    assert isinstance(found, Derivation), "a servable menu id always derives"
+    return found.provider.name
 
 
 def _names(providers: tuple[Provider, ...]) -> tuple[str, ...]:

@@ -107,6 +107,7 @@ class RuntimeIndex:
 
     __slots__ = (
         "_exact",
+        "_fewest_pairs",
         "_matcher",
         "_menu_pairs",
         "_pair_postings",
@@ -153,6 +154,7 @@ class RuntimeIndex:
             for pair in pairs:
                 postings.setdefault(pair, []).append(position)
         self._pair_postings = {pair: tuple(positions) for pair, positions in postings.items()}
+        self._fewest_pairs = min(map(len, self._menu_pairs), default=0)
 
     def menu_owners(self, model: str) -> tuple[Provider, ...]:
         """The arms that list ``model`` verbatim, in declared order."""
@@ -162,8 +164,9 @@ class RuntimeIndex:
         """The menu ids most like ``model`` (Dice similarity of letter pairs), best first.
 
         Ties go to the id declared first. Only the menu ids sharing a pair with
-        ``model`` are scored, found through the pair index; the rest all score
-        zero and fill any remaining places in menu order.
+        ``model`` are scored, found through the pair index and taken by how
+        many pairs they share, until no id sharing fewer could rank; the ids
+        sharing none all score zero and fill any remaining places in menu order.
         """
         probe = _bigrams(model[:_SIMILARITY_PREFIX])
         postings = [found for pair in probe if (found := self._pair_postings.get(pair))]
@@ -173,10 +176,18 @@ class RuntimeIndex:
         for positions in postings:
             shared.update(positions)
         size, pairs = len(probe), self._menu_pairs
-        scored = heapq.nsmallest(
-            limit, ((-2 * count / (size + len(pairs[position])), position) for position, count in shared.items())
-        )
-        ranked = [position for _, position in scored]
+
+        def score(position: int, count: int) -> tuple[float, int]:
+            return -2 * count / (size + len(pairs[position])), position
+
+        # The ids sharing the most pairs bound the places; only ids sharing enough pairs to beat that bound
+        # even at the fewest pairs any menu id has can still rank, so only those are scored.
+        best = sorted(score(position, count) for position, count in shared.most_common(limit))
+        if len(best) == limit:
+            worst = best[-1][0]
+            enough = next(c for c in itertools.count(1) if -2 * c / (size + self._fewest_pairs) <= worst)
+            best = heapq.nsmallest(limit, (score(p, c) for p, c in shared.items() if c >= enough))
+        ranked = [position for _, position in best]
         if len(ranked) < limit:
             unscored = (position for position in range(len(self.menu)) if position not in shared)
             ranked += itertools.islice(unscored, limit - len(ranked))

@@ -1,0 +1,62 @@
+"""Timing shared by the bench scripts: interleaved rounds, reported as median, min and max.
+
+The machine is shared, so the things being compared are measured in turns:
+round k of every measure runs before round k+1 of any, and a noisy
+neighbour hurts all of them alike. Only medians and ratios of medians from
+one run are worth quoting.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import timeit
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Stats", "interleave", "per_call"]
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """One figure over rounds."""
+
+    samples: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    def scaled(self, scale: float = 1.0, digits: int = 3) -> dict[str, Any]:
+        """The median, min and max times ``scale``, for the JSON output."""
+        return {
+            "median": round(self.median * scale, digits),
+            "min": round(min(self.samples) * scale, digits),
+            "max": round(max(self.samples) * scale, digits),
+            "rounds": len(self.samples),
+        }
+
+
+def interleave(rounds: int, measures: Mapping[str, Callable[[], float]]) -> dict[str, Stats]:
+    """Call every measure once per round, in turns; each call returns one sample."""
+    samples: dict[str, list[float]] = {name: [] for name in measures}
+    for _ in range(rounds):
+        for name, measure in measures.items():
+            samples[name].append(measure())
+    return {name: Stats(tuple(values)) for name, values in samples.items()}
+
+
+def per_call(job: Callable[[], object], units: int, round_seconds: float) -> Callable[[], float]:
+    """A measure of ``job`` (which does ``units`` of work per call): CPU seconds per unit.
+
+    Calibrated once so a round lasts about ``round_seconds``; timeit switches
+    garbage collection off while it times. The clock is this process's CPU
+    time: time spent waiting for a shared core is not the code's cost.
+    """
+    timer = timeit.Timer(job, timer=time.process_time)
+    number = 1
+    while timer.timeit(number) < round_seconds / 4:
+        number *= 2
+    number *= 4
+    return lambda: timer.timeit(number) / number / units

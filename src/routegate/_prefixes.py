@@ -129,8 +129,9 @@ class PrefixFilter:
     __slots__ = ("_exact", "_fold_length", "_folded")
 
     def __init__(self, exact: frozenset[str], folded: frozenset[str]) -> None:
-        self._exact = tuple(sorted(exact))
-        self._folded = tuple(sorted(folded))
+        # By first character, so a test costs the same however many patterns there are.
+        self._exact = _by_first_character(exact)
+        self._folded = _by_first_character(folded)
         self._fold_length = max(map(len, folded), default=0)
 
     @classmethod
@@ -147,6 +148,18 @@ class PrefixFilter:
 
     def may_match(self, text: str) -> bool:
         """False only when no pattern can find a match in ``text``."""
-        if text.startswith(self._exact):
+        exact = self._exact.get(text[:1])
+        if exact is not None and text.startswith(exact):
             return True
-        return bool(self._folded) and text[: self._fold_length].casefold().startswith(self._folded)
+        if not self._folded:
+            return False
+        start = text[: self._fold_length].casefold()
+        folded = self._folded.get(start[:1])
+        return folded is not None and start.startswith(folded)
+
+
+def _by_first_character(prefixes: frozenset[str]) -> dict[str, tuple[str, ...]]:
+    grouped: dict[str, list[str]] = {}
+    for prefix in sorted(prefixes):
+        grouped.setdefault(prefix[0], []).append(prefix)
+    return {first: tuple(group) for first, group in grouped.items()}

@@ -35,7 +35,8 @@ __all__ = [
 
 
 _SIMILARITY_PREFIX = 128  # a hostile id is compared by its start only
-_SCAN_RATIO = 8  # rank by the bigram index unless its postings outnumber this many pairs per menu id
+_SMALL_MENU = 64  # menus up to this size are scored in full: cheaper than the pair index
+_SCAN_RATIO = 8  # a larger menu is scored in full too when the probe's pairs are on this many per id
 
 
 def _bigrams(text: str) -> frozenset[str]:
@@ -161,17 +162,21 @@ class RuntimeIndex:
         return self._exact.get(model, ())
 
     def nearest(self, model: str, limit: int = 3) -> tuple[str, ...]:
-        """The menu ids most like ``model`` (Dice similarity of letter pairs), best first.
+        """The menu ids most like ``model`` (Dice similarity of letter pairs), best first; ties to the first declared.
 
-        Ties go to the id declared first. Only the menu ids sharing a pair with
-        ``model`` are scored, found through the pair index and taken by how
-        many pairs they share, until no id sharing fewer could rank; the ids
-        sharing none all score zero and fill any remaining places in menu order.
+        A small menu is scored in full. On a large one, only the ids sharing a
+        pair with ``model`` are found, through the pair index, unless they are
+        most of the menu anyway.
         """
         probe = _bigrams(model[:_SIMILARITY_PREFIX])
-        postings = [found for pair in probe if (found := self._pair_postings.get(pair))]
-        if sum(map(len, postings)) > _SCAN_RATIO * len(self.menu):
-            return self._nearest_by_scan(probe, limit)
+        if len(self.menu) > _SMALL_MENU:
+            postings = [found for pair in probe if (found := self._pair_postings.get(pair))]
+            if sum(map(len, postings)) <= _SCAN_RATIO * len(self.menu):
+                return self._nearest_by_index(probe, postings, limit)
+        return self._nearest_by_scan(probe, limit)
+
+    def _nearest_by_index(self, probe: frozenset[str], postings: list[tuple[int, ...]], limit: int) -> tuple[str, ...]:
+        """nearest() scoring only the ids that share pairs with the probe, and of those only the ones that can rank."""
         shared: Counter[int] = Counter()
         for positions in postings:
             shared.update(positions)
@@ -188,13 +193,13 @@ class RuntimeIndex:
             enough = next(c for c in itertools.count(1) if -2 * c / (size + self._fewest_pairs) <= worst)
             best = heapq.nsmallest(limit, (score(p, c) for p, c in shared.items() if c >= enough))
         ranked = [position for _, position in best]
-        if len(ranked) < limit:
+        if len(ranked) < limit:  # the ids sharing no pair all score zero: menu order
             unscored = (position for position in range(len(self.menu)) if position not in shared)
             ranked += itertools.islice(unscored, limit - len(ranked))
         return tuple(self.menu[position] for position in ranked)
 
     def _nearest_by_scan(self, probe: frozenset[str], limit: int) -> tuple[str, ...]:
-        """nearest() by scoring every menu id: cheaper when the probe's pairs are on most of them."""
+        """nearest() scoring every menu id."""
         scored = heapq.nsmallest(
             limit,
             (

@@ -25,8 +25,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-from _timing import Stats, interleave, per_call
+from _manifests import big_menu_manifest, wide_manifest, word
+from _timing import interleave, per_call
 
 import routegate
 from routegate import Registry
@@ -34,12 +34,7 @@ from routegate.registry import DEFAULT_CACHE_SIZE
 from routegate.templates import TemplateRoot
 
 CLASSES = ("menu", "route", "refusal")
-_SYLLABLES = tuple(c + v for c in "bdfgklmnprstvz" for v in "aeiou")
 Ids = Sequence[tuple[str, str]]
-
-
-def word(rng: random.Random, syllables: int) -> str:
-    return "".join(rng.choice(_SYLLABLES) for _ in range(syllables))
 
 
 def outcome(decision: routegate.Decision) -> str:
@@ -74,52 +69,6 @@ def by_class(registry: Registry, ids: Ids) -> dict[str, list[tuple[str, str]]]:
     return groups
 
 
-def wide_manifest(rng: random.Random, providers: int, runtimes: int) -> tuple[str, dict[str, list[str]]]:
-    """YAML for a large catalog (anchored, disjoint patterns; 10-30 arms per runtime) and ids each routes."""
-    names = list(dict.fromkeys(word(rng, rng.choice((2, 3))) for _ in range(providers * 2)))[: providers - 1]
-    styles = ("^{w}[:/]", "(?i)^({w}-|{w}[:/])", "^{w}-(chat|coder|mini)", "^{w}/[a-z0-9.-]+$")
-    samples = ("{w}:x-{n}", "{W}-x-{n}", "{w}-coder-{n}", "{w}/x-{n}.1")
-    style = {name: rng.randrange(4) for name in names}
-    docs = [{"name": "platform", "pattern": "^platform/", "env": "PLATFORM_API_KEY"}]
-    docs += [{"name": n, "pattern": styles[style[n]].format(w=n), "env": f"{n.upper()}_API_KEY"} for n in names]
-    catalog = [
-        {
-            "name": d["name"],
-            "display_name": d["name"].title(),
-            "protocol": "openai",
-            "auth_mode": "oauth",
-            "auth_env": [d["env"]],
-            "model_prefix_match": d["pattern"],
-        }
-        for d in docs
-    ]
-    spec: dict[str, Any] = {}
-    routed: dict[str, list[str]] = {}
-    for number in range(runtimes):
-        name = f"runtime-{number:03d}"
-        arms: list[dict[str, Any]] = [{"name": "platform", "models": [f"{rng.choice(names)}/{word(rng, 2)}"]}]
-        for vendor in rng.sample(names, rng.randint(9, 29)):
-            ids = [samples[style[vendor]].format(w=vendor, W=vendor.upper(), n=n) for n in range(rng.randint(0, 3))]
-            arms.append({"name": vendor, "models": ids} if ids else {"name": vendor})
-            if not ids:
-                routed.setdefault(name, []).append(samples[style[vendor]].format(w=vendor, W=vendor, n=7))
-        spec[name] = {"providers": arms}
-    return yaml.safe_dump({"schema_version": 1, "providers": catalog, "runtimes": spec}, sort_keys=False), routed
-
-
-def big_menu_manifest(size: int) -> str:
-    """One runtime whose menu holds ``size`` ids, beside a routing-only arm."""
-    rng = random.Random(size)
-    ids = [f"alpha/{word(rng, 2)}-{n}" for n in range(size)]
-    catalog = [
-        {"name": n, "display_name": n, "protocol": "openai", "auth_mode": "oauth", "auth_env": [f"{n.upper()}_KEY"]}
-        | {"model_prefix_match": f"^{n}[:/]"}
-        for n in ("alpha", "beta")
-    ]
-    spec = {"big": {"providers": [{"name": "alpha", "models": ids}, {"name": "beta"}]}}
-    return yaml.safe_dump({"schema_version": 1, "providers": catalog, "runtimes": spec}, sort_keys=False)
-
-
 def namespaced(registry: Registry, models: Sequence[str]) -> list[str]:
     """The distinct ids of ``models`` that upstream() resolves."""
     found = []
@@ -132,27 +81,14 @@ def namespaced(registry: Registry, models: Sequence[str]) -> list[str]:
     return found
 
 
-def decide(registry: Registry, ids: Ids, read: bool = False) -> Callable[[], None]:
-    """A job checking every id once; ``read`` also reads each decision out (reason and suggestions)."""
-    check = registry.check
+def calls(function: Callable[..., object], arguments: Sequence[tuple[Any, ...]]) -> tuple[Callable[[], None], int]:
+    """A job calling ``function`` once with each argument tuple, and how many calls it makes."""
 
     def job() -> None:
-        for runtime, model in ids:
-            answer = check(runtime, model)
-            if read:
-                answer.to_dict()
+        for args in arguments:
+            function(*args)
 
-    return job
-
-
-def resolve(registry: Registry, models: Sequence[str]) -> Callable[[], None]:
-    upstream = registry.upstream
-
-    def job() -> None:
-        for model in models:
-            upstream(model)
-
-    return job
+    return job, len(arguments)
 
 
 def import_litellm(disabled: bool) -> tuple[Any, str]:
@@ -253,26 +189,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     memory = bounded_cache(reference.manifest, corpus, 30_000 if args.quick else 100_000)
 
     litellm, litellm_note = import_litellm(args.no_litellm)
-    jobs: dict[str, tuple[Callable[[], object], int]] = {
-        "cached": (decide(reference, corpus), len(corpus)),
-        "cold": (decide(cold, corpus), len(corpus)),
-        **{f"cold_{c}": (decide(cold, classes[c]), len(classes[c])) for c in CLASSES},
-        "cold_refusal_reference_menu": (decide(cold, refusals), len(refusals)),
-        "cold_refusal_3000_id_menu": (decide(big, [("big", m) for _, m in refusals]), len(refusals)),
-        "cold_refusal_read_reference_menu": (decide(cold, refusals, read=True), len(refusals)),
-        "cold_refusal_read_3000_id_menu": (decide(big, [("big", m) for _, m in refusals], read=True), len(refusals)),
-        "wide_cached": (decide(wide, wide_corpus), len(wide_corpus)),
-        "wide_cold": (decide(wide_cold, wide_corpus), len(wide_corpus)),
-        "upstream_cached": (resolve(reference, upstream_ids), len(upstream_ids)),
-        "upstream_cold": (resolve(cold, upstream_ids), len(upstream_ids)),
+    on_big = [("big", m) for _, m in refusals]
+    jobs = {
+        "cached": calls(reference.check, corpus),
+        "cold": calls(cold.check, corpus),
+        **{f"cold_{c}": calls(cold.check, classes[c]) for c in CLASSES},
+        "cold_refusal_reference_menu": calls(cold.check, refusals),
+        "cold_refusal_3000_id_menu": calls(big.check, on_big),
+        "cold_refusal_read_reference_menu": calls(lambda rt, m: cold.check(rt, m).to_dict(), refusals),
+        "cold_refusal_read_3000_id_menu": calls(lambda rt, m: big.check(rt, m).to_dict(), on_big),
+        "wide_cached": calls(wide.check, wide_corpus),
+        "wide_cold": calls(wide_cold.check, wide_corpus),
+        "upstream_cached": calls(reference.upstream, [(m,) for m in upstream_ids]),
+        "upstream_cold": calls(cold.upstream, [(m,) for m in upstream_ids]),
     }
     if litellm is not None:
-        jobs["litellm"] = (litellm_job(litellm, models), len(models))
+        jobs["litellm"] = (litellm_job(litellm, models), len(models))  # called as plainly as routegate is
         jobs |= {f"litellm_{c}": (litellm_job(litellm, [m for _, m in classes[c]]), len(classes[c])) for c in CLASSES}
     for job, _ in jobs.values():
         job()  # fills the caches of the cached registries
     us = interleave(rounds, {name: per_call(job, units, seconds) for name, (job, units) in jobs.items()})
     median = {name: stats.median for name, stats in us.items()}
+    process = process_ratio(5 if args.quick else 11)
     return {
         "reproduce": " ".join([".venv/bin/python bench/resolver.py", *sys.argv[1:]]),
         "machine": f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}",
@@ -283,12 +221,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "us_per_call": {name: stats.scaled(1e6) for name, stats in us.items()},
         "wide_manifest": {"providers": len(wide.catalog), "runtimes": len(wide.runtimes), "ids": len(wide_corpus)},
         "bounded_cache": memory,
-        "process_ms": process_ratio(5 if args.quick else 11),
-        "floors": floors(median, litellm is not None, memory),
+        "process_ms": process,
+        "floors": floors(median, litellm is not None, memory, process),
     }
 
 
-def floors(us: dict[str, float], measured: bool, memory: dict[str, Any]) -> list[dict[str, Any]]:
+def floors(
+    us: dict[str, float], measured: bool, memory: dict[str, Any], process: dict[str, Any]
+) -> list[dict[str, Any]]:
     """Each floor with its figure; ``pass`` is None when the figure could not be measured."""
     rows = []
 
@@ -310,6 +250,7 @@ def floors(us: dict[str, float], measured: bool, memory: dict[str, Any]) -> list
     floor("cold upstream", us["upstream_cold"] * 1e6, 0.5, False, " us")
     floor("1,000 providers / reference, cached", us["wide_cached"] / us["cached"], 2, False, "x")
     floor("1,000 providers / reference, cold", us["wide_cold"] / us["cold"], 2, False, "x")
+    floor("`routegate check` process / `python -c pass`", process["ratio"], 10, False, "x")
     bounded = memory["growth_kib"] / max(memory["unbounded_growth_kib"], 1)
     floor("memory growth past a full cache / unbounded growth", bounded, 0.1, False, "x")
     return rows

@@ -40,7 +40,8 @@ from _timing import interleave
 
 MODELS = [("hermes", "moonshot/kimi-k2.6"), ("hermes", "openrouter/anthropic/claude-3.5-sonnet"), ("codex", "gpt-5.5")]
 ROUTEGATE = [sys.executable, "-m", "routegate.cli", "serve"]
-CEILING = [sys.executable, *"-m uvicorn _ceiling:app --log-level warning --app-dir".split(), str(Path(__file__).parent)]
+HERE = str(Path(__file__).parent)
+CEILING = [sys.executable, "-m", "uvicorn", "_ceiling:app", "--log-level", "warning", "--app-dir", HERE]
 PROFILED = {  # the store's calls in one create, by (file name end, function); nested ones are "of which"
     "Store.create, all of it": ("store.py", "create"),
     "free-name SELECT": ("store.py", "_free_name"),

@@ -244,7 +244,7 @@ def _said(reason: str) -> Explain:
     return lambda _decision: reason
 
 
-def _unregistered_reason(why: Callable[[Decision], str]) -> Explain:
+def _unregistered_reason(why: Explain) -> Explain:
     def explain(decision: Decision) -> str:
         nearest = decision.suggestions
         hint = f" Nearest menu ids: {', '.join(nearest)}." if nearest else ""
@@ -253,7 +253,7 @@ def _unregistered_reason(why: Callable[[Decision], str]) -> Explain:
     return explain
 
 
-def _missed(miss: Miss) -> Callable[[Decision], str]:
+def _missed(miss: Miss) -> Explain:
     return lambda decision: miss.message(decision.runtime, decision.model)
 
 
@@ -316,7 +316,7 @@ class DecisionIndex:
             if len(self._menu_choices[model]) == 1
         }
 
-    def _unregistered(self, why: Callable[[Decision], str]) -> _Verdict:
+    def _unregistered(self, why: Explain) -> _Verdict:
         return _Verdict(
             False,
             None,

@@ -383,7 +383,8 @@ def check(indexes: Mapping[str, DecisionIndex], runtime: str, model: str, auth_e
     trimmed = model.strip()
     if not trimmed:
         return _decided(runtime, trimmed, _EMPTY)
-    index = indexes.get(runtime)
-    if index is None:
+    try:
+        index = indexes[runtime]
+    except KeyError:
         return _decided(runtime, trimmed, _FAIL_OPEN)
     return index.decide(trimmed, auth_env)

@@ -10,13 +10,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from os import PathLike
-from types import MappingProxyType
 
 from routegate.billing import BillingMode, billing_mode_for
 from routegate.decision import Decision, DecisionIndex, DecisionPath
 from routegate.decision import check as decide
 from routegate.errors import DeriveError, UnknownRuntime
-from routegate.manifest import Arm, Manifest, Provider, load_manifest, parse_manifest
+from routegate.manifest import Arm, Manifest, Provider, Runtime, load_manifest, parse_manifest
 from routegate.resolution import Derivation, RuntimeIndex, Upstream, UpstreamIndex, derive, servable
 
 __all__ = ["Explanation", "MenuEntry", "Registry"]
@@ -49,18 +48,13 @@ class Explanation:
 class Registry:
     """Answers: can this runtime run this model, who serves it, who pays."""
 
-    __slots__ = ("_check", "_decisions", "_indexes", "_manifest", "_runtimes", "_upstream")
+    __slots__ = ("_check", "_compiled", "_manifest", "_runtimes", "_upstream")
 
     def __init__(self, manifest: Manifest, *, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         self._manifest = manifest
         self._runtimes = tuple(manifest.runtimes)
-        self._indexes: Mapping[str, RuntimeIndex] = MappingProxyType(
-            {name: RuntimeIndex(runtime) for name, runtime in manifest.runtimes.items()}
-        )
-        self._decisions: Mapping[str, DecisionIndex] = MappingProxyType(
-            {name: DecisionIndex(index) for name, index in self._indexes.items()}
-        )
-        check: Callable[[str, str, frozenset[str]], Decision] = partial(decide, self._decisions)
+        self._compiled = _Compiled(manifest.runtimes)
+        check: Callable[[str, str, frozenset[str]], Decision] = partial(decide, self._compiled)
         upstream: Callable[[str], Upstream] = UpstreamIndex(manifest.providers).resolve
         if cache_size > 0:
             check = lru_cache(maxsize=cache_size)(check)
@@ -111,10 +105,11 @@ class Registry:
         return self.manifest.providers
 
     def _index(self, runtime: str) -> RuntimeIndex:
-        index = self._indexes.get(runtime)
-        if index is None:
-            raise UnknownRuntime(f"runtime '{runtime}' is not in the registry (known: {', '.join(self._indexes)})")
-        return index
+        try:
+            return self._compiled[runtime].index
+        except KeyError:
+            known = ", ".join(self._runtimes)
+            raise UnknownRuntime(f"runtime '{runtime}' is not in the registry (known: {known})") from None
 
     def arms(self, runtime: str) -> tuple[Arm, ...]:
         return self._index(runtime).runtime.arms
@@ -149,7 +144,7 @@ class Registry:
         return self._check(runtime, model, auth)
 
     def _decide(self, runtime: str, model: str, auth_env: frozenset[str]) -> Decision:
-        return decide(self._decisions, runtime, model, auth_env)
+        return decide(self._compiled, runtime, model, auth_env)
 
     def upstream(self, model: str) -> Upstream:
         """Where the platform's proxy sends a namespaced id. Raises NotNamespaced."""
@@ -160,10 +155,10 @@ class Registry:
         auth = _auth_names(auth_env)
         decision = self._decide(runtime, model, auth)
         steps = [f"model trimmed to '{decision.model}'"] if decision.model != model else []
-        index = self._indexes.get(runtime)
-        if decision.path in (DecisionPath.EMPTY, DecisionPath.FAIL_OPEN) or index is None:
+        if decision.path in (DecisionPath.EMPTY, DecisionPath.FAIL_OPEN):  # every unknown runtime fails open
             steps.append(decision.reason)
             return Explanation(decision, tuple(steps))
+        index = self._index(runtime)
         steps.append(f"native providers of '{runtime}': {', '.join(p.name for p in self.providers_for(runtime))}")
         owners = index.menu_owners(decision.model)
         if owners:
@@ -183,6 +178,24 @@ class Registry:
             steps.append(f"derive failed: {error}")
         steps.append(("allowed: " if decision.allowed else f"rejected ({decision.code}): ") + decision.reason)
         return Explanation(decision, tuple(steps))
+
+
+class _Compiled(dict[str, DecisionIndex]):
+    """Each runtime's indexes, compiled the first time the runtime is asked about.
+
+    A one-shot command decides on one runtime; compiling every runtime first
+    would cost it more than the decision. Unknown runtimes raise KeyError.
+    """
+
+    __slots__ = ("_runtimes",)
+
+    def __init__(self, runtimes: Mapping[str, Runtime]) -> None:
+        super().__init__()
+        self._runtimes = runtimes
+
+    def __missing__(self, name: str) -> DecisionIndex:
+        compiled = self[name] = DecisionIndex(RuntimeIndex(self._runtimes[name]))
+        return compiled
 
 
 def _short_ids_cached(resolve: Callable[[str], Upstream], size: int) -> Callable[[str], Upstream]:

@@ -1,36 +1,81 @@
-"""Wall-clock timing shared by the bench scripts: the median, min and max of repeated runs."""
+"""Timing shared by the bench scripts: interleaved rounds, reported as median, min and max.
+
+The machine is shared, so the things being compared are measured in turns:
+round k of every measure runs before round k+1 of any, and a noisy
+neighbour hurts all of them alike. Only medians and ratios of medians from
+one run are worth quoting.
+"""
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+import timeit
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Stats", "interleave", "measure", "per_call"]
 
 
 @dataclass(frozen=True, slots=True)
-class Timing:
-    """Seconds per run over ``runs`` repetitions."""
+class Stats:
+    """One figure over rounds."""
 
-    median: float
-    min: float
-    max: float
-    runs: int
+    samples: tuple[float, ...]
 
-    def to_dict(self) -> dict[str, float | int]:
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    def scaled(self, scale: float = 1.0, digits: int = 3) -> dict[str, Any]:
+        """The median, min and max times ``scale``, for the JSON output."""
+        return {
+            "median": round(self.median * scale, digits),
+            "min": round(min(self.samples) * scale, digits),
+            "max": round(max(self.samples) * scale, digits),
+            "rounds": len(self.samples),
+        }
+
+    def seconds(self) -> dict[str, Any]:
+        """Median, min and max in seconds, for figures timed as whole runs."""
         return {
             "median_s": round(self.median, 4),
-            "min_s": round(self.min, 4),
-            "max_s": round(self.max, 4),
-            "runs": self.runs,
+            "min_s": round(min(self.samples), 4),
+            "max_s": round(max(self.samples), 4),
+            "runs": len(self.samples),
         }
 
 
-def measure(action: Callable[[], object], repeat: int) -> Timing:
-    """Run ``action`` ``repeat`` times (at least once) and time each run."""
-    times = []
+def interleave(rounds: int, measures: Mapping[str, Callable[[], float]]) -> dict[str, Stats]:
+    """Call every measure once per round, in turns; each call returns one sample."""
+    samples: dict[str, list[float]] = {name: [] for name in measures}
+    for _ in range(rounds):
+        for name, measure in measures.items():
+            samples[name].append(measure())
+    return {name: Stats(tuple(values)) for name, values in samples.items()}
+
+
+def per_call(job: Callable[[], object], units: int, round_seconds: float) -> Callable[[], float]:
+    """A measure of ``job`` (which does ``units`` of work per call): CPU seconds per unit.
+
+    Calibrated once so a round lasts about ``round_seconds``; timeit switches
+    garbage collection off while it times. The clock is this process's CPU
+    time: time spent waiting for a shared core is not the code's cost.
+    """
+    timer = timeit.Timer(job, timer=time.process_time)
+    number = 1
+    while timer.timeit(number) < round_seconds / 4:
+        number *= 2
+    number *= 4
+    return lambda: timer.timeit(number) / number / units
+
+
+def measure(action: Callable[[], object], repeat: int) -> Stats:
+    """Run ``action`` ``repeat`` times (at least once); wall seconds per run."""
+    samples = []
     for _ in range(max(1, repeat)):
         start = time.perf_counter()
         action()
-        times.append(time.perf_counter() - start)
-    return Timing(statistics.median(times), min(times), max(times), len(times))
+        samples.append(time.perf_counter() - start)
+    return Stats(tuple(samples))

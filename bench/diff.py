@@ -103,7 +103,7 @@ def time_edits(text: str, edits: dict[str, Edit], repeat: int) -> list[dict[str,
                 "changes": len(result.changes),
                 "kinds": sorted({c.kind.value for c in result.changes}),
                 "proven": result.proven,
-                **timing.to_dict(),
+                **timing.seconds(),
             }
         )
     return rows

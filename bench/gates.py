@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from _timing import Timing, measure
+from _timing import Stats, measure
 from resolver import synthetic_manifest
 
 from routegate import _re2
@@ -68,17 +68,17 @@ def reference_figures(manifest: Manifest, source: Path, repeat: int) -> dict[str
         "runtimes": len(manifest.runtimes),
         "pairs": {scope.value: report.pairs[scope] for scope in Scope},
         "proven_disjoint": {scope.value: report.disjoint[scope] for scope in Scope},
-        "prove": measure(lambda: prove(manifest), repeat).to_dict(),
+        "prove": measure(lambda: prove(manifest), repeat).seconds(),
         "gen": {},
     }
     for target in ("typescript", "python", "jsonschema"):
         timing = measure(functools.partial(generate, manifest, target), repeat)
-        figures["gen"][target] = {**timing.to_dict(), "bytes": len(generate(manifest, target).encode())}
+        figures["gen"][target] = {**timing.seconds(), "bytes": len(generate(manifest, target).encode())}
     with tempfile.TemporaryDirectory() as folder:
         copy = Path(folder) / "copy.yaml"
         copy.write_bytes(source.read_bytes())
         pin = hashlib.sha256(copy.read_bytes()).hexdigest()
-        figures["sync_check"] = measure(lambda: sync_check(copy, source, pin=pin), repeat).to_dict()
+        figures["sync_check"] = measure(lambda: sync_check(copy, source, pin=pin), repeat).seconds()
     return figures
 
 
@@ -94,7 +94,7 @@ def growth_figures(sizes: list[int], seed: int, repeat: int) -> list[dict[str, A
         small, vendor = subset(doc, size)
         manifest = parse_manifest(yaml.safe_dump(small, sort_keys=False), source=f"synthetic-{size}")
         reports: list[ProofReport] = []
-        timing: Timing = measure(functools.partial(_prove_into, reports, manifest), repeat)
+        timing: Stats = measure(functools.partial(_prove_into, reports, manifest), repeat)
         report = reports[-1]
         pattern = next(p["model_prefix_match"] for p in small["providers"] if p["name"] == vendor)
         rows.append(
@@ -106,7 +106,7 @@ def growth_figures(sizes: list[int], seed: int, repeat: int) -> list[dict[str, A
                 "overlaps": len(report.overlaps),
                 "unproven": len(report.unproven),
                 "planted_witness": planted_witness(report, vendor, pattern),
-                **timing.to_dict(),
+                **timing.seconds(),
             }
         )
     return rows

@@ -1,37 +1,27 @@
-"""Benchmark POST /workspaces: creates per second, p50/p99 latency, and the gate decision's share.
+"""POST /workspaces against its ceiling: routegate's creates per second over a bare FastAPI + SQLAlchemy insert.
 
-Starts `routegate serve` (one worker, SQLite file, bundled manifest) on a free
-loopback port and drives it over keep-alive HTTP connections:
+    .venv/bin/python bench/service.py [--rounds 5] [--requests 400] [--connections 4] [--postgres URL]
 
-* latency: one connection, requests back to back, measured at the client;
-* throughput: several connections at once, creates completed per second;
-* one create in five uses a model id never seen before, so the gate's decision is
-  computed afresh rather than served from the registry's bounded cache;
-* gate share: the server reports, in its Server-Timing header, the time spent
-  inside gate.admit_create ("gate") and in the whole app ("app") for each
-  request; the share is sum(gate) / sum(app), and also sum(gate) / sum(client latency).
-
-Each figure is the median over several rounds. Floors (issue 3): p50 < 10 ms,
->= 200 creates/s, gate < 2 % of request time.
-
-With ``--prefill N`` the same figures are measured a second time on a database
-that already holds N top-level workspaces (inserted straight into SQLite in one
-transaction, timed and reported separately), so a create that reads the table
-in proportion to its size shows. The temporary folder is removed at exit.
-
-    python bench/service.py [--rounds 5] [--requests 400] [--connections 4] [--prefill 100000] [--json]
+For each setup (SQLite with one worker, SQLite with --workers 2, PostgreSQL
+with one worker) it serves routegate and the ceiling app (bench/_ceiling.py)
+on loopback side by side, and drives both with the same keep-alive load
+generator in interleaved rounds: creates/s with several connections, and
+latency over one connection. One create in five names a model id never seen,
+so the gate decides it cold. PostgreSQL gets a fresh database for the run,
+dropped at the end (--postgres '' skips it). Then it profiles the store's
+part of one create in this process. Prints JSON, then a short table.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import http.client
+import itertools
 import json
 import os
-import shlex
-import shutil
+import pstats
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -39,17 +29,29 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-MODELS = [  # admitted by different paths: menu (platform), prefix route (byok), menu (byok)
-    ("hermes", "moonshot/kimi-k2.6"),
-    ("hermes", "openrouter/anthropic/claude-3.5-sonnet"),
-    ("claude-code", "claude-sonnet-4-6"),
-    ("codex", "gpt-5.5"),
-    ("hermes", None),  # a model id never seen before: the registry's decision cache cannot help
-]
-FLOORS = {"p50_ms": 10.0, "creates_per_s": 200.0, "gate_share": 0.02}
+from _ceiling import ROWS
+from _ceiling import engine as ceiling_engine
+from _timing import interleave
+
+MODELS = [("hermes", "moonshot/kimi-k2.6"), ("hermes", "openrouter/anthropic/claude-3.5-sonnet"), ("codex", "gpt-5.5")]
+ROUTEGATE = [sys.executable, "-m", "routegate.cli", "serve"]
+HERE = str(Path(__file__).parent)
+CEILING = [sys.executable, "-m", "uvicorn", "_ceiling:app", "--log-level", "warning", "--app-dir", HERE]
+PROFILED = {  # the store's calls in one create, by (file name end, function); nested ones are "of which"
+    "Store.create, all of it": ("store.py", "create"),
+    "free-name SELECT": ("store.py", "_free_name"),
+    "flush: the two ORM INSERTs": ("session.py", "flush"),
+    "commit": ("session.py", "commit"),
+    "begin: a pooled connection, BEGIN IMMEDIATE": ("session.py", "_connection_for_bind"),
+    "ORM objects for the two rows": ("decl_base.py", "_declarative_constructor"),
+    "statement cache keys (of the above)": ("cache_key.py", "_generate_cache_key"),
+    "response dict": ("store.py", "workspace_dict"),
+}
 
 
 def _free_port() -> int:
@@ -58,217 +60,259 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _server_timing(header: str) -> dict[str, float]:
-    metrics = {}
-    for part in header.split(","):
-        name, _, rest = part.strip().partition(";dur=")
-        if rest:
-            metrics[name] = float(rest)
-    return metrics
+def _create(connection: http.client.HTTPConnection, name: str, number: int) -> tuple[float, float | None]:
+    """One create: client milliseconds, and the gate's share of the app's time when the server reports it."""
+    runtime, model = MODELS[number % len(MODELS)] if number % 5 else ("hermes", f"openrouter/bench/{name}")
+    started = time.perf_counter()
+    body = json.dumps({"name": name, "runtime": runtime, "model": model})
+    connection.request("POST", "/workspaces", body, {"Content-Type": "application/json"})
+    response = connection.getresponse()
+    answer = response.read()
+    elapsed = (time.perf_counter() - started) * 1000
+    if response.status != 201:
+        raise SystemExit(f"a create on port {connection.port} answered {response.status}: {answer[:200]!r}")
+    timing = [part.split(";dur=") for part in (response.getheader("server-timing") or "").split(", ") if part]
+    spent = {metric: float(ms) for metric, ms in timing}
+    return elapsed, spent["gate"] / spent["app"] if "gate" in spent else None
 
 
-class Connection:
-    def __init__(self, port: int) -> None:
-        self.http = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+def throughput(port: int, requests: int, connections: int) -> Callable[[], float]:
+    """A measure: creates per second over ``connections`` keep-alive connections at once."""
 
-    def create(self, name: str, index: int) -> tuple[float, float, float]:
-        """One create; (client ms, app ms, gate ms)."""
-        runtime, model = MODELS[index % len(MODELS)]
-        model = model or f"openrouter/bench/{name}"
-        body = json.dumps({"name": name, "runtime": runtime, "model": model})
+    def measure() -> float:
+        barrier = threading.Barrier(connections + 1)
+
+        def drive() -> None:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            barrier.wait()
+            for number in range(requests // connections):
+                _create(connection, uuid.uuid4().hex, number)
+            connection.close()
+
+        threads = [threading.Thread(target=drive) for _ in range(connections)]
+        for thread in threads:
+            thread.start()
+        barrier.wait()
         started = time.perf_counter()
-        self.http.request("POST", "/workspaces", body, {"Content-Type": "application/json"})
-        response = self.http.getresponse()
-        response.read()
-        elapsed = (time.perf_counter() - started) * 1000
-        if response.status != 201:
-            raise SystemExit(f"create failed with {response.status}")
-        timing = _server_timing(response.getheader("server-timing", ""))
-        return elapsed, timing["app"], timing["gate"]
+        for thread in threads:
+            thread.join()
+        return requests // connections * connections / (time.perf_counter() - started)
 
-    def close(self) -> None:
-        self.http.close()
+    return measure
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
-def latency_round(port: int, label: str, count: int) -> dict[str, float]:
-    connection = Connection(port)
-    samples = [connection.create(f"{label}-{i}", i) for i in range(count)]
+def latency(port: int, requests: int) -> dict[str, float | None]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    samples = [_create(connection, uuid.uuid4().hex, number) for number in range(requests)]
     connection.close()
-    client = [s[0] for s in samples]
-    app = sum(s[1] for s in samples)
-    gate = sum(s[2] for s in samples)
+    client = sorted(ms for ms, _ in samples)
+    shares = [share for _, share in samples if share is not None]
     return {
-        "p50_ms": statistics.median(client),
-        "p99_ms": _percentile(client, 0.99),
-        "gate_share": gate / app,
-        "gate_share_of_client_time": gate / sum(client),
-        "gate_ms_mean": gate / count,
+        "p50_ms": round(statistics.median(client), 2),
+        "p99_ms": round(client[int(0.99 * (len(client) - 1))], 2),
+        "gate_share": round(statistics.median(shares), 4) if shares else None,
     }
 
 
-def throughput_round(port: int, label: str, count: int, connections: int) -> float:
-    per = count // connections
-    barrier = threading.Barrier(connections + 1)
-
-    def drive(worker: int) -> None:
-        connection = Connection(port)
-        barrier.wait()
-        for i in range(per):
-            connection.create(f"{label}-{worker}-{i}", i)
-        connection.close()
-
-    threads = [threading.Thread(target=drive, args=(w,)) for w in range(connections)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    return per * connections / (time.perf_counter() - started)
-
-
-def _migrate(database: Path, env: dict[str, str]) -> None:
-    command = [sys.executable, "-m", "routegate.cli", "db", "upgrade", "--database-url", f"sqlite:///{database}"]
-    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
-
-
-def prefill(database: Path, rows: int) -> float:
-    """Insert ``rows`` top-level workspaces in one transaction; the seconds it took."""
-    started = time.perf_counter()
-    now = "2026-01-01 00:00:00.000000+00:00"
-    with sqlite3.connect(database) as db:
-        db.executemany(
-            "INSERT INTO workspaces (id, name, runtime, model, external, provider, billing_mode, required_env,"
-            " auth_env, manifest_fingerprint, created_at, updated_at)"
-            " VALUES (?, ?, 'hermes', 'moonshot/kimi-k2.6', 0, 'platform', 'platform_managed', '[]', '[]',"
-            " '0000000000000000', ?, ?)",
-            ((str(uuid.uuid4()), f"prefilled workspace {i:07d}", now, now) for i in range(rows)),
-        )
-    return time.perf_counter() - started
-
-
-def measure(folder: Path, env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
-    """Serve the database in ``folder`` and measure it: the medians over ``args.rounds`` rounds."""
+@contextmanager
+def served(command: list[str], env: dict[str, str], folder: Path) -> Iterator[int]:
+    """Run a server on a free loopback port until /healthz answers; yield the port, then stop it."""
     port = _free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "routegate.cli",
-        "serve",
-        "--port",
-        str(port),
-        "--database-url",
-        f"sqlite:///{folder / 'bench.db'}",
-    ]
-    server = subprocess.Popen(command, env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [*command, "--port", str(port)], env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             try:
-                probe = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                probe = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
                 probe.request("GET", "/healthz")
                 if probe.getresponse().status == 200:
                     break
             except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("routegate serve did not start") from None
-                time.sleep(0.1)
-        latency_round(port, "warmup", 200)
-        latencies = [latency_round(port, f"lat{r}", args.requests) for r in range(args.rounds)]
-        rates = [throughput_round(port, f"tp{r}", args.requests, args.connections) for r in range(args.rounds)]
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise SystemExit(f"{command[2:4]} did not start") from None
+                time.sleep(0.2)
+        yield port
     finally:
-        server.terminate()
-        server.wait(15)
-    figures = {
-        "creates_per_s": statistics.median(rates),
-        **{key: statistics.median(r[key] for r in latencies) for key in latencies[0]},
-    }
-    figures["floors_met"] = {
-        "p50_ms": figures["p50_ms"] < FLOORS["p50_ms"],
-        "creates_per_s": figures["creates_per_s"] >= FLOORS["creates_per_s"],
-        "gate_share": figures["gate_share"] < FLOORS["gate_share"],
-    }
-    return figures
+        process.terminate()
+        process.wait(30)
 
 
-def report(title: str, figures: dict[str, Any], connections: int) -> None:
-    passed = figures["floors_met"]
-    print(title)
-    print(
-        f"  creates/s ({connections} connections)  {figures['creates_per_s']:8.0f}   floor >= 200  "
-        f"{'ok' if passed['creates_per_s'] else 'MISSED'}"
-    )
-    print(
-        f"  latency p50 (1 connection)     {figures['p50_ms']:8.2f} ms  floor < 10 ms  "
-        f"{'ok' if passed['p50_ms'] else 'MISSED'}"
-    )
-    print(f"  latency p99 (1 connection)     {figures['p99_ms']:8.2f} ms")
-    print(f"  gate decision, mean            {figures['gate_ms_mean'] * 1000:8.1f} us")
-    print(
-        f"  gate share of app time         {figures['gate_share'] * 100:8.2f} %   floor < 2 %  "
-        f"{'ok' if passed['gate_share'] else 'MISSED'}"
-    )
-    print(f"  gate share of client latency   {figures['gate_share_of_client_time'] * 100:8.2f} %")
+def setup(
+    name: str, url: str, ceiling_url: str, workers: int, args: argparse.Namespace, folder: Path
+) -> dict[str, Any]:
+    """Serve routegate and the ceiling with the same database kind and workers; measure both, interleaved."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEGATE_")}
+    env["CEILING_DATABASE_URL"] = ceiling_url
+    ROWS.metadata.create_all(ceiling_engine(ceiling_url))
+    routegate = [*ROUTEGATE, "--database-url", url, "--workers", str(workers)]
+    with ExitStack() as stack:
+        ports = {"routegate": stack.enter_context(served(routegate, env, folder))}
+        ports["ceiling"] = stack.enter_context(served([*CEILING, "--workers", str(workers)], env, folder))
+        for port in ports.values():
+            throughput(port, 100, args.connections)()  # warm-up: imports, pools, caches
+        rates = interleave(args.rounds, {k: throughput(p, args.requests, args.connections) for k, p in ports.items()})
+        latencies = {k: latency(p, args.requests) for k, p in ports.items()}  # one after the other: for reading
+    ratio = rates["routegate"].median / rates["ceiling"].median
+    return {
+        "setup": name,
+        "creates_per_s": {k: s.scaled(1, 0) for k, s in rates.items()},
+        "ratio_to_ceiling": round(ratio, 2),
+        "latency_one_connection": latencies,
+    }
+
+
+def profile_store(url: str, creates: int) -> dict[str, Any]:
+    """The store's part of one admitted create, called in this process: its CPU time, then where it goes."""
+    from routegate import Registry
+    from routegate.gate import CreateRequest, admit_create
+    from routegate.service.db import Database
+    from routegate.service.store import Store
+
+    registry = Registry.load()
+    database = Database(url)
+    database.upgrade()
+    store = Store(database, name_suffix_limit=1000)
+    request = CreateRequest(name="profiled", runtime="hermes", model="moonshot/kimi-k2.6")
+    admission = admit_create(registry, request, template_lookup=lambda _name: (None, None))
+
+    numbers = itertools.count()
+    blank: dict[str, Any] = {"parent_id": None, "role": None, "url": None, "external": False, "auth_env": ()}
+
+    def create() -> None:
+        store.create(name=f"profiled {next(numbers)}", **blank, admission=admission, fingerprint=registry.fingerprint)
+
+    insert = ROWS.insert()
+    core = ceiling_engine(url)
+    ROWS.metadata.create_all(core)
+
+    def core_insert() -> None:
+        with core.begin() as connection:
+            connection.execute(insert, {"id": str(uuid.uuid4()), "name": f"core {next(numbers)}", "runtime": "hermes"})
+
+    def cpu(action: Callable[[], None]) -> Callable[[], float]:
+        def measure() -> float:  # CPU time of this process, SQLite included: waiting for a shared core is not cost
+            started = time.process_time()
+            for _ in range(creates):
+                action()
+            return (time.process_time() - started) / creates
+
+        return measure
+
+    timed = interleave(5, {"store_create": cpu(create), "core_insert": cpu(core_insert)})
+    profiler = cProfile.Profile()
+    profiler.runcall(lambda: [create() for _ in range(creates)])
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    calls = {}
+    for label, (file_end, function) in PROFILED.items():
+        seconds = sum(row[3] for (path, _, name), row in stats.items() if path.endswith(file_end) and name == function)
+        calls[label] = round(seconds / creates * 1e6)
+    database.dispose()
+    return {
+        "us_per_create": {k: s.scaled(1e6, 0) for k, s in timed.items()},
+        "under_cprofile_us_per_create": calls,
+    }
+
+
+@contextmanager
+def fresh_postgres(url: str) -> Iterator[str]:
+    """A database made for this run on the server at ``url``, dropped afterwards."""
+    import psycopg
+
+    name = f"routegate_bench_{os.getpid()}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def table(result: dict[str, Any]) -> str:
+    lines = [f"{result['reproduce']}  ({result['machine']})", "", f"{'setup':<22}{'routegate/s':>12}{'ceiling/s':>11}"]
+    lines[-1] += f"{'ratio':>7}{'p50 ms':>8}{'gate %':>8}"
+    for run in result["setups"]:
+        rate, lat = run["creates_per_s"], run["latency_one_connection"]["routegate"]
+        gate = "-" if lat["gate_share"] is None else f"{lat['gate_share'] * 100:.1f}"
+        lines.append(
+            f"{run['setup']:<22}{rate['routegate']['median']:>12.0f}{rate['ceiling']['median']:>11.0f}"
+            f"{run['ratio_to_ceiling']:>7.2f}{lat['p50_ms']:>8.2f}{gate:>8}"
+        )
+    store = result["store_profile"]
+    lines += [
+        "",
+        "store, one create (SQLite, in process, CPU time): "
+        + ", ".join(f"{k} {v['median']:.0f} us" for k, v in store["us_per_create"].items()),
+        "  under cProfile, us per create:",
+    ]
+    lines += [f"    {label:<40}{us:>6}" for label, us in store["under_cprofile_us_per_create"].items()]
+    lines += ["", "floors"] + [
+        f"  [{'PASS' if f['pass'] else 'FAIL'}] {f['floor']}: {f['figure']}" for f in result["floors"]
+    ]
+    return "\n".join(lines)
+
+
+def floors(setups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Issue 13's floors for creates, and issue 3's for latency and the gate's share, each with its figure."""
+    rows: list[dict[str, Any]] = []
+    rate = {run["setup"]: run["creates_per_s"]["routegate"]["median"] for run in setups}
+    for run in setups:
+        rows.append(
+            _floor(
+                f"{run['setup']}: >= 0.8 of the ceiling",
+                f"{run['ratio_to_ceiling']:.2f}",
+                run["ratio_to_ceiling"] >= 0.8,
+            )
+        )
+    one, two, postgres = rate.get("sqlite, 1 worker"), rate.get("sqlite, 2 workers"), rate.get("postgresql, 1 worker")
+    if one is not None and two is not None:
+        rows.append(_floor("2 workers >= 1 worker", f"{two:.0f} vs {one:.0f}/s", two >= one))
+    if postgres is not None:
+        rows.append(_floor("postgresql, 1 worker: >= 250 creates/s", f"{postgres:.0f}/s", postgres >= 250))
+    latency = setups[0]["latency_one_connection"]["routegate"]
+    rows.append(_floor(f"{setups[0]['setup']}: p50 < 10 ms", f"{latency['p50_ms']} ms", latency["p50_ms"] < 10))
+    if latency["gate_share"] is not None:
+        share = latency["gate_share"]
+        rows.append(_floor("gate < 2% of the app's time", f"{share * 100:.2f}%", share < 0.02))
+    return rows
+
+
+def _floor(name: str, figure: str, ok: bool) -> dict[str, Any]:
+    return {"floor": name, "figure": figure, "pass": ok}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--requests", type=int, default=400, help="creates per round and phase")
-    parser.add_argument("--connections", type=int, default=4, help="concurrent connections in the throughput phase")
+    parser.add_argument("--requests", type=int, default=400, help="creates per round")
+    parser.add_argument("--connections", type=int, default=4)
     parser.add_argument(
-        "--prefill", type=int, default=0, help="also measure with this many workspaces already in the table"
+        "--postgres",
+        default=os.environ.get("ROUTEGATE_TEST_POSTGRES_URL", ""),
+        help="a PostgreSQL server URL to create the run's database on (default $ROUTEGATE_TEST_POSTGRES_URL)",
     )
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEGATE_")}
-    runs: dict[str, dict[str, Any]] = {}
-    folder = Path(tempfile.mkdtemp(prefix="routegate-bench-"))
-    try:
-        empty, filled = folder / "empty", folder / "prefilled"
-        empty.mkdir()
-        runs["empty"] = measure(empty, env, args)
-        if args.prefill:
-            filled.mkdir()
-            _migrate(filled / "bench.db", env)
-            prefill_seconds = prefill(filled / "bench.db", args.prefill)
-            runs["prefilled"] = {**measure(filled, env, args), "rows": args.prefill, "prefill_s": prefill_seconds}
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-    figures = {
-        **runs,
-        "rounds": args.rounds,
-        "requests_per_round": args.requests,
-        "connections": args.connections,
-        "cpus": os.cpu_count(),
-        "command": " ".join(["python bench/service.py", shlex.join(sys.argv[1:])]).strip(),
+    with tempfile.TemporaryDirectory(prefix="routegate-bench-") as temp, ExitStack() as stack:
+        folder = Path(temp)
+        sqlite = {name: (f"sqlite:///{folder / name}.db", f"sqlite:///{folder / name}-ceiling.db") for name in "12"}
+        setups = [setup(f"sqlite, {n} worker{'s' * (n > 1)}", *sqlite[str(n)], n, args, folder) for n in (1, 2)]
+        if args.postgres:
+            database = stack.enter_context(fresh_postgres(args.postgres))
+            setups.append(setup("postgresql, 1 worker", database, database, 1, args, folder))
+        store = profile_store(f"sqlite:///{folder / 'profile.db'}", 300)
+    result = {
+        "reproduce": " ".join([".venv/bin/python bench/service.py", *sys.argv[1:]]),
+        "machine": f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; {args.rounds} x {args.requests} creates",
+        "setups": setups,
+        "store_profile": store,
+        "floors": floors(setups),
     }
-    if args.json:
-        print(json.dumps(figures, indent=2))
-    else:
-        report(
-            "routegate service: POST /workspaces, loopback, SQLite (WAL), one worker, empty table",
-            runs["empty"],
-            args.connections,
-        )
-        if "prefilled" in runs:
-            filled_run = runs["prefilled"]
-            report(
-                f"same, with {filled_run['rows']} top-level workspaces already in the table"
-                f" (inserted in {filled_run['prefill_s']:.1f} s, not counted)",
-                filled_run,
-                args.connections,
-            )
-        print(f"  median of {args.rounds} rounds x {args.requests} creates; {os.cpu_count()} CPUs")
-        print(f"  reproduce: {figures['command']}")
-    return 0 if all(all(run["floors_met"].values()) for run in runs.values()) else 1
+    print(json.dumps(result, indent=2))
+    print()
+    print(table(result))
+    return 0
 
 
 if __name__ == "__main__":

@@ -4,27 +4,42 @@
 refused, is a :class:`Decision` with a stable :class:`Code`. The create gates
 (:mod:`routegate.gate`) sit above this module and the :class:`~routegate.Registry`
 caches it.
+
+A cold decision (a new or hostile id) should cost little more than the RE2
+match it needs, so the work is moved out of the call: each runtime's
+:class:`DecisionIndex` decides its menu ids ahead and holds the verdicts its
+other decisions share, and a refusal's reason and nearest menu ids are
+computed when first read, not when the refusal is made.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from routegate.billing import PLATFORM, BillingMode, billing_mode_for
-from routegate.errors import AmbiguousModel, DeriveError
-from routegate.manifest import Provider
-from routegate.resolution import RuntimeIndex, derive, display_id, nearest_names
+from routegate.manifest import Provider, Runtime
+from routegate.resolution import Ambiguity, Derivation, Miss, RuntimeIndex, display_id, nearest_names, servable
 
-__all__ = ["EXTERNAL_RUNTIME", "FOREIGN_RUNTIMES", "Code", "Decision", "DecisionPath", "check"]
+__all__ = [
+    "EXTERNAL_RUNTIME",
+    "FOREIGN_RUNTIMES",
+    "Code",
+    "Decision",
+    "DecisionIndex",
+    "DecisionIndexes",
+    "DecisionPath",
+    "check",
+]
 
 EXTERNAL_RUNTIME = "external"
 FOREIGN_RUNTIMES = (EXTERNAL_RUNTIME, "langgraph")
 """Runtimes a workspace may use that the registry does not describe (decisions fail open)."""
 
 _SUGGESTIONS = 3
+_NO_AUTH: frozenset[str] = frozenset()
 
 
 class DecisionPath(enum.StrEnum):
@@ -48,132 +63,380 @@ class Code(enum.StrEnum):
     DERIVED_PROVIDER_NOT_IN_REGISTRY = "DERIVED_PROVIDER_NOT_IN_REGISTRY"
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The answer to check(): allowed or not, why, and who serves and pays."""
+Explain = Callable[["Decision"], str]
+"""Builds a decision's reason from the decision, when the reason is first read."""
+Suggest = Callable[[str], tuple[str, ...]]
+"""The menu ids to suggest for a model id, when the suggestions are first read."""
 
-    runtime: str
-    model: str
+
+def _no_suggestions(model: str) -> tuple[str, ...]:
+    return ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    """Everything about a decision but its runtime and model: shared by every decision alike."""
+
     allowed: bool
     path: DecisionPath | None
     code: Code | None
-    reason: str
+    explain: Explain
     provider: Provider | None = None
     billing_mode: BillingMode | None = None
     required_env: tuple[str, ...] = ()
     candidates: tuple[str, ...] = ()
-    suggestions: tuple[str, ...] = ()
+    suggest: Suggest = _no_suggestions
+
+
+class Decision:
+    """The answer to check(): allowed or not, why, and who serves and pays.
+
+    Compared and hashed by its fields like a frozen dataclass, and as
+    immutable: every field is a read-only property. ``reason`` and
+    ``suggestions`` are computed when first read, then kept.
+    """
+
+    __slots__ = ("_model", "_reason", "_runtime", "_suggestions", "_verdict")
+    __match_args__ = (
+        "runtime",
+        "model",
+        "allowed",
+        "path",
+        "code",
+        "reason",
+        "provider",
+        "billing_mode",
+        "required_env",
+        "candidates",
+        "suggestions",
+    )
+    """The fields in constructor order: what a decision is compared, hashed and shown by."""
+    _runtime: str
+    _model: str
+    _verdict: _Verdict
+    _reason: str
+    _suggestions: tuple[str, ...]
+
+    def __init__(
+        self,
+        runtime: str,
+        model: str,
+        allowed: bool,
+        path: DecisionPath | None,
+        code: Code | None,
+        reason: str,
+        provider: Provider | None = None,
+        billing_mode: BillingMode | None = None,
+        required_env: tuple[str, ...] = (),
+        candidates: tuple[str, ...] = (),
+        suggestions: tuple[str, ...] = (),
+    ) -> None:
+        self._runtime = runtime
+        self._model = model
+        self._verdict = _Verdict(allowed, path, code, _said(reason), provider, billing_mode, required_env, candidates)
+        self._reason = reason
+        self._suggestions = suggestions
+
+    @property
+    def runtime(self) -> str:
+        return self._runtime
+
+    @property
+    def model(self) -> str:
+        """The model id as decided: trimmed."""
+        return self._model
+
+    @property
+    def allowed(self) -> bool:
+        return self._verdict.allowed
+
+    @property
+    def path(self) -> DecisionPath | None:
+        return self._verdict.path
+
+    @property
+    def code(self) -> Code | None:
+        return self._verdict.code
+
+    @property
+    def provider(self) -> Provider | None:
+        return self._verdict.provider
+
+    @property
+    def billing_mode(self) -> BillingMode | None:
+        return self._verdict.billing_mode
+
+    @property
+    def required_env(self) -> tuple[str, ...]:
+        return self._verdict.required_env
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        return self._verdict.candidates
+
+    @property
+    def reason(self) -> str:
+        """Why, in words a person can act on."""
+        try:
+            return self._reason
+        except AttributeError:
+            self._reason = self._verdict.explain(self)
+            return self._reason
+
+    @property
+    def suggestions(self) -> tuple[str, ...]:
+        """For an unregistered model, the menu ids most like it."""
+        try:
+            return self._suggestions
+        except AttributeError:
+            self._suggestions = self._verdict.suggest(self._model)
+            return self._suggestions
+
+    def _fields(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Decision):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={value!r}" for name, value in zip(_FIELDS, self._fields(), strict=True))
+        return f"Decision({shown})"
+
+    def __reduce__(self) -> tuple[type[Decision], tuple[Any, ...]]:
+        return Decision, self._fields()
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape shared by ``routegate check --json`` and ``POST /registry/check``."""
+        verdict = self._verdict
         return {
-            "runtime": self.runtime,
-            "model": self.model,
-            "allowed": self.allowed,
-            "path": None if self.path is None else self.path.value,
-            "code": None if self.code is None else self.code.value,
+            "runtime": self._runtime,
+            "model": self._model,
+            "allowed": verdict.allowed,
+            "path": None if verdict.path is None else verdict.path.value,
+            "code": None if verdict.code is None else verdict.code.value,
             "reason": self.reason,
-            "provider": None if self.provider is None else self.provider.name,
-            "billing_mode": None if self.billing_mode is None else self.billing_mode.value,
-            "required_env": list(self.required_env),
-            "candidates": list(self.candidates),
+            "provider": None if verdict.provider is None else verdict.provider.name,
+            "billing_mode": None if verdict.billing_mode is None else verdict.billing_mode.value,
+            "required_env": list(verdict.required_env),
+            "candidates": list(verdict.candidates),
             "suggestions": list(self.suggestions),
         }
 
 
-def check(
-    indexes: Mapping[str, RuntimeIndex],
-    runtime: str,
-    model: str,
-    auth_env: frozenset[str],
-    foreign_runtimes: Collection[str] = FOREIGN_RUNTIMES,
-) -> Decision:
+_FIELDS = Decision.__match_args__
+_new_decision = object.__new__
+
+
+def _decided(runtime: str, model: str, verdict: _Verdict) -> Decision:
+    """A decision without running ``__init__``: its reason and suggestions come from the verdict on demand."""
+    decision: Decision = _new_decision(Decision)
+    decision._runtime = runtime
+    decision._model = model
+    decision._verdict = verdict
+    return decision
+
+
+def _said(reason: str) -> Explain:
+    return lambda _decision: reason
+
+
+def _unregistered_reason(why: Explain) -> Explain:
+    def explain(decision: Decision) -> str:
+        nearest = decision.suggestions
+        hint = f" Nearest menu ids: {', '.join(nearest)}." if nearest else ""
+        return f"{why(decision)}.{hint} Pick a menu id, or an id a native BYOK provider's pattern accepts."
+
+    return explain
+
+
+def _missed(miss: Miss) -> Explain:
+    return lambda decision: miss.message(decision.runtime, decision.model)
+
+
+def _ambiguous(ambiguity: Ambiguity) -> Explain:
+    return lambda decision: ambiguity.message(decision.runtime, decision.model)
+
+
+def _platform_off_menu(decision: Decision) -> str:
+    # G2: platform billing only for ids listed exactly on the menu.
+    return (
+        f"'{display_id(decision.model)}' would be billed to the platform's key but is not on the "
+        f"'{decision.runtime}' menu; platform-billed models must be listed there exactly"
+    )
+
+
+def _fail_open(decision: Decision) -> str:
+    return f"runtime '{decision.runtime}' is not in the registry, which cannot speak for it"
+
+
+_EMPTY = _Verdict(True, DecisionPath.EMPTY, None, _said("no model given: the MODEL_REQUIRED gate decides"))
+_FAIL_OPEN = _Verdict(True, DecisionPath.FAIL_OPEN, None, _fail_open)
+
+
+class DecisionIndex:
+    """One runtime's decisions made ahead: its menu ids decided, the verdicts other ids share."""
+
+    __slots__ = (
+        "_menu",
+        "_menu_choices",
+        "_menu_without_auth",
+        "_no_match",
+        "_platform_off_menu",
+        "_routed",
+        "_unservable",
+        "index",
+    )
+
+    def __init__(self, index: RuntimeIndex) -> None:
+        self.index = index
+        runtime = index.runtime.name
+        self._no_match = self._unregistered(_missed(Miss.NO_MATCH))
+        self._unservable = self._unregistered(_missed(Miss.UNSERVABLE))
+        self._platform_off_menu = self._unregistered(_platform_off_menu)
+        self._routed = {
+            arm.provider.name: self._by_pattern(arm.provider, (arm.provider.name,)) for arm in index.runtime.arms
+        }
+        # Every servable menu id decided once for each provider that lists it (the auth env picks among several).
+        listed = {model: index.menu_owners(model) for model in index.menu if servable(model)}
+        self._menu_choices = {
+            model: {p.name: _decided(runtime, model, _allowed(runtime, p, True, _names(owners))) for p in owners}
+            for model, owners in listed.items()
+        }
+        # Without auth env names (the usual call) every menu id has one answer; with some, only the ids one arm lists.
+        self._menu_without_auth = {
+            model: choices[_provider_without_auth(index, model)] for model, choices in self._menu_choices.items()
+        }
+        self._menu = {
+            model: decision
+            for model, decision in self._menu_without_auth.items()
+            if len(self._menu_choices[model]) == 1
+        }
+
+    def _unregistered(self, why: Explain) -> _Verdict:
+        return _Verdict(
+            False,
+            None,
+            Code.UNREGISTERED_MODEL_FOR_RUNTIME,
+            _unregistered_reason(why),
+            suggest=lambda model: self.index.nearest(model, _SUGGESTIONS),
+        )
+
+    def _by_pattern(self, provider: Provider, candidates: tuple[str, ...]) -> _Verdict:
+        """An id off the menu that ``provider``'s pattern routes: allowed, unless the platform would pay (G2)."""
+        if provider.name == PLATFORM:
+            return self._platform_off_menu
+        return _allowed(self.index.runtime.name, provider, False, candidates)
+
+    def decide(self, model: str, auth_env: frozenset[str]) -> Decision:
+        """check() for a trimmed, non-empty id on this runtime."""
+        known = (self._menu if auth_env else self._menu_without_auth).get(model)
+        if known is not None:
+            return known
+        found = self.index.resolve(model, auth_env)
+        if found is Miss.NO_MATCH:  # the commonest refusal first
+            verdict = self._no_match
+        elif isinstance(found, Derivation):
+            if len(found.candidates) == 1:  # one pattern matched: a menu id with one owner was answered above
+                verdict = self._routed[found.provider.name]
+            elif model in self._menu_choices:
+                return self._menu_choices[model][found.provider.name]
+            else:
+                verdict = self._by_pattern(found.provider, found.candidates)
+        elif isinstance(found, Ambiguity):
+            verdict = _Verdict(False, None, Code.AMBIGUOUS_MODEL_FOR_RUNTIME, _ambiguous(found), candidates=found.tied)
+        else:
+            verdict = self._unservable
+        return _decided(self.index.runtime.name, model, verdict)
+
+
+def _provider_without_auth(index: RuntimeIndex, model: str) -> str:
+    found = index.resolve(model, _NO_AUTH)
+    assert isinstance(found, Derivation), "a servable menu id always derives"
+    return found.provider.name
+
+
+def _names(providers: tuple[Provider, ...]) -> tuple[str, ...]:
+    return tuple(p.name for p in providers)
+
+
+def _allowed(runtime: str, provider: Provider, on_menu: bool, candidates: tuple[str, ...]) -> _Verdict:
+    billing = billing_mode_for(provider.name)
+    where = f"on the '{runtime}' menu" if on_menu else f"routed by {provider.name}'s pattern"
+    return _Verdict(
+        True,
+        DecisionPath.MENU if on_menu else DecisionPath.ROUTE,
+        None,
+        _said(f"{where}; served by {provider.name}, billed {billing.value}"),
+        provider,
+        billing,
+        provider.auth_env,
+        candidates,
+    )
+
+
+class DecisionIndexes:
+    """Every runtime's :class:`DecisionIndex`, each compiled the first time the runtime is asked about,
+    and the foreign runtimes, where decisions fail open.
+
+    A one-shot command decides on one runtime; compiling every runtime first
+    would cost it more than the decision.
+    """
+
+    __slots__ = ("_compiled", "_runtimes", "foreign", "known")
+
+    def __init__(self, runtimes: Mapping[str, Runtime], foreign: Collection[str] = FOREIGN_RUNTIMES) -> None:
+        self._runtimes = runtimes
+        self._compiled: dict[str, DecisionIndex] = {}
+        self.foreign = tuple(dict.fromkeys(name for name in foreign if name not in runtimes))
+        """Runtimes the registry does not describe but admits any model on (minus its own runtimes)."""
+        self.known = (*runtimes, *self.foreign)
+        """Every runtime a decision may name: the registry's, then the foreign ones."""
+
+    def get(self, runtime: str) -> DecisionIndex | None:
+        """The runtime's index, or None when the registry does not describe it."""
+        try:
+            return self._compiled[runtime]
+        except KeyError:
+            described = self._runtimes.get(runtime)
+            if described is None:
+                return None
+            compiled = self._compiled[runtime] = DecisionIndex(RuntimeIndex(described))
+            return compiled
+
+
+def check(indexes: DecisionIndexes, runtime: str, model: str, auth_env: frozenset[str]) -> Decision:
     """The create gate's model decision. Never raises for any model string.
 
     A runtime that is neither in the registry nor foreign is refused before the
     model is looked at: a misspelt runtime must not fail open.
     """
     trimmed = model.strip()
-    if runtime not in indexes and runtime not in foreign_runtimes:
-        return _unsupported_runtime(runtime, trimmed, (*indexes, *foreign_runtimes))
-    if not trimmed:
-        return Decision(
-            runtime, trimmed, True, DecisionPath.EMPTY, None, "no model given: the MODEL_REQUIRED gate decides"
-        )
     index = indexes.get(runtime)
     if index is None:
-        return Decision(
-            runtime,
-            trimmed,
-            True,
-            DecisionPath.FAIL_OPEN,
-            None,
-            f"runtime '{runtime}' is not in the registry, which cannot speak for it",
-        )
-    try:
-        derivation = derive(index, trimmed, auth_env)
-    except AmbiguousModel as error:
-        return Decision(
-            runtime,
-            trimmed,
-            False,
-            None,
-            Code.AMBIGUOUS_MODEL_FOR_RUNTIME,
-            str(error),
-            candidates=error.candidates,
-        )
-    except DeriveError as error:
-        return _unregistered(index, trimmed, str(error))
-
-    provider = derivation.provider
-    on_menu = trimmed in index.menu_ids
-    if provider.name == PLATFORM and not on_menu:
-        # G2: platform billing only for ids listed exactly on the menu.
-        return _unregistered(
-            index,
-            trimmed,
-            f"'{display_id(trimmed)}' would be billed to the platform's key but is not on the "
-            f"'{runtime}' menu; platform-billed models must be listed there exactly",
-        )
-    billing = billing_mode_for(provider.name)
-    where = f"on the '{runtime}' menu" if on_menu else f"routed by {provider.name}'s pattern"
-    return Decision(
-        runtime,
-        trimmed,
-        True,
-        DecisionPath.MENU if on_menu else DecisionPath.ROUTE,
-        None,
-        f"{where}; served by {provider.name}, billed {billing.value}",
-        provider=provider,
-        billing_mode=billing,
-        required_env=provider.auth_env,
-        candidates=derivation.candidates,
-    )
+        if runtime not in indexes.foreign:
+            return _decided(runtime, trimmed, _unsupported_runtime(runtime, indexes.known))
+        return _decided(runtime, trimmed, _FAIL_OPEN if trimmed else _EMPTY)
+    if not trimmed:
+        return _decided(runtime, trimmed, _EMPTY)
+    return index.decide(trimmed, auth_env)
 
 
-def _unsupported_runtime(runtime: str, model: str, known: tuple[str, ...]) -> Decision:
-    nearest = nearest_names(runtime, known, _SUGGESTIONS)
-    return Decision(
-        runtime,
-        model,
+def _unsupported_runtime(runtime: str, known: tuple[str, ...]) -> _Verdict:
+    def explain(decision: Decision) -> str:
+        return (
+            f"runtime '{display_id(runtime)}' is neither in the registry nor a foreign runtime. "
+            f"Nearest runtimes: {', '.join(decision.suggestions)}."
+        )
+
+    return _Verdict(
         False,
         None,
         Code.RUNTIME_UNSUPPORTED,
-        f"runtime '{display_id(runtime)}' is neither in the registry nor a foreign runtime. "
-        f"Nearest runtimes: {', '.join(nearest)}.",
-        suggestions=nearest,
-    )
-
-
-def _unregistered(index: RuntimeIndex, model: str, why: str) -> Decision:
-    nearest = index.nearest(model, _SUGGESTIONS)
-    hint = f" Nearest menu ids: {', '.join(nearest)}." if nearest else ""
-    return Decision(
-        index.runtime.name,
-        model,
-        False,
-        None,
-        Code.UNREGISTERED_MODEL_FOR_RUNTIME,
-        f"{why}.{hint} Pick a menu id, or an id a native BYOK provider's pattern accepts.",
-        suggestions=nearest,
+        explain,
+        suggest=lambda _model: nearest_names(runtime, known, _SUGGESTIONS),
     )

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from os import PathLike
-from types import MappingProxyType
 
 from routegate.billing import BillingMode, billing_mode_for
-from routegate.decision import FOREIGN_RUNTIMES, Decision, DecisionPath
+from routegate.decision import FOREIGN_RUNTIMES, Code, Decision, DecisionIndexes, DecisionPath
 from routegate.decision import check as decide
 from routegate.errors import DeriveError, UnknownRuntime
 from routegate.manifest import Arm, Manifest, Provider, load_manifest, parse_manifest
@@ -58,7 +57,7 @@ class Explanation:
 class Registry:
     """Answers: can this runtime run this model, who serves it, who pays."""
 
-    __slots__ = ("_check", "_foreign", "_indexes", "_manifest", "_runtimes", "_upstream", "_upstreams")
+    __slots__ = ("_check", "_compiled", "_manifest", "_runtimes", "_upstream")
 
     def __init__(
         self,
@@ -70,17 +69,13 @@ class Registry:
         """``foreign_runtimes`` are runtimes the registry does not describe: check() fails open
         for them and refuses every other runtime it does not know."""
         self._manifest = manifest
-        self._foreign = tuple(dict.fromkeys(name for name in foreign_runtimes if name not in manifest.runtimes))
         self._runtimes = tuple(manifest.runtimes)
-        self._indexes: Mapping[str, RuntimeIndex] = MappingProxyType(
-            {name: RuntimeIndex(runtime) for name, runtime in manifest.runtimes.items()}
-        )
-        self._upstreams = UpstreamIndex(manifest.providers)
-        check: Callable[[str, str, frozenset[str]], Decision] = self._decide
-        upstream: Callable[[str], Upstream] = self._upstreams.resolve
+        self._compiled = DecisionIndexes(manifest.runtimes, foreign_runtimes)
+        check: Callable[[str, str, frozenset[str]], Decision] = partial(decide, self._compiled)
+        upstream: Callable[[str], Upstream] = UpstreamIndex(manifest.providers).resolve
         if cache_size > 0:
             check = lru_cache(maxsize=cache_size)(check)
-            upstream = lru_cache(maxsize=cache_size)(upstream)
+            upstream = _short_ids_cached(upstream, cache_size)
         self._check = check
         self._upstream = upstream
 
@@ -128,7 +123,7 @@ class Registry:
     @property
     def foreign_runtimes(self) -> tuple[str, ...]:
         """Runtimes the registry does not describe but check() admits (it fails open for them)."""
-        return self._foreign
+        return self._compiled.foreign
 
     @property
     def catalog(self) -> Mapping[str, Provider]:
@@ -136,21 +131,21 @@ class Registry:
         return self.manifest.providers
 
     def _index(self, runtime: str) -> RuntimeIndex:
-        index = self._indexes.get(runtime)
-        if index is None:
-            shown = display_id(runtime)
-            if runtime in self._foreign:
-                raise UnknownRuntime(
-                    f"runtime '{shown}' is foreign: the registry does not describe it, so it names no "
-                    "provider or menu for it (check() admits any model there)"
-                )
-            nearest = nearest_names(runtime, (*self._runtimes, *self._foreign))
+        compiled = self._compiled.get(runtime)
+        if compiled is not None:
+            return compiled.index
+        shown = display_id(runtime)
+        if runtime in self._compiled.foreign:
             raise UnknownRuntime(
-                f"runtime '{shown}' is neither in the registry nor a foreign runtime. "
-                f"Nearest runtimes: {', '.join(nearest)}.",
-                nearest=nearest,
+                f"runtime '{shown}' is foreign: the registry does not describe it, so it names no "
+                "provider or menu for it (check() admits any model there)"
             )
-        return index
+        nearest = nearest_names(runtime, self._compiled.known)
+        raise UnknownRuntime(
+            f"runtime '{shown}' is neither in the registry nor a foreign runtime. "
+            f"Nearest runtimes: {', '.join(nearest)}.",
+            nearest=nearest,
+        )
 
     def arms(self, runtime: str) -> tuple[Arm, ...]:
         return self._index(runtime).runtime.arms
@@ -185,12 +180,10 @@ class Registry:
         return self._check(runtime, model, auth)
 
     def _decide(self, runtime: str, model: str, auth_env: frozenset[str]) -> Decision:
-        return decide(self._indexes, runtime, model, auth_env, self._foreign)
+        return decide(self._compiled, runtime, model, auth_env)
 
     def upstream(self, model: str) -> Upstream:
         """Where the platform's proxy sends a namespaced id. Raises NotNamespaced."""
-        if len(model) > _CACHEABLE_LENGTH:
-            return self._upstreams.resolve(model)
         return self._upstream(model)
 
     def explain(self, runtime: str, model: str, auth_env: Iterable[str] = ()) -> Explanation:
@@ -198,10 +191,10 @@ class Registry:
         auth = _auth_names(auth_env)
         decision = self._decide(runtime, model, auth)
         steps = [f"model trimmed to '{decision.model}'"] if decision.model != model else []
-        index = self._indexes.get(runtime)
-        if decision.path in (DecisionPath.EMPTY, DecisionPath.FAIL_OPEN) or index is None:
+        if decision.path in (DecisionPath.EMPTY, DecisionPath.FAIL_OPEN) or decision.code is Code.RUNTIME_UNSUPPORTED:
             steps.append(decision.reason)
             return Explanation(decision, tuple(steps))
+        index = self._index(runtime)
         steps.append(f"native providers of '{runtime}': {', '.join(p.name for p in self.providers_for(runtime))}")
         owners = index.menu_owners(decision.model)
         if owners:
@@ -221,6 +214,16 @@ class Registry:
             steps.append(f"derive failed: {error}")
         steps.append(("allowed: " if decision.allowed else f"rejected ({decision.code}): ") + decision.reason)
         return Explanation(decision, tuple(steps))
+
+
+def _short_ids_cached(resolve: Callable[[str], Upstream], size: int) -> Callable[[str], Upstream]:
+    """``resolve`` behind a bounded cache that ids too long to be worth keeping bypass."""
+    cached = lru_cache(maxsize=size)(resolve)
+
+    def lookup(model: str) -> Upstream:
+        return resolve(model) if len(model) > _CACHEABLE_LENGTH else cached(model)
+
+    return lookup
 
 
 def _auth_names(auth_env: Iterable[str]) -> frozenset[str]:

@@ -7,17 +7,24 @@ automaton pass however many providers the catalog holds.
 
 from __future__ import annotations
 
+import enum
+import heapq
+import itertools
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from routegate import _re2
 from routegate._ids import UNSERVABLE, UPSTREAM_SEPARATORS
+from routegate._prefixes import PrefixFilter
 from routegate.errors import AmbiguousModel, EmptyModel, InvalidManifest, NotNamespaced, Problem, Unroutable
 from routegate.manifest import Provider, Runtime
 
 __all__ = [
+    "Ambiguity",
     "Derivation",
+    "Miss",
     "RuntimeIndex",
     "Upstream",
     "UpstreamIndex",
@@ -29,6 +36,8 @@ __all__ = [
 
 
 _SIMILARITY_PREFIX = 128  # a hostile id is compared by its start only
+_SMALL_MENU = 64  # menus up to this size are scored in full: cheaper than the pair index
+_SCAN_RATIO = 8  # a larger menu is scored in full too when the probe's pairs are on this many per id
 
 
 def _bigrams(text: str) -> frozenset[str]:
@@ -50,6 +59,8 @@ def nearest_names(text: str, names: Iterable[str], limit: int = 3) -> tuple[str,
 
 def servable(model: str) -> bool:
     """False for ids with control characters or lone surrogates, which no provider serves."""
+    if model.isascii() and model.isprintable():  # the common case, decided without the regex
+        return True
     return UNSERVABLE.search(model) is None
 
 
@@ -68,10 +79,59 @@ class Derivation:
     candidates: tuple[str, ...]
 
 
+class Miss(enum.Enum):
+    """Why an id routes nowhere on a runtime."""
+
+    UNSERVABLE = "unservable"
+    """It holds control characters or lone surrogates."""
+    NO_MATCH = "no_match"
+    """It is not on the menu and no native provider's pattern matches it."""
+
+    def message(self, runtime: str, model: str) -> str:
+        if self is Miss.UNSERVABLE:
+            return f"model id '{display_id(model)}' contains control characters; no provider serves it"
+        return (
+            f"no provider native to runtime '{runtime}' serves '{display_id(model)}': "
+            "it is not on the menu and no native provider's pattern matches it"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Ambiguity:
+    """Several native patterns match and the auth env names given do not settle which one serves."""
+
+    matches: tuple[Provider, ...]
+    tied: tuple[str, ...]
+    over_authed: bool
+    """True when the auth env names given authenticate several of the matches."""
+
+    def message(self, runtime: str, model: str) -> str:
+        if self.over_authed:
+            advice = "the auth env names given authenticate more than one of them; pass only the one the workspace uses"
+        else:
+            advice = f"pass the workspace's auth env names to settle it ({_distinguishing_env(self.matches)})"
+        return (
+            f"'{display_id(model)}' matches several providers native to '{runtime}': {', '.join(self.tied)}; {advice}"
+        )
+
+
 class RuntimeIndex:
     """A runtime's arms compiled for lookups: exact ids, then one RE2 set of patterns."""
 
-    __slots__ = ("_exact", "_matcher", "_menu_bigrams", "_providers", "menu", "menu_ids", "runtime")
+    __slots__ = (
+        "_exact",
+        "_fewest_pairs",
+        "_matcher",
+        "_menu_pairs",
+        "_pair_postings",
+        "_prefilter",
+        "_prefix_derivations",
+        "_providers",
+        "_single_owner",
+        "menu",
+        "menu_ids",
+        "runtime",
+    )
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -92,20 +152,80 @@ class RuntimeIndex:
             # Validation refuses such a manifest: only one built by hand, unvalidated, gets here.
             where = f"runtimes.{runtime.name}.providers[{error.position}]"
             raise InvalidManifest([Problem(where, f"does not fit in the runtime's RE2 set ({error.reason})")]) from None
-        self._menu_bigrams = tuple(_bigrams(model) for model in self.menu)
+        self._prefilter = PrefixFilter.of(patterns)
+        self._index_derivations()
+        self._index_menu_pairs()
+
+    def _index_derivations(self) -> None:
+        """The answers that do not depend on the auth env names, made once rather than per id."""
+        self._single_owner = {
+            model: Derivation(owners[0], "exact", (owners[0].name,))
+            for model, owners in self._exact.items()
+            if len(owners) == 1
+        }
+        self._prefix_derivations = tuple(Derivation(p, "prefix", (p.name,)) for p in self._providers)
+
+    def _index_menu_pairs(self) -> None:
+        """Each menu id's letter pairs, and for each pair the menu positions holding it."""
+        self._menu_pairs = tuple(_bigrams(model) for model in self.menu)
+        postings: dict[str, list[int]] = {}
+        for position, pairs in enumerate(self._menu_pairs):
+            for pair in pairs:
+                postings.setdefault(pair, []).append(position)
+        self._pair_postings = {pair: tuple(positions) for pair, positions in postings.items()}
+        self._fewest_pairs = min(map(len, self._menu_pairs), default=0)
 
     def menu_owners(self, model: str) -> tuple[Provider, ...]:
         """The arms that list ``model`` verbatim, in declared order."""
         return self._exact.get(model, ())
 
     def nearest(self, model: str, limit: int = 3) -> tuple[str, ...]:
-        """The menu ids most like ``model`` (Dice similarity of letter pairs), best first."""
+        """The menu ids most like ``model`` (Dice similarity of letter pairs), best first; ties to the first declared.
+
+        A small menu is scored in full. On a large one, only the ids sharing a
+        pair with ``model`` are found, through the pair index, unless they are
+        most of the menu anyway.
+        """
         probe = _bigrams(model[:_SIMILARITY_PREFIX])
-        scored = sorted(
-            (-2 * len(probe & pairs) / (len(probe) + len(pairs)), position)
-            for position, pairs in enumerate(self._menu_bigrams)
+        if len(self.menu) > _SMALL_MENU:
+            postings = [found for pair in probe if (found := self._pair_postings.get(pair))]
+            if sum(map(len, postings)) <= _SCAN_RATIO * len(self.menu):
+                return self._nearest_by_index(probe, postings, limit)
+        return self._nearest_by_scan(probe, limit)
+
+    def _nearest_by_index(self, probe: frozenset[str], postings: list[tuple[int, ...]], limit: int) -> tuple[str, ...]:
+        """nearest() scoring only the ids that share pairs with the probe, and of those only the ones that can rank."""
+        shared: Counter[int] = Counter()
+        for positions in postings:
+            shared.update(positions)
+        size, pairs = len(probe), self._menu_pairs
+
+        def score(position: int, count: int) -> tuple[float, int]:
+            return -2 * count / (size + len(pairs[position])), position
+
+        # The ids sharing the most pairs bound the places; only ids sharing enough pairs to beat that bound
+        # even at the fewest pairs any menu id has can still rank, so only those are scored.
+        best = sorted(score(position, count) for position, count in shared.most_common(limit))
+        if len(best) == limit:
+            worst = best[-1][0]
+            enough = next(c for c in itertools.count(1) if -2 * c / (size + self._fewest_pairs) <= worst)
+            best = heapq.nsmallest(limit, (score(p, c) for p, c in shared.items() if c >= enough))
+        ranked = [position for _, position in best]
+        if len(ranked) < limit:  # the ids sharing no pair all score zero: menu order
+            unscored = (position for position in range(len(self.menu)) if position not in shared)
+            ranked += itertools.islice(unscored, limit - len(ranked))
+        return tuple(self.menu[position] for position in ranked)
+
+    def _nearest_by_scan(self, probe: frozenset[str], limit: int) -> tuple[str, ...]:
+        """nearest() scoring every menu id."""
+        scored = heapq.nsmallest(
+            limit,
+            (
+                (-2 * len(probe & pairs) / (len(probe) + len(pairs)), position)
+                for position, pairs in enumerate(self._menu_pairs)
+            ),
         )
-        return tuple(self.menu[position] for _, position in scored[:limit])
+        return tuple(self.menu[position] for _, position in scored)
 
     def prefix_matches(self, model: str) -> tuple[Provider, ...]:
         """The native providers whose pattern matches somewhere in ``model`` (search semantics)."""
@@ -114,47 +234,47 @@ class RuntimeIndex:
             return ()
         return tuple(self._providers[i] for i in sorted(hits))
 
+    def resolve(self, model: str, auth_env: frozenset[str]) -> Derivation | Miss | Ambiguity:
+        """derive() for a trimmed, non-empty id, without raising: the choice, or why there is none."""
+        if not servable(model):
+            return Miss.UNSERVABLE
+        owners = self._exact.get(model)
+        if owners:
+            if len(owners) == 1:
+                return self._single_owner[model]
+            names = tuple(p.name for p in owners)
+            authed = [p for p in owners if p.accepts_auth(auth_env)]
+            if len(authed) == 1:
+                return Derivation(authed[0], "exact_auth_env", names)
+            return Derivation(owners[0], "exact_first_declared", names)
+        if self._prefilter is not None and not self._prefilter.may_match(model):
+            return Miss.NO_MATCH
+        hits: list[int] | None = self._matcher.Match(model)
+        if not hits:
+            return Miss.NO_MATCH
+        if len(hits) == 1:
+            return self._prefix_derivations[hits[0]]
+        matches = tuple(self._providers[i] for i in sorted(hits))
+        names = tuple(p.name for p in matches)
+        authed = [p for p in matches if p.accepts_auth(auth_env)]
+        if len(authed) == 1:
+            return Derivation(authed[0], "prefix_auth_env", names)
+        if len(authed) > 1:
+            return Ambiguity(matches, tuple(p.name for p in authed), over_authed=True)
+        return Ambiguity(matches, names, over_authed=False)
+
 
 def derive(index: RuntimeIndex, model: str, auth_env: frozenset[str]) -> Derivation:
     """Section 4 of ROUTING.md, for a runtime already known to the registry."""
     model = model.strip()
     if not model:
         raise EmptyModel("the model id is empty; name a model")
-    if not servable(model):
-        raise Unroutable(f"model id '{display_id(model)}' contains control characters; no provider serves it")
-
-    owners = index.menu_owners(model)
-    if owners:
-        if len(owners) == 1:
-            return Derivation(owners[0], "exact", (owners[0].name,))
-        names = tuple(p.name for p in owners)
-        authed = [p for p in owners if p.accepts_auth(auth_env)]
-        if len(authed) == 1:
-            return Derivation(authed[0], "exact_auth_env", names)
-        return Derivation(owners[0], "exact_first_declared", names)
-
-    matches = index.prefix_matches(model)
-    if not matches:
-        raise Unroutable(
-            f"no provider native to runtime '{index.runtime.name}' serves '{display_id(model)}': "
-            "it is not on the menu and no native provider's pattern matches it"
-        )
-    if len(matches) == 1:
-        return Derivation(matches[0], "prefix", (matches[0].name,))
-    names = tuple(p.name for p in matches)
-    authed = [p for p in matches if p.accepts_auth(auth_env)]
-    if len(authed) == 1:
-        return Derivation(authed[0], "prefix_auth_env", names)
-    tied = tuple(p.name for p in authed) if len(authed) > 1 else names
-    if authed:
-        advice = "the auth env names given authenticate more than one of them; pass only the one the workspace uses"
-    else:
-        advice = f"pass the workspace's auth env names to settle it ({_distinguishing_env(matches)})"
-    raise AmbiguousModel(
-        f"'{display_id(model)}' matches several providers native to '{index.runtime.name}': "
-        f"{', '.join(tied)}; {advice}",
-        candidates=tied,
-    )
+    found = index.resolve(model, auth_env)
+    if isinstance(found, Derivation):
+        return found
+    if isinstance(found, Ambiguity):
+        raise AmbiguousModel(found.message(index.runtime.name, model), candidates=found.tied)
+    raise Unroutable(found.message(index.runtime.name, model))
 
 
 def _distinguishing_env(providers: tuple[Provider, ...]) -> str:
@@ -179,6 +299,9 @@ class Upstream(NamedTuple):
     provider: Provider
 
 
+_new_tuple = tuple.__new__
+
+
 class UpstreamIndex:
     """upstream_vendor -> provider, for the proxy's runtime-agnostic routing (section 6)."""
 
@@ -188,14 +311,13 @@ class UpstreamIndex:
         self._vendors = {p.upstream_vendor: p for p in providers.values() if p.upstream_vendor is not None}
 
     def resolve(self, model: str) -> Upstream:
+        vendors = self._vendors
         for separator in UPSTREAM_SEPARATORS:
             vendor, found, rest = model.partition(separator)
-            if found:
-                provider = self._vendors.get(vendor)
-                if provider is not None:
-                    if not rest:
-                        raise NotNamespaced(f"'{display_id(model)}' names vendor '{vendor}' but no model after it")
-                    return Upstream(vendor, rest, provider)
+            if found and vendor in vendors:
+                if not rest:
+                    raise NotNamespaced(f"'{display_id(model)}' names vendor '{vendor}' but no model after it")
+                return _new_tuple(Upstream, (vendor, rest, vendors[vendor]))  # Upstream() without its Python __new__
         known = ", ".join(sorted(self._vendors)) or "none"
         raise NotNamespaced(
             f"'{display_id(model)}' is not upstream-namespaced: it must start with a vendor and "

@@ -24,6 +24,7 @@ from routegate import Code, Decision, DecisionPath, Registry, _re2
 from routegate._ids import UNSERVABLE
 from routegate._prefixes import PrefixFilter, literal_prefixes
 from routegate.billing import PLATFORM, billing_mode_for
+from routegate.decision import FOREIGN_RUNTIMES
 from routegate.manifest import Manifest, Provider
 from routegate.resolution import RuntimeIndex, display_id
 from tests.manifests import manifest_doc, provider
@@ -60,11 +61,19 @@ def _distinguishing(providers: list[Provider]) -> str:
 
 def reference_check(manifest: Manifest, runtime: str, model: str, auth_env: frozenset[str]) -> Decision:
     trimmed = model.strip()
+    spec = manifest.runtimes.get(runtime)
+    if spec is None and runtime not in FOREIGN_RUNTIMES:
+        known = [*manifest.runtimes, *(name for name in FOREIGN_RUNTIMES if name not in manifest.runtimes)]
+        nearest = reference_nearest(known, runtime)
+        reason = (
+            f"runtime '{display_id(runtime)}' is neither in the registry nor a foreign runtime. "
+            f"Nearest runtimes: {', '.join(nearest)}."
+        )
+        return Decision(runtime, trimmed, False, None, Code.RUNTIME_UNSUPPORTED, reason, suggestions=nearest)
     if not trimmed:
         return Decision(
             runtime, trimmed, True, DecisionPath.EMPTY, None, "no model given: the MODEL_REQUIRED gate decides"
         )
-    spec = manifest.runtimes.get(runtime)
     if spec is None:
         why = f"runtime '{runtime}' is not in the registry, which cannot speak for it"
         return Decision(runtime, trimmed, True, DecisionPath.FAIL_OPEN, None, why)
@@ -240,7 +249,7 @@ def test_cold_and_cached_decisions_equal_the_reference(
         _same(registry.check(runtime, model, auth_env), expected)
 
 
-@given(model=IDS, runtime=st.text(max_size=8))
+@given(model=IDS, runtime=st.one_of(st.text(max_size=8), st.sampled_from(FOREIGN_RUNTIMES)))
 @settings(max_examples=200, deadline=None)
 def test_unknown_runtimes_and_empty_ids_equal_the_reference(model: str, runtime: str) -> None:
     cold, _ = REGISTRIES["base"]

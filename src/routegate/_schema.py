@@ -12,6 +12,7 @@ may be secrets (an ``auth_env`` entry may be a pasted key).
 
 from __future__ import annotations
 
+import reprlib
 import unicodedata
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
@@ -237,17 +238,15 @@ def _message(error: ErrorDetails) -> str:
     kind, context = error["type"], error.get("ctx", {})
     if kind == "missing" and error["loc"] == ("schema_version",):
         return f"required field is missing: it must be {SCHEMA_VERSION}"
-    if kind == "literal_error":
-        return f"must be {context['expected']}"
+    if kind == "literal_error":  # a fixed choice (protocol, schema_version) holds no secret: show what was given
+        return f"must be {context['expected']}, got {reprlib.repr(error['input'])}"
     if kind in ("string_too_short", "too_short") and context.get("min_length") == 1:
         return "must not be empty" if kind == "string_too_short" else "must list at least one entry"
     return _MESSAGES.get(kind) or error["msg"].removeprefix("Value error, ")
 
 
 def _problems(error: ValidationError) -> list[Problem]:
-    return [
-        Problem(_where(item["loc"]), _message(item)) for item in error.errors(include_url=False, include_input=False)
-    ]
+    return [Problem(_where(item["loc"]), _message(item)) for item in error.errors(include_url=False)]
 
 
 # --- validation ----------------------------------------------------------------------------------

@@ -125,7 +125,7 @@ def _mac(key: bytes, binding: bytes, payload: bytes) -> bytes:
 def read(raw: bytes) -> dict[str, Any] | None:
     """The canonical data validated earlier for these exact bytes; None on a miss or a forged entry."""
     folder = _folder()
-    key = folder and _key(folder, create=False)
+    key = None if folder is None else _key(folder, create=False)
     if folder is None or key is None:
         return None
     binding = _binding(raw)
@@ -144,7 +144,7 @@ def write(raw: bytes, data: dict[str, Any]) -> None:
     import tempfile  # deferred: a cache hit never writes
 
     folder = _folder()
-    key = folder and _key(folder, create=True)
+    key = None if folder is None else _key(folder, create=True)
     if folder is None or key is None:
         return
     binding = _binding(raw)

@@ -1,164 +1,45 @@
-"""The manifest's document schema and its cross-field load rules.
+"""The manifest's document schema (pydantic models) and its cross-field load rules.
 
-Plain Python over one field table per part of the document: validation runs
-on every command, the one-shot ``routegate check`` included, so it has to cost
-less than importing a schema library would. Every problem is collected with
-its place. Values are not echoed where they may be secrets (an ``auth_env``
-entry may be a pasted key).
+The models are the one definition of the document's fields: the loader
+validates with them, the JSON Schema target is generated from them, and the
+field tables other modules use are read off them. Importing this module
+imports pydantic, so :mod:`routegate.manifest` imports it only when a
+document is actually validated (a manifest-cache hit never does).
+
+Every problem is collected with its place. Values are not echoed where they
+may be secrets (an ``auth_env`` entry may be a pasted key).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from types import MappingProxyType
-from typing import Any
+import reprlib
+import unicodedata
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
-from routegate import _re2
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
+
+from routegate import _ids, _re2
 from routegate._ids import ENV_NAME, SLUG, UNSERVABLE, UPSTREAM_SEPARATORS
-from routegate.billing import PLATFORM, is_platform_keyed, platform_credential_shared
+from routegate.billing import PLATFORM, is_platform_keyed, platform_disguise
 from routegate.errors import Problem
 
 __all__ = [
     "ARM_FIELDS",
-    "AUTH_MODES",
     "NAME_MAX_LENGTH",
-    "PROTOCOLS",
     "PROVIDER_FIELDS",
     "SCHEMA_VERSION",
-    "Field",
-    "platform_disguise",
+    "ArmDoc",
+    "ManifestDoc",
+    "ProviderDoc",
+    "RuntimeDoc",
     "slug_problem",
     "validate",
 ]
 
 SCHEMA_VERSION = 1
-PROTOCOLS = ("openai", "anthropic")
-AUTH_MODES = ("anthropic_api", "oauth", "third_party_anthropic_compat")
 NAME_MAX_LENGTH = 128
-
-Record = dict[str, Any]
-"""One provider or arm as validated: every field of its table, defaults filled in."""
-
-
-class _Invalid(Exception):
-    """A value breaks its field's rule: (place inside the field, message) pairs, such as ``("[2]", ...)``."""
-
-    def __init__(self, *problems: tuple[str, str]) -> None:
-        super().__init__(problems)
-        self.problems = problems
-
-
-Check = Callable[[object], object]
-"""Returns the value as stored (lists become tuples) or raises :class:`_Invalid`."""
-
-
-class _Required:
-    """The default of a field that has none."""
-
-
-_REQUIRED = _Required()
-
-
-@dataclass(frozen=True, slots=True)
-class Field:
-    """One field of a document part: how its value is checked, and its default when omitted."""
-
-    check: Check
-    default: object = _REQUIRED
-
-    @property
-    def required(self) -> bool:
-        return self.default is _REQUIRED
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
-
-
-def _as_string(value: object, *, non_empty: bool = False, max_length: int | None = None) -> str:
-    if not isinstance(value, str):
-        raise _Invalid(("", f"must be a string, got {_kind(value)}"))
-    if non_empty and not value:
-        raise _Invalid(("", "must not be empty"))
-    if max_length is not None and len(value) > max_length:
-        raise _Invalid(("", f"must be at most {max_length} characters long"))
-    return value
-
-
-def _string(*, non_empty: bool = False, max_length: int | None = None) -> Check:
-    def check(value: object) -> str:
-        return _as_string(value, non_empty=non_empty, max_length=max_length)
-
-    return check
-
-
-def _optional(inner: Check) -> Check:
-    def check(value: object) -> object:
-        return None if value is None else inner(value)
-
-    return check
-
-
-def _choice(options: tuple[str, ...]) -> Check:
-    def check(value: object) -> str:
-        if not isinstance(value, str) or value not in options:
-            raise _Invalid(("", f"must be {' or '.join(map(repr, options))}"))
-        return value
-
-    return check
-
-
-def _flag(value: object) -> bool:
-    if not isinstance(value, bool):
-        raise _Invalid(("", f"must be true or false, got {_kind(value)}"))
-    return value
-
-
-def _list(item: Check, *, non_empty: bool = False) -> Check:
-    def check(value: object) -> tuple[object, ...]:
-        if not isinstance(value, list):
-            raise _Invalid(("", f"must be a list, got {_kind(value)}"))
-        if non_empty and not value:
-            raise _Invalid(("", "must list at least one entry"))
-        items: list[object] = []
-        problems: list[tuple[str, str]] = []
-        for index, entry in enumerate(value):
-            try:
-                items.append(item(entry))
-            except _Invalid as error:
-                problems.extend((f"[{index}]{where}", message) for where, message in error.problems)
-        if problems:
-            raise _Invalid(*problems)
-        return tuple(items)
-
-    return check
-
-
-def _env_name(value: object) -> str:
-    # The value is never echoed: a pasted key must not land in CI logs.
-    if not isinstance(value, str) or not ENV_NAME.fullmatch(value):
-        raise _Invalid(
-            (
-                "",
-                "must be an environment variable NAME such as OPENAI_API_KEY "
-                "(A-Z, 0-9 and _, not starting with a digit); the value given is not shown "
-                "because it may be a secret",
-            )
-        )
-    return value
 
 
 def slug_problem(name: str) -> str | None:
@@ -174,135 +55,204 @@ def slug_problem(name: str) -> str | None:
     if char.isascii() and char.isprintable():
         what = f"{char!r}"
     else:
-        import unicodedata  # deferred: only a bad name needs it
-
         what = f"U+{ord(char):04X} ({unicodedata.name(char, 'unnamed character')})"
     return f"{name!a} is not a plain name: {what} at position {position}; {rule}"
 
 
-def _slug(value: object) -> str:
-    name = _as_string(value)
+def _slug(name: str) -> str:
     problem = slug_problem(name)
     if problem is not None:
-        raise _Invalid(("", problem))
+        raise ValueError(problem)
     return name
 
 
-def _pattern(value: object) -> str:
-    pattern = _as_string(value, non_empty=True)
+def _runtime_name(name: str) -> str:
+    problem = slug_problem(name)
+    if problem is not None:
+        raise ValueError(f"runtime name {problem}")
+    return name
+
+
+def _env_name(name: str) -> str:
+    # The value is never echoed: a pasted key must not land in CI logs.
+    if not ENV_NAME.fullmatch(name):
+        raise ValueError(
+            "must be an environment variable NAME such as OPENAI_API_KEY "
+            "(A-Z, 0-9 and _, not starting with a digit); the value given is not shown "
+            "because it may be a secret"
+        )
+    return name
+
+
+def _compiles_under_re2(pattern: str) -> str:
     reason = _re2.compile_error(pattern)
     if reason is not None:
-        raise _Invalid(
-            (
-                "",
-                f"does not compile under RE2 ({reason}); RE2 has no lookaround or "
-                "backreferences, rewrite the pattern without them",
-            )
+        raise ValueError(
+            f"does not compile under RE2 ({reason}); RE2 has no lookaround or "
+            "backreferences, rewrite the pattern without them"
         )
     return pattern
 
 
-def _vendor(value: object) -> str:
-    vendor = _as_string(value, non_empty=True)
+def _no_separator(vendor: str) -> str:
     if any(separator in vendor for separator in UPSTREAM_SEPARATORS):
-        raise _Invalid(
-            (
-                "",
-                f"must not contain {' or '.join(map(repr, UPSTREAM_SEPARATORS))}: the proxy splits ids "
-                "there, so such a vendor could never be resolved",
-            )
+        raise ValueError(
+            f"must not contain {' or '.join(map(repr, UPSTREAM_SEPARATORS))}: the proxy splits ids "
+            "there, so such a vendor could never be resolved"
         )
     return vendor
 
 
-def _model_id(value: object) -> str:
-    if not isinstance(value, str) or not value or value != value.strip() or UNSERVABLE.search(value):
-        raise _Invalid(
-            (
-                "",
-                "a model id must be a non-empty string, without surrounding whitespace "
-                "or control characters (ids are matched verbatim)",
-            )
+def _clean_id(model: str) -> str:
+    if not model or model != model.strip() or UNSERVABLE.search(model):
+        raise ValueError(
+            "a model id must be a non-empty string, without surrounding whitespace "
+            "or control characters (ids are matched verbatim)"
         )
-    return value
+    return model
 
 
-_model_ids = _list(_model_id)
+def _env_name_schema(schema: dict[str, Any]) -> None:
+    # Read when the JSON Schema is generated, so it is the loader's rule and not a copy of it.
+    schema["pattern"] = f"^{_ids.ENV_NAME_PATTERN}$"
 
 
-def _menu(value: object) -> object:
-    """An arm's model ids; none (or an empty list) makes it routing-only."""
-    return None if value is None else _model_ids(value) or None
+_NOT_CONTROL = "[^\\s\\u0000-\\u001f\\u007f-\\u009f]"
+_MODEL_ID_PATTERN = f"^{_NOT_CONTROL}(?:[^\\u0000-\\u001f\\u007f-\\u009f]*{_NOT_CONTROL})?$"
+""":func:`_clean_id` in JSON Schema's terms: non-empty, no control characters, no whitespace at either end."""
+
+_SLUG_SCHEMA = {"pattern": f"^{_ids.SLUG_PATTERN}$", "maxLength": NAME_MAX_LENGTH}
+
+Slug = Annotated[str, AfterValidator(_slug), Field(json_schema_extra=_SLUG_SCHEMA)]
+RuntimeName = Annotated[str, AfterValidator(_runtime_name), Field(json_schema_extra=_SLUG_SCHEMA)]
+EnvName = Annotated[str, AfterValidator(_env_name), Field(json_schema_extra=_env_name_schema)]
+ModelId = Annotated[str, AfterValidator(_clean_id), Field(json_schema_extra={"pattern": _MODEL_ID_PATTERN})]
 
 
-PROVIDER_FIELDS: Mapping[str, Field] = MappingProxyType(
-    {
-        "name": Field(_slug),
-        "display_name": Field(_string(non_empty=True, max_length=256)),
-        "vendor_logo": Field(_optional(_string()), None),
-        "protocol": Field(_choice(PROTOCOLS)),
-        "auth_mode": Field(_choice(AUTH_MODES)),
-        "base_url_template": Field(_optional(_string()), None),
-        "base_url_anthropic": Field(_optional(_string()), None),
-        "auth_env": Field(_list(_env_name, non_empty=True)),
-        "auth_token_env": Field(_optional(_env_name), None),
-        "model_prefix_match": Field(_pattern),
-        "model_aliases": Field(_list(_string()), ()),
-        "deprecated": Field(_flag, False),
-        "upstream_vendor": Field(_optional(_vendor), None),
-        "platform_keyed": Field(_flag, False),
-    }
-)
-"""A catalog entry's fields, in canonical order: the one definition every other listing derives from."""
+class _Document(BaseModel):
+    """A part of the YAML document: exactly its fields, each of exactly its type (no coercion)."""
 
-ARM_FIELDS: Mapping[str, Field] = MappingProxyType(
-    {"name": Field(_string(non_empty=True)), "models": Field(_menu, None)}
-)
-"""A runtime arm's fields: the provider it names, and its menu ids (none: routing-only)."""
-
-_RUNTIME_KEYS = ("providers",)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
-def platform_disguise(provider: Mapping[str, Any], platform: Mapping[str, Any] | None) -> str | None:
-    """How ``provider`` is the ``platform`` provider by effect (see
-    :func:`billing.platform_credential_shared`), or None."""
-    if platform is None or provider["name"] == PLATFORM:
-        return None
-    return platform_credential_shared(
-        provider["auth_env"],
-        (provider["base_url_template"], provider["base_url_anthropic"]),
-        platform["auth_env"],
-        (platform["base_url_template"], platform["base_url_anthropic"]),
+class ProviderDoc(_Document):
+    """A catalog entry: how to reach a model vendor and how to authenticate."""
+
+    name: Slug = Field(description="Stable key, unique in the catalog.")
+    display_name: str = Field(min_length=1, max_length=256, description="Label for pickers.")
+    vendor_logo: str | None = None
+    protocol: Literal["openai", "anthropic"] = Field(description="The wire format.")
+    auth_mode: Literal["anthropic_api", "oauth", "third_party_anthropic_compat"]
+    base_url_template: str | None = None
+    base_url_anthropic: str | None = None
+    auth_env: list[EnvName] = Field(
+        min_length=1,
+        description="Env var NAMES that authenticate (any one suffices). Names only, never values.",
+    )
+    auth_token_env: EnvName | None = None
+    model_prefix_match: Annotated[str, Field(min_length=1), AfterValidator(_compiles_under_re2)] = Field(
+        description="An RE2 regular expression applied with search semantics (anchor with ^)."
+    )
+    model_aliases: list[str] = []
+    deprecated: bool = False
+    upstream_vendor: Annotated[str, Field(min_length=1), AfterValidator(_no_separator)] | None = None
+    platform_keyed: bool = Field(default=False, description="The platform holds this provider's key.")
+
+
+class ArmDoc(_Document):
+    """A provider as one runtime uses it: with its menu ids, or none (a routing-only arm)."""
+
+    name: str = Field(min_length=1, description="A provider of the catalog.")
+    models: list[ModelId] | None = Field(
+        default=None, description="Exact model ids (a menu arm); omit for a routing-only arm."
     )
 
-
-def _record(raw: object, fields: Mapping[str, Field], where: str, problems: list[Problem]) -> Record | None:
-    """``raw`` checked field by field against ``fields``; None when anything is wrong (all of it reported)."""
-    if not isinstance(raw, dict):
-        problems.append(Problem(where, f"must be a mapping with the fields {', '.join(fields)}"))
-        return None
-    found = len(problems)
-    for key in raw:
-        if key not in fields:
-            problems.append(Problem(f"{where}.{key}", "unknown field (check its spelling; the schema forbids extras)"))
-    record: Record = {}
-    for name, field in fields.items():
-        at = f"{where}.{name}"
-        if name not in raw:
-            if field.required:
-                problems.append(Problem(at, "required field is missing"))
-            record[name] = field.default
-            continue
-        try:
-            record[name] = field.check(raw[name])
-        except _Invalid as error:
-            problems.extend(Problem(at + inner, message) for inner, message in error.problems)
-    return record if len(problems) == found else None
+    @field_validator("models")
+    @classmethod
+    def _empty_is_routing_only(cls, models: list[str] | None) -> list[str] | None:
+        return models or None
 
 
-def _runtime_where(name: object) -> str:
-    shown = name if isinstance(name, str) and SLUG.fullmatch(name) else ascii(name)
-    return f"runtimes.{shown}"
+class RuntimeDoc(_Document):
+    """A runtime's native arms, in the order its menu lists them."""
+
+    providers: list[ArmDoc] = Field(min_length=1)
+
+
+class ManifestDoc(_Document):
+    """The manifest (``providers.yaml``): the provider catalog and each runtime's arms."""
+
+    schema_version: Literal[1]
+    providers: list[ProviderDoc] = Field(min_length=1)
+    runtimes: dict[RuntimeName, RuntimeDoc] = Field(min_length=1)
+
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, version: object) -> object:
+        if isinstance(version, bool):  # YAML's true is 1 to Python
+            raise ValueError(f"must be {SCHEMA_VERSION}, got {version!r}")
+        return version
+
+
+PROVIDER_FIELDS: tuple[str, ...] = tuple(ProviderDoc.model_fields)
+"""A catalog entry's fields, in canonical order."""
+
+ARM_FIELDS: tuple[str, ...] = tuple(ArmDoc.model_fields)
+"""A runtime arm's fields: the provider it names, and its menu ids (none: routing-only)."""
+
+Record = dict[str, Any]
+"""One provider or arm as validated, in canonical form (``model_dump``: every field, defaults filled in)."""
+
+
+# --- pydantic's errors as problems ------------------------------------------------------------------
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    """``('runtimes', 'hermes', 'providers', 3)`` -> ``runtimes.hermes.providers[3]``; odd names ascii-quoted."""
+    text = ""
+    for part in loc:
+        if part == "[key]":
+            continue  # a mapping key's own problem is reported at the key
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            shown = part if SLUG.fullmatch(part) else ascii(part)
+            text += f".{shown}" if text else shown
+    return text or "<document>"
+
+
+_MESSAGES = {
+    "missing": "required field is missing",
+    "extra_forbidden": "unknown field (check its spelling; the schema forbids extras)",
+    "model_type": "must be a mapping",
+    "dict_type": "must be a mapping",
+    "list_type": "must be a list",
+    "string_type": "must be a string",
+    "bool_type": "must be true or false",
+    "invalid_key": "keys must be strings",
+}
+"""Pydantic's error types whose own message is not in the project's words."""
+
+
+def _message(error: ErrorDetails) -> str:
+    kind, context = error["type"], error.get("ctx", {})
+    if kind == "missing" and error["loc"] == ("schema_version",):
+        return f"required field is missing: it must be {SCHEMA_VERSION}"
+    if kind == "literal_error":  # a fixed choice (protocol, schema_version) holds no secret: show what was given
+        return f"must be {context['expected']}, got {reprlib.repr(error['input'])}"
+    if kind in ("string_too_short", "too_short") and context.get("min_length") == 1:
+        return "must not be empty" if kind == "string_too_short" else "must list at least one entry"
+    return _MESSAGES.get(kind) or error["msg"].removeprefix("Value error, ")
+
+
+def _problems(error: ValidationError) -> list[Problem]:
+    return [Problem(_where(item["loc"]), _message(item)) for item in error.errors(include_url=False)]
+
+
+# --- validation ----------------------------------------------------------------------------------
+
+Arms = list[tuple[int, ArmDoc]]
+"""A runtime's arms that validated, each with its index in the document."""
 
 
 def validate(doc: object) -> tuple[dict[str, Any], list[Problem]]:
@@ -310,42 +260,67 @@ def validate(doc: object) -> tuple[dict[str, Any], list[Problem]]:
 
     Returns the manifest's canonical data (see ``Manifest.to_data``) and *every*
     problem found; the data is complete only when the problem list is empty,
-    and the caller fails closed otherwise.
+    and the caller fails closed otherwise. The cross-field rules run over
+    every part that validated, so one bad provider does not hide the rest.
     """
-    problems: list[Problem] = []
-    if not isinstance(doc, dict):
-        return {}, [Problem("<document>", "must be a mapping with schema_version, providers and runtimes")]
+    try:
+        document = ManifestDoc.model_validate(doc)
+    except ValidationError as error:
+        problems = _problems(error)
+        providers, runtimes = _valid_parts(doc, error)
+    else:
+        problems = []
+        providers = list(enumerate(document.providers))
+        runtimes = {name: list(enumerate(runtime.providers)) for name, runtime in document.runtimes.items()}
 
-    for key in doc.keys() - {"schema_version", "providers", "runtimes"}:
-        problems.append(Problem(str(key), "unknown top-level key (expected schema_version, providers, runtimes)"))
+    raw_providers = doc.get("providers") if isinstance(doc, dict) else None
+    given = (raw.get("name") for raw in raw_providers or () if isinstance(raw, dict))
+    catalog = _catalog(providers, problems)
+    known_names = set(catalog) | {name for name in given if isinstance(name, str)}
+    for name, arms in runtimes.items():
+        _check_arms(arms, f"runtimes.{_where((name,))}", catalog, known_names, problems)
 
-    version = doc.get("schema_version")
-    if version != SCHEMA_VERSION or isinstance(version, bool):
-        problems.append(Problem("schema_version", f"must be {SCHEMA_VERSION}, got {version!r}"))
-
-    catalog, known_names = _catalog(doc.get("providers"), problems)
-    runtimes = _runtimes(doc.get("runtimes"), catalog, known_names, problems)
-    data = {"schema_version": SCHEMA_VERSION, "providers": list(catalog.values()), "runtimes": runtimes}
+    data = {
+        "schema_version": SCHEMA_VERSION,
+        "providers": list(catalog.values()),
+        "runtimes": {name: {"providers": [arm.model_dump() for _, arm in arms]} for name, arms in runtimes.items()},
+    }
     return data, problems
 
 
-def _catalog(raw_providers: object, problems: list[Problem]) -> tuple[dict[str, Record], set[str]]:
-    """The providers that validated, by name, and every name given (arms may name a broken provider)."""
-    if not isinstance(raw_providers, list) or not raw_providers:
-        problems.append(Problem("providers", "must be a non-empty list of providers"))
-        raw_providers = []
+def _valid_parts(doc: object, error: ValidationError) -> tuple[list[tuple[int, ProviderDoc]], dict[str, Arms]]:
+    """The providers and arms of a document that failed validation which are themselves valid."""
+    failed = {tuple(item["loc"][:end]) for item in error.errors() for end in range(1, len(item["loc"]) + 1)}
+    if not isinstance(doc, dict):
+        return [], {}
+    raw_providers, raw_runtimes = doc.get("providers"), doc.get("runtimes")
+    providers = [
+        (index, ProviderDoc.model_validate(raw))
+        for index, raw in enumerate(raw_providers if isinstance(raw_providers, list) else ())
+        if ("providers", index) not in failed
+    ]
+    runtimes: dict[str, Arms] = {}
+    for name, raw in raw_runtimes.items() if isinstance(raw_runtimes, dict) else ():
+        arms = raw.get("providers") if isinstance(name, str) and isinstance(raw, dict) else None
+        if isinstance(arms, list) and arms:
+            runtimes[name] = [
+                (index, ArmDoc.model_validate(arm))
+                for index, arm in enumerate(arms)
+                if ("runtimes", name, "providers", index) not in failed
+            ]
+    return providers, runtimes
+
+
+def _catalog(providers: list[tuple[int, ProviderDoc]], problems: list[Problem]) -> dict[str, Record]:
+    """The valid providers by name, in canonical form; duplicate names and upstream vendors reported."""
     catalog: dict[str, Record] = {}
     vendors: dict[str, str] = {}
-    for index, raw in enumerate(raw_providers):
-        provider = _record(raw, PROVIDER_FIELDS, f"providers[{index}]", problems)
-        if provider is None:
+    for index, provider in providers:
+        if provider.name in catalog:
+            problems.append(Problem(f"providers[{index}].name", f"duplicate provider name {provider.name!r}"))
             continue
-        name = provider["name"]
-        if name in catalog:
-            problems.append(Problem(f"providers[{index}].name", f"duplicate provider name {name!r}"))
-            continue
-        catalog[name] = provider
-        vendor = provider["upstream_vendor"]
+        catalog[provider.name] = provider.model_dump()
+        vendor = provider.upstream_vendor
         if vendor is None:
             continue
         if vendor in vendors:
@@ -357,65 +332,21 @@ def _catalog(raw_providers: object, problems: list[Problem]) -> tuple[dict[str, 
                 )
             )
         else:
-            vendors[vendor] = name
-    given = (raw.get("name") for raw in raw_providers if isinstance(raw, dict))
-    return catalog, set(catalog) | {name for name in given if isinstance(name, str)}
-
-
-def _runtimes(
-    raw_runtimes: object, catalog: Mapping[str, Record], known_names: set[str], problems: list[Problem]
-) -> dict[str, Record]:
-    if not isinstance(raw_runtimes, dict) or not raw_runtimes:
-        problems.append(Problem("runtimes", "must be a non-empty mapping of runtime name to its providers"))
-        return {}
-    runtimes: dict[str, Record] = {}
-    for name, raw in raw_runtimes.items():
-        where = _runtime_where(name)
-        if not isinstance(name, str):
-            problems.append(Problem(where, f"runtime names must be strings, got {_kind(name)}"))
-            continue
-        problem = slug_problem(name)
-        if problem is not None:
-            problems.append(Problem(where, f"runtime name {problem}"))
-        arms = _arms(raw, where, problems)
-        if arms is None:
-            continue
-        _check_arms(arms, where, catalog, known_names, problems)
-        runtimes[name] = {"providers": arms}
-    return runtimes
-
-
-def _arms(raw: object, where: str, problems: list[Problem]) -> list[Record | None] | None:
-    """The runtime's arms, None in place of each one that is invalid; None when there are none."""
-    if not isinstance(raw, dict):
-        problems.append(Problem(where, "must be a mapping with 'providers': the runtime's arms"))
-        return None
-    for key in raw.keys() - set(_RUNTIME_KEYS):
-        problems.append(Problem(f"{where}.{key}", "unknown field (a runtime has only 'providers')"))
-    raw_arms = raw.get("providers")
-    if not isinstance(raw_arms, list) or not raw_arms:
-        problems.append(Problem(f"{where}.providers", "must be a non-empty list of arms"))
-        return None
-    return [_record(arm, ARM_FIELDS, f"{where}.providers[{index}]", problems) for index, arm in enumerate(raw_arms)]
+            vendors[vendor] = provider.name
+    return catalog
 
 
 def _check_arms(
-    arms: list[Record | None],
-    where: str,
-    catalog: Mapping[str, Record],
-    known_names: set[str],
-    problems: list[Problem],
+    arms: Arms, where: str, catalog: Mapping[str, Record], known_names: set[str], problems: list[Problem]
 ) -> None:
     """Arms name catalog providers, once each; no routing-only arm is platform-keyed (G1);
     and the runtime's patterns build into the one RE2 set its decisions use."""
     platform = catalog.get(PLATFORM)
     seen: set[str] = set()
     matched: list[tuple[int, Record]] = []
-    for index, arm in enumerate(arms):
-        if arm is None:
-            continue  # its own problems are reported
+    for index, arm in arms:
         at = f"{where}.providers[{index}]"
-        name = arm["name"]
+        name = arm.name
         if name in seen:
             problems.append(Problem(at, f"provider {name!r} appears twice in this runtime"))
         seen.add(name)
@@ -426,7 +357,7 @@ def _check_arms(
         if entry is None:
             continue  # its own problems are reported under providers[...]
         matched.append((index, entry))
-        if arm["models"]:
+        if arm.models:
             continue
         disguise = platform_disguise(entry, platform)
         if is_platform_keyed(name, entry["upstream_vendor"], entry["platform_keyed"], by_effect=disguise is not None):

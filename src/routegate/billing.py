@@ -9,10 +9,18 @@ from __future__ import annotations
 
 import enum
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["PLATFORM", "BillingMode", "billing_mode_for", "is_platform_keyed", "platform_credential_shared"]
+__all__ = [
+    "PLATFORM",
+    "BillingMode",
+    "billing_mode_for",
+    "is_platform_keyed",
+    "platform_credential_shared",
+    "platform_disguise",
+]
 
 PLATFORM = "platform"
 """The reserved provider name whose use the platform meters and pays for."""
@@ -66,6 +74,18 @@ def platform_credential_shared(
             if _reaches(endpoint, platform_endpoint):
                 return f"sends requests to the platform's base URL {platform_url}"
     return None
+
+
+def platform_disguise(provider: Mapping[str, Any], platform: Mapping[str, Any] | None) -> str | None:
+    """How a catalog entry (a manifest document's provider record) is the ``platform`` entry by effect, or None."""
+    if platform is None or provider["name"] == PLATFORM:
+        return None
+    return platform_credential_shared(
+        provider["auth_env"],
+        (provider["base_url_template"], provider["base_url_anthropic"]),
+        platform["auth_env"],
+        (platform["base_url_template"], platform["base_url_anthropic"]),
+    )
 
 
 def _endpoint(url: str) -> tuple[str, str, int | None, tuple[str, ...]]:

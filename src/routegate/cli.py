@@ -54,13 +54,17 @@ class Output:
         self.stream.write(text + "\n")
 
 
-def _manifest(args: argparse.Namespace) -> Manifest:
-    """The manifest a command works on, validated; unreadable or invalid input is a usage error (exit 2)."""
+def _manifest(args: argparse.Namespace, *, cached: bool = False) -> Manifest:
+    """The manifest a command works on, validated; unreadable or invalid input is a usage error (exit 2).
+
+    ``cached`` reuses an authenticated earlier validation of the same bytes: only for the
+    one-shot decision commands, never for the gates (lint, drift, gen), which always validate.
+    """
     from routegate.errors import InvalidManifest
     from routegate.manifest import load_manifest
 
     try:
-        return load_manifest(args.manifest)
+        return load_manifest(args.manifest, cached=cached)
     except InvalidManifest as error:
         raise _invalid_input(error) from None
 
@@ -80,7 +84,9 @@ def _registry(args: argparse.Namespace) -> Registry:
     from routegate.decision import FOREIGN_RUNTIMES
     from routegate.registry import Registry
 
-    return Registry(_manifest(args), foreign_runtimes=getattr(args, "foreign_runtime", None) or FOREIGN_RUNTIMES)
+    return Registry(
+        _manifest(args, cached=True), foreign_runtimes=getattr(args, "foreign_runtime", None) or FOREIGN_RUNTIMES
+    )
 
 
 def _env_name(value: str) -> str:

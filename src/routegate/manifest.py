@@ -2,6 +2,9 @@
 
 Loading parses and validates everything up front and fails closed with
 :class:`InvalidManifest` listing every problem. What comes out is immutable.
+The schema (:mod:`routegate._schema`, pydantic) is imported only when a
+document is validated: a manifest-cache hit builds the value objects from
+authenticated canonical data without it.
 """
 
 from __future__ import annotations
@@ -14,8 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from routegate._fingerprint import fingerprint
-from routegate._schema import PROVIDER_FIELDS, platform_disguise, validate
-from routegate.billing import PLATFORM, is_platform_keyed
+from routegate.billing import PLATFORM, is_platform_keyed, platform_disguise
 from routegate.errors import InvalidManifest, Problem, UnreadableManifest
 
 __all__ = [
@@ -107,7 +109,8 @@ class Manifest:
     def _from_data(cls, data: Mapping[str, Any], source: str = "manifest") -> Manifest:
         """Build from canonical data (see :meth:`to_data`) that was validated before.
 
-        Private: it skips validation. Only :func:`parse_manifest` calls it.
+        Private: it skips validation. Only :func:`parse_manifest` and an authenticated
+        manifest-cache hit (:mod:`routegate._cache`) call it.
         """
         platform = next((p for p in data["providers"] if p["name"] == PLATFORM), None)
         providers = {p["name"]: _provider(p, platform) for p in data["providers"]}
@@ -119,6 +122,8 @@ class Manifest:
 
     def to_data(self) -> dict[str, Any]:
         """The manifest as plain JSON-able data, in canonical form (defaults filled in)."""
+        from routegate._schema import PROVIDER_FIELDS  # deferred: the schema imports pydantic
+
         return {
             "schema_version": self.schema_version,
             "providers": [
@@ -139,7 +144,7 @@ _ATTRIBUTES = {"platform_keyed": "declared_platform_keyed"}
 
 
 def _provider(record: Mapping[str, Any], platform: Mapping[str, Any] | None) -> Provider:
-    fields = {_ATTRIBUTES.get(name, name): _frozen(record[name]) for name in PROVIDER_FIELDS}
+    fields = {_ATTRIBUTES.get(name, name): _frozen(value) for name, value in record.items()}
     return Provider(**fields, platform_keyed_by_effect=platform_disguise(record, platform) is not None)
 
 
@@ -156,21 +161,42 @@ def bundled_manifest_path() -> Path:
     return Path(__file__).parent / "data" / "providers.yaml"
 
 
-def load_manifest(path: str | PathLike[str] | None = None) -> Manifest:
-    """Read and validate a manifest file (the bundled one when ``path`` is None)."""
+def load_manifest(path: str | PathLike[str] | None = None, *, cached: bool = False) -> Manifest:
+    """Read and validate a manifest file (the bundled one when ``path`` is None).
+
+    With ``cached``, bytes validated before under the same rules are rebuilt from
+    an authenticated local cache entry (see :mod:`routegate._cache`): for one-shot
+    commands, where validation would dominate the run time.
+    """
     file = Path(path) if path is not None else bundled_manifest_path()
     try:
-        text = file.read_bytes().decode("utf-8")
+        raw = file.read_bytes()
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise UnreadableManifest([Problem("<file>", f"cannot read {file}: {error}")], source=str(file)) from error
-    return parse_manifest(text, source=str(file))
+    if not cached:
+        return parse_manifest(text, source=str(file))
+
+    from routegate import _cache
+
+    data = _cache.read(raw)
+    if data is not None:
+        return Manifest._from_data(data, source=str(file))
+    data = _validated(text, source=str(file))
+    _cache.write(raw, data)
+    return Manifest._from_data(data, source=str(file))
 
 
 def parse_manifest(text: str, source: str = "manifest") -> Manifest:
     """Validate manifest YAML text; raise :class:`InvalidManifest` with every problem."""
-    import yaml  # deferred: only loading needs it
+    return Manifest._from_data(_validated(text, source), source=source)
 
-    from routegate import _yaml
+
+def _validated(text: str, source: str) -> dict[str, Any]:
+    """The canonical data of manifest YAML text that passes every load rule."""
+    import yaml  # deferred: only validation needs it, and the schema imports pydantic
+
+    from routegate import _schema, _yaml
 
     try:
         doc, duplicates = _yaml.load(text)
@@ -180,8 +206,8 @@ def parse_manifest(text: str, source: str = "manifest") -> Manifest:
         problem = getattr(error, "problem", None) or str(error)
         raise InvalidManifest([Problem(where, f"not valid YAML: {problem}")], source=source) from None
 
-    data, problems = validate(doc)
+    data, problems = _schema.validate(doc)
     problems = duplicates + problems
     if problems:
         raise InvalidManifest(problems, source=source)
-    return Manifest._from_data(data, source=source)
+    return data

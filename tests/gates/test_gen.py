@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from routegate._schema import ARM_FIELDS, PROVIDER_FIELDS
+from routegate._schema import ArmDoc, ProviderDoc
 from routegate.manifest import bundled_manifest_path, load_manifest
 from tests.manifests import manifest_doc, provider
 
@@ -194,9 +194,9 @@ def test_the_bundled_manifest_validates_against_the_json_schema(cli: Any) -> Non
 
 def test_the_json_schema_knows_every_field_the_loader_knows(cli: Any) -> None:
     defs = schema(cli)["$defs"]
-    assert set(defs["provider"]["properties"]) == set(PROVIDER_FIELDS)
-    assert set(defs["arm"]["properties"]) == set(ARM_FIELDS)
-    assert set(defs["provider"]["required"]) == {n for n, f in PROVIDER_FIELDS.items() if f.required}
+    assert set(defs["provider"]["properties"]) == set(ProviderDoc.model_fields)
+    assert set(defs["arm"]["properties"]) == set(ArmDoc.model_fields)
+    assert set(defs["provider"]["required"]) == {n for n, f in ProviderDoc.model_fields.items() if f.is_required()}
 
 
 def _broken(mutate: Any) -> dict[str, Any]:

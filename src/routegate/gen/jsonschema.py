@@ -1,106 +1,61 @@
 """The ``jsonschema`` target: JSON Schema (draft 2020-12) of the manifest format, for editors.
 
-It describes the document shape (fields, types, enums, required keys). Rules
-that span the document -- unique names, arms naming catalog providers, RE2
-compiling, guardrail G1 -- are beyond JSON Schema: ``routegate lint`` checks them.
+Generated from the loader's own pydantic models (:mod:`routegate._schema`),
+so it describes exactly the fields, types, enums and required keys the loader
+takes. Rules that span the document -- unique names, arms naming catalog
+providers, RE2 compiling, guardrail G1 -- are beyond JSON Schema:
+``routegate lint`` checks them.
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from routegate import _ids
-from routegate._schema import SCHEMA_VERSION
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
-# Non-empty, no control characters, no whitespace at either end (ids are matched verbatim).
-_MODEL_ID = (
-    "^[^\\s\\u0000-\\u001f\\u007f-\\u009f](?:[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f])?$"
-)
+from routegate._schema import SCHEMA_VERSION, ManifestDoc
 
 
-def _nullable(schema: dict[str, object]) -> dict[str, object]:
-    """``schema`` or null: YAML's ``~`` and an omitted optional field mean the same."""
-    return {"anyOf": [schema, {"type": "null"}]}
+class _Generator(GenerateJsonSchema):
+    """Pydantic's generator, minus what only adds noise to an editor's schema."""
+
+    schema_dialect = "https://json-schema.org/draft/2020-12/schema"
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False  # "Display Name" for display_name tells an editor nothing
+
+    def normalize_name(self, name: str) -> str:
+        # ProviderDoc -> provider: the name a reader of providers.yaml knows the part by
+        return super().normalize_name(name).removesuffix("Doc").lower()
+
+    def dict_schema(self, schema: core_schema.DictSchema) -> JsonSchemaValue:
+        # pydantic writes a key pattern as patternProperties, which lets every other key through
+        # unchecked; the loader refuses such keys, so say so: propertyNames, and one value schema.
+        json_schema = super().dict_schema(schema)
+        by_pattern = json_schema.pop("patternProperties", None)
+        if by_pattern:
+            ((pattern, value),) = by_pattern.items()
+            json_schema["propertyNames"] = {**json_schema.get("propertyNames", {}), "pattern": pattern}
+            json_schema["additionalProperties"] = value
+        return json_schema
+
+    def generate(self, schema: CoreSchema, mode: Any = "validation") -> JsonSchemaValue:
+        document = super().generate(schema, mode)
+        for part in (document, *document.get("$defs", {}).values()):
+            part.pop("title", None)
+        return document
 
 
-def schema() -> dict[str, object]:
-    text: dict[str, object] = {"type": "string"}
-    env_name: dict[str, object] = {"type": "string", "pattern": f"^{_ids.ENV_NAME_PATTERN}$"}  # the loader's rule
-    provider = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["name", "display_name", "protocol", "auth_mode", "auth_env", "model_prefix_match"],
-        "properties": {
-            "name": {
-                "type": "string",
-                "minLength": 1,
-                "maxLength": 128,
-                "description": "Stable key, unique in the catalog.",
-            },
-            "display_name": {"type": "string", "minLength": 1, "maxLength": 256, "description": "Label for pickers."},
-            "vendor_logo": _nullable(text),
-            "protocol": {"enum": ["openai", "anthropic"], "description": "The wire format."},
-            "auth_mode": {"enum": ["anthropic_api", "oauth", "third_party_anthropic_compat"]},
-            "base_url_template": _nullable(text),
-            "base_url_anthropic": _nullable(text),
-            "auth_env": {
-                "type": "array",
-                "minItems": 1,
-                "items": env_name,
-                "description": "Env var NAMES that authenticate (any one suffices). Names only, never values.",
-            },
-            "auth_token_env": _nullable(env_name),
-            "model_prefix_match": {
-                "type": "string",
-                "minLength": 1,
-                "description": "An RE2 regular expression applied with search semantics (anchor with ^).",
-            },
-            "model_aliases": {"type": "array", "items": text},
-            "deprecated": {"type": "boolean"},
-            "upstream_vendor": _nullable({"type": "string", "minLength": 1}),
-            "platform_keyed": {"type": "boolean", "description": "The platform holds this provider's key."},
-        },
-    }
-    arm = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["name"],
-        "properties": {
-            "name": {"type": "string", "minLength": 1, "description": "A provider of the catalog."},
-            "models": _nullable(
-                {
-                    "type": "array",
-                    "items": {"type": "string", "pattern": _MODEL_ID},
-                    "description": "Exact model ids (a menu arm); omit for a routing-only arm.",
-                }
-            ),
-        },
-    }
-    runtime = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["providers"],
-        "properties": {"providers": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/arm"}}},
-    }
+def schema() -> dict[str, Any]:
+    document = ManifestDoc.model_json_schema(schema_generator=_Generator)
     return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$schema": _Generator.schema_dialect,
         "$comment": "Generated by `routegate gen --target jsonschema`. Do not edit: regenerate.",
         "title": f"routegate manifest (providers.yaml), schema_version {SCHEMA_VERSION}",
+        **document,
         "description": "Document shape only; run `routegate lint` for the cross-field load rules.",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["schema_version", "providers", "runtimes"],
-        "properties": {
-            "schema_version": {"const": SCHEMA_VERSION},
-            "providers": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/provider"}},
-            "runtimes": {
-                "type": "object",
-                "minProperties": 1,
-                "propertyNames": {"minLength": 1},
-                "additionalProperties": {"$ref": "#/$defs/runtime"},
-            },
-        },
-        "$defs": {"provider": provider, "arm": arm, "runtime": runtime},
     }
 
 

@@ -1,16 +1,17 @@
 """Template drift: the models a template offers that its runtime cannot route.
 
-Section 8 of ROUTING.md: every offered id that check() refuses, plus every id
-marked ``provider: platform`` that is not on the runtime's platform arm.
+Drift is every offered id that check() refuses, plus every id marked
+``provider: platform`` that is not on the runtime's platform arm.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from routegate.billing import PLATFORM
-from routegate.decision import FOREIGN_RUNTIMES, Code
+from routegate.decision import Code, Decision
 from routegate.registry import Registry
 from routegate.templates import Template
 
@@ -35,6 +36,8 @@ class TemplateDrift:
     residual: tuple[Residual, ...]
     default_routable: bool | None
     runtime_known: bool
+    decisions: Mapping[str, Decision] = field(default_factory=lambda: MappingProxyType({}))
+    """check()'s decision for each offered id and the default model, where the runtime is the registry's."""
 
     @property
     def routable(self) -> int:
@@ -55,9 +58,7 @@ class TemplateDrift:
         }
 
 
-def drift(
-    registry: Registry, template: Template, foreign_runtimes: Collection[str] = FOREIGN_RUNTIMES
-) -> TemplateDrift:
+def drift(registry: Registry, template: Template, foreign_runtimes: Collection[str] | None = None) -> TemplateDrift:
     """Measure one template against the registry, as the create gate would judge its models.
 
     A template whose runtime is missing or unknown routes nothing: every offered
@@ -67,7 +68,8 @@ def drift(
     """
     runtime = template.runtime
     known = runtime in registry.runtimes
-    if runtime is None or not (known or runtime in foreign_runtimes):
+    foreign = registry.foreign_runtimes if foreign_runtimes is None else foreign_runtimes
+    if runtime is None or not (known or runtime in foreign):
         code, reason = _unusable_runtime(template, runtime)
         refused = tuple(Residual(offer.id, code, reason) for offer in template.offered)
         default_routable = None if template.default_model is None else False
@@ -76,8 +78,9 @@ def drift(
     arms = registry.arms(runtime) if known else ()
     platform_ids = frozenset(model for arm in arms if arm.provider.name == PLATFORM for model in arm.models)
     residual = []
+    decisions: dict[str, Decision] = {}
     for offer in template.offered:
-        decision = registry.check(runtime, offer.id)
+        decision = decisions[offer.id] = registry.check(runtime, offer.id)
         if not decision.allowed:
             assert decision.code is not None
             residual.append(Residual(offer.id, decision.code.value, decision.reason))
@@ -92,8 +95,16 @@ def drift(
             )
     default_routable = None
     if template.default_model is not None:
-        default_routable = registry.check(runtime, template.default_model).allowed
-    return TemplateDrift(template, len(template.offered), tuple(residual), default_routable, known)
+        default = decisions[template.default_model] = registry.check(runtime, template.default_model)
+        default_routable = default.allowed
+    return TemplateDrift(
+        template,
+        len(template.offered),
+        tuple(residual),
+        default_routable,
+        known,
+        MappingProxyType(decisions if known else {}),
+    )
 
 
 def _unusable_runtime(template: Template, runtime: str | None) -> tuple[str, str]:

@@ -8,8 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.exc import SQLAlchemyError
 
-from routegate.drift import drift
-from routegate.registry import Registry
+from routegate.drift import TemplateDrift, drift
 
 from . import errors
 from .auth import require_access
@@ -104,10 +103,9 @@ def reload(request: Request) -> dict[str, Any]:
 
 @router.get("/templates", tags=["registry"])
 def templates(request: Request) -> dict[str, Any]:
-    """Each template's drift (section 8): its runtime, default model and offered models, each
-    routable or residual with the refusal's code, and with the decision check() makes for it
-    (who serves it, who pays) where the runtime is the registry's. Templates that cannot be
-    read are ``problems``.
+    """Each template's drift: its runtime, default model and offered models, each routable or
+    residual with the refusal's code, and with the decision check() makes for it (who serves
+    it, who pays) where the runtime is the registry's. Templates that cannot be read are ``problems``.
     """
     service = _state(request)
     registry = service.registry
@@ -116,9 +114,7 @@ def templates(request: Request) -> dict[str, Any]:
     for template in found:
         report = drift(registry, template)
         residual = {r.id: r for r in report.residual}
-        # check() speaks only for the registry's runtimes; drift already refused the others.
-        runtime = template.runtime if report.runtime_known else None
-        default_decision = _decision(registry, runtime, template.default_model)
+        default_decision = _decision(report, template.default_model)
         items.append(
             {
                 "name": template.name,
@@ -137,7 +133,7 @@ def templates(request: Request) -> dict[str, Any]:
                         "required_env": list(offer.required_env),
                         "routable": offer.id not in residual,
                         "code": residual[offer.id].code if offer.id in residual else None,
-                        "decision": _decision(registry, runtime, offer.id),
+                        "decision": _decision(report, offer.id),
                     }
                     for offer in template.offered
                 ],
@@ -150,8 +146,10 @@ def templates(request: Request) -> dict[str, Any]:
     }
 
 
-def _decision(registry: Registry, runtime: str | None, model: str | None) -> dict[str, Any] | None:
-    return None if runtime is None or model is None else registry.check(runtime, model).to_dict()
+def _decision(report: TemplateDrift, model: str | None) -> dict[str, Any] | None:
+    """The decision drift made for ``model``; None where the runtime is not the registry's."""
+    decision = None if model is None else report.decisions.get(model)
+    return None if decision is None else decision.to_dict()
 
 
 @router.get(

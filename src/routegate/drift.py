@@ -1,6 +1,6 @@
 """Template drift: the models a template offers that its runtime cannot route.
 
-Section 8 of ROUTING.md: every offered id that check() refuses, plus every id
+A template's drift is every offered id that check() refuses, plus every id
 marked ``provider: platform`` that is not on the runtime's platform arm.
 """
 

@@ -104,7 +104,7 @@ def reload(request: Request) -> dict[str, Any]:
 
 @router.get("/templates", tags=["registry"])
 def templates(request: Request) -> dict[str, Any]:
-    """Each template's drift (section 8): its runtime, default model and offered models, each
+    """Each template's drift: its runtime, default model and offered models, each
     routable or residual with the refusal's code, and with the decision check() makes for it
     (who serves it, who pays) where the runtime is the registry's. Templates that cannot be
     read are ``problems``.

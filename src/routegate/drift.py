@@ -1,7 +1,7 @@
 """Template drift: the models a template offers that its runtime cannot route.
 
-A template's drift is every offered id that check() refuses, plus every id
-marked ``provider: platform`` that is not on the runtime's platform arm.
+Drift is every offered id that check() refuses, plus every id marked
+``provider: platform`` that is not on the runtime's platform arm.
 """
 
 from __future__ import annotations

@@ -104,10 +104,9 @@ def reload(request: Request) -> dict[str, Any]:
 
 @router.get("/templates", tags=["registry"])
 def templates(request: Request) -> dict[str, Any]:
-    """Each template's drift: its runtime, default model and offered models, each
-    routable or residual with the refusal's code, and with the decision check() makes for it
-    (who serves it, who pays) where the runtime is the registry's. Templates that cannot be
-    read are ``problems``.
+    """Each template's drift: its runtime, default model and offered models, each routable or
+    residual with the refusal's code, and with the decision check() makes for it (who serves
+    it, who pays) where the runtime is the registry's. Templates that cannot be read are ``problems``.
     """
     service = _state(request)
     registry = service.registry

@@ -681,7 +681,8 @@ environment (a flag, when given, wins):
   ROUTEGATE_TEMPLATES         templates folder, as --templates
   ROUTEGATE_API_TOKEN         bearer token the API and console require; without one, loopback only
   ROUTEGATE_DEFAULT_RUNTIME   runtime of workspaces that name none, as --default-runtime
-  ROUTEGATE_FOREIGN_RUNTIMES  comma-separated runtimes the registry does not describe, as --foreign-runtime"""
+  ROUTEGATE_FOREIGN_RUNTIMES  comma-separated runtimes the registry does not describe, as --foreign-runtime
+  ROUTEGATE_MANIFEST_POLL_SECONDS  how often to look for a newly active manifest version (default 0.5)"""
 
 
 def build_parser() -> argparse.ArgumentParser:

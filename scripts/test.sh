@@ -9,8 +9,8 @@
 #      src/routegate, printed, with a floor of 90%.
 #
 # Called by `make test` (and so by .ci/run). Extra arguments go to pytest (a subset of the
-# tests will usually miss the coverage floor). Any check that
-# fails stops the script with that tool's own message and a non-zero exit.
+# tests will usually miss the coverage floor). Any check that fails stops the script with
+# that tool's own message and a non-zero exit.
 #
 # With ROUTEGATE_TEST_POSTGRES_URL already set, the tests use that server and leave it
 # running; otherwise the script starts scripts/postgres.sh's cluster, and stops it at the

@@ -77,7 +77,7 @@ def _anchored(node: syn.Node, fold: bool) -> frozenset[str] | None:
             found |= prefixes
         return frozenset(found)
     items = _flatten(node)
-    if items and items[0] == syn.Assert("begin"):
+    if items and items[0] == syn.Assert(syn.AssertKind.BEGIN):
         return _spell(items[1:], fold, _MAX_LENGTH)
     return None
 

@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from routegate._automata import Budget
@@ -363,7 +363,7 @@ def cmd_drift(args: argparse.Namespace, out: Output) -> int:
     registry = Registry(_manifest(args))
     try:
         configs = [config for path in args.paths for config in find_templates(path)]
-        templates = [load_template(config) for config in _progress(configs, "reading templates")]
+        templates = _map_with_progress(load_template, configs, "reading templates")
     except (InvalidTemplate, TemplateNotFound) as error:
         raise UsageError(str(error), {"error": "unreadable_template", "message": str(error)}) from None
     reports = [drift(registry, template) for template in templates]
@@ -581,13 +581,30 @@ def cmd_diff(args: argparse.Namespace, out: Output) -> int:
     return EXIT_NO if failed else EXIT_OK
 
 
-def _progress(items: list[Any], label: str) -> Any:
-    """A progress bar on a terminal when there are many items; the items unchanged otherwise."""
-    if len(items) < 20 or not sys.stderr.isatty():
-        return items
-    from tqdm import tqdm
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
+# Fewer items than this are done before anyone would look for a progress line.
+_PROGRESS_FROM = 20
 
-    return tqdm(items, desc=label, unit="template", leave=False)
+
+def _map_with_progress(function: Callable[[_Item], _Result], items: Sequence[_Item], label: str) -> list[_Result]:
+    """``function`` over ``items``, counting them on one stderr line when a person watches many.
+
+    The line is rewritten in place and erased when done (or when ``function`` raises, before
+    the error is reported), so redirected output never sees it and a terminal is left clean.
+    """
+    if len(items) < _PROGRESS_FROM or not sys.stderr.isatty():
+        return [function(item) for item in items]
+    results: list[_Result] = []
+    try:
+        for item in items:
+            sys.stderr.write(f"\r{label}: {len(results)}/{len(items)}")
+            sys.stderr.flush()
+            results.append(function(item))
+    finally:
+        sys.stderr.write("\r\x1b[K")
+        sys.stderr.flush()
+    return results
 
 
 def _require_service_extra(command: str) -> None:
@@ -826,8 +843,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     out = Output(getattr(args, "json", False))
+    handler: Command = args.handler  # every subcommand sets it: the subparsers are required
     try:
-        return args.handler(args, out)
+        return handler(args, out)
     except UsageError as error:
         if out.as_json:
             out.json(error.payload)

@@ -1,7 +1,7 @@
 """Proofs that providers' patterns never claim the same model id (``routegate lint --prove``).
 
 Two native providers whose patterns both match an id make that id ambiguous
-(section 4, step 6), or worse, route it by auth env alone. Sampling ids cannot
+(derive() names no provider for it), or worse, route it by auth env alone. Sampling ids cannot
 show that never happens; automata can (:mod:`routegate._automata`): the
 product of two patterns' automata, restricted to ids check() can ever hand to
 a matcher (trimmed, non-empty, no control characters), either reaches no

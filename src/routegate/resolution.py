@@ -265,7 +265,11 @@ class RuntimeIndex:
 
 
 def derive(index: RuntimeIndex, model: str, auth_env: frozenset[str]) -> Derivation:
-    """Section 4 of ROUTING.md, for a runtime already known to the registry."""
+    """The native provider that serves ``model`` on a runtime already known to the registry.
+
+    Exact menu ids first, then patterns; the workspace's auth env names only break ties, and a
+    tie they cannot break is an ambiguity, never a guess.
+    """
     model = model.strip()
     if not model:
         raise EmptyModel("the model id is empty; name a model")
@@ -303,7 +307,7 @@ _new_tuple = tuple.__new__
 
 
 class UpstreamIndex:
-    """upstream_vendor -> provider, for the proxy's runtime-agnostic routing (section 6)."""
+    """upstream_vendor -> provider: the platform's LLM proxy routes ``vendor/model`` ids whatever the runtime."""
 
     __slots__ = ("_vendors",)
 

@@ -188,3 +188,27 @@ def test_the_hook_environment_gets_routegate_from_this_package() -> None:
     # language: python installs this repository; `routegate` must be its console script.
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert pyproject["project"]["scripts"]["routegate"] == "routegate.cli:main"
+
+
+@pytest.mark.parametrize(
+    "target, artifact",
+    [
+        ("typescript", "web/src/registry.ts"),
+        ("python", "clients/registry_data.py"),
+        ("go", "gen/registry/registry.go"),
+        ("jsonschema", "registry/providers.schema.json"),
+    ],
+)
+def test_gen_check_runs_when_an_artifact_of_any_target_is_staged(
+    consumer: Consumer, target: str, artifact: str
+) -> None:
+    path = consumer.root / artifact
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert consumer.routegate("gen", "--target", target, "--manifest", consumer.manifest, "-o", path).returncode == 0
+    args = [artifact, "--target", target, "--manifest", "registry/providers.yaml"]
+    fresh = consumer.hook("routegate-gen-check", args, [artifact])
+    assert fresh is not None, f"staging {artifact} does not run the hook"
+    assert fresh.returncode == 0, (fresh.stdout, fresh.stderr)
+    path.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    stale = consumer.hook("routegate-gen-check", args, [artifact])
+    assert stale is not None and stale.returncode == 1 and f"stale: {artifact}" in stale.stdout

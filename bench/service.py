@@ -179,6 +179,7 @@ def profile_store(url: str, creates: int) -> dict[str, Any]:
 
     numbers = itertools.count()
     blank: dict[str, Any] = {"parent_id": None, "role": None, "url": None, "external": False, "auth_env": ()}
+    blank["manifest_version"] = 1
 
     def create() -> None:
         store.create(name=f"profiled {next(numbers)}", **blank, admission=admission, fingerprint=registry.fingerprint)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Connection,
     DateTime,
     Engine,
     ForeignKey,
@@ -211,6 +212,15 @@ class Database:
         with self.sessions() as session, session.begin():
             session.connection(execution_options={_WRITE: True})
             yield session
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """The same transaction as :meth:`write` on a bare connection, for Core statements
+        where an ORM session would add only cost (the create path)."""
+        with self.engine.connect() as connection:
+            connection.execution_options(**{_WRITE: True})
+            with connection.begin():
+                yield connection
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -80,7 +80,7 @@ def test_racing_creates_get_the_lowest_free_names(
     http = clients[0]
     parent_id = None
     if under_a_parent:
-        parent_id = http.post("/workspaces", json={"name": "parent", **HERMES}).json()["id"]
+        parent_id = http.post("/workspaces", json={"name": f"parent of {base}", **HERMES}).json()["id"]
     for suffix in sorted(taken):
         made = http.post("/workspaces", json={"name": base + suffix, "parent_id": parent_id, **HERMES})
         assert (made.status_code, made.json()["name"]) == (201, base + suffix), made.text

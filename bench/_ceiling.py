@@ -1,13 +1,19 @@
 """The ceiling for ``POST /workspaces``: bare FastAPI and one SQLAlchemy Core insert per request.
 
-bench/service.py serves this with uvicorn beside routegate and drives both the
-same way. The database is ``CEILING_DATABASE_URL``, set up like routegate's
-(SQLite in WAL mode with ``synchronous=NORMAL``, PostgreSQL through psycopg 3);
-bench/service.py creates the table before the server starts.
+    python bench/_ceiling.py --port N [--workers W]
+
+bench/service.py serves this beside routegate and drives both the same way. It is
+served as ``routegate serve`` serves: uvicorn on a listener made by
+:func:`routegate.service.server.listening_socket` (with ``TCP_NODELAY``, for one
+worker or several), the same log level (so both write an access line per request)
+and no Server header. The database is ``CEILING_DATABASE_URL``, set up like
+routegate's (SQLite in WAL mode with ``synchronous=NORMAL``, PostgreSQL through
+psycopg 3); bench/service.py creates the table before the server starts.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import uuid
 from datetime import UTC, datetime
@@ -65,3 +71,25 @@ def create(body: Create) -> dict[str, Any]:
     with _engine.begin() as connection:
         connection.execute(insert(ROWS), row)
     return row
+
+
+def main() -> None:
+    import uvicorn
+    from uvicorn.supervisors.multiprocess import Multiprocess
+
+    from routegate.service.server import listening_socket
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    listener = listening_socket("127.0.0.1", args.port)
+    config = uvicorn.Config("_ceiling:app", workers=args.workers, log_level="info", server_header=False)
+    if args.workers == 1:
+        uvicorn.Server(config).run(sockets=[listener])
+    else:
+        Multiprocess(config, sockets=[listener]).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,17 +1,21 @@
 """The service's tables and its one way into the database.
 
 SQLite runs in WAL mode and every write transaction starts with ``BEGIN
-IMMEDIATE``, so concurrent writers queue on the busy timeout instead of
-failing on a stale snapshot. PostgreSQL connections are pinged before use,
-so the pool recovers by itself when the server comes back.
+IMMEDIATE``, so concurrent writers wait instead of failing on a stale
+snapshot; the service's own writers wait in a queue (:class:`_WriterQueue`)
+rather than on SQLite's polling busy handler. PostgreSQL connections are
+pinged before use, so the pool recovers by itself when the server comes back.
 """
 
 from __future__ import annotations
 
 import enum
+import fcntl
+import os
+import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +24,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Connection,
     DateTime,
     Engine,
     ForeignKey,
@@ -34,7 +39,7 @@ from sqlalchemy import (
     func,
     literal_column,
 )
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.sql import ColumnElement
 
@@ -197,6 +202,48 @@ class IdempotencyKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
+class _WriterQueue:
+    """A SQLite file's writers in this service, one at a time, each woken as soon as the last is done.
+
+    SQLite's busy handler polls: a writer that finds the file locked sleeps 1, 2, 5, 10, ... ms
+    before it looks again, though a create holds the lock for a fraction of a millisecond. So
+    writers queue here instead: this process's threads on a lock, and the processes sharing the
+    file (``serve --workers N``) on an ``flock`` of a file beside it. SQLite's own lock and busy
+    timeout still stand against any other writer (a migration, another program).
+    """
+
+    def __init__(self, beside: Path) -> None:
+        self._path = beside.with_name(f"{beside.name}-writers")
+        self._threads = threading.Lock()
+        self._fd: int | None = None
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        with self._threads:  # first: threads of one process share the descriptor, and so its flock
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        with self._threads:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+
+def _writer_queue(url: str) -> _WriterQueue | None:
+    """The queue for a SQLite file; none for an in-memory SQLite database or PostgreSQL."""
+    parsed = make_url(url)
+    file = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not file or file == ":memory:" or file.startswith("file:"):
+        return None
+    return _WriterQueue(Path(file))
+
+
 class Database:
     """An engine, its session factory, and the write/read/ping/upgrade the service needs."""
 
@@ -204,13 +251,26 @@ class Database:
         self.url = url
         self.engine = _engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # The same pool, its connections marked as writers once rather than on every checkout.
+        self._write_engine = self.engine.execution_options(**{_WRITE: True})
+        self._write_sessions = sessionmaker(self._write_engine, expire_on_commit=False)
+        self._writers = _writer_queue(url)
+
+    def _turn(self) -> AbstractContextManager[None]:
+        return nullcontext() if self._writers is None else self._writers.turn()
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One transaction that will write: committed on success, rolled back on any error."""
-        with self.sessions() as session, session.begin():
-            session.connection(execution_options={_WRITE: True})
+        with self._turn(), self._write_sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """The same transaction as :meth:`write` on a bare connection, for Core statements
+        where an ORM session would add only cost (the create path)."""
+        with self._turn(), self._write_engine.connect() as connection, connection.begin():
+            yield connection
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -244,6 +304,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._writers is not None:
+            self._writers.close()
 
 
 def _engine(url: str) -> Engine:

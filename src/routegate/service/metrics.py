@@ -37,7 +37,7 @@ from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import IntegrityError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .state import ServiceState
+from .state import Served, ServiceState
 
 if TYPE_CHECKING:
     from prometheus_client import Counter, Gauge, Histogram
@@ -148,12 +148,16 @@ class _Instrument:
 
     def __init__(self, app: ASGIApp, metrics: Metrics, state: ServiceState) -> None:
         self.app, self.metrics, self.state = app, metrics, state
+        self._shown = state.served
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        _show_served(self.metrics, self.state)
+        served = self.state.served  # replaced, never changed, when another version is served
+        if served is not self._shown:
+            _show_served(self.metrics, served)
+            self._shown = served
         if scope["method"] != "POST" or scope["path"] != "/workspaces":
             await self.app(scope, receive, send)
             return
@@ -164,8 +168,7 @@ class _Instrument:
             self.metrics.create_seconds.observe(time.perf_counter() - started)
 
 
-def _show_served(metrics: Metrics, state: ServiceState) -> None:
-    served = state.served  # read once: registry and version of one manifest
+def _show_served(metrics: Metrics, served: Served) -> None:
     metrics.show_manifest(served.version, served.registry.fingerprint, served.registry.schema_version)
 
 
@@ -191,7 +194,7 @@ def install(app: FastAPI, state: ServiceState) -> None:
     """Serve /metrics and feed it: the request middleware, and the database engine's error events."""
     metrics = Metrics()
     app.state.metrics = metrics
-    _show_served(metrics, state)
+    _show_served(metrics, state.served)
     event.listen(state.database.engine, "handle_error", metrics.database_error)
     app.add_middleware(_Instrument, metrics=metrics, state=state)
     app.include_router(router)

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from routegate import gate
 
@@ -45,11 +46,11 @@ def _after(cursor: str | None) -> int | None:
     return None if cursor is None else int(cursor)
 
 
-def _answered(answer: Answer, response: Response) -> dict[str, Any]:
-    """The body of an admitted write; a replayed one is marked so in its headers."""
-    if answer.replayed:
-        response.headers[REPLAYED_HEADER] = "true"
-    return answer.body
+def _answered(answer: Answer, status_code: int) -> JSONResponse:
+    """An admitted write's answer, sent as the store built it: its fields are the workspace table's,
+    the shape ``WorkspaceOut`` documents, so validating it again would only cost. A replay is marked."""
+    headers = {REPLAYED_HEADER: "true"} if answer.replayed else None
+    return JSONResponse(answer.body, status_code=status_code, headers=headers)
 
 
 def _stripped(value: str | None) -> str | None:
@@ -74,14 +75,14 @@ def _gated(request: Request, served: Served, refused: Callable[[gate.GateRefusal
 
 @router.post("/workspaces", status_code=201, response_model=WorkspaceOut, tags=["workspaces"])
 def create_workspace(
-    body: CreateWorkspace, request: Request, response: Response, idempotency_key: IdempotencyKeyHeader = None
-) -> dict[str, Any]:
+    body: CreateWorkspace, request: Request, idempotency_key: IdempotencyKeyHeader = None
+) -> JSONResponse:
     """Run the create gates in order (template, runtime, model, catalog), then persist."""
     service = _state(request)
     keyed = KeyedRequest.of(idempotency_key, request, body)
     replayed = service.store.replay(keyed)
     if replayed is not None:
-        return _answered(replayed, response)
+        return _answered(replayed, 201)
     served = service.served  # one manifest version for the whole request
     registry = served.registry
     settings = service.settings
@@ -118,7 +119,7 @@ def create_workspace(
         keyed=keyed,
         manifest_version=served.version,
     )
-    return _answered(created, response)
+    return _answered(created, 201)
 
 
 @router.get("/workspaces", response_model=WorkspacePage, tags=["workspaces"])
@@ -143,15 +144,14 @@ def change_model(
     workspace_id: str,
     body: ChangeModel,
     request: Request,
-    response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """The model gates again (model required, allowed, provider in the catalog), for the settled runtime."""
     service = _state(request)
     keyed = KeyedRequest.of(idempotency_key, request, body)
     replayed = service.store.replay(keyed)
     if replayed is not None:
-        return _answered(replayed, response)
+        return _answered(replayed, 200)
     served = service.served
     registry = served.registry
     workspace = service.store.get(workspace_id)
@@ -186,7 +186,7 @@ def change_model(
         keyed=keyed,
         manifest_version=served.version,
     )
-    return _answered(changed, response)
+    return _answered(changed, 200)
 
 
 @router.get("/workspaces/{workspace_id}/runtime-env", tags=["workspaces"])

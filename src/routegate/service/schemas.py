@@ -19,22 +19,13 @@ from .errors import ServiceCode, ServiceError
 from .middleware import SAFE_METHODS
 
 __all__ = [
+    "JSON_MEDIA_TYPE",
     "ActivateVersion",
     "ChangeModel",
     "CheckModel",
     "CreateWorkspace",
     "ErrorOut",
     "PublishManifest",
-    "WorkspaceOut",
-    "WorkspacePage",
-]
-
-__all__ = [
-    "JSON_MEDIA_TYPE",
-    "ChangeModel",
-    "CheckModel",
-    "CreateWorkspace",
-    "ErrorOut",
     "WorkspaceOut",
     "WorkspacePage",
     "require_json",
@@ -56,6 +47,8 @@ _HIDDEN_CATEGORIES = {
 
 def _visible(value: str) -> str:
     """Refuse the first hidden character, naming it and its position (the value is not echoed)."""
+    if value.isprintable():  # every hidden category is unprintable: most text needs no closer look
+        return value
     for position, char in enumerate(value):
         kind = _HIDDEN_CATEGORIES.get(unicodedata.category(char))
         if kind is not None:
@@ -101,10 +94,11 @@ EnvNames = Annotated[list[EnvName], Field(max_length=32, description="env var NA
 WorkspaceId = Annotated[str, StringConstraints(max_length=36), AfterValidator(_visible)]
 
 
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:
     """Dependency of the JSON endpoints: an unsafe request that carries a body (or names its type)
     must send it as ``application/json``. Forms and ``text/plain``, the bodies a page on another
-    site can make a browser send without asking, are refused with 415 before anything runs."""
+    site can make a browser send without asking, are refused with 415 before anything runs.
+    ``async`` so it runs on the event loop, not in a worker thread (it never waits)."""
     if request.method in SAFE_METHODS:
         return
     declared = request.headers.get("content-type")

@@ -1,10 +1,13 @@
 """Workspaces, decisions and idempotency keys in the database.
 
 A workspace name taken under the same parent gets " (2)", " (3)", ...: the
-unique index on (parent-or-root, name) decides who got a name, and a loser
-retries with the next free one. Reading the taken names only chooses the
-candidate; it never makes the decision, so concurrent creates stay correct on
-SQLite and PostgreSQL alike. Idempotency keys work the same way: the key's
+unique index on (parent-or-root, name) decides who got a name. A create first
+inserts the name as asked (names are rarely taken, so it reads nothing first);
+only when the index refuses it does it read the taken names, choose the lowest
+free one and try again. Reading only chooses the candidate; the index makes
+the decision, so concurrent creates stay correct on SQLite and PostgreSQL alike.
+The hot inserts are Core statements on the ORM's own tables: their values and
+the API's view of a workspace are derived from the table's columns. Idempotency keys work the same way: the key's
 row is inserted in the write's own transaction, and its primary key decides
 which of several concurrent requests with one key writes (see :mod:`.idempotency`).
 """
@@ -15,9 +18,10 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import JSON, Column, Connection, DateTime, delete, exists, func, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -79,26 +83,35 @@ class Refusal:
         )
 
 
+_INSERT_WORKSPACE = insert(Workspace)
+_INSERT_DECISION = insert(DecisionRecord)
+_INSERT_KEY = insert(IdempotencyKey)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _shown_as(column: Column[Any]) -> Callable[[Any], Any]:
+    """How the API shows a column's value: moments as ISO text, JSON lists as fresh lists."""
+    if isinstance(column.type, DateTime):
+        return iso_utc
+    if isinstance(column.type, JSON):
+        return list
+    return _same
+
+
+# What the API shows of a workspace: every column of its table but the internal sequence key.
+_SHOWN = tuple((column.key, _shown_as(column)) for column in inspect(Workspace).columns if not column.primary_key)
+
+
+def _shown(value_of: Callable[[str], Any]) -> dict[str, Any]:
+    return {key: show(value_of(key)) for key, show in _SHOWN}
+
+
 def workspace_dict(ws: Workspace) -> dict[str, Any]:
-    return {
-        "id": ws.id,
-        "name": ws.name,
-        "runtime": ws.runtime,
-        "model": ws.model,
-        "template": ws.template,
-        "parent_id": ws.parent_id,
-        "provider": ws.provider,
-        "billing_mode": ws.billing_mode,
-        "required_env": list(ws.required_env),
-        "created_at": iso_utc(ws.created_at),
-        "updated_at": iso_utc(ws.updated_at),
-        "role": ws.role,
-        "external": ws.external,
-        "url": ws.url,
-        "auth_env": list(ws.auth_env),
-        "manifest_fingerprint": ws.manifest_fingerprint,
-        "manifest_version": ws.manifest_version,
-    }
+    """A stored workspace as the API shows it."""
+    return _shown(partial(getattr, ws))
 
 
 def decision_dict(record: DecisionRecord) -> dict[str, Any]:
@@ -125,12 +138,16 @@ def decision_dict(record: DecisionRecord) -> dict[str, Any]:
 def _admitted(
     action: Action,
     decision: Decision | None,
+    *,
+    workspace_id: str,
     runtime: str,
     model: str | None,
     fingerprint: str,
     manifest_version: int | None,
+    created_at: datetime,
     template: str | None = None,
-) -> DecisionRecord:
+) -> dict[str, Any]:
+    """The decision log's row for an admitted create or model change."""
     if decision is None:  # an external workspace without a model: nothing to route or bill
         reason, provider, billing, path = "external workspace without a model: nothing to route", None, None, None
     else:
@@ -138,21 +155,23 @@ def _admitted(
         provider = None if decision.provider is None else decision.provider.name
         billing = None if decision.billing_mode is None else decision.billing_mode.value
         path = None if decision.path is None else decision.path.value
-    return DecisionRecord(
-        action=action,
-        admitted=True,
-        code=None,
-        reason=reason,
-        runtime=runtime,
-        model=model,
-        provider=provider,
-        billing_mode=billing,
-        path=path,
-        template=template,
-        candidates=[] if decision is None else list(decision.candidates),
-        manifest_fingerprint=fingerprint,
-        manifest_version=manifest_version,
-    )
+    return {
+        "action": action,
+        "admitted": True,
+        "code": None,
+        "reason": reason,
+        "workspace_id": workspace_id,
+        "runtime": runtime,
+        "model": model,
+        "provider": provider,
+        "billing_mode": billing,
+        "path": path,
+        "template": template,
+        "candidates": [] if decision is None else list(decision.candidates),
+        "manifest_fingerprint": fingerprint,
+        "manifest_version": manifest_version,
+        "created_at": created_at,
+    }
 
 
 def stored_workspaces(session: Session, batch: int = 1000) -> Iterator[StoredWorkspace]:
@@ -193,7 +212,9 @@ def _foreign_key_violation(error: IntegrityError) -> bool:
     return _violates(error, "23503", "FOREIGN KEY constraint failed")
 
 
-def _claim(session: Session, keyed: KeyedRequest | None, answer: dict[str, Any], now: datetime) -> None:
+def _claim(
+    transaction: Connection | Session, keyed: KeyedRequest | None, answer: dict[str, Any], now: datetime
+) -> None:
     """Insert the request's idempotency key with its answer; raises _KeyTaken when another request has it.
 
     Inserted before the write it answers for, so a concurrent request with the same key
@@ -201,9 +222,10 @@ def _claim(session: Session, keyed: KeyedRequest | None, answer: dict[str, Any],
     """
     if keyed is None:
         return
-    session.add(IdempotencyKey(key=keyed.key, request_hash=keyed.request_hash, response=answer, created_at=now))
     try:
-        session.flush()
+        transaction.execute(
+            _INSERT_KEY, {"key": keyed.key, "request_hash": keyed.request_hash, "response": answer, "created_at": now}
+        )
     except IntegrityError as error:
         if _unique_violation(error):
             raise _KeyTaken from None
@@ -266,51 +288,54 @@ class Store:
         manifest_version: int | None,
         keyed: KeyedRequest | None,
     ) -> dict[str, Any]:
-        for _ in range(_MAX_ATTEMPTS):
+        now = utcnow()
+        row: dict[str, Any] = {
+            "id": new_id(),
+            "name": name,
+            "parent_id": parent_id,
+            "role": role,
+            "runtime": admission.runtime,
+            "model": admission.model,
+            "template": admission.template,
+            "external": external,
+            "url": url,
+            "provider": admission.provider,
+            "billing_mode": admission.billing_mode,
+            "required_env": list(admission.required_env),
+            "auth_env": sorted(set(auth_env)),
+            "manifest_fingerprint": fingerprint,
+            "manifest_version": manifest_version,
+            "created_at": now,
+            "updated_at": now,
+        }
+        record = _admitted(
+            Action.CREATE,
+            admission.decision,
+            workspace_id=row["id"],
+            runtime=admission.runtime,
+            model=admission.model,
+            fingerprint=fingerprint,
+            manifest_version=manifest_version,
+            created_at=now,
+            template=admission.template,
+        )
+        for attempt in range(_MAX_ATTEMPTS):
             try:
-                with self.database.write() as session:
-                    if parent_id is not None and not session.scalar(select(exists().where(Workspace.id == parent_id))):
+                with self.database.write_connection() as connection:
+                    if parent_id is not None and not connection.scalar(
+                        select(exists().where(Workspace.id == parent_id))
+                    ):
                         raise ServiceError(
                             ServiceCode.PARENT_NOT_FOUND,
                             f"parent workspace {parent_id!r} does not exist",
                             parent_id=parent_id,
                         )
-                    chosen = self._free_name(session, parent_id, name)
-                    now = utcnow()
-                    workspace = Workspace(
-                        id=new_id(),
-                        name=chosen,
-                        parent_id=parent_id,
-                        role=role,
-                        runtime=admission.runtime,
-                        model=admission.model,
-                        template=admission.template,
-                        external=external,
-                        url=url,
-                        provider=admission.provider,
-                        billing_mode=admission.billing_mode,
-                        required_env=list(admission.required_env),
-                        auth_env=sorted(set(auth_env)),
-                        manifest_fingerprint=fingerprint,
-                        manifest_version=manifest_version,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    record = _admitted(
-                        Action.CREATE,
-                        admission.decision,
-                        admission.runtime,
-                        admission.model,
-                        fingerprint,
-                        manifest_version,
-                        admission.template,
-                    )
-                    record.workspace_id = workspace.id
-                    record.created_at = now
-                    answer = workspace_dict(workspace)
-                    _claim(session, keyed, answer, now)
-                    session.add_all([workspace, record])
-                    session.flush()
+                    if attempt:  # the name (or the last choice) was taken: choose from what is taken now
+                        row["name"] = self._free_name(connection, parent_id, name)
+                    answer = _shown(row.__getitem__)
+                    _claim(connection, keyed, answer, now)
+                    connection.execute(_INSERT_WORKSPACE, row)
+                    connection.execute(_INSERT_DECISION, record)
                     return answer
             except IntegrityError as error:
                 if _foreign_key_violation(error):  # the parent was deleted meanwhile
@@ -321,16 +346,16 @@ class Store:
                     ) from None
                 if not _unique_violation(error):
                     raise
-                # Another create took the name first: choose again.
+                # Another create has the name: choose again.
         raise ServiceError(
             ServiceCode.NAME_CONFLICT,
             f"too many concurrent creates named {name!r}; retry",
             name=name,
         )
 
-    def _free_name(self, session: Session, parent_id: str | None, name: str) -> str:
+    def _free_name(self, connection: Connection, parent_id: str | None, name: str) -> str:
         taken = set(
-            session.scalars(
+            connection.scalars(
                 select(Workspace.name).where(
                     parent_key() == (parent_id or ""),
                     # The name and its "name (n)" forms, as one range (not LIKE) so both databases
@@ -464,12 +489,19 @@ class Store:
             workspace.manifest_fingerprint = fingerprint
             workspace.manifest_version = manifest_version
             workspace.updated_at = now
-            record = _admitted(Action.MODEL_CHANGE, decision, workspace.runtime, model, fingerprint, manifest_version)
-            record.workspace_id = workspace.id
-            record.created_at = now
             answer = workspace_dict(workspace)
             _claim(session, keyed, answer, now)
-            session.add(record)
+            record = _admitted(
+                Action.MODEL_CHANGE,
+                decision,
+                workspace_id=workspace.id,
+                runtime=workspace.runtime,
+                model=model,
+                fingerprint=fingerprint,
+                manifest_version=manifest_version,
+                created_at=now,
+            )
+            session.execute(_INSERT_DECISION, record)
             session.flush()
             return answer
 
@@ -526,21 +558,22 @@ class Store:
 
     def record_refusal(self, refused: Refusal, fingerprint: str, manifest_version: int | None) -> None:
         """Log a refusal in its own transaction: the request changed nothing else."""
-        with self.database.write() as session:
-            session.add(
-                DecisionRecord(
-                    action=refused.action,
-                    admitted=False,
-                    code=refused.code,
-                    reason=refused.reason,
-                    workspace_id=refused.workspace_id,
-                    runtime=refused.runtime,
-                    model=refused.model,
-                    template=refused.template,
-                    candidates=list(refused.candidates),
-                    manifest_fingerprint=fingerprint,
-                    manifest_version=manifest_version,
-                )
+        with self.database.write_connection() as connection:
+            connection.execute(
+                _INSERT_DECISION,
+                {
+                    "action": refused.action,
+                    "admitted": False,
+                    "code": refused.code,
+                    "reason": refused.reason,
+                    "workspace_id": refused.workspace_id,
+                    "runtime": refused.runtime,
+                    "model": refused.model,
+                    "template": refused.template,
+                    "candidates": list(refused.candidates),
+                    "manifest_fingerprint": fingerprint,
+                    "manifest_version": manifest_version,
+                },
             )
 
     def decisions(

@@ -68,9 +68,19 @@ def create_postgres_database(base: str) -> str:
 
 
 def drop_postgres_database(base: str, url: str) -> None:
+    """Drop a test database. FORCE ends our own sessions, but a non-superuser cannot end an
+    autovacuum worker that happens to be in it: that one is waited out (it finishes in moments)."""
     name = make_url(url).database
+    deadline = time.monotonic() + 30
     with psycopg.connect(_admin_url(base), autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        while True:
+            try:
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
 
 def free_port() -> int:

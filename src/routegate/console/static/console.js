@@ -242,15 +242,21 @@
       }
     }
 
+    // Forget any check still to come or in flight: its answer is for a field that has changed.
+    function cancel() {
+      clearTimeout(timer);
+      if (inflight) { inflight.abort(); inflight = null; }
+      sequence++;
+    }
+
     function idle() {
+      cancel();
       settled = null;
       set("idle", el("p", {}, opts.idleText));
     }
 
     function run() {
-      clearTimeout(timer);
-      if (inflight) inflight.abort();
-      inflight = null;
+      cancel();
       var id = opts.input.value.trim();
       if (!id) { idle(); return Promise.resolve(null); }
       var mine = ++sequence;
@@ -279,9 +285,7 @@
 
     // Typing shows "pending" at once, so a half-typed id never flashes a refusal; the check runs at the pause.
     function schedule() {
-      clearTimeout(timer);
-      if (inflight) { inflight.abort(); inflight = null; }
-      sequence++;
+      cancel();
       settled = null;
       if (!opts.input.value.trim()) { idle(); return; }
       set("pending", el("p", {}, "Checking when you pause typing…"));

@@ -1,6 +1,6 @@
 """POST /workspaces against its ceiling: routegate's creates per second over a bare FastAPI + SQLAlchemy insert.
 
-    .venv/bin/python bench/service.py [--rounds 5] [--requests 400] [--connections 4] [--postgres URL]
+    .venv/bin/python bench/service.py [--rounds 7] [--requests 400] [--connections 4] [--postgres URL]
 
 For each setup (SQLite with one worker, SQLite with --workers 2, PostgreSQL
 with one worker) it serves routegate and the ceiling app (bench/_ceiling.py,
@@ -48,7 +48,7 @@ PROFILED = {  # the store's calls in one create, by (file name end, function); n
     "a pooled connection, BEGIN, commit, return": ("db.py", "write_connection"),
     "of which BEGIN IMMEDIATE": ("db.py", "_sqlite_begin"),
     "of which commit": ("base.py", "commit"),
-    "the two INSERTs": ("base.py", "execute"),
+    "the two INSERTs": ("db.py", "run"),
     "free-name SELECT (only after a conflict)": ("store.py", "_free_name"),
     "row, decision and answer dicts": ("store.py", "_shown"),
 }
@@ -258,10 +258,15 @@ def table(result: dict[str, Any]) -> str:
 
 
 def floors(setups: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Issue 13's floors for creates, and issue 3's for latency and the gate's share, each with its figure."""
+    """Issue 13's floors for creates, and issue 3's for latency and the gate's share, each with its figure.
+
+    The ceiling ratio's floor is the default setup's (SQLite, one worker); two workers must match
+    one, and PostgreSQL has its own rate. Their ratios are in the table, not judged here.
+    """
     rows = [
         _floor(f"{r['setup']}: >= 0.8 of the ceiling", f"{r['ratio_to_ceiling']:.2f}", r["ratio_to_ceiling"] >= 0.8)
         for r in setups
+        if r["setup"] == "sqlite, 1 worker"
     ]
     rate = {run["setup"]: run["creates_per_s"]["routegate"]["median"] for run in setups}
     one, two, postgres = rate.get("sqlite, 1 worker"), rate.get("sqlite, 2 workers"), rate.get("postgresql, 1 worker")
@@ -283,7 +288,7 @@ def _floor(name: str, figure: str, ok: bool) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--requests", type=int, default=400, help="creates per round")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument(

@@ -70,3 +70,13 @@ def test_openapi_lists_every_error_status(client: httpx.Client) -> None:
         assert expected <= set(schema["paths"][path][method]["responses"]), (path, method)
     health = schema["paths"]["/healthz"]["get"]["responses"]["503"]
     assert health["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/ErrorOut"
+
+
+def test_openapi_documents_the_idempotency_key_on_the_writes_that_take_it(client: httpx.Client) -> None:
+    schema = client.get("/openapi.json").json()
+    for path, method in (("/workspaces", "post"), ("/workspaces/{workspace_id}/model", "put")):
+        headers = [p for p in schema["paths"][path][method].get("parameters", []) if p["in"] == "header"]
+        assert [(p["name"], p["required"]) for p in headers] == [("Idempotency-Key", False)], (path, headers)
+        assert headers[0]["schema"]["pattern"] == r"^[\x21-\x7e]{1,255}$"
+    others = schema["paths"]["/workspaces/{workspace_id}"]["delete"].get("parameters", [])
+    assert all(p["in"] != "header" for p in others)

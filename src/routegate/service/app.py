@@ -49,15 +49,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.routegate = state
     errors.install(app)
+    app.include_router(workspaces_router)  # first of the routers: the create path is matched before any other
+    app.include_router(registry_router)
+    app.include_router(versions_router)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     app.add_middleware(ServerTiming)
     app.add_middleware(CrossSiteGuard)  # before any body is read or any route runs
     metrics.install(app, state)  # GET /metrics and what feeds it
     if state.settings.api_token is None:  # outermost: DNS rebinding is refused before anything runs
         app.add_middleware(LoopbackHosts, allowed_hosts=_loopback_hosts(state.settings.host))
-    app.include_router(workspaces_router)
-    app.include_router(registry_router)
-    app.include_router(versions_router)
     console.install(app)  # the web console: / and /ui/*
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

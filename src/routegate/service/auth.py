@@ -1,4 +1,4 @@
-"""Who may call the protected endpoints: one dependency, :func:`require_access`.
+"""Who may call the protected endpoints: one check, :func:`require_access`.
 
 With ``ROUTEGATE_API_TOKEN`` set, a request needs ``Authorization: Bearer
 <token>``, compared in constant time. Without a token the service only ever
@@ -28,7 +28,8 @@ def bearer_matches(request: Request, token: str) -> bool:
 
 
 async def require_access(request: Request) -> None:
-    """FastAPI dependency guarding /workspaces*, /decisions and POST /registry/reload.
+    """The check guarding /workspaces*, /decisions (as their route class's first step, see
+    :mod:`.guards`) and the registry's writes (as a dependency).
 
     ``async`` though it never waits: FastAPI runs a plain function in a worker thread,
     a hop per request that costs more than the check."""

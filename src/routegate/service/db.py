@@ -12,14 +12,17 @@ from __future__ import annotations
 import enum
 import fcntl
 import os
+import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from anyio import CapacityLimiter
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -32,11 +35,13 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     TypeDecorator,
     create_engine,
     event,
     func,
+    insert,
     literal_column,
 )
 from sqlalchemy.engine import Dialect, make_url
@@ -50,6 +55,7 @@ __all__ = [
     "DecisionRecord",
     "IdempotencyKey",
     "ManifestVersion",
+    "RowInsert",
     "Workspace",
     "iso_utc",
     "new_id",
@@ -202,6 +208,56 @@ class IdempotencyKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
+class RowInsert:
+    """An INSERT of one row into ``table``: every column but the autoincrement key.
+
+    A create writes two rows, and Core's work per statement (cache key, compiled
+    parameters, result and primary-key fetch) cost as much as SQLite's own. So the
+    statement is compiled by SQLAlchemy once per dialect, from the table (no column
+    list is written out), its values go through each column type's own bind
+    processor, and it runs as the driver's statement: on SQLite with
+    :func:`_sqlite_statement`, elsewhere with ``exec_driver_sql`` (PostgreSQL's round
+    trip dwarfs the difference, and its errors must reach SQLAlchemy's disconnect handling).
+    """
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        skipped = table.autoincrement_column
+        self.columns = tuple(column for column in table.columns if column is not skipped)
+        self._prepared: dict[str, _Prepared] = {}
+
+    def run(self, connection: Connection, row: Mapping[str, Any]) -> None:
+        """Insert ``row``, which has a value for every one of :attr:`columns` (a ``KeyError`` if not)."""
+        dialect = connection.dialect
+        prepared = self._prepared.get(dialect.name) or self._prepared.setdefault(dialect.name, self._prepare(dialect))
+        values = prepared.values(row)
+        if dialect.name == "sqlite":
+            _sqlite_statement(connection, prepared.sql, values)
+        else:
+            connection.exec_driver_sql(prepared.sql, values)
+
+    def _prepare(self, dialect: Dialect) -> _Prepared:
+        keys = [column.key for column in self.columns]
+        compiled = insert(self.table).inline().compile(dialect=dialect, column_keys=keys)
+        processors = {column.key: column.type.dialect_impl(dialect).bind_processor(dialect) for column in self.columns}
+        order = tuple((key, processors[key]) for key in (compiled.positiontup or keys))
+        return _Prepared(str(compiled), order, positional=compiled.positional)
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A compiled INSERT and how to turn a row into its parameters, in the driver's style."""
+
+    sql: str
+    order: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+    positional: bool
+
+    def values(self, row: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+        if self.positional:
+            return tuple(row[key] if process is None else process(row[key]) for key, process in self.order)
+        return {key: row[key] if process is None else process(row[key]) for key, process in self.order}
+
+
 class _WriterQueue:
     """A SQLite file's writers in this service, one at a time, each woken as soon as the last is done.
 
@@ -255,6 +311,10 @@ class Database:
         self._write_engine = self.engine.execution_options(**{_WRITE: True})
         self._write_sessions = sessionmaker(self._write_engine, expire_on_commit=False)
         self._writers = _writer_queue(url)
+        # Writes to a SQLite file take turns anyway; the service runs them in worker threads one
+        # at a time (routes take this limiter), so threads that would only queue on the writers'
+        # lock do not contend for the interpreter meanwhile. None: the default thread pool.
+        self.write_limiter = CapacityLimiter(1) if self._writers is not None else None
 
     def _turn(self) -> AbstractContextManager[None]:
         return nullcontext() if self._writers is None else self._writers.turn()
@@ -338,8 +398,23 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin(connection: Any) -> None:
+def _sqlite_begin(connection: Connection) -> None:
     # A deferred transaction that reads and then writes fails at once (SQLITE_BUSY_SNAPSHOT)
     # when another writer committed in between; IMMEDIATE takes the write lock up front.
     immediate = connection.get_execution_options().get(_WRITE, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    _sqlite_statement(connection, "BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _sqlite_statement(connection: Connection, sql: str, parameters: Any = ()) -> None:
+    """Run ``sql`` on SQLite's own connection, without Core's work per statement.
+
+    A create runs three statements (BEGIN and two INSERTs), and Core's execution context,
+    result and events for each cost more than SQLite's own work. A failed SQLite statement
+    changes nothing, so on an error it runs again through SQLAlchemy, which raises, logs
+    and counts the error like any other (a BEGIN refused after the busy timeout waits
+    for it a second time).
+    """
+    try:
+        connection.connection.driver_connection.execute(sql, parameters)  # type: ignore[union-attr]
+    except sqlite3.Error:
+        connection.exec_driver_sql(sql, parameters)

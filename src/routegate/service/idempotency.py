@@ -16,28 +16,35 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Header, Request
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
-__all__ = ["KEY_HEADER", "KEY_LIFETIME", "REPLAYED_HEADER", "Answer", "IdempotencyKeyHeader", "KeyedRequest"]
+__all__ = ["KEY_HEADER", "KEY_LIFETIME", "KEY_PARAMETER", "REPLAYED_HEADER", "Answer", "KeyedRequest"]
 
 KEY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 KEY_LIFETIME = timedelta(hours=24)
 
-IdempotencyKeyHeader = Annotated[
-    str | None,
-    Header(
-        alias=KEY_HEADER,
-        pattern=r"^[\x21-\x7e]{1,255}$",
-        description="any 1-255 visible ASCII characters, unique per request (a UUID): a retry with the same key "
-        "and body gets the first answer again and creates nothing; kept 24 hours",
-    ),
-]
+_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+_KEY = re.compile(_KEY_PATTERN)
+
+# The header as OpenAPI documents it on the routes that take it (``openapi_extra``). It is read
+# by :meth:`KeyedRequest.of`, not declared as a FastAPI parameter: FastAPI resolves a declared
+# header on every request, keyed or not, at a cost the create path could measure.
+KEY_PARAMETER: dict[str, Any] = {
+    "name": KEY_HEADER,
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "pattern": _KEY_PATTERN, "maxLength": 255},
+    "description": "any 1-255 visible ASCII characters, unique per request (a UUID): a retry with the same key "
+    "and body gets the first answer again and creates nothing; kept 24 hours",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +55,23 @@ class KeyedRequest:
     request_hash: str
 
     @classmethod
-    def of(cls, key: str | None, request: Request, body: BaseModel) -> KeyedRequest | None:
-        """None without a key. The hash covers the method, the path and the validated body, so
-        spellings that ask for the same thing (key order, spacing) are one request."""
+    def of(cls, request: Request, body: BaseModel) -> KeyedRequest | None:
+        """The request's key, or None without one; a malformed key is refused as an invalid field.
+        The hash covers the method, the path and the validated body, so spellings that ask for
+        the same thing (key order, spacing) are one request."""
+        key = request.headers.get(KEY_HEADER)
         if key is None:
             return None
+        if not _KEY.fullmatch(key):
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "string_pattern_mismatch",
+                        "loc": ("header", KEY_HEADER),
+                        "msg": f"String should match pattern '{_KEY_PATTERN}'",
+                    }
+                ]
+            )
         asked = [request.method, request.url.path, body.model_dump(mode="json")]
         canonical = json.dumps(asked, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return cls(key, hashlib.sha256(canonical.encode()).hexdigest())

@@ -11,9 +11,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+import anyio.to_thread
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from routegate import gate
@@ -21,7 +22,8 @@ from routegate import gate
 from . import errors, metrics
 from .auth import require_access
 from .db import Action
-from .idempotency import REPLAYED_HEADER, Answer, IdempotencyKeyHeader, KeyedRequest
+from .guards import guarded_route
+from .idempotency import KEY_PARAMETER, REPLAYED_HEADER, Answer, KeyedRequest
 from .middleware import GATE_SECONDS
 from .schemas import ChangeModel, CreateWorkspace, ErrorOut, WorkspaceOut, WorkspacePage, require_json
 from .state import Served, ServiceState
@@ -29,9 +31,12 @@ from .store import Refusal, workspace_dict
 
 __all__ = ["router"]
 
+_T = TypeVar("_T")
+
 _ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorOut} for status in errors.statuses()}
 
-router = APIRouter(dependencies=[Depends(require_access), Depends(require_json)], responses=_ERRORS)
+# The guards run as the route's first step rather than as dependencies (see .guards): these are the hot routes.
+router = APIRouter(route_class=guarded_route(require_access, require_json), responses=_ERRORS)
 
 Limit = Annotated[int, Query(ge=1, le=200, description="page size")]
 Cursor = Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$", description="next_cursor of the previous page")]
@@ -73,13 +78,24 @@ def _gated(request: Request, served: Served, refused: Callable[[gate.GateRefusal
     setattr(request.state, GATE_SECONDS, time.perf_counter() - started)
 
 
-@router.post("/workspaces", status_code=201, response_model=WorkspaceOut, tags=["workspaces"])
-def create_workspace(
-    body: CreateWorkspace, request: Request, idempotency_key: IdempotencyKeyHeader = None
-) -> JSONResponse:
+_KEYED = {"parameters": [KEY_PARAMETER]}
+
+
+async def _writing(request: Request, work: Callable[..., _T], *args: Any) -> _T:
+    """Run a write route's work in a worker thread, as FastAPI runs a plain route, but under the
+    database's write limiter: on a SQLite file, one at a time (see ``Database.write_limiter``)."""
+    return await anyio.to_thread.run_sync(work, *args, limiter=_state(request).database.write_limiter)
+
+
+@router.post("/workspaces", status_code=201, response_model=WorkspaceOut, tags=["workspaces"], openapi_extra=_KEYED)
+async def create_workspace(body: CreateWorkspace, request: Request) -> JSONResponse:
     """Run the create gates in order (template, runtime, model, catalog), then persist."""
+    return await _writing(request, _create, body, request)
+
+
+def _create(body: CreateWorkspace, request: Request) -> JSONResponse:
     service = _state(request)
-    keyed = KeyedRequest.of(idempotency_key, request, body)
+    keyed = KeyedRequest.of(request, body)
     replayed = service.store.replay(keyed)
     if replayed is not None:
         return _answered(replayed, 201)
@@ -134,21 +150,20 @@ def get_workspace(workspace_id: str, request: Request) -> dict[str, Any]:
 
 
 @router.delete("/workspaces/{workspace_id}", status_code=204, tags=["workspaces"])
-def delete_workspace(workspace_id: str, request: Request) -> Response:
-    _state(request).store.delete(workspace_id)
+async def delete_workspace(workspace_id: str, request: Request) -> Response:
+    await _writing(request, _state(request).store.delete, workspace_id)
     return Response(status_code=204)
 
 
-@router.put("/workspaces/{workspace_id}/model", response_model=WorkspaceOut, tags=["workspaces"])
-def change_model(
-    workspace_id: str,
-    body: ChangeModel,
-    request: Request,
-    idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+@router.put("/workspaces/{workspace_id}/model", response_model=WorkspaceOut, tags=["workspaces"], openapi_extra=_KEYED)
+async def change_model(workspace_id: str, body: ChangeModel, request: Request) -> JSONResponse:
     """The model gates again (model required, allowed, provider in the catalog), for the settled runtime."""
+    return await _writing(request, _change_model, workspace_id, body, request)
+
+
+def _change_model(workspace_id: str, body: ChangeModel, request: Request) -> JSONResponse:
     service = _state(request)
-    keyed = KeyedRequest.of(idempotency_key, request, body)
+    keyed = KeyedRequest.of(request, body)
     replayed = service.store.replay(keyed)
     if replayed is not None:
         return _answered(replayed, 200)

@@ -95,10 +95,11 @@ WorkspaceId = Annotated[str, StringConstraints(max_length=36), AfterValidator(_v
 
 
 async def require_json(request: Request) -> None:
-    """Dependency of the JSON endpoints: an unsafe request that carries a body (or names its type)
-    must send it as ``application/json``. Forms and ``text/plain``, the bodies a page on another
-    site can make a browser send without asking, are refused with 415 before anything runs.
-    ``async`` so it runs on the event loop, not in a worker thread (it never waits)."""
+    """Check of the JSON endpoints (a dependency, or a route class's first step): an unsafe
+    request that carries a body (or names its type) must send it as ``application/json``.
+    Forms and ``text/plain``, the bodies a page on another site can make a browser send
+    without asking, are refused with 415 before anything runs. ``async`` so it runs on the
+    event loop, not in a worker thread (it never waits)."""
     if request.method in SAFE_METHODS:
         return
     declared = request.headers.get("content-type")
@@ -129,7 +130,7 @@ class CreateWorkspace(BaseModel):
     external: bool = False
     url: Url | None = None  # type: ignore[valid-type]
     parent_id: WorkspaceId | None = None
-    auth_env: EnvNames = []
+    auth_env: EnvNames = Field(default_factory=list)
 
     def gate_request(self) -> CreateRequest:
         return CreateRequest(
@@ -154,7 +155,7 @@ class CheckModel(BaseModel):
 
     runtime: Runtime  # type: ignore[valid-type]
     model: ModelId  # type: ignore[valid-type]
-    auth_env: EnvNames = []
+    auth_env: EnvNames = Field(default_factory=list)
 
 
 def _no_surrogates(value: str) -> str:

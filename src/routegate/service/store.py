@@ -21,7 +21,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import JSON, Column, Connection, DateTime, delete, exists, func, insert, inspect, select
+from sqlalchemy import JSON, Column, Connection, DateTime, delete, exists, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,7 +29,18 @@ from routegate.decision import Decision
 from routegate.gate import Admission, GateRefusal
 from routegate.publishing import StoredWorkspace
 
-from .db import Action, Database, DecisionRecord, IdempotencyKey, Workspace, iso_utc, new_id, parent_key, utcnow
+from .db import (
+    Action,
+    Database,
+    DecisionRecord,
+    IdempotencyKey,
+    RowInsert,
+    Workspace,
+    iso_utc,
+    new_id,
+    parent_key,
+    utcnow,
+)
 from .errors import ServiceCode, ServiceError
 from .idempotency import KEY_HEADER, KEY_LIFETIME, Answer, KeyedRequest
 
@@ -83,9 +94,9 @@ class Refusal:
         )
 
 
-_INSERT_WORKSPACE = insert(Workspace)
-_INSERT_DECISION = insert(DecisionRecord)
-_INSERT_KEY = insert(IdempotencyKey)
+_INSERT_WORKSPACE = RowInsert(Workspace.__table__)  # type: ignore[arg-type]
+_INSERT_DECISION = RowInsert(DecisionRecord.__table__)  # type: ignore[arg-type]
+_INSERT_KEY = RowInsert(IdempotencyKey.__table__)  # type: ignore[arg-type]
 
 
 def _same(value: Any) -> Any:
@@ -212,9 +223,7 @@ def _foreign_key_violation(error: IntegrityError) -> bool:
     return _violates(error, "23503", "FOREIGN KEY constraint failed")
 
 
-def _claim(
-    transaction: Connection | Session, keyed: KeyedRequest | None, answer: dict[str, Any], now: datetime
-) -> None:
+def _claim(transaction: Connection, keyed: KeyedRequest | None, answer: dict[str, Any], now: datetime) -> None:
     """Insert the request's idempotency key with its answer; raises _KeyTaken when another request has it.
 
     Inserted before the write it answers for, so a concurrent request with the same key
@@ -223,8 +232,8 @@ def _claim(
     if keyed is None:
         return
     try:
-        transaction.execute(
-            _INSERT_KEY, {"key": keyed.key, "request_hash": keyed.request_hash, "response": answer, "created_at": now}
+        _INSERT_KEY.run(
+            transaction, {"key": keyed.key, "request_hash": keyed.request_hash, "response": answer, "created_at": now}
         )
     except IntegrityError as error:
         if _unique_violation(error):
@@ -334,8 +343,8 @@ class Store:
                         row["name"] = self._free_name(connection, parent_id, name)
                     answer = _shown(row.__getitem__)
                     _claim(connection, keyed, answer, now)
-                    connection.execute(_INSERT_WORKSPACE, row)
-                    connection.execute(_INSERT_DECISION, record)
+                    _INSERT_WORKSPACE.run(connection, row)
+                    _INSERT_DECISION.run(connection, record)
                     return answer
             except IntegrityError as error:
                 if _foreign_key_violation(error):  # the parent was deleted meanwhile
@@ -490,7 +499,7 @@ class Store:
             workspace.manifest_version = manifest_version
             workspace.updated_at = now
             answer = workspace_dict(workspace)
-            _claim(session, keyed, answer, now)
+            _claim(session.connection(), keyed, answer, now)
             record = _admitted(
                 Action.MODEL_CHANGE,
                 decision,
@@ -501,7 +510,7 @@ class Store:
                 manifest_version=manifest_version,
                 created_at=now,
             )
-            session.execute(_INSERT_DECISION, record)
+            _INSERT_DECISION.run(session.connection(), record)
             session.flush()
             return answer
 
@@ -559,8 +568,8 @@ class Store:
     def record_refusal(self, refused: Refusal, fingerprint: str, manifest_version: int | None) -> None:
         """Log a refusal in its own transaction: the request changed nothing else."""
         with self.database.write_connection() as connection:
-            connection.execute(
-                _INSERT_DECISION,
+            _INSERT_DECISION.run(
+                connection,
                 {
                     "action": refused.action,
                     "admitted": False,
@@ -569,10 +578,14 @@ class Store:
                     "workspace_id": refused.workspace_id,
                     "runtime": refused.runtime,
                     "model": refused.model,
+                    "provider": None,
+                    "billing_mode": None,
+                    "path": None,
                     "template": refused.template,
                     "candidates": list(refused.candidates),
                     "manifest_fingerprint": fingerprint,
                     "manifest_version": manifest_version,
+                    "created_at": utcnow(),
                 },
             )
 

@@ -6,10 +6,12 @@ inserts the name as asked (names are rarely taken, so it reads nothing first);
 only when the index refuses it does it read the taken names, choose the lowest
 free one and try again. Reading only chooses the candidate; the index makes
 the decision, so concurrent creates stay correct on SQLite and PostgreSQL alike.
-The hot inserts are Core statements on the ORM's own tables: their values and
-the API's view of a workspace are derived from the table's columns. Idempotency keys work the same way: the key's
-row is inserted in the write's own transaction, and its primary key decides
-which of several concurrent requests with one key writes (see :mod:`.idempotency`).
+The inserts are compiled by SQLAlchemy from the ORM's own tables and run as
+the driver's statements (:class:`.db.RowInsert`); their columns and the API's
+view of a workspace are derived from the tables. Idempotency keys work the way
+names do: the key's row is inserted in the write's own transaction, and its
+primary key decides which of several concurrent requests with one key writes
+(see :mod:`.idempotency`).
 """
 
 from __future__ import annotations

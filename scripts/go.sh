@@ -11,13 +11,6 @@ if command -v go >/dev/null 2>&1; then
     exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO="sudo"
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends golang-go
+"$(dirname "$0")/apt-install.sh" golang-go
 
 go version

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from routegate import _re2syntax as syn
 
+from ._spelling import Spelling
+
 __all__ = ["to_go"]
 
 _ASCII_PARTNERS = frozenset((0x212A, 0x17F))
-_SYNTAX = frozenset("\\.+*?()|[]{}^$")
-_CLASS_SYNTAX = frozenset("\\[]^-")
+# The source goes into a Go raw string literal, which cannot hold a backquote.
+_SPELLING = Spelling(frozenset("\\.+*?()|[]{}^$"), frozenset("\\[]^-"), escape="\\x{{{:x}}}", unsafe="`")
 _ASSERTS = {"begin": "\\A", "end": "\\z", "word_boundary": "\\b", "not_word_boundary": "\\B"}
 
 
@@ -34,7 +36,7 @@ def to_go(pattern: str) -> str:
 def _emit(node: syn.Node, fold: bool) -> str:
     if isinstance(node, syn.Literal):
         if not fold:
-            return _char(node.code_point, _SYNTAX)
+            return _SPELLING.char(node.code_point)
         _require_modelled_fold(((node.code_point, node.code_point),))
         return _class(syn.fold(((node.code_point, node.code_point),)))
     if isinstance(node, syn.Dot):
@@ -74,19 +76,5 @@ def _class(ranges: syn.Ranges) -> str:
     if not ranges:
         return f"[^\\x00-\\x{{{syn.MAX_CODE_POINT:x}}}]"  # matches nothing, as an empty RE2 class does
     if len(ranges) == 1 and ranges[0][0] == ranges[0][1]:
-        return _char(ranges[0][0], _SYNTAX)
-    return "[" + "".join(_range(lo, hi) for lo, hi in ranges) + "]"
-
-
-def _range(lo: int, hi: int) -> str:
-    first = _char(lo, _CLASS_SYNTAX)
-    return first if lo == hi else f"{first}-{_char(hi, _CLASS_SYNTAX)}"
-
-
-def _char(code_point: int, syntax: frozenset[str]) -> str:
-    char = chr(code_point)
-    if char in syntax:
-        return "\\" + char
-    if 0x20 <= code_point < 0x7F and char != "`":  # the source goes into a Go raw string literal
-        return char
-    return f"\\x{{{code_point:x}}}"
+        return _SPELLING.char(ranges[0][0])
+    return "[" + "".join(_SPELLING.range(lo, hi) for lo, hi in ranges) + "]"

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from routegate import _re2syntax as syn
 
+from ._spelling import Spelling
+
 __all__ = ["to_javascript"]
 
-_SYNTAX = frozenset("^$\\.*+?()[]{}|/")
-_CLASS_SYNTAX = frozenset("\\]^-[")
+_SPELLING = Spelling(frozenset("^$\\.*+?()[]{}|/"), frozenset("\\]^-["), escape="\\u{{{:x}}}")
 
 
 def to_javascript(pattern: str) -> tuple[str, str]:
@@ -33,7 +34,7 @@ def _emit(node: syn.Node, fold: bool) -> str:
                 f"non-ASCII {_show(node.code_point)} under (?i)",
                 "case folding of non-ASCII letters differs between Unicode versions; list both cases explicitly",
             )
-        return _char(node.code_point, _SYNTAX)
+        return _SPELLING.char(node.code_point)
     if isinstance(node, syn.Dot):
         return "[^\\n]"  # RE2's dot: every code point but newline (JS's also stops at \r, U+2028, U+2029)
     if isinstance(node, syn.CharSet):
@@ -65,7 +66,7 @@ def _charset(node: syn.CharSet, fold: bool) -> str:
     if not fold:
         # Exact membership: spell out the final set, negations already applied.
         ranges = syn.members(node, False)
-        return "[" + "".join(_range(lo, hi) for lo, hi in ranges) + "]" if ranges else "[^\\u{0}-\\u{10ffff}]"
+        return "[" + "".join(_SPELLING.range(lo, hi) for lo, hi in ranges) + "]" if ranges else "[^\\u{0}-\\u{10ffff}]"
     # Under the i flag JavaScript folds each member, so hand it the positive, ASCII-only
     # parts and let a single outer negation match RE2's "fold, then negate".
     if len(node.items) > 1 and any(negated for _, negated in node.items):
@@ -82,22 +83,8 @@ def _charset(node: syn.CharSet, fold: bool) -> str:
             f"non-ASCII class member {_show(ranges[-1][1])} under (?i)",
             "case folding of non-ASCII letters differs between Unicode versions; list both cases explicitly",
         )
-    body = "".join(_range(lo, hi) for lo, hi in ranges)
+    body = "".join(_SPELLING.range(lo, hi) for lo, hi in ranges)
     return f"[{'^' if outer else ''}{body}]"
-
-
-def _range(lo: int, hi: int) -> str:
-    first = _char(lo, _CLASS_SYNTAX)
-    return first if lo == hi else f"{first}-{_char(hi, _CLASS_SYNTAX)}"
-
-
-def _char(code_point: int, syntax: frozenset[str]) -> str:
-    char = chr(code_point)
-    if char in syntax:
-        return "\\" + char
-    if 0x20 <= code_point < 0x7F:
-        return char
-    return f"\\u{{{code_point:x}}}"
 
 
 def _show(code_point: int) -> str:

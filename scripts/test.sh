@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every check CI enforces, then the whole test suite with every real part it needs.
 #
-#   1. ruff check, ruff format --check, mypy --strict src/routegate: seconds, so first.
+#   1. ruff check, ruff format --check, mypy --strict ([tool.mypy] names the files): seconds, so first.
 #   2. PostgreSQL on loopback, Debian's Chromium for the console, node's TypeScript
 #      compiler and Debian's Go toolchain for the generated-code conformance runs.
 #   3. pytest under coverage, counting the CLI and `routegate serve` processes the tests
@@ -25,8 +25,8 @@ step "ruff check"
 "$BIN/ruff" check .
 step "ruff format --check"
 "$BIN/ruff" format --check .
-step "mypy --strict src/routegate"
-"$BIN/mypy" --strict src/routegate
+step "mypy --strict"
+"$BIN/mypy"
 
 scripts/chromium.sh >&2
 scripts/node-deps.sh >&2

@@ -40,6 +40,7 @@ for lock in sys.argv[1:]:
             wanted[canonicalize_name(match[1])] = match[2]
 have = {canonicalize_name(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()}
 have.pop("routegate")
+have.pop("setuptools", None)  # Python 3.11's venv seeds it; --only-binary means nothing builds with it
 print(json.dumps({
     "missing": sorted(set(wanted) - set(have)),
     "unpinned": sorted(set(have) - set(wanted)),

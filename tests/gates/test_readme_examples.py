@@ -1,4 +1,4 @@
-"""The examples in README.md and docs/*.md run as written and print what they show.
+"""The examples in README.md, CHANGELOG.md and docs/*.md run as written and print what they show.
 
 The convention, for anyone editing those files:
 
@@ -11,7 +11,8 @@ The convention, for anyone editing those files:
   (like doctest's ELLIPSIS): use it for ids, timestamps and elided lines.
 * A command must exit 0, unless its line ends with a comment ``# exit N``: then it must
   exit N. (bash reads the comment as a comment, so the line still runs as written.)
-* The commands of one block run with bash, one after another, in one fresh folder: a git
+* The commands of one block run with bash, one after another, each in a shell of its own
+  (a variable one command sets is gone for the next), in one fresh folder: a git
   repository whose branch ``main`` holds the bundled manifest and templates where a
   routegate checkout has them (``src/routegate/data/``), so the examples read like commands
   run at the top of a checkout. ``routegate`` and ``python3`` are this venv's.
@@ -33,6 +34,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -45,13 +47,14 @@ from routegate.manifest import bundled_manifest_path
 from routegate.templates import bundled_templates_path
 
 REPO = Path(__file__).resolve().parents[2]
-DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+DOCUMENTS = [REPO / "README.md", REPO / "CHANGELOG.md", *sorted((REPO / "docs").glob("*.md"))]
 VENV_BIN = Path(sys.executable).parent
 FENCE = re.compile(r"^```(\S*)\s*$")
 EXIT_COMMENT = re.compile(r"#\s*exit\s+(\d+)\s*$")
 WILDCARD = "..."
-# A command gets this long, however loaded the machine; the examples take a second or two.
+# Bounds against a hang, not timings: an example takes a second or two, a server starts in a few.
 COMMAND_TIMEOUT = 300
+SERVE_DEADLINE = 300
 
 
 @dataclass(frozen=True)
@@ -212,37 +215,65 @@ def healthy(url: str) -> bool:
         return False
 
 
+def start_server(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``routegate serve`` on a free loopback port, once it answers ``/healthz``.
+
+    Readiness is polled, not timed: each try ends when the server answers or exits. A server
+    that exits before answering (another process took the port in between) is tried again
+    on another port, three times in all; a server that neither answers nor exits within
+    ``SERVE_DEADLINE`` seconds is a hang, reported as such.
+    """
+    attempts: list[str] = []
+    for attempt in range(3):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        log_path = folder / f"serve-{attempt}.log"
+        with log_path.open("wb") as log:
+            server = subprocess.Popen(
+                [
+                    VENV_BIN / "routegate",
+                    "serve",
+                    "--port",
+                    str(port),
+                    "--database-url",
+                    f"sqlite:///{folder / 'rg.db'}",
+                ],
+                cwd=folder,
+                env=example_env(None),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + SERVE_DEADLINE
+        while server.poll() is None and not healthy(url):
+            if time.monotonic() > deadline:
+                stop(server)
+                pytest.fail(f"routegate serve neither answered nor exited: {log_path.read_text()}")
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                server.wait(0.2)
+        if server.poll() is None:
+            return server, url
+        attempts.append(f"exit {server.returncode}: {log_path.read_text()}")
+    pytest.fail("routegate serve did not start:\n" + "\n".join(attempts))
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(60)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
 @pytest.fixture(scope="module")
 def routegate_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real ``routegate serve`` (the venv's command) on a free loopback port, a SQLite file of its own."""
-    folder = tmp_path_factory.mktemp("readme-serve")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (folder / "serve.log").open("w")
-    server = subprocess.Popen(
-        [VENV_BIN / "routegate", "serve", "--port", str(port), "--database-url", f"sqlite:///{folder / 'rg.db'}"],
-        cwd=folder,
-        env=example_env(None),
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    server, url = start_server(tmp_path_factory.mktemp("readme-serve"))
     try:
-        # Readiness is polled, not timed: the loop ends when the server answers or exits.
-        while not healthy(url):
-            if server.poll() is not None:
-                pytest.fail(f"routegate serve exited {server.returncode}: {(folder / 'serve.log').read_text()}")
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                server.wait(0.2)
         yield url
     finally:
-        server.terminate()
-        try:
-            server.wait(60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
+        stop(server)
 
 
 def needs_tools(block: Block) -> None:

@@ -149,7 +149,8 @@ def scratch_checkout(folder: Path) -> Path:
     data.mkdir(parents=True)
     shutil.copyfile(bundled_manifest_path(), data / "providers.yaml")
     shutil.copytree(bundled_templates_path(), data / "templates")
-    git = ["git", "-c", "user.name=README examples", "-c", "user.email=readme@example.invalid"]
+    identity = ["-c", "user.name=README examples", "-c", "user.email=readme@example.invalid"]
+    git = ["git", *identity, "-c", "commit.gpgsign=false"]
     for args in (["init", "--quiet", "--initial-branch=main"], ["add", "."], ["commit", "--quiet", "-m", "bundled"]):
         subprocess.run([*git, *args], cwd=folder, check=True, capture_output=True)
     return folder

@@ -10,10 +10,18 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from routegate.drift import TemplateDrift, drift
 
-from . import errors
 from .auth import require_access
-from .errors import ServiceCode, ServiceError
-from .schemas import CheckModel, ErrorOut, require_json
+from .errors import ServiceCode, ServiceError, refusals
+from .schemas import (
+    CheckModel,
+    DecisionOut,
+    HealthOut,
+    PublishOut,
+    RegistryOut,
+    RuntimeOut,
+    TemplatesOut,
+    require_json,
+)
 from .state import ServiceState
 
 __all__ = ["router"]
@@ -27,7 +35,9 @@ def _state(request: Request) -> ServiceState:
     return request.app.state.routegate  # type: ignore[no-any-return]
 
 
-@router.get("/registry", tags=["registry"])
+@router.get(
+    "/registry", tags=["registry"], operation_id="getRegistry", response_model=RegistryOut, responses=refusals()
+)
 def registry_summary(request: Request) -> dict[str, Any]:
     service = _state(request)
     served = service.served
@@ -42,7 +52,13 @@ def registry_summary(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/registry/runtimes/{runtime}", tags=["registry"], responses={404: {"model": ErrorOut}})
+@router.get(
+    "/registry/runtimes/{runtime}",
+    tags=["registry"],
+    operation_id="getRuntime",
+    response_model=RuntimeOut,
+    responses=refusals(ServiceCode.UNKNOWN_RUNTIME),
+)
 def runtime_detail(runtime: str, request: Request) -> dict[str, Any]:
     """The runtime's menu with provider, billing and required env, and its native providers."""
     registry = _state(request).registry
@@ -79,7 +95,14 @@ def runtime_detail(runtime: str, request: Request) -> dict[str, Any]:
     }
 
 
-@router.post("/registry/check", dependencies=[Depends(require_json)], tags=["registry"])
+@router.post(
+    "/registry/check",
+    dependencies=[Depends(require_json)],
+    tags=["registry"],
+    operation_id="checkModel",
+    response_model=DecisionOut,
+    responses=refusals(ServiceCode.INVALID_FIELDS, ServiceCode.CROSS_SITE_REQUEST, ServiceCode.UNSUPPORTED_MEDIA_TYPE),
+)
 def check(body: CheckModel, request: Request) -> dict[str, Any]:
     """The create gate's model decision, in the JSON of ``routegate check --json``."""
     return _state(request).registry.check(body.runtime, body.model, body.auth_env).to_dict()
@@ -89,7 +112,17 @@ def check(body: CheckModel, request: Request) -> dict[str, Any]:
     "/registry/reload",
     dependencies=[Depends(require_access), Depends(require_json)],
     tags=["registry"],
-    responses={401: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+    operation_id="reloadManifest",
+    response_model=PublishOut,
+    responses=refusals(
+        ServiceCode.UNAUTHORIZED,
+        ServiceCode.CSRF_TOKEN_INVALID,
+        ServiceCode.CROSS_SITE_REQUEST,
+        ServiceCode.UNSUPPORTED_MEDIA_TYPE,
+        ServiceCode.MANIFEST_WOULD_STRAND,
+        ServiceCode.INVALID_MANIFEST,
+        ServiceCode.DATABASE_UNAVAILABLE,
+    ),
 )
 def reload(request: Request) -> dict[str, Any]:
     """Read the configured manifest file again and publish it through the gate (POST /registry/versions).
@@ -101,7 +134,9 @@ def reload(request: Request) -> dict[str, Any]:
     return _state(request).reload().to_dict()
 
 
-@router.get("/templates", tags=["registry"])
+@router.get(
+    "/templates", tags=["registry"], operation_id="listTemplates", response_model=TemplatesOut, responses=refusals()
+)
 def templates(request: Request) -> dict[str, Any]:
     """Each template's drift: its runtime, default model and offered models, each routable or
     residual with the refusal's code, and with the decision check() makes for it (who serves
@@ -155,7 +190,9 @@ def _decision(report: TemplateDrift, model: str | None) -> dict[str, Any] | None
 @router.get(
     "/healthz",
     tags=["health"],
-    responses={errors.STATUS[ServiceCode.DATABASE_UNAVAILABLE]: {"model": ErrorOut}},
+    operation_id="getHealth",
+    response_model=HealthOut,
+    responses=refusals(ServiceCode.DATABASE_UNAVAILABLE),
 )
 def healthz(request: Request) -> dict[str, Any]:
     """200 when the database answers; 503 DATABASE_UNAVAILABLE when it does not (the detail goes to the log)."""

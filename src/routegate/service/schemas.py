@@ -317,7 +317,7 @@ class RuntimeProviderOut(BaseModel):
     display_name: str | None
     protocol: str | None
     routing_only: bool
-    model_prefix_match: bool
+    model_prefix_match: str | None = Field(description="the regular expression of the model ids it serves")
     platform_keyed: bool
     auth_env: list[str]
 

@@ -34,6 +34,9 @@ _NOTHING_STORED: dict[int | str, dict[str, Any]] = {
     200: {"model": PublishOut, "description": "a dry run, or nothing to do: nothing was stored"}
 }
 
+# The body is optional, but not nullable: a generated client then leaves it out rather than send one.
+_NO_OPTIONS = ActivateVersion()
+
 Limit = Annotated[int, Query(ge=1, le=200, description="page size")]
 Cursor = Annotated[str | None, Query(pattern=r"^[0-9]{1,9}$", description="next_cursor of the previous page")]
 Version = Annotated[int, Path(ge=1, le=2_147_483_647, description="a version number from GET /registry/versions")]
@@ -83,7 +86,6 @@ def publish(body: PublishManifest, request: Request, response: Response) -> dict
     response_model=PublishOut,
     responses=_WRITE_ERRORS,
 )
-def activate(version: Version, request: Request, body: ActivateVersion | None = None) -> dict[str, Any]:
+def activate(version: Version, request: Request, body: ActivateVersion = _NO_OPTIONS) -> dict[str, Any]:
     """Make a stored version the active one again (roll back or forward), through the same gate."""
-    options = body or ActivateVersion()
-    return _state(request).activate(version, force=options.force, dry_run=options.dry_run).to_dict()
+    return _state(request).activate(version, force=body.force, dry_run=body.dry_run).to_dict()

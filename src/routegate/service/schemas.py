@@ -150,6 +150,7 @@ Name = Annotated[
     StringConstraints(min_length=1, max_length=200),
     AfterValidator(_visible),
     AfterValidator(_stripped_not_blank),
+    VISIBLE_NOT_BLANK,
 ]
 Runtime = _text(64)
 ModelId = _text(256)

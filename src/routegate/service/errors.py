@@ -36,7 +36,6 @@ __all__ = [
     "install",
     "refusals",
     "response",
-    "statuses",
 ]
 
 log = logging.getLogger("routegate.service")
@@ -137,11 +136,6 @@ class ServiceError(Exception):
 
 def error_body(code: str, message: str, **context: Any) -> dict[str, Any]:
     return {"error": message, "code": str(code), **context}
-
-
-def statuses() -> list[int]:
-    """Every status an error can have, for the OpenAPI schema."""
-    return sorted(set(STATUS.values()))
 
 
 def response(code: str, message: str, headers: dict[str, str] | None = None, **context: Any) -> JSONResponse:

@@ -8,9 +8,9 @@ symlink out of the root is a problem here as it is a refusal there, and every
 message names the template's file relative to the root.
 
 The scan is kept small rather than cancelled when the client leaves: a template past
-the root's limits (size, models) is refused from a stat or a count, before it is parsed
-or decided, and an unchanged file is not read again (see :class:`TemplateRoot`), so
-a repeated request costs an open and a stat per template.
+the root's size limit is refused from a stat, unread, one past the model limit before
+its models are built or decided, and an unchanged file is not read again (see
+:class:`TemplateRoot`), so a repeated request costs an open and a stat per template.
 """
 
 from __future__ import annotations

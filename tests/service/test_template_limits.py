@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from routegate import templates as templates_module
-from routegate.service import Settings, SettingsError
+from routegate.service import Settings, SettingsError, routes_registry
 from routegate.templates import bundled_templates_path
 
 from .conftest import LiveServer, run_cli
@@ -97,22 +97,29 @@ def test_a_template_over_the_model_limit_is_a_problem_naming_the_limit(
     assert "--template-max-models" in problems["many"]
 
 
-def test_an_unchanged_template_is_parsed_once_and_a_changed_one_again(
+def test_an_unchanged_template_is_parsed_and_decided_once_and_a_changed_one_again(
     served: LiveServer, root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     parsed: list[str] = []
-    parse = templates_module._parse
+    decided: list[str] = []
+    parse, decide = templates_module._parse, routes_registry.drift
 
-    def counting(text: str, config: Path, shown: str, name: str, limits: Any) -> Any:
+    def counting_parse(text: str, config: Path, shown: str, name: str, limits: Any) -> Any:
         parsed.append(name)
         return parse(text, config, shown, name, limits)
 
-    monkeypatch.setattr(templates_module, "_parse", counting)
+    def counting_drift(registry: Any, template: Any) -> Any:
+        decided.append(template.name)
+        return decide(registry, template)
+
+    monkeypatch.setattr(templates_module, "_parse", counting_parse)
+    monkeypatch.setattr(routes_registry, "drift", counting_drift)
     config = _add(root, "edited", _config(3))
     _add(root, "too-big", "#" * (MAX_BYTES + 1))
-    for _ in range(3):
-        _listing(served)
+    first = [_listing(served) for _ in range(3)]
+    assert first[0] == first[1] == first[2]
     assert sorted(parsed) == sorted(BUNDLED | {"edited"})  # once each; the oversized one never
+    assert "edited" in decided and decided.count("edited") == 1
 
     parsed.clear()
     stat = config.stat()
@@ -121,12 +128,13 @@ def test_an_unchanged_template_is_parsed_once_and_a_changed_one_again(
     assert parsed == ["edited"]
 
     parsed.clear()
+    decided.clear()
     replacement = root / "edited" / "next.yaml"
     replacement.write_text(_config(4))
     replacement.replace(config)  # a new inode, as editors save
     with served.client() as http:
         edited = next(t for t in http.get("/templates").json()["templates"] if t["name"] == "edited")
-    assert parsed == ["edited"] and edited["offered"] == 4
+    assert parsed == ["edited"] and decided == ["edited"] and edited["offered"] == 4
 
 
 @pytest.mark.parametrize("kind", ["fifo", "folder"])

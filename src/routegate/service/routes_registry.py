@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.exc import SQLAlchemyError
 
 from routegate.drift import TemplateDrift, drift
+from routegate.registry import Registry
+from routegate.templates import Template
 
 from .auth import require_access
 from .errors import ServiceCode, ServiceError, refusals
@@ -145,40 +149,58 @@ def templates(request: Request) -> dict[str, Any]:
     service = _state(request)
     registry = service.registry
     found, problems = service.scan_templates()
-    items = []
-    for template in found:
-        report = drift(registry, template)
-        residual = {r.id: r for r in report.residual}
-        default_decision = _decision(report, template.default_model)
-        items.append(
-            {
-                "name": template.name,
-                "runtime": template.runtime,
-                "runtime_known": report.runtime_known,
-                "default_model": template.default_model,
-                "default_routable": report.default_routable,
-                "default_decision": default_decision,
-                "offered": report.offered,
-                "routable": report.routable,
-                "residual": [{"id": r.id, "code": r.code, "reason": r.reason} for r in report.residual],
-                "models": [
-                    {
-                        "id": offer.id,
-                        "provider": offer.provider,
-                        "required_env": list(offer.required_env),
-                        "routable": offer.id not in residual,
-                        "code": residual[offer.id].code if offer.id in residual else None,
-                        "decision": _decision(report, offer.id),
-                    }
-                    for offer in template.offered
-                ],
-            }
-        )
+    items = [_described(registry, template) for template in found]
     return {
         "fingerprint": registry.fingerprint,
         "templates": items,
         "problems": [{"name": p.name, "error": p.message} for p in problems],
     }
+
+
+# (registry fingerprint, template) -> its description: a template unchanged on disk is the same
+# object (TemplateRoot keeps its readings), so a repeated GET /templates decides nothing again.
+_DESCRIPTIONS: OrderedDict[tuple[str, Template], dict[str, Any]] = OrderedDict()
+_DESCRIPTIONS_KEPT = 1024
+_descriptions_lock = threading.Lock()
+
+
+def _described(registry: Registry, template: Template) -> dict[str, Any]:
+    """One template as GET /templates shows it: its drift and decisions under ``registry``."""
+    key = (registry.fingerprint, template)
+    with _descriptions_lock:
+        known = _DESCRIPTIONS.get(key)
+    if known is not None:
+        return known
+    report = drift(registry, template)
+    residual = {r.id: r for r in report.residual}
+    default_decision = _decision(report, template.default_model)
+    description = {
+        "name": template.name,
+        "runtime": template.runtime,
+        "runtime_known": report.runtime_known,
+        "default_model": template.default_model,
+        "default_routable": report.default_routable,
+        "default_decision": default_decision,
+        "offered": report.offered,
+        "routable": report.routable,
+        "residual": [{"id": r.id, "code": r.code, "reason": r.reason} for r in report.residual],
+        "models": [
+            {
+                "id": offer.id,
+                "provider": offer.provider,
+                "required_env": list(offer.required_env),
+                "routable": offer.id not in residual,
+                "code": residual[offer.id].code if offer.id in residual else None,
+                "decision": _decision(report, offer.id),
+            }
+            for offer in template.offered
+        ],
+    }
+    with _descriptions_lock:
+        _DESCRIPTIONS[key] = description
+        while len(_DESCRIPTIONS) > _DESCRIPTIONS_KEPT:
+            _DESCRIPTIONS.popitem(last=False)
+    return description
 
 
 def _decision(report: TemplateDrift, model: str | None) -> dict[str, Any] | None:

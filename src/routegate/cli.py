@@ -688,7 +688,9 @@ environment (a flag, when given, wins):
   ROUTEGATE_API_TOKEN         bearer token the API and console require; without one, loopback only
   ROUTEGATE_DEFAULT_RUNTIME   runtime of workspaces that name none, as --default-runtime
   ROUTEGATE_FOREIGN_RUNTIMES  comma-separated runtimes the registry does not describe, as --foreign-runtime
-  ROUTEGATE_MANIFEST_POLL_SECONDS  how often to look for a newly active manifest version (default 0.5)"""
+  ROUTEGATE_MANIFEST_POLL_SECONDS  how often to look for a newly active manifest version (default 0.5)
+  ROUTEGATE_TEMPLATE_MAX_BYTES    largest template config.yaml read, as --template-max-bytes
+  ROUTEGATE_TEMPLATE_MAX_MODELS   most models one template may offer, as --template-max-models"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -813,6 +815,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         action="append",
         help="a runtime the registry does not describe (repeatable; default: external, langgraph)",
+    )
+    p.add_argument(
+        "--template-max-bytes",
+        type=int,
+        metavar="N",
+        help="a larger template config.yaml is a problem (default 262144)",
+    )
+    p.add_argument(
+        "--template-max-models", type=int, metavar="N", help="most models one template offers (default 1000)"
     )
 
     p = command("db", cmd_db, "manage the service database")

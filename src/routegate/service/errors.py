@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
@@ -25,7 +26,17 @@ from routegate.errors import InvalidManifest
 from routegate.gate import GateRefusal
 from routegate.publishing import ManifestWouldStrand, UnknownManifestVersion
 
-__all__ = ["STATUS", "ServiceCode", "ServiceError", "error_body", "install", "response", "statuses"]
+__all__ = [
+    "EVERY_ROUTE",
+    "STATUS",
+    "ErrorOut",
+    "ServiceCode",
+    "ServiceError",
+    "error_body",
+    "install",
+    "refusals",
+    "response",
+]
 
 log = logging.getLogger("routegate.service")
 
@@ -88,6 +99,28 @@ STATUS: dict[str, int] = {
 }
 
 
+class ErrorOut(BaseModel):
+    """Every refusal's body: what was wrong and what to do (``error``), its ``code``, and context."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str
+    code: str
+
+
+# What any route may answer: a tokenless service's Host check, the body cap, a failure of ours.
+EVERY_ROUTE = (ServiceCode.HOST_NOT_ALLOWED, ServiceCode.BODY_TOO_LARGE, ServiceCode.INTERNAL)
+
+
+def refusals(*codes: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for a route that refuses with ``codes`` (and :data:`EVERY_ROUTE`'s):
+    each status with the :class:`ErrorOut` body, described by the codes it carries."""
+    by_status: dict[int, list[str]] = {}
+    for code in dict.fromkeys([*codes, *EVERY_ROUTE]):
+        by_status.setdefault(STATUS[code], []).append(str(code))
+    return {status: {"model": ErrorOut, "description": ", ".join(names)} for status, names in sorted(by_status.items())}
+
+
 class ServiceError(Exception):
     """A refusal by the service (not by a create gate), with JSON-able context."""
 
@@ -103,11 +136,6 @@ class ServiceError(Exception):
 
 def error_body(code: str, message: str, **context: Any) -> dict[str, Any]:
     return {"error": message, "code": str(code), **context}
-
-
-def statuses() -> list[int]:
-    """Every status an error can have, for the OpenAPI schema."""
-    return sorted(set(STATUS.values()))
 
 
 def response(code: str, message: str, headers: dict[str, str] | None = None, **context: Any) -> JSONResponse:

@@ -9,7 +9,6 @@ the time the app took and, for gated requests, the gate decision's share
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -19,12 +18,11 @@ from starlette.datastructures import Headers
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import STATUS, ServiceCode, error_body, response
+from .errors import ServiceCode, response
 
 __all__ = ["GATE_SECONDS", "SAFE_METHODS", "BodyLimit", "CrossSiteGuard", "LoopbackHosts", "ServerTiming"]
 
 GATE_SECONDS = "routegate_gate_seconds"  # key in scope["state"] a route sets
-_DRAIN_BYTES = 1024 * 1024  # past this, an oversized upload is cut off rather than read
 _HOST_ADMITTED = "routegate.host_admitted"  # scope key: Starlette's check let the request through
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
@@ -113,34 +111,25 @@ class CrossSiteGuard:
         await self.app(scope, receive, send)
 
 
-async def _refuse_too_large(send: Send, limit: int) -> None:
-    body = json.dumps(
-        error_body(ServiceCode.BODY_TOO_LARGE, f"request body is over the {limit // 1024} KiB limit", limit=limit)
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": STATUS[ServiceCode.BODY_TOO_LARGE],
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
+async def _refuse_too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    """413 in the problem shape, sent at once and without ``Connection: close``.
+
+    The rest of the body is not read: uvicorn drops whatever the client still sends once the
+    answer is complete, and keeps the connection. Closing it instead (or answering after
+    reading everything) is what made a large upload end in a reset the client never saw
+    the answer through: the client is still writing, and a close with unread data resets.
+    """
+    refusal = response(
+        ServiceCode.BODY_TOO_LARGE,
+        f"request body is over the {limit // 1024} KiB limit ({limit} bytes); send a smaller body",
+        limit=limit,
     )
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _drain(receive: Receive, budget: int) -> None:
-    """Read (and drop) what the client is still sending, so it can read our 413 instead of a reset."""
-    while budget > 0:
-        message = await receive()
-        if message["type"] != "http.request" or not message.get("more_body", False):
-            return
-        budget -= len(message.get("body", b""))
+    await refusal(scope, receive, send)
 
 
 class BodyLimit:
+    """Refuse a request body over ``limit`` bytes, declared or streamed, before any route sees it."""
+
     def __init__(self, app: ASGIApp, limit: int = 64 * 1024) -> None:
         self.app = app
         self.limit = limit
@@ -151,9 +140,7 @@ class BodyLimit:
             return
         for key, value in scope["headers"]:
             if key == b"content-length" and value.isdigit() and int(value) > self.limit:
-                if int(value) <= _DRAIN_BYTES:
-                    await _drain(receive, _DRAIN_BYTES)
-                await _refuse_too_large(send, self.limit)
+                await _refuse_too_large(scope, receive, send, self.limit)
                 return
         chunks: list[bytes] = []
         size = 0
@@ -164,9 +151,7 @@ class BodyLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limit:
-                if message.get("more_body", False):
-                    await _drain(receive, _DRAIN_BYTES - size)
-                await _refuse_too_large(send, self.limit)
+                await _refuse_too_large(scope, receive, send, self.limit)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):

@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.exc import SQLAlchemyError
 
 from routegate.drift import TemplateDrift, drift
+from routegate.registry import Registry
+from routegate.templates import Template
 
-from . import errors
 from .auth import require_access
-from .errors import ServiceCode, ServiceError
-from .schemas import CheckModel, ErrorOut, require_json
+from .errors import ServiceCode, ServiceError, refusals
+from .schemas import (
+    CheckModel,
+    DecisionOut,
+    HealthOut,
+    PublishOut,
+    RegistryOut,
+    RuntimeOut,
+    TemplatesOut,
+    require_json,
+)
 from .state import ServiceState
 
 __all__ = ["router"]
@@ -27,7 +39,9 @@ def _state(request: Request) -> ServiceState:
     return request.app.state.routegate  # type: ignore[no-any-return]
 
 
-@router.get("/registry", tags=["registry"])
+@router.get(
+    "/registry", tags=["registry"], operation_id="getRegistry", response_model=RegistryOut, responses=refusals()
+)
 def registry_summary(request: Request) -> dict[str, Any]:
     service = _state(request)
     served = service.served
@@ -42,7 +56,13 @@ def registry_summary(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/registry/runtimes/{runtime}", tags=["registry"], responses={404: {"model": ErrorOut}})
+@router.get(
+    "/registry/runtimes/{runtime}",
+    tags=["registry"],
+    operation_id="getRuntime",
+    response_model=RuntimeOut,
+    responses=refusals(ServiceCode.UNKNOWN_RUNTIME),
+)
 def runtime_detail(runtime: str, request: Request) -> dict[str, Any]:
     """The runtime's menu with provider, billing and required env, and its native providers."""
     registry = _state(request).registry
@@ -79,7 +99,14 @@ def runtime_detail(runtime: str, request: Request) -> dict[str, Any]:
     }
 
 
-@router.post("/registry/check", dependencies=[Depends(require_json)], tags=["registry"])
+@router.post(
+    "/registry/check",
+    dependencies=[Depends(require_json)],
+    tags=["registry"],
+    operation_id="checkModel",
+    response_model=DecisionOut,
+    responses=refusals(ServiceCode.INVALID_FIELDS, ServiceCode.CROSS_SITE_REQUEST, ServiceCode.UNSUPPORTED_MEDIA_TYPE),
+)
 def check(body: CheckModel, request: Request) -> dict[str, Any]:
     """The create gate's model decision, in the JSON of ``routegate check --json``."""
     return _state(request).registry.check(body.runtime, body.model, body.auth_env).to_dict()
@@ -89,7 +116,17 @@ def check(body: CheckModel, request: Request) -> dict[str, Any]:
     "/registry/reload",
     dependencies=[Depends(require_access), Depends(require_json)],
     tags=["registry"],
-    responses={401: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+    operation_id="reloadManifest",
+    response_model=PublishOut,
+    responses=refusals(
+        ServiceCode.UNAUTHORIZED,
+        ServiceCode.CSRF_TOKEN_INVALID,
+        ServiceCode.CROSS_SITE_REQUEST,
+        ServiceCode.UNSUPPORTED_MEDIA_TYPE,
+        ServiceCode.MANIFEST_WOULD_STRAND,
+        ServiceCode.INVALID_MANIFEST,
+        ServiceCode.DATABASE_UNAVAILABLE,
+    ),
 )
 def reload(request: Request) -> dict[str, Any]:
     """Read the configured manifest file again and publish it through the gate (POST /registry/versions).
@@ -101,7 +138,9 @@ def reload(request: Request) -> dict[str, Any]:
     return _state(request).reload().to_dict()
 
 
-@router.get("/templates", tags=["registry"])
+@router.get(
+    "/templates", tags=["registry"], operation_id="listTemplates", response_model=TemplatesOut, responses=refusals()
+)
 def templates(request: Request) -> dict[str, Any]:
     """Each template's drift: its runtime, default model and offered models, each routable or
     residual with the refusal's code, and with the decision check() makes for it (who serves
@@ -110,40 +149,58 @@ def templates(request: Request) -> dict[str, Any]:
     service = _state(request)
     registry = service.registry
     found, problems = service.scan_templates()
-    items = []
-    for template in found:
-        report = drift(registry, template)
-        residual = {r.id: r for r in report.residual}
-        default_decision = _decision(report, template.default_model)
-        items.append(
-            {
-                "name": template.name,
-                "runtime": template.runtime,
-                "runtime_known": report.runtime_known,
-                "default_model": template.default_model,
-                "default_routable": report.default_routable,
-                "default_decision": default_decision,
-                "offered": report.offered,
-                "routable": report.routable,
-                "residual": [{"id": r.id, "code": r.code, "reason": r.reason} for r in report.residual],
-                "models": [
-                    {
-                        "id": offer.id,
-                        "provider": offer.provider,
-                        "required_env": list(offer.required_env),
-                        "routable": offer.id not in residual,
-                        "code": residual[offer.id].code if offer.id in residual else None,
-                        "decision": _decision(report, offer.id),
-                    }
-                    for offer in template.offered
-                ],
-            }
-        )
+    items = [_described(registry, template) for template in found]
     return {
         "fingerprint": registry.fingerprint,
         "templates": items,
         "problems": [{"name": p.name, "error": p.message} for p in problems],
     }
+
+
+# (registry fingerprint, template) -> its description: a template unchanged on disk is the same
+# object (TemplateRoot keeps its readings), so a repeated GET /templates decides nothing again.
+_DESCRIPTIONS: OrderedDict[tuple[str, Template], dict[str, Any]] = OrderedDict()
+_DESCRIPTIONS_KEPT = 1024
+_descriptions_lock = threading.Lock()
+
+
+def _described(registry: Registry, template: Template) -> dict[str, Any]:
+    """One template as GET /templates shows it: its drift and decisions under ``registry``."""
+    key = (registry.fingerprint, template)
+    with _descriptions_lock:
+        known = _DESCRIPTIONS.get(key)
+    if known is not None:
+        return known
+    report = drift(registry, template)
+    residual = {r.id: r for r in report.residual}
+    default_decision = _decision(report, template.default_model)
+    description = {
+        "name": template.name,
+        "runtime": template.runtime,
+        "runtime_known": report.runtime_known,
+        "default_model": template.default_model,
+        "default_routable": report.default_routable,
+        "default_decision": default_decision,
+        "offered": report.offered,
+        "routable": report.routable,
+        "residual": [{"id": r.id, "code": r.code, "reason": r.reason} for r in report.residual],
+        "models": [
+            {
+                "id": offer.id,
+                "provider": offer.provider,
+                "required_env": list(offer.required_env),
+                "routable": offer.id not in residual,
+                "code": residual[offer.id].code if offer.id in residual else None,
+                "decision": _decision(report, offer.id),
+            }
+            for offer in template.offered
+        ],
+    }
+    with _descriptions_lock:
+        _DESCRIPTIONS[key] = description
+        while len(_DESCRIPTIONS) > _DESCRIPTIONS_KEPT:
+            _DESCRIPTIONS.popitem(last=False)
+    return description
 
 
 def _decision(report: TemplateDrift, model: str | None) -> dict[str, Any] | None:
@@ -155,7 +212,9 @@ def _decision(report: TemplateDrift, model: str | None) -> dict[str, Any] | None
 @router.get(
     "/healthz",
     tags=["health"],
-    responses={errors.STATUS[ServiceCode.DATABASE_UNAVAILABLE]: {"model": ErrorOut}},
+    operation_id="getHealth",
+    response_model=HealthOut,
+    responses=refusals(ServiceCode.DATABASE_UNAVAILABLE),
 )
 def healthz(request: Request) -> dict[str, Any]:
     """200 when the database answers; 503 DATABASE_UNAVAILABLE when it does not (the detail goes to the log)."""

@@ -10,25 +10,32 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from . import errors
 from .auth import require_access
-from .schemas import ActivateVersion, ErrorOut, PublishManifest
+from .errors import ServiceCode, refusals
+from .schemas import ActivateVersion, PublishManifest, PublishOut, VersionPage
 from .state import ServiceState
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["registry"])
 
-_WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
-    errors.STATUS[code]: {"model": ErrorOut}
-    for code in (
-        errors.ServiceCode.INVALID_FIELDS,
-        errors.ServiceCode.UNAUTHORIZED,
-        errors.ServiceCode.VERSION_NOT_FOUND,
-        errors.ServiceCode.MANIFEST_WOULD_STRAND,
-        errors.ServiceCode.INVALID_MANIFEST,
-    )
+_WRITE_ERRORS = refusals(
+    ServiceCode.INVALID_FIELDS,
+    ServiceCode.UNAUTHORIZED,
+    ServiceCode.CSRF_TOKEN_INVALID,
+    ServiceCode.CROSS_SITE_REQUEST,
+    ServiceCode.VERSION_NOT_FOUND,
+    ServiceCode.MANIFEST_WOULD_STRAND,
+    ServiceCode.INVALID_MANIFEST,
+    ServiceCode.DATABASE_UNAVAILABLE,
+)
+# A publish or activation that stores nothing: a dry run, or the active version's own bytes.
+_NOTHING_STORED: dict[int | str, dict[str, Any]] = {
+    200: {"model": PublishOut, "description": "a dry run, or nothing to do: nothing was stored"}
 }
+
+# The body is optional, but not nullable: a generated client then leaves it out rather than send one.
+_NO_OPTIONS = ActivateVersion()
 
 Limit = Annotated[int, Query(ge=1, le=200, description="page size")]
 Cursor = Annotated[str | None, Query(pattern=r"^[0-9]{1,9}$", description="next_cursor of the previous page")]
@@ -39,14 +46,27 @@ def _state(request: Request) -> ServiceState:
     return request.app.state.routegate  # type: ignore[no-any-return]
 
 
-@router.get("/registry/versions")
+@router.get(
+    "/registry/versions",
+    operation_id="listVersions",
+    response_model=VersionPage,
+    responses=refusals(ServiceCode.INVALID_FIELDS, ServiceCode.DATABASE_UNAVAILABLE),
+)
 def list_versions(request: Request, limit: Limit = 50, cursor: Cursor = None) -> dict[str, Any]:
     """Every published manifest version, newest first, the active one marked."""
     items, next_cursor = _state(request).versions.page(limit, None if cursor is None else int(cursor))
     return {"items": [item.to_dict() for item in items], "next_cursor": next_cursor}
 
 
-@router.post("/registry/versions", status_code=201, dependencies=[Depends(require_access)], responses=_WRITE_ERRORS)
+@router.post(
+    "/registry/versions",
+    status_code=201,
+    dependencies=[Depends(require_access)],
+    operation_id="publishVersion",
+    response_model=PublishOut,
+    response_description="a new version, stored and active",
+    responses=_NOTHING_STORED | _WRITE_ERRORS,
+)
 def publish(body: PublishManifest, request: Request, response: Response) -> dict[str, Any]:
     """Validate the manifest, replay every stored workspace under it, and make it the active version.
 
@@ -59,8 +79,13 @@ def publish(body: PublishManifest, request: Request, response: Response) -> dict
     return outcome.to_dict()
 
 
-@router.post("/registry/versions/{version}/activate", dependencies=[Depends(require_access)], responses=_WRITE_ERRORS)
-def activate(version: Version, request: Request, body: ActivateVersion | None = None) -> dict[str, Any]:
+@router.post(
+    "/registry/versions/{version}/activate",
+    dependencies=[Depends(require_access)],
+    operation_id="activateVersion",
+    response_model=PublishOut,
+    responses=_WRITE_ERRORS,
+)
+def activate(version: Version, request: Request, body: ActivateVersion = _NO_OPTIONS) -> dict[str, Any]:
     """Make a stored version the active one again (roll back or forward), through the same gate."""
-    options = body or ActivateVersion()
-    return _state(request).activate(version, force=options.force, dry_run=options.dry_run).to_dict()
+    return _state(request).activate(version, force=body.force, dry_run=body.dry_run).to_dict()

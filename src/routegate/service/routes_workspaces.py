@@ -25,7 +25,15 @@ from .db import Action
 from .guards import guarded_route
 from .idempotency import KEY_PARAMETER, REPLAYED_HEADER, Answer, KeyedRequest
 from .middleware import GATE_SECONDS
-from .schemas import ChangeModel, CreateWorkspace, ErrorOut, WorkspaceOut, WorkspacePage, require_json
+from .schemas import (
+    ChangeModel,
+    CreateWorkspace,
+    DecisionPage,
+    RuntimeEnvOut,
+    WorkspaceOut,
+    WorkspacePage,
+    require_json,
+)
 from .state import Served, ServiceState
 from .store import Refusal, workspace_dict
 
@@ -33,7 +41,7 @@ __all__ = ["router"]
 
 _T = TypeVar("_T")
 
-_ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorOut} for status in errors.statuses()}
+_ERRORS = errors.refusals(*errors.STATUS)  # every refusal: these routes run the gates, the store and the guards
 
 # The guards run as the route's first step rather than as dependencies (see .guards): these are the hot routes.
 router = APIRouter(route_class=guarded_route(require_access, require_json), responses=_ERRORS)
@@ -87,7 +95,14 @@ async def _writing(request: Request, work: Callable[..., _T], *args: Any) -> _T:
     return await anyio.to_thread.run_sync(work, *args, limiter=_state(request).database.write_limiter)
 
 
-@router.post("/workspaces", status_code=201, response_model=WorkspaceOut, tags=["workspaces"], openapi_extra=_KEYED)
+@router.post(
+    "/workspaces",
+    status_code=201,
+    response_model=WorkspaceOut,
+    tags=["workspaces"],
+    operation_id="createWorkspace",
+    openapi_extra=_KEYED,
+)
 async def create_workspace(body: CreateWorkspace, request: Request) -> JSONResponse:
     """Run the create gates in order (template, runtime, model, catalog), then persist."""
     return await _writing(request, _create, body, request)
@@ -138,24 +153,30 @@ def _create(body: CreateWorkspace, request: Request) -> JSONResponse:
     return _answered(created, 201)
 
 
-@router.get("/workspaces", response_model=WorkspacePage, tags=["workspaces"])
+@router.get("/workspaces", response_model=WorkspacePage, tags=["workspaces"], operation_id="listWorkspaces")
 def list_workspaces(request: Request, limit: Limit = 50, cursor: Cursor = None) -> dict[str, Any]:
     items, next_cursor = _state(request).store.page(limit, _after(cursor))
     return {"items": items, "next_cursor": next_cursor}
 
 
-@router.get("/workspaces/{workspace_id}", response_model=WorkspaceOut, tags=["workspaces"])
+@router.get("/workspaces/{workspace_id}", response_model=WorkspaceOut, tags=["workspaces"], operation_id="getWorkspace")
 def get_workspace(workspace_id: str, request: Request) -> dict[str, Any]:
     return workspace_dict(_state(request).store.get(workspace_id))
 
 
-@router.delete("/workspaces/{workspace_id}", status_code=204, tags=["workspaces"])
+@router.delete("/workspaces/{workspace_id}", status_code=204, tags=["workspaces"], operation_id="deleteWorkspace")
 async def delete_workspace(workspace_id: str, request: Request) -> Response:
     await _writing(request, _state(request).store.delete, workspace_id)
     return Response(status_code=204)
 
 
-@router.put("/workspaces/{workspace_id}/model", response_model=WorkspaceOut, tags=["workspaces"], openapi_extra=_KEYED)
+@router.put(
+    "/workspaces/{workspace_id}/model",
+    response_model=WorkspaceOut,
+    tags=["workspaces"],
+    operation_id="changeModel",
+    openapi_extra=_KEYED,
+)
 async def change_model(workspace_id: str, body: ChangeModel, request: Request) -> JSONResponse:
     """The model gates again (model required, allowed, provider in the catalog), for the settled runtime."""
     return await _writing(request, _change_model, workspace_id, body, request)
@@ -204,7 +225,12 @@ def _change_model(workspace_id: str, body: ChangeModel, request: Request) -> JSO
     return _answered(changed, 200)
 
 
-@router.get("/workspaces/{workspace_id}/runtime-env", tags=["workspaces"])
+@router.get(
+    "/workspaces/{workspace_id}/runtime-env",
+    response_model=RuntimeEnvOut,
+    tags=["workspaces"],
+    operation_id="getRuntimeEnv",
+)
 def runtime_env(workspace_id: str, request: Request) -> dict[str, Any]:
     """What the runtime needs to boot: provider, protocol, base URLs and env var NAMES (never values)."""
     service = _state(request)
@@ -228,7 +254,7 @@ def runtime_env(workspace_id: str, request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/decisions", tags=["decisions"])
+@router.get("/decisions", response_model=DecisionPage, tags=["decisions"], operation_id="listDecisions")
 def list_decisions(
     request: Request, workspace_id: WorkspaceFilter = None, limit: Limit = 50, cursor: Cursor = None
 ) -> dict[str, Any]:

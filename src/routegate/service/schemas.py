@@ -5,17 +5,23 @@ shows what it says (no control or format characters), env var names only.
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
 from typing import Annotated, Any
 
 from fastapi import Request
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetJsonSchemaHandler, StringConstraints
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from routegate._ids import ENV_NAME_PATTERN
 from routegate.gate import CreateRequest
 from routegate.templates import normalise_template_name
 
-from .errors import ServiceCode, ServiceError
+from .errors import ErrorOut, ServiceCode, ServiceError
 from .middleware import SAFE_METHODS
 
 __all__ = [
@@ -24,10 +30,20 @@ __all__ = [
     "ChangeModel",
     "CheckModel",
     "CreateWorkspace",
+    "DecisionOut",
+    "DecisionPage",
     "ErrorOut",
+    "HealthOut",
     "PublishManifest",
+    "PublishOut",
+    "RegistryOut",
+    "RuntimeEnvOut",
+    "RuntimeOut",
+    "TemplatesOut",
+    "VersionPage",
     "WorkspaceOut",
     "WorkspacePage",
+    "hidden_class",
     "require_json",
 ]
 
@@ -69,8 +85,66 @@ def _stripped_not_blank(value: str) -> str:
     return value
 
 
+def _class_items(codes: list[int]) -> str:
+    """Code points as the inside of a regex character class, in ranges; the BMP spelt ``\\uXXXX``
+    (read alike by ECMA-262 and Python), the astral planes as the characters themselves."""
+    items = []
+    start = previous = codes[0]
+    for code in [*codes[1:], -1]:
+        if code == previous + 1:
+            previous = code
+            continue
+        low, high = (rf"\u{c:04x}" if c <= 0xFFFF else chr(c) for c in (start, previous))
+        items.append(low if start == previous else f"{low}-{high}")
+        start = previous = code
+    return "".join(items)
+
+
+@cache
+def hidden_class() -> str:
+    """The character class items of every hidden character (see ``_HIDDEN_CATEGORIES``), from this
+    Python's Unicode tables, as ``_visible`` sees them. Built when the OpenAPI document is (once).
+
+    Lone surrogates are left out: no UTF-8 text holds one, and regex engines that work on
+    code points (Rust's, which schemathesis validates with) refuse a class that names them.
+    """
+    declared = {kind for kind in _HIDDEN_CATEGORIES if kind != "Cs"}
+    return _class_items([code for code in range(sys.maxunicode + 1) if unicodedata.category(chr(code)) in declared])
+
+
+@cache
+def _shown_space_class() -> str:
+    """Whitespace ``str.strip`` drops that is not hidden (a space, U+00A0, U+3000 ...)."""
+    codes = [code for code in range(sys.maxunicode + 1) if chr(code).isspace()]
+    return _class_items([c for c in codes if unicodedata.category(chr(c)) not in _HIDDEN_CATEGORIES])
+
+
+@dataclass(frozen=True, slots=True)
+class _Declared:
+    """Declares in the OpenAPI document the pattern a field's validators enforce, so a client (and
+    schemathesis) knows what is accepted; validation stays the validators', whose messages say why."""
+
+    pattern: Callable[[], str]  # built on first use: the Unicode scan is not paid at import
+
+    def __get_pydantic_json_schema__(self, core: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler(core)
+        schema["pattern"] = self.pattern()
+        return schema
+
+
+VISIBLE = _Declared(lambda: f"^[^{hidden_class()}]*$")
+# Not blank once stripped: one character that is neither hidden nor a space.
+VISIBLE_NOT_BLANK = _Declared(
+    lambda: f"^[^{hidden_class()}]*[^{hidden_class()}{_shown_space_class()}][^{hidden_class()}]*$"
+)
+# One folder under the templates root however spelt ('./hermes', 'hermes/'): not '.', '..', a path or a backslash.
+TEMPLATE_NAME = _Declared(
+    lambda: rf"^(?:\./+)*(?:[^/\\{hidden_class()}]*[^./\\{hidden_class()}][^/\\{hidden_class()}]*|\.{{3,}})(?:/+\.?)*$"
+)
+
+
 def _text(max_length: int) -> Any:
-    return Annotated[str, StringConstraints(max_length=max_length), AfterValidator(_visible)]
+    return Annotated[str, StringConstraints(max_length=max_length), AfterValidator(_visible), VISIBLE]
 
 
 Name = Annotated[
@@ -78,6 +152,7 @@ Name = Annotated[
     StringConstraints(min_length=1, max_length=200),
     AfterValidator(_visible),
     AfterValidator(_stripped_not_blank),
+    VISIBLE_NOT_BLANK,
 ]
 Runtime = _text(64)
 ModelId = _text(256)
@@ -86,12 +161,13 @@ TemplateName = Annotated[
     StringConstraints(max_length=200),
     AfterValidator(_visible),
     AfterValidator(normalise_template_name),  # stored as 'hermes' however it was spelt ('./hermes', 'hermes/')
+    TEMPLATE_NAME,
 ]
 Role = _text(100)
 Url = _text(2048)
 EnvName = Annotated[str, StringConstraints(pattern=f"^{ENV_NAME_PATTERN}$", max_length=128)]  # the manifest's rule
 EnvNames = Annotated[list[EnvName], Field(max_length=32, description="env var NAMES the workspace has, never values")]
-WorkspaceId = Annotated[str, StringConstraints(max_length=36), AfterValidator(_visible)]
+WorkspaceId = Annotated[str, StringConstraints(max_length=36), AfterValidator(_visible), VISIBLE]
 
 
 async def require_json(request: Request) -> None:
@@ -211,8 +287,212 @@ class WorkspacePage(BaseModel):
     next_cursor: str | None
 
 
-class ErrorOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
+# --- answers ----------------------------------------------------------------------------------
+# Declared so a generated client has a typed class for each answer; the bodies are built by the
+# core's to_dict()s, and a test checks every real answer against these.
 
-    error: str
+
+class HealthOut(BaseModel):
+    status: str
+    manifest_fingerprint: str
+    manifest_version: int
+    database: str
+
+
+class RegistryOut(BaseModel):
+    fingerprint: str
+    manifest_version: int
+    schema_version: int
+    runtimes: list[str]
+    foreign_runtimes: list[str]
+    default_runtime: str
+
+
+class MenuEntryOut(BaseModel):
+    id: str
+    provider: str
+    billing_mode: str
+    required_env: list[str]
+
+
+class RuntimeProviderOut(BaseModel):
+    name: str
+    display_name: str | None
+    protocol: str | None
+    routing_only: bool
+    model_prefix_match: str | None = Field(description="the regular expression of the model ids it serves")
+    platform_keyed: bool
+    auth_env: list[str]
+
+
+class RuntimeOut(BaseModel):
+    runtime: str
+    fingerprint: str
+    menu: list[MenuEntryOut]
+    providers: list[RuntimeProviderOut]
+
+
+class DecisionOut(BaseModel):
+    """A create gate's model decision (``routegate check --json``)."""
+
+    runtime: str
+    model: str
+    allowed: bool
+    path: str | None
+    code: str | None
+    reason: str
+    provider: str | None
+    billing_mode: str | None
+    required_env: list[str]
+    candidates: list[str]
+    suggestions: list[str]
+
+
+class ResidualOut(BaseModel):
+    id: str
     code: str
+    reason: str
+
+
+class TemplateModelOut(BaseModel):
+    id: str
+    provider: str | None
+    required_env: list[str]
+    routable: bool
+    code: str | None
+    decision: DecisionOut | None
+
+
+class TemplateOut(BaseModel):
+    name: str
+    runtime: str | None
+    runtime_known: bool
+    default_model: str | None
+    default_routable: bool | None
+    default_decision: DecisionOut | None
+    offered: int
+    routable: int
+    residual: list[ResidualOut]
+    models: list[TemplateModelOut]
+
+
+class TemplateProblemOut(BaseModel):
+    name: str
+    error: str
+
+
+class TemplatesOut(BaseModel):
+    fingerprint: str
+    templates: list[TemplateOut]
+    problems: list[TemplateProblemOut]
+
+
+class RuntimeEnvOut(BaseModel):
+    workspace_id: str
+    runtime: str
+    model: str | None
+    provider: str | None
+    protocol: str | None
+    base_url: str | None
+    base_url_anthropic: str | None
+    auth_env: list[str]
+    auth_token_env: str | None
+    billing_mode: str | None
+    manifest_fingerprint: str
+
+
+class DecisionRecordOut(BaseModel):
+    id: int
+    action: str
+    admitted: bool
+    code: str | None
+    reason: str | None
+    workspace_id: str | None
+    runtime: str | None
+    model: str | None
+    provider: str | None
+    billing_mode: str | None
+    path: str | None
+    template: str | None
+    candidates: list[str]
+    manifest_fingerprint: str
+    manifest_version: int | None
+    created_at: str
+
+
+class DecisionPage(BaseModel):
+    items: list[DecisionRecordOut]
+    next_cursor: str | None
+
+
+class VersionOut(BaseModel):
+    version: int
+    fingerprint: str
+    created_at: str
+    note: str | None
+    active: bool
+
+
+class VersionPage(BaseModel):
+    items: list[VersionOut]
+    next_cursor: str | None
+
+
+# The publish gate's report is the publishing module's; extra fields it grows are passed on.
+_OPEN = ConfigDict(extra="allow")
+
+
+class WorkspaceChangeOut(BaseModel):
+    model_config = _OPEN
+
+    id: str
+    name: str
+    runtime: str
+    model: str | None
+    code: str | None
+    provider: str | None
+    billing_mode: str | None
+    previous_provider: str | None
+    previous_billing_mode: str | None
+
+
+class ImpactCountsOut(BaseModel):
+    model_config = _OPEN
+
+    stranded: int
+    billing_changed: int
+    moved_to_platform: int
+    provider_changed: int
+
+
+class ImpactWorkspacesOut(BaseModel):
+    model_config = _OPEN
+
+    checked: int
+    stranded: list[WorkspaceChangeOut]
+    billing_changed: list[WorkspaceChangeOut]
+    provider_changed: list[WorkspaceChangeOut]
+    counts: ImpactCountsOut
+
+
+class ImpactOut(BaseModel):
+    model_config = _OPEN
+
+    blocking: bool
+    workspaces: ImpactWorkspacesOut
+    diff: dict[str, Any] | None = Field(description="the manifest diff, as ``routegate diff --json`` reports it")
+
+
+class PublishOut(BaseModel):
+    """What a publish, activation or reload did, or for a dry run would do."""
+
+    model_config = _OPEN
+
+    version: int | None = Field(description="the version now active; null for a dry run of a new manifest")
+    fingerprint: str
+    active: bool
+    changed: bool
+    dry_run: bool
+    previous_version: int | None
+    previous_fingerprint: str | None
+    impact: ImpactOut | None

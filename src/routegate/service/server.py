@@ -40,6 +40,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         "workers": getattr(args, "workers", None),
         "default_runtime": getattr(args, "default_runtime", None),
         "foreign_runtimes": getattr(args, "foreign_runtime", None) or None,
+        "template_max_bytes": getattr(args, "template_max_bytes", None),
+        "template_max_models": getattr(args, "template_max_models", None),
     }
     return Settings.from_sources(flags)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from routegate.decision import FOREIGN_RUNTIMES
 from routegate.gate import DEFAULT_RUNTIME
+from routegate.templates import TemplateLimits
 
 __all__ = ["Settings", "SettingsError", "is_loopback", "normalise_database_url"]
 
@@ -25,6 +26,8 @@ ENV_API_TOKEN = "ROUTEGATE_API_TOKEN"
 ENV_FOREIGN_RUNTIMES = "ROUTEGATE_FOREIGN_RUNTIMES"
 ENV_DEFAULT_RUNTIME = "ROUTEGATE_DEFAULT_RUNTIME"
 ENV_MANIFEST_POLL_SECONDS = "ROUTEGATE_MANIFEST_POLL_SECONDS"
+ENV_TEMPLATE_MAX_BYTES = "ROUTEGATE_TEMPLATE_MAX_BYTES"
+ENV_TEMPLATE_MAX_MODELS = "ROUTEGATE_TEMPLATE_MAX_MODELS"
 
 DEFAULT_DATABASE_FILE = "routegate.db"
 
@@ -102,6 +105,8 @@ class Settings:
     default_runtime: str = DEFAULT_RUNTIME
     name_suffix_limit: int = 1000
     manifest_poll_seconds: float = 0.5  # how often each process checks the active manifest version
+    template_max_bytes: int = TemplateLimits().max_bytes  # a larger config.yaml is a problem, never parsed
+    template_max_models: int = TemplateLimits().max_models
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "host", _bare_host(self.host))
@@ -120,6 +125,14 @@ class Settings:
             raise SettingsError(
                 f"{ENV_MANIFEST_POLL_SECONDS} must be between 0.01 and 60 seconds, not {self.manifest_poll_seconds}"
             )
+        if self.template_max_bytes < 1:
+            raise SettingsError(f"--template-max-bytes must be at least 1, not {self.template_max_bytes}")
+        if self.template_max_models < 1:
+            raise SettingsError(f"--template-max-models must be at least 1, not {self.template_max_models}")
+
+    @property
+    def template_limits(self) -> TemplateLimits:
+        return TemplateLimits(max_bytes=self.template_max_bytes, max_models=self.template_max_models)
 
     @property
     def base_url(self) -> str:
@@ -143,6 +156,15 @@ class Settings:
                 from_env["manifest_poll_seconds"] = float(env[ENV_MANIFEST_POLL_SECONDS])
             except ValueError:
                 raise SettingsError(f"{ENV_MANIFEST_POLL_SECONDS} must be a number of seconds, such as 0.5") from None
+        for variable, key in (
+            (ENV_TEMPLATE_MAX_BYTES, "template_max_bytes"),
+            (ENV_TEMPLATE_MAX_MODELS, "template_max_models"),
+        ):
+            if env.get(variable):
+                try:
+                    from_env[key] = int(env[variable])
+                except ValueError:
+                    raise SettingsError(f"{variable} must be a whole number, such as 1000") from None
         if env.get(ENV_FOREIGN_RUNTIMES):
             from_env["foreign_runtimes"] = tuple(n.strip() for n in env[ENV_FOREIGN_RUNTIMES].split(",") if n.strip())
         merged = {key: value for key, value in from_env.items() if value is not None} | given
@@ -157,6 +179,8 @@ class Settings:
             ENV_FOREIGN_RUNTIMES: ",".join(self.foreign_runtimes),
             ENV_DEFAULT_RUNTIME: self.default_runtime,
             ENV_MANIFEST_POLL_SECONDS: repr(self.manifest_poll_seconds),
+            ENV_TEMPLATE_MAX_BYTES: str(self.template_max_bytes),
+            ENV_TEMPLATE_MAX_MODELS: str(self.template_max_models),
         }
         if self.manifest is not None:
             env[ENV_MANIFEST] = str(self.manifest)

@@ -109,7 +109,7 @@ class ServiceState:
         """
         self.settings = settings
         configured = configured_manifest(settings)
-        self.templates = TemplateRoot(settings.templates)
+        self.templates = TemplateRoot(settings.templates, limits=settings.template_limits)
         if not self.templates.path.is_dir():
             raise SettingsError(f"templates folder {self.templates.path} does not exist")
         self.database = Database(settings.database_url)

@@ -6,6 +6,11 @@ read becomes a problem, and the rest are still shown. Each template is read
 through :meth:`TemplateRoot.get`, the rule a create resolves names by, so a
 symlink out of the root is a problem here as it is a refusal there, and every
 message names the template's file relative to the root.
+
+The scan is kept small rather than cancelled when the client leaves: a template past
+the root's size limit is refused from a stat, unread, one past the model limit before
+its models are built or decided, and an unchanged file is not read again (see
+:class:`TemplateRoot`), so a repeated request costs an open and a stat per template.
 """
 
 from __future__ import annotations

@@ -5,13 +5,12 @@ shows what it says (no control or format characters), env var names only.
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Annotated, Any
 
 from fastapi import Request
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from routegate._ids import ENV_NAME_PATTERN
+from routegate._ids import ENV_NAME_PATTERN, hidden_character
 from routegate.gate import CreateRequest
 from routegate.templates import normalise_template_name
 
@@ -33,31 +32,12 @@ __all__ = [
 
 JSON_MEDIA_TYPE = "application/json"
 
-# Characters that do not show what a text says: controls (Cc), format characters (Cf: bidi
-# overrides such as U+202E, zero-width spaces), line and paragraph separators (Zl, Zp), and
-# lone surrogates (Cs), which JSON can carry and no database should receive.
-_HIDDEN_CATEGORIES = {
-    "Cc": "a control character",
-    "Cf": "a format character",
-    "Zl": "a line separator",
-    "Zp": "a paragraph separator",
-    "Cs": "a lone surrogate",
-}
-
 
 def _visible(value: str) -> str:
-    """Refuse the first hidden character, naming it and its position (the value is not echoed)."""
-    if value.isprintable():  # every hidden category is unprintable: most text needs no closer look
-        return value
-    for position, char in enumerate(value):
-        kind = _HIDDEN_CATEGORIES.get(unicodedata.category(char))
-        if kind is not None:
-            name = unicodedata.name(char, "")
-            shown = f"U+{ord(char):04X}" + (f" {name}" if name else "")
-            raise ValueError(
-                f"{shown} at position {position} is {kind}; text fields refuse control and format characters "
-                "(Unicode Cc, Cf, Zl, Zp): remove it"
-            )
+    """Refuse the first hidden character (the core's rule, shared with the manifest), naming it and its position."""
+    problem = hidden_character(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 

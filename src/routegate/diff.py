@@ -40,7 +40,7 @@ from routegate.registry import Registry
 from routegate.resolution import servable
 
 if TYPE_CHECKING:
-    from routegate._automata import Automata, Budget
+    from routegate._automata import Automata, Budget, Ledger
     from routegate.templates import Template
 
 __all__ = [
@@ -273,19 +273,23 @@ def diff(
 ) -> ManifestDiff:
     """Every change class of every runtime in either manifest, each with a confirmed witness.
 
-    ``budget`` bounds each runtime's automata (default: the prover's); past it, that runtime is unproven.
+    ``budget`` bounds the whole diff (default: the prover's), each runtime whose patterns change getting
+    a fair share of it; past its share, a runtime is unproven.
     """
-    from routegate._automata import DEFAULT_BUDGET, Automata  # deferred: only a diff needs the automata
+    from routegate._automata import DEFAULT_BUDGET, Automata, Ledger  # deferred: only a diff needs the automata
 
     if isinstance(auth_env, str):
         raise TypeError("auth_env is a collection of env var names; pass [name], not a bare string")
     auth = frozenset(auth_env)
-    automata = Automata(budget or DEFAULT_BUDGET)
+    runtimes = dict.fromkeys((*old.runtimes, *new.runtimes))
+    splits = {runtime: _split_natives(_natives(old, runtime), _natives(new, runtime), auth) for runtime in runtimes}
+    ledger = Ledger(budget or DEFAULT_BUDGET, sum(bool(changed) for changed, _ in splits.values()))
+    automata = Automata()
     changes: list[Change] = []
     unproven: list[UnprovenRuntime] = []
-    for runtime in dict.fromkeys((*old.runtimes, *new.runtimes)):
-        review = _RuntimeReview(old, new, runtime, auth, automata)
-        changes.extend(review.changes())
+    for runtime, split in splits.items():
+        review = _RuntimeReview(old, new, runtime, auth, automata, ledger)
+        changes.extend(review.changes(*split))
         unproven.extend(UnprovenRuntime(runtime, reason) for reason in review.unproven)
     old_catalog, new_catalog = old.catalog, new.catalog
     return ManifestDiff(
@@ -359,10 +363,13 @@ class _Class:
 class _RuntimeReview:
     """The change classes of one runtime in either manifest (a manifest lacking it decides as check() does)."""
 
-    __slots__ = ("_auth", "_automata", "_classes", "_new", "_old", "_runtime", "unproven")
+    __slots__ = ("_auth", "_automata", "_classes", "_ledger", "_new", "_old", "_runtime", "unproven")
 
-    def __init__(self, old: Registry, new: Registry, runtime: str, auth: frozenset[str], automata: Automata) -> None:
-        self._old, self._new, self._runtime, self._auth, self._automata = old, new, runtime, auth, automata
+    def __init__(
+        self, old: Registry, new: Registry, runtime: str, auth: frozenset[str], automata: Automata, ledger: Ledger
+    ) -> None:
+        self._old, self._new, self._runtime, self._auth = old, new, runtime, auth
+        self._automata, self._ledger = automata, ledger
         self._classes: dict[tuple[Outcome, Outcome], _Class] = {}
         self.unproven: list[str] = []
 
@@ -372,7 +379,8 @@ class _RuntimeReview:
             Outcome.of(self._new.check(self._runtime, model, self._auth)),
         )
 
-    def changes(self) -> list[Change]:
+    def changes(self, changed: list[str], unchanged: list[str]) -> list[Change]:
+        """The classes, given the native patterns that can change an outcome and those that cannot."""
         from routegate._automata import NotProven
 
         menu = dict.fromkeys((*_menu(self._old, self._runtime), *_menu(self._new, self._runtime)))
@@ -381,7 +389,7 @@ class _RuntimeReview:
             if before != after:
                 self._classes.setdefault((before, after), _Class([])).ids.append(model)
         try:
-            self._pattern_changes(frozenset(menu))
+            self._pattern_changes(frozenset(menu), changed, unchanged)
         except NotProven as error:
             self.unproven.append(f"ids beyond the menus: {error}")
         for model in _UNPATTERNED:  # last, so a class's witness is a readable id where it has one
@@ -400,20 +408,17 @@ class _RuntimeReview:
         ]
         return sorted(changes, key=lambda c: (c.kind.rank, c.witness))
 
-    def _pattern_changes(self, menu: frozenset[str]) -> None:
+    def _pattern_changes(self, menu: frozenset[str], changed: list[str], unchanged: list[str]) -> None:
         """The classes of ids on neither menu, from the automata of the patterns that can change them."""
-        from routegate._automata import DEAD, Meter, Product, common_string
+        from routegate._automata import DEAD, Product, common_string
 
-        changed, unchanged = _split_natives(
-            _natives(self._old, self._runtime), _natives(self._new, self._runtime), self._auth
-        )
         if not changed:
             return
         # A runtime one manifest lacks decides every id alike there, so ids no pattern matches may change too.
         one_sided = (self._runtime in self._old.runtimes) != (self._runtime in self._new.runtimes)
-        meter = Meter(self._automata.budget, f"runtime {self._runtime!r}")
+        meter = self._ledger.meter(f"runtime {self._runtime!r}")
         automaton = {pattern: self._automata.pattern(pattern, meter) for pattern in changed}
-        context = [self._automata.servable(), self._automata.none_of(menu)]
+        context = [self._automata.servable(meter), self._automata.none_of(menu, meter)]
         for pattern in unchanged:
             own = self._automata.pattern(pattern, meter)
             if any(common_string([own, automaton[c], *context], meter) is not None for c in changed):

@@ -11,10 +11,9 @@ strings can reach together, and an automaton that would explode (RE2 accepts
 ``(a|b)*a(a|b){14}``, whose deterministic form has 2^15 states) stops at the
 budget instead of running for minutes.
 
-One :class:`Budget` bounds a whole run (a proof, a diff): a :class:`Ledger`
-shares it among the run's questions as they come, each getting a fair share
-of what is left (:class:`Meter`), so no question can take what the others are
-owed and the run as a whole never spends more than the budget.
+One :class:`~routegate._budget.Budget` bounds a whole run (a proof, a diff):
+every state made is charged to the :class:`~routegate._budget.Meter` of the
+question at hand, its fair share of what the run has left.
 
 Soundness before completeness: each automaton is spot-checked against RE2 in
 both directions before it is trusted: strings drawn from the automaton must be
@@ -32,24 +31,17 @@ import bisect
 import collections
 import itertools
 import random
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 
 from routegate import _ids, _re2
 from routegate import _re2syntax as syn
+from routegate._budget import Meter, NotProven
 
 __all__ = [
     "DEAD",
-    "DEFAULT_BUDGET",
     "Automata",
     "Automaton",
     "BeyondProver",
-    "Budget",
-    "Ledger",
-    "Meter",
-    "NotProven",
-    "OverBudget",
     "Product",
     "common_string",
     "re2_finds",
@@ -66,102 +58,8 @@ _SURROGATES = (0xD800, 0xDFFF)
 _LAST_SPACE = 0x3000  # str.isspace() is false for every code point above U+3000
 
 
-@dataclass(frozen=True, slots=True)
-class Budget:
-    """How far the automata may go in one whole run: a ``prove()``, a ``diff()``, a publish gate's diff.
-
-    ``states`` bounds the states the run makes, all questions together: every
-    pattern's nondeterministic states, every deterministic state and every
-    product state explored (a menu's own trie, the size of the manifest, is not
-    counted). It bounds the run's memory and most of its work; ``seconds``
-    bounds its wall-clock time. The values are stated in ``--help`` and in
-    docs/ci-gates.md.
-    """
-
-    states: int = 400_000
-    seconds: float = 30.0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.states, bool) or not isinstance(self.states, int) or self.states < 1:
-            raise ValueError(f"a budget's states must be a positive integer, not {self.states!r}")
-        if not isinstance(self.seconds, int | float) or isinstance(self.seconds, bool) or not self.seconds > 0:
-            raise ValueError(f"a budget's seconds must be a positive number, not {self.seconds!r}")
-
-
-DEFAULT_BUDGET = Budget()
-
-
-class NotProven(Exception):
-    """A question the automata cannot answer soundly; the message says why."""
-
-
 class BeyondProver(NotProven):
     """The pattern uses a construct the automata do not model, or failed its check against RE2."""
-
-
-class OverBudget(NotProven):
-    """Answering would take more states or time than the budget allows."""
-
-
-class Ledger:
-    """One run's :class:`Budget` as it is spent, shared fairly among the run's questions.
-
-    The caller says how many questions to expect; each question, when it
-    starts, may spend what is left divided by the questions left (itself
-    included). A question that needs little leaves the rest to those after it;
-    none can spend what the others are owed, so each may spend at least an
-    equal share of the states. The states spent never exceed ``budget.states``.
-    """
-
-    __slots__ = ("_left", "budget", "deadline", "spent")
-
-    def __init__(self, budget: Budget, questions: int = 0) -> None:
-        self.budget = budget
-        self.spent = 0
-        self.deadline = time.monotonic() + budget.seconds
-        self._left = questions
-
-    def expect(self, questions: int) -> None:
-        """``questions`` more will ask for a :meth:`meter`."""
-        self._left += questions
-
-    def meter(self, what: str) -> Meter:
-        """The next question's share: what is left of the states and of the time, over the questions left."""
-        left = max(self._left, 1)
-        self._left = max(self._left - 1, 0)
-        now = time.monotonic()
-        return Meter(self, what, (self.budget.states - self.spent) // left, now + max(self.deadline - now, 0) / left)
-
-
-class Meter:
-    """One question's share of its run's :class:`Ledger`, as it is spent."""
-
-    __slots__ = ("allowance", "deadline", "ledger", "spent", "what")
-
-    def __init__(self, ledger: Ledger, what: str, allowance: int, deadline: float) -> None:
-        self.ledger = ledger
-        self.what = what
-        self.allowance = allowance
-        self.deadline = deadline
-        self.spent = 0
-
-    def charge(self) -> None:
-        """One more state made; raises OverBudget past the question's share of the states or of the time."""
-        if self.spent >= self.allowance:
-            raise OverBudget(
-                f"{self.what}: needs more than its share ({self.allowance} states) of the run's "
-                f"{self.ledger.budget.states} states (raise --max-states)"
-            )
-        self.spent += 1
-        self.ledger.spent += 1
-        self.check_time()
-
-    def check_time(self) -> None:
-        if time.monotonic() > self.deadline:
-            raise OverBudget(
-                f"{self.what}: past its share of the run's {self.ledger.budget.seconds:g} s budget "
-                "(raise --time-budget)"
-            )
 
 
 # --- nondeterministic automata over code point ranges -------------------------------------------

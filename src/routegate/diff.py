@@ -40,7 +40,8 @@ from routegate.registry import Registry
 from routegate.resolution import servable
 
 if TYPE_CHECKING:
-    from routegate._automata import Automata, Budget, Ledger
+    from routegate._automata import Automata
+    from routegate._budget import Budget, Ledger
     from routegate.templates import Template
 
 __all__ = [
@@ -276,7 +277,8 @@ def diff(
     ``budget`` bounds the whole diff (default: the prover's), each runtime whose patterns change getting
     a fair share of it; past its share, a runtime is unproven.
     """
-    from routegate._automata import DEFAULT_BUDGET, Automata, Ledger  # deferred: only a diff needs the automata
+    from routegate._automata import Automata  # deferred: only a diff needs the automata
+    from routegate._budget import DEFAULT_BUDGET, Ledger
 
     if isinstance(auth_env, str):
         raise TypeError("auth_env is a collection of env var names; pass [name], not a bare string")
@@ -381,7 +383,7 @@ class _RuntimeReview:
 
     def changes(self, changed: list[str], unchanged: list[str]) -> list[Change]:
         """The classes, given the native patterns that can change an outcome and those that cannot."""
-        from routegate._automata import NotProven
+        from routegate._budget import NotProven
 
         menu = dict.fromkeys((*_menu(self._old, self._runtime), *_menu(self._new, self._runtime)))
         for model in menu:
@@ -451,7 +453,8 @@ class _RuntimeReview:
 
     def _decide(self, witness: str, matching: dict[str, bool], menu: frozenset[str]) -> None:
         """One combination of matching patterns, decided by check() on a witness RE2 agrees on."""
-        from routegate._automata import NotProven, re2_finds
+        from routegate._automata import re2_finds
+        from routegate._budget import NotProven
 
         if witness in menu or witness != witness.strip() or not servable(witness):
             raise NotProven(f"the automata reached {witness!r}, which is not an id beyond the menus")

@@ -27,17 +27,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from routegate._automata import (
-    DEFAULT_BUDGET,
-    Automata,
-    Automaton,
-    Budget,
-    Ledger,
-    Meter,
-    NotProven,
-    common_string,
-    re2_finds,
-)
+from routegate._automata import Automata, Automaton, common_string, re2_finds
+from routegate._budget import DEFAULT_BUDGET, Budget, Ledger, Meter, NotProven
 from routegate.manifest import Manifest, Provider
 
 __all__ = ["Overlap", "ProofReport", "Scope", "SharedId", "Unproven", "prove"]

@@ -52,10 +52,10 @@ class Ledger:
     The caller says how many questions to expect; each question, when it
     starts, may spend what is left (states and time) divided by the square
     root of the questions left, itself included. A question that needs little
-    leaves the rest to those after it; a runaway one takes a part that shrinks
-    as the budget does, so it cannot starve those after it. (An equal split
-    would starve the first questions of a large run, which build the automata
-    the later ones reuse.) The states spent never exceed ``budget.states``,
+    leaves the rest to those after it; a runaway one, with n questions left,
+    takes at most 1/√n of what is left and leaves the rest to the others. (An
+    equal split would starve the first questions of a large run, which build
+    the automata the later ones reuse.) The states spent never exceed ``budget.states``,
     and no question runs past the run's deadline.
     """
 

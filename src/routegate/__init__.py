@@ -28,14 +28,14 @@ from routegate.registry import Explanation, MenuEntry, Registry
 from routegate.resolution import Derivation, Upstream
 
 if TYPE_CHECKING:
-    from routegate._automata import Budget
+    from routegate._budget import Budget
 
 
 def __getattr__(name: str) -> Any:
     """Read on first use, so a one-shot ``routegate check`` loads neither: ``Budget`` (the automata)
     and ``__version__`` (the package metadata, see :mod:`routegate._version`)."""
     if name == "Budget":
-        from routegate._automata import Budget
+        from routegate._budget import Budget
 
         return Budget
     if name == "__version__":

@@ -11,6 +11,10 @@ strings can reach together, and an automaton that would explode (RE2 accepts
 ``(a|b)*a(a|b){14}``, whose deterministic form has 2^15 states) stops at the
 budget instead of running for minutes.
 
+One :class:`~routegate._budget.Budget` bounds a whole run (a proof, a diff):
+every state made is charged to the :class:`~routegate._budget.Meter` of the
+question at hand, its fair share of what the run has left.
+
 Soundness before completeness: each automaton is spot-checked against RE2 in
 both directions before it is trusted: strings drawn from the automaton must be
 matched by RE2 (it accepts nothing extra) and strings spelled from the
@@ -27,23 +31,17 @@ import bisect
 import collections
 import itertools
 import random
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 
 from routegate import _ids, _re2
 from routegate import _re2syntax as syn
+from routegate._budget import Meter, NotProven
 
 __all__ = [
     "DEAD",
-    "DEFAULT_BUDGET",
     "Automata",
     "Automaton",
     "BeyondProver",
-    "Budget",
-    "Meter",
-    "NotProven",
-    "OverBudget",
     "Product",
     "common_string",
     "re2_finds",
@@ -60,60 +58,8 @@ _SURROGATES = (0xD800, 0xDFFF)
 _LAST_SPACE = 0x3000  # str.isspace() is false for every code point above U+3000
 
 
-@dataclass(frozen=True, slots=True)
-class Budget:
-    """How far the automata may go on one question (a pair of patterns, a runtime's diff).
-
-    ``states`` bounds each automaton's deterministic states and each product's
-    explored states; ``seconds`` bounds the wall-clock time of one question.
-    """
-
-    states: int = 50_000
-    seconds: float = 10.0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.states, bool) or not isinstance(self.states, int) or self.states < 1:
-            raise ValueError(f"a budget's states must be a positive integer, not {self.states!r}")
-        if not isinstance(self.seconds, int | float) or isinstance(self.seconds, bool) or not self.seconds > 0:
-            raise ValueError(f"a budget's seconds must be a positive number, not {self.seconds!r}")
-
-
-DEFAULT_BUDGET = Budget()
-
-
-class NotProven(Exception):
-    """A question the automata cannot answer soundly; the message says why."""
-
-
 class BeyondProver(NotProven):
     """The pattern uses a construct the automata do not model, or failed its check against RE2."""
-
-
-class OverBudget(NotProven):
-    """Answering would take more states or time than the budget allows."""
-
-
-class Meter:
-    """One question's budget as it is spent."""
-
-    __slots__ = ("budget", "deadline", "spent", "what")
-
-    def __init__(self, budget: Budget, what: str) -> None:
-        self.budget = budget
-        self.what = what
-        self.spent = 0
-        self.deadline = time.monotonic() + budget.seconds
-
-    def charge(self) -> None:
-        """One more product state explored; raises OverBudget past the states or the deadline."""
-        self.spent += 1
-        if self.spent > self.budget.states:
-            raise OverBudget(f"{self.what}: more than {self.budget.states} product states (raise --max-states)")
-        self.check_time()
-
-    def check_time(self) -> None:
-        if time.monotonic() > self.deadline:
-            raise OverBudget(f"{self.what}: past the {self.budget.seconds:g} s budget (raise --time-budget)")
 
 
 # --- nondeterministic automata over code point ranges -------------------------------------------
@@ -124,22 +70,23 @@ class _Nfa:
 
     ``at_begin`` and ``at_end`` are epsilon edges with a condition (``^`` and
     ``$``): passable only before the first character, and only after the last.
+    Each state is charged to ``meter``; a menu's trie, as large as the manifest, has none.
     """
 
-    __slots__ = ("accept", "at_begin", "at_end", "edges", "eps", "limit", "start")
+    __slots__ = ("accept", "at_begin", "at_end", "edges", "eps", "meter", "start")
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, meter: Meter | None) -> None:
         self.edges: list[list[tuple[int, int, int]]] = []
         self.eps: list[list[int]] = []
         self.at_begin: list[list[int]] = []
         self.at_end: list[list[int]] = []
-        self.limit = limit
+        self.meter = meter
         self.start = self.state()
         self.accept = self.state()
 
     def state(self) -> int:
-        if len(self.edges) >= self.limit:
-            raise OverBudget(f"more than {self.limit} automaton states to write the pattern (raise --max-states)")
+        if self.meter is not None:
+            self.meter.charge()
         for table in (self.edges, self.eps, self.at_begin, self.at_end):
             table.append([])
         return len(self.edges) - 1
@@ -148,9 +95,9 @@ class _Nfa:
         self.edges[source].extend((lo, hi, target) for lo, hi in ranges)
 
 
-def _pattern_nfa(regex: syn.Regex, limit: int) -> _Nfa:
+def _pattern_nfa(regex: syn.Regex, meter: Meter) -> _Nfa:
     """Every string RE2 *finds* the pattern in: anything may come before and after a match."""
-    nfa = _Nfa(limit)
+    nfa = _Nfa(meter)
     nfa.ranges(nfa.start, _ANY, nfa.start)
     tail = nfa.state()
     nfa.eps[_build(nfa, regex.root, regex.fold_case, nfa.start)].append(tail)
@@ -246,17 +193,18 @@ def _hopeful(nfa: _Nfa) -> frozenset[int]:
 class Automaton:
     """A deterministic automaton whose states (sets of NFA states) are made when first reached.
 
-    ``moves(state)`` lists the state's transitions as sorted, disjoint
+    ``moves(state, meter)`` lists the state's transitions as sorted, disjoint
     ``(low, high, target)`` code point ranges; a character in no range leads to
-    :data:`DEAD`. More than ``limit`` states raises :class:`OverBudget`, then
-    and on every later call: an automaton that exploded stays exploded.
+    :data:`DEAD`. Each state made is charged to the meter of the question that
+    reached it; one past its share raises :class:`OverBudget`, and the
+    automaton keeps the states made so far, so a later question with room goes on from there.
     """
 
-    __slots__ = ("_hopeful", "_ids", "_moves", "_nfa", "_sets", "exploded", "finals", "name")
+    __slots__ = ("_hopeful", "_ids", "_moves", "_nfa", "_sets", "finals", "name")
 
     initial = 0
 
-    def __init__(self, nfa: _Nfa, name: str) -> None:
+    def __init__(self, nfa: _Nfa, name: str, meter: Meter) -> None:
         self._nfa = nfa
         self.name = name
         self._hopeful = _hopeful(nfa)
@@ -264,8 +212,7 @@ class Automaton:
         self._ids: dict[tuple[frozenset[int], bool], int] = {}
         self._moves: list[tuple[tuple[int, int, int], ...] | None] = []
         self.finals: list[bool] = []
-        self.exploded: str | None = None
-        self._state(self._closure((nfa.start,), at_begin=True), at_begin=True)
+        self._state(self._closure((nfa.start,), at_begin=True), meter, at_begin=True)
 
     def _closure(self, states: Iterable[int], *, at_begin: bool = False, at_end: bool = False) -> frozenset[int]:
         """The states reachable by epsilon edges, and by ``^`` (``$``) edges where the text begins (ends)."""
@@ -283,31 +230,24 @@ class Automaton:
                         todo.append(target)
         return frozenset(seen)
 
-    def _state(self, subset: frozenset[int], *, at_begin: bool = False) -> int:
+    def _state(self, subset: frozenset[int], meter: Meter, *, at_begin: bool = False) -> int:
         """The number of a state, made if new; the initial one is its own even if a later set is equal."""
         key = (subset, at_begin)
         found = self._ids.get(key)
         if found is not None:
             return found
-        if len(self._sets) >= self._nfa.limit:
-            self.exploded = (
-                f"pattern {self.name!r} needs more than {self._nfa.limit} automaton states (raise --max-states)"
-            )
-            raise OverBudget(self.exploded)
+        meter.charge()
         self._ids[key] = len(self._sets)
         self._sets.append(subset)
         self._moves.append(None)
         self.finals.append(self._nfa.accept in self._closure(subset, at_begin=at_begin, at_end=True))
         return len(self._sets) - 1
 
-    def moves(self, state: int, meter: Meter | None = None) -> tuple[tuple[int, int, int], ...]:
+    def moves(self, state: int, meter: Meter) -> tuple[tuple[int, int, int], ...]:
         known = self._moves[state]
         if known is not None:
             return known
-        if self.exploded is not None:
-            raise OverBudget(self.exploded)
-        if meter is not None:
-            meter.check_time()
+        meter.check_time()
         edges = [edge for nfa_state in self._sets[state] for edge in self._nfa.edges[nfa_state]]
         points = sorted({lo for lo, _, _ in edges} | {hi + 1 for _, hi, _ in edges})
         found: list[tuple[int, int, int]] = []
@@ -320,7 +260,7 @@ class Automaton:
             subset = self._closure(targets) & self._hopeful
             if not subset:
                 continue
-            target = self._state(subset)
+            target = self._state(subset, meter)
             if found and found[-1][2] == target and found[-1][1] == low - 1:
                 found[-1] = (found[-1][0], after - 1, target)
             else:
@@ -328,17 +268,17 @@ class Automaton:
         self._moves[state] = moves = tuple(found)
         return moves
 
-    def step(self, state: int, code_point: int) -> int:
-        moves = self.moves(state)
+    def step(self, state: int, code_point: int, meter: Meter) -> int:
+        moves = self.moves(state, meter)
         index = bisect.bisect_right(moves, (code_point, syn.MAX_CODE_POINT + 1, 0)) - 1
         if index >= 0 and moves[index][0] <= code_point <= moves[index][1]:
             return moves[index][2]
         return DEAD
 
-    def accepts(self, text: str) -> bool:
+    def accepts(self, text: str, meter: Meter) -> bool:
         state = self.initial
         for char in text:
-            state = self.step(state, ord(char))
+            state = self.step(state, ord(char), meter)
             if state == DEAD:
                 return False
         return self.finals[state]
@@ -453,13 +393,13 @@ class Automata:
 
     One instance serves one run (a ``prove()`` or a ``diff()``), so it holds an
     automaton for each pattern of the manifests at hand and no more, and is
-    dropped with the run.
+    dropped with the run. Building and exploring them is charged to the meter
+    of the question at hand.
     """
 
-    __slots__ = ("_failed", "_patterns", "_servable", "budget")
+    __slots__ = ("_failed", "_patterns", "_servable")
 
-    def __init__(self, budget: Budget) -> None:
-        self.budget = budget
+    def __init__(self) -> None:
         self._patterns: dict[str, Automaton] = {}
         self._failed: dict[str, BeyondProver] = {}
         self._servable: Automaton | None = None
@@ -473,7 +413,7 @@ class Automata:
         if automaton is None:
             try:
                 regex = syn.parse(pattern)
-                automaton = Automaton(_pattern_nfa(regex, self.budget.states), pattern)
+                automaton = Automaton(_pattern_nfa(regex, meter), pattern, meter)
                 _self_check(automaton, regex, meter)
             except syn.Untranslatable as error:
                 self._failed[pattern] = BeyondProver(f"pattern {pattern!r} is beyond the prover: {error}")
@@ -487,7 +427,7 @@ class Automata:
             self._patterns[pattern] = automaton
         return automaton
 
-    def servable(self) -> Automaton:
+    def servable(self, meter: Meter) -> Automaton:
         """Ids check() can hand to a matcher: nothing ``_ids.UNSERVABLE`` refuses, nothing str.strip() trims."""
         if self._servable is None:
             refused = syn.parse(_ids.UNSERVABLE.pattern).root
@@ -496,20 +436,20 @@ class Automata:
             spaces = tuple((cp, cp) for cp in range(_LAST_SPACE + 1) if chr(cp).isspace())
             space = _minus(spaces, unservable)
             edge = syn.complement(unservable + spaces)
-            nfa = _Nfa(self.budget.states)
+            nfa = _Nfa(meter)
             inner = nfa.state()  # after a space: not final until an edge character follows
             nfa.ranges(nfa.start, edge, nfa.accept)
             nfa.ranges(nfa.accept, edge, nfa.accept)
             nfa.ranges(nfa.accept, space, inner)
             nfa.ranges(inner, space, inner)
             nfa.ranges(inner, edge, nfa.accept)
-            self._servable = Automaton(nfa, "servable ids")
+            self._servable = Automaton(nfa, "servable ids", meter)
         return self._servable
 
-    def none_of(self, texts: Iterable[str]) -> Automaton:
+    def none_of(self, texts: Iterable[str], meter: Meter) -> Automaton:
         """Every string except ``texts`` (a finite set: a runtime's menu ids)."""
         listed = tuple(texts)
-        nfa = _Nfa(self.budget.states + sum(map(len, listed)) + 8)
+        nfa = _Nfa(None)
         children: dict[int, dict[int, int]] = {nfa.start: {}}  # a trie of the texts
         ends: set[int] = set()
         for text in listed:
@@ -528,7 +468,7 @@ class Automata:
                 nfa.eps[state].append(nfa.accept)
             nfa.ranges(state, syn.complement(tuple((cp, cp) for cp in follow)), outside)
             nfa.edges[state].extend((cp, cp, child) for cp, child in follow.items())
-        return Automaton(nfa, "not a menu id")
+        return Automaton(nfa, "not a menu id", meter)
 
 
 def _minus(ranges: syn.Ranges, removed: syn.Ranges) -> syn.Ranges:
@@ -552,7 +492,7 @@ def _self_check(automaton: Automaton, regex: syn.Regex, meter: Meter) -> None:
         if not re2_finds(pattern, sample):
             raise BeyondProver(f"pattern {pattern!r}: the automaton accepts {sample!r}, which RE2 does not match")
     for example in _examples(regex, _SELF_CHECK):
-        if re2_finds(pattern, example) and not automaton.accepts(example):
+        if re2_finds(pattern, example) and not automaton.accepts(example, meter):
             raise BeyondProver(f"pattern {pattern!r}: RE2 matches {example!r}, which the automaton rejects")
 
 

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import re
+import unicodedata
+from types import MappingProxyType
 
-__all__ = ["ENV_NAME", "ENV_NAME_PATTERN", "SLUG", "SLUG_PATTERN", "UNSERVABLE", "UPSTREAM_SEPARATORS"]
+__all__ = [
+    "ENV_NAME",
+    "ENV_NAME_PATTERN",
+    "HIDDEN_CATEGORIES",
+    "SLUG",
+    "SLUG_PATTERN",
+    "UNSERVABLE",
+    "UPSTREAM_SEPARATORS",
+    "hidden_character",
+]
 
 UNSERVABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 """Control characters and lone surrogates: no provider serves an id holding one."""
@@ -25,3 +36,38 @@ SLUG = re.compile(SLUG_PATTERN)
 
 UPSTREAM_SEPARATORS = ("/", ":")
 """Where the platform's proxy splits a namespaced id into vendor and model, tried in this order."""
+
+HIDDEN_CATEGORIES = MappingProxyType(
+    {
+        "Cc": "a control character",
+        "Cf": "a format character",
+        "Zl": "a line separator",
+        "Zp": "a paragraph separator",
+        "Cs": "a lone surrogate",
+    }
+)
+"""Characters that do not show what a text says, refused in every text routegate takes in.
+
+Controls, format characters (bidi overrides such as U+202E, zero-width spaces such
+as U+200B), line and paragraph separators, and lone surrogates: with one of them, an id
+or a label can look like another one in the console, in a diff or in a log.
+"""
+
+
+def hidden_character(text: str) -> str | None:
+    """Why ``text`` does not show what it says (its first hidden character), or None.
+
+    The text itself is not echoed: it may be a pasted secret.
+    """
+    if text.isprintable():  # every hidden category is unprintable: most text needs no closer look
+        return None
+    for position, char in enumerate(text):
+        kind = HIDDEN_CATEGORIES.get(unicodedata.category(char))
+        if kind is not None:
+            name = unicodedata.name(char, "")
+            shown = f"U+{ord(char):04X}" + (f" {name}" if name else "")
+            return (
+                f"{shown} at position {position} is {kind}; text fields refuse control and format characters "
+                f"(Unicode {', '.join(HIDDEN_CATEGORIES)}): remove it"
+            )
+    return None

@@ -21,7 +21,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import ErrorDetails
 
 from routegate import _ids, _re2
-from routegate._ids import ENV_NAME, SLUG, UNSERVABLE, UPSTREAM_SEPARATORS
+from routegate._ids import ENV_NAME, SLUG, UNSERVABLE, UPSTREAM_SEPARATORS, hidden_character
 from routegate.billing import PLATFORM, is_platform_keyed, platform_disguise
 from routegate.errors import Problem
 
@@ -133,6 +133,17 @@ class _Document(BaseModel):
     """A part of the YAML document: exactly its fields, each of exactly its type (no coercion)."""
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _shows_what_it_says(cls, value: object) -> object:
+        """Every text of every field, first: an id with a hidden character could pose as another one."""
+        texts = [(None, value)] if isinstance(value, str) else enumerate(value) if isinstance(value, list) else ()
+        for index, text in texts:
+            problem = hidden_character(text) if isinstance(text, str) else None
+            if problem is not None:
+                raise ValueError(problem if index is None else f"entry [{index}]: {problem}")
+        return value
 
 
 class ProviderDoc(_Document):

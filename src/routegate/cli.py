@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from routegate._automata import Budget
+    from routegate._budget import Budget
     from routegate.errors import InvalidManifest, UnknownRuntime
     from routegate.manifest import Manifest
     from routegate.registry import Registry
@@ -174,7 +174,7 @@ def _lint_prove(manifest: Manifest, args: argparse.Namespace, out: Output) -> in
 
 def _budget(args: argparse.Namespace) -> Budget:
     """The prover's budget from ``--max-states`` and ``--time-budget`` (defaults where not given)."""
-    from routegate._automata import Budget
+    from routegate._budget import Budget
 
     default = Budget()
     try:
@@ -187,17 +187,20 @@ def _budget(args: argparse.Namespace) -> Budget:
 
 
 def _prover_budget_flags(p: argparse.ArgumentParser) -> None:
+    from routegate._budget import DEFAULT_BUDGET  # light: the budget, not the automata
+
     p.add_argument(
         "--max-states",
         type=int,
         metavar="N",
-        help="automaton states one question (a pair, a runtime's diff) may explore before it is unproven",
+        help="automaton and product states the whole run may make, shared fairly among its questions; "
+        f"past its share a question is unproven (default: {DEFAULT_BUDGET.states:,})",
     )
     p.add_argument(
         "--time-budget",
         type=float,
         metavar="SECONDS",
-        help="seconds one question may take before it is unproven (defaults: docs/ci-gates.md)",
+        help=f"seconds the whole run may take, shared likewise (default: {DEFAULT_BUDGET.seconds:g})",
     )
 
 

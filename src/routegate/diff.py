@@ -1,21 +1,28 @@
 """What a manifest edit does to every decision and who pays (``routegate diff``).
 
-For each runtime in both manifests, every model id has an *outcome* under OLD
+For each runtime in either manifest, every model id has an *outcome* under OLD
 and under NEW: (allowed, provider, billing mode) as ``check()`` decides it. A
-*change class* is the set of all ids whose outcome moves from A to B, A != B.
+runtime one manifest lacks is decided there as check() decides it: refused
+(``RUNTIME_UNSUPPORTED``), or admitted by no provider when it is a foreign
+runtime (fail-open). A *change class* is the set of all ids whose outcome
+moves from A to B, A != B.
 
-Menu ids are finite: each is decided directly under both manifests. Every
-other id that check() can hand to a matcher (trimmed, non-empty, no control
-characters) is decided by which native patterns match it, so its outcome is a
-function of that set of patterns. Only ids some *changed* pattern matches can
-change (a provider added to or dropped from the runtime, its pattern edited, or
-its auth env accepting the given names or not); the automata of those patterns,
-of the unchanged patterns that can meet them, of the servable ids and of "not a
-menu id" are read in step, and each reachable combination of matching patterns
-is decided once, by calling check() on a shortest id reaching it. RE2 must
-agree with the automata on which patterns match that id, or the runtime is
-unproven. Anything past the :class:`~routegate._automata.Budget` or beyond the
-modelled subset is reported in ``unproven``, never guessed.
+Menu ids are finite: each is decided directly under both manifests, and so are
+the ids no pattern decides (the empty id, and one holding a control
+character, each standing for all such ids). Every other id that check() can
+hand to a matcher (trimmed, non-empty, no control characters) is decided by
+which native patterns match it, so its outcome is a function of that set of
+patterns. Only ids some *changed* pattern matches can change (a provider added
+to or dropped from the runtime, its pattern edited, or its auth env accepting
+the given names or not; every pattern of a runtime that appears or vanishes),
+plus, for such a runtime, the ids no pattern matches. The automata of those
+patterns, of the unchanged patterns that can meet them, of the servable ids
+and of "not a menu id" are read in step, and each reachable combination of
+matching patterns is decided once, by calling check() on a shortest id
+reaching it. RE2 must agree with the automata on which patterns match that
+id, or the runtime is unproven. Anything past the run's
+:class:`~routegate._automata.Budget` or beyond the modelled subset is reported
+in ``unproven``, never guessed.
 """
 
 from __future__ import annotations
@@ -33,7 +40,8 @@ from routegate.registry import Registry
 from routegate.resolution import servable
 
 if TYPE_CHECKING:
-    from routegate._automata import Automata, Budget
+    from routegate._automata import Automata
+    from routegate._budget import Budget, Ledger
     from routegate.templates import Template
 
 __all__ = [
@@ -84,7 +92,7 @@ class ChangeKind(enum.StrEnum):
 
     TO_PLATFORM = "to_platform"  # now billed to the platform's key, before not
     LOST = "lost"  # allowed before, refused now: workspaces and templates using it would wedge
-    GAINED = "gained"  # refused before, allowed now
+    GAINED = "gained"  # refused before, or admitted by no provider (fail-open); now served by one
     FROM_PLATFORM = "from_platform"  # billing moved off the platform
     PROVIDER_CHANGED = "provider_changed"
 
@@ -94,7 +102,7 @@ class ChangeKind(enum.StrEnum):
             return cls.TO_PLATFORM
         if old.allowed and not new.allowed:
             return cls.LOST
-        if new.allowed and not old.allowed:
+        if new.allowed and (not old.allowed or (old.provider is None and new.provider is not None)):
             return cls.GAINED
         if old.platform_billed:
             return cls.FROM_PLATFORM
@@ -114,7 +122,7 @@ class Change:
     """One change class: every id of ``runtime`` whose outcome is ``old`` under OLD and ``new`` under NEW.
 
     ``ids`` lists every menu id in the class; ``by_pattern`` says the class
-    also holds ids on neither menu, decided by patterns. ``witness`` is one id
+    also holds ids on neither menu. ``witness`` is one id
     of the class, confirmed by check() under both manifests.
     """
 
@@ -264,23 +272,27 @@ def diff(
     budget: Budget | None = None,
     templates: Iterable[Template] = (),
 ) -> ManifestDiff:
-    """Every change class of every runtime in both manifests, each with a confirmed witness.
+    """Every change class of every runtime in either manifest, each with a confirmed witness.
 
-    ``budget`` bounds each runtime's automata (default: the prover's); past it, that runtime is unproven.
+    ``budget`` bounds the whole diff (default: the prover's), each runtime whose patterns change getting
+    a fair share of it; past its share, a runtime is unproven.
     """
-    from routegate._automata import DEFAULT_BUDGET, Automata  # deferred: only a diff needs the automata
+    from routegate._automata import Automata  # deferred: only a diff needs the automata
+    from routegate._budget import DEFAULT_BUDGET, Ledger
 
     if isinstance(auth_env, str):
         raise TypeError("auth_env is a collection of env var names; pass [name], not a bare string")
     auth = frozenset(auth_env)
-    automata = Automata(budget or DEFAULT_BUDGET)
+    runtimes = dict.fromkeys((*old.runtimes, *new.runtimes))
+    splits = {runtime: _split_natives(_natives(old, runtime), _natives(new, runtime), auth) for runtime in runtimes}
+    ledger = Ledger(budget or DEFAULT_BUDGET, sum(bool(changed) for changed, _ in splits.values()))
+    automata = Automata()
     changes: list[Change] = []
     unproven: list[UnprovenRuntime] = []
-    for runtime in old.runtimes:
-        if runtime in new.runtimes:
-            review = _RuntimeReview(old, new, runtime, auth, automata)
-            changes.extend(review.changes())
-            unproven.extend(UnprovenRuntime(runtime, reason) for reason in review.unproven)
+    for runtime, split in splits.items():
+        review = _RuntimeReview(old, new, runtime, auth, automata, ledger)
+        changes.extend(review.changes(*split))
+        unproven.extend(UnprovenRuntime(runtime, reason) for reason in review.unproven)
     old_catalog, new_catalog = old.catalog, new.catalog
     return ManifestDiff(
         old.fingerprint,
@@ -326,6 +338,22 @@ def _template_changes(
     return tuple(found)
 
 
+_UNPATTERNED = ("", "\x00")
+"""Ids no pattern decides, one for each kind: the empty id (as every blank one) and an unservable one.
+
+check() answers every id of a kind alike on a runtime of the manifest (empty: allowed, for the
+MODEL_REQUIRED gate; a control character: refused), and alike on a runtime it lacks.
+"""
+
+
+def _menu(registry: Registry, runtime: str) -> tuple[str, ...]:
+    return registry.menu(runtime) if runtime in registry.runtimes else ()
+
+
+def _natives(registry: Registry, runtime: str) -> tuple[Provider, ...]:
+    return registry.providers_for(runtime) if runtime in registry.runtimes else ()
+
+
 @dataclass(slots=True)
 class _Class:
     """A change class as it is collected: its menu ids and a witness beyond the menus."""
@@ -335,12 +363,15 @@ class _Class:
 
 
 class _RuntimeReview:
-    """The change classes of one runtime in both manifests."""
+    """The change classes of one runtime in either manifest (a manifest lacking it decides as check() does)."""
 
-    __slots__ = ("_auth", "_automata", "_classes", "_new", "_old", "_runtime", "unproven")
+    __slots__ = ("_auth", "_automata", "_classes", "_ledger", "_new", "_old", "_runtime", "unproven")
 
-    def __init__(self, old: Registry, new: Registry, runtime: str, auth: frozenset[str], automata: Automata) -> None:
-        self._old, self._new, self._runtime, self._auth, self._automata = old, new, runtime, auth, automata
+    def __init__(
+        self, old: Registry, new: Registry, runtime: str, auth: frozenset[str], automata: Automata, ledger: Ledger
+    ) -> None:
+        self._old, self._new, self._runtime, self._auth = old, new, runtime, auth
+        self._automata, self._ledger = automata, ledger
         self._classes: dict[tuple[Outcome, Outcome], _Class] = {}
         self.unproven: list[str] = []
 
@@ -350,18 +381,21 @@ class _RuntimeReview:
             Outcome.of(self._new.check(self._runtime, model, self._auth)),
         )
 
-    def changes(self) -> list[Change]:
-        from routegate._automata import NotProven
+    def changes(self, changed: list[str], unchanged: list[str]) -> list[Change]:
+        """The classes, given the native patterns that can change an outcome and those that cannot."""
+        from routegate._budget import NotProven
 
-        menu = dict.fromkeys((*self._old.menu(self._runtime), *self._new.menu(self._runtime)))
+        menu = dict.fromkeys((*_menu(self._old, self._runtime), *_menu(self._new, self._runtime)))
         for model in menu:
             before, after = self._outcomes(model)
             if before != after:
                 self._classes.setdefault((before, after), _Class([])).ids.append(model)
         try:
-            self._pattern_changes(frozenset(menu))
+            self._pattern_changes(frozenset(menu), changed, unchanged)
         except NotProven as error:
             self.unproven.append(f"ids beyond the menus: {error}")
+        for model in _UNPATTERNED:  # last, so a class's witness is a readable id where it has one
+            self._record(model, *self._outcomes(model))
         changes = [
             Change(
                 self._runtime,
@@ -376,18 +410,17 @@ class _RuntimeReview:
         ]
         return sorted(changes, key=lambda c: (c.kind.rank, c.witness))
 
-    def _pattern_changes(self, menu: frozenset[str]) -> None:
+    def _pattern_changes(self, menu: frozenset[str], changed: list[str], unchanged: list[str]) -> None:
         """The classes of ids on neither menu, from the automata of the patterns that can change them."""
-        from routegate._automata import DEAD, Meter, Product, common_string
+        from routegate._automata import DEAD, Product, common_string
 
-        changed, unchanged = _split_natives(
-            self._old.providers_for(self._runtime), self._new.providers_for(self._runtime), self._auth
-        )
         if not changed:
             return
-        meter = Meter(self._automata.budget, f"runtime {self._runtime!r}")
+        # A runtime one manifest lacks decides every id alike there, so ids no pattern matches may change too.
+        one_sided = (self._runtime in self._old.runtimes) != (self._runtime in self._new.runtimes)
+        meter = self._ledger.meter(f"runtime {self._runtime!r}")
         automaton = {pattern: self._automata.pattern(pattern, meter) for pattern in changed}
-        context = [self._automata.servable(), self._automata.none_of(menu)]
+        context = [self._automata.servable(meter), self._automata.none_of(menu, meter)]
         for pattern in unchanged:
             own = self._automata.pattern(pattern, meter)
             if any(common_string([own, automaton[c], *context], meter) is not None for c in changed):
@@ -396,15 +429,21 @@ class _RuntimeReview:
         components = [*context, *automaton.values()]
         lead = len(context)
 
+        seen: set[tuple[bool, ...]] = set()
+        unmatched = (False,) * len(patterns)  # one-sided, every pattern is a changed one
+
         def keep(state: tuple[int, ...]) -> bool:
-            # A string no changed pattern can still match keeps its outcome, and so does every extension.
-            return state[0] != DEAD and any(sub != DEAD for sub in state[lead : lead + len(changed)])
+            # A string no changed pattern can still match keeps its outcome, and so does every extension
+            # (unless the runtime is one-sided and no id matching none of them was decided yet).
+            if state[0] == DEAD:
+                return False
+            hopeful = any(sub != DEAD for sub in state[lead : lead + len(changed)])
+            return hopeful or (one_sided and unmatched not in seen)
 
         product = Product(components, meter, keep)
-        seen: set[tuple[bool, ...]] = set()
         for state in product:
             finals = tuple(a.finals[sub] if sub != DEAD else False for a, sub in zip(components, state, strict=True))
-            if not (finals[0] and finals[1] and any(finals[lead : lead + len(changed)])):
+            if not (finals[0] and finals[1] and (one_sided or any(finals[lead : lead + len(changed)]))):
                 continue
             signature = finals[lead:]
             if signature in seen:
@@ -414,14 +453,18 @@ class _RuntimeReview:
 
     def _decide(self, witness: str, matching: dict[str, bool], menu: frozenset[str]) -> None:
         """One combination of matching patterns, decided by check() on a witness RE2 agrees on."""
-        from routegate._automata import NotProven, re2_finds
+        from routegate._automata import re2_finds
+        from routegate._budget import NotProven
 
         if witness in menu or witness != witness.strip() or not servable(witness):
             raise NotProven(f"the automata reached {witness!r}, which is not an id beyond the menus")
         for pattern, matches in matching.items():
             if re2_finds(pattern, witness) != matches:
                 raise NotProven(f"RE2 and the automaton of {pattern!r} disagree on {witness!r}")
-        before, after = self._outcomes(witness)
+        self._record(witness, *self._outcomes(witness))
+
+    def _record(self, witness: str, before: Outcome, after: Outcome) -> None:
+        """An id beyond the menus, in its class (the first one recorded is the class's witness)."""
         if before != after:
             collected = self._classes.setdefault((before, after), _Class([]))
             if collected.pattern_witness is None:

@@ -11,10 +11,11 @@ which RE2 must confirm on both patterns.
 Every pair of a runtime's native providers is proven. Across the catalog, only
 pairs an index of literal prefixes cannot separate are: two patterns whose
 every match starts with ``gpt-`` and ``claude`` respectively are disjoint by
-that alone (the prefixes are read off the same automata). Each question has a
-:class:`~routegate._automata.Budget`; a pair past it, a pattern outside the
-modelled subset, an automaton failing its check against RE2 or an unconfirmed
-witness makes the pair *unproven*, never disjoint.
+that alone (the prefixes are read off the same automata). One
+:class:`~routegate._automata.Budget` bounds the whole run, shared fairly among
+its questions (each pattern's prefixes, each distinct pair); a pair past its
+share, a pattern outside the modelled subset, an automaton failing its check
+against RE2 or an unconfirmed witness makes the pair *unproven*, never disjoint.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from routegate._automata import DEFAULT_BUDGET, Automata, Automaton, Budget, Meter, NotProven, common_string, re2_finds
+from routegate._automata import Automata, Automaton, common_string, re2_finds
+from routegate._budget import DEFAULT_BUDGET, Budget, Ledger, Meter, NotProven
 from routegate.manifest import Manifest, Provider
 
 __all__ = ["Overlap", "ProofReport", "Scope", "SharedId", "Unproven", "prove"]
@@ -115,8 +117,22 @@ class ProofReport:
 
 
 def prove(manifest: Manifest, budget: Budget = DEFAULT_BUDGET) -> ProofReport:
-    """Every pair of each runtime's native providers, then every catalog pair the prefix index cannot separate."""
-    prover = _Prover(budget)
+    """Every pair of each runtime's native providers, then every catalog pair the prefix index cannot separate.
+
+    ``budget`` bounds the whole run; each question gets a fair share of it.
+    """
+    catalog = list(manifest.providers.values())
+    in_runtimes = [
+        (Scope.RUNTIME, runtime.name, a, b)
+        for runtime in manifest.runtimes.values()
+        for a, b in itertools.combinations((arm.provider for arm in runtime.arms), 2)
+    ]
+    asked = {_key(a, b) for _, _, a, b in in_runtimes}
+    ledger = Ledger(budget, len(catalog) + len(asked))  # each pattern's prefixes, each distinct runtime pair
+    prover = _Prover(ledger)
+    meeting = prover.may_meet([p.model_prefix_match for p in catalog])
+    in_catalog = [(Scope.CATALOG, None, catalog[i], catalog[j]) for i, j in sorted(meeting)]
+    ledger.expect(len({_key(a, b) for _, _, a, b in in_catalog} - asked))
     overlaps: list[Overlap] = []
     unproven: list[Unproven] = []
     pairs = dict.fromkeys(Scope, 0)
@@ -134,17 +150,17 @@ def prove(manifest: Manifest, budget: Budget = DEFAULT_BUDGET) -> ProofReport:
         else:
             overlaps.append(Overlap(scope, runtime, names, witness))
 
-    for runtime in manifest.runtimes.values():
-        for a, b in itertools.combinations((arm.provider for arm in runtime.arms), 2):
-            pairs[Scope.RUNTIME] += 1
-            decide(Scope.RUNTIME, runtime.name, a, b)
-    catalog = list(manifest.providers.values())
+    pairs[Scope.RUNTIME] = len(in_runtimes)
     pairs[Scope.CATALOG] = len(catalog) * (len(catalog) - 1) // 2
-    meeting = prover.may_meet([p.model_prefix_match for p in catalog])
     disjoint[Scope.CATALOG] = pairs[Scope.CATALOG] - len(meeting)
-    for i, j in sorted(meeting):
-        decide(Scope.CATALOG, None, catalog[i], catalog[j])
+    for question in (*in_runtimes, *in_catalog):
+        decide(*question)
     return ProofReport(tuple(overlaps), tuple(unproven), _shared_ids(manifest), pairs, disjoint)
+
+
+def _key(a: Provider, b: Provider) -> tuple[str, str]:
+    """The question a pair of providers asks: their patterns, in this order."""
+    return (a.model_prefix_match, b.model_prefix_match)
 
 
 def _shared_ids(manifest: Manifest) -> tuple[SharedId, ...]:
@@ -161,10 +177,11 @@ def _shared_ids(manifest: Manifest) -> tuple[SharedId, ...]:
 class _Prover:
     """One run's automata and answers, so a pattern pair met in several runtimes is proven once."""
 
-    __slots__ = ("_answers", "automata")
+    __slots__ = ("_answers", "automata", "ledger")
 
-    def __init__(self, budget: Budget) -> None:
-        self.automata = Automata(budget)
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.automata = Automata()
         self._answers: dict[tuple[str, str], str | NotProven | None] = {}
 
     def witness(self, first: str, second: str) -> str | None:
@@ -181,8 +198,12 @@ class _Prover:
         return answer
 
     def _witness(self, first: str, second: str) -> str | None:
-        meter = Meter(self.automata.budget, f"{first!r} against {second!r}")
-        automata = [self.automata.pattern(first, meter), self.automata.pattern(second, meter), self.automata.servable()]
+        meter = self.ledger.meter(f"{first!r} against {second!r}")
+        automata = [
+            self.automata.pattern(first, meter),
+            self.automata.pattern(second, meter),
+            self.automata.servable(meter),
+        ]
         witness = common_string(automata, meter)
         for pattern in (first, second):
             if witness is not None and not re2_finds(pattern, witness):
@@ -225,7 +246,7 @@ class _Prover:
         Read off the automaton level by level, stopping before a level that
         holds a final state or a character range too wide to spell.
         """
-        meter = Meter(self.automata.budget, f"the literal prefixes of {pattern!r}")
+        meter = self.ledger.meter(f"the literal prefixes of {pattern!r}")
         try:
             return self._read_prefixes(self.automata.pattern(pattern, meter), meter)
         except NotProven:

@@ -181,7 +181,10 @@ def test_runtimes_and_providers_added_and_removed_are_named() -> None:
     assert result.runtimes_added == ("new-rt",) and result.runtimes_removed == ("google-adk",)
     assert result.providers_added == ("custom-two",) and result.providers_removed == ()
     assert [(p.name, p.fields) for p in result.providers_changed] == [("custom", ("display_name",))]
-    assert result.changes == ()
+    kinds = {(c.runtime, c.kind) for c in result.changes}
+    assert {runtime for runtime, _ in kinds} == {"new-rt", "google-adk"}, "only the runtimes that came and went"
+    assert {kind for runtime, kind in kinds if runtime == "google-adk"} == {ChangeKind.LOST}
+    assert {kind for runtime, kind in kinds if runtime == "new-rt"} == {ChangeKind.GAINED}
 
 
 def test_templates_list_each_offered_model_whose_decision_changes() -> None:

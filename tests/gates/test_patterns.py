@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from routegate import _automata, _re2
+from routegate import _automata, _budget, _re2
 from routegate._re2syntax import Untranslatable, parse
 from routegate.gen._jsregex import to_javascript
 
@@ -171,14 +171,18 @@ def test_javascript_regexp_matches_exactly_what_re2_matches(typescript: TypeScri
     assert not wrong, f"{len(wrong)} disagreements, first: {wrong[:5]}"
 
 
+def unbounded(what: str) -> _budget.Meter:
+    """A meter no test's automaton runs out of."""
+    return _budget.Ledger(_budget.Budget(states=10**9, seconds=10**6), 1).meter(what)
+
+
 def automaton(pattern: str) -> _automata.Automaton:
     """The prover's automaton of ``pattern``, checked against RE2 as the prover checks it."""
-    budget = _automata.Budget()
-    return _automata.Automata(budget).pattern(pattern, _automata.Meter(budget, pattern))
+    return _automata.Automata().pattern(pattern, unbounded(pattern))
 
 
 def own_samples(fsm: _automata.Automaton, count: int, seed: int) -> list[str]:
-    return _automata.samples(fsm, count, _automata.Meter(_automata.Budget(), "samples"), seed=seed)
+    return _automata.samples(fsm, count, unbounded("samples"), seed=seed)
 
 
 def test_prover_automata_accept_exactly_what_re2_finds() -> None:
@@ -188,7 +192,7 @@ def test_prover_automata_accept_exactly_what_re2_finds() -> None:
         compiled = _re2.compile(pattern)
         own = own_samples(fsm, 40, seed=3)
         for text in corpus + own:
-            assert fsm.accepts(text) == bool(compiled.search(text)), (pattern, text)
+            assert fsm.accepts(text, unbounded(text)) == bool(compiled.search(text)), (pattern, text)
 
 
 @pytest.mark.parametrize("pattern", [r"\bfoo", r"(?s)a.b", r"\pL", r"x\By", r"(?i)^é"])
@@ -288,12 +292,12 @@ def test_random_patterns_become_automata_that_agree_with_re2_or_are_refused() ->
     for pattern in random_patterns(seed=44, count=250):
         try:
             fsm = automaton(pattern)
-        except _automata.NotProven:
+        except _budget.NotProven:
             continue
         modelled += 1
         compiled = _re2.compile(pattern)
         for text in corpus + own_samples(fsm, 10, seed=1):
-            assert fsm.accepts(text) == bool(compiled.search(text)), (pattern, text)
+            assert fsm.accepts(text, unbounded(text)) == bool(compiled.search(text)), (pattern, text)
     assert modelled > 150
 
 
@@ -314,7 +318,7 @@ def test_the_parser_ends_on_any_text_with_a_tree_or_a_refusal(pattern: str) -> N
             return  # consumers only ever see patterns RE2 accepted at load time
         # Such a pattern is expressed, or refused, by both consumers: never a crash.
         for translate in (to_javascript, automaton):
-            with contextlib.suppress(Untranslatable, _automata.NotProven):
+            with contextlib.suppress(Untranslatable, _budget.NotProven):
                 translate(regex.source)
     finally:
         signal.alarm(0)

@@ -13,7 +13,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from routegate import Budget, _automata, _ids, _re2, resolution
+from routegate import Budget, _automata, _budget, _ids, _re2, resolution
 from routegate import prove as prover
 from routegate.manifest import Manifest, load_manifest, parse_manifest
 from routegate.prove import ProofReport, Scope, prove
@@ -87,8 +87,8 @@ def test_case_folding_and_search_semantics_are_modelled(write_manifest: Any) -> 
         ("claude", "^anthropic/"): True,  # unanchored: anywhere in the id
         ("^claude", "^anthropic/"): False,
         ("^(sonnet|opus|haiku)$", "^sonnet-"): False,
-        ("^a.c$", "^a\u2028"): True,  # RE2's dot takes U+2028
-        ("^a.c$", "^a\nc"): False,  # ... not a newline, and no id holds one anyway
+        ("^a.c$", r"^a\x{2028}"): True,  # RE2's dot takes U+2028
+        ("^a.c$", r"^a\nc"): False,  # ... not a newline, and no id holds one anyway
         ("^gpt-[0-9]+$", "^gpt-4o"): False,
         ("x$", "^x"): True,
     }
@@ -180,7 +180,7 @@ def test_an_automaton_that_misses_ids_re2_matches_leaves_the_pair_unproven(monke
 
     faithful = _automata._pattern_nfa
     monkeypatch.setattr(
-        _automata, "_pattern_nfa", lambda regex, limit: faithful(dataclasses.replace(regex, fold_case=False), limit)
+        _automata, "_pattern_nfa", lambda regex, meter: faithful(dataclasses.replace(regex, fold_case=False), meter)
     )
     report = prove(manifest)
     assert report.disjoint == {Scope.RUNTIME: 0, Scope.CATALOG: 0}, "a false 'disjoint' from an automaton missing ids"
@@ -191,12 +191,13 @@ def test_an_automaton_that_misses_ids_re2_matches_leaves_the_pair_unproven(monke
 
 def test_the_prover_only_weighs_ids_the_core_would_match() -> None:
     """Its servable set is routegate._ids.UNSERVABLE plus str.strip(), like resolution.servable()."""
-    servable = _automata.Automata(_automata.DEFAULT_BUDGET).servable()
+    meter = _budget.Ledger(_budget.Budget(states=10**9, seconds=10**6), 1).meter("servable")
+    servable = _automata.Automata().servable(meter)
     for cp in [*range(0x0, 0xE001), 0xFEFF, 0x1F600, 0x10FFFF]:
         char = chr(cp)
         for text in (char, f"a{char}b", f"{char}{char}"):
             wanted = resolution.servable(text) and text == text.strip()
-            assert servable.accepts(text) is wanted, (hex(cp), text)
+            assert servable.accepts(text, meter) is wanted, (hex(cp), text)
 
 
 def test_the_servable_set_follows_the_shared_definition(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -273,12 +274,12 @@ def test_a_budget_is_validated_when_made(budget: dict[str, Any]) -> None:
 @given(st.lists(patterns(), min_size=2, max_size=6))
 def test_the_prefix_index_never_separates_patterns_that_meet(catalog: list[str]) -> None:
     """Every pair the automata find overlapping (or cannot decide) is among the pairs the index lets through."""
-    checker = prover._Prover(_automata.DEFAULT_BUDGET)
+    checker = prover._Prover(_budget.Ledger(_budget.DEFAULT_BUDGET, 1 + len(catalog) * len(catalog)))
     meeting = checker.may_meet(catalog)
     for i, j in itertools.combinations(range(len(catalog)), 2):
         try:
             overlapping = checker.witness(catalog[i], catalog[j]) is not None
-        except _automata.NotProven:
+        except _budget.NotProven:
             overlapping = True
         if overlapping:
             assert (i, j) in meeting, (catalog[i], catalog[j])

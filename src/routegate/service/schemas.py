@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetJsonSchema
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from routegate._ids import ENV_NAME_PATTERN
+from routegate._ids import ENV_NAME_PATTERN, HIDDEN_CATEGORIES, hidden_character
 from routegate.gate import CreateRequest
 from routegate.templates import normalise_template_name
 
@@ -49,31 +49,12 @@ __all__ = [
 
 JSON_MEDIA_TYPE = "application/json"
 
-# Characters that do not show what a text says: controls (Cc), format characters (Cf: bidi
-# overrides such as U+202E, zero-width spaces), line and paragraph separators (Zl, Zp), and
-# lone surrogates (Cs), which JSON can carry and no database should receive.
-_HIDDEN_CATEGORIES = {
-    "Cc": "a control character",
-    "Cf": "a format character",
-    "Zl": "a line separator",
-    "Zp": "a paragraph separator",
-    "Cs": "a lone surrogate",
-}
-
 
 def _visible(value: str) -> str:
-    """Refuse the first hidden character, naming it and its position (the value is not echoed)."""
-    if value.isprintable():  # every hidden category is unprintable: most text needs no closer look
-        return value
-    for position, char in enumerate(value):
-        kind = _HIDDEN_CATEGORIES.get(unicodedata.category(char))
-        if kind is not None:
-            name = unicodedata.name(char, "")
-            shown = f"U+{ord(char):04X}" + (f" {name}" if name else "")
-            raise ValueError(
-                f"{shown} at position {position} is {kind}; text fields refuse control and format characters "
-                "(Unicode Cc, Cf, Zl, Zp): remove it"
-            )
+    """Refuse the first hidden character (the core's rule, shared with the manifest), naming it and its position."""
+    problem = hidden_character(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 
@@ -102,13 +83,13 @@ def _class_items(codes: list[int]) -> str:
 
 @cache
 def hidden_class() -> str:
-    """The character class items of every hidden character (see ``_HIDDEN_CATEGORIES``), from this
+    """The character class items of every hidden character (see ``HIDDEN_CATEGORIES``), from this
     Python's Unicode tables, as ``_visible`` sees them. Built when the OpenAPI document is (once).
 
     Lone surrogates are left out: no UTF-8 text holds one, and regex engines that work on
     code points (Rust's, which schemathesis validates with) refuse a class that names them.
     """
-    declared = {kind for kind in _HIDDEN_CATEGORIES if kind != "Cs"}
+    declared = {kind for kind in HIDDEN_CATEGORIES if kind != "Cs"}
     return _class_items([code for code in range(sys.maxunicode + 1) if unicodedata.category(chr(code)) in declared])
 
 
@@ -116,7 +97,7 @@ def hidden_class() -> str:
 def _shown_space_class() -> str:
     """Whitespace ``str.strip`` drops that is not hidden (a space, U+00A0, U+3000 ...)."""
     codes = [code for code in range(sys.maxunicode + 1) if chr(code).isspace()]
-    return _class_items([c for c in codes if unicodedata.category(chr(c)) not in _HIDDEN_CATEGORIES])
+    return _class_items([c for c in codes if unicodedata.category(chr(c)) not in HIDDEN_CATEGORIES])
 
 
 @dataclass(frozen=True, slots=True)

@@ -824,6 +824,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database-url", metavar="URL", help="default: ROUTEGATE_DATABASE_URL, else ./routegate.db")
 
     database_url = "database to use (default: ROUTEGATE_DATABASE_URL, else ./routegate.db)"
+    dry_run = "report the impact and change nothing; exits 1 when the real command would be refused"
     p = command(
         "publish",
         cmd_publish,
@@ -833,7 +834,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE", help="the manifest to publish")
     p.add_argument("--database-url", metavar="URL", help=database_url)
     p.add_argument("--note", help="why this version (kept in its history)")
-    p.add_argument("--dry-run", action="store_true", help="report the impact and change nothing")
+    p.add_argument("--dry-run", action="store_true", help=dry_run)
     p.add_argument("--force", action="store_true", help="publish even if stored workspaces would be stranded")
 
     p = command(
@@ -849,7 +850,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("version", type=int, metavar="VERSION")
     p.add_argument("--database-url", metavar="URL", help=database_url)
-    p.add_argument("--dry-run", action="store_true", help="report the impact and change nothing")
+    p.add_argument("--dry-run", action="store_true", help=dry_run)
     p.add_argument("--force", action="store_true", help="activate even if stored workspaces would be stranded")
 
     return parser

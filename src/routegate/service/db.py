@@ -344,7 +344,6 @@ class Database:
 
     def __init__(self, url: str, *, read_only: bool = False) -> None:
         self.url = url
-        self.read_only = read_only
         self.engine = _read_only_engine(url) if read_only else _engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         # The same pool, its connections marked as writers once rather than on every checkout.

@@ -43,7 +43,7 @@ def _versions(args: argparse.Namespace, *, read_only: bool) -> Iterator[VersionS
     which opens only an existing database already at the newest migration and changes nothing."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from .db import Database, MissingDatabase, UnusableDatabase
+    from .db import Database, MissingDatabase, UnmigratedDatabase
 
     try:
         settings = Settings.from_sources({"database_url": args.database_url})
@@ -59,7 +59,7 @@ def _versions(args: argparse.Namespace, *, read_only: bool) -> Iterator[VersionS
         else:
             database.upgrade()
         yield VersionStore(database, foreign_runtimes=settings.foreign_runtimes)
-    except UnusableDatabase as error:
+    except UnmigratedDatabase as error:
         raise _Exit(EXIT_USAGE, str(error), {"code": "DATABASE_NOT_MIGRATED", "error": str(error)}) from None
     except SQLAlchemyError as error:
         message = f"cannot use the database: {str(error).splitlines()[0]}"

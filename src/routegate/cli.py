@@ -613,8 +613,9 @@ def _map_with_progress(function: Callable[[_Item], _Result], items: Sequence[_It
 def _require_service_extra(command: str) -> None:
     """A usage error naming what to install unless the service extra imports.
 
-    The core installs without FastAPI, uvicorn, SQLAlchemy and the rest: without them
-    ``serve`` and ``db`` say what to install (exit 2) rather than end in a traceback.
+    The core installs without FastAPI, uvicorn, SQLAlchemy and the rest: without them every
+    command registered with ``needs_service`` says what to install (exit 2) rather than end
+    in a traceback. :func:`main` calls this before the command's handler.
     """
     try:
         import alembic  # noqa: F401  (each is needed later; importing them now names the missing one)
@@ -633,14 +634,12 @@ def _require_service_extra(command: str) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, out: Output) -> int:
-    _require_service_extra("serve")
     from routegate.service.server import serve_command
 
     return serve_command(args)
 
 
 def cmd_db(args: argparse.Namespace, out: Output) -> int:
-    _require_service_extra("db")
     from routegate.service.server import db_upgrade_command
 
     return db_upgrade_command(args)
@@ -709,9 +708,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def command(name: str, handler: Command, help_text: str) -> argparse.ArgumentParser:
+    def command(name: str, handler: Command, help_text: str, *, needs_service: bool = False) -> argparse.ArgumentParser:
         p = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
-        p.set_defaults(handler=handler)
+        p.set_defaults(handler=handler, needs_service=needs_service)
         return p
 
     def auth_env(p: argparse.ArgumentParser) -> None:
@@ -780,7 +779,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Every change class between two manifests, each with a witness id check() confirms. "
         "Exit 1 when a change is of a kind in --fail-on.",
     )
-    p.set_defaults(handler=cmd_diff)
+    p.set_defaults(handler=cmd_diff, needs_service=False)
     p.add_argument("old", metavar="OLD", help="the manifest before the edit ('-': standard input)")
     p.add_argument("new", metavar="NEW", help="the manifest after the edit ('-': standard input)")
     p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
@@ -796,7 +795,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="ids the prover could not decide exactly also exit 1")
     _prover_budget_flags(p)
 
-    p = command("serve", cmd_serve, "run the HTTP service (defaults: 127.0.0.1:8080, ./routegate.db, bundled data)")
+    p = command(
+        "serve",
+        cmd_serve,
+        "run the HTTP service (defaults: 127.0.0.1:8080, ./routegate.db, bundled data)",
+        needs_service=True,
+    )
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = _SERVE_ENVIRONMENT
     p.add_argument(
@@ -829,25 +833,38 @@ def build_parser() -> argparse.ArgumentParser:
         "--template-max-models", type=int, metavar="N", help="most models one template offers (default 1000)"
     )
 
-    p = command("db", cmd_db, "manage the service database")
+    p = command("db", cmd_db, "manage the service database", needs_service=True)
     p.add_argument("action", choices=("upgrade",), help="upgrade: apply every pending migration")
     p.add_argument("--database-url", metavar="URL", help="default: ROUTEGATE_DATABASE_URL, else ./routegate.db")
 
     database_url = "database to use (default: ROUTEGATE_DATABASE_URL, else ./routegate.db)"
-    p = command("publish", cmd_publish, "publish FILE as the fleet's active manifest, through the publish gate")
+    dry_run = "report the impact and change nothing; exits 1 when the real command would be refused"
+    p = command(
+        "publish",
+        cmd_publish,
+        "publish FILE as the fleet's active manifest, through the publish gate",
+        needs_service=True,
+    )
     p.add_argument("file", metavar="FILE", help="the manifest to publish")
     p.add_argument("--database-url", metavar="URL", help=database_url)
     p.add_argument("--note", help="why this version (kept in its history)")
-    p.add_argument("--dry-run", action="store_true", help="report the impact and change nothing")
+    p.add_argument("--dry-run", action="store_true", help=dry_run)
     p.add_argument("--force", action="store_true", help="publish even if stored workspaces would be stranded")
 
-    p = command("versions", cmd_versions, "the manifest versions in the database, newest first (* active)")
+    p = command(
+        "versions", cmd_versions, "the manifest versions in the database, newest first (* active)", needs_service=True
+    )
     p.add_argument("--database-url", metavar="URL", help=database_url)
 
-    p = command("activate", cmd_activate, "make a stored manifest VERSION active again (rollback or roll forward)")
+    p = command(
+        "activate",
+        cmd_activate,
+        "make a stored manifest VERSION active again (rollback or roll forward)",
+        needs_service=True,
+    )
     p.add_argument("version", type=int, metavar="VERSION")
     p.add_argument("--database-url", metavar="URL", help=database_url)
-    p.add_argument("--dry-run", action="store_true", help="report the impact and change nothing")
+    p.add_argument("--dry-run", action="store_true", help=dry_run)
     p.add_argument("--force", action="store_true", help="activate even if stored workspaces would be stranded")
 
     return parser
@@ -859,6 +876,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Output(getattr(args, "json", False))
     handler: Command = args.handler  # every subcommand sets it: the subparsers are required
     try:
+        if args.needs_service:
+            _require_service_extra(args.command)
         return handler(args, out)
     except UsageError as error:
         if out.as_json:

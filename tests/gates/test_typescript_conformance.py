@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import json
 import random
+import re
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +26,7 @@ from routegate.manifest import Manifest, load_manifest, parse_manifest
 from routegate.templates import TemplateRoot
 from tests.manifests import manifest_doc, provider
 
-from .conftest import TypeScriptRun
+from .conftest import STRICTER, TypeScriptRun
 
 FOREIGN = ("langgraph", "external", "constructor", "__proto__", "toString", "")
 PY_SPACE = [chr(c) for c in range(0x110000) if chr(c).isspace()]
@@ -331,3 +334,56 @@ def test_generation_fails_for_a_pattern_node_cannot_run_faithfully(
     done = cli("gen", "--target", "typescript", "--manifest", path, "-o", path.parent / "routegate.ts")
     assert done.returncode == 1 and "cannot generate" in done.stdout and "'odd'" in done.stdout
     assert tuple(path.parent.glob("*.ts")) == out
+
+
+# ECMAScript editions as tsc names them, oldest first.
+EDITIONS = ["ES5", *(f"ES{year}" for year in range(2015, 2025))]
+# Every check tsc 5.9 has beyond --strict and the conformance run's own: what the strictest
+# project, or one whose runtime only erases types, turns on.
+STRICTEST = [
+    "--strict",
+    *STRICTER,
+    "--noFallthroughCasesInSwitch",
+    "--allowUnreachableCode",
+    "false",
+    "--allowUnusedLabels",
+    "false",
+    "--verbatimModuleSyntax",
+    "--erasableSyntaxOnly",
+    "--noUncheckedSideEffectImports",
+    "--forceConsistentCasingInFileNames",
+]
+
+
+def _tsc_errors(tsc: str, file: Path, target: str, *flags: str) -> list[str]:
+    """tsc's errors for ``file`` at ``target`` and its lib, without a tsconfig (as a user runs it)."""
+    done = subprocess.run(
+        [tsc, "--noEmit", *flags, "--target", target, "--lib", target, str(file)],
+        capture_output=True,
+        text=True,
+        cwd=file.parent,
+        timeout=300,
+    )
+    errors = re.findall(r"error TS\d+: .*", done.stdout)
+    assert (done.returncode == 0) == (not errors), done.stdout + done.stderr
+    return errors
+
+
+@pytest.mark.parametrize("name", ["reference", "ties"])
+def test_the_artifact_compiles_at_its_stated_minimum_target_with_every_strict_flag_and_not_below(
+    tsc: str, tmp_path: Path, name: str
+) -> None:
+    import yaml
+
+    manifest = load_manifest() if name == "reference" else parse_manifest(yaml.safe_dump(TIES, sort_keys=False))
+    source = generate(manifest, "typescript")
+    stated = re.search(r"^// Compiles with TypeScript's --target (ES\w+) or later", source, re.MULTILINE)
+    assert stated, "the header must state the minimum --target"
+    target = stated.group(1)
+    file = tmp_path / "routegate.ts"
+    file.write_text(source, encoding="utf-8")
+
+    assert _tsc_errors(tsc, file, target, *STRICTEST) == []
+    # The stated target is the minimum: the edition before it does not compile.
+    below = EDITIONS[EDITIONS.index(target) - 1]
+    assert _tsc_errors(tsc, file, below, "--strict"), f"the artifact compiles at {below}: state that instead"

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Table, insert, select
+from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Integer, String, Table, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from routegate.service.db import Action, Database, DecisionRecord, IdempotencyKey, RowInsert, Workspace
@@ -41,47 +41,73 @@ def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         opened.dispose()
 
 
-text = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=40)
-moments = st.datetimes(
-    min_value=datetime(2000, 1, 1),
-    max_value=datetime(2100, 1, 1),
-    timezones=st.sampled_from([UTC, timezone(timedelta(hours=-7, minutes=-30))]),
+# Characters either database stores in a text column: no NUL, no lone surrogate.
+CHARACTERS = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
+UNBOUNDED_TEXT = 40  # how long a drawn TEXT (no length limit) may be
+JSON_SCALARS = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(CHARACTERS)
+JSON_VALUES = st.recursive(
+    JSON_SCALARS | st.floats(allow_nan=False, allow_infinity=False),  # JSON has no NaN or Infinity
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(CHARACTERS, max_size=8), inner, max_size=3),
+    max_leaves=8,
 )
-names = st.lists(st.from_regex(r"[A-Z][A-Z0-9_]{0,20}", fullmatch=True), max_size=4)
-
+# A TypeDecorator's values are the domain it stands for, which its SQL type cannot tell.
+DECORATED = {type(TABLES["decisions"].c.action.type): st.sampled_from(list(Action))}
 
 _numbers = itertools.count()
-UNIQUE = {"id", "key", "workspace_id", "name"}  # given per row, so no unique index refuses one
 
 
-def _value(column_key: str, draw: st.DrawFn) -> Any:
-    """A value for one column, of the kind the store writes there."""
-    if column_key == "parent_id":
-        return None  # a foreign key: no parent to point at here
-    if column_key == "action":
-        return draw(st.sampled_from(list(Action)))
-    if column_key in {"external", "admitted"}:
-        return draw(st.booleans())
-    if column_key in {"created_at", "updated_at"}:
-        return draw(moments)
-    if column_key in {"required_env", "auth_env", "candidates"}:
-        return draw(names)
-    if column_key == "response":
-        return {"name": draw(text), "required_env": draw(names), "manifest_version": draw(st.integers(0, 9))}
-    if column_key == "manifest_version":
-        return draw(st.none() | st.integers(0, 2**31 - 1))
-    if column_key in {"runtime", "manifest_fingerprint", "reason", "request_hash"}:
-        return draw(text)
-    return draw(st.none() | text)
+def _of_type(column: Column[Any]) -> st.SearchStrategy[Any]:
+    """Values the column's type accepts on every database, within its length."""
+    kind = column.type
+    if type(kind) in DECORATED:
+        return DECORATED[type(kind)]
+    if isinstance(kind, Boolean):
+        return st.booleans()
+    if isinstance(kind, BigInteger):
+        return st.integers(-(2**63), 2**63 - 1)
+    if isinstance(kind, Integer):
+        return st.integers(-(2**31), 2**31 - 1)
+    if isinstance(kind, DateTime):
+        zones = st.sampled_from([UTC, timezone(timedelta(hours=-7, minutes=-30))])
+        return st.datetimes(datetime(2000, 1, 1), datetime(2100, 1, 1), timezones=zones if kind.timezone else st.none())
+    if isinstance(kind, JSON):
+        return JSON_VALUES
+    if isinstance(kind, String):  # Text included; a VARCHAR's length counts characters on PostgreSQL
+        return st.text(CHARACTERS, max_size=kind.length or UNBOUNDED_TEXT)
+    raise AssertionError(f"no values for {column.table.name}.{column.key} of type {kind!r}: add its type here")
+
+
+def _values(column: Column[Any]) -> st.SearchStrategy[Any]:
+    """Values for one column, read from its definition: its type and length, and None where nullable."""
+    if column.foreign_keys:
+        assert column.nullable, f"{column} needs a row to point at"
+        return st.none()  # no row to point at here
+    values = _of_type(column)
+    return st.none() | values if column.nullable else values
+
+
+def _unique(table: Table) -> set[str]:
+    """The columns a second row must not repeat: keys, unique columns, and those of unique indexes."""
+    indexed = {column.key for index in table.indexes if index.unique for column in index.columns}
+    return indexed | {column.key for column in table.columns if column.primary_key or column.unique}
+
+
+def _lookup(table: Table) -> str:
+    """A column that finds a row again: a unique one, else an indexed one given a fresh value per row."""
+    columns = RowInsert(table).columns
+    unique = [column.key for column in columns if column.key in _unique(table)]
+    indexed = [column.key for index in table.indexes for column in index.columns if isinstance(column.type, String)]
+    return (unique or indexed)[0]
 
 
 @st.composite
 def rows(draw: st.DrawFn, table: Table) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Two rows for ``table`` with the same values but their unique keys."""
+    """Two rows for ``table`` with the same values but their unique keys (and lookup column)."""
     first, second = f"row-{next(_numbers)}", f"row-{next(_numbers)}"  # fresh every example, shrunk or not
-    values = {column.key: _value(column.key, draw) for column in RowInsert(table).columns if column.key not in UNIQUE}
-    one = values | {column.key: first for column in table.columns if column.key in UNIQUE}
-    other = values | {column.key: second for column in table.columns if column.key in UNIQUE}
+    fresh = _unique(table) | {_lookup(table)}
+    values = {column.key: draw(_values(column)) for column in RowInsert(table).columns if column.key not in fresh}
+    one = values | {column.key: first for column in RowInsert(table).columns if column.key in fresh}
+    other = values | {column.key: second for column in RowInsert(table).columns if column.key in fresh}
     return one, other
 
 
@@ -98,13 +124,14 @@ def _read(database: Database, table: Table, key: str, value: str) -> dict[str, A
 def test_a_row_reads_back_as_cores_insert_writes_it(database: Database, table_name: str, data: st.DataObject) -> None:
     table = TABLES[table_name]
     ours, cores = data.draw(rows(table))
-    key = "key" if "key" in ours else "id" if "id" in ours else "workspace_id"
+    key = _lookup(table)
     with database.write_connection() as connection:
         RowInsert(table).run(connection, ours)
         connection.execute(insert(table), cores)
     read_ours, read_cores = _read(database, table, key, ours[key]), _read(database, table, key, cores[key])
-    assert {k: v for k, v in read_ours.items() if k not in UNIQUE} == {
-        k: v for k, v in read_cores.items() if k not in UNIQUE
+    fresh = _unique(table) | {key}
+    assert {k: v for k, v in read_ours.items() if k not in fresh} == {
+        k: v for k, v in read_cores.items() if k not in fresh
     }
 
 

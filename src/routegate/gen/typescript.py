@@ -11,6 +11,12 @@ from routegate.gen._jsregex import to_javascript
 from routegate.gen._render import render as _render_template
 from routegate.manifest import Manifest, Provider
 
+__all__ = ["MINIMUM_TARGET", "render"]
+
+# The oldest `tsc --target` (with its default lib) the artifact compiles under: it uses
+# ReadonlySet and ReadonlyMap and RegExp's u flag (ES2015), and Array.prototype.includes (ES2016).
+MINIMUM_TARGET = "ES2016"
+
 
 def render(manifest: Manifest) -> str:
     providers = [_provider(p) for p in manifest.providers.values()]
@@ -25,6 +31,7 @@ def render(manifest: Manifest) -> str:
     return _render_template(
         "routegate.ts.j2",
         schema_version=manifest.schema_version,
+        minimum_target=MINIMUM_TARGET,
         fingerprint=manifest.fingerprint,
         providers=_literal(providers),
         runtimes=_literal(runtimes),

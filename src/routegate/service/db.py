@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from anyio import CapacityLimiter
 from sqlalchemy import (
@@ -55,7 +56,10 @@ __all__ = [
     "DecisionRecord",
     "IdempotencyKey",
     "ManifestVersion",
+    "MissingDatabase",
     "RowInsert",
+    "UnmigratedDatabase",
+    "UnusableDatabase",
     "Workspace",
     "iso_utc",
     "new_id",
@@ -300,17 +304,52 @@ def _writer_queue(url: str) -> _WriterQueue | None:
     return _WriterQueue(Path(file))
 
 
-class Database:
-    """An engine, its session factory, and the write/read/ping/upgrade the service needs."""
+class UnusableDatabase(Exception):
+    """A database a read-only command will not use as it is; it was neither created nor changed."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, message: str) -> None:
         self.url = url
-        self.engine = _engine(url)
+        super().__init__(message)
+
+
+class MissingDatabase(UnusableDatabase):
+    """No SQLite file at the path given: a mistyped path, or a database never created."""
+
+    def __init__(self, url: str, path: str) -> None:
+        self.path = path
+        super().__init__(
+            url,
+            f"no SQLite database at {path}: check the path, or create the database with "
+            f"`routegate db upgrade --database-url {url}`",
+        )
+
+
+class UnmigratedDatabase(UnusableDatabase):
+    """A database whose schema is not the one this routegate writes (empty, or another revision)."""
+
+    def __init__(self, url: str, revision: str | None, head: str | None) -> None:
+        self.revision = revision
+        self.head = head
+        state = "has no routegate tables" if revision is None else f"is at revision {revision}, not {head}"
+        super().__init__(url, f"the database at {url} {state}: run `routegate db upgrade --database-url {url}` first")
+
+
+class Database:
+    """An engine, its session factory, and the write/read/ping/upgrade the service needs.
+
+    ``read_only`` is for commands that only look: the database must exist already (nothing
+    is created, not even the writers' lock file) and every transaction, :meth:`write`'s
+    included, is refused any change by the database itself.
+    """
+
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
+        self.url = url
+        self.engine = _read_only_engine(url) if read_only else _engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         # The same pool, its connections marked as writers once rather than on every checkout.
-        self._write_engine = self.engine.execution_options(**{_WRITE: True})
+        self._write_engine = self.engine if read_only else self.engine.execution_options(**{_WRITE: True})
         self._write_sessions = sessionmaker(self._write_engine, expire_on_commit=False)
-        self._writers = _writer_queue(url)
+        self._writers = None if read_only else _writer_queue(url)
         # Writes to a SQLite file take turns anyway; the service runs them in worker threads one
         # at a time (routes take this limiter), so threads that would only queue on the writers'
         # lock do not contend for the interpreter meanwhile. None: the default thread pool.
@@ -362,6 +401,18 @@ class Database:
                     connection.exec_driver_sql(f"SELECT pg_advisory_unlock({_PG_ADVISORY_LOCK})")
                     connection.commit()
 
+    def require_head(self) -> None:
+        """Raises UnmigratedDatabase unless every migration is applied; changes nothing."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+        with self.engine.connect() as connection:
+            revision = MigrationContext.configure(connection).get_current_revision()
+        if revision != head:
+            shown = make_url(self.url).render_as_string(hide_password=True)
+            raise UnmigratedDatabase(shown, revision, head)
+
     def dispose(self) -> None:
         self.engine.dispose()
         if self._writers is not None:
@@ -387,6 +438,36 @@ def _engine(url: str) -> Engine:
         pool_timeout=10,
         connect_args={"connect_timeout": 5},
     )
+
+
+def _read_only_engine(url: str) -> Engine:
+    """An engine that can neither create the database nor change it. Raises MissingDatabase.
+
+    A SQLite file is opened read-write (a read-only connection would leave its WAL files
+    behind) but must exist, and each connection is ``query_only``; a PostgreSQL session's
+    transactions are all read-only.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": 5, "options": "-c default_transaction_read_only=on"},
+        )
+    file = parsed.database or ":memory:"
+    if file != ":memory:" and not file.startswith("file:"):
+        if not Path(file).is_file():
+            raise MissingDatabase(parsed.render_as_string(hide_password=True), file)
+        parsed = parsed.set(database=f"file:{quote(str(Path(file).absolute()))}", query={"mode": "rw", "uri": "true"})
+    engine = create_engine(parsed, connect_args={"timeout": _SQLITE_BUSY_SECONDS, "check_same_thread": False})
+    event.listen(engine, "connect", _sqlite_connect_read_only)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect_read_only(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (see _sqlite_begin)
+    dbapi_connection.execute("PRAGMA query_only=ON")
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

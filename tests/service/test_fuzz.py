@@ -8,6 +8,7 @@ Example counts stay modest to keep the suite within minutes on two cores.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -32,7 +33,7 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     live.stop()
 
 
-def _operations(server: LiveServer) -> list[schemathesis.APIOperation]:
+def _operations(server: LiveServer) -> list[schemathesis.APIOperation[Any, Any, Any, Any]]:
     schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
     return [result.ok() for result in schema.get_all_operations()]
 
@@ -63,7 +64,7 @@ def test_no_server_errors(fuzz_server: LiveServer, authorised: bool) -> None:
             suppress_health_check=list(HealthCheck),
             database=None,
         )
-        def call(case: schemathesis.Case) -> None:
+        def call(case: schemathesis.Case[Any]) -> None:
             response = case.call_and_validate(headers=headers, checks=[not_a_server_error])
             statuses.setdefault(case.operation.label, []).append(response.status_code)
             protected = case.path.startswith(("/workspaces", "/decisions")) or case.path == "/registry/reload"

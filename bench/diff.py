@@ -23,8 +23,8 @@ from collections.abc import Callable
 from typing import Any
 
 import yaml
-from _floors import add_smoke_flag, judged, verdict
 from _manifests import WIDE_PROVIDERS, WIDE_RUNTIMES, wide_manifest
+from _report import add_smoke_flag, judged, reproduce, verdict
 from _timing import measure
 
 from routegate import Registry, diff
@@ -139,7 +139,7 @@ def main() -> int:
             }
         )
     result = {
-        "command": " ".join(["python", *sys.argv]),
+        "reproduce": reproduce(),
         "smoke": args.smoke,
         "python": platform.python_version(),
         "machine": platform.machine(),

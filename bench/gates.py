@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from _floors import add_smoke_flag, judged, verdict
 from _manifests import WIDE_RUNTIMES, wide_manifest
+from _report import add_smoke_flag, judged, reproduce, verdict
 from _timing import Stats, measure
 
 from routegate import _re2
@@ -140,7 +140,7 @@ def main() -> int:
         }
     ]
     result: dict[str, Any] = {
-        "command": " ".join(["python", *sys.argv]),
+        "reproduce": reproduce(),
         "smoke": args.smoke,
         "python": platform.python_version(),
         "machine": platform.machine(),

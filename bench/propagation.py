@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from _floors import add_smoke_flag
+from _report import add_smoke_flag, reproduce
 from _serving import free_port, postgres_database, wait_for_health
 
 INSTANCES = 3
@@ -156,7 +156,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="routegate-propagation-db-") as folder:
         sqlite_url = f"sqlite:///{Path(folder) / 'bench.db'}"
         results["backends"]["sqlite"] = _summary(measure(sqlite_url, args.rounds, args.poll))
-    results["command"] = " ".join(["python", "bench/propagation.py", *sys.argv[1:]])
+    results["reproduce"] = reproduce()
     print(json.dumps(results, indent=2))
     if not args.json_only:
         print(f"\npropagation, activation -> last of {INSTANCES} instances serving it (poll {args.poll} s)")

@@ -27,8 +27,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from _floors import add_smoke_flag, judged, verdict
 from _manifests import WIDE_PROVIDERS, WIDE_RUNTIMES, big_menu_manifest, wide_manifest, word
+from _report import add_smoke_flag, judged, reproduce, verdict
 from _timing import interleave, per_call
 
 import routegate
@@ -222,7 +222,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     process = process_ratio(processes)
     sizes = {"menu": menu_size, "providers": providers}
     return {
-        "reproduce": " ".join([".venv/bin/python bench/resolver.py", *sys.argv[1:]]),
+        "reproduce": reproduce(),
         "machine": f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}",
         "routegate": routegate.__version__,
         "smoke": args.smoke,

@@ -36,7 +36,7 @@ from typing import Any
 
 from _ceiling import ROWS
 from _ceiling import engine as ceiling_engine
-from _floors import add_smoke_flag, judged, verdict
+from _report import add_smoke_flag, judged, reproduce, verdict
 from _serving import free_port, postgres_database, wait_for_health
 from _timing import interleave
 
@@ -281,7 +281,7 @@ def main() -> int:
             setups.append(setup("postgresql, 1 worker", database, database, 1, args, folder))
         store = profile_store(f"sqlite:///{folder / 'profile.db'}", profiled, profile_rounds)
     result = {
-        "reproduce": " ".join([".venv/bin/python bench/service.py", *sys.argv[1:]]),
+        "reproduce": reproduce(),
         "machine": f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; {args.rounds} x {args.requests} creates",
         "smoke": args.smoke,
         "setups": setups,

@@ -72,6 +72,7 @@ def test_a_bench_in_smoke_mode_exits_0_and_prints_its_figures_with_their_spread(
 
     figures, end = json.JSONDecoder().raw_decode(done.stdout)
     assert figures["smoke"] is True
+    assert figures["reproduce"] == f".venv/bin/python bench/{script.name} --smoke"
     found = list(spreads(figures))
     assert found, f"{script.name} printed no figure with a median (or p50), a min and a max"
     for low, middle, high in found:

@@ -1,4 +1,4 @@
-"""Floors: the figures the issues ask of each bench, judged only on a measuring run.
+"""What every bench reports beside its figures: the command that reproduces them, and its floors' verdicts.
 
 Every bench takes ``--smoke``: the same code paths on tiny sizes, in seconds, so the
 test suite can prove each script still runs and prints its figures. A smoke run's
@@ -8,8 +8,11 @@ figures measure nothing, so its floors print as not judged.
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
+from pathlib import Path
 
-__all__ = ["add_smoke_flag", "judged", "verdict"]
+__all__ = ["add_smoke_flag", "judged", "reproduce", "verdict"]
 
 _VERDICTS = {True: "PASS", False: "FAIL", None: "not judged"}
 
@@ -30,3 +33,8 @@ def judged(ok: bool | None, smoke: bool) -> bool | None:
 
 def verdict(ok: bool | None) -> str:
     return _VERDICTS[ok]
+
+
+def reproduce() -> str:
+    """The command line that ran this bench, as typed from the repository's root."""
+    return shlex.join([".venv/bin/python", f"bench/{Path(sys.argv[0]).name}", *sys.argv[1:]])

@@ -1,6 +1,7 @@
 """POST /workspaces against its ceiling: routegate's creates per second over a bare FastAPI + SQLAlchemy insert.
 
-    .venv/bin/python bench/service.py [--rounds 7] [--requests 400] [--connections 4] [--postgres URL] [--smoke]
+    .venv/bin/python bench/service.py [--rounds 7] [--requests 400] [--connections 4] [--warm-up 100] [--postgres URL]
+        [--smoke]
 
 For each setup (SQLite with one worker, SQLite with --workers 2, PostgreSQL
 with one worker) it serves routegate and the ceiling app (bench/_ceiling.py,
@@ -262,6 +263,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--requests", type=int, default=400, help="creates per round")
     parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--warm-up", type=int, default=100, help="creates per server before the rounds")
     parser.add_argument(
         "--postgres",
         default=os.environ.get("ROUTEGATE_TEST_POSTGRES_URL", ""),
@@ -269,7 +271,7 @@ def main() -> int:
     )
     add_smoke_flag(parser)
     args = parser.parse_args()
-    args.warm_up, profiled, profile_rounds = 100, 300, 5
+    profiled, profile_rounds = 300, 5  # creates per round and rounds of the in-process store profile
     if args.smoke:
         args.rounds, args.requests, args.connections, args.warm_up, profiled, profile_rounds = 2, 16, 2, 4, 10, 2
     with tempfile.TemporaryDirectory(prefix="routegate-bench-") as temp, ExitStack() as stack:

@@ -7,7 +7,11 @@ from typing import Any
 
 import yaml
 
-__all__ = ["big_menu_manifest", "wide_manifest", "word"]
+__all__ = ["WIDE_PROVIDERS", "WIDE_RUNTIMES", "big_menu_manifest", "wide_manifest", "word"]
+
+# The size of the large catalog the README's figures are measured on.
+WIDE_PROVIDERS = 1000
+WIDE_RUNTIMES = 100
 
 _SYLLABLES = tuple(c + v for c in "bdfgklmnprstvz" for v in "aeiou")
 

@@ -1,11 +1,11 @@
 """How long ``routegate diff`` takes for single edits, on the reference manifest and on 1,000 providers.
 
-    .venv/bin/python bench/diff.py [--repeat N] [--seed N]
+    .venv/bin/python bench/diff.py [--repeat N] [--seed N] [--smoke]
 
 Each edit is applied to a copy of the manifest's YAML, both manifests are
 loaded once, and ``routegate.diff(old, new)`` is timed (median, min, max of
 N runs; every run builds its automata afresh, and decisions are not cached). The 1,000-provider, 100-runtime
-manifest is bench/resolver.py's synthetic one. Prints one JSON document, then
+manifest is bench/_manifests.py's wide one. Prints one JSON document, then
 a short table. Floors, printed and never asserted in a test: any single edit of
 the reference under 2 s, of the synthetic manifest under 30 s.
 """
@@ -23,8 +23,9 @@ from collections.abc import Callable
 from typing import Any
 
 import yaml
+from _manifests import WIDE_PROVIDERS, WIDE_RUNTIMES, wide_manifest
+from _report import add_smoke_flag, judged, reproduce, verdict
 from _timing import measure
-from resolver import synthetic_manifest
 
 from routegate import Registry, diff
 from routegate.manifest import bundled_manifest_path
@@ -113,15 +114,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="runs per edit (median, min, max)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic manifest")
+    add_smoke_flag(parser)
     args = parser.parse_args()
+    providers, runtimes = (40, 2) if args.smoke else (WIDE_PROVIDERS, WIDE_RUNTIMES)
+    if args.smoke:
+        args.repeat = 2
 
     reference = time_edits(bundled_manifest_path().read_text(encoding="utf-8"), REFERENCE_EDITS, args.repeat)
-    synthetic_text, _ = synthetic_manifest(random.Random(args.seed))
+    synthetic_text, _ = wide_manifest(random.Random(args.seed), providers, runtimes)
     synthetic = time_edits(synthetic_text, synthetic_edits(yaml.safe_load(synthetic_text)), args.repeat)
     floors = []
     for label, rows, limit in (
         ("reference", reference, REFERENCE_FLOOR_S),
-        ("1,000 providers / 100 runtimes", synthetic, SYNTHETIC_FLOOR_S),
+        (f"{providers:,} providers / {runtimes} runtimes", synthetic, SYNTHETIC_FLOOR_S),
     ):
         slowest = max(rows, key=lambda row: row["median_s"])
         floors.append(
@@ -130,11 +135,12 @@ def main() -> int:
                 "limit_s": limit,
                 "slowest_edit": slowest["edit"],
                 "median_s": slowest["median_s"],
-                "pass": slowest["median_s"] < limit and all(row["proven"] for row in rows),
+                "pass": judged(slowest["median_s"] < limit and all(row["proven"] for row in rows), args.smoke),
             }
         )
     result = {
-        "command": " ".join(["python", *sys.argv]),
+        "reproduce": reproduce(),
+        "smoke": args.smoke,
         "python": platform.python_version(),
         "machine": platform.machine(),
         "reference": reference,
@@ -151,8 +157,7 @@ def main() -> int:
                 f"{row['median_s']:>8.3f}s {row['min_s']:>8.3f}s {row['max_s']:>8.3f}s"
             )
     for floor in floors:
-        verdict = "PASS" if floor["pass"] else "FAIL"
-        print(f"floor {floor['name']} < {floor['limit_s']:g} s: {verdict} ({floor['median_s']:.3f} s)")
+        print(f"floor {floor['name']} < {floor['limit_s']:g} s: {verdict(floor['pass'])} ({floor['median_s']:.3f} s)")
     return 0
 
 

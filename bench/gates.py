@@ -1,10 +1,10 @@
 """How long the CI gates take: lint --prove (reference and synthetic catalogs), each generator, a sync check.
 
-    .venv/bin/python bench/gates.py [--manifest PATH] [--repeat N] [--sizes 100,250,500,1000] [--seed N]
+    .venv/bin/python bench/gates.py [--manifest PATH] [--repeat N] [--sizes 100,250,500,1000] [--seed N] [--smoke]
 
 Prints one JSON document, then a short table. The synthetic catalogs are the
-first N providers of bench/resolver.py's 1,000-provider, 100-runtime manifest
-(runtimes keep the arms whose provider remains), plus a planted provider that
+first N providers of bench/_manifests.py's wide manifest (1,000 providers and
+100 runtimes; runtimes keep the arms whose provider remains), plus a planted provider that
 copies one vendor's pattern: the prover must find that overlap and RE2 must
 confirm its witness. Floor, printed and never asserted in a test: lint --prove
 on 1,000 providers and 100 runtimes under 30 s. Figures depend on the machine;
@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from _manifests import WIDE_RUNTIMES, wide_manifest
+from _report import add_smoke_flag, judged, reproduce, verdict
 from _timing import Stats, measure
-from resolver import synthetic_manifest
 
 from routegate import _re2
 from routegate.gen import generate
@@ -86,8 +87,9 @@ def _prove_into(reports: list[ProofReport], manifest: Manifest) -> None:
     reports.append(prove(manifest))
 
 
-def growth_figures(sizes: list[int], seed: int, repeat: int) -> list[dict[str, Any]]:
-    text, _ = synthetic_manifest(random.Random(seed))
+def growth_figures(sizes: list[int], runtimes: int, seed: int, repeat: int) -> list[dict[str, Any]]:
+    """Prove each catalog size's subset of one wide manifest of ``max(sizes)`` providers."""
+    text, _ = wide_manifest(random.Random(seed), max(sizes), runtimes)
     doc = yaml.safe_load(text)
     rows = []
     for size in sizes:
@@ -119,22 +121,27 @@ def main() -> int:
     parser.add_argument("--growth-repeat", type=int, default=1, help="runs per synthetic catalog size")
     parser.add_argument("--sizes", default="100,250,500,1000", help="synthetic catalog sizes (providers)")
     parser.add_argument("--seed", type=int, default=7)
+    add_smoke_flag(parser)
     args = parser.parse_args()
     source = Path(args.manifest) if args.manifest else bundled_manifest_path()
     sizes = [int(size) for size in args.sizes.split(",")]
+    runtimes = WIDE_RUNTIMES
+    if args.smoke:
+        sizes, runtimes, args.repeat, args.growth_repeat = [20, 40], 6, 2, 2
 
-    growth = growth_figures(sizes, args.seed, args.growth_repeat)
+    growth = growth_figures(sizes, runtimes, args.seed, args.growth_repeat)
     largest = growth[-1]
     floors = [
         {
             "name": f"lint --prove on {largest['providers']} providers / {largest['runtimes']} runtimes",
             "limit_s": PROVE_FLOOR_S,
             "median_s": largest["median_s"],
-            "pass": largest["median_s"] < PROVE_FLOOR_S and largest["planted_witness"] is not None,
+            "pass": judged(largest["median_s"] < PROVE_FLOOR_S and largest["planted_witness"] is not None, args.smoke),
         }
     ]
-    result = {
-        "command": " ".join(["python", *sys.argv]),
+    result: dict[str, Any] = {
+        "reproduce": reproduce(),
+        "smoke": args.smoke,
         "python": platform.python_version(),
         "machine": platform.machine(),
         "reference": reference_figures(load_manifest(source), source, args.repeat),
@@ -154,8 +161,7 @@ def main() -> int:
         print(f"{label:<44} {timing['median_s']:>9.3f}s {timing['min_s']:>9.3f}s {timing['max_s']:>9.3f}s")
     print(f"growth {growth[0]['providers']} -> {largest['providers']} providers: x{result['growth_ratio']}")
     for floor in floors:
-        verdict = "PASS" if floor["pass"] else "FAIL"
-        print(f"floor {floor['name']} < {floor['limit_s']:g} s: {verdict} ({floor['median_s']:.2f} s)")
+        print(f"floor {floor['name']} < {floor['limit_s']:g} s: {verdict(floor['pass'])} ({floor['median_s']:.2f} s)")
     print(f"planted overlap witness: {largest['planted_witness']!r}")
     return 0
 

@@ -13,7 +13,7 @@ the poll is the only mechanism, so its latency is bounded by the poll interval. 
 PostgreSQL comes from ``--postgres-url`` or ROUTEGATE_TEST_POSTGRES_URL (a server the
 bench may create and drop a database on); without either only SQLite runs.
 
-    python bench/propagation.py [--rounds 30] [--poll 0.5] [--postgres-url URL] [--json-only]
+    python bench/propagation.py [--rounds 30] [--poll 0.5] [--postgres-url URL] [--json-only] [--smoke]
 """
 
 from __future__ import annotations
@@ -23,26 +23,21 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from _report import add_smoke_flag, reproduce
+from _serving import free_port, postgres_database, wait_for_health
+
 INSTANCES = 3
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _fingerprint(connection: http.client.HTTPConnection) -> str:
@@ -55,23 +50,15 @@ def _instances(url: str, folder: Path, poll: float) -> Iterator[list[int]]:
     """Three `routegate serve` processes on ``url``; their ports once each answers /healthz."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEGATE_")}
     env["ROUTEGATE_MANIFEST_POLL_SECONDS"] = str(poll)
-    ports = [_free_port() for _ in range(INSTANCES)]
+    ports = [free_port() for _ in range(INSTANCES)]
     processes = []
     for index, port in enumerate(ports):
         log = (folder / f"serve-{index}.log").open("w")
         command = [sys.executable, "-m", "routegate.cli", "serve", "--port", str(port), "--database-url", url]
         processes.append(subprocess.Popen(command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT))
     try:
-        for port in ports:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    _fingerprint(http.client.HTTPConnection("127.0.0.1", port, timeout=2))
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"instance on {port} did not start; see {folder}") from None
-                    time.sleep(0.1)
+        for port, process in zip(ports, processes, strict=True):
+            wait_for_health(port, process)
         yield ports
     finally:
         for process in processes:
@@ -139,26 +126,11 @@ def measure(url: str, rounds: int, poll: float) -> list[float]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@contextmanager
-def _postgres_database(base: str) -> Iterator[str]:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    admin = make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"rg_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def _summary(latencies: list[float]) -> dict[str, float]:
     ordered = sorted(latencies)
     p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
     return {
+        "min_ms": round(ordered[0] * 1000, 1),
         "p50_ms": round(statistics.median(ordered) * 1000, 1),
         "p99_ms": round(p99 * 1000, 1),
         "max_ms": round(ordered[-1] * 1000, 1),
@@ -172,24 +144,26 @@ def main() -> int:
     parser.add_argument("--poll", type=float, default=0.5, help="ROUTEGATE_MANIFEST_POLL_SECONDS for the instances")
     parser.add_argument("--postgres-url", default=os.environ.get("ROUTEGATE_TEST_POSTGRES_URL"))
     parser.add_argument("--json-only", action="store_true")
+    add_smoke_flag(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.rounds = 2
 
-    results: dict[str, Any] = {"instances": INSTANCES, "poll_seconds": args.poll, "backends": {}}
+    results: dict[str, Any] = {"instances": INSTANCES, "poll_seconds": args.poll, "smoke": args.smoke, "backends": {}}
     if args.postgres_url:
-        with _postgres_database(args.postgres_url) as url:
+        with postgres_database(args.postgres_url) as url:
             results["backends"]["postgresql"] = _summary(measure(url, args.rounds, args.poll))
     with tempfile.TemporaryDirectory(prefix="routegate-propagation-db-") as folder:
         sqlite_url = f"sqlite:///{Path(folder) / 'bench.db'}"
         results["backends"]["sqlite"] = _summary(measure(sqlite_url, args.rounds, args.poll))
-    results["command"] = " ".join(["python", "bench/propagation.py", *sys.argv[1:]])
+    results["reproduce"] = reproduce()
     print(json.dumps(results, indent=2))
     if not args.json_only:
         print(f"\npropagation, activation -> last of {INSTANCES} instances serving it (poll {args.poll} s)")
-        print(f"{'backend':<12}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}{'rounds':>8}")
+        print(f"{'backend':<12}{'min ms':>10}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}{'rounds':>8}")
         for backend, figures in results["backends"].items():
-            print(
-                f"{backend:<12}{figures['p50_ms']:>10}{figures['p99_ms']:>10}{figures['max_ms']:>10}{figures['rounds']:>8}"
-            )
+            row = "".join(f"{figures[key]:>10}" for key in ("min_ms", "p50_ms", "p99_ms", "max_ms"))
+            print(f"{backend:<12}{row}{figures['rounds']:>8}")
     return 0
 
 

@@ -50,7 +50,7 @@ def smoke() -> int:
         spent.append(ledger.spent)
         return original(ledger, what)
 
-    _budget.Ledger.meter = watched  # type: ignore[method-assign]
+    _budget.Ledger.meter = watched  # type: ignore[method-assign,assignment]
     report = prove(parse_manifest(family(2)), budget)
     _budget.Ledger.meter = original  # type: ignore[method-assign]
     answered = len(report.unproven) + sum(report.disjoint.values()) + len(report.overlaps)

@@ -1,17 +1,19 @@
 """How fast routegate decides, cold and cached, against LiteLLM's get_llm_provider and the floors.
 
-    .venv/bin/python bench/resolver.py [--quick] [--seed N] [--no-litellm]
+    .venv/bin/python bench/resolver.py [--quick] [--seed N] [--no-litellm] [--smoke]
 
 Prints every figure as JSON, then a short table. Timings are CPU time per
 call, medians of interleaved rounds (bench/_timing.py); every input comes
-from --seed. LiteLLM is the `bench` extra (pip install litellm==1.110.2);
-without it the LiteLLM floors are reported as unmeasured.
+from --seed. LiteLLM is the `bench` extra (pip install litellm==1.110.2), in
+no lock: without it the comparison is skipped and its floors are reported as
+unmeasured.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import json
 import os
 import platform
@@ -25,7 +27,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from _manifests import big_menu_manifest, wide_manifest, word
+from _manifests import WIDE_PROVIDERS, WIDE_RUNTIMES, big_menu_manifest, wide_manifest, word
+from _report import add_smoke_flag, judged, reproduce, verdict
 from _timing import interleave, per_call
 
 import routegate
@@ -92,13 +95,14 @@ def calls(function: Callable[..., object], arguments: Sequence[tuple[Any, ...]])
 
 
 def import_litellm(disabled: bool) -> tuple[Any, str]:
+    """LiteLLM, or None and why the comparison is skipped."""
     if disabled:
-        return None, "not measured (--no-litellm)"
+        return None, "comparison skipped (--no-litellm)"
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network: the bundled cost map
     try:
-        import litellm
+        litellm: Any = importlib.import_module("litellm")
     except ImportError:
-        return None, "NOT MEASURED: litellm is not installed (pip install litellm==1.110.2, the 'bench' extra)"
+        return None, "comparison skipped: litellm is not installed (pip install litellm==1.110.2, the 'bench' extra)"
     litellm.suppress_debug_info = True
     from importlib.metadata import version
 
@@ -171,6 +175,11 @@ def bounded_cache(manifest: routegate.Manifest, corpus: Ids, count: int) -> dict
 def run(args: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random(args.seed)
     rounds, seconds = (5, 0.05) if args.quick else (9, 0.12)
+    menu_size, (providers, runtimes), fed, processes = 3000, (WIDE_PROVIDERS, WIDE_RUNTIMES), 100_000, 11
+    if args.quick:
+        fed, processes = 30_000, 5
+    if args.smoke:  # the cache must still overflow, so ``fed`` stays above its size
+        rounds, seconds, menu_size, (providers, runtimes), fed, processes = 2, 0.002, 200, (40, 4), 9_000, 2
     reference = Registry.load()
     cold = Registry(reference.manifest, cache_size=0)
     corpus = reference_corpus(reference, rng)
@@ -178,15 +187,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     models = [m for _, m in corpus]
     upstream_ids = namespaced(reference, [*models, *(m for rt in reference.runtimes for m in reference.menu(rt))])
 
-    big = Registry.from_yaml(big_menu_manifest(3000), cache_size=0)
+    big = Registry.from_yaml(big_menu_manifest(menu_size), cache_size=0)
     refusals = [(rt, m) for rt, m in classes["refusal"] if outcome(big.check("big", m)) == "refusal"]
-    wide_text, routed = wide_manifest(rng, 1000, 100)
+    wide_text, routed = wide_manifest(rng, providers, runtimes)
     wide = Registry.from_yaml(wide_text)
     wide_cold = Registry(wide.manifest, cache_size=0)
     wide_corpus = [(rt, rng.choice(wide.menu(rt))) for rt in rng.choices(wide.runtimes, k=len(classes["menu"]))]
     wide_corpus += [(rt, rng.choice(routed[rt])) for rt in rng.choices(sorted(routed), k=len(classes["route"]))]
     wide_corpus += refused_ids(wide, rng.choices(wide.runtimes, k=len(classes["refusal"])), rng)
-    memory = bounded_cache(reference.manifest, corpus, 30_000 if args.quick else 100_000)
+    memory = bounded_cache(reference.manifest, corpus, max(fed, DEFAULT_CACHE_SIZE + 1))
 
     litellm, litellm_note = import_litellm(args.no_litellm)
     on_big = [("big", m) for _, m in refusals]
@@ -195,9 +204,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "cold": calls(cold.check, corpus),
         **{f"cold_{c}": calls(cold.check, classes[c]) for c in CLASSES},
         "cold_refusal_reference_menu": calls(cold.check, refusals),
-        "cold_refusal_3000_id_menu": calls(big.check, on_big),
+        f"cold_refusal_{menu_size}_id_menu": calls(big.check, on_big),
         "cold_refusal_read_reference_menu": calls(lambda rt, m: cold.check(rt, m).to_dict(), refusals),
-        "cold_refusal_read_3000_id_menu": calls(lambda rt, m: big.check(rt, m).to_dict(), on_big),
+        f"cold_refusal_read_{menu_size}_id_menu": calls(lambda rt, m: big.check(rt, m).to_dict(), on_big),
         "wide_cached": calls(wide.check, wide_corpus),
         "wide_cold": calls(wide_cold.check, wide_corpus),
         "upstream_cached": calls(reference.upstream, [(m,) for m in upstream_ids]),
@@ -210,11 +219,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         job()  # fills the caches of the cached registries
     us = interleave(rounds, {name: per_call(job, units, seconds) for name, (job, units) in jobs.items()})
     median = {name: stats.median for name, stats in us.items()}
-    process = process_ratio(5 if args.quick else 11)
+    process = process_ratio(processes)
+    sizes = {"menu": menu_size, "providers": providers}
     return {
-        "reproduce": " ".join([".venv/bin/python bench/resolver.py", *sys.argv[1:]]),
+        "reproduce": reproduce(),
         "machine": f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}",
         "routegate": routegate.__version__,
+        "smoke": args.smoke,
         "seed": args.seed,
         "corpus": {"ids": len(corpus), **{c: len(classes[c]) for c in CLASSES}, "upstream_ids": len(upstream_ids)},
         "litellm": litellm_note,
@@ -222,18 +233,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "wide_manifest": {"providers": len(wide.catalog), "runtimes": len(wide.runtimes), "ids": len(wide_corpus)},
         "bounded_cache": memory,
         "process_ms": process,
-        "floors": floors(median, litellm is not None, memory, process),
+        "floors": floors(median, litellm is not None, memory, process, sizes, args.smoke),
     }
 
 
 def floors(
-    us: dict[str, float], measured: bool, memory: dict[str, Any], process: dict[str, Any]
+    us: dict[str, float],
+    measured: bool,
+    memory: dict[str, Any],
+    process: dict[str, Any],
+    sizes: dict[str, int],
+    smoke: bool,
 ) -> list[dict[str, Any]]:
-    """Each floor with its figure; ``pass`` is None when the figure could not be measured."""
+    """Each floor with its figure; ``pass`` is None when the figure could not be measured or on a smoke run."""
     rows = []
 
     def floor(name: str, value: float | None, limit: float, above: bool, unit: str) -> None:
-        ok = None if value is None else (value >= limit if above else value <= limit)
+        ok = judged(None if value is None else (value >= limit if above else value <= limit), smoke)
         figure = "not measured" if value is None else f"{value:.2f}{unit}"
         rows.append({"floor": name, "figure": figure, "pass": ok})
 
@@ -245,18 +261,15 @@ def floors(
     floor("cold check vs get_llm_provider", faster("cold"), 10, True, "x")
     for kind in CLASSES:
         floor(f"cold {kind} vs get_llm_provider on the same ids", faster(f"cold_{kind}"), 5, True, "x")
-    refusal_growth = us["cold_refusal_3000_id_menu"] / us["cold_refusal_reference_menu"]
-    floor("cold refusal, 3,000-id menu / reference menu", refusal_growth, 1.5, False, "x")
+    refusal_growth = us[f"cold_refusal_{sizes['menu']}_id_menu"] / us["cold_refusal_reference_menu"]
+    floor(f"cold refusal, {sizes['menu']:,}-id menu / reference menu", refusal_growth, 1.5, False, "x")
     floor("cold upstream", us["upstream_cold"] * 1e6, 0.5, False, " us")
-    floor("1,000 providers / reference, cached", us["wide_cached"] / us["cached"], 2, False, "x")
-    floor("1,000 providers / reference, cold", us["wide_cold"] / us["cold"], 2, False, "x")
+    floor(f"{sizes['providers']:,} providers / reference, cached", us["wide_cached"] / us["cached"], 2, False, "x")
+    floor(f"{sizes['providers']:,} providers / reference, cold", us["wide_cold"] / us["cold"], 2, False, "x")
     floor("`routegate check` process / `python -c pass`", process["ratio"], 10, False, "x")
     bounded = memory["growth_kib"] / max(memory["unbounded_growth_kib"], 1)
     floor("memory growth past a full cache / unbounded growth", bounded, 0.1, False, "x")
     return rows
-
-
-_VERDICT = {True: "PASS", False: "FAIL", None: "n/a"}
 
 
 def table(result: dict[str, Any]) -> str:
@@ -265,7 +278,7 @@ def table(result: dict[str, Any]) -> str:
         lines.append(f"  {name:<36} {stats['median']:>8.3f}  {stats['min']:.3f}..{stats['max']:.3f}")
     process = result["process_ms"]
     lines += ["", f"routegate check process: {process['ratio']}x python -c pass (wall, medians)", "", "floors"]
-    lines += [f"  [{_VERDICT[f['pass']]}] {f['floor']}: {f['figure']}" for f in result["floors"]]
+    lines += [f"  [{verdict(f['pass'])}] {f['floor']}: {f['figure']}" for f in result["floors"]]
     return "\n".join(lines)
 
 
@@ -274,6 +287,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer and shorter rounds")
     parser.add_argument("--seed", type=int, default=20261125)
     parser.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM comparison")
+    add_smoke_flag(parser)
     result = run(parser.parse_args())
     print(json.dumps(result, indent=2))
     print()

@@ -1,6 +1,7 @@
 """POST /workspaces against its ceiling: routegate's creates per second over a bare FastAPI + SQLAlchemy insert.
 
-    .venv/bin/python bench/service.py [--rounds 7] [--requests 400] [--connections 4] [--postgres URL]
+    .venv/bin/python bench/service.py [--rounds 7] [--requests 400] [--connections 4] [--warm-up 100] [--postgres URL]
+        [--smoke]
 
 For each setup (SQLite with one worker, SQLite with --workers 2, PostgreSQL
 with one worker) it serves routegate and the ceiling app (bench/_ceiling.py,
@@ -22,7 +23,6 @@ import itertools
 import json
 import os
 import pstats
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +37,8 @@ from typing import Any
 
 from _ceiling import ROWS
 from _ceiling import engine as ceiling_engine
+from _report import add_smoke_flag, judged, reproduce, verdict
+from _serving import free_port, postgres_database, wait_for_health
 from _timing import interleave
 
 MODELS = [("hermes", "moonshot/kimi-k2.6"), ("hermes", "openrouter/anthropic/claude-3.5-sonnet"), ("codex", "gpt-5.5")]
@@ -52,12 +54,6 @@ PROFILED = {  # the store's calls in one create, by (file name end, function); n
     "free-name SELECT (only after a conflict)": ("store.py", "_free_name"),
     "row, decision and answer dicts": ("store.py", "_shown"),
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _create(connection: http.client.HTTPConnection, name: str, number: int) -> tuple[float, float | None]:
@@ -117,22 +113,12 @@ def latency(port: int, requests: int, shares: list[float]) -> Callable[[], float
 @contextmanager
 def served(command: list[str], env: dict[str, str], folder: Path) -> Iterator[int]:
     """Run a server on a free loopback port until /healthz answers; yield the port, then stop it."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [*command, "--port", str(port)], env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                probe = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                probe.request("GET", "/healthz")
-                if probe.getresponse().status == 200:
-                    break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise SystemExit(f"{command[2:4]} did not start") from None
-                time.sleep(0.2)
+        wait_for_health(port, process)
         yield port
     finally:
         process.terminate()
@@ -151,7 +137,7 @@ def setup(
         ports = {"routegate": stack.enter_context(served(routegate, env, folder))}
         ports["ceiling"] = stack.enter_context(served([*CEILING, "--workers", str(workers)], env, folder))
         for port in ports.values():
-            throughput(port, 100, args.connections)()  # warm-up: imports, pools, caches
+            throughput(port, args.warm_up, args.connections)()  # warm-up: imports, pools, caches
         rates = interleave(args.rounds, {k: throughput(p, args.requests, args.connections) for k, p in ports.items()})
         shares: dict[str, list[float]] = {k: [] for k in ports}
         p50s = interleave(args.rounds, {k: latency(p, args.requests // 4, shares[k]) for k, p in ports.items()})
@@ -165,7 +151,7 @@ def setup(
     }
 
 
-def profile_store(url: str, creates: int) -> dict[str, Any]:
+def profile_store(url: str, creates: int, rounds: int) -> dict[str, Any]:
     """The store's part of one admitted create, called in this process: its CPU time, then where it goes."""
     from routegate import Registry
     from routegate.gate import CreateRequest, admit_create
@@ -203,9 +189,13 @@ def profile_store(url: str, creates: int) -> dict[str, Any]:
 
         return measure
 
-    timed = interleave(5, {"store_create": cpu(create), "core_insert": cpu(core_insert)})
+    def creates_in_a_row() -> None:
+        for _ in range(creates):
+            create()
+
+    timed = interleave(rounds, {"store_create": cpu(create), "core_insert": cpu(core_insert)})
     profiler = cProfile.Profile()
-    profiler.runcall(lambda: [create() for _ in range(creates)])
+    profiler.runcall(creates_in_a_row)
     stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
     calls = {}
     for label, (file_end, function) in PROFILED.items():
@@ -216,21 +206,6 @@ def profile_store(url: str, creates: int) -> dict[str, Any]:
         "us_per_create": {k: s.scaled(1e6, 0) for k, s in timed.items()},
         "under_cprofile_us_per_create": calls,
     }
-
-
-@contextmanager
-def fresh_postgres(url: str) -> Iterator[str]:
-    """A database made for this run on the server at ``url``, dropped afterwards."""
-    import psycopg
-
-    name = f"routegate_bench_{os.getpid()}"
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield url.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(url, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def table(result: dict[str, Any]) -> str:
@@ -251,39 +226,36 @@ def table(result: dict[str, Any]) -> str:
         "  under cProfile, us per create:",
     ]
     lines += [f"    {label:<40}{us:>6}" for label, us in store["under_cprofile_us_per_create"].items()]
-    lines += ["", "floors"] + [
-        f"  [{'PASS' if f['pass'] else 'FAIL'}] {f['floor']}: {f['figure']}" for f in result["floors"]
-    ]
+    lines += ["", "floors"] + [f"  [{verdict(f['pass'])}] {f['floor']}: {f['figure']}" for f in result["floors"]]
     return "\n".join(lines)
 
 
-def floors(setups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def floors(setups: list[dict[str, Any]], smoke: bool) -> list[dict[str, Any]]:
     """Issue 13's floors for creates, and issue 3's for latency and the gate's share, each with its figure.
 
     The ceiling ratio's floor is the default setup's (SQLite, one worker); two workers must match
     one, and PostgreSQL has its own rate. Their ratios are in the table, not judged here.
     """
-    rows = [
-        _floor(f"{r['setup']}: >= 0.8 of the ceiling", f"{r['ratio_to_ceiling']:.2f}", r["ratio_to_ceiling"] >= 0.8)
-        for r in setups
-        if r["setup"] == "sqlite, 1 worker"
-    ]
+
+    def floor(name: str, figure: str, ok: bool) -> None:
+        rows.append({"floor": name, "figure": figure, "pass": judged(ok, smoke)})
+
+    rows: list[dict[str, Any]] = []
+    for r in setups:
+        if r["setup"] == "sqlite, 1 worker":
+            floor(f"{r['setup']}: >= 0.8 of the ceiling", f"{r['ratio_to_ceiling']:.2f}", r["ratio_to_ceiling"] >= 0.8)
     rate = {run["setup"]: run["creates_per_s"]["routegate"]["median"] for run in setups}
     one, two, postgres = rate.get("sqlite, 1 worker"), rate.get("sqlite, 2 workers"), rate.get("postgresql, 1 worker")
     if one is not None and two is not None:
-        rows.append(_floor("2 workers >= 1 worker", f"{two:.0f} vs {one:.0f}/s", two >= one))
+        floor("2 workers >= 1 worker", f"{two:.0f} vs {one:.0f}/s", two >= one)
     if postgres is not None:
-        rows.append(_floor("postgresql, 1 worker: >= 250 creates/s", f"{postgres:.0f}/s", postgres >= 250))
+        floor("postgresql, 1 worker: >= 250 creates/s", f"{postgres:.0f}/s", postgres >= 250)
     p50 = setups[0]["p50_ms_one_connection"]["routegate"]["median"]
-    rows.append(_floor(f"{setups[0]['setup']}: p50 < 10 ms", f"{p50} ms", p50 < 10))
+    floor(f"{setups[0]['setup']}: p50 < 10 ms", f"{p50} ms", p50 < 10)
     share = setups[0]["gate_share"]
     if share is not None:
-        rows.append(_floor("gate < 2% of the app's time", f"{share * 100:.2f}%", share < 0.02))
+        floor("gate < 2% of the app's time", f"{share * 100:.2f}%", share < 0.02)
     return rows
-
-
-def _floor(name: str, figure: str, ok: bool) -> dict[str, Any]:
-    return {"floor": name, "figure": figure, "pass": ok}
 
 
 def main() -> int:
@@ -291,26 +263,32 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--requests", type=int, default=400, help="creates per round")
     parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--warm-up", type=int, default=100, help="creates per server before the rounds")
     parser.add_argument(
         "--postgres",
         default=os.environ.get("ROUTEGATE_TEST_POSTGRES_URL", ""),
         help="a PostgreSQL server URL to create the run's database on (default $ROUTEGATE_TEST_POSTGRES_URL)",
     )
+    add_smoke_flag(parser)
     args = parser.parse_args()
+    profiled, profile_rounds = 300, 5  # creates per round and rounds of the in-process store profile
+    if args.smoke:
+        args.rounds, args.requests, args.connections, args.warm_up, profiled, profile_rounds = 2, 16, 2, 4, 10, 2
     with tempfile.TemporaryDirectory(prefix="routegate-bench-") as temp, ExitStack() as stack:
         folder = Path(temp)
         sqlite = {name: (f"sqlite:///{folder / name}.db", f"sqlite:///{folder / name}-ceiling.db") for name in "12"}
         setups = [setup(f"sqlite, {n} worker{'s' * (n > 1)}", *sqlite[str(n)], n, args, folder) for n in (1, 2)]
         if args.postgres:
-            database = stack.enter_context(fresh_postgres(args.postgres))
+            database = stack.enter_context(postgres_database(args.postgres))
             setups.append(setup("postgresql, 1 worker", database, database, 1, args, folder))
-        store = profile_store(f"sqlite:///{folder / 'profile.db'}", 300)
+        store = profile_store(f"sqlite:///{folder / 'profile.db'}", profiled, profile_rounds)
     result = {
-        "reproduce": " ".join([".venv/bin/python bench/service.py", *sys.argv[1:]]),
+        "reproduce": reproduce(),
         "machine": f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; {args.rounds} x {args.requests} creates",
+        "smoke": args.smoke,
         "setups": setups,
         "store_profile": store,
-        "floors": floors(setups),
+        "floors": floors(setups, args.smoke),
     }
     print(json.dumps(result, indent=2))
     print()

@@ -16,11 +16,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from tests.service.conftest import skip_or_fail
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page, Route, ViewportSize
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -36,8 +40,8 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 AXE = Path(__file__).resolve().parent / "node" / "node_modules" / "axe-core" / "axe.min.js"
 SERIOUS = ("serious", "critical")
 API_TOKEN = "console-test-token-3f9c1a"
-WIDE = {"width": 1280, "height": 900}
-NARROW = {"width": 390, "height": 844}
+WIDE: ViewportSize = {"width": 1280, "height": 900}
+NARROW: ViewportSize = {"width": 390, "height": 844}
 
 
 @dataclass
@@ -117,7 +121,7 @@ def _require_chromium() -> None:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Browser]:
     _require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
@@ -135,7 +139,7 @@ def browser() -> Iterator[object]:
 class Tab:
     """A page on one server, with what it asked the network for and what it complained about."""
 
-    page: object
+    page: Page
     base: str
     requests: list[tuple[str, str]] = field(default_factory=list)
     outside: list[str] = field(default_factory=list)
@@ -144,12 +148,12 @@ class Tab:
     tolerated_outside: list[str] = field(default_factory=list)
 
     def goto(self, path: str) -> None:
-        self.page.goto(self.base + path)  # type: ignore[attr-defined]
+        self.page.goto(self.base + path)
 
     def shot(self, name: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         target = SCREENSHOTS / f"{name}.png"
-        self.page.screenshot(path=str(target), full_page=True)  # type: ignore[attr-defined]
+        self.page.screenshot(path=str(target), full_page=True)
         return target
 
     def accessibility_violations(self) -> list[str]:
@@ -157,8 +161,8 @@ class Tab:
         if not AXE.is_file():
             skip_or_fail(f"{AXE} is missing: run scripts/node-deps.sh to install axe-core")
         # evaluate() runs as the browser's devtools would, so the page's Content-Security-Policy stays on.
-        self.page.evaluate(AXE.read_text())  # type: ignore[attr-defined]
-        found = self.page.evaluate(  # type: ignore[attr-defined]
+        self.page.evaluate(AXE.read_text())
+        found = self.page.evaluate(
             """async (impacts) => {
                 const result = await axe.run(document, {resultTypes: ["violations"]});
                 return result.violations.filter(v => impacts.includes(v.impact))
@@ -182,19 +186,19 @@ class Tab:
         return [url for m, url in self.requests if m == method and url.split("?")[0] == prefix]
 
 
-def open_tab(browser: object, base: str, viewport: dict[str, int]) -> Iterator[Tab]:
-    context = browser.new_context(viewport=viewport)  # type: ignore[attr-defined]
+def open_tab(browser: Browser, base: str, viewport: ViewportSize) -> Iterator[Tab]:
+    context = browser.new_context(viewport=viewport)
     page = context.new_page()
     page.set_default_timeout(10_000)
     tab = Tab(page, base)
 
-    def guard(route: object) -> None:
-        url = route.request.url  # type: ignore[attr-defined]
+    def guard(route: Route) -> None:
+        url = route.request.url
         if url.startswith(base + "/"):
-            route.continue_()  # type: ignore[attr-defined]
+            route.continue_()
         else:
             tab.outside.append(url)
-            route.abort()  # type: ignore[attr-defined]
+            route.abort()
 
     context.route("**/*", guard)
     page.on("request", lambda request: tab.requests.append((request.method, request.url)))
@@ -211,18 +215,18 @@ def open_tab(browser: object, base: str, viewport: dict[str, int]) -> Iterator[T
 
 
 @pytest.fixture
-def tab(browser: object, server: Server) -> Iterator[Tab]:
+def tab(browser: Browser, server: Server) -> Iterator[Tab]:
     """A wide browser tab on the open server."""
     yield from open_tab(browser, server.url, WIDE)
 
 
 @pytest.fixture
-def narrow_tab(browser: object, server: Server) -> Iterator[Tab]:
+def narrow_tab(browser: Browser, server: Server) -> Iterator[Tab]:
     """A phone-sized browser tab on the open server."""
     yield from open_tab(browser, server.url, NARROW)
 
 
 @pytest.fixture
-def token_tab(browser: object, token_server: Server) -> Iterator[Tab]:
+def token_tab(browser: Browser, token_server: Server) -> Iterator[Tab]:
     """A wide browser tab on the token-guarded server."""
     yield from open_tab(browser, token_server.url, WIDE)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -20,6 +20,9 @@ from routegate.registry import Registry
 from routegate.templates import TemplateRoot
 
 from .conftest import NARROW, WIDE, Server, Tab, open_tab
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 pytestmark = pytest.mark.browser
 
@@ -567,7 +570,7 @@ PAGES = {
 
 @pytest.mark.parametrize("size", ["wide", "narrow"])
 @pytest.mark.parametrize("name", list(PAGES))
-def test_every_page_passes_axe_and_fits(browser: object, server: Server, name: str, size: str) -> None:
+def test_every_page_passes_axe_and_fits(browser: Browser, server: Server, name: str, size: str) -> None:
     workspace = _create(server, name=_unique("axe"), runtime="codex", model="gpt-5.5")
     for tab in open_tab(browser, server.url, WIDE if size == "wide" else NARROW):
         tab.goto(PAGES[name].format(id=workspace["id"]))
@@ -583,7 +586,7 @@ def test_every_page_passes_axe_and_fits(browser: object, server: Server, name: s
 
 
 @pytest.mark.parametrize("size", ["wide", "narrow"])
-def test_sign_in_page_passes_axe(browser: object, token_server: Server, size: str) -> None:
+def test_sign_in_page_passes_axe(browser: Browser, token_server: Server, size: str) -> None:
     for tab in open_tab(browser, token_server.url, WIDE if size == "wide" else NARROW):
         tab.goto("/ui/login")
         assert tab.accessibility_violations() == []

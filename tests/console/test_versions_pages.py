@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -17,6 +18,9 @@ from routegate.registry import Registry
 from ..service.test_lifecycle import _with_extra_hermes_model
 from ..service.test_versions import BUNDLED, NEW_MODEL
 from .conftest import API_TOKEN, WIDE, Server, Tab, _serve, open_tab
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 K3 = _with_extra_hermes_model(BUNDLED, NEW_MODEL)  # one line more, so the text diff is that line
 
@@ -32,7 +36,7 @@ def own_token_server(tmp_path: Path) -> Iterator[Server]:
 
 
 @pytest.fixture
-def own_tab(browser: object, own_server: Server) -> Iterator[Tab]:
+def own_tab(browser: Browser, own_server: Server) -> Iterator[Tab]:
     yield from open_tab(browser, own_server.url, WIDE)
 
 

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -19,7 +20,7 @@ from .crafted import BASE
 ROUTEGATE = shutil.which("routegate", path=os.path.dirname(sys.executable)) or "routegate"
 
 
-def run(*args: str, cache_dir: Path | None = None) -> tuple[int, object, str]:
+def run(*args: str, cache_dir: Path | None = None) -> tuple[int, Any, str]:
     env = dict(os.environ, NO_COLOR="1")
     if cache_dir is not None:
         env["ROUTEGATE_CACHE_DIR"] = str(cache_dir)

@@ -457,7 +457,7 @@ class CacheSetting:
             answer = cli(*args, env=self.env)
             assert answer == cli(*args, env=off), args
             answers.append(answer[1])
-        return answers[0]  # type: ignore[no-any-return]
+        return answers[0]
 
 
 def forge(setting: CacheSetting, tmp_path: Path, runtime: str, model: str) -> tuple[Path, Path, Path]:

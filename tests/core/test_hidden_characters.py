@@ -9,6 +9,7 @@ import subprocess
 import sys
 import unicodedata
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,7 +46,7 @@ def base() -> dict[str, Any]:
         upstream_vendor="alpha",
     )
     beta = provider("beta", "^beta/")
-    arms = [{"name": "alpha", "models": ["alpha/one", "alpha/two"]}, {"name": "beta"}]
+    arms: list[dict[str, Any]] = [{"name": "alpha", "models": ["alpha/one", "alpha/two"]}, {"name": "beta"}]
     return manifest_doc([alpha, beta], {"rt": arms})
 
 
@@ -139,7 +140,7 @@ def test_the_manifest_and_the_api_share_one_rule(text: str) -> None:
 
 
 @pytest.mark.parametrize("char", ["\u202e", "\u200b"])
-def test_lint_rejects_an_impostor_menu_id(tmp_path, char: str) -> None:
+def test_lint_rejects_an_impostor_menu_id(tmp_path: Path, char: str) -> None:
     doc = base()
     doc["runtimes"]["rt"]["providers"][0]["models"].append(f"alpha/o{char}ne")
     path = tmp_path / "providers.yaml"

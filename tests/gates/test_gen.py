@@ -258,7 +258,7 @@ def test_the_json_schema_takes_env_names_from_the_loaders_definition(monkeypatch
     from routegate.gen import jsonschema as target
 
     def env_patterns() -> set[str]:
-        provider = target.schema()["$defs"]["provider"]["properties"]  # type: ignore[index]
+        provider = target.schema()["$defs"]["provider"]["properties"]
         return {provider["auth_env"]["items"]["pattern"], provider["auth_token_env"]["anyOf"][0]["pattern"]}
 
     assert env_patterns() == {f"^{_ids.ENV_NAME_PATTERN}$"}

@@ -124,7 +124,7 @@ def decide_everywhere(
     registry = Registry(manifest, cache_size=0)
     binary = go_run.build(generate(manifest, "go", package="main"), name)
     rng = random.Random(seed)
-    cases = []
+    cases: list[tuple[str, str, list[str]]] = []
     for position, model in enumerate(ids):
         for runtime in [*manifest.runtimes, *FOREIGN]:
             options = auth_variants(manifest, runtime)

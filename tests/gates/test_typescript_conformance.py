@@ -157,7 +157,7 @@ def run_conformance(
     module = typescript.compile(generate(manifest, "typescript"), module_name)
     rng = random.Random(seed)
     runtimes = [*manifest.runtimes, *FOREIGN]
-    cases = []
+    cases: list[list[Any]] = []
     for position, model in enumerate(ids):
         # As a client sends it: JSON joins a high and a low surrogate into one code point,
         # which JavaScript cannot tell apart from a Python str holding the two halves.
@@ -196,7 +196,7 @@ def test_every_reference_template_id_on_every_runtime_with_every_auth_env(typesc
     module = typescript.compile(generate(manifest, "typescript"), "reference")
     ids = reference_ids(manifest)
     assert len(ids) > 80
-    cases = [
+    cases: list[list[Any]] = [
         [runtime, model, auth_env]
         for model in ids
         for runtime in [*manifest.runtimes, *FOREIGN]

@@ -7,6 +7,7 @@ adds exactly one decision row (the log of why), a field-validation refusal none.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -141,7 +142,7 @@ def test_body_over_64_kib_is_413(server: LiveServer, client: httpx.Client) -> No
     assert response.status_code == 413
     assert response.json()["code"] == "BODY_TOO_LARGE"
 
-    def chunks():  # no Content-Length: the cap must count what arrives
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the cap must count what arrives
         yield b'{"name": "big", "url": "'
         for _ in range(70):
             yield b"y" * 1024

@@ -150,6 +150,7 @@ def test_every_operation_is_generated_under_its_short_name(generated: ModuleType
             "activate_version",
         },
     }
+    assert generated.__file__ is not None
     root = Path(generated.__file__).parent / "api"
     found = {tag.name: {p.stem for p in tag.glob("*.py")} - {"__init__"} for tag in root.iterdir() if tag.is_dir()}
     assert found == expected

@@ -203,7 +203,7 @@ def test_invalid_keys_are_400_naming_the_header(live: LiveServer, http: httpx.Cl
         response = http.post(
             "/workspaces",
             json={"name": "k", **HERMES},
-            headers={"Idempotency-Key": key.encode("utf-8")},  # type: ignore[dict-item]
+            headers={"Idempotency-Key": key.encode("utf-8")},
         )
         assert response.status_code == 400, (key, response.text)
         assert response.json()["code"] == "INVALID_FIELDS"

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -50,7 +51,7 @@ def _converge(ports: list[int], fingerprint: str, rounds: int = 5) -> None:
         in_a_row = in_a_row + 1 if set(seen) == {fingerprint} else 0
 
 
-def _cli_json(*args: str) -> dict[str, object]:
+def _cli_json(*args: str) -> dict[str, Any]:
     done = run_cli(*args, "--json")
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)  # type: ignore[no-any-return]
@@ -84,7 +85,7 @@ def test_two_instances_converge_after_a_publish_and_after_a_rollback(shared_url:
         assert rolled_back["version"] == 1
         _converge([one, two], first)
         listed = _cli_json("versions", "--database-url", shared_url)["items"]
-        assert [(v["version"], v["active"]) for v in listed] == [(2, False), (1, True)]  # type: ignore[index]
+        assert [(v["version"], v["active"]) for v in listed] == [(2, False), (1, True)]
 
 
 def test_cli_publish_exit_codes_and_nothing_written_when_refused(tmp_path: Path) -> None:

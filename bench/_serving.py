@@ -1,0 +1,55 @@
+"""Serving for the benches that drive real processes: free ports, readiness, a PostgreSQL database per run."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+__all__ = ["free_port", "postgres_database", "wait_for_health"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_health(port: int, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    """Return once the server on ``port`` answers /healthz with 200; fail if it exits or never does."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            probe = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            probe.request("GET", "/healthz")
+            if probe.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        if process.poll() is not None:
+            raise RuntimeError(f"the server for port {port} exited with {process.returncode}: {process.args!r}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server on port {port} did not answer /healthz within {seconds:g} s")
+        time.sleep(0.1)
+
+
+@contextmanager
+def postgres_database(server_url: str) -> Iterator[str]:
+    """A database made for this run on the PostgreSQL server at ``server_url``; its URL; dropped afterwards."""
+    admin = make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    name = f"rg_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

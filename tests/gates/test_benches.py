@@ -1,0 +1,100 @@
+"""Every bench script still runs: each one, as a process in its smoke mode, exits 0 and prints its figures.
+
+The README quotes these scripts' figures, so a script that no longer runs is a broken
+promise. The scripts are found, not listed: a new bench without a ``--smoke`` run fails
+here. A smoke run judges no floor: it proves the script runs, never how fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.service.conftest import POSTGRES_ENV, postgres_base_url
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+SCRIPTS = sorted(path for path in BENCH.glob("*.py") if not path.name.startswith("_"))
+# The benches that serve routegate as processes on a PostgreSQL database as well as on SQLite files.
+ON_POSTGRES = {"propagation.py", "service.py"}
+# A bound against a hung server, not a speed: smoke runs that start servers take minutes on a loaded machine.
+HANG_SECONDS = 1800
+
+
+def run_smoke(script: Path, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k != POSTGRES_ENV} | env
+    return subprocess.run(
+        [sys.executable, str(script), "--smoke"],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=HANG_SECONDS,
+    )
+
+
+def spreads(figures: Any) -> Iterator[tuple[float, float, float]]:
+    """Every (min, middle, max) in the JSON: a median's or a p50's spread, in whatever unit its keys name."""
+    if isinstance(figures, dict):
+        for unit in ("", "_s", "_ms"):
+            middle = figures.get(f"median{unit}", figures.get(f"p50{unit}"))
+            if middle is not None and f"min{unit}" in figures and f"max{unit}" in figures:
+                yield figures[f"min{unit}"], middle, figures[f"max{unit}"]
+        for value in figures.values():
+            yield from spreads(value)
+    elif isinstance(figures, list):
+        for value in figures:
+            yield from spreads(value)
+
+
+def test_the_scripts_are_found_and_the_postgres_list_names_only_real_ones() -> None:
+    assert SCRIPTS, f"no bench script in {BENCH}"
+    assert {script.name for script in SCRIPTS} >= ON_POSTGRES
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        pytest.param(script, id=script.stem, marks=[pytest.mark.postgres] if script.name in ON_POSTGRES else [])
+        for script in SCRIPTS
+    ],
+)
+def test_a_bench_in_smoke_mode_exits_0_and_prints_its_figures_with_their_spread(script: Path, tmp_path: Path) -> None:
+    env = {POSTGRES_ENV: postgres_base_url()} if script.name in ON_POSTGRES else {}
+    done = run_smoke(script, tmp_path, **env)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    figures, end = json.JSONDecoder().raw_decode(done.stdout)
+    assert figures["smoke"] is True
+    assert figures["reproduce"] == f".venv/bin/python bench/{script.name} --smoke"
+    found = list(spreads(figures))
+    assert found, f"{script.name} printed no figure with a median (or p50), a min and a max"
+    for low, middle, high in found:
+        assert low <= middle <= high
+    table = done.stdout[end:]
+    assert table.strip(), f"{script.name} printed no table after its JSON"
+    assert "PASS" not in table and "FAIL" not in table, "a smoke run judged a floor"
+    if env:
+        assert "postgresql" in table
+
+
+def test_the_resolver_bench_without_litellm_says_the_comparison_is_skipped(tmp_path: Path) -> None:
+    """LiteLLM is in no lock: with it unimportable (shadowed here, should it be installed), the bench still runs."""
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "litellm.py").write_text('raise ImportError("litellm is hidden from this run")\n', encoding="utf-8")
+    done = run_smoke(BENCH / "resolver.py", tmp_path, PYTHONPATH=str(shadow))
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    figures, end = json.JSONDecoder().raw_decode(done.stdout)
+    assert figures["litellm"].startswith("comparison skipped")
+    assert not any(name.startswith("litellm") for name in figures["us_per_call"])
+    compared = [floor for floor in figures["floors"] if "get_llm_provider" in floor["floor"]]
+    assert compared and all(floor["figure"] == "not measured" for floor in compared)
+    assert "comparison skipped" in done.stdout[end:]

@@ -51,6 +51,46 @@ def test_a_probe_drawn_from_the_menu_ranks_exactly_as_a_full_scan(menu: list[str
         assert index.nearest(probe, limit) == reference_nearest(menu, probe, limit)
 
 
+@given(
+    probe=st.text(alphabet="abcd", min_size=2, max_size=5),
+    cuts=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5), st.text(alphabet="cdwxyz", max_size=9)), max_size=30),
+    limit=st.integers(1, 4),
+)
+@settings(max_examples=400, deadline=None)
+def test_pieces_of_the_probe_rank_exactly_as_a_full_scan(
+    probe: str, cuts: list[tuple[int, int, str]], limit: int
+) -> None:
+    """Menu ids cut from the probe and extended: ids sharing more pairs but holding more tie with ids sharing
+    fewer, so the places are decided across counts and by menu order."""
+    menu = list(dict.fromkeys(probe[start:end] + tail for start, end, tail in cuts if probe[start:end] + tail))
+    assert SuggestionIndex(tuple(menu)).nearest(probe, limit) == reference_nearest(menu, probe, limit)
+
+
+_FRESH = "mnopqrstuvwxyz"  # letters the probes lack: each one appended adds a pair the probe does not share
+
+
+def ties_across_counts() -> list[tuple[str, str, str]]:
+    """(probe, fewer, more): ``fewer`` shares fewer of the probe's pairs than ``more`` and holds fewer, both score
+    the same, and ``fewer`` holds the fewest pairs, so the bound taken from it meets the tie exactly."""
+    family = []
+    for size in range(2, 9):
+        probe = "abcdefghi"[: size + 1]  # ``size`` distinct pairs
+        for fewer in range(1, size):
+            for more in range(fewer + 1, size + 1):
+                whole, rest = divmod(more * (size + fewer), fewer)  # 2*more/(size+held) == 2*fewer/(size+fewer)
+                held = whole - size
+                if rest == 0 and more <= held <= more + len(_FRESH):
+                    family.append((probe, probe[: fewer + 1], probe[: more + 1] + _FRESH[: held - more]))
+    return family
+
+
+@pytest.mark.parametrize(("probe", "fewer", "more"), ties_across_counts())
+def test_a_tie_across_counts_goes_to_the_id_declared_first(probe: str, fewer: str, more: str) -> None:
+    assert len(letter_pairs(fewer)) < len(letter_pairs(more))
+    for menu in ([fewer, more], [more, fewer]):
+        assert SuggestionIndex(tuple(menu)).nearest(probe, 1) == reference_nearest(menu, probe, 1) == (menu[0],)
+
+
 def family_menu(rng: random.Random, size: int) -> list[str]:
     """A menu shaped like real ones: a shared vendor prefix, word stems, numbered variants; many equal scores."""
     stems = ["gpt", "claude", "gemini", "llama", "qwen", "kimi", "glm", "mistral"]

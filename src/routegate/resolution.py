@@ -48,6 +48,8 @@ def servable(model: str) -> bool:
 def display_id(model: str, limit: int = 80) -> str:
     """A model id made safe to quote in a message: escaped, and cut when long."""
     shown = model if len(model) <= limit else model[:limit] + "..."
+    if shown.isascii() and shown.isprintable() and "\\" not in shown:  # the common case, without the regex
+        return shown
     return repr(shown)[1:-1] if UNSERVABLE.search(shown) or "\\" in shown else shown
 
 

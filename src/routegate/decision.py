@@ -7,9 +7,9 @@ caches it.
 
 A cold decision (a new or hostile id) should cost little more than the RE2
 match it needs, so the work is moved out of the call: each runtime's
-:class:`DecisionIndex` decides its menu ids ahead and holds the verdicts its
-other decisions share, and a refusal's reason and nearest menu ids are
-computed when first read, not when the refusal is made.
+:class:`DecisionIndex` keeps each menu id's decision once made and holds the
+verdicts its other decisions share, and a refusal's reason and nearest menu
+ids are computed when first read, not when the refusal is made.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 from routegate.billing import PLATFORM, BillingMode, billing_mode_for
 from routegate.manifest import Provider, Runtime
-from routegate.resolution import Ambiguity, Derivation, Miss, RuntimeIndex, display_id, nearest_names, servable
+from routegate.resolution import Ambiguity, Derivation, Miss, RuntimeIndex, display_id, nearest_names
 
 __all__ = [
     "EXTERNAL_RUNTIME",
@@ -39,7 +39,6 @@ FOREIGN_RUNTIMES = (EXTERNAL_RUNTIME, "langgraph")
 """Runtimes a workspace may use that the registry does not describe (decisions fail open)."""
 
 _SUGGESTIONS = 3
-_NO_AUTH: frozenset[str] = frozenset()
 
 
 class DecisionPath(enum.StrEnum):
@@ -279,7 +278,10 @@ _FAIL_OPEN = _Verdict(True, DecisionPath.FAIL_OPEN, None, _fail_open)
 
 
 class DecisionIndex:
-    """One runtime's decisions made ahead: its menu ids decided, the verdicts other ids share."""
+    """One runtime's decisions: its menu ids decided once each, when first asked, and the verdicts other ids share.
+
+    A first decision on a runtime of thousands of menu ids pays for one of them, not for all.
+    """
 
     __slots__ = (
         "_menu",
@@ -294,28 +296,18 @@ class DecisionIndex:
 
     def __init__(self, index: RuntimeIndex) -> None:
         self.index = index
-        runtime = index.runtime.name
         self._no_match = self._unregistered(_missed(Miss.NO_MATCH))
         self._unservable = self._unregistered(_missed(Miss.UNSERVABLE))
         self._platform_off_menu = self._unregistered(_platform_off_menu)
         self._routed = {
             arm.provider.name: self._by_pattern(arm.provider, (arm.provider.name,)) for arm in index.runtime.arms
         }
-        # Every servable menu id decided once for each provider that lists it (the auth env picks among several).
-        listed = {model: index.menu_owners(model) for model in index.menu if servable(model)}
-        self._menu_choices = {
-            model: {p.name: _decided(runtime, model, _allowed(runtime, p, True, _names(owners))) for p in owners}
-            for model, owners in listed.items()
-        }
-        # Without auth env names (the usual call) every menu id has one answer; with some, only the ids one arm lists.
-        self._menu_without_auth = {
-            model: choices[_provider_without_auth(index, model)] for model, choices in self._menu_choices.items()
-        }
-        self._menu = {
-            model: decision
-            for model, decision in self._menu_without_auth.items()
-            if len(self._menu_choices[model]) == 1
-        }
+        self._menu_choices: dict[str, dict[str, Decision]] = {}
+        """Menu ids decided so far, for each provider that lists them (the auth env names pick among several)."""
+        self._menu_without_auth: dict[str, Decision] = {}
+        """Menu ids decided so far without auth env names (the usual call): one answer each."""
+        self._menu: dict[str, Decision] = {}
+        """Menu ids decided so far that one arm lists: one answer whatever the auth env names."""
 
     def _unregistered(self, why: Explain) -> _Verdict:
         return _Verdict(
@@ -341,10 +333,11 @@ class DecisionIndex:
         if found is Miss.NO_MATCH:  # the commonest refusal first
             verdict = self._no_match
         elif isinstance(found, Derivation):
-            if len(found.candidates) == 1:  # one pattern matched: a menu id with one owner was answered above
+            owners = self.index.menu_owners(model)
+            if owners:
+                return self._listed(model, owners, found.provider, auth_env)
+            if len(found.candidates) == 1:
                 verdict = self._routed[found.provider.name]
-            elif model in self._menu_choices:
-                return self._menu_choices[model][found.provider.name]
             else:
                 verdict = self._by_pattern(found.provider, found.candidates)
         elif isinstance(found, Ambiguity):
@@ -353,11 +346,21 @@ class DecisionIndex:
             verdict = self._unservable
         return _decided(self.index.runtime.name, model, verdict)
 
-
-def _provider_without_auth(index: RuntimeIndex, model: str) -> str:
-    found = index.resolve(model, _NO_AUTH)
-    assert isinstance(found, Derivation), "a servable menu id always derives"
-    return found.provider.name
+    def _listed(
+        self, model: str, owners: tuple[Provider, ...], provider: Provider, auth_env: frozenset[str]
+    ) -> Decision:
+        """The decision for a menu id ``provider`` serves, made the first time and kept for the next."""
+        choices = self._menu_choices.setdefault(model, {})
+        decision = choices.get(provider.name)
+        if decision is None:
+            runtime = self.index.runtime.name
+            verdict = _allowed(runtime, provider, True, _names(owners))
+            decision = choices[provider.name] = _decided(runtime, model, verdict)
+        if not auth_env:
+            self._menu_without_auth[model] = decision
+        if len(owners) == 1:
+            self._menu[model] = self._menu_without_auth[model] = decision
+        return decision
 
 
 def _names(providers: tuple[Provider, ...]) -> tuple[str, ...]:

@@ -8,9 +8,6 @@ automaton pass however many providers the catalog holds.
 from __future__ import annotations
 
 import enum
-import heapq
-import itertools
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -18,6 +15,7 @@ from typing import NamedTuple
 from routegate import _re2
 from routegate._ids import UNSERVABLE, UPSTREAM_SEPARATORS
 from routegate._prefixes import PrefixFilter
+from routegate._suggest import SuggestionIndex
 from routegate.errors import AmbiguousModel, EmptyModel, InvalidManifest, NotNamespaced, Problem, Unroutable
 from routegate.manifest import Provider, Runtime
 
@@ -35,26 +33,9 @@ __all__ = [
 ]
 
 
-_SIMILARITY_PREFIX = 128  # a hostile id is compared by its start only
-_SMALL_MENU = 64  # menus up to this size are scored in full: cheaper than the pair index
-_SCAN_RATIO = 8  # a larger menu is scored in full too when the probe's pairs are on this many per id
-
-
-def _bigrams(text: str) -> frozenset[str]:
-    """Letter pairs, case-folded; a one-letter text stands for itself."""
-    folded = text.casefold()
-    return frozenset(folded[i : i + 2] for i in range(len(folded) - 1)) or frozenset((folded,))
-
-
 def nearest_names(text: str, names: Iterable[str], limit: int = 3) -> tuple[str, ...]:
     """The ``names`` most like ``text`` (Dice similarity of letter pairs), best first, ties in given order."""
-    probe = _bigrams(text[:_SIMILARITY_PREFIX])
-
-    def distance(name: str) -> float:
-        pairs = _bigrams(name)
-        return -2 * len(probe & pairs) / (len(probe) + len(pairs))
-
-    return tuple(sorted(names, key=distance)[:limit])
+    return SuggestionIndex(tuple(names)).nearest(text, limit)
 
 
 def servable(model: str) -> bool:
@@ -67,6 +48,8 @@ def servable(model: str) -> bool:
 def display_id(model: str, limit: int = 80) -> str:
     """A model id made safe to quote in a message: escaped, and cut when long."""
     shown = model if len(model) <= limit else model[:limit] + "..."
+    if shown.isascii() and shown.isprintable() and "\\" not in shown:  # the common case, without the regex
+        return shown
     return repr(shown)[1:-1] if UNSERVABLE.search(shown) or "\\" in shown else shown
 
 
@@ -120,14 +103,12 @@ class RuntimeIndex:
 
     __slots__ = (
         "_exact",
-        "_fewest_pairs",
         "_matcher",
-        "_menu_pairs",
-        "_pair_postings",
         "_prefilter",
         "_prefix_derivations",
         "_providers",
         "_single_owner",
+        "_suggestions",
         "menu",
         "menu_ids",
         "runtime",
@@ -153,27 +134,10 @@ class RuntimeIndex:
             where = f"runtimes.{runtime.name}.providers[{error.position}]"
             raise InvalidManifest([Problem(where, f"does not fit in the runtime's RE2 set ({error.reason})")]) from None
         self._prefilter = PrefixFilter.of(patterns)
-        self._index_derivations()
-        self._index_menu_pairs()
-
-    def _index_derivations(self) -> None:
-        """The answers that do not depend on the auth env names, made once rather than per id."""
-        self._single_owner = {
-            model: Derivation(owners[0], "exact", (owners[0].name,))
-            for model, owners in self._exact.items()
-            if len(owners) == 1
-        }
         self._prefix_derivations = tuple(Derivation(p, "prefix", (p.name,)) for p in self._providers)
-
-    def _index_menu_pairs(self) -> None:
-        """Each menu id's letter pairs, and for each pair the menu positions holding it."""
-        self._menu_pairs = tuple(_bigrams(model) for model in self.menu)
-        postings: dict[str, list[int]] = {}
-        for position, pairs in enumerate(self._menu_pairs):
-            for pair in pairs:
-                postings.setdefault(pair, []).append(position)
-        self._pair_postings = {pair: tuple(positions) for pair, positions in postings.items()}
-        self._fewest_pairs = min(map(len, self._menu_pairs), default=0)
+        self._suggestions: SuggestionIndex | None = None
+        self._single_owner: dict[str, Derivation] = {}
+        """The exact ids' derivations that do not depend on the auth env names, each made when first asked."""
 
     def menu_owners(self, model: str) -> tuple[Provider, ...]:
         """The arms that list ``model`` verbatim, in declared order."""
@@ -182,50 +146,13 @@ class RuntimeIndex:
     def nearest(self, model: str, limit: int = 3) -> tuple[str, ...]:
         """The menu ids most like ``model`` (Dice similarity of letter pairs), best first; ties to the first declared.
 
-        A small menu is scored in full. On a large one, only the ids sharing a
-        pair with ``model`` are found, through the pair index, unless they are
-        most of the menu anyway.
+        The index behind it is built by the first call: a runtime that is only ever
+        admitted to never pays for it.
         """
-        probe = _bigrams(model[:_SIMILARITY_PREFIX])
-        if len(self.menu) > _SMALL_MENU:
-            postings = [found for pair in probe if (found := self._pair_postings.get(pair))]
-            if sum(map(len, postings)) <= _SCAN_RATIO * len(self.menu):
-                return self._nearest_by_index(probe, postings, limit)
-        return self._nearest_by_scan(probe, limit)
-
-    def _nearest_by_index(self, probe: frozenset[str], postings: list[tuple[int, ...]], limit: int) -> tuple[str, ...]:
-        """nearest() scoring only the ids that share pairs with the probe, and of those only the ones that can rank."""
-        shared: Counter[int] = Counter()
-        for positions in postings:
-            shared.update(positions)
-        size, pairs = len(probe), self._menu_pairs
-
-        def score(position: int, count: int) -> tuple[float, int]:
-            return -2 * count / (size + len(pairs[position])), position
-
-        # The ids sharing the most pairs bound the places; only ids sharing enough pairs to beat that bound
-        # even at the fewest pairs any menu id has can still rank, so only those are scored.
-        best = sorted(score(position, count) for position, count in shared.most_common(limit))
-        if len(best) == limit:
-            worst = best[-1][0]
-            enough = next(c for c in itertools.count(1) if -2 * c / (size + self._fewest_pairs) <= worst)
-            best = heapq.nsmallest(limit, (score(p, c) for p, c in shared.items() if c >= enough))
-        ranked = [position for _, position in best]
-        if len(ranked) < limit:  # the ids sharing no pair all score zero: menu order
-            unscored = (position for position in range(len(self.menu)) if position not in shared)
-            ranked += itertools.islice(unscored, limit - len(ranked))
-        return tuple(self.menu[position] for position in ranked)
-
-    def _nearest_by_scan(self, probe: frozenset[str], limit: int) -> tuple[str, ...]:
-        """nearest() scoring every menu id."""
-        scored = heapq.nsmallest(
-            limit,
-            (
-                (-2 * len(probe & pairs) / (len(probe) + len(pairs)), position)
-                for position, pairs in enumerate(self._menu_pairs)
-            ),
-        )
-        return tuple(self.menu[position] for _, position in scored)
+        suggestions = self._suggestions
+        if suggestions is None:
+            suggestions = self._suggestions = SuggestionIndex(self.menu)
+        return suggestions.nearest(model, limit)
 
     def prefix_matches(self, model: str) -> tuple[Provider, ...]:
         """The native providers whose pattern matches somewhere in ``model`` (search semantics)."""
@@ -241,7 +168,11 @@ class RuntimeIndex:
         owners = self._exact.get(model)
         if owners:
             if len(owners) == 1:
-                return self._single_owner[model]
+                try:
+                    return self._single_owner[model]
+                except KeyError:
+                    found = self._single_owner[model] = Derivation(owners[0], "exact", (owners[0].name,))
+                    return found
             names = tuple(p.name for p in owners)
             authed = [p for p in owners if p.accepts_auth(auth_env)]
             if len(authed) == 1:

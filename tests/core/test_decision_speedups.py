@@ -1,8 +1,9 @@
 """The fast decision paths decide exactly as a straightforward reading of the rules does.
 
 A cold decision is made from indexes built ahead (menu ids decided once,
-shared verdicts, a literal-prefix filter before RE2, a letter-pair index for
-the nearest menu ids) and its reason and suggestions are built when read.
+shared verdicts, a literal-prefix filter before RE2) and its reason and
+suggestions are built when read (the index behind the suggestions is set
+against the reference in test_suggestions.py).
 Each test here sets that machinery against a plain reference computation:
 every arm's pattern searched on its own with RE2, the menu scanned in full,
 every message built eagerly.
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import pickle
-from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -266,41 +266,6 @@ def test_every_menu_id_of_the_reference_registry_equals_the_reference(reference:
                 _same(
                     cold.check(runtime, model, auth_env), reference_check(reference.manifest, runtime, model, auth_env)
                 )
-
-
-# --- the nearest menu ids ----------------------------------------------------------------------------
-
-
-def _menu_index(menu: Iterable[str]) -> RuntimeIndex:
-    doc = manifest_doc([provider("alpha", "^alpha/")], {"rt": [{"name": "alpha", "models": list(menu)}]})
-    return RuntimeIndex(_registry(doc, 0).manifest.runtimes["rt"])
-
-
-MENU_TEXT = st.text(alphabet="abcde-/.:AB1\u00e9", min_size=1, max_size=10).map(str.strip).filter(bool)
-
-
-@given(
-    menu=st.lists(MENU_TEXT, min_size=1, max_size=120, unique=True),
-    probe=st.text(alphabet="abcde-/.:AB1\u00e9", max_size=200),
-    limit=st.integers(1, 6),
-)
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_nearest_by_pair_index_equals_a_full_scan(menu: list[str], probe: str, limit: int) -> None:
-    """Whichever way nearest() goes (a full scan for small menus, the pair index for large), and the index
-    way taken on purpose whatever the menu's size: the same ids as scoring every menu id."""
-    index, expected = _menu_index(menu), reference_nearest(menu, probe, limit)
-    assert index.nearest(probe, limit) == expected
-    pairs = _pairs(probe[:128])
-    postings = [found for pair in pairs if (found := index._pair_postings.get(pair))]
-    assert index._nearest_by_index(pairs, postings, limit) == expected
-
-
-def test_nearest_takes_both_the_index_and_the_scan_on_a_large_menu() -> None:
-    """A rare probe goes through the pair index, a probe sharing pairs with most ids falls back to the scan."""
-    index = _menu_index(m for arm in BIG_MENU["runtimes"]["big"]["providers"] for m in arm["models"])
-    menu = list(index.menu)
-    for probe in ["alpha/pha-7", "zzqq", "x", "platform/alpha/beta/gamma/delta/kappa/sigma/tau/pi-123456789"]:
-        assert index.nearest(probe) == reference_nearest(menu, probe)
 
 
 # --- laziness and the value object ------------------------------------------------------------------

@@ -1,0 +1,183 @@
+"""What a refusal costs as a user sees it, beside an admission: the reason and nearest menu ids read, cold.
+
+    .venv/bin/python bench/refusals.py [--smoke] [--rounds N] [--menu-size N] [--seed N]
+
+The CLI and the service read every decision's reason (a refusal's with its
+nearest menu ids) through ``to_dict()``, so each call here is
+``check(runtime, id).to_dict()`` on a registry without a decision cache: every
+id is new to it. Measured on the bundled reference manifest and on a synthetic
+runtime whose menu holds ``--menu-size`` ids:
+
+- admission vs refusal, CPU microseconds per call (median of interleaved
+  rounds, bench/_timing.py), and their ratio;
+- p50 and p99 of single calls' wall time in one pass over the ids, then
+  their median and spread over rounds;
+- the first decision on a freshly built registry, which compiles the runtime:
+  a first admission, and a first refusal with its reason read.
+
+Prints every figure as JSON, then a short table. Only public API is used, so
+the same script measures an older checkout (``PYTHONPATH=<old>/src``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from _manifests import big_menu_manifest, word
+from _timing import Stats, interleave, per_call
+
+import routegate
+from routegate import Registry
+
+Ids = Sequence[tuple[str, str]]
+_SHAPES = ("{h}-{w}-{n}b", "{h}/{w}-{n}.{d}", "{h}:{w}", "{H}-{W}{d}", "{v}/{w}-{n}")
+
+
+def refused(registry: Registry, runtimes: Sequence[str], count: int, rng: random.Random) -> list[tuple[str, str]]:
+    """``count`` plausible ids, spread over ``runtimes``, each one its runtime refuses as unregistered."""
+    found: list[tuple[str, str]] = []
+    while len(found) < count:
+        runtime = runtimes[len(found) % len(runtimes)]
+        head = word(rng, rng.randint(2, 4))
+        vendor = rng.choice(registry.menu(runtime)).partition("/")[0]  # refusals that share a vendor's prefix too
+        fields = {"h": head, "H": head.capitalize(), "w": word(rng, 2), "W": word(rng, 1).upper(), "v": vendor}
+        model = rng.choice(_SHAPES).format(**fields, n=rng.randint(1, 99), d=rng.randint(0, 9))
+        decision = registry.check(runtime, model)
+        if decision.code is routegate.Code.UNREGISTERED_MODEL_FOR_RUNTIME:
+            found.append((runtime, model))
+    return found
+
+
+def admitted(registry: Registry, runtimes: Sequence[str], count: int, rng: random.Random) -> list[tuple[str, str]]:
+    """``count`` menu ids, spread over ``runtimes``."""
+    return [(rt, rng.choice(registry.menu(rt))) for rt in (runtimes[i % len(runtimes)] for i in range(count))]
+
+
+def read(registry: Registry, ids: Ids) -> Callable[[], None]:
+    """A job deciding each id and reading the decision as the CLI and the service do."""
+    check = registry.check
+
+    def job() -> None:
+        for runtime, model in ids:
+            check(runtime, model).to_dict()
+
+    return job
+
+
+def single_calls(registry: Registry, ids: Ids, percentile: int) -> Callable[[], float]:
+    """A measure timing every call of one pass on its own: that pass's ``percentile``, in wall microseconds."""
+    check, clock = registry.check, time.perf_counter_ns
+
+    def measure() -> float:
+        samples = []
+        gc.disable()
+        try:
+            for runtime, model in ids:
+                started = clock()
+                check(runtime, model).to_dict()
+                samples.append(clock() - started)
+        finally:
+            gc.enable()
+        return statistics.quantiles(samples, n=100, method="inclusive")[percentile - 1] / 1e3
+
+    return measure
+
+
+def first_call(manifest: routegate.Manifest, runtime: str, model: str) -> Callable[[], float]:
+    """A measure of the first decision on a registry built for it: milliseconds, the runtime compiled on the way."""
+
+    def measure() -> float:
+        registry = Registry(manifest, cache_size=0)
+        started = time.perf_counter()
+        registry.check(runtime, model).to_dict()
+        return (time.perf_counter() - started) * 1e3
+
+    return measure
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    rng = random.Random(args.seed)
+    size, count, rounds, seconds = (40, 12, 3, 0.01) if args.smoke else (args.menu_size, 300, args.rounds, 0.1)
+    menus = {"reference": Registry.load(cache_size=0), f"{size}-id menu": Registry.from_yaml(big_menu_manifest(size))}
+    menus[f"{size}-id menu"] = Registry(menus[f"{size}-id menu"].manifest, cache_size=0)
+    per_call_jobs: dict[str, Callable[[], float]] = {}
+    latency_jobs: dict[str, Callable[[], float]] = {}
+    first_jobs: dict[str, Callable[[], float]] = {}
+    for name, registry in menus.items():
+        runtimes = registry.runtimes
+        corpus = {
+            "admission": admitted(registry, runtimes, count, rng),
+            "refusal": refused(registry, runtimes, count, rng),
+        }
+        largest = max(runtimes, key=lambda rt: len(registry.menu(rt)))
+        for kind, ids in corpus.items():
+            read(registry, ids)()  # every runtime compiled and its suggestion index built: the ids stay new
+            per_call_jobs[f"{name}: {kind}"] = per_call(read(registry, ids), len(ids), seconds)
+            for percentile in (50, 99):
+                latency_jobs[f"{name}: {kind} p{percentile}"] = single_calls(registry, ids, percentile)
+            model = next(m for rt, m in ids if rt == largest)
+            first_jobs[f"{name}: first {kind} on '{largest}'"] = first_call(registry.manifest, largest, model)
+    cpu = interleave(rounds, per_call_jobs)
+    latency = interleave(rounds, latency_jobs)
+    first = interleave(rounds, first_jobs)
+    return {
+        "reproduce": " ".join([".venv/bin/python bench/refusals.py", *sys.argv[1:]]),
+        "machine": f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}",
+        "routegate": routegate.__version__,
+        "seed": args.seed,
+        "ids_per_kind": count,
+        "menus": {name: {rt: len(r.menu(rt)) for rt in r.runtimes} for name, r in menus.items()},
+        "cpu_us_per_call": {name: stats.scaled(1e6) for name, stats in cpu.items()},
+        "refusal_over_admission": {name: _ratio(cpu[f"{name}: refusal"], cpu[f"{name}: admission"]) for name in menus},
+        "wall_us_single_calls": {name: stats.scaled() for name, stats in latency.items()},
+        "first_decision_ms": {name: stats.scaled(1, 3) for name, stats in first.items()},
+    }
+
+
+def _ratio(over: Stats, under: Stats) -> dict[str, Any]:
+    """The ratio of medians, and its spread as the ratios of the rounds' figures taken pairwise."""
+    pairs = [a / b for a, b in zip(over.samples, under.samples, strict=True)]
+    return {"median": round(over.median / under.median, 2), "min": round(min(pairs), 2), "max": round(max(pairs), 2)}
+
+
+def table(result: dict[str, Any]) -> str:
+    lines = [f"{result['reproduce']}  ({result['machine']}; routegate {result['routegate']})", ""]
+    lines.append("cold call, reason and suggestions read: CPU us per call (median, min..max)")
+    for name, s in result["cpu_us_per_call"].items():
+        lines.append(f"  {name:<34} {s['median']:>9.3f}  {s['min']:.3f}..{s['max']:.3f}")
+    for name, r in result["refusal_over_admission"].items():
+        lines.append(f"  {name + ': refusal / admission':<34} {r['median']:>8.2f}x  {r['min']:.2f}..{r['max']:.2f}")
+    lines += ["", "single calls, wall us, one pass's percentile (median over rounds, min..max)"]
+    for name, s in result["wall_us_single_calls"].items():
+        lines.append(f"  {name:<34} {s['median']:>9.3f}  {s['min']:.3f}..{s['max']:.3f}")
+    lines += ["", "first decision on a freshly built registry, ms (median, min..max)"]
+    for name, s in result["first_decision_ms"].items():
+        lines.append(f"  {name:<50} {s['median']:>9.3f}  {s['min']:.3f}..{s['max']:.3f}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes and few rounds: checks the script runs")
+    parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds of every measure")
+    parser.add_argument("--menu-size", type=int, default=3000, help="ids on the synthetic runtime's menu")
+    parser.add_argument("--seed", type=int, default=20261203)
+    result = run(parser.parse_args())
+    print(json.dumps(result, indent=2))
+    print()
+    print(table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -34,10 +34,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from _manifests import big_menu_manifest, word
+from _report import add_smoke_flag, judged, reproduce, verdict
 from _timing import Stats, interleave, per_call
 
 import routegate
 from routegate import Registry
+
+# The floor: a refusal, reason and nearest menu ids read, costs at most twice an admission.
+RATIO_FLOOR = 2.0
 
 Ids = Sequence[tuple[str, str]]
 _SHAPES = ("{h}-{w}-{n}b", "{h}/{w}-{n}.{d}", "{h}:{w}", "{H}-{W}{d}", "{v}/{w}-{n}")
@@ -130,17 +134,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     cpu = interleave(rounds, per_call_jobs)
     latency = interleave(rounds, latency_jobs)
     first = interleave(rounds, first_jobs)
+    ratios = {name: _ratio(cpu[f"{name}: refusal"], cpu[f"{name}: admission"]) for name in menus}
+    floors = [
+        {
+            "floor": f"{name}: a refusal with its reason within {RATIO_FLOOR:g}x an admission",
+            "figure": f"{ratio['median']:.2f}x",
+            "ok": judged(ratio["median"] <= RATIO_FLOOR, args.smoke),
+        }
+        for name, ratio in ratios.items()
+    ]
     return {
-        "reproduce": " ".join([".venv/bin/python bench/refusals.py", *sys.argv[1:]]),
+        "smoke": args.smoke,
+        "reproduce": reproduce(),
         "machine": f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}",
         "routegate": routegate.__version__,
         "seed": args.seed,
         "ids_per_kind": count,
         "menus": {name: {rt: len(r.menu(rt)) for rt in r.runtimes} for name, r in menus.items()},
         "cpu_us_per_call": {name: stats.scaled(1e6) for name, stats in cpu.items()},
-        "refusal_over_admission": {name: _ratio(cpu[f"{name}: refusal"], cpu[f"{name}: admission"]) for name in menus},
+        "refusal_over_admission": ratios,
         "wall_us_single_calls": {name: stats.scaled() for name, stats in latency.items()},
         "first_decision_ms": {name: stats.scaled(1, 3) for name, stats in first.items()},
+        "floors": floors,
     }
 
 
@@ -163,12 +178,14 @@ def table(result: dict[str, Any]) -> str:
     lines += ["", "first decision on a freshly built registry, ms (median, min..max)"]
     for name, s in result["first_decision_ms"].items():
         lines.append(f"  {name:<50} {s['median']:>9.3f}  {s['min']:.3f}..{s['max']:.3f}")
+    lines.append("")
+    lines += [f"  {verdict(f['ok']):10} {f['floor']}: {f['figure']}" for f in result["floors"]]
     return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes and few rounds: checks the script runs")
+    add_smoke_flag(parser)
     parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds of every measure")
     parser.add_argument("--menu-size", type=int, default=3000, help="ids on the synthetic runtime's menu")
     parser.add_argument("--seed", type=int, default=20261203)

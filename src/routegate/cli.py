@@ -628,7 +628,7 @@ def _require_service_extra(command: str) -> None:
             raise
         message = (
             f"'routegate {command}' needs the service extra, and {error.name!r} is not installed: "
-            "pip install 'routegate[service]'"
+            "in a routegate checkout run 'make setup', or pip install './routegate[service]'"
         )
         raise UsageError(message, {"error": "missing_extra", "extra": "service", "message": message}) from None
 

@@ -121,7 +121,7 @@ def test_the_cli_decides_and_gates_without_the_service_packages(
 def test_serve_and_db_without_the_extra_say_what_to_install(tmp_path: Path, args: list[str]) -> None:
     done = without_service(tmp_path, *args)
     assert done.returncode == 2 and done.stdout == ""
-    assert "needs the service extra" in done.stderr and "pip install 'routegate[service]'" in done.stderr
+    assert "needs the service extra" in done.stderr and "pip install './routegate[service]'" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "routegate.db").exists()  # nothing was started or created
     payload = json.loads(without_service(tmp_path, *args, "--json").stdout)

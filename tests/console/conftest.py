@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from tests.service.conftest import skip_or_fail
+from tests.service.conftest import PATIENCE_S, skip_or_fail
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Route, ViewportSize
@@ -77,7 +77,7 @@ def _serve(tmp: Path, token: str | None) -> Iterator[Server]:
         process = subprocess.Popen(command, cwd=tmp, env=env, stdout=sink, stderr=subprocess.STDOUT)
     server = Server(f"http://127.0.0.1:{port}", token, log)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + PATIENCE_S
         while True:
             if process.poll() is not None:
                 pytest.fail(f"routegate serve exited with {process.returncode}:\n{log.read_text()}")

@@ -34,6 +34,10 @@ from routegate.templates import bundled_templates_path
 REPO = Path(__file__).resolve().parents[2]
 POSTGRES_ENV = "ROUTEGATE_TEST_POSTGRES_URL"
 BACKENDS = ["sqlite", "postgres"]
+# How long a test waits for what must happen (a server up, a reload, a recovery): only a bound that
+# keeps a broken case from hanging the suite, never a claim about speed, so it is generous for a
+# loaded machine.
+PATIENCE_S = 180.0
 
 
 def in_ci() -> bool:
@@ -106,7 +110,7 @@ class LiveServer:
 
     def start(self) -> LiveServer:
         self._thread.start()
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + PATIENCE_S
         while not self._server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
                 raise RuntimeError("uvicorn did not start")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from .conftest import REPO, free_port, run_cli, skip_or_fail
+from .conftest import PATIENCE_S, REPO, free_port, run_cli, skip_or_fail
 
 HERMES_OK = {"runtime": "hermes", "model": "kimi-coding/kimi-k2"}
 
@@ -39,7 +39,7 @@ def serving(
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + PATIENCE_S
         while True:
             assert process.poll() is None, (cwd / "serve.log").read_text()
             try:
@@ -119,7 +119,7 @@ def test_env_configures_serve_and_sighup_reloads(tmp_path: Path, manifest_copy: 
         before = http.get("/registry").json()["fingerprint"]
         manifest_copy.write_text(_with_extra_hermes_model(manifest_copy.read_text(), "moonshot/kimi-k3-preview"))
         process.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + PATIENCE_S
         while (after := http.get("/registry").json()["fingerprint"]) == before:
             assert time.monotonic() < deadline, "SIGHUP did not reload"
             time.sleep(0.05)
@@ -138,7 +138,7 @@ def _worker_pids(log: Path) -> list[str]:
 
 def _every_worker_serves(port: int, fingerprint: str) -> None:
     """Fresh connections (spread over the workers) until 20 answers in a row serve ``fingerprint``."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + PATIENCE_S
     in_a_row = 0
     while in_a_row < 20:
         assert time.monotonic() < deadline, f"the workers did not all converge on {fingerprint}"
@@ -157,7 +157,7 @@ def test_several_workers_share_one_database_and_reload_together(tmp_path: Path, 
         serving(*args, cwd=tmp_path, port=port) as supervisor,
         httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http,
     ):
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + PATIENCE_S
         while len(started := _worker_pids(log)) < 2:
             assert time.monotonic() < deadline, f"two workers did not start:\n{log.read_text()}"
             time.sleep(0.1)
@@ -175,7 +175,7 @@ def test_several_workers_share_one_database_and_reload_together(tmp_path: Path, 
         # SIGHUP to the supervisor publishes the file once; the workers follow the database.
         manifest_copy.write_text(_with_extra_hermes_model(manifest_copy.read_text(), "moonshot/kimi-k4-preview"))
         supervisor.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + PATIENCE_S
         while (versions := http.get("/registry/versions").json()["items"])[0]["version"] != reloaded["version"] + 1:
             assert time.monotonic() < deadline, f"SIGHUP published nothing:\n{log.read_text()}"
             time.sleep(0.05)
@@ -239,7 +239,7 @@ def test_make_run_takes_port_and_host_and_stops_on_ctrl_c(tmp_path: Path) -> Non
         start_new_session=True,  # its own process group, as a terminal's Ctrl-C signals one
     )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + PATIENCE_S
         while True:
             assert process.poll() is None, process.communicate()[0]
             try:

@@ -20,7 +20,7 @@ from routegate.manifest import Arm, Manifest, Provider, Runtime
 from routegate.registry import Registry
 from routegate.service import Settings
 
-from .conftest import REPO, LiveServer, database_url, free_port, postgres_base_url
+from .conftest import PATIENCE_S, REPO, LiveServer, database_url, free_port, postgres_base_url
 
 HERMES_OK = {"runtime": "hermes", "model": "kimi-coding/kimi-k2"}
 
@@ -334,7 +334,7 @@ def test_database_outage_gives_503_then_recovers(caplog: pytest.LogCaptureFixtur
             assert http.get("/registry").status_code == 200  # what needs no database still answers
 
             _cluster("start", port, folder)
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + PATIENCE_S
             while http.get("/healthz").status_code != 200:
                 assert time.monotonic() < deadline, "no recovery after the database came back"
                 time.sleep(0.2)

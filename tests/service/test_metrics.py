@@ -20,7 +20,7 @@ from sqlalchemy import text
 from routegate.service import Settings
 from routegate.service.metrics import ENV_MULTIPROC_DIR
 
-from .conftest import BACKENDS, LiveServer, database_url, free_port
+from .conftest import BACKENDS, PATIENCE_S, LiveServer, database_url, free_port
 from .test_cli import HERMES_OK, serving
 from .test_lifecycle import _with_extra_hermes_model
 
@@ -181,7 +181,7 @@ def test_several_workers_report_one_merged_view_and_json_logs(tmp_path: Path, ma
     once = {"Connection": "close"}  # a new connection each time, so both workers answer
     with serving(*args, "--log-format", "json", cwd=tmp_path, port=port) as process:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + PATIENCE_S
             while len(_worker_pids(log)) < 2:
                 assert time.monotonic() < deadline, f"two workers did not start:\n{log.read_text()}"
                 time.sleep(0.1)

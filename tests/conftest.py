@@ -5,6 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# A test's outcome must not depend on the machine's speed: no per-example deadline, and no health
+# check that fails a test because drawing examples was slow on a loaded machine.
+settings.register_profile("routegate", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("routegate")
 
 
 @pytest.fixture(autouse=True, scope="session")

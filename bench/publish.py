@@ -234,7 +234,8 @@ def main() -> None:
         backend: {str(size): run(backend, size, rounds, args.postgres) for size in sizes} for backend in backends
     }
     print(json.dumps(results, indent=2))
-    print(f"\n{'backend':10} {'workspaces':>10} {'during':8} {'longest create, s (median [min-max])':38} publish took, s")
+    header = f"{'backend':10} {'workspaces':>10} {'during':8} {'longest create, s (median [min-max])':38}"
+    print(f"\n{header} publish took, s")
     for backend, by_size in results.items():
         for size, figures in by_size.items():
             for kind in ("dry run", "publish"):

@@ -4,6 +4,7 @@ PostgreSQL; and the switch afterwards sees the workspace that create wrote."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -38,11 +39,14 @@ class HeldReplay:
         self._armed = True
 
     def __call__(self, proposed: Any, workspaces: Iterable[StoredWorkspace], **options: Any) -> Impact:
-        if self._armed:  # the snapshot is open: the replay is called on its stream of workspaces
-            self._armed = False
-            self.inside.set()
-            self.release.wait(HOLD_BOUND)
-        return self._assess(proposed, workspaces, **options)
+        if not self._armed:
+            return self._assess(proposed, workspaces, **options)
+        self._armed = False
+        stream = iter(workspaces)
+        read = list(itertools.islice(stream, 1))  # the replay has begun reading its workspaces
+        self.inside.set()
+        self.release.wait(HOLD_BOUND)
+        return self._assess(proposed, itertools.chain(read, stream), **options)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -81,6 +85,8 @@ def publish_while_held(
 
 
 def test_a_dry_run_held_in_its_replay_lets_creates_through(live: LiveServer, held: HeldReplay) -> None:
+    with live.client() as http:
+        assert http.post("/workspaces", json={"name": "before", **HERMES_BYOK}).status_code == 201
     body = {"manifest": WITH_K3, "dry_run": True}
     published, created = publish_while_held(live, held, body, {"name": "meanwhile", **HERMES_BYOK})
     assert created is not None, "the create waited for the dry run"
@@ -93,6 +99,7 @@ def test_a_publish_held_in_its_replay_lets_creates_through_and_sees_them_at_the_
 ) -> None:
     with live.client() as http:
         assert http.post("/registry/versions", json={"manifest": WITH_K3}).status_code == 201
+        assert http.post("/workspaces", json={"name": "before", **HERMES_BYOK}).status_code == 201
     # Dropping the new model would strand a workspace on it: the snapshot has none, the create
     # during the replay makes one, and the switch's re-check must find it.
     on_k3 = {"name": "k3", "runtime": "hermes", "model": NEW_MODEL}

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,11 +23,12 @@ import pytest
 from sqlalchemy import delete, select
 
 from routegate.publishing import Impact, assess
+from routegate.service import Settings
 from routegate.service.db import Database, ManifestVersion, Workspace
 from routegate.service.store import stored_workspaces
-from routegate.service.versions import candidate
+from routegate.service.versions import VersionStore, candidate
 
-from .conftest import database_url, free_port
+from .conftest import LiveServer, database_url, free_port
 from .test_cli import serving
 from .test_versions import HERMES_ROUTED, Mutation, _arms, add_platform_model, drop_arm, variant
 
@@ -202,3 +204,45 @@ def test_no_publish_strands_or_moves_a_workspace_written_while_it_ran(
     assert sum(outcome.stranded for outcome in rounds) == 0, report
     assert sum(outcome.payer_moved for outcome in rounds) == 0, report
     assert all(outcome.next_publish_status in (None, 201) for outcome in rounds), report
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def stale(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServer]:
+    """A served instance on BEFORE that does not look for new versions by itself (a minute between polls)."""
+    for url in database_url(request.param, tmp_path):
+        server = LiveServer(Settings(database_url=url, manifest_poll_seconds=60)).start()
+        try:
+            with server.client() as http:
+                assert http.post("/registry/versions", json={"manifest": BEFORE}).status_code == 201
+            yield server
+        finally:
+            server.stop()
+
+
+def test_a_write_decided_under_a_version_no_longer_active_is_decided_again_under_the_active_one(
+    stale: LiveServer,
+) -> None:
+    with stale.client() as http:
+        seed = http.post("/workspaces", json={"name": "seed", **HERMES_ROUTED}).json()
+        # Another instance publishes AFTER; this one still serves BEFORE when the writes arrive.
+        other = VersionStore(stale.state.database, foreign_runtimes=stale.settings.foreign_runtimes)
+        after = other.publish(candidate(AFTER, "after"), note=None, dry_run=False, force=False).version
+        served_before = stale.state.served.version
+
+        moved = http.post("/workspaces", json={"name": "moved", "runtime": "hermes", "model": MOVED})
+        dropped = http.post("/workspaces", json={"name": "dropped", "runtime": "hermes", "model": DROPPED})
+        changed = http.put(f"/workspaces/{seed['id']}/model", json={"model": DROPPED})
+        decisions = http.get("/decisions").json()["items"]
+
+    assert served_before != after  # the writes were decided under BEFORE first (on PostgreSQL NOTIFY may
+    # have woken the instance meanwhile: the answers below are the same either way)
+    assert moved.status_code == 201, moved.text
+    assert (moved.json()["billing_mode"], moved.json()["manifest_version"]) == ("platform_managed", after)
+    assert dropped.status_code == 422 and dropped.json()["code"] == "UNREGISTERED_MODEL_FOR_RUNTIME", dropped.text
+    assert changed.status_code == 422 and changed.json()["code"] == "UNREGISTERED_MODEL_FOR_RUNTIME", changed.text
+    assert [(d["model"], d["admitted"], d["manifest_version"]) for d in decisions[-3:]] == [
+        (MOVED, True, after),
+        (DROPPED, False, after),
+        (DROPPED, False, after),
+    ]
+    assert leftovers(stale.settings.database_url).stranded_count == 0

@@ -18,7 +18,8 @@ transaction commits.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Collection
+import logging
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,15 +30,26 @@ from sqlalchemy.orm import Session
 from routegate.decision import FOREIGN_RUNTIMES
 from routegate.errors import InvalidManifest, Problem
 from routegate.manifest import parse_manifest
-from routegate.publishing import Impact, ManifestWouldStrand, UnknownManifestVersion, assess, combined
+from routegate.publishing import (
+    Impact,
+    ManifestWouldStrand,
+    StoredWorkspace,
+    UnknownManifestVersion,
+    assess,
+    combined,
+)
 from routegate.registry import Registry
 
-from .db import PUBLISH_LOCK, Database, ManifestVersion, iso_utc
+from .db import PUBLISH_LOCK, Database, ManifestVersion, Workspace, iso_utc
 from .store import decisions_high_water, stored_workspaces
 
 __all__ = ["NOTIFY_CHANNEL", "Candidate", "Outcome", "VersionInfo", "VersionStore", "candidate"]
 
 NOTIFY_CHANNEL = "routegate_manifest"
+PROGRESS_FROM = 10_000
+"""Replays of at least this many workspaces log a line per tenth done."""
+
+log = logging.getLogger("routegate.service")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +131,18 @@ _INFO_COLUMNS = (
 
 def _info(row: Any) -> VersionInfo:
     return VersionInfo(*(getattr(row, column.key) for column in _INFO_COLUMNS))
+
+
+def _reporting_progress(workspaces: Iterator[StoredWorkspace], total: int) -> Iterator[StoredWorkspace]:
+    """``workspaces`` as they are, logging each tenth of ``total`` passed, for a long replay to show where it is."""
+    if total < PROGRESS_FROM:
+        yield from workspaces
+        return
+    tenth = total // 10
+    for done, workspace in enumerate(workspaces, 1):
+        if done % tenth == 0:
+            log.info("publish gate: replayed %d of %d workspaces (%d%%)", done, total, 100 * done // total)
+        yield workspace
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +258,7 @@ class VersionStore:
         )
         impact = assess(
             proposed,
-            stored_workspaces(snapshot),
+            _reporting_progress(stored_workspaces(snapshot), snapshot.scalar(select(func.count(Workspace.seq))) or 0),
             current=None if current is None else current.registry,
             foreign_runtimes=self.foreign_runtimes,
         )

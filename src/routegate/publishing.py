@@ -30,6 +30,7 @@ __all__ = [
     "UnknownManifestVersion",
     "WorkspaceChange",
     "assess",
+    "combined",
 ]
 
 LISTED_PER_KIND = 100
@@ -225,3 +226,26 @@ def _manifest_diff(old: Registry, new: Registry) -> dict[str, Any]:
     """Every decision class that changes between the active manifest and the candidate, for every
     model id (not only the stored workspaces'), as ``routegate diff --json`` reports it."""
     return diff(old, new).to_dict()
+
+
+def combined(first: Impact, then: Impact) -> Impact:
+    """The verdict of a replay followed by a replay of the workspaces written since it (the publish
+    gate's re-check): counts added, lists filled up to :data:`LISTED_PER_KIND`, ``first``'s diff.
+
+    A workspace changed between the two is counted by both, as it was and as it is.
+    """
+
+    def listed(kind: str) -> tuple[WorkspaceChange, ...]:
+        return (*getattr(first, kind), *getattr(then, kind))[:LISTED_PER_KIND]
+
+    return Impact(
+        checked=first.checked + then.checked,
+        stranded=listed("stranded"),
+        billing_changed=listed("billing_changed"),
+        provider_changed=listed("provider_changed"),
+        stranded_count=first.stranded_count + then.stranded_count,
+        billing_changed_count=first.billing_changed_count + then.billing_changed_count,
+        provider_changed_count=first.provider_changed_count + then.provider_changed_count,
+        moved_to_platform_count=first.moved_to_platform_count + then.moved_to_platform_count,
+        diff=first.diff,
+    )

@@ -44,12 +44,16 @@ from sqlalchemy import (
     func,
     insert,
     literal_column,
+    select,
+    text,
 )
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.sql import ColumnElement
 
 __all__ = [
+    "PUBLISH_LOCK",
     "Action",
     "Base",
     "Database",
@@ -61,6 +65,7 @@ __all__ = [
     "UnmigratedDatabase",
     "UnusableDatabase",
     "Workspace",
+    "active_version_for_write",
     "iso_utc",
     "new_id",
     "parent_key",
@@ -71,6 +76,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 _WRITE = "routegate_write"
 _SQLITE_BUSY_SECONDS = 30
 _PG_ADVISORY_LOCK = 0x726F757465  # "route": one migrator at a time across machines
+PUBLISH_LOCK = 0x7075626C6973
+"""PostgreSQL's advisory key ("publis") ordering publishes against creates and model changes:
+a switch of the active version holds it exclusively, a create or model change shared."""
 
 _Seq = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER keys
 # Byte order on PostgreSQL whatever the server's locale, so the store's range over
@@ -195,6 +203,34 @@ Index(
     sqlite_where=ManifestVersion.active.is_(True),
     postgresql_where=ManifestVersion.active.is_(True),
 )
+
+
+_ACTIVE_VERSION = select(ManifestVersion.version).where(ManifestVersion.active.is_(True))
+_SQLITE_ACTIVE_VERSION = str(_ACTIVE_VERSION.compile(dialect=sqlite_dialect()))  # no parameters: IS 1
+_PG_SHARE_PUBLISH_LOCK = text("SELECT pg_advisory_xact_lock_shared(:key)").bindparams(key=PUBLISH_LOCK)
+_PG_TAKE_PUBLISH_LOCK = text("SELECT pg_advisory_lock(:key)").bindparams(key=PUBLISH_LOCK)
+_PG_RELEASE_PUBLISH_LOCK = text("SELECT pg_advisory_unlock(:key)").bindparams(key=PUBLISH_LOCK)
+
+
+def active_version_for_write(connection: Connection) -> int | None:
+    """The active manifest version, as it stays until this write transaction ends.
+
+    A write transaction on SQLite holds the file's write lock, which a publish needs to
+    switch versions; on PostgreSQL this takes :data:`PUBLISH_LOCK` shared first. Either
+    way, what a create or model change compares its decision's version with here is what
+    the row will commit under.
+    """
+    if connection.dialect.name == "sqlite":  # the hot path: SQLite's own statement, as the create's inserts
+        driver = connection.connection.driver_connection
+        try:
+            row = driver.execute(_SQLITE_ACTIVE_VERSION).fetchone()  # type: ignore[union-attr]
+        except sqlite3.Error:
+            pass  # again below, through SQLAlchemy, which raises and counts it like any other error
+        else:
+            return None if row is None else int(row[0])
+    elif connection.dialect.name == "postgresql":
+        connection.execute(_PG_SHARE_PUBLISH_LOCK)
+    return connection.scalar(_ACTIVE_VERSION)
 
 
 class IdempotencyKey(Base):
@@ -370,6 +406,39 @@ class Database:
         where an ORM session would add only cost (the create path)."""
         with self._turn(), self._write_engine.connect() as connection, connection.begin():
             yield connection
+
+    @contextmanager
+    def snapshot(self, *, settled: bool) -> Iterator[Session]:
+        """A read-only transaction that sees one committed state throughout, however long it reads,
+        while writers go on (SQLite's WAL; PostgreSQL's REPEATABLE READ).
+
+        ``settled``: no create or model change is half-committed at the snapshot's moment, so it
+        holds every admitted decision up to the newest it sees. SQLite's writers commit one at a
+        time in order, so every snapshot is settled; PostgreSQL waits for the creates in flight by
+        taking :data:`PUBLISH_LOCK` exclusively until the snapshot is taken (new ones wait that long).
+        """
+        with self.engine.connect() as connection:
+            if connection.dialect.name != "postgresql":
+                with Session(connection) as session, session.begin():
+                    yield session
+                return
+            locked = False
+            try:
+                if settled:
+                    connection.execute(_PG_TAKE_PUBLISH_LOCK)
+                    connection.commit()  # a session lock: it outlives this transaction, until released
+                    locked = True
+                connection.execution_options(isolation_level="REPEATABLE READ")
+                with Session(connection) as session, session.begin():
+                    if locked:  # the transaction's first statement fixes its snapshot, still under the lock
+                        session.execute(_PG_RELEASE_PUBLISH_LOCK)
+                        locked = False
+                    yield session
+            finally:
+                if locked:
+                    connection.rollback()
+                    connection.execute(_PG_RELEASE_PUBLISH_LOCK)
+                    connection.commit()
 
     @contextmanager
     def read(self) -> Iterator[Session]:

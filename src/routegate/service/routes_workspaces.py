@@ -35,7 +35,7 @@ from .schemas import (
     require_json,
 )
 from .state import Served, ServiceState
-from .store import Refusal, workspace_dict
+from .store import DecisionOutdated, Refusal, workspace_dict
 
 __all__ = ["router"]
 
@@ -114,8 +114,31 @@ def _create(body: CreateWorkspace, request: Request) -> JSONResponse:
     replayed = service.store.replay(keyed)
     if replayed is not None:
         return _answered(replayed, 201)
-    served = service.served  # one manifest version for the whole request
-    registry = served.registry
+    served = service.served  # one manifest version for the whole decision
+    while True:
+        admission = _admit_create(body, request, served)
+        try:
+            created = service.store.create(
+                name=body.name,
+                parent_id=body.parent_id,
+                role=body.role,
+                url=body.url,
+                external=body.external,
+                auth_env=body.auth_env,
+                admission=admission,
+                fingerprint=served.registry.fingerprint,
+                keyed=keyed,
+                manifest_version=served.version,
+            )
+        except DecisionOutdated:
+            served = service.sync()  # a publish switched versions meanwhile: decide again under the active one
+            continue
+        return _answered(created, 201)
+
+
+def _admit_create(body: CreateWorkspace, request: Request, served: Served) -> gate.Admission:
+    """The create gates under ``served``; a refusal is logged and raised."""
+    service = _state(request)
     settings = service.settings
     filled: list[str | None] = []  # the default model the named template offered, once read
 
@@ -131,26 +154,14 @@ def _create(body: CreateWorkspace, request: Request) -> JSONResponse:
 
     with _gated(request, served, refused):
         admission = gate.admit_create(
-            registry,
+            served.registry,
             body.gate_request(),
             template_lookup=template_lookup,
             default_runtime=settings.default_runtime,
             foreign_runtimes=settings.foreign_runtimes,
         )
     metrics.record_decision(request, admission.runtime, metrics.ADMITTED)
-    created = service.store.create(
-        name=body.name,
-        parent_id=body.parent_id,
-        role=body.role,
-        url=body.url,
-        external=body.external,
-        auth_env=body.auth_env,
-        admission=admission,
-        fingerprint=registry.fingerprint,
-        keyed=keyed,
-        manifest_version=served.version,
-    )
-    return _answered(created, 201)
+    return admission
 
 
 @router.get("/workspaces", response_model=WorkspacePage, tags=["workspaces"], operation_id="listWorkspaces")
@@ -189,7 +200,6 @@ def _change_model(workspace_id: str, body: ChangeModel, request: Request) -> JSO
     if replayed is not None:
         return _answered(replayed, 200)
     served = service.served
-    registry = served.registry
     workspace = service.store.get(workspace_id)
     auth_env = body.auth_env if body.auth_env is not None else workspace.auth_env
 
@@ -203,26 +213,31 @@ def _change_model(workspace_id: str, body: ChangeModel, request: Request) -> JSO
             workspace_id=workspace.id,
         )
 
-    with _gated(request, served, refused):
-        decision = gate.admit_model_change(
-            registry,
-            workspace.runtime,
-            body.model,
-            external=workspace.external,
-            auth_env=frozenset(auth_env),
-            foreign_runtimes=service.settings.foreign_runtimes,
-        )
-    metrics.record_decision(request, workspace.runtime, metrics.ADMITTED)
-    changed = service.store.change_model(
-        workspace.id,
-        model=None if decision is None else decision.model,
-        auth_env=auth_env,
-        decision=decision,
-        fingerprint=registry.fingerprint,
-        keyed=keyed,
-        manifest_version=served.version,
-    )
-    return _answered(changed, 200)
+    while True:
+        with _gated(request, served, refused):
+            decision = gate.admit_model_change(
+                served.registry,
+                workspace.runtime,
+                body.model,
+                external=workspace.external,
+                auth_env=frozenset(auth_env),
+                foreign_runtimes=service.settings.foreign_runtimes,
+            )
+        metrics.record_decision(request, workspace.runtime, metrics.ADMITTED)
+        try:
+            changed = service.store.change_model(
+                workspace.id,
+                model=None if decision is None else decision.model,
+                auth_env=auth_env,
+                decision=decision,
+                fingerprint=served.registry.fingerprint,
+                keyed=keyed,
+                manifest_version=served.version,
+            )
+        except DecisionOutdated:
+            served = service.sync()  # a publish switched versions meanwhile: decide again under the active one
+            continue
+        return _answered(changed, 200)
 
 
 @router.get(

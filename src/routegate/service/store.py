@@ -38,6 +38,7 @@ from .db import (
     IdempotencyKey,
     RowInsert,
     Workspace,
+    active_version_for_write,
     iso_utc,
     new_id,
     parent_key,
@@ -46,7 +47,15 @@ from .db import (
 from .errors import ServiceCode, ServiceError
 from .idempotency import KEY_HEADER, KEY_LIFETIME, Answer, KeyedRequest
 
-__all__ = ["Refusal", "Store", "decision_dict", "stored_workspaces", "workspace_dict"]
+__all__ = [
+    "DecisionOutdated",
+    "Refusal",
+    "Store",
+    "decision_dict",
+    "decisions_high_water",
+    "stored_workspaces",
+    "workspace_dict",
+]
 
 _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _MAX_ATTEMPTS = 64  # lost races on one name before giving up with 409
@@ -54,6 +63,26 @@ _MAX_ATTEMPTS = 64  # lost races on one name before giving up with 409
 
 class _KeyTaken(Exception):
     """Another request inserted this idempotency key first; its answer is in the database."""
+
+
+class DecisionOutdated(Exception):
+    """The manifest version a create or model change was decided under is no longer active.
+
+    Raised inside the write's transaction, which rolls back: the caller decides again
+    under ``active`` (the version the row would have committed under) and writes again.
+    """
+
+    def __init__(self, decided: int, active: int | None) -> None:
+        self.decided = decided
+        self.active = active
+        super().__init__(f"decided under manifest version {decided}, but version {active} is active")
+
+
+def _still_active(connection: Connection, decided: int) -> None:
+    """Raise DecisionOutdated unless ``decided`` is the active version, and stays so until the transaction ends."""
+    active = active_version_for_write(connection)
+    if active != decided:
+        raise DecisionOutdated(decided, active)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +185,7 @@ def _admitted(
     runtime: str,
     model: str | None,
     fingerprint: str,
-    manifest_version: int | None,
+    manifest_version: int,
     created_at: datetime,
     template: str | None = None,
 ) -> dict[str, Any]:
@@ -187,8 +216,14 @@ def _admitted(
     }
 
 
-def stored_workspaces(session: Session, batch: int = 1000) -> Iterator[StoredWorkspace]:
-    """Every workspace with the decision it was stored with, streamed, for the publish gate's replay."""
+def stored_workspaces(
+    session: Session, *, changed_after: int | None = None, batch: int = 1000
+) -> Iterator[StoredWorkspace]:
+    """Every workspace with the decision it was stored with, streamed, for the publish gate's replay.
+
+    ``changed_after``: only those created or changed by an admitted decision after that one
+    (see :func:`decisions_high_water`), for the re-check of what a replay's snapshot could not see.
+    """
     columns = (
         Workspace.id,
         Workspace.name,
@@ -199,7 +234,13 @@ def stored_workspaces(session: Session, batch: int = 1000) -> Iterator[StoredWor
         Workspace.provider,
         Workspace.billing_mode,
     )
-    for row in session.execute(select(*columns).order_by(Workspace.seq).execution_options(yield_per=batch)):
+    query = select(*columns).order_by(Workspace.seq)
+    if changed_after is not None:
+        changed = select(DecisionRecord.workspace_id).where(
+            DecisionRecord.seq > changed_after, DecisionRecord.admitted.is_(True)
+        )
+        query = query.where(Workspace.id.in_(changed))
+    for row in session.execute(query.execution_options(yield_per=batch)):
         yield StoredWorkspace(
             id=row.id,
             name=row.name,
@@ -210,6 +251,16 @@ def stored_workspaces(session: Session, batch: int = 1000) -> Iterator[StoredWor
             provider=row.provider,
             billing_mode=row.billing_mode,
         )
+
+
+def decisions_high_water(session: Session) -> int:
+    """The newest decision's number (0 before any).
+
+    Every create and model change logs its admitted decision in its own transaction, and
+    decision numbers only grow (none is ever deleted), so the workspaces a later re-check
+    must see are exactly those named by admitted decisions past this mark.
+    """
+    return session.scalar(select(func.coalesce(func.max(DecisionRecord.seq), 0))) or 0
 
 
 def _violates(error: IntegrityError, sqlstate: str, sqlite_text: str) -> bool:
@@ -263,13 +314,14 @@ class Store:
         auth_env: Sequence[str],
         admission: Admission,
         fingerprint: str,
-        manifest_version: int | None,
+        manifest_version: int,
         keyed: KeyedRequest | None = None,
     ) -> Answer:
         """Persist an admitted workspace, its decision and its idempotency key in one transaction.
 
         A refusal here (unknown parent, no free name) is logged like a gate's, then raised.
         A key another request inserted first answers with that request's workspace.
+        Raises DecisionOutdated, writing nothing, unless ``manifest_version`` is the active version.
         """
 
         def insert() -> dict[str, Any]:
@@ -296,7 +348,7 @@ class Store:
         auth_env: Sequence[str],
         admission: Admission,
         fingerprint: str,
-        manifest_version: int | None,
+        manifest_version: int,
         keyed: KeyedRequest | None,
     ) -> dict[str, Any]:
         now = utcnow()
@@ -333,6 +385,7 @@ class Store:
         for attempt in range(_MAX_ATTEMPTS):
             try:
                 with self.database.write_connection() as connection:
+                    _still_active(connection, manifest_version)
                     if parent_id is not None and not connection.scalar(
                         select(exists().where(Workspace.id == parent_id))
                     ):
@@ -468,10 +521,13 @@ class Store:
         auth_env: Sequence[str],
         decision: Decision | None,
         fingerprint: str,
-        manifest_version: int | None,
+        manifest_version: int,
         keyed: KeyedRequest | None = None,
     ) -> Answer:
-        """Change the model, log the decision and store the idempotency key in one transaction."""
+        """Change the model, log the decision and store the idempotency key in one transaction.
+
+        Raises DecisionOutdated, writing nothing, unless ``manifest_version`` is the active version.
+        """
         return self._write_once(
             keyed,
             lambda: self._change(workspace_id, model, auth_env, decision, fingerprint, manifest_version, keyed),
@@ -484,10 +540,11 @@ class Store:
         auth_env: Sequence[str],
         decision: Decision | None,
         fingerprint: str,
-        manifest_version: int | None,
+        manifest_version: int,
         keyed: KeyedRequest | None,
     ) -> dict[str, Any]:
         with self.database.write() as session:
+            _still_active(session.connection(), manifest_version)
             workspace = self._row(session, workspace_id)
             now = utcnow()
             workspace.model = model

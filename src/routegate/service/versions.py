@@ -1,19 +1,25 @@
 """Manifest versions in the database, and the one way a version becomes active: the publish gate.
 
 Publishing (a new manifest) and activating (an older or newer stored version)
-are one transaction each, serialised across every instance (``BEGIN
-IMMEDIATE`` on SQLite, a transaction-scoped advisory lock on PostgreSQL). Inside
-it the candidate is replayed against every stored workspace
-(:func:`routegate.publishing.assess`); a blocking impact raises
-:class:`~routegate.publishing.ManifestWouldStrand` unless forced, and a dry run
-writes nothing. On PostgreSQL the switch also sends ``NOTIFY`` on
-:data:`NOTIFY_CHANNEL`, delivered when the transaction commits.
+replay the candidate against every stored workspace
+(:func:`routegate.publishing.assess`) from a snapshot, outside any write
+transaction, so creates and model changes go on meanwhile; a dry run stops
+there. Only the switch takes the write lock (SQLite's write transaction; on
+PostgreSQL the publish lock, :data:`.db.PUBLISH_LOCK`, exclusively, which
+creates and model changes hold shared). Under it the switch re-checks the
+workspaces created or changed since the snapshot, so none strands in between,
+and finds the version the snapshot saw still active, or the whole publish runs
+again from a new snapshot. A blocking impact raises
+:class:`~routegate.publishing.ManifestWouldStrand` unless forced. On PostgreSQL
+the switch also sends ``NOTIFY`` on :data:`NOTIFY_CHANNEL`, delivered when the
+transaction commits.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection
+import logging
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,16 +30,26 @@ from sqlalchemy.orm import Session
 from routegate.decision import FOREIGN_RUNTIMES
 from routegate.errors import InvalidManifest, Problem
 from routegate.manifest import parse_manifest
-from routegate.publishing import Impact, ManifestWouldStrand, UnknownManifestVersion, assess
+from routegate.publishing import (
+    Impact,
+    ManifestWouldStrand,
+    StoredWorkspace,
+    UnknownManifestVersion,
+    assess,
+    combined,
+)
 from routegate.registry import Registry
 
-from .db import Database, ManifestVersion, iso_utc
-from .store import stored_workspaces
+from .db import PUBLISH_LOCK, Database, ManifestVersion, Workspace, iso_utc
+from .store import decisions_high_water, stored_workspaces
 
 __all__ = ["NOTIFY_CHANNEL", "Candidate", "Outcome", "VersionInfo", "VersionStore", "candidate"]
 
 NOTIFY_CHANNEL = "routegate_manifest"
-_PG_PUBLISH_LOCK = 0x7075626C6973  # "publis": one publisher at a time across machines
+PROGRESS_FROM = 10_000
+"""Replays of at least this many workspaces log a line per tenth done."""
+
+log = logging.getLogger("routegate.service")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +133,26 @@ def _info(row: Any) -> VersionInfo:
     return VersionInfo(*(getattr(row, column.key) for column in _INFO_COLUMNS))
 
 
+def _reporting_progress(workspaces: Iterator[StoredWorkspace], total: int) -> Iterator[StoredWorkspace]:
+    """``workspaces`` as they are, logging each tenth of ``total`` passed, for a long replay to show where it is."""
+    if total < PROGRESS_FROM:
+        yield from workspaces
+        return
+    tenth = total // 10
+    for done, workspace in enumerate(workspaces, 1):
+        if done % tenth == 0:
+            log.info("publish gate: replayed %d of %d workspaces (%d%%)", done, total, 100 * done // total)
+        yield workspace
+
+
+@dataclass(frozen=True, slots=True)
+class _Replayed:
+    """A snapshot's verdict, and the newest decision it saw: what the switch must still re-check."""
+
+    impact: Impact
+    high_water: int
+
+
 class VersionStore:
     """Reads of the versions table, and publish/activate through the gate."""
 
@@ -169,18 +205,20 @@ class VersionStore:
         The same bytes as the active version change nothing (and need no gate).
         Raises ManifestWouldStrand when the impact blocks and ``force`` is not set.
         """
-        with self.database.write() as session:
-            self._lock(session)
-            active = self._active_row(session)
-            previous = None if active is None else _info(active)
-            if active is not None and active.sha256 == proposed.sha256 and not dry_run:
-                return Outcome(active.version, active.fingerprint, previous, False, False, None)
-            impact = self._gate(session, proposed.registry, active, enforce=not (force or dry_run))
+        while True:
+            with self.database.snapshot(settled=not dry_run) as session:
+                active = self._active_row(session)
+                previous = None if active is None else _info(active)
+                if active is not None and active.sha256 == proposed.sha256 and not dry_run:
+                    return Outcome(active.version, active.fingerprint, previous, False, False, None)
+                replayed = self._replay(session, proposed.registry, active)
             if dry_run:
-                return Outcome(None, proposed.registry.fingerprint, previous, False, True, impact)
-            row = self._insert(session, proposed, note)
-            self._switch(session, row.version)
-            return Outcome(row.version, row.fingerprint, previous, True, False, impact)
+                return Outcome(None, proposed.registry.fingerprint, previous, False, True, replayed.impact)
+            switched = self._switch_through_gate(
+                proposed.registry, previous, replayed, force, lambda session: self._insert(session, proposed, note)
+            )
+            if switched is not None:
+                return switched
 
     def activate(self, version: int, *, force: bool, dry_run: bool = False) -> Outcome:
         """Make a stored version active again (a rollback, or a roll forward), through the same gate.
@@ -188,36 +226,31 @@ class VersionStore:
         Raises UnknownManifestVersion, InvalidManifest (a stored version that today's load
         rules refuse) or ManifestWouldStrand.
         """
-        with self.database.write() as session:
-            self._lock(session)
-            target = session.get(ManifestVersion, version)
-            if target is None:
-                raise UnknownManifestVersion(version)
-            active = self._active_row(session)
-            previous = None if active is None else _info(active)
-            if target.active and not dry_run:
-                return Outcome(target.version, target.fingerprint, previous, False, False, None)
-            registry = candidate(target.manifest, f"manifest version {version}", self.foreign_runtimes).registry
-            impact = self._gate(session, registry, active, enforce=not (force or dry_run))
+        while True:
+            with self.database.snapshot(settled=not dry_run) as session:
+                target = session.get(ManifestVersion, version)
+                if target is None:
+                    raise UnknownManifestVersion(version)
+                active = self._active_row(session)
+                previous = None if active is None else _info(active)
+                if target.active and not dry_run:
+                    return Outcome(target.version, target.fingerprint, previous, False, False, None)
+                registry = candidate(target.manifest, f"manifest version {version}", self.foreign_runtimes).registry
+                replayed = self._replay(session, registry, active)
+                fingerprint = target.fingerprint
             if dry_run:
-                return Outcome(target.version, target.fingerprint, previous, False, True, impact)
-            self._switch(session, target.version)
-            return Outcome(target.version, target.fingerprint, previous, True, False, impact)
+                return Outcome(version, fingerprint, previous, False, True, replayed.impact)
+            switched = self._switch_through_gate(
+                registry, previous, replayed, force, lambda session: session.get_one(ManifestVersion, version)
+            )
+            if switched is not None:
+                return switched
 
-    # --- inside the transaction ----------------------------------------------------------------
+    # --- the two phases of the gate ------------------------------------------------------------
 
-    def _lock(self, session: Session) -> None:
-        """Serialise publishers; SQLite's BEGIN IMMEDIATE already holds the write lock."""
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_PUBLISH_LOCK})
-
-    @staticmethod
-    def _active_row(session: Session) -> ManifestVersion | None:
-        return session.scalar(select(ManifestVersion).where(ManifestVersion.active.is_(True)))
-
-    def _gate(self, session: Session, proposed: Registry, active: ManifestVersion | None, *, enforce: bool) -> Impact:
-        """The impact of ``proposed``; raises ManifestWouldStrand when it blocks and ``enforce`` is set
-        (not forced, not a dry run: a dry run reports the impact, ``blocking`` included)."""
+    def _replay(self, snapshot: Session, proposed: Registry, active: ManifestVersion | None) -> _Replayed:
+        """The impact of ``proposed`` on every workspace in the snapshot, and the snapshot's decision mark."""
+        high_water = decisions_high_water(snapshot)
         current = (
             None
             if active is None
@@ -225,13 +258,51 @@ class VersionStore:
         )
         impact = assess(
             proposed,
-            stored_workspaces(session),
+            _reporting_progress(stored_workspaces(snapshot), snapshot.scalar(select(func.count(Workspace.seq))) or 0),
             current=None if current is None else current.registry,
             foreign_runtimes=self.foreign_runtimes,
         )
-        if impact.blocking and enforce:
-            raise ManifestWouldStrand(impact, proposed.fingerprint)
-        return impact
+        return _Replayed(impact, high_water)
+
+    def _switch_through_gate(
+        self,
+        proposed: Registry,
+        previous: VersionInfo | None,
+        replayed: _Replayed,
+        force: bool,
+        target: Callable[[Session], ManifestVersion],
+    ) -> Outcome | None:
+        """Activate ``target`` if the gate still passes; None when another publish switched versions
+        since the snapshot (the caller runs again). Raises ManifestWouldStrand unless ``force``."""
+        if replayed.impact.blocking and not force:
+            raise ManifestWouldStrand(replayed.impact, proposed.fingerprint)
+        with self.database.write() as session:
+            self._lock(session)
+            active = self._active_row(session)
+            if (None if active is None else active.version) != (None if previous is None else previous.version):
+                return None
+            since = assess(
+                proposed,
+                stored_workspaces(session, changed_after=replayed.high_water),
+                foreign_runtimes=self.foreign_runtimes,
+            )
+            impact = combined(replayed.impact, since)
+            if impact.blocking and not force:
+                raise ManifestWouldStrand(impact, proposed.fingerprint)
+            row = target(session)
+            outcome = Outcome(row.version, row.fingerprint, previous, True, False, impact)
+            self._switch(session, row.version)
+            return outcome
+
+    @staticmethod
+    def _lock(session: Session) -> None:
+        """Hold off creates, model changes and other switches; SQLite's BEGIN IMMEDIATE already does."""
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PUBLISH_LOCK})
+
+    @staticmethod
+    def _active_row(session: Session) -> ManifestVersion | None:
+        return session.scalar(select(ManifestVersion).where(ManifestVersion.active.is_(True)))
 
     @staticmethod
     def _insert(session: Session, proposed: Candidate, note: str | None) -> ManifestVersion:

@@ -1,0 +1,248 @@
+"""How long a create waits while another instance publishes, as the fleet grows.
+
+    .venv/bin/python bench/publish.py [--sizes 10000 100000] [--rounds 5] [--postgres URL] [--smoke]
+
+For each backend (a SQLite file; PostgreSQL when --postgres names a server, where a
+fresh database is made for the run and dropped after) and each size, it stores
+that many workspaces and their decisions (bulk-inserted with the store's own
+INSERT statements), serves the database with two `routegate serve` processes,
+and in rounds: one client creates workspaces on the first instance back to back
+while the second instance answers a dry-run publish, then a real publish (of a
+manifest that adds a model, so it passes the gate and switches). The figure is
+the longest any create waited while the publish ran; the publish's own duration
+is printed beside it. Medians, min and max over rounds. --smoke: tiny sizes, two
+rounds, to check the script runs. Prints JSON, then a short table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import yaml
+from _timing import Stats
+from sqlalchemy.engine import make_url
+
+from routegate.decision import FOREIGN_RUNTIMES
+from routegate.manifest import bundled_manifest_path
+from routegate.service.db import Database, utcnow
+from routegate.service.store import _INSERT_DECISION, _INSERT_WORKSPACE
+from routegate.service.versions import VersionStore, candidate
+
+BUNDLED = bundled_manifest_path().read_text()
+STORED = [("hermes", "moonshot/kimi-k2.6", "platform", "platform_managed"), ("codex", "gpt-5.5", None, None)]
+BATCH = 10_000
+
+
+def _manifest_adding(model: str) -> str:
+    """The bundled manifest with one more platform model on hermes: harmless to every stored workspace."""
+    doc = yaml.safe_load(BUNDLED)
+    next(arm for arm in doc["runtimes"]["hermes"]["providers"] if arm["name"] == "platform")["models"].append(model)
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def _fill(url: str, size: int) -> None:
+    """Migrate, make the bundled manifest version 1, and store ``size`` workspaces with their decisions."""
+    database = Database(url)
+    try:
+        database.upgrade()
+        versions = VersionStore(database, foreign_runtimes=FOREIGN_RUNTIMES)
+        first = versions.bootstrap(candidate(BUNDLED, "the bundled manifest"), note="bench")
+        now = utcnow()
+        for start in range(0, size, BATCH):
+            with database.write_connection() as connection:
+                for number in range(start, min(start + BATCH, size)):
+                    runtime, model, provider, billing = STORED[number % len(STORED)]
+                    workspace = {
+                        "id": str(uuid.uuid4()),
+                        "name": f"bench {number}",
+                        "parent_id": None,
+                        "role": None,
+                        "runtime": runtime,
+                        "model": model,
+                        "template": None,
+                        "external": False,
+                        "url": None,
+                        "provider": provider,
+                        "billing_mode": billing,
+                        "required_env": [],
+                        "auth_env": [],
+                        "manifest_fingerprint": first.fingerprint,
+                        "manifest_version": first.version,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    _INSERT_WORKSPACE.run(connection, workspace)
+                    _INSERT_DECISION.run(connection, _decision(workspace))
+    finally:
+        database.dispose()
+
+
+def _decision(workspace: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "action": "create",
+        "admitted": True,
+        "code": None,
+        "reason": "bench",
+        "workspace_id": workspace["id"],
+        "runtime": workspace["runtime"],
+        "model": workspace["model"],
+        "provider": workspace["provider"],
+        "billing_mode": workspace["billing_mode"],
+        "path": None,
+        "template": None,
+        "candidates": [],
+        "manifest_fingerprint": workspace["manifest_fingerprint"],
+        "manifest_version": workspace["manifest_version"],
+        "created_at": workspace["created_at"],
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def _serving(url: str, folder: Path) -> Iterator[int]:
+    """``routegate serve`` on the database until the block ends; its port."""
+    port = _free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ROUTEGATE_")}
+    log = (folder / f"serve-{port}.log").open("w")
+    command = [sys.executable, "-m", "routegate.cli", "serve", "--port", str(port), "--database-url", url]
+    process = subprocess.Popen(command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while _status(port, "GET", "/healthz") != 200:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"serve did not come up; see {log.name}")
+            time.sleep(0.1)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(30)
+        log.close()
+
+
+def _status(port: int, method: str, path: str, body: dict[str, Any] | None = None) -> int | None:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    try:
+        payload = None if body is None else json.dumps(body)
+        connection.request(method, path, body=payload, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    except OSError:
+        return None
+    finally:
+        connection.close()
+
+
+def _longest_wait_during(creates_on: int, publishes_on: int, body: dict[str, Any]) -> tuple[float, float]:
+    """(longest create, publish duration) in seconds: creates back to back on one keep-alive
+    connection from just before the publish is sent until it is answered."""
+    stop = threading.Event()
+    started = threading.Event()
+    waits: list[float] = []
+
+    def create() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", creates_on, timeout=600)
+        headers = {"Content-Type": "application/json"}
+        while not stop.is_set():
+            payload = json.dumps({"name": f"during {uuid.uuid4()}", "runtime": "hermes", "model": STORED[0][1]})
+            began = time.perf_counter()
+            connection.request("POST", "/workspaces", body=payload, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            waits.append(time.perf_counter() - began)
+            if response.status != 201:
+                raise RuntimeError(f"create answered {response.status}")
+            started.set()
+        connection.close()
+
+    creator = threading.Thread(target=create)
+    creator.start()
+    started.wait(60)
+    began = time.perf_counter()
+    status = _status(publishes_on, "POST", "/registry/versions", body)
+    duration = time.perf_counter() - began
+    stop.set()
+    creator.join()
+    if status not in (200, 201):
+        raise RuntimeError(f"publish answered {status}")
+    return max(waits), duration
+
+
+@contextmanager
+def _database(backend: str, folder: Path, postgres: str) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'bench.db'}"
+        return
+    name = f"rg_bench_{uuid.uuid4().hex[:12]}"
+    admin = make_url(postgres).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(postgres).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run(backend: str, size: int, rounds: int, postgres: str) -> dict[str, Any]:
+    samples: dict[str, list[float]] = {"dry run": [], "publish": [], "dry run took": [], "publish took": []}
+    with tempfile.TemporaryDirectory() as temporary, ExitStack() as stack:
+        folder = Path(temporary)
+        url = stack.enter_context(_database(backend, folder, postgres))
+        _fill(url, size)
+        creates_on = stack.enter_context(_serving(url, folder))
+        publishes_on = stack.enter_context(_serving(url, folder))
+        for number in range(rounds):
+            for kind, dry_run in (("dry run", True), ("publish", False)):
+                body = {"manifest": _manifest_adding(f"moonshot/bench-{number}"), "dry_run": dry_run}
+                wait, took = _longest_wait_during(creates_on, publishes_on, body)
+                samples[kind].append(wait)
+                samples[f"{kind} took"].append(took)
+    return {kind: Stats(tuple(values)).seconds() for kind, values in samples.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--postgres", default=os.environ.get("ROUTEGATE_TEST_POSTGRES_URL", ""))
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes and two rounds")
+    args = parser.parse_args()
+    sizes, rounds = ([200, 2_000], 2) if args.smoke else (args.sizes, args.rounds)
+    backends = ["sqlite", "postgres"] if args.postgres else ["sqlite"]
+    results = {
+        backend: {str(size): run(backend, size, rounds, args.postgres) for size in sizes} for backend in backends
+    }
+    print(json.dumps(results, indent=2))
+    header = f"{'backend':10} {'workspaces':>10} {'during':8} {'longest create, s (median [min-max])':38}"
+    print(f"\n{header} publish took, s")
+    for backend, by_size in results.items():
+        for size, figures in by_size.items():
+            for kind in ("dry run", "publish"):
+                wait, took = figures[kind], figures[f"{kind} took"]
+                spread = f"{wait['median_s']:.3f} [{wait['min_s']:.3f}-{wait['max_s']:.3f}]"
+                print(f"{backend:10} {size:>10} {kind:8} {spread:38} {took['median_s']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

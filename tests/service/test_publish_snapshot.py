@@ -1,0 +1,112 @@
+"""A publish replays the fleet from a snapshot, outside the write lock: held inside its replay (a
+test hook on the replay), a dry run or a real publish lets a create through, on SQLite and
+PostgreSQL; and the switch afterwards sees the workspace that create wrote."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from routegate.publishing import Impact, StoredWorkspace
+from routegate.service import Settings, versions
+
+from .conftest import LiveServer, database_url
+from .test_versions import BUNDLED, NEW_MODEL, add_platform_model, variant
+
+WITH_K3 = variant(add_platform_model(NEW_MODEL))
+HERMES_BYOK = {"runtime": "hermes", "model": "kimi-coding/kimi-k2"}
+CREATE_BOUND = 30  # seconds: a create still waiting then is taken as stuck behind the replay
+HOLD_BOUND = 120  # seconds a held replay waits for the test before it lets itself go (longer than the above)
+
+
+class HeldReplay:
+    """Wraps the publish gate's replay: once armed, the next replay waits, inside, until released."""
+
+    def __init__(self, assess: Callable[..., Impact]) -> None:
+        self._assess = assess
+        self._armed = False
+        self.inside = threading.Event()
+        self.release = threading.Event()
+
+    def arm(self) -> None:
+        self._armed = True
+
+    def __call__(self, proposed: Any, workspaces: Iterable[StoredWorkspace], **options: Any) -> Impact:
+        if not self._armed:
+            return self._assess(proposed, workspaces, **options)
+        self._armed = False
+        stream = iter(workspaces)
+        read = list(itertools.islice(stream, 1))  # the replay has begun reading its workspaces
+        self.inside.set()
+        self.release.wait(HOLD_BOUND)
+        return self._assess(proposed, itertools.chain(read, stream), **options)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServer]:
+    for url in database_url(request.param, tmp_path):
+        server = LiveServer(Settings(database_url=url)).start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+@pytest.fixture
+def held(monkeypatch: pytest.MonkeyPatch) -> HeldReplay:
+    hook = HeldReplay(versions.assess)
+    monkeypatch.setattr(versions, "assess", hook)
+    return hook
+
+
+def publish_while_held(
+    live: LiveServer, held: HeldReplay, body: dict[str, Any], workspace: dict[str, str]
+) -> tuple[httpx.Response, httpx.Response | None]:
+    """Start a publish, wait until it is inside its replay, create ``workspace`` meanwhile, then let
+    the publish go. The create's answer is None if it had none while the replay was held."""
+    held.arm()
+    with ThreadPoolExecutor(2) as pool, live.client() as http:
+        publishing: Future[httpx.Response] = pool.submit(http.post, "/registry/versions", json=body)
+        assert held.inside.wait(HOLD_BOUND), "the publish never reached its replay"
+        creating = pool.submit(http.post, "/workspaces", json=workspace)
+        try:
+            created: httpx.Response | None = creating.result(CREATE_BOUND)
+        except TimeoutError:
+            created = None
+        held.release.set()
+        return publishing.result(), created
+
+
+def test_a_dry_run_held_in_its_replay_lets_creates_through(live: LiveServer, held: HeldReplay) -> None:
+    with live.client() as http:
+        assert http.post("/workspaces", json={"name": "before", **HERMES_BYOK}).status_code == 201
+    body = {"manifest": WITH_K3, "dry_run": True}
+    published, created = publish_while_held(live, held, body, {"name": "meanwhile", **HERMES_BYOK})
+    assert created is not None, "the create waited for the dry run"
+    assert created.status_code == 201, created.text
+    assert published.status_code == 200 and published.json()["dry_run"] is True
+
+
+def test_a_publish_held_in_its_replay_lets_creates_through_and_sees_them_at_the_switch(
+    live: LiveServer, held: HeldReplay
+) -> None:
+    with live.client() as http:
+        assert http.post("/registry/versions", json={"manifest": WITH_K3}).status_code == 201
+        assert http.post("/workspaces", json={"name": "before", **HERMES_BYOK}).status_code == 201
+    # Dropping the new model would strand a workspace on it: the snapshot has none, the create
+    # during the replay makes one, and the switch's re-check must find it.
+    on_k3 = {"name": "k3", "runtime": "hermes", "model": NEW_MODEL}
+    published, created = publish_while_held(live, held, {"manifest": BUNDLED}, on_k3)
+    assert created is not None, "the create waited for the publish's replay"
+    assert created.status_code == 201 and created.json()["manifest_version"] == 2, created.text
+    assert published.status_code == 409, published.text
+    assert [s["id"] for s in published.json()["impact"]["workspaces"]["stranded"]] == [created.json()["id"]]
+    with live.client() as http:
+        assert http.get("/healthz").json()["manifest_version"] == 2

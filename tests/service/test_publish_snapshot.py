@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from routegate import publishing
 from routegate.publishing import Impact, StoredWorkspace
 from routegate.service import Settings, versions
 
@@ -61,7 +62,7 @@ def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServer]
 
 @pytest.fixture
 def held(monkeypatch: pytest.MonkeyPatch) -> HeldReplay:
-    hook = HeldReplay(versions.assess)
+    hook = HeldReplay(publishing.assess)
     monkeypatch.setattr(versions, "assess", hook)
     return hook
 

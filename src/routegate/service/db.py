@@ -132,7 +132,7 @@ Index("uq_workspaces_parent_name", parent_key(), Workspace.name, unique=True)
 
 NAME_TRIGRAMS = "workspace_name_trigrams"
 """The index that answers "name contains": on SQLite an FTS5 table (trigram tokenizer) over
-``workspaces.name``, kept by triggers; on PostgreSQL a ``pg_trgm`` GIN index on ``lower(name)``.
+``workspaces.name``, kept by triggers; on PostgreSQL a ``pg_trgm`` GIN index on ``name`` (it serves ``ILIKE``).
 Both need what the ORM cannot declare, so migration 0005 creates them and the ORM leaves them alone."""
 
 

@@ -8,8 +8,8 @@ A delete asks whether any workspace names it as parent (and SQLite's foreign-key
 asks again): ``ix_workspaces_parent_id`` answers both. "Name contains" searches read a
 trigram index: on SQLite an FTS5 table over ``workspaces.name`` (external content, so
 the names are not stored twice) that triggers keep in step with every insert, rename
-and delete; on PostgreSQL a ``pg_trgm`` GIN index on ``lower(name)``, the expression
-the search compares. A later migration that rebuilds ``workspaces`` on SQLite (a batch
+and delete; on PostgreSQL a ``pg_trgm`` GIN index on ``name``, which serves the
+search's ``ILIKE``. A later migration that rebuilds ``workspaces`` on SQLite (a batch
 ``ALTER``) drops the triggers with the old table and must create them again.
 """
 
@@ -47,7 +47,7 @@ _SQLITE_DOWN = (
     f"DROP TRIGGER {TRIGRAMS}_insert",
     f"DROP TABLE {TRIGRAMS}",
 )
-_PG_INDEX = f"CREATE INDEX {TRIGRAMS} ON workspaces USING gin (lower(name) gin_trgm_ops)"
+_PG_INDEX = f"CREATE INDEX {TRIGRAMS} ON workspaces USING gin (name gin_trgm_ops)"
 
 
 def upgrade() -> None:

@@ -198,6 +198,8 @@ def run_backend(name: str, url: str, sizes: list[int], args: argparse.Namespace,
             print(f"{name}: {size:,} workspaces ({time.perf_counter() - started:.0f} s to insert)", file=sys.stderr)
             grown = size
             results[str(size)] = bench_size(url, size, args, folder)
+            for measure, stats in results[str(size)].items():  # as it goes: a long run's figures so far
+                print(f"  {measure:<26}{_spread(stats)} ms", file=sys.stderr)
     finally:
         database.dispose()
     return results

@@ -309,21 +309,26 @@ class _Matching:
     rowid (the same number), so that the index hands rows over in the page's order and
     a page stops reading after ``limit`` rows. Every query bounds the key on one side or
     both: even the first page is a range over an index, never a scan of the table.
+    ``keys`` are the matching keys alone, for counting when no filter needs the rows:
+    a search counted on the FTS5 table reads nothing of the workspace table.
     """
 
     rows: Select[Workspace]
     key: ColumnElement[int] | InstrumentedAttribute[int]
+    keys: Select[int]
 
     @classmethod
     def of(cls, dialect: str, name_contains: str | None) -> _Matching:
         rows = select(Workspace)
         if name_contains is None:
-            return cls(rows, Workspace.seq)
+            return cls(rows, Workspace.seq, select(Workspace.seq))
         if dialect == "sqlite":
             phrase = '"' + name_contains.replace('"', '""') + '"'  # one literal string, no FTS5 query syntax
-            found = rows.join(_TRIGRAMS, _TRIGRAMS.c.rowid == Workspace.seq).where(_TRIGRAMS.c.name.match(phrase))
-            return cls(found, _TRIGRAMS.c.rowid)
-        return cls(rows.where(Workspace.name.icontains(name_contains, autoescape=True)), Workspace.seq)
+            match = _TRIGRAMS.c.name.match(phrase)
+            found = rows.join(_TRIGRAMS, _TRIGRAMS.c.rowid == Workspace.seq).where(match)
+            return cls(found, _TRIGRAMS.c.rowid, select(_TRIGRAMS.c.rowid).where(match))
+        contains = Workspace.name.icontains(name_contains, autoescape=True)
+        return cls(rows.where(contains), Workspace.seq, select(Workspace.seq).where(contains))
 
     def page(
         self,
@@ -347,7 +352,8 @@ class _Matching:
             newer = None
             if older_than is not None and shown and self._any(session, rows.where(key > shown[0].seq)):
                 newer = cursor_of(shown[0].seq)
-        counted = rows.with_only_columns(key).where(key > 0).limit(Store.COUNT_CAP + 1).subquery()
+        keys = rows.with_only_columns(key) if filters else self.keys
+        counted = keys.where(key > 0).limit(Store.COUNT_CAP + 1).subquery()
         matching = session.scalar(select(func.count()).select_from(counted)) or 0
         return Listing([workspace_dict(ws) for ws in shown], newer, older, matching)
 

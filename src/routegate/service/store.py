@@ -565,8 +565,8 @@ class Store:
         with self.database.read() as session:
             matching = _Matching.of(session.get_bind().dialect.name, name_contains)
             filters = [
-                column == value
-                for column, value in (
+                attribute == value
+                for attribute, value in (
                     (Workspace.runtime, runtime),
                     (Workspace.provider, provider),
                     (Workspace.billing_mode, billing_mode),

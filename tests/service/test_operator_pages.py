@@ -230,6 +230,12 @@ def test_the_trigram_index_follows_inserts_renames_and_deletes(fleet: LiveServer
         assert made["id"] not in [w["id"] for w in store.listing(limit=50, name_contains="renamed").items]
 
 
+_SCHEMA_NAMES = {  # where each database lists the objects a downgrade must drop
+    "sqlite": "SELECT name FROM sqlite_master",
+    "postgresql": "SELECT indexname FROM pg_indexes WHERE tablename = 'workspaces'",
+}
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_migration_indexes_names_stored_before_it(backend: str, tmp_path: Path) -> None:
     """Workspaces stored at revision 0004 are found by a search once 0005 ran; downgrading drops its objects."""
@@ -255,9 +261,3 @@ def test_the_migration_indexes_names_stored_before_it(backend: str, tmp_path: Pa
             assert not {name for name in names if name.startswith(NAME_TRIGRAMS) or name == "ix_workspaces_parent_id"}
         finally:
             database.dispose()
-
-
-_SCHEMA_NAMES = {
-    "sqlite": "SELECT name FROM sqlite_master",
-    "postgresql": "SELECT indexname FROM pg_indexes WHERE tablename = 'workspaces'",
-}

@@ -441,13 +441,25 @@ def test_list_filters_count_and_pages_as_a_user_sets_them(tab: Tab, server: Serv
     expect(page.get_by_label("Billing")).to_have_value("byok")
     expect(page.get_by_label("Runtime")).to_have_value("hermes")
 
+    # Pages follow the cursors their links carry, both ways, and keep the search.
     tab.goto("/ui/workspaces?" + str(httpx.QueryParams({"q": batch})))
     page.get_by_role("link", name="Next page").click()
-    expect(page).to_have_url(re.compile(r"page=2"))
+    expect(page).to_have_url(re.compile(r"older_than=\d+"))
     expect(page.locator("#workspaces-body tr")).to_have_count(5)
+    expect(page.get_by_role("link", name="Next page")).to_have_count(0)
     page.get_by_role("link", name="Previous page").click()
+    expect(page).to_have_url(re.compile(r"newer_than=\d+"))
     expect(page.locator("#workspaces-body tr")).to_have_count(20)
     expect(page.locator("#workspaces-body tr").first).to_contain_text(made[-1]["name"])
+    page.get_by_role("link", name="Oldest").click()
+    expect(page.locator("#workspaces-body tr").last).to_contain_text(made[0]["name"])
+    expect(page.get_by_label("Name contains")).to_have_value(batch)
+
+    # A search shorter than a trigram is refused in words, and the list is not filtered by it.
+    page.get_by_label("Name contains").fill("fl")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(page.get_by_role("alert")).to_contain_text("Name searches need at least 3 characters")
+    expect(page.get_by_label("Name contains")).to_have_value("")
 
 
 # --- lookup, registry, drift ----------------------------------------------------------------

@@ -258,6 +258,9 @@ def test_malformed_session_values_are_rejected(value: str) -> None:
     [
         ("/ui/workspaces?cursor=5&page=abc", 200),
         ("/ui/workspaces?page=" + "9" * 600, 200),
+        ("/ui/workspaces?older_than=" + "9" * 600, 200),
+        ("/ui/workspaces?newer_than=-1&older_than=x", 200),
+        ("/ui/workspaces?q=%00ab&provider=%00&q=%F0%9F", 200),
         ("/ui/workspaces?billing=%00&runtime=" + "r" * 100, 200),
         ("/ui/workspaces/" + "x" * 300, 404),
         ("/ui/runtimes/not-a-runtime", 404),

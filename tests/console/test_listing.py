@@ -1,4 +1,5 @@
-"""The workspaces list over HTTP on real SQLite and PostgreSQL: newest first, counted, searched, filtered, paged.
+"""The workspaces list over HTTP on real SQLite and PostgreSQL: newest first, counted, searched, filtered, paged
+by the links each page carries (keyset cursors), forwards from the newest page and backwards from the oldest.
 
 Each backend gets a fresh service (uvicorn on a real port), so every row is one
 these tests made; the expected list is computed from the API's own records.
@@ -16,9 +17,11 @@ import httpx
 import pytest
 
 from routegate.service import Settings
+from routegate.service.store import Store
 from tests.service.conftest import BACKENDS, LiveServer, database_url
 
 PAGE_SIZE = 20
+SEARCH_MIN = Store.SEARCH_MIN
 
 # Names that probe the search: LIKE's wildcards and escape, case, spaces, non-ASCII.
 NAMES = [
@@ -50,23 +53,43 @@ def listed(
             live.stop()
 
 
-def _page(client: httpx.Client, **params: str | int) -> tuple[list[str], int]:
-    response = client.get("/ui/workspaces", params=params)
+def _page(client: httpx.Client, url: str = "/ui/workspaces", **params: str) -> tuple[list[str], int, str]:
+    """The rows of one page, the total it states and its HTML (for its links)."""
+    response = client.get(url, params=params or None)  # httpx drops a link's own query for any params given
     assert response.status_code == 200, response.text
     total = re.search(r'data-total="(\d+)"', response.text)
     assert total, "the page states its total"
-    return re.findall(r'<tr data-id="([0-9a-f-]{36})"', response.text), int(total.group(1))
+    return re.findall(r'<tr data-id="([0-9a-f-]{36})"', response.text), int(total.group(1)), response.text
+
+
+def _link(page: str, label: str) -> str | None:
+    found = re.search(rf'href="(/ui/workspaces\?[^"]*)">{label}</a>', page)
+    return None if found is None else found.group(1).replace("&amp;", "&")
 
 
 def _everything(client: httpx.Client, **params: str) -> tuple[list[str], int]:
-    """Every page of a filtered view, followed by page number until one is short."""
-    ids, page = [], 1
-    while True:
-        rows, total = _page(client, **params, page=page)
+    """Every page of a filtered view, followed by its "Next page" links to the end."""
+    ids, total, page = _page(client, **params)
+    while (following := _link(page, "Next page")) is not None:
+        rows, total, page = _page(client, following)
+        assert len(rows) == PAGE_SIZE or _link(page, "Next page") is None, "only the last page is short"
         ids += rows
-        if len(rows) < PAGE_SIZE:
-            return ids, total
-        page += 1
+    return ids, total
+
+
+def _backwards(client: httpx.Client, **params: str) -> list[str]:
+    """Every page of a view from its oldest page, by "Previous page" links: newest first again."""
+    _, _, first = _page(client, **params)
+    oldest = _link(first, "Oldest")
+    if oldest is None:
+        return _page(client, **params)[0]
+    pages = []
+    page: str | None = oldest
+    while page is not None:
+        rows, _, html = _page(client, page)
+        pages.append(rows)
+        page = _link(html, "Previous page")
+    return [row for rows in reversed(pages) for row in rows]
 
 
 def test_newest_first_with_a_total_over_every_page(listed: tuple[httpx.Client, list[dict[str, Any]]]) -> None:
@@ -76,15 +99,38 @@ def test_newest_first_with_a_total_over_every_page(listed: tuple[httpx.Client, l
     assert ids == [w["id"] for w in reversed(made)]
 
 
-@pytest.mark.parametrize("probe", PROBES)
+def test_previous_links_from_the_oldest_page_reach_every_row(
+    listed: tuple[httpx.Client, list[dict[str, Any]]],
+) -> None:
+    """The oldest page holds the oldest PAGE_SIZE rows; pages before it overlap nothing and miss nothing."""
+    client, made = listed
+    ids = _backwards(client)
+    assert ids[-PAGE_SIZE:] == [w["id"] for w in reversed(made[:PAGE_SIZE])]
+    assert sorted(ids) == sorted(w["id"] for w in made) and len(set(ids)) == len(ids)
+    assert ids == [w["id"] for w in reversed(made)]
+
+
+@pytest.mark.parametrize("probe", [p for p in PROBES if len(p.strip()) >= SEARCH_MIN])
 def test_search_is_a_literal_case_insensitive_substring(
     listed: tuple[httpx.Client, list[dict[str, Any]]], probe: str
 ) -> None:
     client, made = listed
-    # Surrounding spaces are dropped, as the form's field would; ASCII letters fold case.
+    # Surrounding spaces are dropped, as the form's field would; letters fold case.
     wanted = probe.strip().lower()
     expected = [w["id"] for w in reversed(made) if wanted in w["name"].lower()]
     assert _everything(client, q=probe) == (expected, len(expected))
+    assert _backwards(client, q=probe) == expected
+
+
+@pytest.mark.parametrize("probe", [p for p in PROBES if 0 < len(p.strip()) < SEARCH_MIN])
+def test_a_search_too_short_for_the_index_says_so_and_lists_everything(
+    listed: tuple[httpx.Client, list[dict[str, Any]]], probe: str
+) -> None:
+    client, made = listed
+    ids, total, page = _page(client, q=probe)
+    assert f"Name searches need at least {SEARCH_MIN} characters" in page
+    assert total == len(made) and ids == [w["id"] for w in reversed(made)][:PAGE_SIZE]
+    assert 'id="filter-q" name="q" type="search" value=""' in page, "the dropped search is not shown as applied"
 
 
 @pytest.mark.parametrize(
@@ -112,14 +158,21 @@ def test_filters_combine(
 
 def test_pages_past_the_end_and_bad_parameters_say_so(listed: tuple[httpx.Client, list[dict[str, Any]]]) -> None:
     client, made = listed
-    past = client.get("/ui/workspaces", params={"page": 99})
-    assert past.status_code == 200 and "There is no page 99" in past.text
+    past, _, page = _page(client, older_than="1")  # nothing is older than the first row
+    assert past == [] and "No workspace is on this page any more" in page
+    assert 'href="/ui/workspaces?">go to the first page' in page
     for params, notice in [
         ({"billing": "free"}, "is not a billing mode"),
-        ({"page": "two"}, "is not a page number"),
+        ({"older_than": "two"}, "is not a page cursor"),
+        ({"newer_than": "-1"}, "is not a page cursor"),
+        ({"older_than": "9" * 19}, "is not a page cursor"),
+        ({"older_than": "5", "newer_than": "5"}, "not both"),
         ({"q": "x" * 201}, "longer than 200 characters"),
+        ({"q": "ab\x00c"}, "control or format character"),
+        ({"runtime": "hermes\x00"}, "control or format character"),
     ]:
-        response = client.get("/ui/workspaces", params=params)
-        assert response.status_code == 200 and notice in response.text, params
-        _, total = _page(client, **params)
-        assert total == len(made), "an unusable filter is dropped, not guessed at"
+        rows, total, page = _page(client, **params)
+        assert notice in page, params
+        assert total == len(made) and rows == [w["id"] for w in reversed(made)][:PAGE_SIZE], (
+            "an unusable parameter is dropped, not guessed at"
+        )

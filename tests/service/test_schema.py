@@ -13,7 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import event, text
 
-from routegate.service.db import Base
+from routegate.service.db import Base, declared_by_orm
 from routegate.service.errors import STATUS
 
 from .conftest import LiveServer
@@ -25,7 +25,8 @@ def test_migrations_build_what_the_orm_declares(server: LiveServer) -> None:
     """The server migrated its database at start; the ORM must describe exactly that."""
     with server.state.database.engine.connect() as connection, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # alembic skips the expression index (coalesce) with a warning
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        opts = {"compare_type": True, "include_name": declared_by_orm}  # as migrations/env.py compares
+        context = MigrationContext.configure(connection, opts=opts)
         differences = compare_metadata(context, Base.metadata)
     assert differences == []
 

@@ -46,17 +46,37 @@ class _TemplateProblem(Protocol):
     def message(self) -> str: ...
 
 
+class _Listing(Protocol):
+    """One page of workspaces and the cursors either side (see ``routegate.service.store.Listing``)."""
+
+    @property
+    def items(self) -> list[dict[str, Any]]: ...
+    @property
+    def newer(self) -> str | None: ...
+    @property
+    def older(self) -> str | None: ...
+    @property
+    def matching(self) -> int: ...
+    @property
+    def capped(self) -> bool: ...
+
+
 class _WorkspaceStore(Protocol):
+    SEARCH_MIN: int
+    COUNT_CAP: int
+
+    def is_cursor(self, text: str) -> bool: ...
     def listing(
         self,
         *,
         limit: int,
-        offset: int = 0,
+        older_than: str | None = None,
+        newer_than: str | None = None,
         name_contains: str | None = None,
         runtime: str | None = None,
         provider: str | None = None,
         billing_mode: str | None = None,
-    ) -> tuple[list[dict[str, Any]], int]: ...
+    ) -> _Listing: ...
 
 
 class ConsoleState(Protocol):

@@ -35,7 +35,7 @@ from .schemas import (
     require_json,
 )
 from .state import Served, ServiceState
-from .store import DecisionOutdated, Refusal, workspace_dict
+from .store import CURSOR, DecisionOutdated, Refusal, seq_of, workspace_dict
 
 __all__ = ["router"]
 
@@ -47,7 +47,7 @@ _ERRORS = errors.refusals(*errors.STATUS)  # every refusal: these routes run the
 router = APIRouter(route_class=guarded_route(require_access, require_json), responses=_ERRORS)
 
 Limit = Annotated[int, Query(ge=1, le=200, description="page size")]
-Cursor = Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$", description="next_cursor of the previous page")]
+Cursor = Annotated[str | None, Query(pattern=f"^{CURSOR.pattern}$", description="next_cursor of the previous page")]
 WorkspaceFilter = Annotated[str | None, Query(max_length=36, pattern=r"^[0-9a-f-]+$")]
 
 
@@ -56,7 +56,7 @@ def _state(request: Request) -> ServiceState:
 
 
 def _after(cursor: str | None) -> int | None:
-    return None if cursor is None else int(cursor)
+    return None if cursor is None else seq_of(cursor)
 
 
 def _answered(answer: Answer, status_code: int) -> JSONResponse:

@@ -23,15 +23,32 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import JSON, Column, Connection, DateTime, delete, exists, func, inspect, select
+from sqlalchemy import (
+    JSON,
+    Column,
+    ColumnElement,
+    Connection,
+    DateTime,
+    Integer,
+    Select,
+    String,
+    column,
+    delete,
+    exists,
+    func,
+    inspect,
+    select,
+    table,
+)
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from routegate.decision import Decision
 from routegate.gate import Admission, GateRefusal
 from routegate.publishing import StoredWorkspace
 
 from .db import (
+    NAME_TRIGRAMS,
     Action,
     Database,
     DecisionRecord,
@@ -48,11 +65,15 @@ from .errors import ServiceCode, ServiceError
 from .idempotency import KEY_HEADER, KEY_LIFETIME, Answer, KeyedRequest
 
 __all__ = [
+    "CURSOR",
     "DecisionOutdated",
+    "Listing",
     "Refusal",
     "Store",
+    "cursor_of",
     "decision_dict",
     "decisions_high_water",
+    "seq_of",
     "stored_workspaces",
     "workspace_dict",
 ]
@@ -294,8 +315,105 @@ def _claim(transaction: Connection, keyed: KeyedRequest | None, answer: dict[str
         raise
 
 
+CURSOR = re.compile(r"[0-9]{1,18}")
+"""A page cursor as the API and the console spell it: the ``seq`` of a row the page showed, in decimal."""
+
+_TRIGRAMS = table(NAME_TRIGRAMS, column("rowid", Integer), column("name", String))  # the SQLite FTS5 table
+
+
+def cursor_of(seq: int) -> str:
+    return str(seq)
+
+
+def seq_of(cursor: str) -> int:
+    """The row a cursor names; a ValueError when it is not a cursor."""
+    if CURSOR.fullmatch(cursor) is None:
+        raise ValueError(f"{cursor[:20]!r} is not a page cursor")
+    return int(cursor)
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """One page of the console's list, newest first, and the cursors of the pages either side."""
+
+    items: list[dict[str, Any]]
+    newer: str | None  # ``newer_than`` of the page before this one; None when nothing is newer
+    older: str | None  # ``older_than`` of the page after this one; None when nothing is older
+    matching: int  # the rows that match, counted up to Store.COUNT_CAP + 1
+
+    @property
+    def capped(self) -> bool:
+        return self.matching > Store.COUNT_CAP
+
+
+@dataclass(frozen=True, slots=True)
+class _Matching:
+    """The rows a listing reads and the key that orders them.
+
+    The key is the workspace's ``seq`` or, when SQLite searches names, the FTS5 table's
+    rowid (the same number), so that the index hands rows over in the page's order and
+    a page stops reading after ``limit`` rows. Every query bounds the key on one side or
+    both: even the first page is a range over an index, never a scan of the table.
+    ``keys`` are the matching keys alone, for counting when no filter needs the rows:
+    a search counted on the FTS5 table reads nothing of the workspace table.
+    """
+
+    rows: Select[Workspace]
+    key: ColumnElement[int] | InstrumentedAttribute[int]
+    keys: Select[int]
+
+    @classmethod
+    def of(cls, dialect: str, name_contains: str | None) -> _Matching:
+        rows = select(Workspace)
+        if name_contains is None:
+            return cls(rows, Workspace.seq, select(Workspace.seq))
+        if dialect == "sqlite":
+            phrase = '"' + name_contains.replace('"', '""') + '"'  # one literal string, no FTS5 query syntax
+            match = _TRIGRAMS.c.name.match(phrase)
+            found = rows.join(_TRIGRAMS, _TRIGRAMS.c.rowid == Workspace.seq).where(match)
+            return cls(found, _TRIGRAMS.c.rowid, select(_TRIGRAMS.c.rowid).where(match))
+        contains = Workspace.name.icontains(name_contains, autoescape=True)
+        return cls(rows.where(contains), Workspace.seq, select(Workspace.seq).where(contains))
+
+    def page(
+        self,
+        session: Session,
+        filters: Sequence[ColumnElement[bool]],
+        limit: int,
+        older_than: str | None,
+        newer_than: str | None,
+    ) -> Listing:
+        rows, key = self.rows.where(*filters), self.key
+        if newer_than is not None:
+            found = list(session.scalars(rows.where(key > seq_of(newer_than)).order_by(key).limit(limit + 1)))
+            shown = found[:limit][::-1]
+            newer = cursor_of(shown[0].seq) if len(found) > limit else None
+            older = cursor_of(shown[-1].seq) if shown and self._any(session, rows.where(key < shown[-1].seq)) else None
+        else:
+            bound = key > 0 if older_than is None else key < seq_of(older_than)
+            found = list(session.scalars(rows.where(bound).order_by(key.desc()).limit(limit + 1)))
+            shown = found[:limit]
+            older = cursor_of(shown[-1].seq) if len(found) > limit else None
+            newer = None
+            if older_than is not None and shown and self._any(session, rows.where(key > shown[0].seq)):
+                newer = cursor_of(shown[0].seq)
+        keys = rows.with_only_columns(key) if filters else self.keys
+        counted = keys.where(key > 0).limit(Store.COUNT_CAP + 1).subquery()
+        matching = session.scalar(select(func.count()).select_from(counted)) or 0
+        return Listing([workspace_dict(ws) for ws in shown], newer, older, matching)
+
+    @staticmethod
+    def _any(session: Session, rows: Select[Workspace]) -> bool:
+        return bool(session.scalar(select(rows.exists())))
+
+
 class Store:
     """Every read and write of workspaces and decisions; one transaction per call."""
+
+    SEARCH_MIN = 3
+    """The shortest name search: a trigram index holds nothing shorter than a trigram."""
+    COUNT_CAP = 10_000
+    """How far a listing counts the rows that match: past it, "more than 10,000" is all a page says."""
 
     def __init__(self, database: Database, *, name_suffix_limit: int) -> None:
         self.database = database
@@ -457,41 +575,52 @@ class Store:
             return self._row(session, workspace_id)
 
     def page(self, limit: int, after: int | None) -> tuple[list[dict[str, Any]], str | None]:
+        """Oldest first, after the cursor's row; the first page is "after 0" (seqs start at 1),
+        so every page is one range over the primary key."""
         with self.database.read() as session:
-            query = select(Workspace).order_by(Workspace.seq).limit(limit + 1)
-            if after is not None:
-                query = query.where(Workspace.seq > after)
+            query = select(Workspace).where(Workspace.seq > (after or 0)).order_by(Workspace.seq).limit(limit + 1)
             rows = list(session.scalars(query))
-        return [workspace_dict(ws) for ws in rows[:limit]], (str(rows[limit - 1].seq) if len(rows) > limit else None)
+        return [workspace_dict(ws) for ws in rows[:limit]], (
+            cursor_of(rows[limit - 1].seq) if len(rows) > limit else None
+        )
+
+    @staticmethod
+    def is_cursor(text: str) -> bool:
+        return CURSOR.fullmatch(text) is not None
 
     def listing(
         self,
         *,
         limit: int,
-        offset: int = 0,
+        older_than: str | None = None,
+        newer_than: str | None = None,
         name_contains: str | None = None,
         runtime: str | None = None,
         provider: str | None = None,
         billing_mode: str | None = None,
-    ) -> tuple[list[dict[str, Any]], int]:
-        """Workspaces matching every filter given, newest first, and how many match in all.
+    ) -> Listing:
+        """One page of the workspaces matching every filter given, newest first, by keyset.
 
-        ``name_contains`` matches case-insensitively and literally (``%`` and ``_`` are not wildcards).
+        The page holds the ``limit`` newest rows older than ``older_than`` or, given
+        ``newer_than`` instead, the ``limit`` oldest rows newer than it (``newer_than="0"``
+        is the last page); neither: the first page. ``name_contains`` (at least
+        :attr:`SEARCH_MIN` characters) matches case-insensitively and literally, from the
+        trigram index. How many match is counted up to :attr:`COUNT_CAP` and no further.
         """
-        conditions = []
-        if name_contains:
-            conditions.append(Workspace.name.icontains(name_contains, autoescape=True))
-        if runtime is not None:
-            conditions.append(Workspace.runtime == runtime)
-        if provider is not None:
-            conditions.append(Workspace.provider == provider)
-        if billing_mode is not None:
-            conditions.append(Workspace.billing_mode == billing_mode)
+        if name_contains is not None and len(name_contains) < self.SEARCH_MIN:
+            raise ValueError(f"name searches need {self.SEARCH_MIN} characters or more: no trigram index holds fewer")
         with self.database.read() as session:
-            total = session.scalar(select(func.count()).select_from(Workspace).where(*conditions)) or 0
-            query = select(Workspace).where(*conditions).order_by(Workspace.seq.desc()).limit(limit).offset(offset)
-            rows = list(session.scalars(query))
-        return [workspace_dict(ws) for ws in rows], total
+            matching = _Matching.of(session.get_bind().dialect.name, name_contains)
+            filters = [
+                attribute == value
+                for attribute, value in (
+                    (Workspace.runtime, runtime),
+                    (Workspace.provider, provider),
+                    (Workspace.billing_mode, billing_mode),
+                )
+                if value is not None
+            ]
+            return matching.page(session, filters, limit, older_than, newer_than)
 
     def delete(self, workspace_id: str) -> None:
         try:
@@ -658,4 +787,4 @@ class Store:
             if after is not None:
                 query = query.where(DecisionRecord.seq > after)
             rows = list(session.scalars(query))
-        return [decision_dict(r) for r in rows[:limit]], (str(rows[limit - 1].seq) if len(rows) > limit else None)
+        return [decision_dict(r) for r in rows[:limit]], (cursor_of(rows[limit - 1].seq) if len(rows) > limit else None)

@@ -154,13 +154,19 @@ def setup(
 def profile_store(url: str, creates: int, rounds: int) -> dict[str, Any]:
     """The store's part of one admitted create, called in this process: its CPU time, then where it goes."""
     from routegate import Registry
+    from routegate.decision import FOREIGN_RUNTIMES
     from routegate.gate import CreateRequest, admit_create
+    from routegate.manifest import bundled_manifest_path
     from routegate.service.db import Database
     from routegate.service.store import Store
+    from routegate.service.versions import VersionStore, candidate
 
     registry = Registry.load()
     database = Database(url)
     database.upgrade()
+    # A create commits only under the active version it was decided under: make the bundled manifest that version.
+    versions = VersionStore(database, foreign_runtimes=FOREIGN_RUNTIMES)
+    active = versions.bootstrap(candidate(bundled_manifest_path().read_bytes(), "the bundled manifest"), note="bench")
     store = Store(database, name_suffix_limit=1000)
     request = CreateRequest(name="profiled", runtime="hermes", model="moonshot/kimi-k2.6")
     admission = admit_create(registry, request, template_lookup=lambda _name: (None, None))
@@ -170,7 +176,9 @@ def profile_store(url: str, creates: int, rounds: int) -> dict[str, Any]:
 
     def create() -> None:
         name = f"profiled {next(numbers)}"
-        store.create(name=name, **blank, admission=admission, fingerprint=registry.fingerprint, manifest_version=1)
+        store.create(
+            name=name, **blank, admission=admission, fingerprint=registry.fingerprint, manifest_version=active.version
+        )
 
     insert = ROWS.insert()
     core = ceiling_engine(url)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every check CI enforces, then the whole test suite with every real part it needs.
 #
-#   1. ruff check, ruff format --check, mypy --strict ([tool.mypy] names the files): seconds, so first.
+#   1. scripts/lint.sh (ruff check, ruff format --check, mypy --strict): seconds, so first.
 #   2. PostgreSQL on loopback, Debian's Chromium for the console, node's TypeScript
 #      compiler and Debian's Go toolchain for the generated-code conformance runs.
 #   3. pytest under coverage, counting the CLI and `routegate serve` processes the tests
@@ -21,12 +21,7 @@ BIN=.venv/bin
 
 step() { echo "test.sh: $*" >&2; }
 
-step "ruff check"
-"$BIN/ruff" check .
-step "ruff format --check"
-"$BIN/ruff" format --check .
-step "mypy --strict"
-"$BIN/mypy"
+scripts/lint.sh
 
 scripts/chromium.sh >&2
 scripts/node-deps.sh >&2

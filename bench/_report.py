@@ -8,11 +8,13 @@ figures measure nothing, so its floors print as not judged.
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
-__all__ = ["add_smoke_flag", "judged", "reproduce", "verdict"]
+__all__ = ["add_smoke_flag", "emit", "judged", "reproduce", "verdict"]
 
 _VERDICTS = {True: "PASS", False: "FAIL", None: "not judged"}
 
@@ -38,3 +40,10 @@ def verdict(ok: bool | None) -> str:
 def reproduce() -> str:
     """The command line that ran this bench, as typed from the repository's root."""
     return shlex.join([".venv/bin/python", f"bench/{Path(sys.argv[0]).name}", *sys.argv[1:]])
+
+
+def emit(figures: dict[str, Any], table: str) -> None:
+    """What every bench prints: its figures as one JSON document, then the table a person reads."""
+    print(json.dumps(figures, indent=2))
+    print()
+    print(table)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import os
 import subprocess
 import sys
@@ -36,7 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from _report import add_smoke_flag, judged, reproduce, verdict
+from _report import add_smoke_flag, emit, judged, reproduce, verdict
 from _serving import free_port, postgres_database, wait_for_health
 from _timing import interleave
 
@@ -259,9 +258,7 @@ def main() -> int:
         "backends": backends,
         "floors": floors(backends, args.smoke),
     }
-    print(json.dumps(result, indent=2))
-    print()
-    print(table(result))
+    emit(result, table(result))
     return 0
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import platform
 import random
@@ -34,7 +33,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from _manifests import big_menu_manifest, word
-from _report import add_smoke_flag, judged, reproduce, verdict
+from _report import add_smoke_flag, emit, judged, reproduce, verdict
 from _timing import Stats, interleave, per_call
 
 import routegate
@@ -190,9 +189,7 @@ def main() -> int:
     parser.add_argument("--menu-size", type=int, default=3000, help="ids on the synthetic runtime's menu")
     parser.add_argument("--seed", type=int, default=20261203)
     result = run(parser.parse_args())
-    print(json.dumps(result, indent=2))
-    print()
-    print(table(result))
+    emit(result, table(result))
     return 0
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
-import json
 import os
 import platform
 import random
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from _manifests import WIDE_PROVIDERS, WIDE_RUNTIMES, big_menu_manifest, wide_manifest, word
-from _report import add_smoke_flag, judged, reproduce, verdict
+from _report import add_smoke_flag, emit, judged, reproduce, verdict
 from _timing import interleave, per_call
 
 import routegate
@@ -289,9 +288,7 @@ def main() -> int:
     parser.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM comparison")
     add_smoke_flag(parser)
     result = run(parser.parse_args())
-    print(json.dumps(result, indent=2))
-    print()
-    print(table(result))
+    emit(result, table(result))
     return 0
 
 

@@ -37,7 +37,7 @@ from typing import Any
 
 from _ceiling import ROWS
 from _ceiling import engine as ceiling_engine
-from _report import add_smoke_flag, judged, reproduce, verdict
+from _report import add_smoke_flag, emit, judged, reproduce, verdict
 from _serving import free_port, postgres_database, wait_for_health
 from _timing import interleave
 
@@ -298,9 +298,7 @@ def main() -> int:
         "store_profile": store,
         "floors": floors(setups, args.smoke),
     }
-    print(json.dumps(result, indent=2))
-    print()
-    print(table(result))
+    emit(result, table(result))
     return 0
 
 

@@ -43,7 +43,12 @@ def wait_for_health(port: int, process: subprocess.Popen[bytes], seconds: float 
 
 @contextmanager
 def postgres_database(server_url: str) -> Iterator[str]:
-    """A database made for this run on the PostgreSQL server at ``server_url``; its URL; dropped afterwards."""
+    """A database made for this run on the PostgreSQL server at ``server_url``; its URL; dropped afterwards.
+
+    The drop needs no superuser: it ends only this role's own sessions, and a plain ``DROP DATABASE``
+    asks any autovacuum worker in it to stop (``WITH (FORCE)`` would try to end that worker itself, which
+    only a superuser may do).
+    """
     admin = make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
     name = f"rg_bench_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin, autocommit=True) as connection:
@@ -51,5 +56,22 @@ def postgres_database(server_url: str) -> Iterator[str]:
     try:
         yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
     finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        _drop(admin, name)
+
+
+def _drop(admin: str, name: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    with psycopg.connect(admin, autocommit=True) as connection:
+        while True:
+            connection.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND usename = current_user AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            try:
+                connection.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+                return
+            except psycopg.errors.ObjectInUse:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)

@@ -32,7 +32,7 @@ from _timing import Stats, measure
 from routegate import _re2
 from routegate.gen import generate
 from routegate.manifest import Manifest, bundled_manifest_path, load_manifest, parse_manifest
-from routegate.prove import ProofReport, Scope, prove
+from routegate.proof.overlaps import ProofReport, Scope, prove
 from routegate.sync import sync_check
 
 PROVE_FLOOR_S = 30.0

@@ -100,7 +100,7 @@ def measure(url: str, rounds: int, poll: float) -> list[float]:
     """Seconds from each activation's commit to the last of the instances serving it."""
     from routegate.manifest import bundled_manifest_path
     from routegate.service.db import Database
-    from routegate.service.versions import VersionStore, candidate
+    from routegate.service.publication import VersionStore, candidate
 
     folder = Path(tempfile.mkdtemp(prefix="routegate-propagation-"))
     database = Database(url)

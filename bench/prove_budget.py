@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 from _report import add_smoke_flag, judged, reproduce, verdict
 
-from routegate._budget import DEFAULT_BUDGET
+from routegate.proof._budget import DEFAULT_BUDGET
 
 SLACK_S = 15.0
 

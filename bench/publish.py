@@ -39,8 +39,8 @@ from _timing import Stats
 from routegate.decision import FOREIGN_RUNTIMES
 from routegate.manifest import bundled_manifest_path
 from routegate.service.db import Database, utcnow
+from routegate.service.publication import VersionStore, candidate
 from routegate.service.store import _INSERT_DECISION, _INSERT_WORKSPACE
-from routegate.service.versions import VersionStore, candidate
 
 BUNDLED = bundled_manifest_path().read_text()
 STORED = [("hermes", "moonshot/kimi-k2.6", "platform", "platform_managed"), ("codex", "gpt-5.5", None, None)]

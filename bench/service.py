@@ -158,8 +158,8 @@ def profile_store(url: str, creates: int, rounds: int) -> dict[str, Any]:
     from routegate.gate import CreateRequest, admit_create
     from routegate.manifest import bundled_manifest_path
     from routegate.service.db import Database
+    from routegate.service.publication import VersionStore, candidate
     from routegate.service.store import Store
-    from routegate.service.versions import VersionStore, candidate
 
     registry = Registry.load()
     database = Database(url)

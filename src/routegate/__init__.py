@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from routegate.billing import PLATFORM, BillingMode
 from routegate.decision import Code, Decision, DecisionPath
-from routegate.diff import ChangeKind, ManifestDiff, diff
 from routegate.errors import (
     AmbiguousModel,
     DeriveError,
@@ -28,14 +27,22 @@ from routegate.registry import Explanation, MenuEntry, Registry
 from routegate.resolution import Derivation, Upstream
 
 if TYPE_CHECKING:
-    from routegate._budget import Budget
+    from routegate.proof._budget import Budget
+    from routegate.proof.diff import ChangeKind, ManifestDiff, diff
+
+_PROOF = frozenset({"ChangeKind", "ManifestDiff", "diff"})
 
 
 def __getattr__(name: str) -> Any:
-    """Read on first use, so a one-shot ``routegate check`` loads neither: ``Budget`` (the automata)
-    and ``__version__`` (the package metadata, see :mod:`routegate._version`)."""
+    """Read on first use, so a one-shot ``routegate check`` loads none of them: the prover's
+    ``diff``, ``ManifestDiff``, ``ChangeKind`` and ``Budget`` (the automata), and ``__version__``
+    (the package metadata, see :mod:`routegate._version`)."""
+    if name in _PROOF:
+        from routegate.proof import diff as module
+
+        return getattr(module, name)
     if name == "Budget":
-        from routegate._budget import Budget
+        from routegate.proof._budget import Budget
 
         return Budget
     if name == "__version__":

@@ -17,9 +17,9 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from routegate._budget import Budget
     from routegate.errors import InvalidManifest, UnknownRuntime
     from routegate.manifest import Manifest
+    from routegate.proof._budget import Budget
     from routegate.registry import Registry
 
 EXIT_OK, EXIT_NO, EXIT_USAGE = 0, 1, 2
@@ -139,7 +139,7 @@ def cmd_lint(args: argparse.Namespace, out: Output) -> int:
 
 def _lint_prove(manifest: Manifest, args: argparse.Namespace, out: Output) -> int:
     """Pattern overlap proofs. Any overlap fails; catalog-scope ones are information with --allow-catalog-overlap."""
-    from routegate.prove import Scope, prove
+    from routegate.proof.overlaps import Scope, prove
 
     report = prove(manifest, _budget(args))
     failed = report.failed(strict=args.strict, allow_catalog_overlap=args.allow_catalog_overlap)
@@ -174,7 +174,7 @@ def _lint_prove(manifest: Manifest, args: argparse.Namespace, out: Output) -> in
 
 def _budget(args: argparse.Namespace) -> Budget:
     """The prover's budget from ``--max-states`` and ``--time-budget`` (defaults where not given)."""
-    from routegate._budget import Budget
+    from routegate.proof._budget import Budget
 
     default = Budget()
     try:
@@ -187,7 +187,7 @@ def _budget(args: argparse.Namespace) -> Budget:
 
 
 def _prover_budget_flags(p: argparse.ArgumentParser) -> None:
-    from routegate._budget import DEFAULT_BUDGET  # light: the budget, not the automata
+    from routegate.proof._budget import DEFAULT_BUDGET  # light: the budget, not the automata
 
     p.add_argument(
         "--max-states",
@@ -517,9 +517,9 @@ def cmd_sync_check(args: argparse.Namespace, out: Output) -> int:
 
 def cmd_diff(args: argparse.Namespace, out: Output) -> int:
     """Every change class a manifest edit makes, proven over all model ids; risky kinds fail."""
-    from routegate.diff import ChangeKind, diff
     from routegate.errors import InvalidManifest, InvalidTemplate, TemplateNotFound
     from routegate.manifest import load_manifest, parse_manifest
+    from routegate.proof.diff import ChangeKind, diff
     from routegate.registry import Registry
     from routegate.templates import find_templates, load_template
 

@@ -17,9 +17,9 @@ from typing import Any
 
 from routegate.billing import BillingMode
 from routegate.decision import FOREIGN_RUNTIMES
-from routegate.diff import diff
 from routegate.errors import RoutegateError
 from routegate.gate import GateRefusal, admit_model_change
+from routegate.proof.diff import diff
 from routegate.registry import Registry
 
 __all__ = [

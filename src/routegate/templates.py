@@ -21,14 +21,17 @@ from pathlib import Path, PurePosixPath
 from routegate.errors import InvalidTemplate, TemplateNotFound, UnsafeTemplateName
 
 __all__ = [
+    "TEMPLATES_LABEL",
     "OfferedModel",
     "Template",
     "TemplateLimits",
+    "TemplateProblem",
     "TemplateRoot",
     "bundled_templates_path",
     "find_templates",
     "load_template",
     "normalise_template_name",
+    "scan_templates",
 ]
 
 CONFIG_NAME = "config.yaml"
@@ -285,3 +288,35 @@ class TemplateRoot:
         if not config.exists():
             raise TemplateNotFound(f"no template {name!r} under the templates root")
         return config
+
+
+TEMPLATES_LABEL = "<templates>"
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateProblem:
+    """A template (or the whole root, named ``<templates>``) that could not be read, and why."""
+
+    name: str
+    message: str
+
+
+def scan_templates(root: TemplateRoot) -> tuple[list[Template], list[TemplateProblem]]:
+    """Every readable template under ``root``, and a problem for each one that is not.
+
+    What is on disk can change under a running service (a template edited badly, the folder
+    removed), so a scan never raises. Each template is read through :meth:`TemplateRoot.get`,
+    the rule a create resolves names by: a symlink out of the root is a problem here as it is a
+    refusal there. A repeated scan costs an open and a stat per template (the root's cache).
+    """
+    try:
+        names = root.names()
+    except TemplateNotFound as error:
+        return [], [TemplateProblem(TEMPLATES_LABEL, str(error))]
+    templates, problems = [], []
+    for name in names:
+        try:
+            templates.append(root.get(name))
+        except (InvalidTemplate, TemplateNotFound) as error:  # unsafe, malformed, or removed meanwhile
+            problems.append(TemplateProblem(name, str(error)))
+    return templates, problems

@@ -633,7 +633,7 @@ def test_every_form_control_has_a_label(tab: Tab, server: Server) -> None:
 
 
 def test_token_flow_asks_once_and_refuses_unsafe_requests_without_csrf(token_tab: Tab, token_server: Server) -> None:
-    from routegate.console import session
+    from routegate.service.console import session
 
     from .conftest import API_TOKEN
 

@@ -8,8 +8,8 @@ import time
 import httpx
 import pytest
 
-from routegate.console import session
 from routegate.registry import Registry
+from routegate.service.console import session
 
 from .conftest import API_TOKEN, Server
 

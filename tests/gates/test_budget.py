@@ -19,10 +19,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from routegate import _budget, _re2, diff
-from routegate import prove as prover
+from routegate import _re2, diff
 from routegate.manifest import parse_manifest
-from routegate.prove import ProofReport, Scope, prove
+from routegate.proof import _budget
+from routegate.proof import overlaps as prover
+from routegate.proof.overlaps import ProofReport, Scope, prove
 from routegate.registry import Registry
 from tests.manifests import manifest_doc, provider
 

@@ -1,4 +1,4 @@
-"""``routegate.diff``: every change class of a manifest edit, proven over all ids, each witness confirmed.
+"""``routegate.proof.diff``: every change class of a manifest edit, proven over all ids, each witness confirmed.
 
 Crafted edits of the reference manifest pin the exact classes; a property test
 compares the classes of random edits with a brute-force ``check()`` of both
@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 
 from routegate import Budget, ChangeKind, ManifestDiff, Registry, diff
 from routegate.billing import BillingMode
-from routegate.diff import Outcome
 from routegate.errors import InvalidManifest
 from routegate.manifest import bundled_manifest_path
+from routegate.proof.diff import Outcome
 from routegate.templates import TemplateRoot
 
 from .test_prove import names_an_exceeded_budget

@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from routegate import ChangeKind, ManifestDiff, Registry, diff
-from routegate.diff import RISKY, Outcome
 from routegate.errors import InvalidManifest
+from routegate.proof.diff import RISKY, Outcome
 from routegate.publishing import StoredWorkspace, assess
 from tests.manifests import manifest_doc, provider
 

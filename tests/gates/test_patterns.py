@@ -17,9 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from routegate import _automata, _budget, _re2
+from routegate import _re2
 from routegate._re2syntax import Untranslatable, parse
 from routegate.gen._jsregex import to_javascript
+from routegate.proof import _automata, _budget
 
 from .conftest import TypeScriptRun
 

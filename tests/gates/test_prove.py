@@ -13,10 +13,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from routegate import Budget, _automata, _budget, _ids, _re2, resolution
-from routegate import prove as prover
+from routegate import Budget, _ids, _re2, resolution
 from routegate.manifest import Manifest, load_manifest, parse_manifest
-from routegate.prove import ProofReport, Scope, prove
+from routegate.proof import _automata, _budget
+from routegate.proof import overlaps as prover
+from routegate.proof.overlaps import ProofReport, Scope, prove
 from tests.manifests import manifest_doc, provider
 
 

@@ -25,8 +25,8 @@ from sqlalchemy import delete, select
 from routegate.publishing import Impact, assess
 from routegate.service import Settings
 from routegate.service.db import Database, ManifestVersion, Workspace
+from routegate.service.publication import VersionStore, candidate
 from routegate.service.store import stored_workspaces
-from routegate.service.versions import VersionStore, candidate
 
 from .conftest import LiveServer, database_url, free_port
 from .test_cli import serving

@@ -16,7 +16,7 @@ import pytest
 
 from routegate import publishing
 from routegate.publishing import Impact, StoredWorkspace
-from routegate.service import Settings, versions
+from routegate.service import Settings, publication
 
 from .conftest import LiveServer, database_url
 from .test_versions import BUNDLED, NEW_MODEL, add_platform_model, variant
@@ -63,7 +63,7 @@ def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServer]
 @pytest.fixture
 def held(monkeypatch: pytest.MonkeyPatch) -> HeldReplay:
     hook = HeldReplay(publishing.assess)
-    monkeypatch.setattr(versions, "assess", hook)
+    monkeypatch.setattr(publication, "assess", hook)
     return hook
 
 

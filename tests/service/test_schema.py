@@ -14,7 +14,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import event, text
 
 from routegate.service.db import Base, declared_by_orm
-from routegate.service.errors import STATUS
+from routegate.service.http_errors import STATUS
 
 from .conftest import LiveServer
 

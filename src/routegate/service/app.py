@@ -11,9 +11,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from routegate import __version__, console
+from routegate import __version__
 
-from . import errors, metrics
+from . import console, http_errors, metrics
 from .middleware import BodyLimit, CrossSiteGuard, LoopbackHosts, ServerTiming
 from .routes_registry import router as registry_router
 from .routes_versions import router as versions_router
@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.routegate = state
-    errors.install(app)
+    http_errors.install(app)
     app.include_router(workspaces_router)  # first of the routers: the create path is matched before any other
     app.include_router(registry_router)
     app.include_router(versions_router)

@@ -5,7 +5,7 @@ With ``ROUTEGATE_API_TOKEN`` set, a request needs ``Authorization: Bearer
 listens on loopback (``routegate serve`` refuses anything else), so every
 local caller is trusted.
 
-The web console's session cookie (see :mod:`routegate.console.session`) is
+The web console's session cookie (see :mod:`routegate.service.console.session`) is
 accepted instead of the header; unsafe requests must then carry its CSRF token.
 """
 
@@ -15,9 +15,9 @@ import hmac
 
 from fastapi import Request
 
-from routegate.console import session as console_session
+from routegate.service.console import session as console_session
 
-from .errors import ServiceCode, ServiceError
+from .http_errors import ServiceCode, ServiceError
 
 __all__ = ["bearer_matches", "require_access"]
 

@@ -18,7 +18,7 @@ from starlette.datastructures import Headers
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import ServiceCode, response
+from .http_errors import ServiceCode, response
 
 __all__ = ["GATE_SECONDS", "SAFE_METHODS", "BodyLimit", "CrossSiteGuard", "LoopbackHosts", "ServerTiming"]
 

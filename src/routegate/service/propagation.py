@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from .versions import NOTIFY_CHANNEL
+from .publication import NOTIFY_CHANNEL
 
 __all__ = ["ManifestWatcher"]
 

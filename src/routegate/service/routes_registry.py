@@ -15,7 +15,7 @@ from routegate.registry import Registry
 from routegate.templates import Template
 
 from .auth import require_access
-from .errors import ServiceCode, ServiceError, refusals
+from .http_errors import ServiceCode, ServiceError, refusals
 from .schemas import (
     CheckModel,
     DecisionOut,

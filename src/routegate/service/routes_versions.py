@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from .auth import require_access
-from .errors import ServiceCode, refusals
+from .http_errors import ServiceCode, refusals
 from .schemas import ActivateVersion, PublishManifest, PublishOut, VersionPage
 from .state import ServiceState
 

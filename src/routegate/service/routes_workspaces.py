@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 
 from routegate import gate
 
-from . import errors, metrics
+from . import http_errors, metrics
 from .auth import require_access
 from .db import Action
 from .guards import guarded_route
@@ -41,7 +41,8 @@ __all__ = ["router"]
 
 _T = TypeVar("_T")
 
-_ERRORS = errors.refusals(*errors.STATUS)  # every refusal: these routes run the gates, the store and the guards
+# Every refusal: these routes run the gates, the store and the guards.
+_ERRORS = http_errors.refusals(*http_errors.STATUS)
 
 # The guards run as the route's first step rather than as dependencies (see .guards): these are the hot routes.
 router = APIRouter(route_class=guarded_route(require_access, require_json), responses=_ERRORS)

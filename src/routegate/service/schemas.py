@@ -21,7 +21,7 @@ from routegate._ids import ENV_NAME_PATTERN, HIDDEN_CATEGORIES, hidden_character
 from routegate.gate import CreateRequest
 from routegate.templates import normalise_template_name
 
-from .errors import ErrorOut, ServiceCode, ServiceError
+from .http_errors import ErrorOut, ServiceCode, ServiceError
 from .middleware import SAFE_METHODS
 
 __all__ = [

@@ -77,8 +77,8 @@ def _supervisor(config: Config, listener: socket.socket, settings: Settings) -> 
     from uvicorn.supervisors.multiprocess import Multiprocess
 
     from .db import Database
+    from .publication import VersionStore
     from .state import reload_and_log
-    from .versions import VersionStore
 
     class Supervisor(Multiprocess):
         def handle_hup(self) -> None:

@@ -32,14 +32,13 @@ from routegate.errors import InvalidManifest, Problem, UnreadableManifest
 from routegate.manifest import bundled_manifest_path
 from routegate.publishing import ManifestWouldStrand
 from routegate.registry import Registry
-from routegate.templates import Template, TemplateRoot
+from routegate.templates import TEMPLATES_LABEL, Template, TemplateProblem, TemplateRoot, scan_templates
 
 from .db import Database
 from .propagation import ManifestWatcher
+from .publication import Candidate, PublishResult, VersionStore, candidate
 from .settings import Settings, SettingsError
 from .store import Store
-from .template_scan import TEMPLATES_LABEL, TemplateProblem, scan_templates
-from .versions import Candidate, Outcome, VersionStore, candidate
 
 __all__ = ["Served", "ServiceState", "configured_manifest", "reload_configured"]
 
@@ -71,7 +70,7 @@ def configured_manifest(settings: Settings) -> Candidate:
     return candidate(raw, _label(settings), settings.foreign_runtimes)
 
 
-def reload_configured(versions: VersionStore, settings: Settings) -> Outcome:
+def reload_configured(versions: VersionStore, settings: Settings) -> PublishResult:
     """Re-read the configured file and publish it through the gate; the active bytes again change nothing.
 
     Every outcome is logged, a refusal too; raises InvalidManifest or ManifestWouldStrand.
@@ -160,7 +159,7 @@ class ServiceState:
         return template.runtime, template.default_model
 
     def scan_templates(self) -> tuple[list[Template], list[TemplateProblem]]:
-        """What ``GET /templates`` and the console show: see :mod:`.template_scan`."""
+        """What ``GET /templates`` and the console show: see :func:`routegate.templates.scan_templates`."""
         return scan_templates(self.templates)
 
     # --- following the database ------------------------------------------------------------------
@@ -207,7 +206,7 @@ class ServiceState:
 
     # --- changing the fleet's version ------------------------------------------------------------
 
-    def publish(self, manifest: bytes | str, *, note: str | None, dry_run: bool, force: bool) -> Outcome:
+    def publish(self, manifest: bytes | str, *, note: str | None, dry_run: bool, force: bool) -> PublishResult:
         """Validate and publish a manifest through the gate; serve it here at once. See VersionStore.publish."""
         outcome = self.versions.publish(
             candidate(manifest, "manifest", self.settings.foreign_runtimes), note=note, dry_run=dry_run, force=force
@@ -216,14 +215,14 @@ class ServiceState:
             self.sync()
         return outcome
 
-    def activate(self, version: int, *, force: bool, dry_run: bool = False) -> Outcome:
+    def activate(self, version: int, *, force: bool, dry_run: bool = False) -> PublishResult:
         """Make a stored version active through the gate; serve it here at once."""
         outcome = self.versions.activate(version, force=force, dry_run=dry_run)
         if outcome.changed:
             self.sync()
         return outcome
 
-    def reload(self) -> Outcome:
+    def reload(self) -> PublishResult:
         """Publish the configured file again (POST /registry/reload); serve it here at once."""
         outcome = reload_configured(self.versions, self.settings)
         if outcome.changed:

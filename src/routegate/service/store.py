@@ -61,7 +61,7 @@ from .db import (
     parent_key,
     utcnow,
 )
-from .errors import ServiceCode, ServiceError
+from .http_errors import ServiceCode, ServiceError
 from .idempotency import KEY_HEADER, KEY_LIFETIME, Answer, KeyedRequest
 
 __all__ = [

@@ -22,8 +22,8 @@ from typing import Any
 from routegate.errors import InvalidManifest
 from routegate.publishing import Impact, ManifestWouldStrand, UnknownManifestVersion
 
+from .publication import PublishResult, VersionStore, candidate
 from .settings import Settings, SettingsError
-from .versions import Outcome, VersionStore, candidate
 
 __all__ = ["activate_command", "publish_command", "versions_command"]
 
@@ -86,7 +86,7 @@ def _run(args: argparse.Namespace, body: Callable[[VersionStore], _Answer], *, r
     return code
 
 
-def _gated(action: Callable[[], Outcome]) -> Outcome:
+def _gated(action: Callable[[], PublishResult]) -> PublishResult:
     """Turn the gate's refusals into exits: 1 for a manifest that would strand, 2 for an invalid one."""
     try:
         return action()
@@ -115,7 +115,7 @@ def _impact_lines(impact: Impact) -> list[str]:
     return lines
 
 
-def _answer(outcome: Outcome, verb: str, *, forced: bool) -> _Answer:
+def _answer(outcome: PublishResult, verb: str, *, forced: bool) -> _Answer:
     """The exit code and report of a publish or activation; a dry run's are the real command's."""
     previous = "" if outcome.previous is None else f" (was version {outcome.previous.version})"
     blocking = outcome.impact is not None and outcome.impact.blocking

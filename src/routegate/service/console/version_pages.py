@@ -14,11 +14,11 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
-from routegate.console import session
-from routegate.console.dependencies import ConsoleState, OpenViewer, SessionViewer, Viewer
-from routegate.console.rendering import render
 from routegate.errors import InvalidManifest
 from routegate.publishing import Impact, ManifestWouldStrand, UnknownManifestVersion
+from routegate.service.console import session
+from routegate.service.console.dependencies import ConsoleState, OpenViewer, SessionViewer, Viewer
+from routegate.service.console.rendering import render
 
 __all__ = ["router"]
 
@@ -36,7 +36,7 @@ class _VersionStore(Protocol):
     def load(self, version: int) -> tuple[Any, bytes]: ...
 
 
-class _Outcome(Protocol):
+class _PublishResult(Protocol):
     @property
     def version(self) -> int | None: ...
     @property
@@ -50,8 +50,8 @@ class VersionsState(ConsoleState, Protocol):
     def versions(self) -> _VersionStore: ...
     @property
     def manifest_version(self) -> int: ...
-    def publish(self, manifest: str, *, note: str | None, dry_run: bool, force: bool) -> _Outcome: ...
-    def activate(self, version: int, *, force: bool, dry_run: bool = False) -> _Outcome: ...
+    def publish(self, manifest: str, *, note: str | None, dry_run: bool, force: bool) -> _PublishResult: ...
+    def activate(self, version: int, *, force: bool, dry_run: bool = False) -> _PublishResult: ...
 
 
 def _versions_state(request: Request) -> VersionsState:
@@ -112,7 +112,7 @@ def _version_page(state: VersionsState, viewer: Viewer, version: int, status: in
     )
 
 
-def _dry_run_message(outcome: _Outcome) -> str:
+def _dry_run_message(outcome: _PublishResult) -> str:
     blocked = outcome.impact is not None and outcome.impact.blocking
     return "Dry run: nothing was changed." + (" It would be refused." if blocked else "")
 
@@ -186,7 +186,7 @@ def _previous(service: VersionsState, version: int) -> tuple[Any, bytes] | None:
 def _text_diff(previous: tuple[Any, bytes] | None, raw: bytes) -> list[str]:
     """The manifest's text changes against the previous version, cut at _DIFF_LINES lines.
 
-    (What changes for decisions is the impact's ``diff``, once ``routegate.diff`` fills it.)
+    (What changes for decisions is the impact's ``diff``, once ``routegate.proof.diff`` fills it.)
     """
     if previous is None:
         return []

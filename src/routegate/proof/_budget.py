@@ -1,6 +1,6 @@
 """The budget of one run of the automata (a proof, a diff), and its fair sharing among the run's questions.
 
-Apart from :mod:`routegate._automata` so the command line can state the
+Apart from :mod:`routegate.proof._automata` so the command line can state the
 defaults in ``--help`` without loading the automata.
 """
 

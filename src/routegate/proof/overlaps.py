@@ -2,7 +2,7 @@
 
 Two native providers whose patterns both match an id make that id ambiguous
 (derive() names no provider for it), or worse, route it by auth env alone. Sampling ids cannot
-show that never happens; automata can (:mod:`routegate._automata`): the
+show that never happens; automata can (:mod:`routegate.proof._automata`): the
 product of two patterns' automata, restricted to ids check() can ever hand to
 a matcher (trimmed, non-empty, no control characters), either reaches no
 state where both accept -- a proof over every string -- or yields a witness,
@@ -12,7 +12,7 @@ Every pair of a runtime's native providers is proven. Across the catalog, only
 pairs an index of literal prefixes cannot separate are: two patterns whose
 every match starts with ``gpt-`` and ``claude`` respectively are disjoint by
 that alone (the prefixes are read off the same automata). One
-:class:`~routegate._automata.Budget` bounds the whole run, shared fairly among
+:class:`~routegate.proof._automata.Budget` bounds the whole run, shared fairly among
 its questions (each pattern's prefixes, each distinct pair); a pair past its
 share, a pattern outside the modelled subset, an automaton failing its check
 against RE2 or an unconfirmed witness makes the pair *unproven*, never disjoint.
@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from routegate._automata import Automata, Automaton, common_string, re2_finds
-from routegate._budget import DEFAULT_BUDGET, Budget, Ledger, Meter, NotProven
 from routegate.manifest import Manifest, Provider
+from routegate.proof._automata import Automata, Automaton, common_string, re2_finds
+from routegate.proof._budget import DEFAULT_BUDGET, Budget, Ledger, Meter, NotProven
 
 __all__ = ["Overlap", "ProofReport", "Scope", "SharedId", "Unproven", "prove"]
 _PREFIX_DEPTH = 6  # literal prefixes read up to this many characters ...

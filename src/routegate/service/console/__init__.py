@@ -9,9 +9,9 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from starlette.responses import RedirectResponse, Response
 
-from routegate.console import login, pages, versions, workspaces
-from routegate.console.dependencies import LoginRequired
-from routegate.console.rendering import STATIC_PATH, ConsoleStatic
+from routegate.service.console import login, pages, version_pages, workspace_pages
+from routegate.service.console.dependencies import LoginRequired
+from routegate.service.console.rendering import STATIC_PATH, ConsoleStatic
 
 __all__ = ["install"]
 
@@ -25,9 +25,9 @@ def install(app: FastAPI) -> None:
     """Serve the console on ``app``: ``/`` and ``/ui/...``, none of it in the OpenAPI schema.
 
     Pages read ``app.state.routegate`` on every request (see
-    :class:`~routegate.console.dependencies.ConsoleState`), so a reloaded manifest shows at once.
+    :class:`~routegate.service.console.dependencies.ConsoleState`), so a reloaded manifest shows at once.
     """
-    for router in (pages.router, versions.router, workspaces.router, login.router):
+    for router in (pages.router, version_pages.router, workspace_pages.router, login.router):
         app.include_router(router)
     app.mount(STATIC_PATH, ConsoleStatic(), name="console-static")
     app.add_exception_handler(LoginRequired, _to_login)

@@ -18,9 +18,9 @@ from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from routegate.console.dependencies import Viewer
-from routegate.console.views import BILLING_LABELS
 from routegate.registry import Registry
+from routegate.service.console.dependencies import Viewer
+from routegate.service.console.views import BILLING_LABELS
 
 __all__ = ["NAV", "STATIC_PATH", "ConsoleStatic", "render"]
 
@@ -51,7 +51,7 @@ class ConsoleStatic(StaticFiles):
     """The console's CSS, JavaScript and icon from the package; every URL is versioned, so cache them for good."""
 
     def __init__(self) -> None:
-        super().__init__(packages=[("routegate.console", "static")])
+        super().__init__(packages=[("routegate.service.console", "static")])
 
     def file_response(
         self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope, status_code: int = 200
@@ -64,7 +64,7 @@ class ConsoleStatic(StaticFiles):
 
 @cache
 def _asset_version(name: str) -> str:
-    body = resources.files("routegate.console").joinpath("static", name).read_bytes()
+    body = resources.files("routegate.service.console").joinpath("static", name).read_bytes()
     return hashlib.sha256(body).hexdigest()[:12]
 
 
@@ -73,7 +73,7 @@ def _static_url(name: str) -> str:
 
 
 _ENV = Environment(
-    loader=PackageLoader("routegate.console", "templates"),
+    loader=PackageLoader("routegate.service.console", "templates"),
     autoescape=select_autoescape(("html",), default_for_string=True),
     undefined=StrictUndefined,
     trim_blocks=True,

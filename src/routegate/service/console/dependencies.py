@@ -15,8 +15,8 @@ from urllib.parse import quote
 
 from fastapi import Depends, Request
 
-from routegate.console import session
 from routegate.registry import Registry
+from routegate.service.console import session
 from routegate.templates import Template
 
 __all__ = [

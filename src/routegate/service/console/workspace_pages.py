@@ -18,9 +18,9 @@ from fastapi import APIRouter, Query
 from starlette.responses import HTMLResponse
 
 from routegate.billing import BillingMode
-from routegate.console.dependencies import PageViewer, State
-from routegate.console.rendering import render
-from routegate.console.views import BILLING_LABELS, provider_env_json
+from routegate.service.console.dependencies import PageViewer, State
+from routegate.service.console.rendering import render
+from routegate.service.console.views import BILLING_LABELS, provider_env_json
 
 __all__ = ["PAGE_SIZE", "WorkspaceFilters", "router"]
 

@@ -11,9 +11,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.responses import HTMLResponse
 
-from routegate.console.dependencies import OpenViewer, PageViewer, State
-from routegate.console.rendering import render
-from routegate.console.views import (
+from routegate.service.console.dependencies import OpenViewer, PageViewer, State
+from routegate.service.console.rendering import render
+from routegate.service.console.views import (
     drift_cards,
     lookup_rows,
     provider_env_json,

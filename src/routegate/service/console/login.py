@@ -1,6 +1,6 @@
 """Signing in and out of the console: the API token asked for once, kept as a signed session cookie.
 
-See :mod:`routegate.console.session` for the cookie and its CSRF token.
+See :mod:`routegate.service.console.session` for the cookie and its CSRF token.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from routegate.console import session
-from routegate.console.dependencies import ConsoleState, State, Viewer
-from routegate.console.rendering import render
+from routegate.service.console import session
+from routegate.service.console.dependencies import ConsoleState, State, Viewer
+from routegate.service.console.rendering import render
 
 __all__ = ["router"]
 

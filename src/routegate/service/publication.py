@@ -43,7 +43,7 @@ from routegate.registry import Registry
 from .db import PUBLISH_LOCK, Database, ManifestVersion, Workspace, iso_utc
 from .store import decisions_high_water, stored_workspaces
 
-__all__ = ["NOTIFY_CHANNEL", "Candidate", "Outcome", "VersionInfo", "VersionStore", "candidate"]
+__all__ = ["NOTIFY_CHANNEL", "Candidate", "PublishResult", "VersionInfo", "VersionStore", "candidate"]
 
 NOTIFY_CHANNEL = "routegate_manifest"
 PROGRESS_FROM = 10_000
@@ -96,7 +96,7 @@ class VersionInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class PublishResult:
     """What a publish or an activation did (or, for a dry run, would do)."""
 
     version: int | None  # the version now active; None for a dry run of a new manifest
@@ -199,7 +199,7 @@ class VersionStore:
             self._switch(session, row.version)
             return _info(row)
 
-    def publish(self, proposed: Candidate, *, note: str | None, dry_run: bool, force: bool) -> Outcome:
+    def publish(self, proposed: Candidate, *, note: str | None, dry_run: bool, force: bool) -> PublishResult:
         """Store ``proposed`` as the next version and activate it, through the gate.
 
         The same bytes as the active version change nothing (and need no gate).
@@ -210,17 +210,17 @@ class VersionStore:
                 active = self._active_row(session)
                 previous = None if active is None else _info(active)
                 if active is not None and active.sha256 == proposed.sha256 and not dry_run:
-                    return Outcome(active.version, active.fingerprint, previous, False, False, None)
+                    return PublishResult(active.version, active.fingerprint, previous, False, False, None)
                 replayed = self._replay(session, proposed.registry, active)
             if dry_run:
-                return Outcome(None, proposed.registry.fingerprint, previous, False, True, replayed.impact)
+                return PublishResult(None, proposed.registry.fingerprint, previous, False, True, replayed.impact)
             switched = self._switch_through_gate(
                 proposed.registry, previous, replayed, force, lambda session: self._insert(session, proposed, note)
             )
             if switched is not None:
                 return switched
 
-    def activate(self, version: int, *, force: bool, dry_run: bool = False) -> Outcome:
+    def activate(self, version: int, *, force: bool, dry_run: bool = False) -> PublishResult:
         """Make a stored version active again (a rollback, or a roll forward), through the same gate.
 
         Raises UnknownManifestVersion, InvalidManifest (a stored version that today's load
@@ -234,12 +234,12 @@ class VersionStore:
                 active = self._active_row(session)
                 previous = None if active is None else _info(active)
                 if target.active and not dry_run:
-                    return Outcome(target.version, target.fingerprint, previous, False, False, None)
+                    return PublishResult(target.version, target.fingerprint, previous, False, False, None)
                 registry = candidate(target.manifest, f"manifest version {version}", self.foreign_runtimes).registry
                 replayed = self._replay(session, registry, active)
                 fingerprint = target.fingerprint
             if dry_run:
-                return Outcome(version, fingerprint, previous, False, True, replayed.impact)
+                return PublishResult(version, fingerprint, previous, False, True, replayed.impact)
             switched = self._switch_through_gate(
                 registry, previous, replayed, force, lambda session: session.get_one(ManifestVersion, version)
             )
@@ -271,7 +271,7 @@ class VersionStore:
         replayed: _Replayed,
         force: bool,
         target: Callable[[Session], ManifestVersion],
-    ) -> Outcome | None:
+    ) -> PublishResult | None:
         """Activate ``target`` if the gate still passes; None when another publish switched versions
         since the snapshot (the caller runs again). Raises ManifestWouldStrand unless ``force``."""
         if replayed.impact.blocking and not force:
@@ -290,7 +290,7 @@ class VersionStore:
             if impact.blocking and not force:
                 raise ManifestWouldStrand(impact, proposed.fingerprint)
             row = target(session)
-            outcome = Outcome(row.version, row.fingerprint, previous, True, False, impact)
+            outcome = PublishResult(row.version, row.fingerprint, previous, True, False, impact)
             self._switch(session, row.version)
             return outcome
 

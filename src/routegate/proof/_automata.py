@@ -1,7 +1,7 @@
 """Finite automata for RE2 patterns, built on demand and within a budget.
 
-The overlap prover (:mod:`routegate.prove`) and manifest change review
-(:mod:`routegate.diff`) both reason over every string a pattern matches. Each
+The overlap prover (:mod:`routegate.proof.overlaps`) and manifest change review
+(:mod:`routegate.proof.diff`) both reason over every string a pattern matches. Each
 pattern is parsed (:mod:`routegate._re2syntax`), given RE2's search semantics
 (a branch not anchored with ``^`` may start anywhere, one without ``$`` may end
 anywhere) and case folding, and turned into a nondeterministic automaton over
@@ -11,8 +11,8 @@ strings can reach together, and an automaton that would explode (RE2 accepts
 ``(a|b)*a(a|b){14}``, whose deterministic form has 2^15 states) stops at the
 budget instead of running for minutes.
 
-One :class:`~routegate._budget.Budget` bounds a whole run (a proof, a diff):
-every state made is charged to the :class:`~routegate._budget.Meter` of the
+One :class:`~routegate.proof._budget.Budget` bounds a whole run (a proof, a diff):
+every state made is charged to the :class:`~routegate.proof._budget.Meter` of the
 question at hand, its fair share of what the run has left.
 
 Soundness before completeness: each automaton is spot-checked against RE2 in
@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from routegate import _ids, _re2
 from routegate import _re2syntax as syn
-from routegate._budget import Meter, NotProven
+from routegate.proof._budget import Meter, NotProven
 
 __all__ = [
     "DEAD",

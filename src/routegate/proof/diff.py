@@ -21,7 +21,7 @@ and of "not a menu id" are read in step, and each reachable combination of
 matching patterns is decided once, by calling check() on a shortest id
 reaching it. RE2 must agree with the automata on which patterns match that
 id, or the runtime is unproven. Anything past the run's
-:class:`~routegate._automata.Budget` or beyond the modelled subset is reported
+:class:`~routegate.proof._automata.Budget` or beyond the modelled subset is reported
 in ``unproven``, never guessed.
 """
 
@@ -40,8 +40,8 @@ from routegate.registry import Registry
 from routegate.resolution import servable
 
 if TYPE_CHECKING:
-    from routegate._automata import Automata
-    from routegate._budget import Budget, Ledger
+    from routegate.proof._automata import Automata
+    from routegate.proof._budget import Budget, Ledger
     from routegate.templates import Template
 
 __all__ = [
@@ -277,8 +277,8 @@ def diff(
     ``budget`` bounds the whole diff (default: the prover's), each runtime whose patterns change getting
     a fair share of it; past its share, a runtime is unproven.
     """
-    from routegate._automata import Automata  # deferred: only a diff needs the automata
-    from routegate._budget import DEFAULT_BUDGET, Ledger
+    from routegate.proof._automata import Automata  # deferred: only a diff needs the automata
+    from routegate.proof._budget import DEFAULT_BUDGET, Ledger
 
     if isinstance(auth_env, str):
         raise TypeError("auth_env is a collection of env var names; pass [name], not a bare string")
@@ -383,7 +383,7 @@ class _RuntimeReview:
 
     def changes(self, changed: list[str], unchanged: list[str]) -> list[Change]:
         """The classes, given the native patterns that can change an outcome and those that cannot."""
-        from routegate._budget import NotProven
+        from routegate.proof._budget import NotProven
 
         menu = dict.fromkeys((*_menu(self._old, self._runtime), *_menu(self._new, self._runtime)))
         for model in menu:
@@ -412,7 +412,7 @@ class _RuntimeReview:
 
     def _pattern_changes(self, menu: frozenset[str], changed: list[str], unchanged: list[str]) -> None:
         """The classes of ids on neither menu, from the automata of the patterns that can change them."""
-        from routegate._automata import DEAD, Product, common_string
+        from routegate.proof._automata import DEAD, Product, common_string
 
         if not changed:
             return
@@ -453,8 +453,8 @@ class _RuntimeReview:
 
     def _decide(self, witness: str, matching: dict[str, bool], menu: frozenset[str]) -> None:
         """One combination of matching patterns, decided by check() on a witness RE2 agrees on."""
-        from routegate._automata import re2_finds
-        from routegate._budget import NotProven
+        from routegate.proof._automata import re2_finds
+        from routegate.proof._budget import NotProven
 
         if witness in menu or witness != witness.strip() or not servable(witness):
             raise NotProven(f"the automata reached {witness!r}, which is not an id beyond the menus")

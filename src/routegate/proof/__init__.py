@@ -1,0 +1,12 @@
+"""The prover: what holds over every model id, not only the ids someone thought to try.
+
+:mod:`routegate.proof.overlaps` proves that providers' patterns never claim the same id
+(``routegate lint --prove``); :mod:`routegate.proof.diff` computes what a manifest edit does
+to every decision and who pays (``routegate diff``). Both work on finite automata
+(:mod:`routegate.proof._automata`, from the pattern trees of :mod:`routegate._re2syntax`)
+within one :class:`~routegate.proof._budget.Budget`, and confirm every witness with RE2;
+what they cannot compute within it they report as unproven.
+
+This package imports nothing when loaded, so reading the budget's defaults for ``--help``
+does not build the automata.
+"""

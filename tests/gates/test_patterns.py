@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from routegate import _re2
 from routegate._re2syntax import Untranslatable, parse
 from routegate.gen._jsregex import to_javascript
-from routegate.proof import _automata, _budget
+from routegate.proof import _automata, _budget, _dfa, _samples
 
 from .conftest import TypeScriptRun
 
@@ -177,13 +177,13 @@ def unbounded(what: str) -> _budget.Meter:
     return _budget.Ledger(_budget.Budget(states=10**9, seconds=10**6), 1).meter(what)
 
 
-def automaton(pattern: str) -> _automata.Automaton:
+def automaton(pattern: str) -> _dfa.Automaton:
     """The prover's automaton of ``pattern``, checked against RE2 as the prover checks it."""
     return _automata.Automata().pattern(pattern, unbounded(pattern))
 
 
-def own_samples(fsm: _automata.Automaton, count: int, seed: int) -> list[str]:
-    return _automata.samples(fsm, count, unbounded("samples"), seed=seed)
+def own_samples(fsm: _dfa.Automaton, count: int, seed: int) -> list[str]:
+    return _samples.samples(fsm, count, unbounded("samples"), seed=seed)
 
 
 def test_prover_automata_accept_exactly_what_re2_finds() -> None:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from routegate import Budget, _ids, _re2, resolution
 from routegate.manifest import Manifest, load_manifest, parse_manifest
-from routegate.proof import _automata, _budget
+from routegate.proof import _automata, _budget, _nfa
 from routegate.proof import overlaps as prover
 from routegate.proof.overlaps import ProofReport, Scope, prove
 from tests.manifests import manifest_doc, provider
@@ -179,9 +179,9 @@ def test_an_automaton_that_misses_ids_re2_matches_leaves_the_pair_unproven(monke
     manifest = _pair("(?i)^GPT-", "^gpt-")
     assert [o.witness for o in prove(manifest).overlaps if o.scope == Scope.RUNTIME]  # the truth: they overlap
 
-    faithful = _automata._pattern_nfa
+    faithful = _nfa.pattern_nfa
     monkeypatch.setattr(
-        _automata, "_pattern_nfa", lambda regex, meter: faithful(dataclasses.replace(regex, fold_case=False), meter)
+        _automata, "pattern_nfa", lambda regex, meter: faithful(dataclasses.replace(regex, fold_case=False), meter)
     )
     report = prove(manifest)
     assert report.disjoint == {Scope.RUNTIME: 0, Scope.CATALOG: 0}, "a false 'disjoint' from an automaton missing ids"

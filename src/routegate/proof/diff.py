@@ -9,20 +9,12 @@ moves from A to B, A != B.
 
 Menu ids are finite: each is decided directly under both manifests, and so are
 the ids no pattern decides (the empty id, and one holding a control
-character, each standing for all such ids). Every other id that check() can
-hand to a matcher (trimmed, non-empty, no control characters) is decided by
-which native patterns match it, so its outcome is a function of that set of
-patterns. Only ids some *changed* pattern matches can change (a provider added
-to or dropped from the runtime, its pattern edited, or its auth env accepting
-the given names or not; every pattern of a runtime that appears or vanishes),
-plus, for such a runtime, the ids no pattern matches. The automata of those
-patterns, of the unchanged patterns that can meet them, of the servable ids
-and of "not a menu id" are read in step, and each reachable combination of
-matching patterns is decided once, by calling check() on a shortest id
-reaching it. RE2 must agree with the automata on which patterns match that
-id, or the runtime is unproven. Anything past the run's
-:class:`~routegate.proof._automata.Budget` or beyond the modelled subset is reported
-in ``unproven``, never guessed.
+character, each standing for all such ids). Every other id is decided by which
+native patterns match it: :mod:`routegate.proof._combinations` finds one
+shortest id for each combination of matching patterns that can change, RE2
+confirming it, and check() decides that id for its whole combination. Anything
+past the run's :class:`~routegate.proof._budget.Budget` or beyond the modelled
+subset is reported in ``unproven``, never guessed.
 """
 
 from __future__ import annotations
@@ -37,7 +29,6 @@ from routegate.billing import BillingMode
 from routegate.decision import Decision
 from routegate.manifest import Provider
 from routegate.registry import Registry
-from routegate.resolution import servable
 
 if TYPE_CHECKING:
     from routegate.proof._automata import Automata
@@ -279,12 +270,13 @@ def diff(
     """
     from routegate.proof._automata import Automata  # deferred: only a diff needs the automata
     from routegate.proof._budget import DEFAULT_BUDGET, Ledger
+    from routegate.proof._combinations import split_natives
 
     if isinstance(auth_env, str):
         raise TypeError("auth_env is a collection of env var names; pass [name], not a bare string")
     auth = frozenset(auth_env)
     runtimes = dict.fromkeys((*old.runtimes, *new.runtimes))
-    splits = {runtime: _split_natives(_natives(old, runtime), _natives(new, runtime), auth) for runtime in runtimes}
+    splits = {runtime: split_natives(_natives(old, runtime), _natives(new, runtime), auth) for runtime in runtimes}
     ledger = Ledger(budget or DEFAULT_BUDGET, sum(bool(changed) for changed, _ in splits.values()))
     automata = Automata()
     changes: list[Change] = []
@@ -412,56 +404,15 @@ class _RuntimeReview:
 
     def _pattern_changes(self, menu: frozenset[str], changed: list[str], unchanged: list[str]) -> None:
         """The classes of ids on neither menu, from the automata of the patterns that can change them."""
-        from routegate.proof._automata import DEAD, Product, common_string
+        from routegate.proof._combinations import witnesses
 
         if not changed:
             return
         # A runtime one manifest lacks decides every id alike there, so ids no pattern matches may change too.
         one_sided = (self._runtime in self._old.runtimes) != (self._runtime in self._new.runtimes)
         meter = self._ledger.meter(f"runtime {self._runtime!r}")
-        automaton = {pattern: self._automata.pattern(pattern, meter) for pattern in changed}
-        context = [self._automata.servable(meter), self._automata.none_of(menu, meter)]
-        for pattern in unchanged:
-            own = self._automata.pattern(pattern, meter)
-            if any(common_string([own, automaton[c], *context], meter) is not None for c in changed):
-                automaton[pattern] = own
-        patterns = list(automaton)
-        components = [*context, *automaton.values()]
-        lead = len(context)
-
-        seen: set[tuple[bool, ...]] = set()
-        unmatched = (False,) * len(patterns)  # one-sided, every pattern is a changed one
-
-        def keep(state: tuple[int, ...]) -> bool:
-            # A string no changed pattern can still match keeps its outcome, and so does every extension
-            # (unless the runtime is one-sided and no id matching none of them was decided yet).
-            if state[0] == DEAD:
-                return False
-            hopeful = any(sub != DEAD for sub in state[lead : lead + len(changed)])
-            return hopeful or (one_sided and unmatched not in seen)
-
-        product = Product(components, meter, keep)
-        for state in product:
-            finals = tuple(a.finals[sub] if sub != DEAD else False for a, sub in zip(components, state, strict=True))
-            if not (finals[0] and finals[1] and (one_sided or any(finals[lead : lead + len(changed)]))):
-                continue
-            signature = finals[lead:]
-            if signature in seen:
-                continue
-            seen.add(signature)
-            self._decide(product.spell(state), dict(zip(patterns, signature, strict=True)), menu)
-
-    def _decide(self, witness: str, matching: dict[str, bool], menu: frozenset[str]) -> None:
-        """One combination of matching patterns, decided by check() on a witness RE2 agrees on."""
-        from routegate.proof._automata import re2_finds
-        from routegate.proof._budget import NotProven
-
-        if witness in menu or witness != witness.strip() or not servable(witness):
-            raise NotProven(f"the automata reached {witness!r}, which is not an id beyond the menus")
-        for pattern, matches in matching.items():
-            if re2_finds(pattern, witness) != matches:
-                raise NotProven(f"RE2 and the automaton of {pattern!r} disagree on {witness!r}")
-        self._record(witness, *self._outcomes(witness))
+        for witness in witnesses(self._automata, meter, changed, unchanged, menu, one_sided=one_sided):
+            self._record(witness, *self._outcomes(witness))
 
     def _record(self, witness: str, before: Outcome, after: Outcome) -> None:
         """An id beyond the menus, in its class (the first one recorded is the class's witness)."""
@@ -469,29 +420,3 @@ class _RuntimeReview:
             collected = self._classes.setdefault((before, after), _Class([]))
             if collected.pattern_witness is None:
                 collected.pattern_witness = witness
-
-
-def _split_natives(
-    old: tuple[Provider, ...], new: tuple[Provider, ...], auth: frozenset[str]
-) -> tuple[list[str], list[str]]:
-    """The native patterns that can change an outcome, and those that stay as they were.
-
-    A provider is unchanged when it is native under both with the same pattern
-    and the same answer to the auth env given; its pattern then matches the
-    same ids with the same effect on either side.
-    """
-    before = {p.name: p for p in old}
-    after = {p.name: p for p in new}
-    changed: dict[str, None] = {}
-    unchanged: dict[str, None] = {}
-    for name in dict.fromkeys((*before, *after)):
-        a, b = before.get(name), after.get(name)
-        if a is not None and b is not None and _same_effect(a, b, auth):
-            unchanged[a.model_prefix_match] = None
-        else:
-            changed.update((p.model_prefix_match, None) for p in (a, b) if p is not None)
-    return list(changed), [p for p in unchanged if p not in changed]
-
-
-def _same_effect(a: Provider, b: Provider, auth: frozenset[str]) -> bool:
-    return a.model_prefix_match == b.model_prefix_match and a.accepts_auth(auth) == b.accepts_auth(auth)

@@ -12,7 +12,7 @@ Every pair of a runtime's native providers is proven. Across the catalog, only
 pairs an index of literal prefixes cannot separate are: two patterns whose
 every match starts with ``gpt-`` and ``claude`` respectively are disjoint by
 that alone (the prefixes are read off the same automata). One
-:class:`~routegate.proof._automata.Budget` bounds the whole run, shared fairly among
+:class:`~routegate.proof._budget.Budget` bounds the whole run, shared fairly among
 its questions (each pattern's prefixes, each distinct pair); a pair past its
 share, a pattern outside the modelled subset, an automaton failing its check
 against RE2 or an unconfirmed witness makes the pair *unproven*, never disjoint.
@@ -28,8 +28,9 @@ from types import MappingProxyType
 from typing import Any
 
 from routegate.manifest import Manifest, Provider
-from routegate.proof._automata import Automata, Automaton, common_string, re2_finds
+from routegate.proof._automata import Automata, re2_finds
 from routegate.proof._budget import DEFAULT_BUDGET, Budget, Ledger, Meter, NotProven
+from routegate.proof._dfa import Automaton, common_string
 
 __all__ = ["Overlap", "ProofReport", "Scope", "SharedId", "Unproven", "prove"]
 _PREFIX_DEPTH = 6  # literal prefixes read up to this many characters ...

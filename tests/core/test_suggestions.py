@@ -23,7 +23,7 @@ from routegate._suggest import SIMILARITY_PREFIX, SuggestionIndex, letter_pairs
 from routegate.resolution import nearest_names
 from tests.manifests import manifest_doc, provider
 
-from .test_decision_speedups import WIDE, reference_check, reference_nearest
+from .test_fast_paths_match_reference import WIDE, reference_check, reference_nearest
 
 LETTERS = "abAB-1\u00e9\u00df"  # few letters: many ties; \u00df folds to two letters, \u00e9 is not ASCII
 MENU_IDS = st.text(alphabet=LETTERS, min_size=1, max_size=7)

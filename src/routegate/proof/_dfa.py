@@ -34,8 +34,8 @@ class Automaton:
     ``moves(state, meter)`` lists the state's transitions as sorted, disjoint
     ``(low, high, target)`` code point ranges; a character in no range leads to
     :data:`DEAD`. Each state made is charged to the meter of the question that
-    reached it; one past its share raises :class:`OverBudget`, and the
-    automaton keeps the states made so far, so a later question with room goes on from there.
+    reached it; one past its share raises :class:`~routegate.proof._budget.OverBudget`, and
+    the automaton keeps the states made so far, so a later question with room goes on from there.
     """
 
     __slots__ = ("_hopeful", "_ids", "_moves", "_nfa", "_sets", "finals", "name")

@@ -4,9 +4,10 @@ A code is an enum member that carries its own facts, as :class:`http.HTTPStatus`
 carries its phrase: the HTTP status the service answers with, what the code
 means (the docs' table of codes), whether :func:`routegate.decision.check`
 answers with it (so the generated TypeScript and Go decide with it too) and the
-console's wording for ids refused with it. A new code is one new member; the
-service's status map, the console, the generators and the docs' table follow
-(``tests/core/test_refusal_codes.py`` fails for any that does not).
+console's wording for ids refused with it. A new code is one new member: the
+service's status map, the console and the generators read it from here, and
+the table in docs/codes.md is held to it (``tests/core/test_refusal_codes.py``
+fails for any place that differs).
 
 The statuses are plain ints: they are part of each code's contract, and an int
 keeps this module free of any web framework (the core never imports the service).

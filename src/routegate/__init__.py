@@ -1,17 +1,26 @@
 """routegate: can this runtime run this model, which provider serves it, and who pays.
 
-The public API is what this module exports; everything in ``_modules`` is private.
+The stable API is what this module exports (``__all__``): the registry, its
+value objects and decisions, ``diff``, and every exception routegate raises.
+The modules beneath, one per concept (:mod:`routegate.gate`,
+:mod:`routegate.publishing`, ...), are importable and documented by their own
+``__all__`` for tools built like routegate's CLI and service, and may change
+with the package's structure; everything in ``_modules`` is private.
 """
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from routegate.billing import PLATFORM, BillingMode
-from routegate.decision import Code, Decision, DecisionPath
+from routegate.codes import Code
+from routegate.decision import Decision, DecisionPath
 from routegate.errors import (
     AmbiguousModel,
     DeriveError,
     EmptyModel,
+    GenerationError,
     InvalidManifest,
+    InvalidPackageName,
     InvalidTemplate,
     NotNamespaced,
     Problem,
@@ -22,6 +31,7 @@ from routegate.errors import (
     Unroutable,
     UnsafeTemplateName,
 )
+from routegate.gate import GateRefusal
 from routegate.manifest import Arm, Manifest, Provider, Runtime
 from routegate.registry import Explanation, MenuEntry, Registry
 from routegate.resolution import Derivation, Upstream
@@ -29,22 +39,27 @@ from routegate.resolution import Derivation, Upstream
 if TYPE_CHECKING:
     from routegate.proof._budget import Budget
     from routegate.proof.diff import ChangeKind, ManifestDiff, diff
+    from routegate.publishing import ManifestWouldStrand, UnknownManifestVersion
+    from routegate.sync import UnreadableCopy
 
-_PROOF = frozenset({"ChangeKind", "ManifestDiff", "diff"})
+_LAZY = {
+    "diff": "routegate.proof.diff",
+    "ManifestDiff": "routegate.proof.diff",
+    "ChangeKind": "routegate.proof.diff",
+    "Budget": "routegate.proof._budget",
+    "ManifestWouldStrand": "routegate.publishing",
+    "UnknownManifestVersion": "routegate.publishing",
+    "UnreadableCopy": "routegate.sync",
+}
+"""Exports read on first use, so a one-shot ``routegate check`` loads none of their modules:
+the prover (its automata, the publish gate built on its diff) and the copy checker."""
 
 
 def __getattr__(name: str) -> Any:
-    """Read on first use, so a one-shot ``routegate check`` loads none of them: the prover's
-    ``diff``, ``ManifestDiff``, ``ChangeKind`` and ``Budget`` (the automata), and ``__version__``
-    (the package metadata, see :mod:`routegate._version`)."""
-    if name in _PROOF:
-        from routegate.proof import diff as module
-
-        return getattr(module, name)
-    if name == "Budget":
-        from routegate.proof._budget import Budget
-
-        return Budget
+    """The :data:`_LAZY` exports, and ``__version__`` (the package metadata, see :mod:`routegate._version`)."""
+    module = _LAZY.get(name)
+    if module is not None:
+        return getattr(importlib.import_module(module), name)
     if name == "__version__":
         from routegate._version import version
 
@@ -66,10 +81,14 @@ __all__ = [
     "DeriveError",
     "EmptyModel",
     "Explanation",
+    "GateRefusal",
+    "GenerationError",
     "InvalidManifest",
+    "InvalidPackageName",
     "InvalidTemplate",
     "Manifest",
     "ManifestDiff",
+    "ManifestWouldStrand",
     "MenuEntry",
     "NotNamespaced",
     "Problem",
@@ -78,7 +97,9 @@ __all__ = [
     "RoutegateError",
     "Runtime",
     "TemplateNotFound",
+    "UnknownManifestVersion",
     "UnknownRuntime",
+    "UnreadableCopy",
     "UnreadableManifest",
     "Unroutable",
     "UnsafeTemplateName",

@@ -1,7 +1,7 @@
 """The model decision: can this runtime run this model, through which provider, and who pays.
 
 :func:`check` never raises for any model string: every outcome, allowed or
-refused, is a :class:`Decision` with a stable :class:`Code`. The create gates
+refused, is a :class:`Decision` with a stable :class:`~routegate.codes.Code`. The create gates
 (:mod:`routegate.gate`) sit above this module and the :class:`~routegate.Registry`
 caches it.
 
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from routegate.billing import PLATFORM, BillingMode, billing_mode_for
+from routegate.codes import Code
 from routegate.manifest import Provider, Runtime
 from routegate.resolution import Ambiguity, Derivation, Miss, RuntimeIndex, display_id, nearest_names
 
@@ -48,18 +49,6 @@ class DecisionPath(enum.StrEnum):
     FAIL_OPEN = "fail_open"
     MENU = "menu"
     ROUTE = "route"
-
-
-class Code(enum.StrEnum):
-    """Refusal codes, stable across CLI, HTTP and the decision log."""
-
-    UNREGISTERED_MODEL_FOR_RUNTIME = "UNREGISTERED_MODEL_FOR_RUNTIME"
-    AMBIGUOUS_MODEL_FOR_RUNTIME = "AMBIGUOUS_MODEL_FOR_RUNTIME"
-    INVALID_TEMPLATE = "INVALID_TEMPLATE"
-    RUNTIME_UNRESOLVED = "RUNTIME_UNRESOLVED"
-    RUNTIME_UNSUPPORTED = "RUNTIME_UNSUPPORTED"
-    MODEL_REQUIRED = "MODEL_REQUIRED"
-    DERIVED_PROVIDER_NOT_IN_REGISTRY = "DERIVED_PROVIDER_NOT_IN_REGISTRY"
 
 
 Explain = Callable[["Decision"], str]

@@ -1,7 +1,37 @@
-"""Exceptions: one type per way a question to the registry can fail.
+"""Exceptions: one type per way routegate can fail, all in one tree.
+
+Every exception routegate raises on purpose is a :class:`RoutegateError`, so
+one ``except RoutegateError`` catches them all, and :mod:`routegate` exports
+each one (but the prover's, which never leave :mod:`routegate.proof`: its
+questions report them as *unproven*). Most are defined here; one that carries
+a concept's own values is defined beside the concept (its module at the right).
+A second base in brackets lets ``except ValueError`` and the like catch it too::
+
+    RoutegateError
+    ├── InvalidManifest (ValueError)
+    │   └── UnreadableManifest
+    ├── InvalidTemplate (ValueError)
+    │   └── UnsafeTemplateName
+    ├── TemplateNotFound (LookupError)
+    ├── DeriveError (LookupError)
+    │   ├── UnknownRuntime
+    │   ├── EmptyModel (ValueError)
+    │   ├── Unroutable
+    │   └── AmbiguousModel
+    ├── NotNamespaced (LookupError)
+    ├── GenerationError (ValueError)
+    ├── InvalidPackageName (ValueError)
+    ├── GateRefusal                             gate
+    ├── ManifestWouldStrand                     publishing
+    ├── UnknownManifestVersion (LookupError)    publishing
+    ├── UnreadableCopy (OSError)                sync
+    └── NotProven                               proof._budget
+        ├── OverBudget                          proof._budget
+        └── BeyondProver                        proof._automata
 
 Each carries what a caller needs to act on it (the problems of a manifest,
-the candidates of an ambiguous id) as attributes, not only in the message.
+the candidates of an ambiguous id, a refusal's code) as attributes, not only
+in the message. ``tests/core/test_exceptions.py`` holds this drawing to the classes.
 """
 
 from __future__ import annotations
@@ -28,7 +58,7 @@ __all__ = [
 
 
 class RoutegateError(Exception):
-    """Base of every error routegate raises on purpose."""
+    """Base of every error routegate raises on purpose (the tree is drawn above)."""
 
 
 @dataclass(frozen=True, slots=True)

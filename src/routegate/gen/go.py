@@ -18,7 +18,8 @@ from functools import cache
 from routegate._ids import UNSERVABLE, UPSTREAM_SEPARATORS
 from routegate._re2syntax import Untranslatable
 from routegate.billing import PLATFORM, BillingMode
-from routegate.decision import FOREIGN_RUNTIMES, Code, DecisionPath
+from routegate.codes import Code
+from routegate.decision import FOREIGN_RUNTIMES, DecisionPath
 from routegate.errors import (
     AmbiguousModel,
     EmptyModel,
@@ -66,7 +67,6 @@ _GO_KEYWORDS = frozenset(
     ]
 )
 _INITIALISMS = frozenset(("url", "id", "api", "byok"))
-_MODEL_CODES = (Code.UNREGISTERED_MODEL_FOR_RUNTIME, Code.AMBIGUOUS_MODEL_FOR_RUNTIME, Code.RUNTIME_UNSUPPORTED)
 _DERIVE_FAILURES = (UnknownRuntime, EmptyModel, Unroutable, AmbiguousModel)
 _INDENT = "\t"
 
@@ -170,7 +170,7 @@ def _aligned(pairs: Iterable[tuple[str, str]], separator: str = " ", suffix: str
 def _constants() -> list[tuple[str, str]]:
     """The string constants the Go code and its callers compare against, each from its Python definition."""
     rows = [(f"Path{_camel(path.value)}", _string(path.value)) for path in DecisionPath]
-    rows += [(f"Code{_camel(code.value)}", _string(code.value)) for code in _MODEL_CODES]
+    rows += [(f"Code{_camel(code.value)}", _string(code.value)) for code in Code if code.row.model_decision]
     rows += [(f"Billing{_camel(mode.value)}", _string(mode.value)) for mode in BillingMode]
     rows += [(f"Kind{_camel(failure.kind)}", _string(failure.kind)) for failure in _DERIVE_FAILURES]
     return rows

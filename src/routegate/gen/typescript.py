@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from routegate._re2syntax import Untranslatable
+from routegate.codes import Code
 from routegate.decision import FOREIGN_RUNTIMES
 from routegate.errors import GenerationError
 from routegate.gen._jsregex import to_javascript
@@ -36,6 +37,7 @@ def render(manifest: Manifest) -> str:
         providers=_literal(providers),
         runtimes=_literal(runtimes),
         foreign_runtimes=_literal([name for name in FOREIGN_RUNTIMES if name not in manifest.runtimes]),
+        decision_codes=" | ".join(json.dumps(code.value) for code in Code if code.row.model_decision),
     )
 
 

@@ -10,6 +10,8 @@ import math
 import time
 from dataclasses import dataclass
 
+from routegate.errors import RoutegateError
+
 __all__ = ["DEFAULT_BUDGET", "Budget", "Ledger", "Meter", "NotProven", "OverBudget"]
 
 
@@ -38,8 +40,10 @@ class Budget:
 DEFAULT_BUDGET = Budget()
 
 
-class NotProven(Exception):
-    """A question the automata cannot answer soundly; the message says why."""
+class NotProven(RoutegateError):
+    """A question the automata cannot answer soundly; the message says why.
+
+    Caught inside the prover, which reports the question as unproven, never as an answer."""
 
 
 class OverBudget(NotProven):

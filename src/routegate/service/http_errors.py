@@ -1,13 +1,13 @@
 """The one place that turns refusals and failures into HTTP: status + ``{error, code, ...context}``.
 
 Routes raise :class:`gate.GateRefusal` (the core's gates) or
-:class:`ServiceError` (everything the service itself refuses); the status of
-each code is in :data:`STATUS` and nowhere else.
+:class:`ServiceError` (everything the service itself refuses); each code's
+status is a field of its row in the table of codes (:mod:`routegate.codes`
+and :class:`ServiceCode`), gathered in :data:`STATUS`.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 from pathlib import PurePath
 from typing import Any
@@ -21,7 +21,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
-from routegate.decision import Code
+from routegate.codes import Code, RefusalCode, Row
 from routegate.errors import InvalidManifest
 from routegate.gate import GateRefusal
 from routegate.publishing import ManifestWouldStrand, UnknownManifestVersion
@@ -41,62 +41,54 @@ __all__ = [
 log = logging.getLogger("routegate.service")
 
 
-class ServiceCode(enum.StrEnum):
-    """Codes of what the service refuses beyond the create gates."""
+class ServiceCode(RefusalCode):
+    """Codes of what the service refuses beyond the create gates: rows of the same table as
+    :class:`~routegate.codes.Code`, kept here because only the service gives them."""
 
-    INVALID_FIELDS = "INVALID_FIELDS"
-    HOST_NOT_ALLOWED = "HOST_NOT_ALLOWED"
-    BODY_TOO_LARGE = "BODY_TOO_LARGE"
-    UNAUTHORIZED = "UNAUTHORIZED"
-    CSRF_TOKEN_INVALID = "CSRF_TOKEN_INVALID"
-    CROSS_SITE_REQUEST = "CROSS_SITE_REQUEST"
-    NOT_FOUND = "NOT_FOUND"
-    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
-    WORKSPACE_NOT_FOUND = "WORKSPACE_NOT_FOUND"
-    PARENT_NOT_FOUND = "PARENT_NOT_FOUND"
-    WORKSPACE_HAS_CHILDREN = "WORKSPACE_HAS_CHILDREN"
-    NAME_CONFLICT = "NAME_CONFLICT"
-    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
-    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
-    UNKNOWN_RUNTIME = "UNKNOWN_RUNTIME"
-    INVALID_MANIFEST = "INVALID_MANIFEST"
-    MANIFEST_WOULD_STRAND = "MANIFEST_WOULD_STRAND"
-    VERSION_NOT_FOUND = "VERSION_NOT_FOUND"
-    DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
-    INTERNAL = "INTERNAL"
+    INVALID_FIELDS = Row("INVALID_FIELDS", 400, "request fields are missing or invalid; `fields` names each one")
+    HOST_NOT_ALLOWED = Row("HOST_NOT_ALLOWED", 400, "a service without an API token answers only loopback `Host` names")
+    UNAUTHORIZED = Row(
+        "UNAUTHORIZED", 401, "the endpoint needs `Authorization: Bearer <token>` (or the console's session)"
+    )
+    CSRF_TOKEN_INVALID = Row(
+        "CSRF_TOKEN_INVALID", 403, "an unsafe request made with the console's session cookie lacks its CSRF token"
+    )
+    CROSS_SITE_REQUEST = Row(
+        "CROSS_SITE_REQUEST", 403, "an unsafe request came from another site (its `Origin` or `Sec-Fetch-Site`)"
+    )
+    NOT_FOUND = Row("NOT_FOUND", 404, "no such path")
+    WORKSPACE_NOT_FOUND = Row("WORKSPACE_NOT_FOUND", 404, "no workspace has this id")
+    UNKNOWN_RUNTIME = Row("UNKNOWN_RUNTIME", 404, "the registry has no runtime of this name")
+    VERSION_NOT_FOUND = Row("VERSION_NOT_FOUND", 404, "no stored manifest version has this number")
+    METHOD_NOT_ALLOWED = Row(
+        "METHOD_NOT_ALLOWED", 405, "the path does not take this method; `Allow` lists those it takes"
+    )
+    NAME_CONFLICT = Row(
+        "NAME_CONFLICT", 409, "no free name is left under this parent (or concurrent creates took them)"
+    )
+    WORKSPACE_HAS_CHILDREN = Row("WORKSPACE_HAS_CHILDREN", 409, "a workspace with child workspaces cannot be deleted")
+    MANIFEST_WOULD_STRAND = Row(
+        "MANIFEST_WOULD_STRAND",
+        409,
+        "the manifest would refuse a stored workspace or move one to platform billing; `impact` lists them",
+    )
+    BODY_TOO_LARGE = Row("BODY_TOO_LARGE", 413, "the request body is over 64 KiB")
+    UNSUPPORTED_MEDIA_TYPE = Row(
+        "UNSUPPORTED_MEDIA_TYPE", 415, "a JSON endpoint was sent a body that is not `application/json`"
+    )
+    PARENT_NOT_FOUND = Row("PARENT_NOT_FOUND", 422, "the parent workspace does not exist")
+    IDEMPOTENCY_KEY_REUSED = Row(
+        "IDEMPOTENCY_KEY_REUSED", 422, "the `Idempotency-Key` was already used for another request within 24 hours"
+    )
+    INVALID_MANIFEST = Row("INVALID_MANIFEST", 422, "the manifest breaks a load rule; `problems` lists every one")
+    INTERNAL = Row("INTERNAL", 500, "a failure of the service's own; it is logged")
+    DATABASE_UNAVAILABLE = Row(
+        "DATABASE_UNAVAILABLE", 503, "the database cannot be reached; nothing was changed, retry (`Retry-After`)"
+    )
 
 
-STATUS: dict[str, int] = {
-    # The create gates'.
-    Code.INVALID_TEMPLATE: 400,
-    Code.RUNTIME_UNRESOLVED: 422,
-    Code.RUNTIME_UNSUPPORTED: 422,
-    Code.MODEL_REQUIRED: 422,
-    Code.UNREGISTERED_MODEL_FOR_RUNTIME: 422,
-    Code.AMBIGUOUS_MODEL_FOR_RUNTIME: 422,
-    Code.DERIVED_PROVIDER_NOT_IN_REGISTRY: 422,
-    # The service's own.
-    ServiceCode.INVALID_FIELDS: 400,
-    ServiceCode.HOST_NOT_ALLOWED: 400,
-    ServiceCode.UNAUTHORIZED: 401,
-    ServiceCode.CSRF_TOKEN_INVALID: 403,
-    ServiceCode.CROSS_SITE_REQUEST: 403,
-    ServiceCode.NOT_FOUND: 404,
-    ServiceCode.WORKSPACE_NOT_FOUND: 404,
-    ServiceCode.UNKNOWN_RUNTIME: 404,
-    ServiceCode.VERSION_NOT_FOUND: 404,
-    ServiceCode.METHOD_NOT_ALLOWED: 405,
-    ServiceCode.NAME_CONFLICT: 409,
-    ServiceCode.WORKSPACE_HAS_CHILDREN: 409,
-    ServiceCode.MANIFEST_WOULD_STRAND: 409,
-    ServiceCode.BODY_TOO_LARGE: 413,
-    ServiceCode.UNSUPPORTED_MEDIA_TYPE: 415,
-    ServiceCode.PARENT_NOT_FOUND: 422,
-    ServiceCode.IDEMPOTENCY_KEY_REUSED: 422,
-    ServiceCode.INVALID_MANIFEST: 422,
-    ServiceCode.INTERNAL: 500,
-    ServiceCode.DATABASE_UNAVAILABLE: 503,
-}
+STATUS: dict[str, int] = {code: code.row.status for codes in (Code, ServiceCode) for code in codes}
+"""Every code's HTTP status, read off the table of codes: the create gates', then the service's."""
 
 
 class ErrorOut(BaseModel):

@@ -12,7 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from routegate.billing import BillingMode, billing_mode_for
-from routegate.decision import Code, Decision
+from routegate.codes import Code
+from routegate.decision import Decision
 from routegate.drift import TemplateDrift, drift
 from routegate.manifest import Provider
 from routegate.registry import Registry
@@ -179,15 +180,9 @@ class ResidualGroup:
     ids: tuple[str, ...]
 
 
-_GROUP_REASONS = {
-    Code.UNREGISTERED_MODEL_FOR_RUNTIME.value: (
-        "not on the {runtime} menu, and no native BYOK provider's pattern accepts them"
-    ),
-    Code.AMBIGUOUS_MODEL_FOR_RUNTIME.value: (
-        "several native providers' patterns accept them; a workspace would have to name its auth env to settle which"
-    ),
-}
-"""Said once for a group whose ids were refused with reasons that differ only by the id itself."""
+_GROUP_REASONS = {code.value: code.row.console_group for code in Code if code.row.console_group is not None}
+"""Said once for a group whose ids were refused with reasons that differ only by the id itself
+(each code's wording is in the table of codes, :mod:`routegate.codes`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -152,25 +152,10 @@ class Store:
         or NAME_CONFLICT when the store refuses.
         """
         now = utcnow()
-        row: dict[str, Any] = {
-            "id": new_id(),
-            "name": name,
-            "parent_id": parent_id,
-            "role": role,
-            "runtime": admission.runtime,
-            "model": admission.model,
-            "template": admission.template,
-            "external": external,
-            "url": url,
-            "provider": admission.provider,
-            "billing_mode": admission.billing_mode,
-            "required_env": list(admission.required_env),
-            "auth_env": sorted(set(auth_env)),
-            "manifest_fingerprint": fingerprint,
-            "manifest_version": manifest_version,
-            "created_at": now,
-            "updated_at": now,
-        }
+        row = _created(admission, fingerprint, manifest_version, now)
+        row.update(
+            name=name, parent_id=parent_id, role=role, url=url, external=external, auth_env=sorted(set(auth_env))
+        )
         logged = Entry.admitted(
             Action.CREATE,
             admission.decision,
@@ -353,6 +338,23 @@ class Store:
                 if value is not None
             ]
             return matching.page(session, filters, limit, older_than, newer_than)
+
+
+def _created(admission: Admission, fingerprint: str, manifest_version: int, now: datetime) -> dict[str, Any]:
+    """What the gates decided of a new workspace's row; the create adds what the request asked for."""
+    return {
+        "id": new_id(),
+        "runtime": admission.runtime,
+        "model": admission.model,
+        "template": admission.template,
+        "provider": admission.provider,
+        "billing_mode": admission.billing_mode,
+        "required_env": list(admission.required_env),
+        "manifest_fingerprint": fingerprint,
+        "manifest_version": manifest_version,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _changed(

@@ -161,8 +161,8 @@ def admit_model_change(
 
 
 @dataclass(frozen=True, slots=True)
-class _Filled:
-    """The runtime and model after the template filled in what the request left out."""
+class _Filling:
+    """The runtime and model after the template filled in what the request left out, and how it went."""
 
     runtime: str | None
     model: str | None
@@ -174,19 +174,15 @@ class _Filled:
     def why_missing(self) -> str:
         return f" (template '{self.template}'{self.template_problem})" if self.template_problem else ""
 
-    @property
-    def filled(self) -> Filled:
-        return Filled(self.runtime, self.model)
 
-
-def _fill_from_template(request: CreateRequest, template_lookup: TemplateLookup) -> _Filled:
+def _fill_from_template(request: CreateRequest, template_lookup: TemplateLookup) -> _Filling:
     """A named template must lie inside the templates root, even when the request leaves it
     nothing to fill in (the name is stored); it fills in what the request left out."""
     runtime = _blank_to_none(request.runtime)
     model = _blank_to_none(request.model)
     runtime_asked = request.runtime is not None
     if request.template is None:
-        return _Filled(runtime, model, runtime_asked)
+        return _Filling(runtime, model, runtime_asked)
     asked = Filled(runtime, model)
     problem = ""
     try:
@@ -206,8 +202,8 @@ def _fill_from_template(request: CreateRequest, template_lookup: TemplateLookup)
                 filled=asked,
                 template=request.template,
             )
-        return _Filled(runtime, model, runtime_asked)
-    return _Filled(
+        return _Filling(runtime, model, runtime_asked)
+    return _Filling(
         runtime or _blank_to_none(template_runtime),
         model or _blank_to_none(template_model),
         runtime_asked=True,
@@ -216,7 +212,7 @@ def _fill_from_template(request: CreateRequest, template_lookup: TemplateLookup)
     )
 
 
-def _resolve_runtime(request: CreateRequest, filled: _Filled, default_runtime: str) -> str:
+def _resolve_runtime(request: CreateRequest, filled: _Filling, default_runtime: str) -> str:
     """A runtime asked for (directly or by template) must resolve: never fall back silently.
     Nothing asked for: external workspaces get ``external``, others the default."""
     if filled.runtime is not None:
@@ -229,7 +225,7 @@ def _resolve_runtime(request: CreateRequest, filled: _Filled, default_runtime: s
             Code.RUNTIME_UNRESOLVED,
             f"a runtime was asked for through {where} but none could be resolved; "
             "name a runtime, or a template whose config.yaml sets one",
-            filled=filled.filled,
+            filled=Filled(model=filled.model),
             template=request.template,
         )
     return EXTERNAL_RUNTIME if request.external else default_runtime

@@ -107,7 +107,7 @@ class Answer:
 
 
 _INSERT_KEY = RowInsert(IdempotencyKey.__table__)  # type: ignore[arg-type]
-_MAX_ATTEMPTS = 64  # requests with one key that won the claim but expired before it could be read
+_MAX_ATTEMPTS = 64  # claims lost to a key that expired before its answer was read, before giving up with 409
 
 
 class KeyTaken(Exception):

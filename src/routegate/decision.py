@@ -447,8 +447,8 @@ def check(indexes: DecisionIndexes, runtime: str, model: str, auth_env: frozense
 
 
 def runtime_unsupported(runtime: str, nearest: Iterable[str]) -> str:
-    """Why a runtime :meth:`DecisionIndexes.supports` refuses is refused: one wording for check(),
-    the create gate and the registry's lookups."""
+    """The refusal of a runtime :meth:`DecisionIndexes.supports` rejects, in the one wording
+    check(), the create gate and the registry's lookups share."""
     return (
         f"runtime '{display_id(runtime)}' is neither in the registry nor a foreign runtime. "
         f"Nearest runtimes: {', '.join(nearest)}."

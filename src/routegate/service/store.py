@@ -123,7 +123,7 @@ class Store:
     SEARCH_MIN = 3
     """The shortest name search: a trigram index holds nothing shorter than a trigram."""
     COUNT_CAP = COUNT_CAP
-    """How far a listing counts the rows that match: past it, "more than 10,000" is all a page says."""
+    """How far a listing counts the rows that match (see :data:`.listing.COUNT_CAP`)."""
 
     def __init__(self, database: Database, *, name_suffix_limit: int) -> None:
         self.database = database

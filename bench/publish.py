@@ -38,15 +38,16 @@ from _timing import Stats
 
 from routegate.decision import FOREIGN_RUNTIMES
 from routegate.manifest import bundled_manifest_path
-from routegate.service.db import Database, utcnow
+from routegate.service.db import Database, DecisionRecord, RowInsert, Workspace, utcnow
 from routegate.service.publication import VersionStore, candidate
-from routegate.service.store import _INSERT_DECISION, _INSERT_WORKSPACE
 
 BUNDLED = bundled_manifest_path().read_text()
 STORED = [("hermes", "moonshot/kimi-k2.6", "platform", "platform_managed"), ("codex", "gpt-5.5", None, None)]
 BATCH = 10_000
 # The floor, at a million workspaces: the longest a create waits while a publish runs.
 WAIT_FLOOR_S = 0.1
+_INSERT_WORKSPACE = RowInsert(Workspace.__table__)  # type: ignore[arg-type]
+_INSERT_DECISION = RowInsert(DecisionRecord.__table__)  # type: ignore[arg-type]
 
 
 def _manifest_adding(model: str) -> str:

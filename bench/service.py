@@ -48,11 +48,11 @@ CEILING = [sys.executable, str(Path(HERE) / "_ceiling.py")]
 PROFILED = {  # the store's calls in one create, by (file name end, function); nested ones are "of which"
     "Store.create, all of it": ("store.py", "create"),
     "a pooled connection, BEGIN, commit, return": ("db.py", "write_connection"),
-    "of which BEGIN IMMEDIATE": ("db.py", "_sqlite_begin"),
+    "of which BEGIN IMMEDIATE": ("engines.py", "_sqlite_begin"),
     "of which commit": ("base.py", "commit"),
     "the two INSERTs": ("db.py", "run"),
     "free-name SELECT (only after a conflict)": ("store.py", "_free_name"),
-    "row, decision and answer dicts": ("store.py", "_shown"),
+    "row, decision and answer dicts": ("listing.py", "workspace_view"),
 }
 
 

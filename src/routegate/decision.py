@@ -15,7 +15,7 @@ ids are computed when first read, not when the refusal is made.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ __all__ = [
     "DecisionIndexes",
     "DecisionPath",
     "check",
+    "runtime_unsupported",
 ]
 
 EXTERNAL_RUNTIME = "external"
@@ -155,6 +156,18 @@ class Decision:
         return self._verdict.billing_mode
 
     @property
+    def provider_name(self) -> str | None:
+        """Who serves the model, as the decision log, workspace rows and the API name it; None: nothing routes."""
+        provider = self._verdict.provider
+        return None if provider is None else provider.name
+
+    @property
+    def billing_value(self) -> str | None:
+        """Who pays, as the decision log, workspace rows and the API spell it; None: nothing routes."""
+        billing = self._verdict.billing_mode
+        return None if billing is None else billing.value
+
+    @property
     def required_env(self) -> tuple[str, ...]:
         return self._verdict.required_env
 
@@ -208,8 +221,8 @@ class Decision:
             "path": None if verdict.path is None else verdict.path.value,
             "code": None if verdict.code is None else verdict.code.value,
             "reason": self.reason,
-            "provider": None if verdict.provider is None else verdict.provider.name,
-            "billing_mode": None if verdict.billing_mode is None else verdict.billing_mode.value,
+            "provider": self.provider_name,
+            "billing_mode": self.billing_value,
             "required_env": list(verdict.required_env),
             "candidates": list(verdict.candidates),
             "suggestions": list(self.suggestions),
@@ -389,6 +402,10 @@ class DecisionIndexes:
         self.known = (*runtimes, *self.foreign)
         """Every runtime a decision may name: the registry's, then the foreign ones."""
 
+    def supports(self, runtime: str) -> bool:
+        """The runtime-supported rule: a workspace may use a runtime the registry describes, or a foreign one."""
+        return runtime in self._runtimes or runtime in self.foreign
+
     def get(self, runtime: str) -> DecisionIndex | None:
         """The runtime's index, or None when the registry does not describe it."""
         try:
@@ -410,7 +427,7 @@ def check(indexes: DecisionIndexes, runtime: str, model: str, auth_env: frozense
     trimmed = model.strip()
     index = indexes.get(runtime)
     if index is None:
-        if runtime not in indexes.foreign:
+        if not indexes.supports(runtime):
             return _decided(runtime, trimmed, _unsupported_runtime(runtime, indexes.known))
         return _decided(runtime, trimmed, _FAIL_OPEN if trimmed else _EMPTY)
     if not trimmed:
@@ -418,12 +435,18 @@ def check(indexes: DecisionIndexes, runtime: str, model: str, auth_env: frozense
     return index.decide(trimmed, auth_env)
 
 
+def runtime_unsupported(runtime: str, nearest: Iterable[str]) -> str:
+    """The refusal of a runtime :meth:`DecisionIndexes.supports` rejects, in the one wording
+    check(), the create gate and the registry's lookups share."""
+    return (
+        f"runtime '{display_id(runtime)}' is neither in the registry nor a foreign runtime. "
+        f"Nearest runtimes: {', '.join(nearest)}."
+    )
+
+
 def _unsupported_runtime(runtime: str, known: tuple[str, ...]) -> _Verdict:
     def explain(decision: Decision) -> str:
-        return (
-            f"runtime '{display_id(runtime)}' is neither in the registry nor a foreign runtime. "
-            f"Nearest runtimes: {', '.join(decision.suggestions)}."
-        )
+        return runtime_unsupported(runtime, decision.suggestions)
 
     return _Verdict(
         False,

@@ -9,20 +9,21 @@ decision itself lives one layer down, in :mod:`routegate.decision`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from routegate.decision import EXTERNAL_RUNTIME, FOREIGN_RUNTIMES, Code, Decision
+from routegate.decision import EXTERNAL_RUNTIME, Code, Decision, runtime_unsupported
 from routegate.errors import InvalidTemplate, RoutegateError, TemplateNotFound, UnsafeTemplateName
 from routegate.manifest import Provider
 from routegate.registry import Registry
-from routegate.resolution import display_id
+from routegate.resolution import nearest_names
 
 __all__ = [
     "DEFAULT_RUNTIME",
     "Admission",
     "CreateRequest",
+    "Filled",
     "GateRefusal",
     "TemplateLookup",
     "admit_create",
@@ -33,24 +34,61 @@ __all__ = [
 DEFAULT_RUNTIME = "claude-code"
 
 
+@dataclass(frozen=True, slots=True)
+class Filled:
+    """The runtime and model a request asked for, as the gates read them: trimmed, blank as
+    none, and a template's defaults where the request left them out."""
+
+    runtime: str | None = None
+    model: str | None = None
+
+
+_NOTHING_FILLED = Filled()
+
+
 class GateRefusal(RoutegateError):
     """A create or model change refused by one gate.
 
     ``code`` is stable, ``context`` is JSON-able detail for the client, and
     ``decision`` is the model decision behind a refusal of the model or its provider.
+    ``filled`` is what the gates had made of the request when they refused, so that
+    the decision log can say what was asked without reading the request again.
     """
 
-    def __init__(self, code: Code, message: str, *, decision: Decision | None = None, **context: Any) -> None:
+    def __init__(
+        self,
+        code: Code,
+        message: str,
+        *,
+        decision: Decision | None = None,
+        filled: Filled = _NOTHING_FILLED,
+        **context: Any,
+    ) -> None:
         self.code = code
         self.message = message
         self.decision = decision
+        self.filled = filled
         self.context = context
         super().__init__(f"{code.value}: {message}")
+
+    @property
+    def runtime(self) -> str | None:
+        """The runtime refused, or the one the request asked for when the refusal names none."""
+        runtime: str | None = self.context.get("runtime", self.filled.runtime)
+        return runtime
+
+    @property
+    def model(self) -> str | None:
+        """The model as decided when a decision was made, else as asked for."""
+        if self.decision is not None:
+            return self.decision.model
+        model: str | None = self.context.get("model", self.filled.model)
+        return model
 
 
 @dataclass(frozen=True, slots=True)
 class CreateRequest:
-    """A create request after field validation (gate 1 belongs to the caller's schema)."""
+    """A create request after field validation (the caller's schema checks the fields)."""
 
     name: str
     runtime: str | None = None
@@ -71,11 +109,11 @@ class Admission:
 
     @property
     def provider(self) -> str | None:
-        return None if self.decision is None or self.decision.provider is None else self.decision.provider.name
+        return None if self.decision is None else self.decision.provider_name
 
     @property
     def billing_mode(self) -> str | None:
-        return None if self.decision is None or self.decision.billing_mode is None else self.decision.billing_mode.value
+        return None if self.decision is None else self.decision.billing_value
 
     @property
     def required_env(self) -> tuple[str, ...]:
@@ -92,12 +130,14 @@ def admit_create(
     *,
     template_lookup: TemplateLookup,
     default_runtime: str = DEFAULT_RUNTIME,
-    foreign_runtimes: Collection[str] = FOREIGN_RUNTIMES,
 ) -> Admission:
-    """Every create gate, in order. Raises :class:`GateRefusal`."""
+    """Every create gate, in order: template, runtime, model, catalog. Raises :class:`GateRefusal`.
+
+    Foreign runtimes are the registry's own (see :attr:`Registry.foreign_runtimes`).
+    """
     filled = _fill_from_template(request, template_lookup)
     runtime = _resolve_runtime(request, filled, default_runtime)
-    _require_supported_runtime(registry, request.external, runtime, foreign_runtimes)
+    _require_supported_runtime(registry, request.external, runtime, filled.model)
     decision = _admit_model(registry, runtime, filled.model, request.external, request.auth_env, filled.why_missing)
     return Admission(runtime=runtime, model=filled.model, template=request.template, decision=decision)
 
@@ -109,20 +149,20 @@ def admit_model_change(
     *,
     external: bool = False,
     auth_env: frozenset[str] = frozenset(),
-    foreign_runtimes: Collection[str] = FOREIGN_RUNTIMES,
 ) -> Decision | None:
     """The model gates again, for a workspace whose runtime was settled at create.
 
     The runtime is checked again too: a manifest published since may have dropped it,
     and a runtime the registry no longer knows must be refused, never decided fail-open.
     """
-    _require_supported_runtime(registry, external, runtime, foreign_runtimes)
-    return _admit_model(registry, runtime, _blank_to_none(model), external, auth_env)
+    asked = _blank_to_none(model)
+    _require_supported_runtime(registry, external, runtime, asked)
+    return _admit_model(registry, runtime, asked, external, auth_env)
 
 
 @dataclass(frozen=True, slots=True)
-class _Filled:
-    """The runtime and model after the template filled in what the request left out."""
+class _Filling:
+    """The runtime and model after the template filled in what the request left out, and how it went."""
 
     runtime: str | None
     model: str | None
@@ -135,19 +175,20 @@ class _Filled:
         return f" (template '{self.template}'{self.template_problem})" if self.template_problem else ""
 
 
-def _fill_from_template(request: CreateRequest, template_lookup: TemplateLookup) -> _Filled:
+def _fill_from_template(request: CreateRequest, template_lookup: TemplateLookup) -> _Filling:
     """A named template must lie inside the templates root, even when the request leaves it
     nothing to fill in (the name is stored); it fills in what the request left out."""
     runtime = _blank_to_none(request.runtime)
     model = _blank_to_none(request.model)
     runtime_asked = request.runtime is not None
     if request.template is None:
-        return _Filled(runtime, model, runtime_asked)
+        return _Filling(runtime, model, runtime_asked)
+    asked = Filled(runtime, model)
     problem = ""
     try:
         template_runtime, template_model = template_lookup(request.template)
     except UnsafeTemplateName as error:
-        raise GateRefusal(Code.INVALID_TEMPLATE, str(error), template=request.template) from None
+        raise GateRefusal(Code.INVALID_TEMPLATE, str(error), filled=asked, template=request.template) from None
     except (InvalidTemplate, TemplateNotFound) as error:
         template_runtime = template_model = None
         problem = f" ({error})"
@@ -158,10 +199,11 @@ def _fill_from_template(request: CreateRequest, template_lookup: TemplateLookup)
                 Code.INVALID_TEMPLATE,
                 f"template '{request.template}' cannot be used{problem}; "
                 "name a template under the templates root, or leave it out",
+                filled=asked,
                 template=request.template,
             )
-        return _Filled(runtime, model, runtime_asked)
-    return _Filled(
+        return _Filling(runtime, model, runtime_asked)
+    return _Filling(
         runtime or _blank_to_none(template_runtime),
         model or _blank_to_none(template_model),
         runtime_asked=True,
@@ -170,7 +212,7 @@ def _fill_from_template(request: CreateRequest, template_lookup: TemplateLookup)
     )
 
 
-def _resolve_runtime(request: CreateRequest, filled: _Filled, default_runtime: str) -> str:
+def _resolve_runtime(request: CreateRequest, filled: _Filling, default_runtime: str) -> str:
     """A runtime asked for (directly or by template) must resolve: never fall back silently.
     Nothing asked for: external workspaces get ``external``, others the default."""
     if filled.runtime is not None:
@@ -183,20 +225,21 @@ def _resolve_runtime(request: CreateRequest, filled: _Filled, default_runtime: s
             Code.RUNTIME_UNRESOLVED,
             f"a runtime was asked for through {where} but none could be resolved; "
             "name a runtime, or a template whose config.yaml sets one",
+            filled=Filled(model=filled.model),
             template=request.template,
         )
     return EXTERNAL_RUNTIME if request.external else default_runtime
 
 
-def _require_supported_runtime(
-    registry: Registry, external: bool, runtime: str, foreign_runtimes: Collection[str]
-) -> None:
-    """The runtime must exist (in the registry, or as a foreign runtime) and match the workspace's kind."""
-    known = set(registry.runtimes) | set(foreign_runtimes)
-    if runtime not in known:
+def _require_supported_runtime(registry: Registry, external: bool, runtime: str, model: str | None) -> None:
+    """The runtime must be supported (see :meth:`Registry.supports`) and match the workspace's kind."""
+    asked = Filled(runtime, model)
+    if not registry.supports(runtime):
+        known = registry.known_runtimes
         raise GateRefusal(
             Code.RUNTIME_UNSUPPORTED,
-            f"runtime '{display_id(runtime)}' is not supported; use one of: {', '.join(sorted(known))}",
+            runtime_unsupported(runtime, nearest_names(runtime, known)),
+            filled=asked,
             runtime=runtime,
             supported=sorted(known),
         )
@@ -206,7 +249,7 @@ def _require_supported_runtime(
             if external
             else "runtime 'external' is only for external workspaces (set external: true)"
         )
-        raise GateRefusal(Code.RUNTIME_UNSUPPORTED, wanted, runtime=runtime)
+        raise GateRefusal(Code.RUNTIME_UNSUPPORTED, wanted, filled=asked, runtime=runtime)
 
 
 def _admit_model(
@@ -275,6 +318,7 @@ def catalog_provider(registry: Registry, name: str, *, decision: Decision | None
 
 
 def _blank_to_none(value: str | None) -> str | None:
+    """An optional text field as the gates read it: surrounding spaces dropped, blank as none."""
     if value is None:
         return None
     value = value.strip()

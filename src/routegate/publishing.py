@@ -11,12 +11,11 @@ touches a database: callers hand over the workspaces and act on the verdict.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from routegate.billing import BillingMode
-from routegate.decision import FOREIGN_RUNTIMES
 from routegate.errors import RoutegateError
 from routegate.gate import GateRefusal, admit_model_change
 from routegate.proof.diff import diff
@@ -158,7 +157,6 @@ def assess(
     workspaces: Iterable[StoredWorkspace],
     *,
     current: Registry | None = None,
-    foreign_runtimes: Collection[str] = FOREIGN_RUNTIMES,
 ) -> Impact:
     """Decide every workspace again under ``candidate`` and sort the differences.
 
@@ -167,7 +165,7 @@ def assess(
     tally = _Tally()
     for workspace in workspaces:
         tally.checked += 1
-        _replay(candidate, workspace, foreign_runtimes, tally)
+        _replay(candidate, workspace, tally)
     return Impact(
         checked=tally.checked,
         stranded=tuple(tally.stranded),
@@ -181,7 +179,7 @@ def assess(
     )
 
 
-def _replay(candidate: Registry, workspace: StoredWorkspace, foreign_runtimes: Collection[str], tally: _Tally) -> None:
+def _replay(candidate: Registry, workspace: StoredWorkspace, tally: _Tally) -> None:
     try:
         decision = admit_model_change(
             candidate,
@@ -189,15 +187,14 @@ def _replay(candidate: Registry, workspace: StoredWorkspace, foreign_runtimes: C
             workspace.model,
             external=workspace.external,
             auth_env=workspace.auth_env,
-            foreign_runtimes=foreign_runtimes,
         )
     except GateRefusal as refusal:
         tally.add("stranded", tally.stranded, _change(workspace, code=str(refusal.code)))
         return
     if decision is None or decision.provider is None:
         return  # nothing routes now (no model, or a foreign runtime): nothing to serve or bill
-    billing = None if decision.billing_mode is None else decision.billing_mode.value
-    change = _change(workspace, provider=decision.provider.name, billing_mode=billing)
+    billing = decision.billing_value
+    change = _change(workspace, provider=decision.provider_name, billing_mode=billing)
     if billing != workspace.billing_mode:
         tally.add("billing", tally.billing_changed, change)
         if billing == BillingMode.PLATFORM_MANAGED:

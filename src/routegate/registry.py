@@ -12,7 +12,7 @@ from functools import lru_cache, partial
 from os import PathLike
 
 from routegate.billing import BillingMode, billing_mode_for
-from routegate.decision import FOREIGN_RUNTIMES, Code, Decision, DecisionIndexes, DecisionPath
+from routegate.decision import FOREIGN_RUNTIMES, Code, Decision, DecisionIndexes, DecisionPath, runtime_unsupported
 from routegate.decision import check as decide
 from routegate.errors import DeriveError, UnknownRuntime
 from routegate.manifest import Arm, Manifest, Provider, load_manifest, parse_manifest
@@ -126,6 +126,15 @@ class Registry:
         return self._compiled.foreign
 
     @property
+    def known_runtimes(self) -> tuple[str, ...]:
+        """Every runtime a workspace may use: the registry's, then the foreign ones."""
+        return self._compiled.known
+
+    def supports(self, runtime: str) -> bool:
+        """Whether a workspace may use ``runtime``: the registry describes it, or it is foreign."""
+        return self._compiled.supports(runtime)
+
+    @property
     def catalog(self) -> Mapping[str, Provider]:
         """Every provider of the manifest, by name, in declared order."""
         return self.manifest.providers
@@ -141,11 +150,7 @@ class Registry:
                 "provider or menu for it (check() admits any model there)"
             )
         nearest = nearest_names(runtime, self._compiled.known)
-        raise UnknownRuntime(
-            f"runtime '{shown}' is neither in the registry nor a foreign runtime. "
-            f"Nearest runtimes: {', '.join(nearest)}.",
-            nearest=nearest,
-        )
+        raise UnknownRuntime(runtime_unsupported(runtime, nearest), nearest=nearest)
 
     def arms(self, runtime: str) -> tuple[Arm, ...]:
         return self._index(runtime).runtime.arms

@@ -1,7 +1,9 @@
-"""Section 7 over real HTTP, on SQLite and PostgreSQL: each gate, its status and code, and what is written.
+"""The create gates (docs/routing.md, "Creating a workspace") over real HTTP, on SQLite and PostgreSQL:
+each gate, its status and code, and what is written.
 
-Every refusal asserts that no workspace was written; a refusal by gates 2 to 8
-adds exactly one decision row (the log of why), a field-validation refusal none.
+Every refusal asserts that no workspace was written; a refusal by any gate after
+fields (persist's included) adds exactly one decision row (the log of why), a
+field-validation refusal none.
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ def test_menu_id_is_platform_managed(client: httpx.Client) -> None:
     assert (created["provider"], created["billing_mode"]) == ("platform", "platform_managed")
 
 
-# --- gate 1: fields ----------------------------------------------------------------------------
+# --- fields ------------------------------------------------------------------------------------
 
 
 def test_invalid_fields_are_400_naming_each_field(server: LiveServer, client: httpx.Client) -> None:
@@ -153,7 +155,7 @@ def test_body_over_64_kib_is_413(server: LiveServer, client: httpx.Client) -> No
     assert server.counts() == (workspaces, decisions)
 
 
-# --- gate 2: templates ---------------------------------------------------------------------------
+# --- template ------------------------------------------------------------------------------------
 
 
 def test_template_supplies_runtime_and_default_model(client: httpx.Client) -> None:
@@ -218,7 +220,7 @@ def test_model_required_names_the_template_that_could_not_fill_it(server: LiveSe
     )
 
 
-# --- gate 3: runtime asked for but unresolved ------------------------------------------------------
+# --- runtime resolved: asked for but unresolved ----------------------------------------------------
 
 
 def test_unknown_template_gives_runtime_unresolved(server: LiveServer, client: httpx.Client) -> None:
@@ -230,7 +232,7 @@ def test_blank_runtime_gives_runtime_unresolved(server: LiveServer, client: http
     refuse(server, client, {"name": unique("u"), "runtime": "  ", "model": "sonnet"}, 422, "RUNTIME_UNRESOLVED")
 
 
-# --- gate 4: defaults -------------------------------------------------------------------------------
+# --- runtime resolved: the defaults when none is asked for ------------------------------------------
 
 
 def test_no_runtime_means_the_default_runtime(client: httpx.Client) -> None:
@@ -245,7 +247,7 @@ def test_external_workspace_defaults_to_external_runtime_without_model(client: h
     assert env["provider"] is None and env["auth_env"] == []
 
 
-# --- gate 5: runtime supported ---------------------------------------------------------------------
+# --- runtime supported -----------------------------------------------------------------------------
 
 
 def test_unknown_runtime_is_unsupported(server: LiveServer, client: httpx.Client) -> None:
@@ -269,7 +271,7 @@ def test_foreign_runtime_fails_open(client: httpx.Client) -> None:
     assert (created["runtime"], created["provider"], created["billing_mode"]) == ("langgraph", None, None)
 
 
-# --- gate 6: model required ---------------------------------------------------------------------------
+# --- model present ------------------------------------------------------------------------------------
 
 
 def test_model_is_required(server: LiveServer, client: httpx.Client) -> None:
@@ -277,7 +279,7 @@ def test_model_is_required(server: LiveServer, client: httpx.Client) -> None:
     refuse(server, client, {"name": unique("m"), "runtime": "langgraph", "model": " "}, 422, "MODEL_REQUIRED")
 
 
-# --- gate 9: persistence and names ----------------------------------------------------------------------
+# --- persist: names and parents ------------------------------------------------------------------------
 
 
 def test_taken_names_get_suffixes_per_parent(client: httpx.Client) -> None:
@@ -326,7 +328,7 @@ def test_unknown_parent_is_refused(server: LiveServer, client: httpx.Client) -> 
     assert (row["runtime"], row["model"], row["template"]) == ("hermes", "kimi-coding/kimi-k2", "hermes")
 
 
-# --- model change: gates 6 to 8 again --------------------------------------------------------------------
+# --- model change: runtime supported and the model gates again --------------------------------------------
 
 
 def test_model_change_runs_the_gates_again(server: LiveServer, client: httpx.Client) -> None:

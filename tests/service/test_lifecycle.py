@@ -239,7 +239,7 @@ def test_ambiguous_model_names_the_candidates(tmp_path: Path, manifest_copy: Pat
 
 
 def test_derived_provider_missing_from_the_catalog(tmp_path: Path) -> None:
-    """Gate 8: only a merged or hand-built registry can derive a provider its catalog lacks."""
+    """Provider in the catalog: only a merged or hand-built registry can derive a provider its catalog lacks."""
     server = LiveServer(Settings(database_url=f"sqlite:///{tmp_path / 'g8.db'}")).start()
     try:
         bundled = server.state.registry.manifest
@@ -370,7 +370,7 @@ def test_runtime_env_after_the_provider_left_the_registry(tmp_path: Path) -> Non
             gone = http.get(f"/workspaces/{created['id']}/runtime-env")
             assert gone.status_code == 422
             assert gone.json()["code"] == "DERIVED_PROVIDER_NOT_IN_REGISTRY" and gone.json()["provider"] == "openrouter"
-            # The core's gate 8 (catalog_provider) refuses it, naming what the workspace routes.
+            # The core's provider-in-the-catalog gate (catalog_provider) refuses it, naming what the workspace routes.
             assert (gone.json()["runtime"], gone.json()["model"]) == ("hermes", created["model"])
     finally:
         server.stop()

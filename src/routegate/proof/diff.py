@@ -58,9 +58,7 @@ class Outcome:
 
     @classmethod
     def of(cls, decision: Decision) -> Outcome:
-        if not decision.allowed or decision.provider is None:
-            return cls(decision.allowed)
-        return cls(True, decision.provider.name, decision.billing_mode)
+        return cls(decision.allowed, decision.provider_name, decision.billing_mode)
 
     @property
     def platform_billed(self) -> bool:

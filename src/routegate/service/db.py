@@ -1,19 +1,13 @@
-"""The service's tables and its one way into the database.
+"""The service's tables and its one way into the database: transactions, snapshots and the publish lock.
 
-SQLite runs in WAL mode and every write transaction starts with ``BEGIN
-IMMEDIATE``, so concurrent writers wait instead of failing on a stale
-snapshot; the service's own writers wait in a queue (:class:`_WriterQueue`)
-rather than on SQLite's polling busy handler. PostgreSQL connections are
-pinged before use, so the pool recovers by itself when the server comes back.
+How connections are made and set up (SQLite's WAL and ``BEGIN IMMEDIATE``, the
+writers' queue, PostgreSQL's pre-ping) is :mod:`.engines`'.
 """
 
 from __future__ import annotations
 
 import enum
-import fcntl
-import os
 import sqlite3
-import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -21,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from anyio import CapacityLimiter
 from sqlalchemy import (
@@ -39,8 +32,6 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
-    create_engine,
-    event,
     func,
     insert,
     literal_column,
@@ -49,8 +40,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.sql import ColumnElement
+
+from . import engines
 
 __all__ = [
     "NAME_TRIGRAMS",
@@ -68,15 +62,15 @@ __all__ = [
     "Workspace",
     "active_version_for_write",
     "declared_by_orm",
+    "foreign_key_violation",
     "iso_utc",
     "new_id",
     "parent_key",
+    "unique_violation",
     "utcnow",
 ]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-_WRITE = "routegate_write"
-_SQLITE_BUSY_SECONDS = 30
 _PG_ADVISORY_LOCK = 0x726F757465  # "route": one migrator at a time across machines
 PUBLISH_LOCK = 0x7075626C6973
 """PostgreSQL's advisory key ("publis") ordering publishes against creates and model changes:
@@ -272,7 +266,7 @@ class RowInsert:
     statement is compiled by SQLAlchemy once per dialect, from the table (no column
     list is written out), its values go through each column type's own bind
     processor, and it runs as the driver's statement: on SQLite with
-    :func:`_sqlite_statement`, elsewhere with ``exec_driver_sql`` (PostgreSQL's round
+    :func:`.engines.sqlite_statement`, elsewhere with ``exec_driver_sql`` (PostgreSQL's round
     trip dwarfs the difference, and its errors must reach SQLAlchemy's disconnect handling).
     """
 
@@ -288,7 +282,7 @@ class RowInsert:
         prepared = self._prepared.get(dialect.name) or self._prepared.setdefault(dialect.name, self._prepare(dialect))
         values = prepared.values(row)
         if dialect.name == "sqlite":
-            _sqlite_statement(connection, prepared.sql, values)
+            engines.sqlite_statement(connection, prepared.sql, values)
         else:
             connection.exec_driver_sql(prepared.sql, values)
 
@@ -312,48 +306,6 @@ class _Prepared:
         if self.positional:
             return tuple(row[key] if process is None else process(row[key]) for key, process in self.order)
         return {key: row[key] if process is None else process(row[key]) for key, process in self.order}
-
-
-class _WriterQueue:
-    """A SQLite file's writers in this service, one at a time, each woken as soon as the last is done.
-
-    SQLite's busy handler polls: a writer that finds the file locked sleeps 1, 2, 5, 10, ... ms
-    before it looks again, though a create holds the lock for a fraction of a millisecond. So
-    writers queue here instead: this process's threads on a lock, and the processes sharing the
-    file (``serve --workers N``) on an ``flock`` of a file beside it. SQLite's own lock and busy
-    timeout still stand against any other writer (a migration, another program).
-    """
-
-    def __init__(self, beside: Path) -> None:
-        self._path = beside.with_name(f"{beside.name}-writers")
-        self._threads = threading.Lock()
-        self._fd: int | None = None
-
-    @contextmanager
-    def turn(self) -> Iterator[None]:
-        with self._threads:  # first: threads of one process share the descriptor, and so its flock
-            if self._fd is None:
-                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-
-    def close(self) -> None:
-        with self._threads:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
-
-
-def _writer_queue(url: str) -> _WriterQueue | None:
-    """The queue for a SQLite file; none for an in-memory SQLite database or PostgreSQL."""
-    parsed = make_url(url)
-    file = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not file or file == ":memory:" or file.startswith("file:"):
-        return None
-    return _WriterQueue(Path(file))
 
 
 class UnusableDatabase(Exception):
@@ -396,12 +348,12 @@ class Database:
 
     def __init__(self, url: str, *, read_only: bool = False) -> None:
         self.url = url
-        self.engine = _read_only_engine(url) if read_only else _engine(url)
+        self.engine = _read_only_engine(url) if read_only else engines.engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         # The same pool, its connections marked as writers once rather than on every checkout.
-        self._write_engine = self.engine if read_only else self.engine.execution_options(**{_WRITE: True})
+        self._write_engine = self.engine if read_only else self.engine.execution_options(**{engines.WRITE: True})
         self._write_sessions = sessionmaker(self._write_engine, expire_on_commit=False)
-        self._writers = None if read_only else _writer_queue(url)
+        self._writers = None if read_only else engines.writer_queue(url)
         # Writes to a SQLite file take turns anyway; the service runs them in worker threads one
         # at a time (routes take this limiter), so threads that would only queue on the writers'
         # lock do not contend for the interpreter meanwhile. None: the default thread pool.
@@ -504,83 +456,24 @@ class Database:
             self._writers.close()
 
 
-def _engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        engine = create_engine(
-            url,
-            connect_args={"timeout": _SQLITE_BUSY_SECONDS, "check_same_thread": False},
-            pool_size=8,
-            max_overflow=32,
-        )
-        event.listen(engine, "connect", _sqlite_connect)
-        event.listen(engine, "begin", _sqlite_begin)
-        return engine
-    return create_engine(
-        url,
-        pool_pre_ping=True,
-        pool_size=10,
-        max_overflow=30,
-        pool_timeout=10,
-        connect_args={"connect_timeout": 5},
-    )
-
-
 def _read_only_engine(url: str) -> Engine:
-    """An engine that can neither create the database nor change it. Raises MissingDatabase.
-
-    A SQLite file is opened read-write (a read-only connection would leave its WAL files
-    behind) but must exist, and each connection is ``query_only``; a PostgreSQL session's
-    transactions are all read-only.
-    """
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return create_engine(
-            url,
-            pool_pre_ping=True,
-            connect_args={"connect_timeout": 5, "options": "-c default_transaction_read_only=on"},
-        )
-    file = parsed.database or ":memory:"
-    if file != ":memory:" and not file.startswith("file:"):
-        if not Path(file).is_file():
-            raise MissingDatabase(parsed.render_as_string(hide_password=True), file)
-        parsed = parsed.set(database=f"file:{quote(str(Path(file).absolute()))}", query={"mode": "rw", "uri": "true"})
-    engine = create_engine(parsed, connect_args={"timeout": _SQLITE_BUSY_SECONDS, "check_same_thread": False})
-    event.listen(engine, "connect", _sqlite_connect_read_only)
-    event.listen(engine, "begin", _sqlite_begin)
-    return engine
-
-
-def _sqlite_connect_read_only(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (see _sqlite_begin)
-    dbapi_connection.execute("PRAGMA query_only=ON")
-
-
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (see _sqlite_begin)
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-def _sqlite_begin(connection: Connection) -> None:
-    # A deferred transaction that reads and then writes fails at once (SQLITE_BUSY_SNAPSHOT)
-    # when another writer committed in between; IMMEDIATE takes the write lock up front.
-    immediate = connection.get_execution_options().get(_WRITE, False)
-    _sqlite_statement(connection, "BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-def _sqlite_statement(connection: Connection, sql: str, parameters: Any = ()) -> None:
-    """Run ``sql`` on SQLite's own connection, without Core's work per statement.
-
-    A create runs three statements (BEGIN and two INSERTs), and Core's execution context,
-    result and events for each cost more than SQLite's own work. A failed SQLite statement
-    changes nothing, so on an error it runs again through SQLAlchemy, which raises, logs
-    and counts the error like any other (a BEGIN refused after the busy timeout waits
-    for it a second time).
-    """
+    """See :func:`.engines.read_only_engine`. Raises MissingDatabase."""
     try:
-        connection.connection.driver_connection.execute(sql, parameters)  # type: ignore[union-attr]
-    except sqlite3.Error:
-        connection.exec_driver_sql(sql, parameters)
+        return engines.read_only_engine(url)
+    except FileNotFoundError as missing:
+        raise MissingDatabase(make_url(url).render_as_string(hide_password=True), missing.filename) from None
+
+
+def _violates(error: IntegrityError, sqlstate: str, sqlite_text: str) -> bool:
+    state = getattr(error.orig, "sqlstate", None)
+    return state == sqlstate if state is not None else sqlite_text in str(error.orig)
+
+
+def unique_violation(error: IntegrityError) -> bool:
+    """A unique index refused the row: the name, or the idempotency key, is another request's."""
+    return _violates(error, "23505", "UNIQUE constraint failed")
+
+
+def foreign_key_violation(error: IntegrityError) -> bool:
+    """A foreign key refused the change: a parent deleted meanwhile, or a child created meanwhile."""
+    return _violates(error, "23503", "FOREIGN KEY constraint failed")

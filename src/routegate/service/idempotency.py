@@ -10,6 +10,11 @@ request gets that answer back; the same key with another request is refused
 concurrent requests with one key, on any worker or machine, one inserts it and
 the others read its answer. Only admitted requests are remembered: a refusal
 wrote nothing, so a retry decides again (a reload may have fixed the manifest).
+
+The key's row is inserted before the write it answers for, in the write's own
+transaction (:func:`claim`), so a concurrent request with the same key waits on
+(PostgreSQL) or queues behind (SQLite) the first instead of writing too;
+:meth:`IdempotencyKeys.write_once` answers the loser with the winner's answer.
 """
 
 from __future__ import annotations
@@ -17,15 +22,31 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
+from sqlalchemy import Connection, delete, select
+from sqlalchemy.exc import IntegrityError
 
-__all__ = ["KEY_HEADER", "KEY_LIFETIME", "KEY_PARAMETER", "REPLAYED_HEADER", "Answer", "KeyedRequest"]
+from .db import Database, IdempotencyKey, RowInsert, unique_violation, utcnow
+from .http_errors import ServiceCode, ServiceError
+
+__all__ = [
+    "KEY_HEADER",
+    "KEY_LIFETIME",
+    "KEY_PARAMETER",
+    "REPLAYED_HEADER",
+    "Answer",
+    "IdempotencyKeys",
+    "KeyTaken",
+    "KeyedRequest",
+    "claim",
+]
 
 KEY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -83,3 +104,79 @@ class Answer:
 
     body: dict[str, Any]
     replayed: bool = False
+
+
+_INSERT_KEY = RowInsert(IdempotencyKey.__table__)  # type: ignore[arg-type]
+_MAX_ATTEMPTS = 64  # claims lost to a key that expired before its answer was read, before giving up with 409
+
+
+class KeyTaken(Exception):
+    """Another request inserted this idempotency key first; its answer is in the database."""
+
+
+def claim(transaction: Connection, keyed: KeyedRequest | None, answer: dict[str, Any], now: datetime) -> None:
+    """Insert the request's key and answer in the write's transaction; raises KeyTaken when another request has it."""
+    if keyed is None:
+        return
+    try:
+        _INSERT_KEY.run(
+            transaction, {"key": keyed.key, "request_hash": keyed.request_hash, "response": answer, "created_at": now}
+        )
+    except IntegrityError as error:
+        if unique_violation(error):
+            raise KeyTaken from None
+        raise
+
+
+class IdempotencyKeys:
+    """The stored keys: replay a request's answer, or run its write once."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def replay(self, keyed: KeyedRequest | None) -> Answer | None:
+        """The answer stored under the request's key, if a live one is; None when there is none.
+
+        Raises IDEMPOTENCY_KEY_REUSED when the key was used for another request.
+        """
+        if keyed is None:
+            return None
+        with self.database.read() as session:
+            row = session.scalar(
+                select(IdempotencyKey).where(
+                    IdempotencyKey.key == keyed.key, IdempotencyKey.created_at >= utcnow() - KEY_LIFETIME
+                )
+            )
+        if row is None:
+            return None
+        if row.request_hash != keyed.request_hash:
+            raise ServiceError(
+                ServiceCode.IDEMPOTENCY_KEY_REUSED,
+                f"this {KEY_HEADER} was already used for another request (another method, path or body) within "
+                f"{KEY_LIFETIME.total_seconds() / 3600:.0f} hours; send a new key for a new request",
+            )
+        return Answer(row.response, replayed=True)
+
+    def write_once(self, keyed: KeyedRequest | None, write: Callable[[], dict[str, Any]]) -> Answer:
+        """Run ``write``, which claims ``keyed`` in its own transaction; when another request
+        claimed the key first, answer with what that request got."""
+        for _ in range(_MAX_ATTEMPTS):
+            self._forget_expired(keyed)
+            try:
+                return Answer(write())
+            except KeyTaken:
+                answer = self.replay(keyed)
+                if answer is not None:
+                    return answer
+                # The holder's row expired between the purge and the claim: purge and claim again.
+        raise ServiceError(
+            ServiceCode.NAME_CONFLICT,
+            f"too many concurrent requests with one {KEY_HEADER}; retry it",
+        )
+
+    def _forget_expired(self, keyed: KeyedRequest | None) -> None:
+        """Delete keys past their lifetime, in their own short transaction, before a keyed write."""
+        if keyed is None:
+            return
+        with self.database.write() as session:
+            session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < utcnow() - KEY_LIFETIME))

@@ -37,7 +37,7 @@ from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import IntegrityError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .state import Served, ServiceState
+from .state import Served, ServiceState, service_state
 
 if TYPE_CHECKING:
     from prometheus_client import Counter, Gauge, Histogram
@@ -185,8 +185,7 @@ def metrics_endpoint(request: Request) -> Response:
 
 def record_decision(request: Request, runtime: str | None, outcome: str) -> None:
     """Count one gate decision; ``outcome`` is :data:`ADMITTED` or the refusal code."""
-    state: ServiceState = request.app.state.routegate
-    known = runtime is not None and (runtime in state.registry.runtimes or runtime in state.settings.foreign_runtimes)
+    known = runtime is not None and service_state(request).registry.supports(runtime)
     _metrics(request).decisions.labels(runtime if known else OTHER_RUNTIME, str(outcome)).inc()
 
 

@@ -41,7 +41,8 @@ from routegate.publishing import (
 from routegate.registry import Registry
 
 from .db import PUBLISH_LOCK, Database, ManifestVersion, Workspace, iso_utc
-from .store import decisions_high_water, stored_workspaces
+from .decision_log import decisions_high_water
+from .store import stored_workspaces
 
 __all__ = ["NOTIFY_CHANNEL", "Candidate", "PublishResult", "VersionInfo", "VersionStore", "candidate"]
 
@@ -260,7 +261,6 @@ class VersionStore:
             proposed,
             _reporting_progress(stored_workspaces(snapshot), snapshot.scalar(select(func.count(Workspace.seq))) or 0),
             current=None if current is None else current.registry,
-            foreign_runtimes=self.foreign_runtimes,
         )
         return _Replayed(impact, high_water)
 
@@ -281,11 +281,7 @@ class VersionStore:
             active = self._active_row(session)
             if (None if active is None else active.version) != (None if previous is None else previous.version):
                 return None
-            since = assess(
-                proposed,
-                stored_workspaces(session, changed_after=replayed.high_water),
-                foreign_runtimes=self.foreign_runtimes,
-            )
+            since = assess(proposed, stored_workspaces(session, changed_after=replayed.high_water))
             impact = combined(replayed.impact, since)
             if impact.blocking and not force:
                 raise ManifestWouldStrand(impact, proposed.fingerprint)

@@ -26,7 +26,7 @@ from .schemas import (
     TemplatesOut,
     require_json,
 )
-from .state import ServiceState
+from .state import service_state
 
 __all__ = ["router"]
 
@@ -35,15 +35,11 @@ log = logging.getLogger("routegate.service")
 router = APIRouter()
 
 
-def _state(request: Request) -> ServiceState:
-    return request.app.state.routegate  # type: ignore[no-any-return]
-
-
 @router.get(
     "/registry", tags=["registry"], operation_id="getRegistry", response_model=RegistryOut, responses=refusals()
 )
 def registry_summary(request: Request) -> dict[str, Any]:
-    service = _state(request)
+    service = service_state(request)
     served = service.served
     registry = served.registry
     return {
@@ -65,7 +61,7 @@ def registry_summary(request: Request) -> dict[str, Any]:
 )
 def runtime_detail(runtime: str, request: Request) -> dict[str, Any]:
     """The runtime's menu with provider, billing and required env, and its native providers."""
-    registry = _state(request).registry
+    registry = service_state(request).registry
     if runtime not in registry.runtimes:
         raise ServiceError(
             ServiceCode.UNKNOWN_RUNTIME,
@@ -109,7 +105,7 @@ def runtime_detail(runtime: str, request: Request) -> dict[str, Any]:
 )
 def check(body: CheckModel, request: Request) -> dict[str, Any]:
     """The create gate's model decision, in the JSON of ``routegate check --json``."""
-    return _state(request).registry.check(body.runtime, body.model, body.auth_env).to_dict()
+    return service_state(request).registry.check(body.runtime, body.model, body.auth_env).to_dict()
 
 
 @router.post(
@@ -135,7 +131,7 @@ def reload(request: Request) -> dict[str, Any]:
     and one that would strand a workspace 409 MANIFEST_WOULD_STRAND, and the active version stays.
     Every instance and worker on the database follows within a second.
     """
-    return _state(request).reload().to_dict()
+    return service_state(request).reload().to_dict()
 
 
 @router.get(
@@ -146,7 +142,7 @@ def templates(request: Request) -> dict[str, Any]:
     residual with the refusal's code, and with the decision check() makes for it (who serves
     it, who pays) where the runtime is the registry's. Templates that cannot be read are ``problems``.
     """
-    service = _state(request)
+    service = service_state(request)
     registry = service.registry
     found, problems = service.scan_templates()
     items = [_described(registry, template) for template in found]
@@ -218,7 +214,7 @@ def _decision(report: TemplateDrift, model: str | None) -> dict[str, Any] | None
 )
 def healthz(request: Request) -> dict[str, Any]:
     """200 when the database answers; 503 DATABASE_UNAVAILABLE when it does not (the detail goes to the log)."""
-    service = _state(request)
+    service = service_state(request)
     served = service.served
     fingerprint = served.registry.fingerprint
     try:

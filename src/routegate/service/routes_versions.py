@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from .auth import require_access
 from .http_errors import ServiceCode, refusals
 from .schemas import ActivateVersion, PublishManifest, PublishOut, VersionPage
-from .state import ServiceState
+from .state import service_state
 
 __all__ = ["router"]
 
@@ -42,10 +42,6 @@ Cursor = Annotated[str | None, Query(pattern=r"^[0-9]{1,9}$", description="next_
 Version = Annotated[int, Path(ge=1, le=2_147_483_647, description="a version number from GET /registry/versions")]
 
 
-def _state(request: Request) -> ServiceState:
-    return request.app.state.routegate  # type: ignore[no-any-return]
-
-
 @router.get(
     "/registry/versions",
     operation_id="listVersions",
@@ -54,7 +50,7 @@ def _state(request: Request) -> ServiceState:
 )
 def list_versions(request: Request, limit: Limit = 50, cursor: Cursor = None) -> dict[str, Any]:
     """Every published manifest version, newest first, the active one marked."""
-    items, next_cursor = _state(request).versions.page(limit, None if cursor is None else int(cursor))
+    items, next_cursor = service_state(request).versions.page(limit, None if cursor is None else int(cursor))
     return {"items": [item.to_dict() for item in items], "next_cursor": next_cursor}
 
 
@@ -73,7 +69,7 @@ def publish(body: PublishManifest, request: Request, response: Response) -> dict
     201 when a version was stored and activated; 200 for a dry run (nothing stored) or for
     the active version's own bytes (nothing to do).
     """
-    outcome = _state(request).publish(body.manifest, note=body.note, dry_run=body.dry_run, force=body.force)
+    outcome = service_state(request).publish(body.manifest, note=body.note, dry_run=body.dry_run, force=body.force)
     if not outcome.changed:
         response.status_code = 200
     return outcome.to_dict()
@@ -88,4 +84,4 @@ def publish(body: PublishManifest, request: Request, response: Response) -> dict
 )
 def activate(version: Version, request: Request, body: ActivateVersion = _NO_OPTIONS) -> dict[str, Any]:
     """Make a stored version the active one again (roll back or forward), through the same gate."""
-    return _state(request).activate(version, force=body.force, dry_run=body.dry_run).to_dict()
+    return service_state(request).activate(version, force=body.force, dry_run=body.dry_run).to_dict()

@@ -1,16 +1,14 @@
-"""Routes for /workspaces and /decisions: validate, ask the core's gates, persist.
+"""Routes for /workspaces and /decisions: HTTP in, HTTP out.
 
-Every rule that admits or refuses lives in :mod:`routegate.gate`; every
-status code lives in :mod:`.errors`. A refusal is logged in the decision
-table before it is raised, so "why was this refused" has an answer later.
+What a write does (idempotent replay, the gates, the store, metrics, the
+decision log) is :mod:`.workspaces`'; every rule that admits or refuses lives
+in :mod:`routegate.gate`; every status code lives in :mod:`.http_errors`.
 Creates and model changes take an ``Idempotency-Key`` (see :mod:`.idempotency`).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import anyio.to_thread
@@ -19,12 +17,11 @@ from fastapi.responses import JSONResponse
 
 from routegate import gate
 
-from . import http_errors, metrics
+from . import http_errors, workspaces
 from .auth import require_access
-from .db import Action
 from .guards import guarded_route
 from .idempotency import KEY_PARAMETER, REPLAYED_HEADER, Answer, KeyedRequest
-from .middleware import GATE_SECONDS
+from .listing import CURSOR, seq_of, workspace_dict
 from .schemas import (
     ChangeModel,
     CreateWorkspace,
@@ -34,8 +31,7 @@ from .schemas import (
     WorkspacePage,
     require_json,
 )
-from .state import Served, ServiceState
-from .store import CURSOR, DecisionOutdated, Refusal, seq_of, workspace_dict
+from .state import service_state
 
 __all__ = ["router"]
 
@@ -52,10 +48,6 @@ Cursor = Annotated[str | None, Query(pattern=f"^{CURSOR.pattern}$", description=
 WorkspaceFilter = Annotated[str | None, Query(max_length=36, pattern=r"^[0-9a-f-]+$")]
 
 
-def _state(request: Request) -> ServiceState:
-    return request.app.state.routegate  # type: ignore[no-any-return]
-
-
 def _after(cursor: str | None) -> int | None:
     return None if cursor is None else seq_of(cursor)
 
@@ -67,33 +59,13 @@ def _answered(answer: Answer, status_code: int) -> JSONResponse:
     return JSONResponse(answer.body, status_code=status_code, headers=headers)
 
 
-def _stripped(value: str | None) -> str | None:
-    """What the gates make of an optional text field: surrounding spaces dropped, blank as none."""
-    return (value or "").strip() or None
-
-
-@contextmanager
-def _gated(request: Request, served: Served, refused: Callable[[gate.GateRefusal], Refusal]) -> Iterator[None]:
-    """Time the gates for Server-Timing; log a refusal (``refused`` says what was known) and re-raise it."""
-    started = time.perf_counter()
-    try:
-        yield
-    except gate.GateRefusal as refusal:
-        setattr(request.state, GATE_SECONDS, time.perf_counter() - started)
-        record = refused(refusal)
-        _state(request).store.record_refusal(record, served.registry.fingerprint, served.version)
-        metrics.record_decision(request, record.runtime, refusal.code)
-        raise
-    setattr(request.state, GATE_SECONDS, time.perf_counter() - started)
-
-
 _KEYED = {"parameters": [KEY_PARAMETER]}
 
 
 async def _writing(request: Request, work: Callable[..., _T], *args: Any) -> _T:
     """Run a write route's work in a worker thread, as FastAPI runs a plain route, but under the
     database's write limiter: on a SQLite file, one at a time (see ``Database.write_limiter``)."""
-    return await anyio.to_thread.run_sync(work, *args, limiter=_state(request).database.write_limiter)
+    return await anyio.to_thread.run_sync(work, *args, limiter=service_state(request).database.write_limiter)
 
 
 @router.post(
@@ -110,75 +82,24 @@ async def create_workspace(body: CreateWorkspace, request: Request) -> JSONRespo
 
 
 def _create(body: CreateWorkspace, request: Request) -> JSONResponse:
-    service = _state(request)
     keyed = KeyedRequest.of(request, body)
-    replayed = service.store.replay(keyed)
-    if replayed is not None:
-        return _answered(replayed, 201)
-    served = service.served  # one manifest version for the whole decision
-    while True:
-        admission = _admit_create(body, request, served)
-        try:
-            created = service.store.create(
-                name=body.name,
-                parent_id=body.parent_id,
-                role=body.role,
-                url=body.url,
-                external=body.external,
-                auth_env=body.auth_env,
-                admission=admission,
-                fingerprint=served.registry.fingerprint,
-                keyed=keyed,
-                manifest_version=served.version,
-            )
-        except DecisionOutdated:
-            served = service.sync()  # a publish switched versions meanwhile: decide again under the active one
-            continue
-        return _answered(created, 201)
-
-
-def _admit_create(body: CreateWorkspace, request: Request, served: Served) -> gate.Admission:
-    """The create gates under ``served``; a refusal is logged and raised."""
-    service = _state(request)
-    settings = service.settings
-    filled: list[str | None] = []  # the default model the named template offered, once read
-
-    def template_lookup(name: str) -> tuple[str | None, str | None]:
-        runtime, model = service.template_defaults(name)
-        filled.append(model)
-        return runtime, model
-
-    def refused(refusal: gate.GateRefusal) -> Refusal:
-        # A template fills in only a missing model, so the body's model wins over the template's.
-        model = _stripped(body.model) or (_stripped(filled[0]) if filled else None)
-        return Refusal.of(Action.CREATE, refusal, runtime=_stripped(body.runtime), model=model, template=body.template)
-
-    with _gated(request, served, refused):
-        admission = gate.admit_create(
-            served.registry,
-            body.gate_request(),
-            template_lookup=template_lookup,
-            default_runtime=settings.default_runtime,
-            foreign_runtimes=settings.foreign_runtimes,
-        )
-    metrics.record_decision(request, admission.runtime, metrics.ADMITTED)
-    return admission
+    return _answered(workspaces.create(service_state(request), request, body, keyed), 201)
 
 
 @router.get("/workspaces", response_model=WorkspacePage, tags=["workspaces"], operation_id="listWorkspaces")
 def list_workspaces(request: Request, limit: Limit = 50, cursor: Cursor = None) -> dict[str, Any]:
-    items, next_cursor = _state(request).store.page(limit, _after(cursor))
+    items, next_cursor = service_state(request).store.page(limit, _after(cursor))
     return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get("/workspaces/{workspace_id}", response_model=WorkspaceOut, tags=["workspaces"], operation_id="getWorkspace")
 def get_workspace(workspace_id: str, request: Request) -> dict[str, Any]:
-    return workspace_dict(_state(request).store.get(workspace_id))
+    return workspace_dict(service_state(request).store.get(workspace_id))
 
 
 @router.delete("/workspaces/{workspace_id}", status_code=204, tags=["workspaces"], operation_id="deleteWorkspace")
 async def delete_workspace(workspace_id: str, request: Request) -> Response:
-    await _writing(request, _state(request).store.delete, workspace_id)
+    await _writing(request, workspaces.delete, service_state(request), workspace_id)
     return Response(status_code=204)
 
 
@@ -195,50 +116,8 @@ async def change_model(workspace_id: str, body: ChangeModel, request: Request) -
 
 
 def _change_model(workspace_id: str, body: ChangeModel, request: Request) -> JSONResponse:
-    service = _state(request)
     keyed = KeyedRequest.of(request, body)
-    replayed = service.store.replay(keyed)
-    if replayed is not None:
-        return _answered(replayed, 200)
-    served = service.served
-    workspace = service.store.get(workspace_id)
-    auth_env = body.auth_env if body.auth_env is not None else workspace.auth_env
-
-    def refused(refusal: gate.GateRefusal) -> Refusal:
-        return Refusal.of(
-            Action.MODEL_CHANGE,
-            refusal,
-            runtime=workspace.runtime,
-            model=_stripped(body.model),
-            template=workspace.template,
-            workspace_id=workspace.id,
-        )
-
-    while True:
-        with _gated(request, served, refused):
-            decision = gate.admit_model_change(
-                served.registry,
-                workspace.runtime,
-                body.model,
-                external=workspace.external,
-                auth_env=frozenset(auth_env),
-                foreign_runtimes=service.settings.foreign_runtimes,
-            )
-        metrics.record_decision(request, workspace.runtime, metrics.ADMITTED)
-        try:
-            changed = service.store.change_model(
-                workspace.id,
-                model=None if decision is None else decision.model,
-                auth_env=auth_env,
-                decision=decision,
-                fingerprint=served.registry.fingerprint,
-                keyed=keyed,
-                manifest_version=served.version,
-            )
-        except DecisionOutdated:
-            served = service.sync()  # a publish switched versions meanwhile: decide again under the active one
-            continue
-        return _answered(changed, 200)
+    return _answered(workspaces.change_model(service_state(request), request, workspace_id, body, keyed), 200)
 
 
 @router.get(
@@ -249,7 +128,7 @@ def _change_model(workspace_id: str, body: ChangeModel, request: Request) -> JSO
 )
 def runtime_env(workspace_id: str, request: Request) -> dict[str, Any]:
     """What the runtime needs to boot: provider, protocol, base URLs and env var NAMES (never values)."""
-    service = _state(request)
+    service = service_state(request)
     registry = service.registry
     workspace = service.store.get(workspace_id)
     provider = None
@@ -280,5 +159,5 @@ def list_decisions(
     candidates), and so are the store's (unknown parent, no free name). A 400
     INVALID_FIELDS is not: a body that failed validation has nothing trustworthy to record.
     """
-    items, next_cursor = _state(request).store.decisions(workspace_id, limit, _after(cursor))
+    items, next_cursor = service_state(request).decisions.page(workspace_id, limit, _after(cursor))
     return {"items": items, "next_cursor": next_cursor}

@@ -12,10 +12,14 @@ Contract for code that plugs into the app (routers, the console):
   messages name the root ``TEMPLATES_LABEL`` (``<templates>``), not its real path.
 * ``.settings`` -- the :class:`Settings` the service started with.
 * ``.database`` -- the :class:`Database` (its ``.engine`` for direct SQL).
-* ``.store`` -- workspace and decision persistence (:class:`Store`).
+* ``.store`` -- the workspace rows (:class:`Store`).
+* ``.decisions`` -- the decision log (:class:`DecisionLog`).
+* ``.keys`` -- the stored idempotency keys (:class:`IdempotencyKeys`).
 * ``.versions`` -- the manifest versions (:class:`VersionStore`).
 * ``.publish()`` / ``.activate()`` / ``.reload()`` -- change the fleet's active version through
   the publish gate, then serve it here at once.
+
+:func:`service_state` is how a route reaches it.
 
 The database's active manifest version is the truth for every process that shares
 it: each process follows it with a :class:`ManifestWatcher` (see :mod:`.propagation`).
@@ -28,6 +32,8 @@ import logging
 import threading
 from dataclasses import dataclass
 
+from fastapi import Request
+
 from routegate.errors import InvalidManifest, Problem, UnreadableManifest
 from routegate.manifest import bundled_manifest_path
 from routegate.publishing import ManifestWouldStrand
@@ -35,12 +41,14 @@ from routegate.registry import Registry
 from routegate.templates import TEMPLATES_LABEL, Template, TemplateProblem, TemplateRoot, scan_templates
 
 from .db import Database
+from .decision_log import DecisionLog
+from .idempotency import IdempotencyKeys
 from .propagation import ManifestWatcher
 from .publication import Candidate, PublishResult, VersionStore, candidate
 from .settings import Settings, SettingsError
 from .store import Store
 
-__all__ = ["Served", "ServiceState", "configured_manifest", "reload_configured"]
+__all__ = ["Served", "ServiceState", "configured_manifest", "reload_configured", "service_state"]
 
 log = logging.getLogger("routegate.service")
 
@@ -98,7 +106,18 @@ def reload_and_log(versions: VersionStore, settings: Settings) -> None:
 class ServiceState:
     TEMPLATES_LABEL = TEMPLATES_LABEL
 
-    __slots__ = ("_sync_lock", "_watcher", "database", "served", "settings", "store", "templates", "versions")
+    __slots__ = (
+        "_sync_lock",
+        "_watcher",
+        "database",
+        "decisions",
+        "keys",
+        "served",
+        "settings",
+        "store",
+        "templates",
+        "versions",
+    )
 
     def __init__(self, settings: Settings) -> None:
         """Check the manifest file and templates root, migrate the database, and settle which
@@ -114,6 +133,8 @@ class ServiceState:
         self.database = Database(settings.database_url)
         self.database.upgrade()
         self.store = Store(self.database, name_suffix_limit=settings.name_suffix_limit)
+        self.decisions = DecisionLog(self.database)
+        self.keys = IdempotencyKeys(self.database)
         self.versions = VersionStore(self.database, foreign_runtimes=settings.foreign_runtimes)
         active = self.versions.bootstrap(configured, note=f"first version, from {_label(settings)}")
         if active.sha256 == configured.sha256:
@@ -134,8 +155,7 @@ class ServiceState:
                 self.settings.foreign_runtimes,
             ).registry
         self.served = Served(registry, active.version)
-        unknown_default = settings.default_runtime not in (*registry.runtimes, *settings.foreign_runtimes)
-        if unknown_default:
+        if not registry.supports(settings.default_runtime):
             raise SettingsError(f"default runtime {settings.default_runtime!r} is neither in the manifest nor foreign")
         self._sync_lock = threading.Lock()
         self._watcher = ManifestWatcher(settings.database_url, settings.manifest_poll_seconds, self._on_wake)
@@ -232,3 +252,8 @@ class ServiceState:
     def close(self) -> None:
         self._watcher.stop()
         self.database.dispose()
+
+
+def service_state(request: Request) -> ServiceState:
+    """The state of the service a request reached."""
+    return request.app.state.routegate  # type: ignore[no-any-return]

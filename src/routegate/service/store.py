@@ -1,4 +1,4 @@
-"""Workspaces, decisions and idempotency keys in the database.
+"""Workspace rows in the database: insert, change, read, list and delete them, and choose free names.
 
 A workspace name taken under the same parent gets " (2)", " (3)", ...: the
 unique index on (parent-or-root, name) decides who got a name. A create first
@@ -7,83 +7,51 @@ only when the index refuses it does it read the taken names, choose the lowest
 free one and try again. Reading only chooses the candidate; the index makes
 the decision, so concurrent creates stay correct on SQLite and PostgreSQL alike.
 The inserts are compiled by SQLAlchemy from the ORM's own tables and run as
-the driver's statements (:class:`.db.RowInsert`); their columns and the API's
-view of a workspace are derived from the tables. Idempotency keys work the way
-names do: the key's row is inserted in the write's own transaction, and its
-primary key decides which of several concurrent requests with one key writes
-(see :mod:`.idempotency`).
+the driver's statements (:class:`.db.RowInsert`).
+
+A create or model change writes its workspace row, its decision (:mod:`.decision_log`)
+and its idempotency key (:mod:`.idempotency`) in one transaction, and only under
+the manifest version it was decided under (:class:`DecisionOutdated`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from functools import partial
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Column,
-    ColumnElement,
-    Connection,
-    DateTime,
-    Integer,
-    Select,
-    String,
-    column,
-    delete,
-    exists,
-    func,
-    inspect,
-    select,
-    table,
-)
+from sqlalchemy import Connection, exists, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 
 from routegate.decision import Decision
-from routegate.gate import Admission, GateRefusal
+from routegate.gate import Admission
 from routegate.publishing import StoredWorkspace
 
 from .db import (
-    NAME_TRIGRAMS,
     Action,
     Database,
     DecisionRecord,
-    IdempotencyKey,
     RowInsert,
     Workspace,
     active_version_for_write,
-    iso_utc,
+    foreign_key_violation,
     new_id,
     parent_key,
+    unique_violation,
     utcnow,
 )
+from .decision_log import DecisionLog, Entry
 from .http_errors import ServiceCode, ServiceError
-from .idempotency import KEY_HEADER, KEY_LIFETIME, Answer, KeyedRequest
+from .idempotency import KeyedRequest, claim
+from .listing import COUNT_CAP, CURSOR, Listing, Matching, cursor_of, workspace_dict, workspace_view
 
-__all__ = [
-    "CURSOR",
-    "DecisionOutdated",
-    "Listing",
-    "Refusal",
-    "Store",
-    "cursor_of",
-    "decision_dict",
-    "decisions_high_water",
-    "seq_of",
-    "stored_workspaces",
-    "workspace_dict",
-]
+__all__ = ["DecisionOutdated", "Store", "stored_workspaces"]
 
 _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _MAX_ATTEMPTS = 64  # lost races on one name before giving up with 409
-
-
-class _KeyTaken(Exception):
-    """Another request inserted this idempotency key first; its answer is in the database."""
+_INSERT_WORKSPACE = RowInsert(Workspace.__table__)  # type: ignore[arg-type]
 
 
 class DecisionOutdated(Exception):
@@ -106,135 +74,10 @@ def _still_active(connection: Connection, decided: int) -> None:
         raise DecisionOutdated(decided, active)
 
 
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """What the decision log keeps of a refused create or model change: what was known when it was refused."""
-
-    action: Action
-    code: str
-    reason: str
-    runtime: str | None
-    model: str | None
-    template: str | None = None
-    candidates: tuple[str, ...] = ()
-    workspace_id: str | None = None
-
-    @classmethod
-    def of(
-        cls,
-        action: Action,
-        refusal: GateRefusal | ServiceError,
-        *,
-        runtime: str | None,
-        model: str | None,
-        template: str | None = None,
-        workspace_id: str | None = None,
-    ) -> Refusal:
-        """A gate's or the store's refusal; the decision behind a gate-7/8 refusal knows the model best."""
-        decision = refusal.decision if isinstance(refusal, GateRefusal) else None
-        context = refusal.context
-        candidates = decision.candidates if decision is not None else tuple(context.get("candidates", ()))
-        return cls(
-            action=action,
-            code=str(refusal.code),
-            reason=refusal.message,
-            runtime=context.get("runtime", runtime),
-            model=decision.model if decision is not None else context.get("model", model),
-            template=context.get("template", template),
-            candidates=tuple(candidates),
-            workspace_id=workspace_id,
-        )
-
-
-_INSERT_WORKSPACE = RowInsert(Workspace.__table__)  # type: ignore[arg-type]
-_INSERT_DECISION = RowInsert(DecisionRecord.__table__)  # type: ignore[arg-type]
-_INSERT_KEY = RowInsert(IdempotencyKey.__table__)  # type: ignore[arg-type]
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-def _shown_as(column: Column[Any]) -> Callable[[Any], Any]:
-    """How the API shows a column's value: moments as ISO text, JSON lists as fresh lists."""
-    if isinstance(column.type, DateTime):
-        return iso_utc
-    if isinstance(column.type, JSON):
-        return list
-    return _same
-
-
-# What the API shows of a workspace: every column of its table but the internal sequence key.
-_SHOWN = tuple((column.key, _shown_as(column)) for column in inspect(Workspace).columns if not column.primary_key)
-
-
-def _shown(value_of: Callable[[str], Any]) -> dict[str, Any]:
-    return {key: show(value_of(key)) for key, show in _SHOWN}
-
-
-def workspace_dict(ws: Workspace) -> dict[str, Any]:
-    """A stored workspace as the API shows it."""
-    return _shown(partial(getattr, ws))
-
-
-def decision_dict(record: DecisionRecord) -> dict[str, Any]:
-    return {
-        "id": record.seq,
-        "action": record.action,
-        "admitted": record.admitted,
-        "code": record.code,
-        "reason": record.reason,
-        "workspace_id": record.workspace_id,
-        "runtime": record.runtime,
-        "model": record.model,
-        "provider": record.provider,
-        "billing_mode": record.billing_mode,
-        "path": record.path,
-        "template": record.template,
-        "candidates": list(record.candidates),
-        "manifest_fingerprint": record.manifest_fingerprint,
-        "manifest_version": record.manifest_version,
-        "created_at": iso_utc(record.created_at),
-    }
-
-
-def _admitted(
-    action: Action,
-    decision: Decision | None,
-    *,
-    workspace_id: str,
-    runtime: str,
-    model: str | None,
-    fingerprint: str,
-    manifest_version: int,
-    created_at: datetime,
-    template: str | None = None,
-) -> dict[str, Any]:
-    """The decision log's row for an admitted create or model change."""
-    if decision is None:  # an external workspace without a model: nothing to route or bill
-        reason, provider, billing, path = "external workspace without a model: nothing to route", None, None, None
-    else:
-        reason = decision.reason
-        provider = None if decision.provider is None else decision.provider.name
-        billing = None if decision.billing_mode is None else decision.billing_mode.value
-        path = None if decision.path is None else decision.path.value
-    return {
-        "action": action,
-        "admitted": True,
-        "code": None,
-        "reason": reason,
-        "workspace_id": workspace_id,
-        "runtime": runtime,
-        "model": model,
-        "provider": provider,
-        "billing_mode": billing,
-        "path": path,
-        "template": template,
-        "candidates": [] if decision is None else list(decision.candidates),
-        "manifest_fingerprint": fingerprint,
-        "manifest_version": manifest_version,
-        "created_at": created_at,
-    }
+def _parent_not_found(parent_id: str) -> ServiceError:
+    return ServiceError(
+        ServiceCode.PARENT_NOT_FOUND, f"parent workspace {parent_id!r} does not exist", parent_id=parent_id
+    )
 
 
 def stored_workspaces(
@@ -243,7 +86,7 @@ def stored_workspaces(
     """Every workspace with the decision it was stored with, streamed, for the publish gate's replay.
 
     ``changed_after``: only those created or changed by an admitted decision after that one
-    (see :func:`decisions_high_water`), for the re-check of what a replay's snapshot could not see.
+    (see :func:`.decision_log.decisions_high_water`), for the re-check of what a replay's snapshot could not see.
     """
     columns = (
         Workspace.id,
@@ -274,152 +117,19 @@ def stored_workspaces(
         )
 
 
-def decisions_high_water(session: Session) -> int:
-    """The newest decision's number (0 before any).
-
-    Every create and model change logs its admitted decision in its own transaction, and
-    decision numbers only grow (none is ever deleted), so the workspaces a later re-check
-    must see are exactly those named by admitted decisions past this mark.
-    """
-    return session.scalar(select(func.coalesce(func.max(DecisionRecord.seq), 0))) or 0
-
-
-def _violates(error: IntegrityError, sqlstate: str, sqlite_text: str) -> bool:
-    state = getattr(error.orig, "sqlstate", None)
-    return state == sqlstate if state is not None else sqlite_text in str(error.orig)
-
-
-def _unique_violation(error: IntegrityError) -> bool:
-    return _violates(error, "23505", "UNIQUE constraint failed")
-
-
-def _foreign_key_violation(error: IntegrityError) -> bool:
-    return _violates(error, "23503", "FOREIGN KEY constraint failed")
-
-
-def _claim(transaction: Connection, keyed: KeyedRequest | None, answer: dict[str, Any], now: datetime) -> None:
-    """Insert the request's idempotency key with its answer; raises _KeyTaken when another request has it.
-
-    Inserted before the write it answers for, so a concurrent request with the same key
-    waits on (PostgreSQL) or queues behind (SQLite) the first instead of writing too.
-    """
-    if keyed is None:
-        return
-    try:
-        _INSERT_KEY.run(
-            transaction, {"key": keyed.key, "request_hash": keyed.request_hash, "response": answer, "created_at": now}
-        )
-    except IntegrityError as error:
-        if _unique_violation(error):
-            raise _KeyTaken from None
-        raise
-
-
-CURSOR = re.compile(r"[0-9]{1,18}")
-"""A page cursor as the API and the console spell it: the ``seq`` of a row the page showed, in decimal."""
-
-_TRIGRAMS = table(NAME_TRIGRAMS, column("rowid", Integer), column("name", String))  # the SQLite FTS5 table
-
-
-def cursor_of(seq: int) -> str:
-    return str(seq)
-
-
-def seq_of(cursor: str) -> int:
-    """The row a cursor names; a ValueError when it is not a cursor."""
-    if CURSOR.fullmatch(cursor) is None:
-        raise ValueError(f"{cursor[:20]!r} is not a page cursor")
-    return int(cursor)
-
-
-@dataclass(frozen=True, slots=True)
-class Listing:
-    """One page of the console's list, newest first, and the cursors of the pages either side."""
-
-    items: list[dict[str, Any]]
-    newer: str | None  # ``newer_than`` of the page before this one; None when nothing is newer
-    older: str | None  # ``older_than`` of the page after this one; None when nothing is older
-    matching: int  # the rows that match, counted up to Store.COUNT_CAP + 1
-
-    @property
-    def capped(self) -> bool:
-        return self.matching > Store.COUNT_CAP
-
-
-@dataclass(frozen=True, slots=True)
-class _Matching:
-    """The rows a listing reads and the key that orders them.
-
-    The key is the workspace's ``seq`` or, when SQLite searches names, the FTS5 table's
-    rowid (the same number), so that the index hands rows over in the page's order and
-    a page stops reading after ``limit`` rows. Every query bounds the key on one side or
-    both: even the first page is a range over an index, never a scan of the table.
-    ``keys`` are the matching keys alone, for counting when no filter needs the rows:
-    a search counted on the FTS5 table reads nothing of the workspace table.
-    """
-
-    rows: Select[Workspace]
-    key: ColumnElement[int] | InstrumentedAttribute[int]
-    keys: Select[int]
-
-    @classmethod
-    def of(cls, dialect: str, name_contains: str | None) -> _Matching:
-        rows = select(Workspace)
-        if name_contains is None:
-            return cls(rows, Workspace.seq, select(Workspace.seq))
-        if dialect == "sqlite":
-            phrase = '"' + name_contains.replace('"', '""') + '"'  # one literal string, no FTS5 query syntax
-            match = _TRIGRAMS.c.name.match(phrase)
-            found = rows.join(_TRIGRAMS, _TRIGRAMS.c.rowid == Workspace.seq).where(match)
-            return cls(found, _TRIGRAMS.c.rowid, select(_TRIGRAMS.c.rowid).where(match))
-        contains = Workspace.name.icontains(name_contains, autoescape=True)
-        return cls(rows.where(contains), Workspace.seq, select(Workspace.seq).where(contains))
-
-    def page(
-        self,
-        session: Session,
-        filters: Sequence[ColumnElement[bool]],
-        limit: int,
-        older_than: str | None,
-        newer_than: str | None,
-    ) -> Listing:
-        rows, key = self.rows.where(*filters), self.key
-        if newer_than is not None:
-            found = list(session.scalars(rows.where(key > seq_of(newer_than)).order_by(key).limit(limit + 1)))
-            shown = found[:limit][::-1]
-            newer = cursor_of(shown[0].seq) if len(found) > limit else None
-            older = cursor_of(shown[-1].seq) if shown and self._any(session, rows.where(key < shown[-1].seq)) else None
-        else:
-            bound = key > 0 if older_than is None else key < seq_of(older_than)
-            found = list(session.scalars(rows.where(bound).order_by(key.desc()).limit(limit + 1)))
-            shown = found[:limit]
-            older = cursor_of(shown[-1].seq) if len(found) > limit else None
-            newer = None
-            if older_than is not None and shown and self._any(session, rows.where(key > shown[0].seq)):
-                newer = cursor_of(shown[0].seq)
-        keys = rows.with_only_columns(key) if filters else self.keys
-        counted = keys.where(key > 0).limit(Store.COUNT_CAP + 1).subquery()
-        matching = session.scalar(select(func.count()).select_from(counted)) or 0
-        return Listing([workspace_dict(ws) for ws in shown], newer, older, matching)
-
-    @staticmethod
-    def _any(session: Session, rows: Select[Workspace]) -> bool:
-        return bool(session.scalar(select(rows.exists())))
-
-
 class Store:
-    """Every read and write of workspaces and decisions; one transaction per call."""
+    """Every read and write of workspace rows; one transaction per call."""
 
     SEARCH_MIN = 3
     """The shortest name search: a trigram index holds nothing shorter than a trigram."""
-    COUNT_CAP = 10_000
-    """How far a listing counts the rows that match: past it, "more than 10,000" is all a page says."""
+    COUNT_CAP = COUNT_CAP
+    """How far a listing counts the rows that match (see :data:`.listing.COUNT_CAP`)."""
 
     def __init__(self, database: Database, *, name_suffix_limit: int) -> None:
         self.database = database
         self.name_suffix_limit = name_suffix_limit
 
-    # --- workspaces ----------------------------------------------------------------------
+    # --- writes ----------------------------------------------------------------------------
 
     def create(
         self,
@@ -434,106 +144,60 @@ class Store:
         fingerprint: str,
         manifest_version: int,
         keyed: KeyedRequest | None = None,
-    ) -> Answer:
-        """Persist an admitted workspace, its decision and its idempotency key in one transaction.
-
-        A refusal here (unknown parent, no free name) is logged like a gate's, then raised.
-        A key another request inserted first answers with that request's workspace.
-        Raises DecisionOutdated, writing nothing, unless ``manifest_version`` is the active version.
-        """
-
-        def insert() -> dict[str, Any]:
-            try:
-                return self._insert(
-                    name, parent_id, role, url, external, auth_env, admission, fingerprint, manifest_version, keyed
-                )
-            except ServiceError as error:
-                refused = Refusal.of(
-                    Action.CREATE, error, runtime=admission.runtime, model=admission.model, template=admission.template
-                )
-                self.record_refusal(refused, fingerprint, manifest_version)
-                raise
-
-        return self._write_once(keyed, insert)
-
-    def _insert(
-        self,
-        name: str,
-        parent_id: str | None,
-        role: str | None,
-        url: str | None,
-        external: bool,
-        auth_env: Sequence[str],
-        admission: Admission,
-        fingerprint: str,
-        manifest_version: int,
-        keyed: KeyedRequest | None,
     ) -> dict[str, Any]:
+        """Insert an admitted workspace, its decision and its idempotency key in one transaction; its answer.
+
+        Raises DecisionOutdated, writing nothing, unless ``manifest_version`` is the active version;
+        :class:`.idempotency.KeyTaken` when another request claimed ``keyed``; PARENT_NOT_FOUND
+        or NAME_CONFLICT when the store refuses.
+        """
         now = utcnow()
-        row: dict[str, Any] = {
-            "id": new_id(),
-            "name": name,
-            "parent_id": parent_id,
-            "role": role,
-            "runtime": admission.runtime,
-            "model": admission.model,
-            "template": admission.template,
-            "external": external,
-            "url": url,
-            "provider": admission.provider,
-            "billing_mode": admission.billing_mode,
-            "required_env": list(admission.required_env),
-            "auth_env": sorted(set(auth_env)),
-            "manifest_fingerprint": fingerprint,
-            "manifest_version": manifest_version,
-            "created_at": now,
-            "updated_at": now,
-        }
-        record = _admitted(
+        row = _created(admission, fingerprint, manifest_version, now)
+        row.update(
+            name=name, parent_id=parent_id, role=role, url=url, external=external, auth_env=sorted(set(auth_env))
+        )
+        logged = Entry.admitted(
             Action.CREATE,
             admission.decision,
             workspace_id=row["id"],
             runtime=admission.runtime,
             model=admission.model,
-            fingerprint=fingerprint,
-            manifest_version=manifest_version,
-            created_at=now,
             template=admission.template,
-        )
+        ).row(fingerprint, manifest_version, now)
         for attempt in range(_MAX_ATTEMPTS):
             try:
                 with self.database.write_connection() as connection:
-                    _still_active(connection, manifest_version)
-                    if parent_id is not None and not connection.scalar(
-                        select(exists().where(Workspace.id == parent_id))
-                    ):
-                        raise ServiceError(
-                            ServiceCode.PARENT_NOT_FOUND,
-                            f"parent workspace {parent_id!r} does not exist",
-                            parent_id=parent_id,
-                        )
-                    if attempt:  # the name (or the last choice) was taken: choose from what is taken now
-                        row["name"] = self._free_name(connection, parent_id, name)
-                    answer = _shown(row.__getitem__)
-                    _claim(connection, keyed, answer, now)
-                    _INSERT_WORKSPACE.run(connection, row)
-                    _INSERT_DECISION.run(connection, record)
-                    return answer
+                    # After the first attempt the name (or the last choice) was taken: choose from what is taken now.
+                    return self._insert(connection, row, logged, keyed, choose_from=name if attempt else None)
             except IntegrityError as error:
-                if _foreign_key_violation(error):  # the parent was deleted meanwhile
-                    raise ServiceError(
-                        ServiceCode.PARENT_NOT_FOUND,
-                        f"parent workspace {parent_id!r} does not exist",
-                        parent_id=parent_id,
-                    ) from None
-                if not _unique_violation(error):
+                if foreign_key_violation(error):  # the parent was deleted meanwhile
+                    raise _parent_not_found(row["parent_id"]) from None
+                if not unique_violation(error):
                     raise
                 # Another create has the name: choose again.
-        raise ServiceError(
-            ServiceCode.NAME_CONFLICT,
-            f"too many concurrent creates named {name!r}; retry",
-            name=name,
-        )
+        raise ServiceError(ServiceCode.NAME_CONFLICT, f"too many concurrent creates named {name!r}; retry", name=name)
+
+    def _insert(
+        self,
+        connection: Connection,
+        row: dict[str, Any],
+        logged: dict[str, Any],
+        keyed: KeyedRequest | None,
+        choose_from: str | None,
+    ) -> dict[str, Any]:
+        """One attempt at a create's transaction: the version and parent checked, a free name chosen
+        from ``choose_from`` when given, then the key, the row and the decision written."""
+        _still_active(connection, row["manifest_version"])
+        parent_id = row["parent_id"]
+        if parent_id is not None and not connection.scalar(select(exists().where(Workspace.id == parent_id))):
+            raise _parent_not_found(parent_id)
+        if choose_from is not None:
+            row["name"] = self._free_name(connection, parent_id, choose_from)
+        answer = workspace_view(row.__getitem__)
+        claim(connection, keyed, answer, row["created_at"])
+        _INSERT_WORKSPACE.run(connection, row)
+        DecisionLog.write(connection, logged)
+        return answer
 
     def _free_name(self, connection: Connection, parent_id: str | None, name: str) -> str:
         taken = set(
@@ -559,6 +223,59 @@ class Store:
             name=name,
             limit=self.name_suffix_limit,
         )
+
+    def change_model(
+        self,
+        workspace_id: str,
+        *,
+        model: str | None,
+        auth_env: Sequence[str],
+        decision: Decision | None,
+        fingerprint: str,
+        manifest_version: int,
+        keyed: KeyedRequest | None = None,
+    ) -> dict[str, Any]:
+        """Change the model, log the decision and store the idempotency key in one transaction; the answer.
+
+        Raises DecisionOutdated, writing nothing, unless ``manifest_version`` is the active version;
+        :class:`.idempotency.KeyTaken` when another request claimed ``keyed``.
+        """
+        with self.database.write() as session:
+            connection = session.connection()
+            _still_active(connection, manifest_version)
+            workspace = self._row(session, workspace_id)
+            now = utcnow()
+            _changed(workspace, model, auth_env, decision, fingerprint, manifest_version, now)
+            answer = workspace_dict(workspace)
+            claim(connection, keyed, answer, now)
+            logged = Entry.admitted(
+                Action.MODEL_CHANGE, decision, workspace_id=workspace.id, runtime=workspace.runtime, model=model
+            )
+            DecisionLog.write(connection, logged.row(fingerprint, manifest_version, now))
+            session.flush()
+            return answer
+
+    def delete(self, workspace_id: str) -> None:
+        try:
+            with self.database.write() as session:
+                workspace = self._row(session, workspace_id)
+                if session.scalar(select(exists().where(Workspace.parent_id == workspace.id))):
+                    raise ServiceError(
+                        ServiceCode.WORKSPACE_HAS_CHILDREN,
+                        "this workspace has child workspaces; delete them first",
+                        workspace_id=workspace_id,
+                    )
+                session.delete(workspace)
+        except IntegrityError as error:
+            if not foreign_key_violation(error):
+                raise
+            raise ServiceError(
+                ServiceCode.WORKSPACE_HAS_CHILDREN,
+                "a child workspace was created meanwhile; delete it first",
+                workspace_id=workspace_id,
+            ) from None
+
+    # --- reads -----------------------------------------------------------------------------
 
     def _row(self, session: Session, workspace_id: str) -> Workspace:
         workspace = None
@@ -610,7 +327,7 @@ class Store:
         if name_contains is not None and len(name_contains) < self.SEARCH_MIN:
             raise ValueError(f"name searches need {self.SEARCH_MIN} characters or more: no trigram index holds fewer")
         with self.database.read() as session:
-            matching = _Matching.of(session.get_bind().dialect.name, name_contains)
+            matching = Matching.of(session.get_bind().dialect.name, name_contains)
             filters = [
                 attribute == value
                 for attribute, value in (
@@ -622,169 +339,39 @@ class Store:
             ]
             return matching.page(session, filters, limit, older_than, newer_than)
 
-    def delete(self, workspace_id: str) -> None:
-        try:
-            with self.database.write() as session:
-                workspace = self._row(session, workspace_id)
-                if session.scalar(select(exists().where(Workspace.parent_id == workspace.id))):
-                    raise ServiceError(
-                        ServiceCode.WORKSPACE_HAS_CHILDREN,
-                        "this workspace has child workspaces; delete them first",
-                        workspace_id=workspace_id,
-                    )
-                session.delete(workspace)
-        except IntegrityError as error:
-            if not _foreign_key_violation(error):
-                raise
-            raise ServiceError(
-                ServiceCode.WORKSPACE_HAS_CHILDREN,
-                "a child workspace was created meanwhile; delete it first",
-                workspace_id=workspace_id,
-            ) from None
 
-    def change_model(
-        self,
-        workspace_id: str,
-        *,
-        model: str | None,
-        auth_env: Sequence[str],
-        decision: Decision | None,
-        fingerprint: str,
-        manifest_version: int,
-        keyed: KeyedRequest | None = None,
-    ) -> Answer:
-        """Change the model, log the decision and store the idempotency key in one transaction.
+def _created(admission: Admission, fingerprint: str, manifest_version: int, now: datetime) -> dict[str, Any]:
+    """What the gates decided of a new workspace's row; the create adds what the request asked for."""
+    return {
+        "id": new_id(),
+        "runtime": admission.runtime,
+        "model": admission.model,
+        "template": admission.template,
+        "provider": admission.provider,
+        "billing_mode": admission.billing_mode,
+        "required_env": list(admission.required_env),
+        "manifest_fingerprint": fingerprint,
+        "manifest_version": manifest_version,
+        "created_at": now,
+        "updated_at": now,
+    }
 
-        Raises DecisionOutdated, writing nothing, unless ``manifest_version`` is the active version.
-        """
-        return self._write_once(
-            keyed,
-            lambda: self._change(workspace_id, model, auth_env, decision, fingerprint, manifest_version, keyed),
-        )
 
-    def _change(
-        self,
-        workspace_id: str,
-        model: str | None,
-        auth_env: Sequence[str],
-        decision: Decision | None,
-        fingerprint: str,
-        manifest_version: int,
-        keyed: KeyedRequest | None,
-    ) -> dict[str, Any]:
-        with self.database.write() as session:
-            _still_active(session.connection(), manifest_version)
-            workspace = self._row(session, workspace_id)
-            now = utcnow()
-            workspace.model = model
-            workspace.auth_env = sorted(set(auth_env))
-            workspace.provider = None if decision is None or decision.provider is None else decision.provider.name
-            workspace.billing_mode = (
-                None if decision is None or decision.billing_mode is None else decision.billing_mode.value
-            )
-            workspace.required_env = [] if decision is None else list(decision.required_env)
-            workspace.manifest_fingerprint = fingerprint
-            workspace.manifest_version = manifest_version
-            workspace.updated_at = now
-            answer = workspace_dict(workspace)
-            _claim(session.connection(), keyed, answer, now)
-            record = _admitted(
-                Action.MODEL_CHANGE,
-                decision,
-                workspace_id=workspace.id,
-                runtime=workspace.runtime,
-                model=model,
-                fingerprint=fingerprint,
-                manifest_version=manifest_version,
-                created_at=now,
-            )
-            _INSERT_DECISION.run(session.connection(), record)
-            session.flush()
-            return answer
-
-    # --- idempotency keys ----------------------------------------------------------------
-
-    def replay(self, keyed: KeyedRequest | None) -> Answer | None:
-        """The answer stored under the request's key, if a live one is; None when there is none.
-
-        Raises IDEMPOTENCY_KEY_REUSED when the key was used for another request.
-        """
-        if keyed is None:
-            return None
-        with self.database.read() as session:
-            row = session.scalar(
-                select(IdempotencyKey).where(
-                    IdempotencyKey.key == keyed.key, IdempotencyKey.created_at >= utcnow() - KEY_LIFETIME
-                )
-            )
-        if row is None:
-            return None
-        if row.request_hash != keyed.request_hash:
-            raise ServiceError(
-                ServiceCode.IDEMPOTENCY_KEY_REUSED,
-                f"this {KEY_HEADER} was already used for another request (another method, path or body) within "
-                f"{KEY_LIFETIME.total_seconds() / 3600:.0f} hours; send a new key for a new request",
-            )
-        return Answer(row.response, replayed=True)
-
-    def _write_once(self, keyed: KeyedRequest | None, write: Callable[[], dict[str, Any]]) -> Answer:
-        """Run ``write``, which claims ``keyed`` in its own transaction; when another request
-        claimed the key first, answer with what that request got."""
-        for _ in range(_MAX_ATTEMPTS):
-            self._forget_expired_keys(keyed)
-            try:
-                return Answer(write())
-            except _KeyTaken:
-                answer = self.replay(keyed)
-                if answer is not None:
-                    return answer
-                # The holder's row expired between the purge and the claim: purge and claim again.
-        raise ServiceError(
-            ServiceCode.NAME_CONFLICT,
-            f"too many concurrent requests with one {KEY_HEADER}; retry it",
-        )
-
-    def _forget_expired_keys(self, keyed: KeyedRequest | None) -> None:
-        """Delete keys past their lifetime, in their own short transaction, before a keyed write."""
-        if keyed is None:
-            return
-        with self.database.write() as session:
-            session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < utcnow() - KEY_LIFETIME))
-
-    # --- decisions -----------------------------------------------------------------------
-
-    def record_refusal(self, refused: Refusal, fingerprint: str, manifest_version: int | None) -> None:
-        """Log a refusal in its own transaction: the request changed nothing else."""
-        with self.database.write_connection() as connection:
-            _INSERT_DECISION.run(
-                connection,
-                {
-                    "action": refused.action,
-                    "admitted": False,
-                    "code": refused.code,
-                    "reason": refused.reason,
-                    "workspace_id": refused.workspace_id,
-                    "runtime": refused.runtime,
-                    "model": refused.model,
-                    "provider": None,
-                    "billing_mode": None,
-                    "path": None,
-                    "template": refused.template,
-                    "candidates": list(refused.candidates),
-                    "manifest_fingerprint": fingerprint,
-                    "manifest_version": manifest_version,
-                    "created_at": utcnow(),
-                },
-            )
-
-    def decisions(
-        self, workspace_id: str | None, limit: int, after: int | None
-    ) -> tuple[list[dict[str, Any]], str | None]:
-        with self.database.read() as session:
-            query = select(DecisionRecord).order_by(DecisionRecord.seq).limit(limit + 1)
-            if workspace_id is not None:
-                query = query.where(DecisionRecord.workspace_id == workspace_id)
-            if after is not None:
-                query = query.where(DecisionRecord.seq > after)
-            rows = list(session.scalars(query))
-        return [decision_dict(r) for r in rows[:limit]], (cursor_of(rows[limit - 1].seq) if len(rows) > limit else None)
+def _changed(
+    workspace: Workspace,
+    model: str | None,
+    auth_env: Sequence[str],
+    decision: Decision | None,
+    fingerprint: str,
+    manifest_version: int,
+    now: datetime,
+) -> None:
+    """The row after an admitted model change: the model, who serves and pays, and the version decided under."""
+    workspace.model = model
+    workspace.auth_env = sorted(set(auth_env))
+    workspace.provider = None if decision is None else decision.provider_name
+    workspace.billing_mode = None if decision is None else decision.billing_value
+    workspace.required_env = [] if decision is None else list(decision.required_env)
+    workspace.manifest_fingerprint = fingerprint
+    workspace.manifest_version = manifest_version
+    workspace.updated_at = now

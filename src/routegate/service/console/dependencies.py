@@ -35,8 +35,6 @@ class _Settings(Protocol):
     def api_token(self) -> str | None: ...
     @property
     def default_runtime(self) -> str: ...
-    @property
-    def foreign_runtimes(self) -> tuple[str, ...]: ...
 
 
 class _TemplateProblem(Protocol):
@@ -47,7 +45,7 @@ class _TemplateProblem(Protocol):
 
 
 class _Listing(Protocol):
-    """One page of workspaces and the cursors either side (see ``routegate.service.store.Listing``)."""
+    """One page of workspaces and the cursors either side (see ``routegate.service.listing.Listing``)."""
 
     @property
     def items(self) -> list[dict[str, Any]]: ...

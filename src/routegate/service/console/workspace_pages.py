@@ -111,7 +111,7 @@ def workspaces_page(
         provider=filters.provider or None,
         billing_mode=filters.billing or None,
     )
-    runtimes = list(dict.fromkeys((*registry.runtimes, *state.settings.foreign_runtimes)))
+    runtimes = list(registry.known_runtimes)
     providers = list(registry.catalog)
     return render(
         registry,

@@ -1,0 +1,155 @@
+"""Engines and their connections: how the service talks to SQLite and PostgreSQL.
+
+SQLite runs in WAL mode and every write transaction starts with ``BEGIN
+IMMEDIATE``, so concurrent writers wait instead of failing on a stale
+snapshot; the service's own writers wait in a queue (:class:`WriterQueue`)
+rather than on SQLite's polling busy handler. PostgreSQL connections are
+pinged before use, so the pool recovers by itself when the server comes back.
+What runs over these connections (tables, transactions, snapshots, locks) is :mod:`.db`'s.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+__all__ = ["WRITE", "WriterQueue", "engine", "read_only_engine", "sqlite_statement", "writer_queue"]
+
+WRITE = "routegate_write"
+"""The execution option that marks a connection as a writer's: on SQLite, its transactions begin IMMEDIATE."""
+_SQLITE_BUSY_SECONDS = 30
+
+
+class WriterQueue:
+    """A SQLite file's writers in this service, one at a time, each woken as soon as the last is done.
+
+    SQLite's busy handler polls: a writer that finds the file locked sleeps 1, 2, 5, 10, ... ms
+    before it looks again, though a create holds the lock for a fraction of a millisecond. So
+    writers queue here instead: this process's threads on a lock, and the processes sharing the
+    file (``serve --workers N``) on an ``flock`` of a file beside it. SQLite's own lock and busy
+    timeout still stand against any other writer (a migration, another program).
+    """
+
+    def __init__(self, beside: Path) -> None:
+        self._path = beside.with_name(f"{beside.name}-writers")
+        self._threads = threading.Lock()
+        self._fd: int | None = None
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        with self._threads:  # first: threads of one process share the descriptor, and so its flock
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        with self._threads:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+
+def writer_queue(url: str) -> WriterQueue | None:
+    """The queue for a SQLite file; none for an in-memory SQLite database or PostgreSQL."""
+    parsed = make_url(url)
+    file = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not file or file == ":memory:" or file.startswith("file:"):
+        return None
+    return WriterQueue(Path(file))
+
+
+def engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            connect_args={"timeout": _SQLITE_BUSY_SECONDS, "check_same_thread": False},
+            pool_size=8,
+            max_overflow=32,
+        )
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=30,
+        pool_timeout=10,
+        connect_args={"connect_timeout": 5},
+    )
+
+
+def read_only_engine(url: str) -> Engine:
+    """An engine that can neither create the database nor change it. Raises FileNotFoundError.
+
+    A SQLite file is opened read-write (a read-only connection would leave its WAL files
+    behind) but must exist, and each connection is ``query_only``; a PostgreSQL session's
+    transactions are all read-only.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": 5, "options": "-c default_transaction_read_only=on"},
+        )
+    file = parsed.database or ":memory:"
+    if file != ":memory:" and not file.startswith("file:"):
+        if not Path(file).is_file():
+            raise FileNotFoundError(errno.ENOENT, "no SQLite database", file)
+        parsed = parsed.set(database=f"file:{quote(str(Path(file).absolute()))}", query={"mode": "rw", "uri": "true"})
+    engine = create_engine(parsed, connect_args={"timeout": _SQLITE_BUSY_SECONDS, "check_same_thread": False})
+    event.listen(engine, "connect", _sqlite_connect_read_only)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect_read_only(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (see _sqlite_begin)
+    dbapi_connection.execute("PRAGMA query_only=ON")
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (see _sqlite_begin)
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    # A deferred transaction that reads and then writes fails at once (SQLITE_BUSY_SNAPSHOT)
+    # when another writer committed in between; IMMEDIATE takes the write lock up front.
+    immediate = connection.get_execution_options().get(WRITE, False)
+    sqlite_statement(connection, "BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def sqlite_statement(connection: Connection, sql: str, parameters: Any = ()) -> None:
+    """Run ``sql`` on SQLite's own connection, without Core's work per statement.
+
+    A create runs three statements (BEGIN and two INSERTs), and Core's execution context,
+    result and events for each cost more than SQLite's own work. A failed SQLite statement
+    changes nothing, so on an error it runs again through SQLAlchemy, which raises, logs
+    and counts the error like any other (a BEGIN refused after the busy timeout waits
+    for it a second time).
+    """
+    try:
+        connection.connection.driver_connection.execute(sql, parameters)  # type: ignore[union-attr]
+    except sqlite3.Error:
+        connection.exec_driver_sql(sql, parameters)

@@ -19,14 +19,7 @@ from routegate._ids import UNSERVABLE, UPSTREAM_SEPARATORS
 from routegate._re2syntax import Untranslatable
 from routegate.billing import PLATFORM, BillingMode
 from routegate.decision import FOREIGN_RUNTIMES, Code, DecisionPath
-from routegate.errors import (
-    AmbiguousModel,
-    EmptyModel,
-    GenerationError,
-    InvalidPackageName,
-    UnknownRuntime,
-    Unroutable,
-)
+from routegate.errors import GenerationError, InvalidPackageName
 from routegate.gen._goregex import to_go
 from routegate.gen._render import render as _render_template
 from routegate.manifest import Manifest, Provider
@@ -67,7 +60,8 @@ _GO_KEYWORDS = frozenset(
 )
 _INITIALISMS = frozenset(("url", "id", "api", "byok"))
 _MODEL_CODES = (Code.UNREGISTERED_MODEL_FOR_RUNTIME, Code.AMBIGUOUS_MODEL_FOR_RUNTIME, Code.RUNTIME_UNSUPPORTED)
-_DERIVE_FAILURES = (UnknownRuntime, EmptyModel, Unroutable, AmbiguousModel)
+# derive()'s failures as the generated code names them, alike in Go and TypeScript (its DeriveErrorKind).
+_DERIVE_FAILURE_KINDS = ("unknown_runtime", "empty_model", "unroutable", "ambiguous")
 _INDENT = "\t"
 
 
@@ -172,7 +166,7 @@ def _constants() -> list[tuple[str, str]]:
     rows = [(f"Path{_camel(path.value)}", _string(path.value)) for path in DecisionPath]
     rows += [(f"Code{_camel(code.value)}", _string(code.value)) for code in _MODEL_CODES]
     rows += [(f"Billing{_camel(mode.value)}", _string(mode.value)) for mode in BillingMode]
-    rows += [(f"Kind{_camel(failure.kind)}", _string(failure.kind)) for failure in _DERIVE_FAILURES]
+    rows += [(f"Kind{_camel(kind)}", _string(kind)) for kind in _DERIVE_FAILURE_KINDS]
     return rows
 
 

@@ -4,9 +4,9 @@ Exit codes: 0 yes/ok, 1 no/problems found, 2 usage or unreadable input (:class:`
 ``--json`` prints machine output on stdout; without it, text for people, coloured on a terminal.
 
 Each family of commands lives in its own module, its options registered beside its handlers.
-Like click's lazy command groups, only the family of the command being run is imported and
-registered, and each handler imports what it needs when it runs, so a one-shot
-``routegate check`` stays cheap; ``--help`` alone loads every family to list them.
+Like click's lazy command groups, only the command being run is registered and only its
+module imported, and each handler imports what it needs when it runs, so a one-shot
+``routegate check`` stays cheap; ``--help`` alone registers every command to list them.
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ from ._common import EXIT_CODES_HELP, Command, CommandFailed, Exit, Output, requ
 __all__ = ["build_parser", "main"]
 
 # Each command, and the module (under routegate.cli) that registers it; --help lists them in this order.
-_FAMILIES = MappingProxyType(
+_COMMANDS = MappingProxyType(
     {
+        "lint": "gates",
         "derive": "decisions",
         "check": "decisions",
         "upstream": "decisions",
         "models": "decisions",
         "providers": "decisions",
-        "lint": "gates",
         "drift": "gates",
         "gen": "gates",
         "sync-check": "gates",
@@ -59,16 +59,14 @@ class _Version(argparse.Action):
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The parser of ``command``'s family alone when it names one, else of every command."""
+    """The parser of ``command`` alone when it names one, else of every command (for --help)."""
     parser = argparse.ArgumentParser(
         prog="routegate", description="Model-routing registry and workspace-create gate.", epilog=EXIT_CODES_HELP
     )
     parser.add_argument("--version", action=_Version)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    named = _FAMILIES.get(command or "")
-    families = [named] if named else list(dict.fromkeys(_FAMILIES.values()))
-    for family in families:
-        importlib.import_module(f"{__name__}.{family}").register(subparsers)
+    for name in [command] if command is not None and command in _COMMANDS else _COMMANDS:
+        importlib.import_module(f"{__name__}.{_COMMANDS[name]}").register(subparsers, name)
     return parser
 
 

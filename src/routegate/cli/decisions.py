@@ -6,6 +6,8 @@ Each is a one-shot process, so each imports what it needs only when it runs.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ._common import Exit, Output, Subparsers, add_auth_env, add_command, registry_from
@@ -15,6 +17,23 @@ if TYPE_CHECKING:
     from routegate.registry import Registry
 
 __all__ = ["register"]
+
+_RUNTIME_HELP = "the runtime the workspace runs, as the registry names it (e.g. hermes)"
+_MODEL_HELP = "the model id the workspace asks for (e.g. moonshot/kimi-k2.6)"
+
+
+def _add_decision_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runtime", metavar="RUNTIME", help=_RUNTIME_HELP)
+    parser.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
+    add_auth_env(parser)
+    parser.add_argument(
+        "--foreign-runtime",
+        metavar="NAME",
+        action="append",
+        help="a runtime the registry does not describe, where any model is admitted "
+        "(repeatable; default: external, langgraph); any other unknown runtime is refused",
+    )
+    parser.add_argument("--explain", action="store_true", help="show the steps taken")
 
 
 def _error_key(error: DeriveError) -> str:
@@ -77,6 +96,13 @@ def cmd_check(args: argparse.Namespace, out: Output) -> int:
     return Exit.OK if decision.allowed else Exit.NO
 
 
+def _register_check(subparsers: Subparsers) -> None:
+    parser = add_command(
+        subparsers, "check", cmd_check, "the create gate's decision for MODEL on RUNTIME", manifest=True
+    )
+    _add_decision_options(parser)
+
+
 def cmd_derive(args: argparse.Namespace, out: Output) -> int:
     """Which provider serves the model, and who pays; a failure names its refusal code."""
     from routegate.billing import billing_mode_for
@@ -109,6 +135,11 @@ def cmd_derive(args: argparse.Namespace, out: Output) -> int:
     return Exit.OK
 
 
+def _register_derive(subparsers: Subparsers) -> None:
+    parser = add_command(subparsers, "derive", cmd_derive, "which provider serves MODEL on RUNTIME", manifest=True)
+    _add_decision_options(parser)
+
+
 def cmd_upstream(args: argparse.Namespace, out: Output) -> int:
     """Where the platform's LLM proxy sends a namespaced id."""
     from routegate.errors import NotNamespaced
@@ -136,6 +167,13 @@ def cmd_upstream(args: argparse.Namespace, out: Output) -> int:
     return Exit.OK
 
 
+def _register_upstream(subparsers: Subparsers) -> None:
+    parser = add_command(
+        subparsers, "upstream", cmd_upstream, "where the platform's LLM proxy sends MODEL", manifest=True
+    )
+    parser.add_argument("model", metavar="MODEL", help="a namespaced model id (e.g. moonshot/kimi-k2.6)")
+
+
 def cmd_models(args: argparse.Namespace, out: Output) -> int:
     """The runtime's menu: each id with its provider and who pays."""
     from routegate.errors import UnknownRuntime
@@ -152,6 +190,13 @@ def cmd_models(args: argparse.Namespace, out: Output) -> int:
     for entry in entries:
         out.line(f"{entry.id:<{width}}  {entry.provider.name}  {out.paint(entry.billing_mode.value, 'dim')}")
     return Exit.OK
+
+
+def _register_models(subparsers: Subparsers) -> None:
+    parser = add_command(
+        subparsers, "models", cmd_models, "the menu of RUNTIME, with provider and billing", manifest=True
+    )
+    parser.add_argument("runtime", metavar="RUNTIME", help=_RUNTIME_HELP)
 
 
 def cmd_providers(args: argparse.Namespace, out: Output) -> int:
@@ -183,39 +228,22 @@ def cmd_providers(args: argparse.Namespace, out: Output) -> int:
     return Exit.OK
 
 
-_RUNTIME_HELP = "the runtime the workspace runs, as the registry names it (e.g. hermes)"
-_MODEL_HELP = "the model id the workspace asks for (e.g. moonshot/kimi-k2.6)"
-
-
-def _add_decision_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runtime", metavar="RUNTIME", help=_RUNTIME_HELP)
-    parser.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
-    add_auth_env(parser)
-    parser.add_argument(
-        "--foreign-runtime",
-        metavar="NAME",
-        action="append",
-        help="a runtime the registry does not describe, where any model is admitted "
-        "(repeatable; default: external, langgraph); any other unknown runtime is refused",
-    )
-    parser.add_argument("--explain", action="store_true", help="show the steps taken")
-
-
-def register(subparsers: Subparsers) -> None:
-    """Adds check, derive, upstream, models and providers."""
-    _add_decision_options(
-        add_command(subparsers, "check", cmd_check, "the create gate's decision for MODEL on RUNTIME", manifest=True)
-    )
-    _add_decision_options(
-        add_command(subparsers, "derive", cmd_derive, "which provider serves MODEL on RUNTIME", manifest=True)
-    )
-    parser = add_command(
-        subparsers, "upstream", cmd_upstream, "where the platform's LLM proxy sends MODEL", manifest=True
-    )
-    parser.add_argument("model", metavar="MODEL", help="a namespaced model id (e.g. moonshot/kimi-k2.6)")
-    parser = add_command(
-        subparsers, "models", cmd_models, "the menu of RUNTIME, with provider and billing", manifest=True
-    )
-    parser.add_argument("runtime", metavar="RUNTIME", help=_RUNTIME_HELP)
+def _register_providers(subparsers: Subparsers) -> None:
     parser = add_command(subparsers, "providers", cmd_providers, "the native providers of RUNTIME", manifest=True)
     parser.add_argument("runtime", metavar="RUNTIME", help=_RUNTIME_HELP)
+
+
+_REGISTER: Mapping[str, Callable[[Subparsers], None]] = MappingProxyType(
+    {
+        "check": _register_check,
+        "derive": _register_derive,
+        "upstream": _register_upstream,
+        "models": _register_models,
+        "providers": _register_providers,
+    }
+)
+
+
+def register(subparsers: Subparsers, command: str) -> None:
+    """Adds ``command``, one of this module's, with its options."""
+    _REGISTER[command](subparsers)

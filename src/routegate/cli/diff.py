@@ -112,8 +112,8 @@ def _print_changes(result: ManifestDiff, fail_on: set[ChangeKind], args: argpars
         out.line(out.paint("unproven", "no" if args.strict else "warn") + f" [runtime {gap.runtime}] {gap.reason}")
 
 
-def register(subparsers: Subparsers) -> None:
-    """Adds diff, whose two manifests are its arguments, so it takes no ``--manifest``."""
+def register(subparsers: Subparsers, command: str) -> None:
+    """Adds diff (the only ``command`` here), whose two manifests are its arguments, so it takes no ``--manifest``."""
     parser = add_command(
         subparsers,
         "diff",

@@ -12,8 +12,9 @@ reached), 2 an invalid manifest or a database that is missing or not migrated.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from routegate._environment import (
@@ -74,6 +75,67 @@ def cmd_serve(args: argparse.Namespace, out: Output) -> int:
     return Exit.OK
 
 
+_SERVE_ENVIRONMENT = f"""\
+environment (a flag, when given, wins):
+  {ENV_DATABASE_URL:<27} database URL, as --database-url
+  {ENV_MANIFEST:<27} manifest file, as --manifest
+  {ENV_TEMPLATES:<27} templates folder, as --templates
+  {ENV_API_TOKEN:<27} bearer token the API and console require; without one, loopback only
+  {ENV_DEFAULT_RUNTIME:<27} runtime of workspaces that name none, as --default-runtime
+  {ENV_FOREIGN_RUNTIMES:<27} comma-separated runtimes the registry does not describe, as --foreign-runtime
+  {ENV_MANIFEST_POLL_SECONDS:<32} how often to look for a newly active manifest version (default 0.5)
+  {ENV_TEMPLATE_MAX_BYTES:<32} largest template config.yaml read, as --template-max-bytes
+  {ENV_TEMPLATE_MAX_MODELS:<32} most models one template may offer, as --template-max-models"""
+
+_DATABASE_URL_HELP = f"database to use (default: {ENV_DATABASE_URL}, else ./routegate.db)"
+_DRY_RUN_HELP = "report the impact and change nothing; exits 1 when the real command would be refused"
+
+
+def _register_serve(subparsers: Subparsers) -> None:
+    parser = add_command(
+        subparsers,
+        "serve",
+        cmd_serve,
+        "run the HTTP service (defaults: 127.0.0.1:8080, ./routegate.db, bundled data)",
+        manifest=True,
+        json_output=False,
+        needs_service=True,
+    )
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = _SERVE_ENVIRONMENT
+    parser.add_argument(
+        "--host",
+        help=f"address to listen on (default 127.0.0.1; ::1 or [::1] for IPv6; others need {ENV_API_TOKEN})",
+    )
+    parser.add_argument("--port", type=int, help="port (default 8080)")
+    parser.add_argument(
+        "--database-url", metavar="URL", help=f"sqlite:///file.db or postgresql://... (env {ENV_DATABASE_URL})"
+    )
+    parser.add_argument("--templates", metavar="DIR", help=f"templates folder (env {ENV_TEMPLATES}; default: bundled)")
+    parser.add_argument("--workers", type=int, help="worker processes (default 1)")
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), default="text", help="json: one JSON object per log line"
+    )
+    parser.add_argument(
+        "--default-runtime", metavar="NAME", help="runtime for workspaces that name none (default claude-code)"
+    )
+    parser.add_argument(
+        "--foreign-runtime",
+        metavar="NAME",
+        action="append",
+        help="a runtime the registry does not describe (repeatable; default: external, langgraph)",
+    )
+    parser.add_argument(
+        "--template-max-bytes",
+        type=int,
+        metavar="N",
+        help="a larger template config.yaml is a problem (default 262144)",
+    )
+    parser.add_argument(
+        "--template-max-models", type=int, metavar="N", help="most models one template offers (default 1000)"
+    )
+
+
 def cmd_db(args: argparse.Namespace, out: Output) -> int:
     """``db upgrade``: every pending migration, so a fresh or older database is at head."""
     from sqlalchemy.exc import SQLAlchemyError
@@ -89,6 +151,12 @@ def cmd_db(args: argparse.Namespace, out: Output) -> int:
         database.dispose()
     out.line(f"database at head: {database.engine.url.render_as_string(hide_password=True)}")
     return Exit.OK
+
+
+def _register_db(subparsers: Subparsers) -> None:
+    parser = add_command(subparsers, "db", cmd_db, "manage the service database", json_output=False, needs_service=True)
+    parser.add_argument("action", choices=("upgrade",), help="upgrade: apply every pending migration")
+    parser.add_argument("--database-url", metavar="URL", help=f"default: {ENV_DATABASE_URL}, else ./routegate.db")
 
 
 def _database_failure(message: str, code: str, exit_code: Exit = Exit.USAGE) -> CommandFailed:
@@ -219,6 +287,21 @@ def cmd_publish(args: argparse.Namespace, out: Output) -> int:
     return _run(args, out, body, read_only=args.dry_run)
 
 
+def _register_publish(subparsers: Subparsers) -> None:
+    parser = add_command(
+        subparsers,
+        "publish",
+        cmd_publish,
+        "publish FILE as the fleet's active manifest, through the publish gate",
+        needs_service=True,
+    )
+    parser.add_argument("file", metavar="FILE", help="the manifest to publish")
+    parser.add_argument("--database-url", metavar="URL", help=_DATABASE_URL_HELP)
+    parser.add_argument("--note", help="why this version (kept in its history)")
+    parser.add_argument("--dry-run", action="store_true", help=_DRY_RUN_HELP)
+    parser.add_argument("--force", action="store_true", help="publish even if stored workspaces would be stranded")
+
+
 def cmd_activate(args: argparse.Namespace, out: Output) -> int:
     """A stored version becomes active again, through the same gate as a publish."""
 
@@ -227,6 +310,20 @@ def cmd_activate(args: argparse.Namespace, out: Output) -> int:
         return _answer(outcome, "activated", forced=args.force)
 
     return _run(args, out, body, read_only=args.dry_run)
+
+
+def _register_activate(subparsers: Subparsers) -> None:
+    parser = add_command(
+        subparsers,
+        "activate",
+        cmd_activate,
+        "make a stored manifest VERSION active again (rollback or roll forward)",
+        needs_service=True,
+    )
+    parser.add_argument("version", type=int, metavar="VERSION", help="a version number 'routegate versions' lists")
+    parser.add_argument("--database-url", metavar="URL", help=_DATABASE_URL_HELP)
+    parser.add_argument("--dry-run", action="store_true", help=_DRY_RUN_HELP)
+    parser.add_argument("--force", action="store_true", help="activate even if stored workspaces would be stranded")
 
 
 def cmd_versions(args: argparse.Namespace, out: Output) -> int:
@@ -251,81 +348,7 @@ def cmd_versions(args: argparse.Namespace, out: Output) -> int:
     return _run(args, out, body, read_only=True)
 
 
-_SERVE_ENVIRONMENT = f"""\
-environment (a flag, when given, wins):
-  {ENV_DATABASE_URL:<27} database URL, as --database-url
-  {ENV_MANIFEST:<27} manifest file, as --manifest
-  {ENV_TEMPLATES:<27} templates folder, as --templates
-  {ENV_API_TOKEN:<27} bearer token the API and console require; without one, loopback only
-  {ENV_DEFAULT_RUNTIME:<27} runtime of workspaces that name none, as --default-runtime
-  {ENV_FOREIGN_RUNTIMES:<27} comma-separated runtimes the registry does not describe, as --foreign-runtime
-  {ENV_MANIFEST_POLL_SECONDS:<32} how often to look for a newly active manifest version (default 0.5)
-  {ENV_TEMPLATE_MAX_BYTES:<32} largest template config.yaml read, as --template-max-bytes
-  {ENV_TEMPLATE_MAX_MODELS:<32} most models one template may offer, as --template-max-models"""
-
-_DATABASE_URL_HELP = f"database to use (default: {ENV_DATABASE_URL}, else ./routegate.db)"
-_DRY_RUN_HELP = "report the impact and change nothing; exits 1 when the real command would be refused"
-
-
-def _register_serve(subparsers: Subparsers) -> None:
-    parser = add_command(
-        subparsers,
-        "serve",
-        cmd_serve,
-        "run the HTTP service (defaults: 127.0.0.1:8080, ./routegate.db, bundled data)",
-        manifest=True,
-        json_output=False,
-        needs_service=True,
-    )
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = _SERVE_ENVIRONMENT
-    parser.add_argument(
-        "--host",
-        help=f"address to listen on (default 127.0.0.1; ::1 or [::1] for IPv6; others need {ENV_API_TOKEN})",
-    )
-    parser.add_argument("--port", type=int, help="port (default 8080)")
-    parser.add_argument(
-        "--database-url", metavar="URL", help=f"sqlite:///file.db or postgresql://... (env {ENV_DATABASE_URL})"
-    )
-    parser.add_argument("--templates", metavar="DIR", help=f"templates folder (env {ENV_TEMPLATES}; default: bundled)")
-    parser.add_argument("--workers", type=int, help="worker processes (default 1)")
-    parser.add_argument(
-        "--log-format", choices=("text", "json"), default="text", help="json: one JSON object per log line"
-    )
-    parser.add_argument(
-        "--default-runtime", metavar="NAME", help="runtime for workspaces that name none (default claude-code)"
-    )
-    parser.add_argument(
-        "--foreign-runtime",
-        metavar="NAME",
-        action="append",
-        help="a runtime the registry does not describe (repeatable; default: external, langgraph)",
-    )
-    parser.add_argument(
-        "--template-max-bytes",
-        type=int,
-        metavar="N",
-        help="a larger template config.yaml is a problem (default 262144)",
-    )
-    parser.add_argument(
-        "--template-max-models", type=int, metavar="N", help="most models one template offers (default 1000)"
-    )
-
-
 def _register_versions(subparsers: Subparsers) -> None:
-    parser = add_command(
-        subparsers,
-        "publish",
-        cmd_publish,
-        "publish FILE as the fleet's active manifest, through the publish gate",
-        needs_service=True,
-    )
-    parser.add_argument("file", metavar="FILE", help="the manifest to publish")
-    parser.add_argument("--database-url", metavar="URL", help=_DATABASE_URL_HELP)
-    parser.add_argument("--note", help="why this version (kept in its history)")
-    parser.add_argument("--dry-run", action="store_true", help=_DRY_RUN_HELP)
-    parser.add_argument("--force", action="store_true", help="publish even if stored workspaces would be stranded")
-
     parser = add_command(
         subparsers,
         "versions",
@@ -335,23 +358,18 @@ def _register_versions(subparsers: Subparsers) -> None:
     )
     parser.add_argument("--database-url", metavar="URL", help=_DATABASE_URL_HELP)
 
-    parser = add_command(
-        subparsers,
-        "activate",
-        cmd_activate,
-        "make a stored manifest VERSION active again (rollback or roll forward)",
-        needs_service=True,
-    )
-    parser.add_argument("version", type=int, metavar="VERSION", help="a version number 'routegate versions' lists")
-    parser.add_argument("--database-url", metavar="URL", help=_DATABASE_URL_HELP)
-    parser.add_argument("--dry-run", action="store_true", help=_DRY_RUN_HELP)
-    parser.add_argument("--force", action="store_true", help="activate even if stored workspaces would be stranded")
+
+_REGISTER: Mapping[str, Callable[[Subparsers], None]] = MappingProxyType(
+    {
+        "serve": _register_serve,
+        "db": _register_db,
+        "publish": _register_publish,
+        "versions": _register_versions,
+        "activate": _register_activate,
+    }
+)
 
 
-def register(subparsers: Subparsers) -> None:
-    """Adds serve, db, publish, versions and activate."""
-    _register_serve(subparsers)
-    parser = add_command(subparsers, "db", cmd_db, "manage the service database", json_output=False, needs_service=True)
-    parser.add_argument("action", choices=("upgrade",), help="upgrade: apply every pending migration")
-    parser.add_argument("--database-url", metavar="URL", help=f"default: {ENV_DATABASE_URL}, else ./routegate.db")
-    _register_versions(subparsers)
+def register(subparsers: Subparsers, command: str) -> None:
+    """Adds ``command``, one of this module's, with its options."""
+    _REGISTER[command](subparsers)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING, TypeVar
 
 from ._common import (
@@ -91,6 +92,22 @@ def _lint_prove(manifest: Manifest, args: argparse.Namespace, out: Output) -> in
     return Exit.NO if failed else Exit.OK
 
 
+def _register_lint(subparsers: Subparsers) -> None:
+    parser = add_command(subparsers, "lint", cmd_lint, "validate the manifest against every load rule", manifest=True)
+    parser.add_argument(
+        "--prove", action="store_true", help="prove no two native providers' patterns match one model id"
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="with --prove: a pair the prover cannot decide is an error"
+    )
+    parser.add_argument(
+        "--allow-catalog-overlap",
+        action="store_true",
+        help="with --prove: overlaps between providers no runtime combines are information, not failures",
+    )
+    add_budget_options(parser)
+
+
 _Item = TypeVar("_Item")
 _Result = TypeVar("_Result")
 # Fewer items than this are done before anyone would look for a progress line.
@@ -148,6 +165,16 @@ def cmd_drift(args: argparse.Namespace, out: Output) -> int:
         out.line(out.paint(f"manifest fingerprint {registry.fingerprint}", "dim"))
     drifted = any(r.residual or r.default_routable is False for r in reports)
     return Exit.NO if drifted and not args.report_only else Exit.OK
+
+
+def _register_drift(subparsers: Subparsers) -> None:
+    parser = add_command(
+        subparsers, "drift", cmd_drift, "models templates offer that their runtime cannot route", manifest=True
+    )
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="a template folder, a folder of them, or a config.yaml"
+    )
+    parser.add_argument("--report-only", action="store_true", help="exit 0 even when something drifts")
 
 
 def cmd_gen(args: argparse.Namespace, out: Output) -> int:
@@ -252,6 +279,27 @@ def _gen_check(manifest: Manifest, text: str, args: argparse.Namespace, out: Out
     return Exit.NO if summary else Exit.OK
 
 
+def _register_gen(subparsers: Subparsers) -> None:
+    parser = add_command(
+        subparsers,
+        "gen",
+        cmd_gen,
+        "generate the registry for another language, or check a generated file",
+        manifest=True,
+    )
+    parser.add_argument(
+        "--target",
+        required=True,
+        choices=("typescript", "python", "go", "jsonschema"),
+        help="what to generate: typescript and go carry the data with check() and derive(), "
+        "python the data alone, jsonschema the manifest's schema",
+    )
+    parser.add_argument("--package", metavar="NAME", help="with --target go: the Go package name (default routegate)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("-o", "--output", metavar="PATH", help="write here (default: stdout)")
+    where.add_argument("--check", metavar="PATH", help="exit 1 with a diff summary when PATH is stale")
+
+
 def cmd_sync_check(args: argparse.Namespace, out: Output) -> int:
     """A vendored copy of the manifest equals its source (or its pinned sha256), byte for byte."""
     from routegate.sync import UnreadableCopy, sync_check
@@ -289,56 +337,24 @@ def cmd_sync_check(args: argparse.Namespace, out: Output) -> int:
     return Exit.NO
 
 
-def _register_lint(subparsers: Subparsers) -> None:
-    parser = add_command(subparsers, "lint", cmd_lint, "validate the manifest against every load rule", manifest=True)
-    parser.add_argument(
-        "--prove", action="store_true", help="prove no two native providers' patterns match one model id"
-    )
-    parser.add_argument(
-        "--strict", action="store_true", help="with --prove: a pair the prover cannot decide is an error"
-    )
-    parser.add_argument(
-        "--allow-catalog-overlap",
-        action="store_true",
-        help="with --prove: overlaps between providers no runtime combines are information, not failures",
-    )
-    add_budget_options(parser)
-
-
-def _register_gen(subparsers: Subparsers) -> None:
-    parser = add_command(
-        subparsers,
-        "gen",
-        cmd_gen,
-        "generate the registry for another language, or check a generated file",
-        manifest=True,
-    )
-    parser.add_argument(
-        "--target",
-        required=True,
-        choices=("typescript", "python", "go", "jsonschema"),
-        help="what to generate: typescript and go carry the data with check() and derive(), "
-        "python the data alone, jsonschema the manifest's schema",
-    )
-    parser.add_argument("--package", metavar="NAME", help="with --target go: the Go package name (default routegate)")
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("-o", "--output", metavar="PATH", help="write here (default: stdout)")
-    where.add_argument("--check", metavar="PATH", help="exit 1 with a diff summary when PATH is stale")
-
-
-def register(subparsers: Subparsers) -> None:
-    """Adds lint, drift, gen and sync-check."""
-    _register_lint(subparsers)
-    parser = add_command(
-        subparsers, "drift", cmd_drift, "models templates offer that their runtime cannot route", manifest=True
-    )
-    parser.add_argument(
-        "paths", nargs="+", metavar="PATH", help="a template folder, a folder of them, or a config.yaml"
-    )
-    parser.add_argument("--report-only", action="store_true", help="exit 0 even when something drifts")
-    _register_gen(subparsers)
+def _register_sync_check(subparsers: Subparsers) -> None:
     parser = add_command(
         subparsers, "sync-check", cmd_sync_check, "is COPY the canonical manifest byte for byte (or its pinned sha256)"
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="CANONICAL COPY, or COPY alone with --pin")
     parser.add_argument("--pin", metavar="SHA256", help="the sha256 COPY must have")
+
+
+_REGISTER: Mapping[str, Callable[[Subparsers], None]] = MappingProxyType(
+    {
+        "lint": _register_lint,
+        "drift": _register_drift,
+        "gen": _register_gen,
+        "sync-check": _register_sync_check,
+    }
+)
+
+
+def register(subparsers: Subparsers, command: str) -> None:
+    """Adds ``command``, one of this module's, with its options."""
+    _REGISTER[command](subparsers)

@@ -76,6 +76,7 @@ def _command_named(argv: Sequence[str]) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one command and returns its exit code; a :class:`CommandFailed` is reported here, once."""
     arguments = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(_command_named(arguments)).parse_args(arguments)
     out = Output(args.json)

@@ -87,9 +87,6 @@ environment (a flag, when given, wins):
   {ENV_TEMPLATE_MAX_BYTES:<32} largest template config.yaml read, as --template-max-bytes
   {ENV_TEMPLATE_MAX_MODELS:<32} most models one template may offer, as --template-max-models"""
 
-_DATABASE_URL_HELP = f"database to use (default: {ENV_DATABASE_URL}, else ./routegate.db)"
-_DRY_RUN_HELP = "report the impact and change nothing; exits 1 when the real command would be refused"
-
 
 def _register_serve(subparsers: Subparsers) -> None:
     parser = add_command(
@@ -263,6 +260,10 @@ def _answer(outcome: PublishResult, verb: str, *, forced: bool) -> _Answer:
     if code == Exit.NO:
         lines.append("the real command would be refused too (exit 1); --force overrides the gate")
     return code, lines, outcome.to_dict()
+
+
+_DATABASE_URL_HELP = f"database to use (default: {ENV_DATABASE_URL}, else ./routegate.db)"
+_DRY_RUN_HELP = "report the impact and change nothing; exits 1 when the real command would be refused"
 
 
 def cmd_publish(args: argparse.Namespace, out: Output) -> int:

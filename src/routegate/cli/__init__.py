@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from types import MappingProxyType
 from typing import Any
 
-from ._common import EXIT_CODES_HELP, Command, CommandFailed, Exit, Output, require_service_extra
+from ._common import EXIT_CODES_HELP, Command, CommandFailed, Exit, HelpFormatter, Output, require_service_extra
 
 __all__ = ["build_parser", "main"]
 
@@ -61,7 +61,10 @@ class _Version(argparse.Action):
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser of ``command`` alone when it names one, else of every command (for --help)."""
     parser = argparse.ArgumentParser(
-        prog="routegate", description="Model-routing registry and workspace-create gate.", epilog=EXIT_CODES_HELP
+        prog="routegate",
+        description="Model-routing registry and workspace-create gate.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action=_Version)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -22,6 +22,7 @@ __all__ = [
     "Command",
     "CommandFailed",
     "Exit",
+    "HelpFormatter",
     "Output",
     "Subparsers",
     "add_auth_env",
@@ -91,6 +92,34 @@ Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 """What a command module's ``register`` adds its commands to."""
 
 
+def _columns() -> int:
+    """What ``shutil.get_terminal_size()`` says: ``$COLUMNS``, else the terminal's width, else 80."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        return os.get_terminal_size().columns or 80
+    except (ValueError, OSError):
+        return 80
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help layout, its width found without importing shutil.
+
+    argparse makes a formatter for every option it adds, and its own imports shutil (and
+    with it bz2, lzma and zlib) to ask the width: more than a one-shot command's parser costs.
+    """
+
+    def __init__(
+        self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None
+    ) -> None:
+        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
+
+
+class _VerbatimEpilog(HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Keeps a command's epilog (and description) line for line, as a table of variables needs."""
+
+
 def add_command(
     subparsers: Subparsers,
     name: str,
@@ -101,9 +130,19 @@ def add_command(
     json_output: bool = True,
     needs_service: bool = False,
     description: str | None = None,
+    epilog: str | None = None,
 ) -> argparse.ArgumentParser:
-    """A command's parser, offering ``--manifest`` and ``--json`` only where the handler reads them."""
-    parser = subparsers.add_parser(name, help=help_text, description=description or help_text)
+    """A command's parser, offering ``--manifest`` and ``--json`` only where the handler reads them.
+
+    ``epilog`` is printed after the options as written, line for line.
+    """
+    parser = subparsers.add_parser(
+        name,
+        help=help_text,
+        description=description or help_text,
+        epilog=epilog,
+        formatter_class=HelpFormatter if epilog is None else _VerbatimEpilog,
+    )
     parser.set_defaults(handler=handler, needs_service=needs_service, json=False)
     if manifest:
         parser.add_argument(

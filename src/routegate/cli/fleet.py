@@ -97,9 +97,8 @@ def _register_serve(subparsers: Subparsers) -> None:
         manifest=True,
         json_output=False,
         needs_service=True,
+        epilog=_SERVE_ENVIRONMENT,
     )
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = _SERVE_ENVIRONMENT
     parser.add_argument(
         "--host",
         help=f"address to listen on (default 127.0.0.1; ::1 or [::1] for IPv6; others need {ENV_API_TOKEN})",

@@ -101,9 +101,7 @@ class TemplateNotFound(RoutegateError, LookupError):
 
 
 class DeriveError(RoutegateError, LookupError):
-    """derive() could not name one provider. ``kind`` is the CLI's error key."""
-
-    kind = "derive_error"
+    """derive() could not name one provider."""
 
     def __init__(self, message: str, *, candidates: tuple[str, ...] = ()) -> None:
         self.candidates = candidates
@@ -113,23 +111,21 @@ class DeriveError(RoutegateError, LookupError):
 class UnknownRuntime(DeriveError):
     """A runtime the registry does not describe; ``nearest`` names the closest runtimes it knows."""
 
-    kind = "unknown_runtime"
-
     def __init__(self, message: str, *, nearest: tuple[str, ...] = ()) -> None:
         self.nearest = nearest
         super().__init__(message)
 
 
 class EmptyModel(DeriveError, ValueError):
-    kind = "empty_model"
+    """The model id is empty, or only white space."""
 
 
 class Unroutable(DeriveError):
-    kind = "unroutable"
+    """No provider serves the model id."""
 
 
 class AmbiguousModel(DeriveError):
-    kind = "ambiguous"
+    """Several providers serve the model id and nothing settles which; ``candidates`` names them."""
 
 
 class NotNamespaced(RoutegateError, LookupError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from routegate.cli import build_parser
 from routegate.templates import bundled_templates_path
 
 from .crafted import BASE
@@ -76,7 +78,11 @@ def test_derive_json_and_auth_env() -> None:
 
 @pytest.mark.parametrize(
     ("runtime", "model", "error"),
-    [("nope", "x", "unknown_runtime"), ("hermes", " ", "empty_model"), ("hermes", "gpt-4o", "unroutable")],
+    [
+        ("nope", "x", "RUNTIME_UNSUPPORTED"),
+        ("hermes", " ", "MODEL_REQUIRED"),
+        ("hermes", "gpt-4o", "UNREGISTERED_MODEL_FOR_RUNTIME"),
+    ],
 )
 def test_derive_failures(runtime, model, error) -> None:
     code, out, _ = run("derive", "--json", runtime, model)
@@ -89,7 +95,7 @@ def test_derive_ambiguous_names_candidates(tmp_path) -> None:
     manifest.write_text(yaml.safe_dump(BASE))
     code, out, _ = run("derive", "--json", "--manifest", str(manifest), "rt", "shared-x")
     assert code == 1
-    assert (out["error"], out["candidates"]) == ("ambiguous", ["delta", "epsilon"])
+    assert (out["error"], out["candidates"]) == ("AMBIGUOUS_MODEL_FOR_RUNTIME", ["delta", "epsilon"])
 
 
 def test_upstream() -> None:
@@ -118,7 +124,7 @@ def test_models_and_providers() -> None:
         ("custom", True, False),
     ]
     code, out, _ = run("models", "--json", "langgraph")
-    assert code == 1 and out["error"] == "unknown_runtime"
+    assert code == 1 and out["error"] == "RUNTIME_UNSUPPORTED"
 
 
 def test_lint_ok_and_problems(tmp_path) -> None:
@@ -202,3 +208,56 @@ def test_a_reader_that_leaves_early_never_sees_a_pass(tmp_path) -> None:
     proc.stdout.read(100)
     proc.stdout.close()
     assert proc.wait(timeout=60) == 1
+
+
+def _commands() -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def _options(parser: argparse.ArgumentParser) -> set[str]:
+    return {option for action in parser._actions for option in action.option_strings}
+
+
+def test_manifest_and_json_are_offered_only_where_they_do_something() -> None:
+    commands = _commands()
+    reads_a_manifest = {"lint", "derive", "check", "upstream", "models", "providers", "drift", "gen", "serve"}
+    assert {name for name, parser in commands.items() if "--manifest" in _options(parser)} == reads_a_manifest
+    assert {name for name, parser in commands.items() if "--json" not in _options(parser)} == {"serve", "db"}
+
+
+def test_every_positional_argument_and_gen_target_say_what_they_take() -> None:
+    for name, parser in _commands().items():
+        for action in parser._actions:
+            if not action.option_strings:
+                assert action.help, f"{name}: {action.dest} has no help"
+    target = next(a for a in _commands()["gen"]._actions if "--target" in a.option_strings)
+    assert target.help
+
+
+@pytest.mark.parametrize("command", ["lint", "diff"])
+def test_the_prover_budget_flags_state_their_defaults(command: str) -> None:
+    from routegate.proof._budget import DEFAULT_BUDGET
+
+    helps = {a.option_strings[0]: a.help or "" for a in _commands()[command]._actions if a.option_strings}
+    assert f"default: {DEFAULT_BUDGET.states:,}" in helps["--max-states"]
+    assert f"default: {DEFAULT_BUDGET.seconds:g}" in helps["--time-budget"]
+
+
+@pytest.mark.parametrize("command", [("derive", "nope", "x"), ("models", "nope"), ("providers", "nope")])
+def test_an_unknown_runtime_has_one_spelling_in_text_and_json(command: tuple[str, ...]) -> None:
+    code, text, _ = run(*command)
+    assert code == 1 and text.startswith("RUNTIME_UNSUPPORTED: ")
+    code, out, _ = run(*command, "--json")
+    assert code == 1 and out["error"] == "RUNTIME_UNSUPPORTED"
+
+
+def test_a_command_loads_only_its_own_family() -> None:
+    """Like a lazy command group: ``check`` registers and imports the decision commands, not the gates or the fleet."""
+    script = (
+        "import sys; from routegate.cli import main; main(['check', 'hermes', 'moonshot/kimi-k2.6']); "
+        "print(sorted(m for m in sys.modules if m.startswith('routegate.cli')), file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == str(["routegate.cli", "routegate.cli._common", "routegate.cli.decisions"])

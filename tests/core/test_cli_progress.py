@@ -19,7 +19,7 @@ from routegate.templates import bundled_templates_path
 
 ROUTEGATE = shutil.which("routegate", path=os.path.dirname(sys.executable)) or "routegate"
 ERASE = "\r\x1b[K"
-# The CLI starts counting at this many templates (cli._PROGRESS_FROM).
+# The CLI starts counting at this many templates (routegate.cli.gates._PROGRESS_FROM).
 THRESHOLD = 20
 
 

@@ -55,7 +55,7 @@ def test_cli_refuses_a_misspelt_runtime_with_the_nearest_names(command: str) -> 
     if command == "check":
         assert (out["code"], out["suggestions"][0]) == ("RUNTIME_UNSUPPORTED", "hermes")
     else:
-        assert (out["error"], out["nearest_runtimes"][0]) == ("unknown_runtime", "hermes")
+        assert (out["error"], out["nearest_runtimes"][0]) == ("RUNTIME_UNSUPPORTED", "hermes")
     assert "hermes" in out.get("reason", out.get("message"))
 
 

@@ -124,7 +124,7 @@ def test_serve_and_db_without_the_extra_say_what_to_install(tmp_path: Path, args
     assert "needs the service extra" in done.stderr and "pip install './routegate[service]'" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "routegate.db").exists()  # nothing was started or created
-    payload = json.loads(without_service(tmp_path, *args, "--json").stdout)
+    payload = json.loads(without_service(tmp_path, "versions", "--json").stdout)  # serve and db take no --json
     assert payload["error"] == "missing_extra" and payload["extra"] == "service"
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from routegate import DeriveError, Registry
+from routegate import AmbiguousModel, DeriveError, EmptyModel, Registry, UnknownRuntime, Unroutable
 from routegate.gen import generate
 from routegate.manifest import Manifest, load_manifest, parse_manifest
 from routegate.templates import TemplateRoot
@@ -52,6 +52,13 @@ ODD = [
     "\udfff",
 ]
 SEPARATORS = ["/", ":", "-", "_", ".", " ", ""]
+# derive()'s failures as the generated code names them (its DeriveErrorKind).
+GENERATED_KINDS: dict[type[Exception], str] = {
+    UnknownRuntime: "unknown_runtime",
+    EmptyModel: "empty_model",
+    Unroutable: "unroutable",
+    AmbiguousModel: "ambiguous",
+}
 
 
 def expected(registry: Registry, runtime: str, model: str, auth_env: list[str]) -> dict[str, Any]:
@@ -78,7 +85,7 @@ def expected(registry: Registry, runtime: str, model: str, auth_env: list[str]) 
             "candidates": list(derivation.candidates),
         }
     except DeriveError as error:
-        derived = {"error": error.kind, "candidates": list(error.candidates)}
+        derived = {"error": GENERATED_KINDS[type(error)], "candidates": list(error.candidates)}
     return {"check": check, "derive": derived}
 
 

@@ -198,6 +198,14 @@ def test_db_upgrade(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "database URL" in bad.stderr
 
 
+def test_activating_a_version_that_is_not_there_points_at_the_versions_command(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    assert run_cli("db", "upgrade", "--database-url", url, cwd=tmp_path).returncode == 0
+    done = run_cli("activate", "99", "--database-url", url, cwd=tmp_path)
+    assert done.returncode == 2 and "no manifest version 99; 'routegate versions' lists them" in done.stderr
+    assert "GET /" not in done.stderr and "Traceback" not in done.stderr
+
+
 # --- the newcomer's path: addresses, make run, --help, the README ---------------------------------------------
 
 

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import jinja2
 
+DERIVE_FAILURE_KINDS = ("unknown_runtime", "empty_model", "unroutable", "ambiguous")
+"""derive()'s failures as every generated target names them (Go's ``Kind*``, TypeScript's ``DeriveErrorKind``)."""
+
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:

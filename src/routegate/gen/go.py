@@ -20,15 +20,9 @@ from routegate._re2syntax import Untranslatable
 from routegate.billing import PLATFORM, BillingMode
 from routegate.codes import Code
 from routegate.decision import FOREIGN_RUNTIMES, DecisionPath
-from routegate.errors import (
-    AmbiguousModel,
-    EmptyModel,
-    GenerationError,
-    InvalidPackageName,
-    UnknownRuntime,
-    Unroutable,
-)
+from routegate.errors import GenerationError, InvalidPackageName
 from routegate.gen._goregex import to_go
+from routegate.gen._render import DERIVE_FAILURE_KINDS
 from routegate.gen._render import render as _render_template
 from routegate.manifest import Manifest, Provider
 
@@ -67,7 +61,6 @@ _GO_KEYWORDS = frozenset(
     ]
 )
 _INITIALISMS = frozenset(("url", "id", "api", "byok"))
-_DERIVE_FAILURES = (UnknownRuntime, EmptyModel, Unroutable, AmbiguousModel)
 _INDENT = "\t"
 
 
@@ -172,7 +165,7 @@ def _constants() -> list[tuple[str, str]]:
     rows = [(f"Path{_camel(path.value)}", _string(path.value)) for path in DecisionPath]
     rows += [(f"Code{_camel(code.value)}", _string(code.value)) for code in Code if code.row.model_decision]
     rows += [(f"Billing{_camel(mode.value)}", _string(mode.value)) for mode in BillingMode]
-    rows += [(f"Kind{_camel(failure.kind)}", _string(failure.kind)) for failure in _DERIVE_FAILURES]
+    rows += [(f"Kind{_camel(kind)}", _string(kind)) for kind in DERIVE_FAILURE_KINDS]
     return rows
 
 

@@ -9,6 +9,7 @@ from routegate.codes import Code
 from routegate.decision import FOREIGN_RUNTIMES
 from routegate.errors import GenerationError
 from routegate.gen._jsregex import to_javascript
+from routegate.gen._render import DERIVE_FAILURE_KINDS
 from routegate.gen._render import render as _render_template
 from routegate.manifest import Manifest, Provider
 
@@ -38,6 +39,7 @@ def render(manifest: Manifest) -> str:
         runtimes=_literal(runtimes),
         foreign_runtimes=_literal([name for name in FOREIGN_RUNTIMES if name not in manifest.runtimes]),
         decision_codes=" | ".join(json.dumps(code.value) for code in Code if code.row.model_decision),
+        derive_failure_kinds=" | ".join(json.dumps(kind) for kind in DERIVE_FAILURE_KINDS),
     )
 
 

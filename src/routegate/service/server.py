@@ -1,49 +1,43 @@
-"""``routegate serve`` and ``routegate db upgrade``: start-up checks, then uvicorn."""
+"""Serving the app: start-up checks, then uvicorn, with one worker or several.
+
+``routegate serve`` (in :mod:`routegate.cli.fleet`) reads the flags into :class:`Settings`
+and calls :func:`serve`; a refusal to start is :class:`CannotServe`, for the caller to report.
+"""
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import signal
 import socket
-import sys
 from typing import TYPE_CHECKING, Any
+
+from routegate._environment import ENV_API_TOKEN
 
 from . import logs
 from .logs import LogFormat
 from .settings import Settings, SettingsError, is_loopback
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
     from uvicorn import Config
     from uvicorn.supervisors.multiprocess import Multiprocess
 
-__all__ = ["db_upgrade_command", "listening_socket", "serve", "serve_command"]
+__all__ = ["CannotServe", "listening_socket", "serve"]
 
 log = logging.getLogger("routegate.service")
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
+class CannotServe(Exception):
+    """:func:`serve` did not serve; the message says why.
 
-def _fail(message: str, code: int) -> int:
-    print(f"routegate: {message}", file=sys.stderr)
-    return code
+    ``misconfigured``: the settings or the manifest are at fault and will fail again as they
+    are; otherwise the machine is (a database it cannot reach, a port it cannot take).
+    """
 
-
-def _settings(args: argparse.Namespace) -> Settings:
-    flags: dict[str, Any] = {
-        "host": getattr(args, "host", None),
-        "port": getattr(args, "port", None),
-        "database_url": getattr(args, "database_url", None),
-        "manifest": getattr(args, "manifest", None),
-        "templates": getattr(args, "templates", None),
-        "workers": getattr(args, "workers", None),
-        "default_runtime": getattr(args, "default_runtime", None),
-        "foreign_runtimes": getattr(args, "foreign_runtime", None) or None,
-        "template_max_bytes": getattr(args, "template_max_bytes", None),
-        "template_max_models": getattr(args, "template_max_models", None),
-    }
-    return Settings.from_sources(flags)
+    def __init__(self, message: str, *, misconfigured: bool) -> None:
+        super().__init__(message)
+        self.misconfigured = misconfigured
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -94,15 +88,30 @@ def _supervisor(config: Config, listener: socket.socket, settings: Settings) -> 
     return Supervisor(config, sockets=[listener])
 
 
-def serve(settings: Settings, log_format: LogFormat = LogFormat.TEXT) -> int:
-    """Check the configuration, migrate, and serve until interrupted (Ctrl-C exits 0)."""
+def serve(settings: Settings, log_format: LogFormat = LogFormat.TEXT) -> None:
+    """Check the configuration, migrate, and serve until interrupted (Ctrl-C is a clean stop).
+
+    Raises :class:`CannotServe` when it refuses to start or cannot.
+    """
     try:
-        return _serve(settings, log_format)
+        _serve(settings, log_format)
     except KeyboardInterrupt:  # Ctrl-C before uvicorn took over SIGINT, or re-raised by it after a clean stop
-        return EXIT_OK
+        return
 
 
-def _serve(settings: Settings, log_format: LogFormat) -> int:
+def _serve_in_this_process(app: FastAPI, listener: socket.socket, common: dict[str, Any]) -> None:
+    """One worker: this process serves, and SIGHUP asks its watcher thread to publish the file again."""
+    import uvicorn
+
+    state = app.state.routegate
+    signal.signal(signal.SIGHUP, lambda *_: state.request_reload())  # uvicorn captures only SIGINT and SIGTERM
+    server = uvicorn.Server(uvicorn.Config(app, **common))
+    server.run(sockets=[listener])
+    if not server.started:
+        raise CannotServe("the server did not start; its log above says why", misconfigured=False)
+
+
+def _serve(settings: Settings, log_format: LogFormat) -> None:
     import uvicorn
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -112,20 +121,21 @@ def _serve(settings: Settings, log_format: LogFormat) -> int:
     from .app import create_app
 
     if settings.api_token is None and not is_loopback(settings.host):
-        return _fail(
-            f"refusing to listen on {settings.host}: without ROUTEGATE_API_TOKEN anyone who can reach it could "
-            "create workspaces. Set ROUTEGATE_API_TOKEN, or listen on 127.0.0.1 (the default).",
-            EXIT_USAGE,
+        raise CannotServe(
+            f"refusing to listen on {settings.host}: without {ENV_API_TOKEN} anyone who can reach it could "
+            f"create workspaces. Set {ENV_API_TOKEN}, or listen on 127.0.0.1 (the default).",
+            misconfigured=True,
         )
     logs.configure(log_format)
     try:
         app = create_app(settings)
     except InvalidManifest as error:
-        return _fail(f"the manifest is invalid, not starting:\n{error}", EXIT_USAGE)
+        raise CannotServe(f"the manifest is invalid, not starting:\n{error}", misconfigured=True) from None
     except SettingsError as error:
-        return _fail(str(error), EXIT_USAGE)
+        raise CannotServe(str(error), misconfigured=True) from None
     except SQLAlchemyError as error:
-        return _fail(f"cannot open or migrate the database: {str(error).splitlines()[0]}", EXIT_FAILED)
+        message = f"cannot open or migrate the database: {str(error).splitlines()[0]}"
+        raise CannotServe(message, misconfigured=False) from None
 
     state = app.state.routegate
     log.info(
@@ -141,16 +151,14 @@ def _serve(settings: Settings, log_format: LogFormat) -> int:
         listener = listening_socket(settings.host, settings.port)
     except OSError as error:
         state.close()
-        return _fail(f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}", EXIT_FAILED)
+        message = f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}"
+        raise CannotServe(message, misconfigured=False) from None
     common: dict[str, Any] = {"host": settings.host, "port": settings.port, "server_header": False, "log_level": "info"}
     if log_format is LogFormat.JSON:  # otherwise uvicorn's own logging config, in every worker
         common["log_config"] = logs.uvicorn_config(log_format)
     if settings.workers == 1:
-        # SIGHUP asks the watcher thread to publish the file again; uvicorn captures only SIGINT and SIGTERM.
-        signal.signal(signal.SIGHUP, lambda *_: state.request_reload())
-        server = uvicorn.Server(uvicorn.Config(app, **common))
-        server.run(sockets=[listener])
-        return EXIT_OK if server.started else EXIT_FAILED
+        _serve_in_this_process(app, listener, common)
+        return
     # Several workers: each builds its own app from the environment and follows the database's
     # active manifest version by itself; this process supervises them and publishes on SIGHUP.
     state.close()
@@ -159,32 +167,3 @@ def _serve(settings: Settings, log_format: LogFormat) -> int:
         log.info("metrics of %d workers kept in %s", settings.workers, samples)
         config = uvicorn.Config("routegate.service.app:app_from_env", factory=True, workers=settings.workers, **common)
         _supervisor(config, listener, settings).run()
-    return EXIT_OK
-
-
-def serve_command(args: argparse.Namespace) -> int:
-    try:
-        settings = _settings(args)
-    except SettingsError as error:
-        return _fail(str(error), EXIT_USAGE)
-    return serve(settings, LogFormat(getattr(args, "log_format", LogFormat.TEXT)))
-
-
-def db_upgrade_command(args: argparse.Namespace) -> int:
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from .db import Database
-
-    try:
-        settings = Settings.from_sources({"database_url": args.database_url})
-    except SettingsError as error:
-        return _fail(str(error), EXIT_USAGE)
-    database = Database(settings.database_url)
-    try:
-        database.upgrade()
-    except SQLAlchemyError as error:
-        return _fail(f"cannot migrate the database: {str(error).splitlines()[0]}", EXIT_FAILED)
-    finally:
-        database.dispose()
-    print(f"database at head: {database.engine.url.render_as_string(hide_password=True)}")
-    return EXIT_OK

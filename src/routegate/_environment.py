@@ -1,0 +1,29 @@
+"""The ``ROUTEGATE_*`` environment variables the service reads, named once.
+
+The service's settings read them and ``routegate serve --help`` lists them; both take the
+names from here, a core module, so the command's help needs no service package to say them.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ENV_API_TOKEN",
+    "ENV_DATABASE_URL",
+    "ENV_DEFAULT_RUNTIME",
+    "ENV_FOREIGN_RUNTIMES",
+    "ENV_MANIFEST",
+    "ENV_MANIFEST_POLL_SECONDS",
+    "ENV_TEMPLATES",
+    "ENV_TEMPLATE_MAX_BYTES",
+    "ENV_TEMPLATE_MAX_MODELS",
+]
+
+ENV_DATABASE_URL = "ROUTEGATE_DATABASE_URL"
+ENV_MANIFEST = "ROUTEGATE_MANIFEST"
+ENV_TEMPLATES = "ROUTEGATE_TEMPLATES"
+ENV_API_TOKEN = "ROUTEGATE_API_TOKEN"
+ENV_FOREIGN_RUNTIMES = "ROUTEGATE_FOREIGN_RUNTIMES"
+ENV_DEFAULT_RUNTIME = "ROUTEGATE_DEFAULT_RUNTIME"
+ENV_MANIFEST_POLL_SECONDS = "ROUTEGATE_MANIFEST_POLL_SECONDS"
+ENV_TEMPLATE_MAX_BYTES = "ROUTEGATE_TEMPLATE_MAX_BYTES"
+ENV_TEMPLATE_MAX_MODELS = "ROUTEGATE_TEMPLATE_MAX_MODELS"

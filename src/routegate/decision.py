@@ -60,6 +60,9 @@ class Code(enum.StrEnum):
     RUNTIME_UNSUPPORTED = "RUNTIME_UNSUPPORTED"
     MODEL_REQUIRED = "MODEL_REQUIRED"
     DERIVED_PROVIDER_NOT_IN_REGISTRY = "DERIVED_PROVIDER_NOT_IN_REGISTRY"
+    # The call gate's own (routegate.calls), beyond check()'s codes.
+    CALL_OUTSIDE_WORKSPACE_MODEL = "CALL_OUTSIDE_WORKSPACE_MODEL"
+    NO_PLATFORM_UPSTREAM = "NO_PLATFORM_UPSTREAM"
 
 
 Explain = Callable[["Decision"], str]

@@ -75,6 +75,9 @@ STATUS: dict[str, int] = {
     Code.UNREGISTERED_MODEL_FOR_RUNTIME: 422,
     Code.AMBIGUOUS_MODEL_FOR_RUNTIME: 422,
     Code.DERIVED_PROVIDER_NOT_IN_REGISTRY: 422,
+    # The call gate's (POST /calls/authorize answers every call refusal with 403).
+    Code.CALL_OUTSIDE_WORKSPACE_MODEL: 403,
+    Code.NO_PLATFORM_UPSTREAM: 403,
     # The service's own.
     ServiceCode.INVALID_FIELDS: 400,
     ServiceCode.HOST_NOT_ALLOWED: 400,

@@ -64,6 +64,11 @@ class ServiceCode(enum.StrEnum):
     VERSION_NOT_FOUND = "VERSION_NOT_FOUND"
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
     INTERNAL = "INTERNAL"
+    # The call gate's (routes_calls).
+    CALL_TOKEN_INVALID = "CALL_TOKEN_INVALID"
+    CALL_TOKEN_NOT_FOUND = "CALL_TOKEN_NOT_FOUND"
+    RECEIPT_NOT_FOUND = "RECEIPT_NOT_FOUND"
+    USAGE_ALREADY_REPORTED = "USAGE_ALREADY_REPORTED"
 
 
 STATUS: dict[str, int] = {
@@ -99,6 +104,11 @@ STATUS: dict[str, int] = {
     ServiceCode.INVALID_MANIFEST: 422,
     ServiceCode.INTERNAL: 500,
     ServiceCode.DATABASE_UNAVAILABLE: 503,
+    # The call gate's.
+    ServiceCode.CALL_TOKEN_INVALID: 401,
+    ServiceCode.CALL_TOKEN_NOT_FOUND: 404,
+    ServiceCode.RECEIPT_NOT_FOUND: 404,
+    ServiceCode.USAGE_ALREADY_REPORTED: 409,
 }
 
 

@@ -151,7 +151,8 @@ Both need what the ORM cannot declare, so migration 0005 creates them and the OR
 def declared_by_orm(name: str | None, _type: str, _parents: MutableMapping[Any, str | None]) -> bool:
     """Alembic's ``include_name``: leave out the trigram index (on SQLite, the FTS5 table and its
     shadow tables), which the ORM does not describe, so a comparison does not offer to drop it."""
-    return name is None or not name.startswith(NAME_TRIGRAMS)
+    # Issue 21: PostgreSQL's day partitions of call_receipts (call_tables.RECEIPT_PARTITION_PREFIX) are the service's.
+    return name is None or not name.startswith((NAME_TRIGRAMS, "call_receipts_p"))
 
 
 class Action(enum.StrEnum):

@@ -47,6 +47,7 @@ from routegate.decision import Decision
 from routegate.gate import Admission, GateRefusal
 from routegate.publishing import StoredWorkspace
 
+from .call_tokens import revoke_workspace_tokens
 from .db import (
     NAME_TRIGRAMS,
     Action,
@@ -632,6 +633,7 @@ class Store:
                         "this workspace has child workspaces; delete them first",
                         workspace_id=workspace_id,
                     )
+                revoke_workspace_tokens(session, workspace.id)  # issue 21: its call tokens die with it
                 session.delete(workspace)
         except IntegrityError as error:
             if not _foreign_key_violation(error):

@@ -146,6 +146,19 @@ def test_scope_model_admits_only_the_workspaces_model(server: LiveServer, client
     assert other.status_code == 403 and other.json()["code"] == "CALL_OUTSIDE_WORKSPACE_MODEL"
 
 
+def test_a_model_change_reaches_the_view_within_a_second(server: LiveServer, client: httpx.Client) -> None:
+    created = workspace(client, "moving", "hermes", "moonshot/kimi-k2.6")
+    token = issue(client, created["id"], scope="model")["token"]
+    assert authorize(client, token, "moonshot/kimi-k2.5").status_code == 403
+    changed = client.put(f"/workspaces/{created['id']}/model", json={"model": "moonshot/kimi-k2.5"})
+    assert changed.status_code == 200, changed.text
+    started = time.monotonic()
+    while authorize(client, token, "moonshot/kimi-k2.5").status_code != 200:
+        assert time.monotonic() - started < 1.0, "the model change did not reach the call gate within a second"
+        time.sleep(0.02)
+    assert authorize(client, token, "moonshot/kimi-k2.6").json()["code"] == "CALL_OUTSIDE_WORKSPACE_MODEL"
+
+
 def test_receipts_page_by_cursor_filter_take_usage_once_and_sum_up(server: LiveServer, client: httpx.Client) -> None:
     created = workspace(client, "receipts", "hermes", "moonshot/kimi-k2.6")
     token = issue(client, created["id"])["token"]
@@ -170,6 +183,8 @@ def test_receipts_page_by_cursor_filter_take_usage_once_and_sum_up(server: LiveS
     assert reported.status_code == 200 and reported.json()["usage"] == {"prompt_tokens": 120, "completion_tokens": 30}
     again = client.post(f"/calls/receipts/{ids[0]}/usage", json=report)
     assert again.status_code == 409 and again.json()["code"] == "USAGE_ALREADY_REPORTED"
+    later = client.get("/calls/receipts", params={"workspace_id": created["id"], "since": "2999-01-01T00:00:00Z"})
+    assert later.status_code == 200 and later.json() == {"items": [], "next_cursor": None}
     summary = client.get("/calls/summary", params={"workspace_id": created["id"]}).json()
     rows = {(i["payer"], i["provider"]): (i["calls"], i["prompt_tokens"]) for i in summary["items"]}
     assert rows == {("platform", "platform"): (2, 120), ("tenant", "openrouter"): (2, 0)} and summary["refused"] == 1

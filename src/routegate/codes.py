@@ -101,3 +101,14 @@ class Code(RefusalCode):
         422,
         "the provider the model decision names is not in the catalog in use",
     )
+    # The call gate's own (routegate.calls), beyond check()'s codes: POST /calls/authorize refuses with 403.
+    CALL_OUTSIDE_WORKSPACE_MODEL = Row(
+        "CALL_OUTSIDE_WORKSPACE_MODEL",
+        403,
+        "a call token scoped to its workspace's model was used to call another id",
+    )
+    NO_PLATFORM_UPSTREAM = Row(
+        "NO_PLATFORM_UPSTREAM",
+        403,
+        "the platform would pay for the call but upstream() names no vendor to forward it to",
+    )

@@ -577,6 +577,7 @@ PAGES = {
     "registry": "/ui/registry",
     "runtime": "/ui/runtimes/codex",
     "drift": "/ui/drift",
+    "calls": "/ui/calls",  # issue 21
 }
 
 

@@ -149,6 +149,15 @@ def test_every_operation_is_generated_under_its_short_name(generated: ModuleType
             "publish_version",
             "activate_version",
         },
+        "calls": {  # issue 21
+            "issue_call_token",
+            "list_call_tokens",
+            "revoke_call_token",
+            "authorize_call",
+            "report_call_usage",
+            "list_call_receipts",
+            "summarize_calls",
+        },
     }
     assert generated.__file__ is not None
     root = Path(generated.__file__).parent / "api"

@@ -46,6 +46,14 @@ OPERATION_IDS = {
     ("get", "/registry/versions"): "listVersions",
     ("post", "/registry/versions"): "publishVersion",
     ("post", "/registry/versions/{version}/activate"): "activateVersion",
+    # The call gate's (issue 21).
+    ("post", "/workspaces/{workspace_id}/call-tokens"): "issueCallToken",
+    ("get", "/workspaces/{workspace_id}/call-tokens"): "listCallTokens",
+    ("delete", "/workspaces/{workspace_id}/call-tokens/{token_id}"): "revokeCallToken",
+    ("post", "/calls/authorize"): "authorizeCall",
+    ("post", "/calls/receipts/{receipt_id}/usage"): "reportCallUsage",
+    ("get", "/calls/receipts"): "listCallReceipts",
+    ("get", "/calls/summary"): "summarizeCalls",
 }
 
 
@@ -95,6 +103,7 @@ def test_every_operation_declares_the_413_and_every_refusal_its_body(live: LiveS
     with live.client(TOKEN) as http:
         for method, template in OPERATION_IDS:
             path = template.replace("{workspace_id}", "w").replace("{runtime}", "r").replace("{version}", "1")
+            path = path.replace("{token_id}", "t").replace("{receipt_id}", "r")
             answer = http.request(
                 method, path, content=b"x" * (MAX_BODY_BYTES + 1), headers={"Content-Type": "application/json"}
             )
@@ -178,12 +187,39 @@ def test_every_route_answers_only_what_it_declares(live: LiveServer, spec: dict[
         d.check("post", activate, http.post("/registry/versions/1/activate", json={"dry_run": True}))
         d.check("post", activate, http.post("/registry/versions/99/activate"))
 
+        _check_call_routes(d, http, workspace)  # issue 21
         d.check("delete", "/workspaces/{workspace_id}", http.delete(f"/workspaces/{workspace}"))
         d.check("delete", "/workspaces/{workspace_id}", http.delete(f"/workspaces/{workspace}"))
 
     assert set(d.seen) == set(OPERATION_IDS)  # every route was asked
     assert d.seen[("post", "/registry/versions")] == {200, 201, 400, 401, 409, 422}
     assert d.seen[("post", "/workspaces")] == {201, 400, 401, 403, 415, 422}
+
+
+def _check_call_routes(d: Declared, http: httpx.Client, workspace: str) -> None:
+    """The call gate's routes (issue 21), each answer checked against what it declares."""
+    tokens = "/workspaces/{workspace_id}/call-tokens"
+    issued = d.check("post", tokens, http.post(f"/workspaces/{workspace}/call-tokens", json={"note": "gateway"}))
+    d.check("post", tokens, http.post("/workspaces/0000/call-tokens", json={}))
+    d.check("post", tokens, http.post(f"/workspaces/{workspace}/call-tokens", json={"expires_in_s": 0}))
+    d.check("get", tokens, http.get(f"/workspaces/{workspace}/call-tokens"))
+    d.check("get", tokens, http.get("/workspaces/0000/call-tokens"))
+    authorize, token = "/calls/authorize", issued.json()["token"]
+    allowed = d.check("post", authorize, http.post(authorize, json={"token": token, "model": HERMES_BYOK["model"]}))
+    d.check("post", authorize, http.post(authorize, json={"token": token, "model": "anthropic/claude-opus-4-1"}))
+    d.check("post", authorize, http.post(authorize, json={"token": "rgc_unknown", "model": "x"}))
+    d.check("post", authorize, http.post(authorize, json={"token": token}))
+    usage, receipt = "/calls/receipts/{receipt_id}/usage", allowed.json()["receipt_id"]
+    report = {"prompt_tokens": 10, "completion_tokens": 2, "status": "ok"}
+    d.check("post", usage, http.post(f"/calls/receipts/{receipt}/usage", json=report))
+    d.check("post", usage, http.post(f"/calls/receipts/{receipt}/usage", json=report))
+    d.check("post", usage, http.post(f"/calls/receipts/{receipt[:24]}000000000000/usage", json=report))
+    d.check("get", "/calls/receipts", http.get("/calls/receipts", params={"workspace_id": workspace, "limit": 1}))
+    d.check("get", "/calls/receipts", http.get("/calls/receipts", params={"limit": 0}))
+    d.check("get", "/calls/summary", http.get("/calls/summary", params={"workspace_id": workspace}))
+    revoke = f"/workspaces/{workspace}/call-tokens/{issued.json()['id']}"
+    d.check("delete", tokens + "/{token_id}", http.delete(revoke))
+    d.check("delete", tokens + "/{token_id}", http.delete(f"/workspaces/{workspace}/call-tokens/0000"))
 
 
 # --- the declared text patterns are the validators' rules -------------------------------------------

@@ -13,7 +13,7 @@ from fastapi_offline import FastAPIOffline
 
 from routegate import __version__
 
-from . import console, http_errors, metrics
+from . import console, http_errors, metrics, routes_calls
 from .middleware import BodyLimit, CrossSiteGuard, LoopbackHosts, ServerTiming
 from .routes_registry import router as registry_router
 from .routes_versions import router as versions_router
@@ -37,7 +37,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         state.start()
+        calls.start()
         yield
+        calls.close()
         state.close()
 
     app = FastAPIOffline(  # /docs and /redoc with Swagger UI and ReDoc served from the package, not a CDN
@@ -56,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ServerTiming)
     app.add_middleware(CrossSiteGuard)  # before any body is read or any route runs
     metrics.install(app, state)  # GET /metrics and what feeds it
+    calls = routes_calls.install(app, state)  # the call gate (issue 21): call tokens, /calls/*, app.state.calls
     if state.settings.api_token is None:  # outermost: DNS rebinding is refused before anything runs
         app.add_middleware(LoopbackHosts, allowed_hosts=_loopback_hosts(state.settings.host))
     console.install(app)  # the web console: / and /ui/*

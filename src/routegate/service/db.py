@@ -48,6 +48,7 @@ from . import engines
 
 __all__ = [
     "NAME_TRIGRAMS",
+    "NOTIFY_CHANNEL",
     "PUBLISH_LOCK",
     "Action",
     "Base",
@@ -75,6 +76,9 @@ _PG_ADVISORY_LOCK = 0x726F757465  # "route": one migrator at a time across machi
 PUBLISH_LOCK = 0x7075626C6973
 """PostgreSQL's advisory key ("publis") ordering publishes against creates and model changes:
 a switch of the active version holds it exclusively, a create or model change shared."""
+NOTIFY_CHANNEL = "routegate_manifest"
+"""PostgreSQL's channel for changes every instance must follow: a switch of the active version
+(its number as payload) and a change of call tokens (``call-tokens``)."""
 
 _Seq = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER keys
 # Byte order on PostgreSQL whatever the server's locale, so the store's range over
@@ -145,7 +149,8 @@ Both need what the ORM cannot declare, so migration 0005 creates them and the OR
 def declared_by_orm(name: str | None, _type: str, _parents: MutableMapping[Any, str | None]) -> bool:
     """Alembic's ``include_name``: leave out the trigram index (on SQLite, the FTS5 table and its
     shadow tables), which the ORM does not describe, so a comparison does not offer to drop it."""
-    return name is None or not name.startswith(NAME_TRIGRAMS)
+    # Issue 21: PostgreSQL's day partitions of call_receipts (call_tables.RECEIPT_PARTITION_PREFIX) are the service's.
+    return name is None or not name.startswith((NAME_TRIGRAMS, "call_receipts_p"))
 
 
 class Action(enum.StrEnum):

@@ -85,6 +85,15 @@ class ServiceCode(RefusalCode):
     DATABASE_UNAVAILABLE = Row(
         "DATABASE_UNAVAILABLE", 503, "the database cannot be reached; nothing was changed, retry (`Retry-After`)"
     )
+    # The call gate's (routes_calls).
+    CALL_TOKEN_INVALID = Row(
+        "CALL_TOKEN_INVALID", 401, "the call token is unknown, revoked or expired (one code for all three)"
+    )
+    CALL_TOKEN_NOT_FOUND = Row("CALL_TOKEN_NOT_FOUND", 404, "the workspace has no call token with this id")
+    RECEIPT_NOT_FOUND = Row("RECEIPT_NOT_FOUND", 404, "no call receipt has this id")
+    USAGE_ALREADY_REPORTED = Row(
+        "USAGE_ALREADY_REPORTED", 409, "the receipt's usage was already reported; a receipt takes it once"
+    )
 
 
 STATUS: dict[str, int] = {code: code.row.status for codes in (Code, ServiceCode) for code in codes}

@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .state import Served, ServiceState, service_state
 
 if TYPE_CHECKING:
-    from prometheus_client import Counter, Gauge, Histogram
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = [
     "ADMITTED",
@@ -93,6 +93,11 @@ class Metrics:
         )
         self._manifest_labels: tuple[str, str, str] | None = None
         self._exposition = registry
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """This app's collector registry, where other modules register their metrics (the call gate's)."""
+        return self._exposition
 
     def show_manifest(self, version: int, fingerprint: str, schema_version: int) -> None:
         """Mark the manifest version in use (and the one before it as no longer in use)."""

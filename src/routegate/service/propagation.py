@@ -2,7 +2,7 @@
 
 The thread sleeps in ``select()`` on three things and acts on whichever comes first:
 
-* a PostgreSQL ``NOTIFY`` on :data:`~.versions.NOTIFY_CHANNEL` (the push, milliseconds);
+* a PostgreSQL ``NOTIFY`` on :data:`~.db.NOTIFY_CHANNEL` (the push, milliseconds);
 * a byte in a pipe this process writes to (:meth:`ManifestWatcher.wake`), which is all a
   signal handler does: no lock, no I/O beyond one non-blocking ``write``;
 * the poll interval running out (the safety net, and SQLite's only mechanism).
@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from .publication import NOTIFY_CHANNEL
+from .db import NOTIFY_CHANNEL
 
 __all__ = ["ManifestWatcher"]
 

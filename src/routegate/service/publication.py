@@ -40,13 +40,12 @@ from routegate.publishing import (
 )
 from routegate.registry import Registry
 
-from .db import PUBLISH_LOCK, Database, ManifestVersion, Workspace, iso_utc
+from .db import NOTIFY_CHANNEL, PUBLISH_LOCK, Database, ManifestVersion, Workspace, iso_utc
 from .decision_log import decisions_high_water
 from .store import stored_workspaces
 
-__all__ = ["NOTIFY_CHANNEL", "Candidate", "PublishResult", "VersionInfo", "VersionStore", "candidate"]
+__all__ = ["Candidate", "PublishResult", "VersionInfo", "VersionStore", "candidate"]
 
-NOTIFY_CHANNEL = "routegate_manifest"
 PROGRESS_FROM = 10_000
 """Replays of at least this many workspaces log a line per tenth done."""
 

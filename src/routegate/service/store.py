@@ -29,6 +29,7 @@ from routegate.decision import Decision
 from routegate.gate import Admission
 from routegate.publishing import StoredWorkspace
 
+from .call_tokens import revoke_workspace_tokens
 from .db import (
     Action,
     Database,
@@ -265,6 +266,7 @@ class Store:
                         "this workspace has child workspaces; delete them first",
                         workspace_id=workspace_id,
                     )
+                revoke_workspace_tokens(session, workspace.id)  # its call tokens die with it
                 session.delete(workspace)
         except IntegrityError as error:
             if not foreign_key_violation(error):

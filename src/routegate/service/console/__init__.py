@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from starlette.responses import RedirectResponse, Response
 
-from routegate.service.console import login, pages, version_pages, workspace_pages
+from routegate.service.console import call_pages, login, pages, version_pages, workspace_pages
 from routegate.service.console.dependencies import LoginRequired
 from routegate.service.console.rendering import STATIC_PATH, ConsoleStatic
 
@@ -27,7 +27,7 @@ def install(app: FastAPI) -> None:
     Pages read ``app.state.routegate`` on every request (see
     :class:`~routegate.service.console.dependencies.ConsoleState`), so a reloaded manifest shows at once.
     """
-    for router in (pages.router, version_pages.router, workspace_pages.router, login.router):
+    for router in (pages.router, version_pages.router, workspace_pages.router, call_pages.router, login.router):
         app.include_router(router)
     app.mount(STATIC_PATH, ConsoleStatic(), name="console-static")
     app.add_exception_handler(LoginRequired, _to_login)

@@ -29,6 +29,7 @@ STATIC_PATH = "/ui/static"
 NAV = (
     ("/", "Create", "create"),
     ("/ui/workspaces", "Workspaces", "workspaces"),
+    ("/ui/calls", "Calls", "calls"),
     ("/ui/lookup", "Model lookup", "lookup"),
     ("/ui/registry", "Registry", "registry"),
     ("/ui/drift", "Drift", "drift"),

@@ -1,0 +1,210 @@
+"""The call gate as the service runs it: tokens, the in-memory view, receipts, metrics, authorize.
+
+``app.state.calls`` is the :class:`CallService`. :meth:`CallService.authorize` is the
+hot path: a hash and a dict lookup for the token, the core's :class:`~routegate.calls.CallGate`
+(cached per manifest version served) for the decision, and one queued receipt whose
+commit it waits for. The view follows every instance's token changes with its own
+:class:`~.propagation.ManifestWatcher` (NOTIFY on PostgreSQL, and the poll).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from routegate.calls import CallDecision, CallGate
+
+from .call_tokens import Caller, CallerView, TokenStore
+from .http_errors import ServiceCode, ServiceError
+from .propagation import ManifestWatcher
+from .receipt_queries import ReceiptQueries
+from .receipts import ReceiptDays, ReceiptWriter, at_millisecond, receipt_id
+from .settings import SettingsError
+from .state import Served, ServiceState
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["ENV_RECEIPT_QUEUE", "ENV_RECEIPT_RETENTION_DAYS", "CallService", "CallSettings"]
+
+ENV_RECEIPT_RETENTION_DAYS = "ROUTEGATE_RECEIPT_RETENTION_DAYS"
+ENV_RECEIPT_QUEUE = "ROUTEGATE_RECEIPT_QUEUE"
+_LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0)
+_NO_PAYER = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class CallSettings:
+    retention_days: int = 90
+    """Receipts older than this many whole UTC days are dropped; 0 keeps them forever."""
+    receipt_queue: int = 4096
+    """Receipts that may wait for their commit before an authorization waits for room."""
+
+    def __post_init__(self) -> None:
+        if self.retention_days < 0:
+            raise SettingsError(f"{ENV_RECEIPT_RETENTION_DAYS} must be 0 (keep forever) or a number of days")
+        if self.receipt_queue < 1:
+            raise SettingsError(f"{ENV_RECEIPT_QUEUE} must be at least 1")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> CallSettings:
+        source = os.environ if env is None else env
+        values: dict[str, int] = {}
+        for name, field in ((ENV_RECEIPT_RETENTION_DAYS, "retention_days"), (ENV_RECEIPT_QUEUE, "receipt_queue")):
+            if name in source:
+                try:
+                    values[field] = int(source[name])
+                except ValueError:
+                    raise SettingsError(f"{name} must be a whole number, not {source[name]!r}") from None
+        return cls(**values)
+
+
+class CallMetrics:
+    """Calls decided by outcome and payer, authorize latency, the receipt queue's depth and waits."""
+
+    __slots__ = ("decided", "latency", "queue_depth", "waits")
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        from prometheus_client import Counter, Gauge, Histogram
+
+        self.decided: Counter = Counter(
+            "routegate_calls",
+            "Calls decided by POST /calls/authorize, by outcome (admitted or the code) and payer",
+            ("outcome", "payer"),
+            registry=registry,
+        )
+        self.latency: Histogram = Histogram(
+            "routegate_call_authorize_seconds",
+            "Latency of POST /calls/authorize, receipt commit included",
+            registry=registry,
+            buckets=_LATENCY_BUCKETS,
+        )
+        self.queue_depth: Gauge = Gauge(
+            "routegate_call_receipt_queue_depth",
+            "Call receipts queued for their commit",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.waits: Counter = Counter(
+            "routegate_call_receipt_waits",
+            "Authorizations that waited for room in the full receipt queue",
+            registry=registry,
+        )
+
+
+class CallService:
+    def __init__(self, state: ServiceState, settings: CallSettings, registry: CollectorRegistry) -> None:
+        self.state = state
+        self.settings = settings
+        self.metrics = CallMetrics(registry)
+        self.view = CallerView(state.database)
+        self.tokens = TokenStore(state.database, self.view)
+        self.days = ReceiptDays(state.database, settings.retention_days)
+        self.writer = ReceiptWriter(
+            state.database, self.days, queue_size=settings.receipt_queue, on_wait=self.metrics.waits.inc
+        )
+        self.receipts = ReceiptQueries(state.database)
+        self._watcher = ManifestWatcher(
+            state.settings.database_url, state.settings.manifest_poll_seconds, lambda _reload: self.view.rebuild()
+        )
+        self._gate: tuple[Served, CallGate] | None = None
+
+    def start(self) -> None:
+        self.view.rebuild()
+        self.writer.start()
+        self._watcher.start()
+
+    def close(self) -> None:
+        self._watcher.stop()
+        self.writer.stop()
+
+    def _gate_for(self, served: Served) -> CallGate:
+        """The gate for the version served now: a new version, a new gate (and cache)."""
+        current = self._gate
+        if current is not None and current[0] is served:
+            return current[1]
+        gate = CallGate(served.registry)
+        self._gate = (served, gate)
+        return gate
+
+    async def authorize(self, token: str, model: str) -> tuple[int, dict[str, Any]]:
+        """(status, body) for one call: 200 admitted, 403 refused; raises CALL_TOKEN_INVALID (401)."""
+        started = time.perf_counter()
+        now = time.time()
+        caller = self.view.caller(token, now)
+        if caller is None:
+            self.metrics.decided.labels(ServiceCode.CALL_TOKEN_INVALID.value, _NO_PAYER).inc()
+            raise ServiceError(
+                ServiceCode.CALL_TOKEN_INVALID,
+                "the call token is unknown, revoked or expired; issue a new one with POST /workspaces/{id}/call-tokens",
+            )
+        served = self.state.served  # one manifest version for the decision and its receipt
+        call = self._gate_for(served).decide(caller.runtime, caller.model, caller.auth_env, model, caller.scope)
+        at_ms = int(now * 1000)
+        receipt = _receipt(receipt_id(at_ms), at_ms, caller, call, served.version)
+        self.metrics.queue_depth.set(self.writer.depth)
+        await self.writer.write(receipt)
+        self.metrics.decided.labels(str(call.code or "admitted"), str(call.payer or _NO_PAYER)).inc()
+        self.metrics.latency.observe(time.perf_counter() - started)
+        return (200 if call.allowed else 403), _answer(receipt["id"], caller, call, served.version)
+
+
+def _receipt(receipt: str, at_ms: int, caller: Caller, call: CallDecision, version: int) -> dict[str, Any]:
+    provider = call.provider
+    return {
+        "id": receipt,
+        "at": at_millisecond(at_ms),
+        "workspace_id": caller.workspace_id,
+        "token_id": caller.token_id,
+        "model": call.model,
+        "allowed": call.allowed,
+        "code": None if call.code is None else call.code.value,
+        "payer": None if call.payer is None else call.payer.value,
+        "provider": None if provider is None else provider.name,
+        "upstream_vendor": None if call.upstream is None else call.upstream.vendor,
+        "manifest_version": version,
+        "prompt_tokens": None,
+        "completion_tokens": None,
+        "status": None,
+        "reported_at": None,
+    }
+
+
+def _answer(receipt: str, caller: Caller, call: CallDecision, version: int) -> dict[str, Any]:
+    if not call.allowed:
+        decision = call.decision
+        return {
+            "allowed": False,
+            "code": str(call.code),
+            "error": call.reason,
+            "receipt_id": receipt,
+            "workspace_id": caller.workspace_id,
+            "runtime": call.runtime,
+            "model": call.model,
+            "candidates": list(decision.candidates),
+            "suggestions": list(decision.suggestions) if call.refusal is None else [],
+            "manifest_version": version,
+        }
+    upstream = call.upstream
+    provider = call.provider
+    return {
+        "allowed": True,
+        "workspace_id": caller.workspace_id,
+        "runtime": call.runtime,
+        "model": call.model,
+        "payer": str(call.payer),
+        "provider": None if provider is None else provider.name,
+        "required_env": list(call.required_env),
+        "upstream": None
+        if upstream is None
+        else {
+            "vendor": upstream.vendor,
+            "model": upstream.model,
+            "base_url": upstream.provider.base_url_template or upstream.provider.base_url_anthropic,
+            "provider": upstream.provider.name,
+        },
+        "manifest_version": version,
+        "receipt_id": receipt,
+    }

@@ -1,0 +1,294 @@
+"""Call tokens: issued per workspace, shown once, stored as a hash, revocable; and the
+in-memory view of them the call gate decides from.
+
+The view (:class:`CallerView`) maps each live token's hash to its workspace's runtime,
+model and auth env names. It is rebuilt from the database on every round of its
+watcher (a PostgreSQL ``NOTIFY`` that any instance's token change sends, or the poll
+interval), and this process's own changes apply to it at once. A change made here while
+a rebuild reads the database is applied again over the rebuild, so a revocation, once
+answered, is never undone by a read that started before it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import event, select, text, update
+from sqlalchemy.orm import Session
+
+from routegate.calls import Scope
+
+from .call_tables import CallToken
+from .db import NOTIFY_CHANNEL, Database, Workspace, iso_utc, new_id, utcnow
+from .http_errors import ServiceCode, ServiceError
+
+__all__ = [
+    "TOKEN_PREFIX",
+    "Caller",
+    "CallerView",
+    "IssuedToken",
+    "TokenStore",
+    "hash_token",
+    "revoke_workspace_tokens",
+    "token_dict",
+]
+
+TOKEN_PREFIX = "rgc_"
+_TOKEN_BYTES = 32
+_NOTIFY = text("SELECT pg_notify(:channel, 'call-tokens')")
+_VIEWS: weakref.WeakSet[CallerView] = weakref.WeakSet()
+"""Every view in this process, so a workspace deletion committed here drops its tokens from them at once."""
+
+
+def hash_token(token: str) -> str:
+    """What is stored and looked up: the token's sha256 (a random 256-bit secret needs no salt)."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """What a live token says about the workspace calling with it."""
+
+    token_id: str
+    workspace_id: str
+    runtime: str
+    model: str | None
+    auth_env: frozenset[str]
+    scope: Scope
+    expires_at: float | None
+    """Epoch seconds, or None for a token that does not expire."""
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    row: dict[str, Any]
+    token: str
+    """The secret: returned once, never stored."""
+    caller: Caller
+
+
+def token_dict(row: CallToken) -> dict[str, Any]:
+    """A token as listed: everything but the secret, which is not stored."""
+    return {
+        "id": row.id,
+        "workspace_id": row.workspace_id,
+        "note": row.note,
+        "scope": row.scope,
+        "created_at": iso_utc(row.created_at),
+        "expires_at": _shown(row.expires_at),
+        "revoked_at": _shown(row.revoked_at),
+        "last_used_at": _shown(row.last_used_at),
+    }
+
+
+def _shown(moment: datetime | None) -> str | None:
+    return None if moment is None else iso_utc(moment)
+
+
+def _epoch(moment: datetime | None) -> float | None:
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()  # SQLite's are naive UTC
+
+
+def _notify(session: Session) -> None:
+    """Wake every instance's view (delivered at commit); SQLite's instances poll instead."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_NOTIFY, {"channel": NOTIFY_CHANNEL})
+
+
+def revoke_workspace_tokens(session: Session, workspace_id: str) -> None:
+    """Revoke every token of a workspace inside the transaction that deletes it.
+
+    Once that transaction commits, this process's views drop the tokens at once and
+    the other instances' views on their next round (NOTIFY, or the poll).
+    """
+    session.execute(
+        update(CallToken)
+        .where(CallToken.workspace_id == workspace_id, CallToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    _notify(session)
+    url = str(session.get_bind().engine.url)
+
+    def committed(_session: Session) -> None:
+        for view in list(_VIEWS):
+            if view.url == url:
+                view.forget_workspace(workspace_id)
+
+    event.listen(session, "after_commit", committed, once=True)
+
+
+class TokenStore:
+    """Issue, list and revoke a workspace's tokens; every change is also applied to ``view``."""
+
+    def __init__(self, database: Database, view: CallerView) -> None:
+        self.database = database
+        self.view = view
+
+    def issue(self, workspace_id: str, note: str | None, expires_in_s: int | None, scope: Scope) -> IssuedToken:
+        """A new token for an existing workspace. Raises ServiceError(WORKSPACE_NOT_FOUND)."""
+        token = TOKEN_PREFIX + secrets.token_urlsafe(_TOKEN_BYTES)
+        now = utcnow()
+        row = CallToken(
+            id=new_id(),
+            workspace_id=workspace_id,
+            token_hash=hash_token(token),
+            note=note,
+            scope=scope.value,
+            created_at=now,
+            expires_at=None if expires_in_s is None else now + timedelta(seconds=expires_in_s),
+        )
+        with self.database.write() as session:
+            # Shared lock on PostgreSQL: a concurrent delete of the workspace waits for this issue to commit.
+            workspace = session.scalar(select(Workspace).where(Workspace.id == workspace_id).with_for_update(read=True))
+            if workspace is None:
+                raise _no_workspace(workspace_id)
+            session.add(row)
+            _notify(session)
+            caller = Caller(
+                row.id,
+                workspace_id,
+                workspace.runtime,
+                workspace.model,
+                frozenset(workspace.auth_env or ()),
+                scope,
+                _epoch(row.expires_at),
+            )
+        self.view.issued(row.token_hash, caller)
+        return IssuedToken(token_dict(row), token, caller)
+
+    def listing(self, workspace_id: str) -> list[dict[str, Any]]:
+        with self.database.read() as session:
+            if session.scalar(select(Workspace.seq).where(Workspace.id == workspace_id)) is None:
+                raise _no_workspace(workspace_id)
+            rows = session.scalars(
+                select(CallToken).where(CallToken.workspace_id == workspace_id).order_by(CallToken.created_at.desc())
+            )
+            return [token_dict(row) for row in rows]
+
+    def revoke(self, workspace_id: str, token_id: str) -> None:
+        """Revoke one token (again is fine). Raises ServiceError(CALL_TOKEN_NOT_FOUND)."""
+        with self.database.write() as session:
+            row = session.scalar(
+                select(CallToken).where(CallToken.id == token_id, CallToken.workspace_id == workspace_id)
+            )
+            if row is None:
+                raise ServiceError(
+                    ServiceCode.CALL_TOKEN_NOT_FOUND,
+                    f"workspace {workspace_id} has no call token {token_id}; list them with GET "
+                    f"/workspaces/{workspace_id}/call-tokens",
+                    workspace_id=workspace_id,
+                    token_id=token_id,
+                )
+            if row.revoked_at is None:
+                row.revoked_at = utcnow()
+                _notify(session)
+        self.view.revoked(token_id)
+
+
+def _no_workspace(workspace_id: str) -> ServiceError:
+    return ServiceError(
+        ServiceCode.WORKSPACE_NOT_FOUND, f"no workspace {workspace_id}; list them with GET /workspaces", id=workspace_id
+    )
+
+
+_LIVE = (
+    select(
+        CallToken.token_hash,
+        CallToken.id,
+        CallToken.workspace_id,
+        CallToken.expires_at,
+        CallToken.scope,
+        Workspace.runtime,
+        Workspace.model,
+        Workspace.auth_env,
+    )
+    .join(Workspace, Workspace.id == CallToken.workspace_id)
+    .where(CallToken.revoked_at.is_(None))
+)
+
+
+class CallerView:
+    """Live tokens by hash, as of the last rebuild plus this process's changes since it began."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.url = str(database.engine.url)
+        self._callers: dict[str, Caller] = {}
+        self._lock = threading.Lock()
+        self._issued: dict[str, tuple[float, Caller]] = {}
+        self._gone_tokens: dict[str, float] = {}
+        self._gone_workspaces: dict[str, float] = {}
+        _VIEWS.add(self)
+
+    def caller(self, token: str, now: float) -> Caller | None:
+        """The caller a presented token stands for; None if unknown, revoked or expired."""
+        found = self._callers.get(hash_token(token))
+        if found is None or (found.expires_at is not None and found.expires_at <= now):
+            return None
+        return found
+
+    def __len__(self) -> int:
+        return len(self._callers)
+
+    def rebuild(self) -> None:
+        """Read every live token from the database and serve that, with this process's later changes over it."""
+        started = time.monotonic()
+        with self.database.read() as session:
+            rows = session.execute(_LIVE).all()
+        now = time.time()
+        fresh = {}
+        for row in rows:
+            expires = _epoch(row.expires_at)
+            if expires is None or expires > now:
+                auth_env = frozenset(row.auth_env or ())
+                caller = Caller(row.id, row.workspace_id, row.runtime, row.model, auth_env, Scope(row.scope), expires)
+                fresh[row.token_hash] = caller
+        with self._lock:
+            # Changes made here before the read began are in the rows just read; later ones go over them.
+            self._issued = {digest: kept for digest, kept in self._issued.items() if kept[0] >= started}
+            self._gone_tokens = {key: at for key, at in self._gone_tokens.items() if at >= started}
+            self._gone_workspaces = {key: at for key, at in self._gone_workspaces.items() if at >= started}
+            fresh.update((digest, caller) for digest, (_, caller) in self._issued.items())
+            self._callers = self._without_gone(fresh)
+
+    def _without_gone(self, callers: dict[str, Caller]) -> dict[str, Caller]:
+        if not self._gone_tokens and not self._gone_workspaces:
+            return callers
+        return {
+            digest: caller
+            for digest, caller in callers.items()
+            if caller.token_id not in self._gone_tokens and caller.workspace_id not in self._gone_workspaces
+        }
+
+    def issued(self, digest: str, caller: Caller) -> None:
+        with self._lock:
+            self._issued[digest] = (time.monotonic(), caller)
+            self._callers = {**self._callers, digest: caller}
+
+    def revoked(self, token_id: str) -> None:
+        self._forget(self._gone_tokens, (token_id,))
+
+    def forget_workspace(self, workspace_id: str) -> None:
+        self._forget(self._gone_workspaces, (workspace_id,))
+
+    def _forget(self, store: dict[str, float], keys: Iterable[str]) -> None:
+        with self._lock:
+            moment = time.monotonic()
+            for key in keys:
+                store[key] = moment
+            self._issued = {
+                digest: (at, caller)
+                for digest, (at, caller) in self._issued.items()
+                if caller.token_id not in self._gone_tokens and caller.workspace_id not in self._gone_workspaces
+            }
+            self._callers = self._without_gone(self._callers)

@@ -1,0 +1,165 @@
+"""Reading call receipts and adding the gateway's usage report to one.
+
+Receipts are listed newest first by id (ids sort by time, see :func:`.receipts.receipt_id`);
+a page's cursor is its last id, and every query also bounds ``at`` so that PostgreSQL reads
+only the day partitions concerned.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import CursorResult, Select, func, select, update
+
+from .call_tables import CallReceipt
+from .db import Database, iso_utc, utcnow
+from .http_errors import ServiceCode, ServiceError
+from .receipts import moment_of
+
+__all__ = ["ReceiptQueries", "receipt_dict"]
+
+_R = CallReceipt
+_Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
+
+
+def receipt_dict(row: CallReceipt) -> dict[str, Any]:
+    reported = row.reported_at is not None
+    return {
+        "id": row.id,
+        "at": iso_utc(row.at),
+        "workspace_id": row.workspace_id,
+        "token_id": row.token_id,
+        "model": row.model,
+        "allowed": row.allowed,
+        "code": row.code,
+        "payer": row.payer,
+        "provider": row.provider,
+        "upstream_vendor": row.upstream_vendor,
+        "manifest_version": row.manifest_version,
+        "usage": {"prompt_tokens": row.prompt_tokens, "completion_tokens": row.completion_tokens} if reported else None,
+        "status": row.status,
+        "reported_at": None if row.reported_at is None else iso_utc(row.reported_at),
+    }
+
+
+def _not_found(receipt: str) -> ServiceError:
+    return ServiceError(
+        ServiceCode.RECEIPT_NOT_FOUND,
+        f"no call receipt {receipt}: use the receipt_id POST /calls/authorize answered (receipts older than "
+        "the retention period are gone)",
+        receipt_id=receipt,
+    )
+
+
+class ReceiptQueries:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def page(
+        self,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        workspace_id: str | None = None,
+        payer: str | None = None,
+        allowed: bool | None = None,
+        since: datetime | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Receipts newest first, ``limit`` of them, after ``cursor`` (the previous page's last id)."""
+        query = _filtered(select(_R), workspace_id, since)
+        if payer is not None:
+            query = query.where(_R.payer == payer)
+        if allowed is not None:
+            query = query.where(_R.allowed.is_(allowed))
+        if cursor is not None:
+            query = query.where(_R.id < cursor, _R.at <= _moment(cursor))
+        with self.database.read() as session:
+            rows = list(session.scalars(query.order_by(_R.id.desc()).limit(limit + 1)))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return [receipt_dict(row) for row in rows], rows[-1].id if more else None
+
+    def get(self, receipt: str) -> dict[str, Any]:
+        with self.database.read() as session:
+            row = session.scalar(select(_R).where(_R.id == receipt, _R.at == _moment(receipt)))
+        if row is None:
+            raise _not_found(receipt)
+        return receipt_dict(row)
+
+    def report_usage(self, receipt: str, prompt_tokens: int, completion_tokens: int, status: str) -> dict[str, Any]:
+        """Add the gateway's usage and status, once. Raises RECEIPT_NOT_FOUND or USAGE_ALREADY_REPORTED."""
+        at = _moment(receipt)
+        with self.database.write() as session:
+            changed = cast(
+                CursorResult[Any],
+                session.execute(
+                    update(_R)
+                    .where(_R.id == receipt, _R.at == at, _R.reported_at.is_(None))
+                    .values(
+                        prompt_tokens=prompt_tokens,
+                        completion_tokens=completion_tokens,
+                        status=status,
+                        reported_at=utcnow(),
+                    )
+                    .execution_options(synchronize_session=False)
+                ),
+            ).rowcount
+            row = session.scalar(select(_R).where(_R.id == receipt, _R.at == at))
+        if row is None:
+            raise _not_found(receipt)
+        if not changed:
+            raise ServiceError(
+                ServiceCode.USAGE_ALREADY_REPORTED,
+                f"call receipt {receipt} has its usage already; a receipt's usage is reported once",
+                receipt_id=receipt,
+                usage={"prompt_tokens": row.prompt_tokens, "completion_tokens": row.completion_tokens},
+                status=row.status,
+            )
+        return receipt_dict(row)
+
+    def summary(self, *, workspace_id: str | None = None, since: datetime | None = None) -> dict[str, Any]:
+        """Admitted calls and their reported tokens per payer and provider, and the refused count."""
+        columns = (
+            _R.payer,
+            _R.provider,
+            func.count().label("calls"),
+            func.coalesce(func.sum(_R.prompt_tokens), 0).label("prompt_tokens"),
+            func.coalesce(func.sum(_R.completion_tokens), 0).label("completion_tokens"),
+        )
+        admitted = _filtered(select(*columns), workspace_id, since).where(_R.allowed.is_(True))
+        refused = _filtered(select(func.count()).select_from(_R), workspace_id, since).where(_R.allowed.is_(False))
+        with self.database.read() as session:
+            groups = session.execute(admitted.group_by(_R.payer, _R.provider).order_by(_R.payer, _R.provider)).all()
+            refusals = int(session.scalar(refused) or 0)
+        items = [
+            {
+                "payer": group.payer,
+                "provider": group.provider,
+                "calls": int(group.calls),
+                "prompt_tokens": int(group.prompt_tokens),
+                "completion_tokens": int(group.completion_tokens),
+            }
+            for group in groups
+        ]
+        return {
+            "workspace_id": workspace_id,
+            "since": None if since is None else iso_utc(since),
+            "items": items,
+            "refused": refusals,
+        }
+
+
+def _filtered(query: _Query, workspace_id: str | None, since: datetime | None) -> _Query:
+    if workspace_id is not None:
+        query = query.where(_R.workspace_id == workspace_id)
+    if since is not None:
+        query = query.where(_R.at >= since)
+    return query
+
+
+def _moment(receipt: str) -> datetime:
+    try:
+        return moment_of(receipt)
+    except ValueError:
+        raise _not_found(receipt) from None

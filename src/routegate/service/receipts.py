@@ -1,0 +1,278 @@
+"""Writing call receipts: never lost, cheap at volume.
+
+Every authorization hands its receipt to :class:`ReceiptWriter` and waits until it is
+committed: an answer never leaves before its receipt is durable. One thread writes
+whatever has queued meanwhile in one transaction (group commit), so concurrent
+authorizations share a commit. The queue is bounded: when it is full an authorization
+waits for room (and ``on_wait`` counts it); nothing is dropped. A batch the database
+refuses after a few tries fails its authorizations (503), so an acknowledged call is a
+written receipt.
+
+On PostgreSQL ``call_receipts`` is partitioned by UTC day: :class:`ReceiptDays` creates
+partitions ahead and, for retention, drops whole ones. On SQLite retention deletes in
+bounded batches, each its own short transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, cast
+
+import anyio.to_thread
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, text, update
+
+from .call_tables import RECEIPT_PARTITION_PREFIX, CallReceipt, CallToken
+from .db import Database
+
+__all__ = ["ReceiptDays", "ReceiptWriter", "at_millisecond", "moment_of", "receipt_id"]
+
+log = logging.getLogger("routegate.service")
+
+_RECEIPTS = cast(Table, CallReceipt.__table__)
+_TOKENS = cast(Table, CallToken.__table__)
+_INSERT = insert(_RECEIPTS)
+_TOUCH = update(_TOKENS).where(_TOKENS.c.id == bindparam("token")).values(last_used_at=bindparam("used_at"))
+_PARTITION_LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=0x7263707473)  # "rcpts"
+_RETRIES = (0.05, 0.25, 1.0)  # seconds before each retry of a batch the database refused
+_MAINTENANCE_SECONDS = 3600.0
+_SQLITE_DELETE_BATCH = 1000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def receipt_id(at_ms: int) -> str:
+    """A UUIDv7: 48 bits of milliseconds, then random bits. Ids sort by time; the id names its day."""
+    value = (at_ms & 0xFFFF_FFFF_FFFF) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 4122 variant
+    return str(uuid.UUID(int=value))
+
+
+def moment_of(receipt: str) -> datetime:
+    """The moment a receipt id was made (its ``at``). Raises ValueError for anything that is not a receipt id."""
+    parsed = uuid.UUID(receipt)
+    if parsed.version != 7 or str(parsed) != receipt:
+        raise ValueError("not a receipt id")
+    try:
+        return at_millisecond(parsed.int >> 80)
+    except OverflowError:  # past the year 9999: no receipt was made then
+        raise ValueError("not a receipt id") from None
+
+
+def at_millisecond(at_ms: int) -> datetime:
+    """Milliseconds since the epoch as a UTC moment, exactly (no float on the way)."""
+    return _EPOCH + timedelta(milliseconds=at_ms)
+
+
+@dataclass(slots=True)
+class _Pending:
+    row: dict[str, Any]
+    loop: asyncio.AbstractEventLoop
+    done: asyncio.Future[None]
+
+
+class ReceiptDays:
+    """The day partitions of ``call_receipts`` (PostgreSQL) and retention on either database."""
+
+    def __init__(self, database: Database, retention_days: int) -> None:
+        self.database = database
+        self.retention_days = retention_days
+        self.partitioned = database.engine.dialect.name == "postgresql"
+        self._ready: set[date] = set()
+
+    def ensure(self, days: set[date]) -> None:
+        """Every day in ``days`` has its partition (a no-op on SQLite, and for days made already)."""
+        missing = sorted(days - self._ready) if self.partitioned else []
+        if not missing:
+            return
+        with self.database.write_connection() as connection:
+            connection.execute(_PARTITION_LOCK)  # instances creating the same day take turns
+            for day in missing:
+                connection.exec_driver_sql(_create_partition(day))
+        self._ready.update(missing)
+
+    def ensure_ahead(self, now: datetime, ahead: int = 2) -> None:
+        today = now.astimezone(UTC).date()
+        self.ensure({today + timedelta(days=offset) for offset in range(-1, ahead + 1)})
+
+    def partitions(self) -> list[date]:
+        """The days that have a partition, oldest first (PostgreSQL; empty on SQLite)."""
+        if not self.partitioned:
+            return []
+        with self.database.engine.connect() as connection:
+            names = connection.execute(
+                text(
+                    "SELECT child.relname FROM pg_inherits JOIN pg_class child ON child.oid = pg_inherits.inhrelid "
+                    "JOIN pg_class parent ON parent.oid = pg_inherits.inhparent WHERE parent.relname = 'call_receipts'"
+                )
+            ).scalars()
+            return sorted(day for day in map(_day_of, names) if day is not None)
+
+    def apply_retention(self, now: datetime) -> int:
+        """Drop what is older than the retention period: whole days. Returns partitions dropped
+        (PostgreSQL) or rows deleted (SQLite); 0 when retention is off (``retention_days`` 0)."""
+        if self.retention_days <= 0:
+            return 0
+        keep_from = now.astimezone(UTC).date() - timedelta(days=self.retention_days)
+        if self.partitioned:
+            old = [day for day in self.partitions() if day < keep_from]
+            with self.database.write_connection() as connection:
+                connection.execute(_PARTITION_LOCK)
+                for day in old:
+                    connection.exec_driver_sql(f"DROP TABLE IF EXISTS {_partition_name(day)}")
+            self._ready.difference_update(old)
+            return len(old)
+        cutoff = datetime(keep_from.year, keep_from.month, keep_from.day, tzinfo=UTC)
+        oldest = select(_RECEIPTS.c.id).where(_RECEIPTS.c.at < cutoff).limit(_SQLITE_DELETE_BATCH)
+        deleted = 0
+        while True:
+            with self.database.write_connection() as connection:
+                count = connection.execute(delete(_RECEIPTS).where(_RECEIPTS.c.id.in_(oldest))).rowcount
+            deleted += count
+            if count < _SQLITE_DELETE_BATCH:
+                return deleted
+
+
+def _partition_name(day: date) -> str:
+    return f"{RECEIPT_PARTITION_PREFIX}{day:%Y%m%d}"
+
+
+def _day_of(name: str) -> date | None:
+    if not name.startswith(RECEIPT_PARTITION_PREFIX):
+        return None
+    try:
+        return datetime.strptime(name.removeprefix(RECEIPT_PARTITION_PREFIX), "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+def _create_partition(day: date) -> str:
+    after = day + timedelta(days=1)
+    return (
+        f"CREATE TABLE IF NOT EXISTS {_partition_name(day)} PARTITION OF call_receipts "
+        f"FOR VALUES FROM ('{day.isoformat()} 00:00:00+00') TO ('{after.isoformat()} 00:00:00+00')"
+    )
+
+
+class ReceiptWriter:
+    """One thread that commits queued receipts in batches; :meth:`write` waits for its receipt's commit."""
+
+    def __init__(
+        self,
+        database: Database,
+        days: ReceiptDays,
+        *,
+        queue_size: int,
+        batch_size: int = 512,
+        on_wait: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.database = database
+        self.days = days
+        self._queue: queue.Queue[_Pending | None] = queue.Queue(queue_size)
+        self._batch_size = batch_size
+        self._on_wait = on_wait
+        self._thread = threading.Thread(target=self._run, name="routegate-receipt-writer", daemon=True)
+        self._maintained = 0.0
+
+    @property
+    def depth(self) -> int:
+        """Receipts queued and not yet committed."""
+        return self._queue.qsize()
+
+    def start(self) -> None:
+        self._maintain()
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Write everything queued, then stop."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(30)
+
+    async def write(self, row: dict[str, Any]) -> None:
+        """Queue ``row`` and return once it is committed; raises the database's error if it could not be."""
+        loop = asyncio.get_running_loop()
+        pending = _Pending(row, loop, loop.create_future())
+        try:
+            self._queue.put_nowait(pending)
+        except queue.Full:
+            self._on_wait()
+            await anyio.to_thread.run_sync(self._queue.put, pending)
+        await pending.done
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            try:
+                first = self._queue.get(timeout=_MAINTENANCE_SECONDS)
+            except queue.Empty:
+                self._maintain()
+                continue
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < self._batch_size:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            error = self._commit([pending.row for pending in batch])
+            for pending in batch:
+                with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+                    pending.loop.call_soon_threadsafe(_settle, pending.done, error)
+            if time.monotonic() - self._maintained > _MAINTENANCE_SECONDS:
+                self._maintain()
+
+    def _commit(self, rows: list[dict[str, Any]]) -> Exception | None:
+        for delay in (*_RETRIES, None):
+            try:
+                self.days.ensure({row["at"].date() for row in rows})
+                with self.database.write_connection() as connection:
+                    _write(connection, rows)
+                return None
+            except Exception as error:  # the batch is retried, then its callers get the error
+                if delay is None:
+                    log.error("call receipts: a batch of %d could not be written: %s", len(rows), error)
+                    return error
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _maintain(self) -> None:
+        """Partitions ahead and retention, at start and hourly; a failure is logged and retried later."""
+        self._maintained = time.monotonic()
+        try:
+            now = datetime.now(UTC)
+            self.days.ensure_ahead(now)
+            self.days.apply_retention(now)
+        except Exception:
+            log.exception("call receipts: partition maintenance failed; retrying in an hour")
+
+
+def _write(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    connection.execute(_INSERT, rows)
+    used: dict[str, datetime] = {}
+    for row in rows:
+        used[row["token_id"]] = max(row["at"], used.get(row["token_id"], row["at"]))
+    connection.execute(_TOUCH, [{"token": token, "used_at": at} for token, at in used.items()])
+
+
+def _settle(done: asyncio.Future[None], error: Exception | None) -> None:
+    if done.done():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)

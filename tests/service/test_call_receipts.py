@@ -55,10 +55,10 @@ def _hammer(base: str, token: str, stop: threading.Event, answers: list[tuple[fl
             answers.append((started, answer.status_code, answer.json().get("receipt_id")))
 
 
-def _wait_for(condition: Callable[[], bool], seconds: float = 20) -> None:
+def _wait_for(condition: Callable[[], bool], seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
-        assert time.monotonic() < deadline, "the racing callers made no progress"
+        assert time.monotonic() < deadline, "the callers made no progress"
         time.sleep(0.01)
 
 
@@ -73,7 +73,7 @@ def test_kill_9_loses_no_acknowledged_receipt(url: str, tmp_path: Path) -> None:
         threads = [threading.Thread(target=_hammer, args=(base, token, stop, answers)) for _ in range(8)]
         for thread in threads:
             thread.start()
-        time.sleep(1.0)
+        _wait_for(lambda: sum(status == 200 for _, status, _ in answers) > 20, seconds=120)
         os.kill(process.pid, signal.SIGKILL)
         process.wait(10)
         stop.set()
@@ -95,7 +95,7 @@ def test_a_full_receipt_queue_makes_callers_wait_and_drops_nothing(url: str, mon
         threads = [threading.Thread(target=_hammer, args=(live.url, token, stop, answers)) for _ in range(12)]
         for thread in threads:
             thread.start()
-        time.sleep(1.0)
+        _wait_for(lambda: len(answers) > 50, seconds=120)
         stop.set()
         for thread in threads:
             thread.join(15)

@@ -14,10 +14,10 @@ from sqlalchemy import text
 
 from routegate.calls import Payer, Scope, decide_call
 from routegate.registry import Registry
-from routegate.service import Settings
 from routegate.service.call_tokens import TOKEN_PREFIX, hash_token
 
-from .conftest import LiveServer, database_url
+from .conftest import LiveServer, database_url, free_port
+from .test_cli import serving
 from .test_versions import NEW_MODEL, add_platform_model, variant
 
 WORKSPACES = {  # runtime: (model, external)
@@ -218,15 +218,19 @@ def test_metrics_count_calls_by_outcome_and_payer(client: httpx.Client) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[LiveServer, LiveServer]]:
+def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    """Two ``routegate serve`` processes on one database, a client for each."""
     for url in database_url(request.param, tmp_path):
-        one = LiveServer(Settings(database_url=url)).start()
-        two = LiveServer(Settings(database_url=url)).start()
-        try:
-            yield one, two
-        finally:
-            two.stop()
-            one.stop()
+        ports = free_port(), free_port()
+        for name in "ab":
+            (tmp_path / name).mkdir()
+        with (
+            serving("--port", str(ports[0]), "--database-url", url, cwd=tmp_path / "a", port=ports[0]),
+            serving("--port", str(ports[1]), "--database-url", url, cwd=tmp_path / "b", port=ports[1]),
+            httpx.Client(base_url=f"http://127.0.0.1:{ports[0]}", timeout=30) as first,
+            httpx.Client(base_url=f"http://127.0.0.1:{ports[1]}", timeout=30) as second,
+        ):
+            yield first, second
 
 
 def _answers_within(seconds: float, http: httpx.Client, token: str, status: int) -> None:
@@ -238,18 +242,17 @@ def _answers_within(seconds: float, http: httpx.Client, token: str, status: int)
 
 
 def test_a_token_issued_or_revoked_on_one_instance_is_honoured_by_the_other_within_a_second(
-    pair: tuple[LiveServer, LiveServer],
+    pair: tuple[httpx.Client, httpx.Client],
 ) -> None:
-    one, two = pair
-    with one.client() as first, two.client() as second:
-        created = workspace(first, "fleet", "hermes", "moonshot/kimi-k2.6")
-        for _ in range(3):
-            issued = issue(first, created["id"])
-            _answers_within(1.0, second, issued["token"], 200)
-            assert second.delete(f"/workspaces/{created['id']}/call-tokens/{issued['id']}").status_code == 204
-            assert authorize(second, issued["token"], "moonshot/kimi-k2.6").status_code == 401  # here: at once
-            _answers_within(1.0, first, issued["token"], 401)
-        last = issue(second, created["id"])
-        _answers_within(1.0, first, last["token"], 200)
-        assert second.delete(f"/workspaces/{created['id']}").status_code == 204
-        _answers_within(1.0, first, last["token"], 401)
+    first, second = pair
+    created = workspace(first, "fleet", "hermes", "moonshot/kimi-k2.6")
+    for _ in range(3):
+        issued = issue(first, created["id"])
+        _answers_within(1.0, second, issued["token"], 200)
+        assert second.delete(f"/workspaces/{created['id']}/call-tokens/{issued['id']}").status_code == 204
+        assert authorize(second, issued["token"], "moonshot/kimi-k2.6").status_code == 401  # here: at once
+        _answers_within(1.0, first, issued["token"], 401)
+    last = issue(second, created["id"])
+    _answers_within(1.0, first, last["token"], 200)
+    assert second.delete(f"/workspaces/{created['id']}").status_code == 204
+    _answers_within(1.0, first, last["token"], 401)

@@ -16,7 +16,6 @@ import secrets
 import threading
 import time
 import weakref
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -237,9 +236,6 @@ class CallerView:
             return None
         return found
 
-    def __len__(self) -> int:
-        return len(self._callers)
-
     def rebuild(self) -> None:
         """Read every live token from the database and serve that, with this process's later changes over it."""
         started = time.monotonic()
@@ -276,19 +272,22 @@ class CallerView:
             self._callers = {**self._callers, digest: caller}
 
     def revoked(self, token_id: str) -> None:
-        self._forget(self._gone_tokens, (token_id,))
+        with self._lock:
+            self._gone_tokens[token_id] = time.monotonic()
+            self._drop_gone()
 
     def forget_workspace(self, workspace_id: str) -> None:
-        self._forget(self._gone_workspaces, (workspace_id,))
-
-    def _forget(self, store: dict[str, float], keys: Iterable[str]) -> None:
         with self._lock:
-            moment = time.monotonic()
-            for key in keys:
-                store[key] = moment
-            self._issued = {
-                digest: (at, caller)
-                for digest, (at, caller) in self._issued.items()
-                if caller.token_id not in self._gone_tokens and caller.workspace_id not in self._gone_workspaces
-            }
-            self._callers = self._without_gone(self._callers)
+            self._gone_workspaces[workspace_id] = time.monotonic()
+            self._drop_gone()
+
+    def _drop_gone(self) -> None:
+        """Under the lock: what was revoked or deleted leaves the served callers and the local issues.
+
+        The tombstones are looked up here, under the lock: a rebuild replaces their dicts."""
+        self._issued = {
+            digest: (at, caller)
+            for digest, (at, caller) in self._issued.items()
+            if caller.token_id not in self._gone_tokens and caller.workspace_id not in self._gone_workspaces
+        }
+        self._callers = self._without_gone(self._callers)

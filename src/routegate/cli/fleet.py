@@ -166,6 +166,7 @@ def _version_store(database_url: str | None, *, read_only: bool) -> Iterator[Ver
     from sqlalchemy.exc import SQLAlchemyError
 
     from routegate.service.db import Database, MissingDatabase, UnmigratedDatabase
+    from routegate.service.http_errors import ServiceCode
     from routegate.service.publication import VersionStore
 
     settings = _settings({"database_url": database_url})
@@ -183,7 +184,7 @@ def _version_store(database_url: str | None, *, read_only: bool) -> Iterator[Ver
         raise _database_failure(str(error), "DATABASE_NOT_MIGRATED") from None
     except SQLAlchemyError as error:
         raise _database_failure(
-            f"cannot use the database: {str(error).splitlines()[0]}", "DATABASE_UNAVAILABLE", Exit.NO
+            f"cannot use the database: {str(error).splitlines()[0]}", ServiceCode.DATABASE_UNAVAILABLE, Exit.NO
         ) from None
     finally:
         database.dispose()
@@ -209,19 +210,20 @@ def _gated(action: Callable[[], PublishResult]) -> PublishResult:
     """The gate's refusals as failures: 1 for a manifest that would strand, 2 for an invalid one or no such version."""
     from routegate.errors import InvalidManifest
     from routegate.publishing import ManifestWouldStrand, UnknownManifestVersion
+    from routegate.service.http_errors import ServiceCode
 
     try:
         return action()
     except ManifestWouldStrand as refused:
-        payload = {"code": "MANIFEST_WOULD_STRAND", "error": str(refused), "impact": refused.impact.to_dict()}
+        payload = {"code": ServiceCode.MANIFEST_WOULD_STRAND, "error": str(refused), "impact": refused.impact.to_dict()}
         lines = [str(refused), *_impact_lines(refused.impact), "nothing was changed; --force publishes anyway"]
         raise CommandFailed("\n".join(lines), payload, Exit.NO) from None
     except InvalidManifest as error:
         problems = [{"where": p.where, "message": p.message} for p in error.problems]
-        raise CommandFailed(str(error), {"code": "INVALID_MANIFEST", "problems": problems}) from None
+        raise CommandFailed(str(error), {"code": ServiceCode.INVALID_MANIFEST, "problems": problems}) from None
     except UnknownManifestVersion as error:
         raise _database_failure(
-            f"no manifest version {error.version}; 'routegate versions' lists them", "VERSION_NOT_FOUND"
+            f"no manifest version {error.version}; 'routegate versions' lists them", ServiceCode.VERSION_NOT_FOUND
         ) from None
 
 

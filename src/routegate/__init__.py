@@ -32,6 +32,7 @@ from routegate.errors import (
     UnsafeTemplateName,
 )
 from routegate.gate import GateRefusal
+from routegate.lifecycle import InvalidLifecycleEntry, LifecycleEntry, Stage
 from routegate.manifest import Arm, Manifest, Provider, Runtime
 from routegate.registry import Explanation, MenuEntry, Registry
 from routegate.resolution import Derivation, Upstream
@@ -83,9 +84,11 @@ __all__ = [
     "Explanation",
     "GateRefusal",
     "GenerationError",
+    "InvalidLifecycleEntry",
     "InvalidManifest",
     "InvalidPackageName",
     "InvalidTemplate",
+    "LifecycleEntry",
     "Manifest",
     "ManifestDiff",
     "ManifestWouldStrand",
@@ -96,6 +99,7 @@ __all__ = [
     "Registry",
     "RoutegateError",
     "Runtime",
+    "Stage",
     "TemplateNotFound",
     "UnknownManifestVersion",
     "UnknownRuntime",

@@ -21,6 +21,7 @@ A second base in brackets lets ``except ValueError`` and the like catch it too::
     ├── NotNamespaced (LookupError)
     ├── GenerationError (ValueError)
     ├── InvalidPackageName (ValueError)
+    ├── InvalidLifecycleEntry (ValueError)      lifecycle
     ├── GateRefusal                             gate
     ├── ManifestWouldStrand                     publishing
     ├── UnknownManifestVersion (LookupError)    publishing

@@ -34,6 +34,7 @@ def cmd_lint(args: argparse.Namespace, out: Output) -> int:
     """Every load rule the manifest breaks (exit 1), or its fingerprint; ``--prove`` adds the overlap proofs."""
     from routegate.errors import InvalidManifest, UnreadableManifest
     from routegate.manifest import load_manifest
+    from routegate.registry import Registry
 
     budget_flags = args.max_states is not None or args.time_budget is not None
     if (args.strict or args.allow_catalog_overlap or budget_flags) and not args.prove:
@@ -42,6 +43,8 @@ def cmd_lint(args: argparse.Namespace, out: Output) -> int:
         )
     try:
         manifest = load_manifest(args.manifest)
+        if manifest.lifecycle:
+            Registry(manifest)  # the lifecycle rules that take decisions: dated ids and successors route
     except UnreadableManifest as error:
         raise invalid_manifest(error) from None
     except InvalidManifest as error:

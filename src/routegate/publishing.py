@@ -187,6 +187,7 @@ def _replay(candidate: Registry, workspace: StoredWorkspace, tally: _Tally) -> N
             workspace.model,
             external=workspace.external,
             auth_env=workspace.auth_env,
+            existing=True,
         )
     except GateRefusal as refusal:
         tally.add("stranded", tally.stranded, _change(workspace, code=str(refusal.code)))

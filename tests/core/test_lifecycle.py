@@ -193,3 +193,38 @@ def test_explain_takes_the_date() -> None:
     explanation = registry(DATED).explain("hermes", OLD, on=DEPRECATED)
     assert explanation.decision.code is Code.MODEL_DEPRECATED
     assert "MODEL_DEPRECATED" in explanation.steps[-1]
+
+
+@pytest.mark.parametrize(
+    ("day", "admitted", "code"),
+    [
+        (DEPRECATED - timedelta(days=1), True, None),
+        (DEPRECATED, True, None),
+        (RETIRES - timedelta(days=1), True, None),
+        (RETIRES, False, Code.MODEL_RETIRED),
+        (RETIRES + timedelta(days=1), False, Code.MODEL_RETIRED),
+    ],
+)
+def test_calls_on_each_side_of_each_date(day: date, admitted: bool, code: Code | None) -> None:
+    from routegate.calls import CallGate, Payer, decide_call
+
+    dated = registry(DATED)
+    call = decide_call(dated, "hermes", OLD, frozenset(), OLD, on=day)
+    assert (call.allowed, call.code) == (admitted, code)
+    if admitted:
+        assert call.payer is Payer.PLATFORM
+    assert CallGate(dated).decide("hermes", OLD, frozenset(), OLD, on=day) == call
+
+
+def test_the_model_gates_refuse_a_deprecated_change_but_keep_an_existing_workspace() -> None:
+    from routegate.gate import GateRefusal, admit_model_change
+
+    dated = registry(DATED)
+    with pytest.raises(GateRefusal) as refused:
+        admit_model_change(dated, "hermes", OLD, on=DEPRECATED)
+    assert refused.value.code is Code.MODEL_DEPRECATED
+    kept = admit_model_change(dated, "hermes", OLD, existing=True, on=DEPRECATED)
+    assert kept is not None and kept.provider_name == "platform"
+    with pytest.raises(GateRefusal) as retired:
+        admit_model_change(dated, "hermes", OLD, existing=True, on=RETIRES)
+    assert retired.value.code is Code.MODEL_RETIRED

@@ -32,6 +32,7 @@ _COMMANDS = MappingProxyType(
         "upstream": "decisions",
         "models": "decisions",
         "providers": "decisions",
+        "lifecycle": "lifecycle",
         "drift": "gates",
         "gen": "gates",
         "sync-check": "gates",

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from routegate.service.publication import PublishResult, VersionStore
     from routegate.service.settings import Settings
 
-__all__ = ["register"]
+__all__ = ["register", "version_store"]
 
 
 def _settings(flags: dict[str, Any]) -> Settings:
@@ -160,7 +160,7 @@ def _database_failure(message: str, code: str, exit_code: Exit = Exit.USAGE) -> 
 
 
 @contextmanager
-def _version_store(database_url: str | None, *, read_only: bool) -> Iterator[VersionStore]:
+def version_store(database_url: str | None, *, read_only: bool) -> Iterator[VersionStore]:
     """The versions of the database named by ``--database-url``: migrated first, unless ``read_only``,
     which opens only an existing database already at the newest migration and changes nothing."""
     from sqlalchemy.exc import SQLAlchemyError
@@ -195,7 +195,7 @@ _Answer = tuple[int, list[str], dict[str, Any]]
 
 def _run(args: argparse.Namespace, out: Output, body: Callable[[VersionStore], _Answer], *, read_only: bool) -> int:
     """Runs ``body`` against the database and prints its lines, or its JSON."""
-    with _version_store(args.database_url, read_only=read_only) as versions:
+    with version_store(args.database_url, read_only=read_only) as versions:
         code, lines, payload = body(versions)
     if out.as_json:
         out.json(payload)

@@ -14,13 +14,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
 
-from routegate.lifecycle import LifecycleEntry, Stage
+from routegate.lifecycle import UNDATED, LifecycleEntry, Stage
 from routegate.registry import Registry
 
 __all__ = ["DatedChange", "StoredWorkspace", "dated_changes", "workspaces_dated"]
-
-_UNDATED = date.min
-"""A day before every lifecycle date: the decision as if nothing were dated."""
 
 
 class StoredWorkspace(Protocol):
@@ -105,7 +102,7 @@ def workspaces_dated(
 def _governing(registry: Registry, workspace: StoredWorkspace) -> LifecycleEntry | None:
     if not workspace.model or not registry.supports(workspace.runtime):
         return None
-    decision = registry.check(workspace.runtime, workspace.model, workspace.auth_env, on=_UNDATED)
+    decision = registry.check(workspace.runtime, workspace.model, workspace.auth_env, on=UNDATED)
     if decision.provider is None:
         return None
     return registry.lifecycle.governing(workspace.runtime, decision.model, decision.provider.name)
@@ -124,7 +121,7 @@ def _dated_on(registry: Registry, entry: LifecycleEntry) -> Iterator[tuple[str, 
         if not entry.covers(runtime):
             continue
         if entry.model is not None:
-            decision = registry.check(runtime, entry.model, on=_UNDATED)
+            decision = registry.check(runtime, entry.model, on=UNDATED)
             if decision.allowed and registry.lifecycle.governing(runtime, entry.model, decision.provider_name) is entry:
                 yield runtime, (entry.model,), None
             continue

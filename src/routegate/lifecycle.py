@@ -18,7 +18,10 @@ from datetime import UTC, date, datetime
 
 from routegate.errors import RoutegateError
 
-__all__ = ["InvalidLifecycleEntry", "Lifecycle", "LifecycleEntry", "Stage", "today"]
+__all__ = ["UNDATED", "InvalidLifecycleEntry", "Lifecycle", "LifecycleEntry", "Stage", "today"]
+
+UNDATED = date.min
+"""A day before every lifecycle date: ``check(..., on=UNDATED)`` decides as the routes alone do."""
 
 
 def today() -> date:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -228,3 +229,20 @@ def test_the_model_gates_refuse_a_deprecated_change_but_keep_an_existing_workspa
     with pytest.raises(GateRefusal) as retired:
         admit_model_change(dated, "hermes", OLD, existing=True, on=RETIRES)
     assert retired.value.code is Code.MODEL_RETIRED
+
+
+def test_drift_marks_template_ids_deprecated_or_retired_by_the_date(tmp_path: Path) -> None:
+    from routegate.drift import drift
+    from routegate.templates import load_template
+
+    config = tmp_path / "dated" / "config.yaml"
+    config.parent.mkdir()
+    config.write_text(
+        f"runtime: hermes\nruntime_config:\n  model: {OLD}\n  models:\n    - id: {OLD}\n    - id: {NEW}\n"
+    )
+    template, dated = load_template(config.parent), registry(DATED)
+    assert drift(dated, template, on=DEPRECATED - timedelta(days=1)).residual == ()
+    (deprecated,) = drift(dated, template, on=DEPRECATED).residual
+    assert (deprecated.id, deprecated.code) == (OLD, "MODEL_DEPRECATED")
+    retired = drift(dated, template, on=RETIRES)
+    assert [r.code for r in retired.residual] == ["MODEL_RETIRED"] and retired.default_routable is False

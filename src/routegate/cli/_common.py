@@ -221,9 +221,14 @@ def load_manifest_from(args: argparse.Namespace, *, cached: bool = False) -> Man
     from routegate.manifest import load_manifest
 
     try:
-        return load_manifest(args.manifest, cached=cached)
+        manifest = load_manifest(args.manifest, cached=cached)
+        if manifest.lifecycle:  # the lifecycle rules take decisions: a registry runs them
+            from routegate.registry import Registry
+
+            Registry(manifest, cache_size=0)
     except InvalidManifest as error:
         raise invalid_manifest(error) from None
+    return manifest
 
 
 def registry_from(args: argparse.Namespace) -> Registry:

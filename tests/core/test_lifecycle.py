@@ -246,3 +246,47 @@ def test_drift_marks_template_ids_deprecated_or_retired_by_the_date(tmp_path: Pa
     assert (deprecated.id, deprecated.code) == (OLD, "MODEL_DEPRECATED")
     retired = drift(dated, template, on=RETIRES)
     assert [r.code for r in retired.residual] == ["MODEL_RETIRED"] and retired.default_routable is False
+
+
+def stored(model: str, runtime: str = "hermes") -> Any:
+    from routegate.publishing import StoredWorkspace
+
+    return StoredWorkspace(
+        id=f"ws-{model}",
+        name=model,
+        runtime=runtime,
+        model=model,
+        external=False,
+        auth_env=frozenset(),
+        provider="platform",
+        billing_mode="platform_managed",
+    )
+
+
+@pytest.mark.parametrize(
+    ("day", "stranded", "retiring"),
+    [
+        (RETIRES - timedelta(days=31), 0, 0),  # beyond the warning's 30 days
+        (RETIRES - timedelta(days=30), 0, 1),  # the retirement is within 30 days: a warning
+        (RETIRES - timedelta(days=1), 0, 1),
+        (RETIRES, 1, 0),  # already retired: a stranding like any other
+    ],
+)
+def test_the_publish_gate_warns_of_a_retirement_within_30_days(day: date, stranded: int, retiring: int) -> None:
+    from routegate.publishing import assess
+
+    impact = assess(registry(DATED), [stored(OLD), stored(NEW)], on=day)
+    assert (impact.stranded_count, impact.retiring_count) == (stranded, retiring)
+    assert impact.blocking is bool(stranded)
+    if retiring:
+        (warned,) = impact.to_dict()["workspaces"]["retiring"]
+        assert (warned["id"], warned["code"], warned["retires_on"]) == (f"ws-{OLD}", "MODEL_RETIRED", "2026-06-15")
+    if stranded:
+        assert impact.stranded[0].code == "MODEL_RETIRED"
+
+
+def test_a_deprecated_workspace_is_not_stranded() -> None:
+    from routegate.publishing import assess
+
+    impact = assess(registry(DATED), [stored(OLD)], on=DEPRECATED)
+    assert (impact.stranded_count, impact.billing_changed_count, impact.provider_changed_count) == (0, 0, 0)

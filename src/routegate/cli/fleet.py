@@ -231,10 +231,12 @@ def _impact_lines(impact: Impact) -> list[str]:
         ("stranded", impact.stranded),
         ("billing", impact.billing_changed),
         ("provider", impact.provider_changed),
+        ("retiring", impact.retiring),  # a warning: the candidate's dates strand it within 30 days
     ):
         for change in changes:
             now = change.code or f"{change.previous_provider} ({change.previous_billing_mode}) -> "
             now += "" if change.code else f"{change.provider} ({change.billing_mode})"
+            now += f" on {change.retires_on}" if change.retires_on else ""
             lines.append(f"  {label:<9} {change.id}  {change.name!r}  {change.runtime} {change.model}: {now}")
     return lines
 

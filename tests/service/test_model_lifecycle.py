@@ -68,3 +68,28 @@ def test_retirement_strands_the_workspaces_that_run_it(
     ]
     assert answer["strands"] is True
     assert main([*argv, "--within", "20"]) == 0  # only the deprecation: the workspace keeps working
+
+
+def test_the_service_lists_what_the_calendar_will_do(url: str, tmp_path: Path) -> None:
+    from routegate.service import Settings
+
+    from .conftest import LiveServer
+
+    manifest = tmp_path / "providers.yaml"
+    manifest.write_text(bundled_manifest_path().read_text(encoding="utf-8") + DATES, encoding="utf-8")
+    live = LiveServer(Settings(database_url=url, manifest=manifest)).start()
+    try:
+        with live.client() as http:
+            created = http.post("/workspaces", json={"name": "kept", "runtime": "hermes", "model": NEW})
+            assert created.status_code == 201, created.text
+            answer = http.get("/registry/lifecycle", params={"on": "2026-05-20", "within": 60}).json()
+            assert (answer["from"], answer["to"]) == ("2026-05-20", "2026-07-19")
+            assert [(c["stage"], c["on"], c["ids"], c["successor"]) for c in answer["changes"]] == [
+                ("deprecated", "2026-06-01", [OLD], NEW),
+                ("retired", "2026-07-01", [OLD], NEW),
+            ]
+            assert http.get("/registry/lifecycle", params={"on": "2026-07-02"}).json()["changes"] == []
+            refused = http.get("/registry/lifecycle", params={"on": "someday"})
+            assert (refused.status_code, refused.json()["code"]) == (400, "INVALID_FIELDS")
+    finally:
+        live.stop()

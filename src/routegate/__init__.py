@@ -38,6 +38,7 @@ from routegate.registry import Explanation, MenuEntry, Registry
 from routegate.resolution import Derivation, Upstream
 
 if TYPE_CHECKING:
+    from routegate.catalog import CatalogUnavailable, UnpatchableManifest
     from routegate.proof._budget import Budget
     from routegate.proof.diff import ChangeKind, ManifestDiff, diff
     from routegate.publishing import ManifestWouldStrand, UnknownManifestVersion
@@ -51,6 +52,8 @@ _LAZY = {
     "ManifestWouldStrand": "routegate.publishing",
     "UnknownManifestVersion": "routegate.publishing",
     "UnreadableCopy": "routegate.sync",
+    "CatalogUnavailable": "routegate.catalog",
+    "UnpatchableManifest": "routegate.catalog",
 }
 """Exports read on first use, so a one-shot ``routegate check`` loads none of their modules:
 the prover (its automata, the publish gate built on its diff) and the copy checker."""
@@ -74,6 +77,7 @@ __all__ = [
     "Arm",
     "BillingMode",
     "Budget",
+    "CatalogUnavailable",
     "ChangeKind",
     "Code",
     "Decision",
@@ -103,6 +107,7 @@ __all__ = [
     "TemplateNotFound",
     "UnknownManifestVersion",
     "UnknownRuntime",
+    "UnpatchableManifest",
     "UnreadableCopy",
     "UnreadableManifest",
     "Unroutable",

@@ -26,6 +26,8 @@ A second base in brackets lets ``except ValueError`` and the like catch it too::
     ├── ManifestWouldStrand                     publishing
     ├── UnknownManifestVersion (LookupError)    publishing
     ├── UnreadableCopy (OSError)                sync
+    ├── CatalogUnavailable (OSError)            catalog
+    ├── UnpatchableManifest (ValueError)        catalog
     └── NotProven                               proof._budget
         ├── OverBudget                          proof._budget
         └── BeyondProver                        proof._automata

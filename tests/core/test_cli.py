@@ -229,6 +229,7 @@ def test_manifest_and_json_are_offered_only_where_they_do_something() -> None:
         "models",
         "providers",
         "lifecycle",
+        "catalog",
         "drift",
         "gen",
         "serve",

@@ -33,6 +33,7 @@ _COMMANDS = MappingProxyType(
         "models": "decisions",
         "providers": "decisions",
         "lifecycle": "lifecycle",
+        "catalog": "catalog",
         "drift": "gates",
         "gen": "gates",
         "sync-check": "gates",

@@ -202,20 +202,20 @@ class Registry:
         """The manifest's dated facts, indexed (empty when it dates nothing)."""
         return self._lifecycle or Lifecycle()
 
-    def check(self, runtime: str, model: str, auth_env: Iterable[str] = (), *, on: date | None = None) -> Decision:
+    def check(self, runtime: str, model: str, auth_env: Iterable[str] = (), on: date | None = None) -> Decision:
         """The create gate's model decision on the UTC date ``on`` (default: today). Never raises for any model string.
+
+        ``on`` is not keyword-only: a keyword-only parameter costs every call, dated or not, a few percent.
 
         A deprecated model is refused ``MODEL_DEPRECATED`` but keeps its provider and payer, so a
         call gate can go on serving existing workspaces (:attr:`Decision.admits_existing`).
         """
         auth = _auth_names(auth_env) if auth_env else _NO_AUTH
         if len(model) > _CACHEABLE_LENGTH or len(runtime) > _CACHEABLE_LENGTH or (auth and _too_long(auth)):
-            decision = self._decide(runtime, model, auth)
-        else:
-            decision = self._check(runtime, model, auth)
-        if self._lifecycle is None:
-            return decision
-        return self._dated(decision, on)
+            return self._dated(self._decide(runtime, model, auth), on)
+        if self._lifecycle is None:  # the undated path: the cached decision as it is
+            return self._check(runtime, model, auth)
+        return self._dated(self._check(runtime, model, auth), on)
 
     def _dated(self, decision: Decision, on: date | None) -> Decision:
         if self._lifecycle is None or not decision.allowed or decision.provider is None:

@@ -89,6 +89,8 @@ def test_the_service_lists_what_the_calendar_will_do(url: str, tmp_path: Path) -
                 ("retired", "2026-07-01", [OLD], NEW),
             ]
             assert http.get("/registry/lifecycle", params={"on": "2026-07-02"}).json()["changes"] == []
+            page = http.get("/ui/registry/lifecycle", params={"on": "2026-05-20", "within": 60}).text
+            assert page.count('data-stage="') == 2 and f"<code>{NEW}</code>" in page
             refused = http.get("/registry/lifecycle", params={"on": "someday"})
             assert (refused.status_code, refused.json()["code"]) == (400, "INVALID_FIELDS")
     finally:

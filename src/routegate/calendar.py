@@ -10,7 +10,7 @@ workspaces; deprecation leaves them working and refuses new ones.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Protocol
 
@@ -85,18 +85,13 @@ def workspaces_dated(
 ) -> tuple[DatedChange, ...]:
     """``changes`` with the stored workspaces each one dates (the workspaces are read once)."""
     changes = tuple(changes)
-    by_entry: dict[tuple[int, str], list[str]] = {}
-    wanted = {(id(change.entry), change.runtime) for change in changes}
+    wanted = {(change.entry, change.runtime) for change in changes}
+    running: dict[tuple[LifecycleEntry | None, str], list[str]] = {}
     for workspace in workspaces:
-        entry = _governing(registry, workspace)
-        if entry is not None and (id(entry), workspace.runtime) in wanted:
-            by_entry.setdefault((id(entry), workspace.runtime), []).append(workspace.id)
-    return tuple(
-        DatedChange(
-            c.runtime, c.stage, c.on, c.entry, c.ids, c.pattern, tuple(by_entry.get((id(c.entry), c.runtime), ()))
-        )
-        for c in changes
-    )
+        key = (_governing(registry, workspace), workspace.runtime)
+        if key in wanted:
+            running.setdefault(key, []).append(workspace.id)
+    return tuple(replace(c, workspaces=tuple(running.get((c.entry, c.runtime), ()))) for c in changes)
 
 
 def _governing(registry: Registry, workspace: StoredWorkspace) -> LifecycleEntry | None:

@@ -32,11 +32,13 @@ from routegate.errors import (
     UnsafeTemplateName,
 )
 from routegate.gate import GateRefusal
+from routegate.lifecycle import InvalidLifecycleEntry, LifecycleEntry, Stage
 from routegate.manifest import Arm, Manifest, Provider, Runtime
 from routegate.registry import Explanation, MenuEntry, Registry
 from routegate.resolution import Derivation, Upstream
 
 if TYPE_CHECKING:
+    from routegate.catalog import CatalogUnavailable, UnpatchableManifest
     from routegate.proof._budget import Budget
     from routegate.proof.diff import ChangeKind, ManifestDiff, diff
     from routegate.publishing import ManifestWouldStrand, UnknownManifestVersion
@@ -50,6 +52,8 @@ _LAZY = {
     "ManifestWouldStrand": "routegate.publishing",
     "UnknownManifestVersion": "routegate.publishing",
     "UnreadableCopy": "routegate.sync",
+    "CatalogUnavailable": "routegate.catalog",
+    "UnpatchableManifest": "routegate.catalog",
 }
 """Exports read on first use, so a one-shot ``routegate check`` loads none of their modules:
 the prover (its automata, the publish gate built on its diff) and the copy checker."""
@@ -73,6 +77,7 @@ __all__ = [
     "Arm",
     "BillingMode",
     "Budget",
+    "CatalogUnavailable",
     "ChangeKind",
     "Code",
     "Decision",
@@ -83,9 +88,11 @@ __all__ = [
     "Explanation",
     "GateRefusal",
     "GenerationError",
+    "InvalidLifecycleEntry",
     "InvalidManifest",
     "InvalidPackageName",
     "InvalidTemplate",
+    "LifecycleEntry",
     "Manifest",
     "ManifestDiff",
     "ManifestWouldStrand",
@@ -96,9 +103,11 @@ __all__ = [
     "Registry",
     "RoutegateError",
     "Runtime",
+    "Stage",
     "TemplateNotFound",
     "UnknownManifestVersion",
     "UnknownRuntime",
+    "UnpatchableManifest",
     "UnreadableCopy",
     "UnreadableManifest",
     "Unroutable",

@@ -15,15 +15,17 @@ from __future__ import annotations
 import reprlib
 import unicodedata
 from collections.abc import Mapping
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
-from routegate import _ids, _re2
+from routegate import _ids, _re2, _suggest
 from routegate._ids import ENV_NAME, SLUG, UNSERVABLE, UPSTREAM_SEPARATORS, hidden_character
 from routegate.billing import PLATFORM, is_platform_keyed, platform_disguise
 from routegate.errors import Problem
+from routegate.lifecycle import InvalidLifecycleEntry, LifecycleEntry
 
 __all__ = [
     "ARM_FIELDS",
@@ -31,6 +33,7 @@ __all__ = [
     "PROVIDER_FIELDS",
     "SCHEMA_VERSION",
     "ArmDoc",
+    "LifecycleDoc",
     "ManifestDoc",
     "ProviderDoc",
     "RuntimeDoc",
@@ -190,12 +193,57 @@ class RuntimeDoc(_Document):
     providers: list[ArmDoc] = Field(min_length=1)
 
 
+def _calendar_date(value: object) -> object:
+    """A YAML date, or its quoted ISO text; never a time of day (the dates are whole UTC days)."""
+    if isinstance(value, datetime):
+        raise ValueError("must be a calendar date (YYYY-MM-DD), without a time of day")
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"must be a calendar date written YYYY-MM-DD, got {reprlib.repr(value)}") from None
+    return value
+
+
+class LifecycleDoc(_Document):
+    """A dated fact about a model id (``model``) or every id a provider serves (``provider``)."""
+
+    model: ModelId | None = Field(default=None, description="An exact model id.")
+    provider: Slug | None = Field(default=None, description="A catalog provider: every id it serves.")
+    runtimes: list[RuntimeName] | None = Field(default=None, description="The runtimes it holds on; omit for all.")
+    deprecated_on: date | None = Field(default=None, description="UTC date from which new workspaces are refused.")
+    retires_on: date | None = Field(default=None, description="UTC date from which creates and calls are refused.")
+    successor: ModelId | None = Field(default=None, description="The id to move to, admitted with the same payer.")
+
+    @field_validator("deprecated_on", "retires_on", mode="before")
+    @classmethod
+    def _whole_days(cls, value: object) -> object:
+        return _calendar_date(value)
+
+    @model_validator(mode="after")
+    def _means_something(self) -> LifecycleDoc:
+        self.entry()  # the value object's own rules, stated once
+        return self
+
+    def entry(self) -> LifecycleEntry:
+        try:
+            runtimes = tuple(self.runtimes or ())
+            return LifecycleEntry(
+                self.model, self.provider, runtimes, self.deprecated_on, self.retires_on, self.successor
+            )
+        except InvalidLifecycleEntry as error:
+            raise ValueError(str(error)) from None
+
+
 class ManifestDoc(_Document):
-    """The manifest (``providers.yaml``): the provider catalog and each runtime's arms."""
+    """The manifest (``providers.yaml``): the provider catalog, each runtime's arms and the models' dates."""
 
     schema_version: Literal[1]
     providers: list[ProviderDoc] = Field(min_length=1)
     runtimes: dict[RuntimeName, RuntimeDoc] = Field(min_length=1)
+    lifecycle: list[LifecycleDoc] = Field(
+        default=[], description="Dates on which model ids are deprecated and retired (see docs/lifecycle.md)."
+    )
 
     @field_validator("schema_version", mode="before")
     @classmethod
@@ -291,12 +339,56 @@ def validate(doc: object) -> tuple[dict[str, Any], list[Problem]]:
     for name, arms in runtimes.items():
         _check_arms(arms, f"runtimes.{_where((name,))}", catalog, known_names, problems)
 
-    data = {
+    data: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "providers": list(catalog.values()),
         "runtimes": {name: {"providers": [arm.model_dump() for _, arm in arms]} for name, arms in runtimes.items()},
     }
+    lifecycle = _lifecycle(doc, known_names, set(runtimes), problems)
+    if lifecycle:
+        data["lifecycle"] = lifecycle
     return data, problems
+
+
+def _lifecycle(
+    doc: object, providers: set[str], runtimes: set[str], problems: list[Problem]
+) -> list[dict[str, object]]:
+    """The lifecycle entries that validated, as canonical data; each unknown provider or runtime reported.
+
+    Whether a named model routes, and its successor with the same payer, takes decisions:
+    :mod:`routegate.dated` checks that once the manifest is built.
+    """
+    raw_entries = doc.get("lifecycle") if isinstance(doc, dict) else None
+    entries = []
+    for index, raw in enumerate(raw_entries if isinstance(raw_entries, list) else ()):
+        try:
+            entry = LifecycleDoc.model_validate(raw).entry()
+        except ValidationError:
+            continue  # reported with the document's own problems
+        at = f"lifecycle[{index}]"
+        if entry.provider is not None and entry.provider not in providers:
+            nearest = ", ".join(_nearest(entry.provider, providers)) or "none"
+            problems.append(
+                Problem(
+                    f"{at}.provider",
+                    f"unknown provider {entry.provider!a}; name one of the catalog's (nearest: {nearest})",
+                )
+            )
+        for position, runtime in enumerate(entry.runtimes):
+            if runtime not in runtimes:
+                nearest = ", ".join(_nearest(runtime, runtimes)) or "none"
+                problems.append(
+                    Problem(
+                        f"{at}.runtimes[{position}]",
+                        f"unknown runtime {runtime!a}; name one of the manifest's (nearest runtimes: {nearest})",
+                    )
+                )
+        entries.append(entry.to_data())
+    return entries
+
+
+def _nearest(name: str, names: set[str]) -> tuple[str, ...]:
+    return _suggest.SuggestionIndex(tuple(sorted(names))).nearest(name, 3)
 
 
 def _valid_parts(doc: object, error: ValidationError) -> tuple[list[tuple[int, ProviderDoc]], dict[str, Arms]]:

@@ -16,11 +16,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 
 from routegate.billing import BillingMode
 from routegate.decision import Code, Decision
 from routegate.errors import NotNamespaced
+from routegate.lifecycle import today
 from routegate.manifest import Provider
 from routegate.registry import Registry
 from routegate.resolution import Upstream, display_id
@@ -96,14 +98,16 @@ def decide_call(
     auth_env: Iterable[str],
     model: str,
     scope: Scope = Scope.MENU,
+    on: date | None = None,
 ) -> CallDecision:
-    """Decide a workspace's call for ``model``. Never raises for any id.
+    """Decide a workspace's call for ``model`` on the UTC date ``on`` (default today). Never raises for any id.
 
-    ``runtime``, ``workspace_model`` and ``auth_env`` are the calling workspace's.
+    ``runtime``, ``workspace_model`` and ``auth_env`` are the calling workspace's. A deprecated id
+    is still called (only new workspaces are refused it); a retired one is refused like any other.
     """
-    decision = registry.check(runtime, model, auth_env)
+    decision = registry.check(runtime, model, auth_env, on=on)
     asked = decision.model
-    if not decision.allowed:
+    if not decision.admits_existing:
         return CallDecision(runtime, asked, False, decision.code, decision)
     if not asked:
         return _refused(decision, Code.MODEL_REQUIRED, "the call names no model; send the model id to call")
@@ -141,15 +145,22 @@ class CallGate:
     long env name sets are decided afresh every time, so hostile input cannot fill it.
     """
 
-    __slots__ = ("_cached", "registry")
+    __slots__ = ("_cached", "_dated", "registry")
 
     def __init__(self, registry: Registry, *, cache_size: int = 65536) -> None:
         self.registry = registry
+        self._dated = bool(registry.lifecycle)
+        """The manifest dates ids: the day is part of each cached answer's key."""
 
         def decide(
-            runtime: str, workspace_model: str | None, auth_env: frozenset[str], model: str, scope: Scope
+            runtime: str,
+            workspace_model: str | None,
+            auth_env: frozenset[str],
+            model: str,
+            scope: Scope,
+            on: date | None = None,
         ) -> CallDecision:
-            return decide_call(registry, runtime, workspace_model, auth_env, model, scope)
+            return decide_call(registry, runtime, workspace_model, auth_env, model, scope, on)
 
         self._cached = lru_cache(maxsize=cache_size)(decide)
 
@@ -160,8 +171,13 @@ class CallGate:
         auth_env: frozenset[str],
         model: str,
         scope: Scope = Scope.MENU,
+        on: date | None = None,
     ) -> CallDecision:
         """The same answer as :func:`decide_call`."""
+        if self._dated and on is None:
+            on = today()
         if len(model) > _CACHEABLE_LENGTH or len(auth_env) > 16:
-            return decide_call(self.registry, runtime, workspace_model, auth_env, model, scope)
-        return self._cached(runtime, workspace_model, auth_env, model, scope)
+            return decide_call(self.registry, runtime, workspace_model, auth_env, model, scope, on)
+        if on is None:
+            return self._cached(runtime, workspace_model, auth_env, model, scope)
+        return self._cached(runtime, workspace_model, auth_env, model, scope, on)

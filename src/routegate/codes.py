@@ -75,6 +75,21 @@ class Code(RefusalCode):
             "a workspace would have to name its auth env to settle which"
         ),
     )
+    MODEL_DEPRECATED = Row(
+        "MODEL_DEPRECATED",
+        422,
+        "the model is deprecated on the decision's date: new workspaces are refused (existing ones and their "
+        "calls still work); the refusal names the successor",
+        model_decision=True,
+        console_group="deprecated on {runtime}: move new workspaces to each one's successor",
+    )
+    MODEL_RETIRED = Row(
+        "MODEL_RETIRED",
+        422,
+        "the model is retired on the decision's date: creates and calls are refused; the refusal names the successor",
+        model_decision=True,
+        console_group="retired on {runtime}: move their workspaces to each one's successor",
+    )
     INVALID_TEMPLATE = Row(
         "INVALID_TEMPLATE",
         400,

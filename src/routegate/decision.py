@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any
 
 from routegate.billing import PLATFORM, BillingMode, billing_mode_for
 from routegate.codes import Code
+from routegate.lifecycle import LifecycleEntry, Stage
 from routegate.manifest import Provider, Runtime
 from routegate.resolution import Ambiguity, Derivation, Miss, RuntimeIndex, display_id, nearest_names
 
@@ -33,6 +35,7 @@ __all__ = [
     "DecisionIndexes",
     "DecisionPath",
     "check",
+    "on_date",
     "runtime_unsupported",
 ]
 
@@ -75,6 +78,7 @@ class _Verdict:
     required_env: tuple[str, ...] = ()
     candidates: tuple[str, ...] = ()
     suggest: Suggest = _no_suggestions
+    dated_by: LifecycleEntry | None = None
 
 
 class Decision:
@@ -174,6 +178,18 @@ class Decision:
     @property
     def candidates(self) -> tuple[str, ...]:
         return self._verdict.candidates
+
+    @property
+    def successor(self) -> str | None:
+        """For a model refused for its lifecycle, the id to move to (when the manifest names one)."""
+        entry = self._verdict.dated_by
+        return None if entry is None else entry.successor
+
+    @property
+    def admits_existing(self) -> bool:
+        """Whether an existing workspace on this model keeps working (its calls admitted): a deprecated
+        model is refused for new workspaces only."""
+        return self._verdict.allowed or self._verdict.code is Code.MODEL_DEPRECATED
 
     @property
     def reason(self) -> str:
@@ -433,6 +449,27 @@ def check(indexes: DecisionIndexes, runtime: str, model: str, auth_env: frozense
     if not trimmed:
         return _decided(runtime, trimmed, _EMPTY)
     return index.decide(trimmed, auth_env)
+
+
+def on_date(decision: Decision, entry: LifecycleEntry, on: date) -> Decision:
+    """``decision`` (an allowed one) as the create gate sees it on ``on`` under the lifecycle ``entry``.
+
+    A deprecated model keeps its provider, payer and env names, so the call gate can go on
+    admitting an existing workspace's calls (:attr:`Decision.admits_existing`); a retired one keeps none.
+    """
+    stage = entry.stage(on)
+    if stage is Stage.ACTIVE:
+        return decision
+    verdict = decision._verdict
+    if stage is Stage.DEPRECATED:
+        dated = replace(verdict, allowed=False, path=None, code=Code.MODEL_DEPRECATED, dated_by=entry)
+    else:
+        dated = _Verdict(False, None, Code.MODEL_RETIRED, _said(""), candidates=verdict.candidates, dated_by=entry)
+
+    def explain(refused: Decision) -> str:
+        return entry.refusal(refused.runtime, display_id(refused.model), on)
+
+    return _decided(decision.runtime, decision.model, replace(dated, explain=explain))
 
 
 def runtime_unsupported(runtime: str, nearest: Iterable[str]) -> str:

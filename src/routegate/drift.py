@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from types import MappingProxyType
 
 from routegate.billing import PLATFORM
@@ -58,8 +59,13 @@ class TemplateDrift:
         }
 
 
-def drift(registry: Registry, template: Template, foreign_runtimes: Collection[str] | None = None) -> TemplateDrift:
-    """Measure one template against the registry, as the create gate would judge its models.
+def drift(
+    registry: Registry, template: Template, foreign_runtimes: Collection[str] | None = None, *, on: date | None = None
+) -> TemplateDrift:
+    """Measure one template against the registry, as the create gate would judge its models on ``on`` (default today).
+
+    An id deprecated or retired by then is residual with ``MODEL_DEPRECATED`` or ``MODEL_RETIRED``,
+    naming its successor: the create gate would refuse it to a new workspace.
 
     A template whose runtime is missing or unknown routes nothing: every offered
     id is residual (RUNTIME_UNRESOLVED or RUNTIME_UNSUPPORTED), so a misspelt
@@ -80,7 +86,7 @@ def drift(registry: Registry, template: Template, foreign_runtimes: Collection[s
     residual = []
     decisions: dict[str, Decision] = {}
     for offer in template.offered:
-        decision = decisions[offer.id] = registry.check(runtime, offer.id)
+        decision = decisions[offer.id] = registry.check(runtime, offer.id, on=on)
         if not decision.allowed:
             assert decision.code is not None
             residual.append(Residual(offer.id, decision.code.value, decision.reason))
@@ -95,7 +101,7 @@ def drift(registry: Registry, template: Template, foreign_runtimes: Collection[s
             )
     default_routable = None
     if template.default_model is not None:
-        default = decisions[template.default_model] = registry.check(runtime, template.default_model)
+        default = decisions[template.default_model] = registry.check(runtime, template.default_model, on=on)
         default_routable = default.allowed
     return TemplateDrift(
         template,

@@ -21,10 +21,13 @@ A second base in brackets lets ``except ValueError`` and the like catch it too::
     ├── NotNamespaced (LookupError)
     ├── GenerationError (ValueError)
     ├── InvalidPackageName (ValueError)
+    ├── InvalidLifecycleEntry (ValueError)      lifecycle
     ├── GateRefusal                             gate
     ├── ManifestWouldStrand                     publishing
     ├── UnknownManifestVersion (LookupError)    publishing
     ├── UnreadableCopy (OSError)                sync
+    ├── CatalogUnavailable (OSError)            catalog
+    ├── UnpatchableManifest (ValueError)        catalog
     └── NotProven                               proof._budget
         ├── OverBudget                          proof._budget
         └── BeyondProver                        proof._automata

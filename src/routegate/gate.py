@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from routegate.decision import EXTERNAL_RUNTIME, Code, Decision, runtime_unsupported
@@ -149,15 +150,19 @@ def admit_model_change(
     *,
     external: bool = False,
     auth_env: frozenset[str] = frozenset(),
+    existing: bool = False,
+    on: date | None = None,
 ) -> Decision | None:
     """The model gates again, for a workspace whose runtime was settled at create.
 
     The runtime is checked again too: a manifest published since may have dropped it,
     and a runtime the registry no longer knows must be refused, never decided fail-open.
+    With ``existing`` the model is the one the workspace already runs (a replay, not a change):
+    a deprecated model keeps it working; only a retired one is refused.
     """
     asked = _blank_to_none(model)
     _require_supported_runtime(registry, external, runtime, asked)
-    return _admit_model(registry, runtime, asked, external, auth_env)
+    return _admit_model(registry, runtime, asked, external, auth_env, existing=existing, on=on)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,12 +264,15 @@ def _admit_model(
     external: bool,
     auth_env: frozenset[str],
     why_missing: str = "",
+    *,
+    existing: bool = False,
+    on: date | None = None,
 ) -> Decision | None:
     """The model gates: a model is required, the decision must allow it, its provider must exist."""
     if model is None:
         _require_model(runtime, external, why_missing)
         return None
-    decision = _require_allowed(registry, runtime, model, auth_env)
+    decision = _require_allowed(registry, runtime, model, auth_env, existing=existing, on=on)
     if decision.provider is not None:
         catalog_provider(registry, decision.provider.name, runtime=runtime, model=decision.model, decision=decision)
     return decision
@@ -281,10 +289,13 @@ def _require_model(runtime: str, external: bool, why_missing: str) -> None:
         )
 
 
-def _require_allowed(registry: Registry, runtime: str, model: str, auth_env: frozenset[str]) -> Decision:
-    """The model decision must allow the model; a refusal carries its code and the decision."""
-    decision = registry.check(runtime, model, auth_env)
-    if not decision.allowed:
+def _require_allowed(
+    registry: Registry, runtime: str, model: str, auth_env: frozenset[str], *, existing: bool, on: date | None
+) -> Decision:
+    """The model decision must allow the model (or, for a workspace's own model, keep it working);
+    a refusal carries its code and the decision."""
+    decision = registry.check(runtime, model, auth_env, on=on)
+    if not (decision.admits_existing if existing else decision.allowed):
         assert decision.code is not None
         raise GateRefusal(
             decision.code,

@@ -19,6 +19,7 @@ from typing import Any
 from routegate._fingerprint import fingerprint
 from routegate.billing import PLATFORM, is_platform_keyed, platform_disguise
 from routegate.errors import InvalidManifest, Problem, UnreadableManifest
+from routegate.lifecycle import LifecycleEntry
 
 __all__ = [
     "Arm",
@@ -96,6 +97,8 @@ class Manifest:
     providers: Mapping[str, Provider]
     runtimes: Mapping[str, Runtime]
     source: str = "manifest"
+    lifecycle: tuple[LifecycleEntry, ...] = ()
+    """The dated facts (see :mod:`routegate.lifecycle`), in declared order."""
     _fingerprint: str = field(init=False, default="", repr=False, compare=False)
 
     @property
@@ -118,13 +121,14 @@ class Manifest:
             name: Runtime(name, tuple(Arm(providers[a["name"]], tuple(a["models"] or ())) for a in r["providers"]))
             for name, r in data["runtimes"].items()
         }
-        return cls(data["schema_version"], MappingProxyType(providers), MappingProxyType(runtimes), source)
+        lifecycle = tuple(LifecycleEntry.from_data(entry) for entry in data.get("lifecycle", ()))
+        return cls(data["schema_version"], MappingProxyType(providers), MappingProxyType(runtimes), source, lifecycle)
 
     def to_data(self) -> dict[str, Any]:
         """The manifest as plain JSON-able data, in canonical form (defaults filled in)."""
         from routegate._schema import PROVIDER_FIELDS  # deferred: the schema imports pydantic
 
-        return {
+        data: dict[str, Any] = {
             "schema_version": self.schema_version,
             "providers": [
                 {name: _plain(getattr(p, _ATTRIBUTES.get(name, name))) for name in PROVIDER_FIELDS}
@@ -137,6 +141,9 @@ class Manifest:
                 for r in self.runtimes.values()
             },
         }
+        if self.lifecycle:  # left out when empty, so a manifest without dates keeps its fingerprint
+            data["lifecycle"] = [entry.to_data() for entry in self.lifecycle]
+        return data
 
 
 _ATTRIBUTES = {"platform_keyed": "declared_platform_keyed"}

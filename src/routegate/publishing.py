@@ -12,17 +12,21 @@ touches a database: callers hand over the workspaces and act on the verdict.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from typing import Any
 
 from routegate.billing import BillingMode
+from routegate.codes import Code
 from routegate.errors import RoutegateError
 from routegate.gate import GateRefusal, admit_model_change
+from routegate.lifecycle import UNDATED, today
 from routegate.proof.diff import diff
 from routegate.registry import Registry
 
 __all__ = [
     "LISTED_PER_KIND",
+    "RETIREMENT_WARNING_DAYS",
     "Impact",
     "ManifestWouldStrand",
     "StoredWorkspace",
@@ -34,6 +38,9 @@ __all__ = [
 
 LISTED_PER_KIND = 100
 """Workspaces named per kind of change; ``counts`` always has the full numbers."""
+
+RETIREMENT_WARNING_DAYS = 30
+"""How far ahead the gate looks for a retirement that will strand a stored workspace (a warning)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +70,12 @@ class WorkspaceChange:
     billing_mode: str | None = None
     previous_provider: str | None = None
     previous_billing_mode: str | None = None
+    retires_on: str | None = None
+    """For a workspace a retirement will strand: the day (``code`` is then ``MODEL_RETIRED``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "retires_on": self.retires_on,
             "id": self.id,
             "name": self.name,
             "runtime": self.runtime,
@@ -91,6 +101,10 @@ class Impact:
     provider_changed_count: int
     moved_to_platform_count: int
     diff: dict[str, Any] | None = None
+    retiring: tuple[WorkspaceChange, ...] = ()
+    """Workspaces the candidate's dates will strand within :data:`RETIREMENT_WARNING_DAYS`: a warning,
+    not a refusal (a retirement already past strands them now, in ``stranded``)."""
+    retiring_count: int = 0
 
     @property
     def blocking(self) -> bool:
@@ -105,11 +119,13 @@ class Impact:
                 "stranded": [change.to_dict() for change in self.stranded],
                 "billing_changed": [change.to_dict() for change in self.billing_changed],
                 "provider_changed": [change.to_dict() for change in self.provider_changed],
+                "retiring": [change.to_dict() for change in self.retiring],
                 "counts": {
                     "stranded": self.stranded_count,
                     "billing_changed": self.billing_changed_count,
                     "moved_to_platform": self.moved_to_platform_count,
                     "provider_changed": self.provider_changed_count,
+                    "retiring": self.retiring_count,
                 },
             },
             "diff": self.diff,
@@ -144,7 +160,10 @@ class _Tally:
     stranded: list[WorkspaceChange] = field(default_factory=list)
     billing_changed: list[WorkspaceChange] = field(default_factory=list)
     provider_changed: list[WorkspaceChange] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("stranded", "billing", "provider", "to"), 0))
+    retiring: list[WorkspaceChange] = field(default_factory=list)
+    counts: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("stranded", "billing", "provider", "to", "retiring"), 0)
+    )
 
     def add(self, kind: str, listed: list[WorkspaceChange], change: WorkspaceChange) -> None:
         self.counts[kind] += 1
@@ -157,15 +176,20 @@ def assess(
     workspaces: Iterable[StoredWorkspace],
     *,
     current: Registry | None = None,
+    on: date | None = None,
 ) -> Impact:
-    """Decide every workspace again under ``candidate`` and sort the differences.
+    """Decide every workspace again under ``candidate`` on the UTC date ``on`` (default today) and sort
+    the differences; a workspace the candidate's dates retire within :data:`RETIREMENT_WARNING_DAYS`
+    is listed in ``retiring``.
 
     ``current`` is the active registry, for the manifest diff once it is available.
     """
     tally = _Tally()
+    day = today() if on is None else on
+    horizon = day + timedelta(days=RETIREMENT_WARNING_DAYS) if candidate.lifecycle else None
     for workspace in workspaces:
         tally.checked += 1
-        _replay(candidate, workspace, tally)
+        _replay(candidate, workspace, tally, day, horizon)
     return Impact(
         checked=tally.checked,
         stranded=tuple(tally.stranded),
@@ -176,10 +200,12 @@ def assess(
         provider_changed_count=tally.counts["provider"],
         moved_to_platform_count=tally.counts["to"],
         diff=None if current is None else _manifest_diff(current, candidate),
+        retiring=tuple(tally.retiring),
+        retiring_count=tally.counts["retiring"],
     )
 
 
-def _replay(candidate: Registry, workspace: StoredWorkspace, tally: _Tally) -> None:
+def _replay(candidate: Registry, workspace: StoredWorkspace, tally: _Tally, on: date, horizon: date | None) -> None:
     try:
         decision = admit_model_change(
             candidate,
@@ -187,12 +213,16 @@ def _replay(candidate: Registry, workspace: StoredWorkspace, tally: _Tally) -> N
             workspace.model,
             external=workspace.external,
             auth_env=workspace.auth_env,
+            existing=True,
+            on=on,
         )
     except GateRefusal as refusal:
         tally.add("stranded", tally.stranded, _change(workspace, code=str(refusal.code)))
         return
     if decision is None or decision.provider is None:
         return  # nothing routes now (no model, or a foreign runtime): nothing to serve or bill
+    if horizon is not None:
+        _warn_of_retirement(candidate, workspace, tally, horizon)
     billing = decision.billing_value
     change = _change(workspace, provider=decision.provider_name, billing_mode=billing)
     if billing != workspace.billing_mode:
@@ -201,6 +231,20 @@ def _replay(candidate: Registry, workspace: StoredWorkspace, tally: _Tally) -> N
             tally.counts["to"] += 1
     elif change.provider != workspace.provider:
         tally.add("provider", tally.provider_changed, change)
+
+
+def _warn_of_retirement(candidate: Registry, workspace: StoredWorkspace, tally: _Tally, horizon: date) -> None:
+    later = candidate.check(workspace.runtime, workspace.model or "", workspace.auth_env, on=horizon)
+    if later.code is not Code.MODEL_RETIRED:
+        return
+    entry = candidate.lifecycle.governing(workspace.runtime, later.model, _served_by(candidate, workspace))
+    retires_on = None if entry is None or entry.retires_on is None else entry.retires_on.isoformat()
+    change = replace(_change(workspace, code=Code.MODEL_RETIRED.value), retires_on=retires_on)
+    tally.add("retiring", tally.retiring, change)
+
+
+def _served_by(candidate: Registry, workspace: StoredWorkspace) -> str | None:
+    return candidate.check(workspace.runtime, workspace.model or "", workspace.auth_env, on=UNDATED).provider_name
 
 
 def _change(
@@ -245,4 +289,6 @@ def combined(first: Impact, then: Impact) -> Impact:
         provider_changed_count=first.provider_changed_count + then.provider_changed_count,
         moved_to_platform_count=first.moved_to_platform_count + then.moved_to_platform_count,
         diff=first.diff,
+        retiring=listed("retiring"),
+        retiring_count=first.retiring_count + then.retiring_count,
     )

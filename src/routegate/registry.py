@@ -8,13 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache, partial
 from os import PathLike
 
+from routegate._lifecycle_rules import lifecycle_problems
 from routegate.billing import BillingMode, billing_mode_for
-from routegate.decision import FOREIGN_RUNTIMES, Code, Decision, DecisionIndexes, DecisionPath, runtime_unsupported
+from routegate.decision import (
+    FOREIGN_RUNTIMES,
+    Code,
+    Decision,
+    DecisionIndexes,
+    DecisionPath,
+    on_date,
+    runtime_unsupported,
+)
 from routegate.decision import check as decide
-from routegate.errors import DeriveError, UnknownRuntime
+from routegate.errors import DeriveError, InvalidManifest, UnknownRuntime
+from routegate.lifecycle import Lifecycle, today
 from routegate.manifest import Arm, Manifest, Provider, load_manifest, parse_manifest
 from routegate.resolution import (
     Derivation,
@@ -57,7 +68,7 @@ class Explanation:
 class Registry:
     """Answers: can this runtime run this model, who serves it, who pays."""
 
-    __slots__ = ("_check", "_compiled", "_manifest", "_runtimes", "_upstream")
+    __slots__ = ("_check", "_compiled", "_lifecycle", "_manifest", "_runtimes", "_upstream")
 
     def __init__(
         self,
@@ -67,10 +78,19 @@ class Registry:
         foreign_runtimes: Collection[str] = FOREIGN_RUNTIMES,
     ) -> None:
         """``foreign_runtimes`` are runtimes the registry does not describe: check() fails open
-        for them and refuses every other runtime it does not know."""
+        for them and refuses every other runtime it does not know.
+
+        Raises :class:`InvalidManifest` when a lifecycle entry dates an id no runtime admits, or
+        names a successor that would not route with the same payer (those rules take decisions).
+        """
         self._manifest = manifest
         self._runtimes = tuple(manifest.runtimes)
         self._compiled = DecisionIndexes(manifest.runtimes, foreign_runtimes)
+        self._lifecycle = Lifecycle(manifest.lifecycle) if manifest.lifecycle else None
+        if self._lifecycle is not None:
+            problems = lifecycle_problems(manifest, self._compiled, self._lifecycle)
+            if problems:
+                raise InvalidManifest(problems, source=manifest.source)
         check: Callable[[str, str, frozenset[str]], Decision] = partial(decide, self._compiled)
         upstream: Callable[[str], Upstream] = UpstreamIndex(manifest.providers).resolve
         if cache_size > 0:
@@ -177,12 +197,31 @@ class Registry:
         """Which provider serves the model. Raises UnknownRuntime, EmptyModel, Unroutable or AmbiguousModel."""
         return self.derivation(runtime, model, auth_env).provider
 
-    def check(self, runtime: str, model: str, auth_env: Iterable[str] = ()) -> Decision:
-        """The create gate's model decision. Never raises for any model string."""
+    @property
+    def lifecycle(self) -> Lifecycle:
+        """The manifest's dated facts, indexed (empty when it dates nothing)."""
+        return self._lifecycle or Lifecycle()
+
+    def check(self, runtime: str, model: str, auth_env: Iterable[str] = (), on: date | None = None) -> Decision:
+        """The create gate's model decision on the UTC date ``on`` (default: today). Never raises for any model string.
+
+        ``on`` is not keyword-only: a keyword-only parameter costs every call, dated or not, a few percent.
+
+        A deprecated model is refused ``MODEL_DEPRECATED`` but keeps its provider and payer, so a
+        call gate can go on serving existing workspaces (:attr:`Decision.admits_existing`).
+        """
         auth = _auth_names(auth_env) if auth_env else _NO_AUTH
         if len(model) > _CACHEABLE_LENGTH or len(runtime) > _CACHEABLE_LENGTH or (auth and _too_long(auth)):
-            return self._decide(runtime, model, auth)
-        return self._check(runtime, model, auth)
+            return self._dated(self._decide(runtime, model, auth), on)
+        if self._lifecycle is None:  # the undated path: the cached decision as it is
+            return self._check(runtime, model, auth)
+        return self._dated(self._check(runtime, model, auth), on)
+
+    def _dated(self, decision: Decision, on: date | None) -> Decision:
+        if self._lifecycle is None or not decision.allowed or decision.provider is None:
+            return decision
+        entry = self._lifecycle.governing(decision.runtime, decision.model, decision.provider.name)
+        return decision if entry is None else on_date(decision, entry, today() if on is None else on)
 
     def _decide(self, runtime: str, model: str, auth_env: frozenset[str]) -> Decision:
         return decide(self._compiled, runtime, model, auth_env)
@@ -191,10 +230,10 @@ class Registry:
         """Where the platform's proxy sends a namespaced id. Raises NotNamespaced."""
         return self._upstream(model)
 
-    def explain(self, runtime: str, model: str, auth_env: Iterable[str] = ()) -> Explanation:
-        """The decision with the steps behind it, for people."""
+    def explain(self, runtime: str, model: str, auth_env: Iterable[str] = (), *, on: date | None = None) -> Explanation:
+        """The decision (on the UTC date ``on``, default today) with the steps behind it, for people."""
         auth = _auth_names(auth_env)
-        decision = self._decide(runtime, model, auth)
+        decision = self._dated(self._decide(runtime, model, auth), on)
         steps = [f"model trimmed to '{decision.model}'"] if decision.model != model else []
         if decision.path in (DecisionPath.EMPTY, DecisionPath.FAIL_OPEN) or decision.code is Code.RUNTIME_UNSUPPORTED:
             steps.append(decision.reason)

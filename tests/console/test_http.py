@@ -13,7 +13,15 @@ from routegate.service.console import session
 
 from .conftest import API_TOKEN, Server
 
-PAGES = ["/", "/ui/workspaces", "/ui/lookup?model=gpt-5.5", "/ui/registry", "/ui/runtimes/codex", "/ui/drift"]
+PAGES = [
+    "/",
+    "/ui/workspaces",
+    "/ui/lookup?model=gpt-5.5",
+    "/ui/registry",
+    "/ui/registry/lifecycle",
+    "/ui/runtimes/codex",
+    "/ui/drift",
+]
 REGISTRY = Registry.load()
 
 

@@ -221,7 +221,19 @@ def _options(parser: argparse.ArgumentParser) -> set[str]:
 
 def test_manifest_and_json_are_offered_only_where_they_do_something() -> None:
     commands = _commands()
-    reads_a_manifest = {"lint", "derive", "check", "upstream", "models", "providers", "drift", "gen", "serve"}
+    reads_a_manifest = {
+        "lint",
+        "derive",
+        "check",
+        "upstream",
+        "models",
+        "providers",
+        "lifecycle",
+        "catalog",
+        "drift",
+        "gen",
+        "serve",
+    }
     assert {name for name, parser in commands.items() if "--manifest" in _options(parser)} == reads_a_manifest
     assert {name for name, parser in commands.items() if "--json" not in _options(parser)} == {"serve", "db"}
 

@@ -40,6 +40,8 @@ CORE_EXAMPLES: dict[str, tuple[list[str], int, str]] = {
     "upstream": (["minimax:MiniMax-M2.7"], 0, "minimax / MiniMax-M2.7"),
     "models": (["hermes"], 0, "kimi-coding/kimi-k2"),
     "providers": (["codex"], 0, "openai-api"),
+    "lifecycle": ([], 0, "no model is deprecated or retired"),
+    "catalog": (["lifecycle", "--from", "litellm"], 2, ""),  # litellm is no core dependency: it says so
     "drift": (["--report-only", BUNDLED_TEMPLATES], 0, "hermes"),
     "gen": (["--target", "typescript"], 0, "export function check("),
     "sync-check": (["--pin", "0" * 64, "{bundled}"], 1, ""),

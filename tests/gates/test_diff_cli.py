@@ -71,8 +71,10 @@ def test_no_change_exits_0_with_the_json_contract(cli: Cli, tmp_path: Path) -> N
         "providers",
         "changes",
         "templates",
+        "lifecycle",
     }
     assert report["proven"] is True and report["unproven"] == [] and report["changes"] == []
+    assert report["lifecycle"] == []
     assert report["runtimes"] == {"added": [], "removed": []}
     assert report["providers"] == {"added": [], "removed": [], "changed": []}
     assert report["old_fingerprint"] == report["new_fingerprint"]

@@ -257,3 +257,33 @@ def test_go_regexp_on_translated_patterns_matches_google_re2(go_run: GoRun) -> N
     by_pattern = dict(zip(PATTERNS, answers, strict=True))
     assert by_pattern[r"(?i)k"][texts.index(KELVIN)] and by_pattern[r"(?i)s"][texts.index(LONG_S)]
     assert not by_pattern[r"(?i)\W"][texts.index(KELVIN)] and by_pattern[r"\W"][texts.index(KELVIN)]
+
+
+def test_dated_cases_on_each_side_of_each_date(go_run: GoRun) -> None:
+    from datetime import date, timedelta
+
+    from routegate.manifest import bundled_manifest_path
+
+    from .test_typescript_conformance import DATED
+
+    manifest = parse_manifest(bundled_manifest_path().read_text(encoding="utf-8") + DATED)
+    registry = Registry(manifest, cache_size=0)
+    binary = go_run.build(generate(manifest, "go", package="main"), "dated")
+    days = [
+        (day + timedelta(days=offset)).isoformat()
+        for day in (date(2026, 6, 1), date(2026, 7, 1), date(2026, 8, 15))
+        for offset in (-1, 0, 1)
+    ]
+    ids = [*reference_ids(manifest), "MiniMax-M9-new"]
+    cases = [(runtime, model, on) for model in ids for runtime in manifest.runtimes for on in days]
+    answers = go_run.run(
+        binary, {"decide": [{"runtime": r, "model": wire(m), "auth_env": [], "on": on} for r, m, on in cases]}
+    )["decide"]
+    differing = []
+    for (runtime, model, on), got in zip(cases, answers, strict=True):
+        want = expected(registry, runtime, model, [], on)
+        want["check"]["model"] = wire(want["check"]["model"])
+        if got != want:
+            differing.append(((runtime, model, on), want, got))
+    assert not differing, f"{len(differing)} of {len(cases)} differ; first: {differing[:3]}"
+    assert {"MODEL_DEPRECATED", "MODEL_RETIRED"} <= {a["check"]["code"] for a in answers}

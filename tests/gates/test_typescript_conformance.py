@@ -15,6 +15,7 @@ import random
 import re
 import subprocess
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +62,11 @@ GENERATED_KINDS: dict[type[Exception], str] = {
 }
 
 
-def expected(registry: Registry, runtime: str, model: str, auth_env: list[str]) -> dict[str, Any]:
-    decision = registry.check(runtime, model, auth_env).to_dict()
+def expected(
+    registry: Registry, runtime: str, model: str, auth_env: list[str], on: str | None = None
+) -> dict[str, Any]:
+    day = None if on is None else date.fromisoformat(on)
+    decision = registry.check(runtime, model, auth_env, on=day).to_dict()
     check = {
         key: decision[key]
         for key in (
@@ -394,3 +398,39 @@ def test_the_artifact_compiles_at_its_stated_minimum_target_with_every_strict_fl
     # The stated target is the minimum: the edition before it does not compile.
     below = EDITIONS[EDITIONS.index(target) - 1]
     assert _tsc_errors(tsc, file, below, "--strict"), f"the artifact compiles at {below}: state that instead"
+
+
+DATED = """
+lifecycle:
+  - model: moonshot/kimi-k2.5
+    deprecated_on: 2026-06-01
+    retires_on: 2026-07-01
+    successor: moonshot/kimi-k2.6
+  - provider: minimax
+    runtimes: [claude-code]
+    retires_on: 2026-08-15
+"""
+
+
+def test_dated_cases_on_each_side_of_each_date(typescript: TypeScriptRun) -> None:
+    from routegate.manifest import bundled_manifest_path
+
+    manifest = parse_manifest(bundled_manifest_path().read_text(encoding="utf-8") + DATED)
+    registry = Registry(manifest, cache_size=0)
+    module = typescript.compile(generate(manifest, "typescript"), "dated")
+    days = [
+        (day + timedelta(days=offset)).isoformat()
+        for day in (date(2026, 6, 1), date(2026, 7, 1), date(2026, 8, 15))
+        for offset in (-1, 0, 1)
+    ]
+    ids = [*reference_ids(manifest), "MiniMax-M9-new"]
+    cases: list[list[Any]] = [[runtime, model, [], on] for model in ids for runtime in manifest.runtimes for on in days]
+    answers = typescript.run(module, {"decide": cases})["decide"]
+    differing = [
+        (case, want, got)
+        for case, got in zip(cases, answers, strict=True)
+        if got != (want := expected(registry, *case))
+    ]
+    assert not differing, f"{len(differing)} of {len(cases)} differ; first: {differing[:3]}"
+    codes = {a["check"]["code"] for a in answers}
+    assert {"MODEL_DEPRECATED", "MODEL_RETIRED"} <= codes

@@ -39,6 +39,7 @@ OPERATION_IDS = {
     ("get", "/decisions"): "listDecisions",
     ("get", "/registry"): "getRegistry",
     ("get", "/registry/runtimes/{runtime}"): "getRuntime",
+    ("get", "/registry/lifecycle"): "getLifecycle",
     ("post", "/registry/check"): "checkModel",
     ("post", "/registry/reload"): "reloadManifest",
     ("get", "/templates"): "listTemplates",
@@ -131,6 +132,8 @@ def test_every_route_answers_only_what_it_declares(live: LiveServer, spec: dict[
             "post", "/registry/check", http.post("/registry/check", content="x", headers={"Content-Type": "text/plain"})
         )
         d.check("get", "/templates", http.get("/templates"))
+        d.check("get", "/registry/lifecycle", http.get("/registry/lifecycle"))
+        d.check("get", "/registry/lifecycle", http.get("/registry/lifecycle?on=someday"))
         d.check("post", "/registry/reload", http.post("/registry/reload"))
         d.check("post", "/registry/reload", anonymous.post("/registry/reload"))
 

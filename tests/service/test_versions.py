@@ -109,7 +109,14 @@ def test_an_empty_database_starts_on_version_one_and_publishing_activates_the_ne
             "stranded": [],
             "billing_changed": [],
             "provider_changed": [],
-            "counts": {"stranded": 0, "billing_changed": 0, "moved_to_platform": 0, "provider_changed": 0},
+            "retiring": [],
+            "counts": {
+                "stranded": 0,
+                "billing_changed": 0,
+                "moved_to_platform": 0,
+                "provider_changed": 0,
+                "retiring": 0,
+            },
         }
         # This instance serves it at once; the history lists it first, alone active.
         assert http.get("/registry").json()["fingerprint"] == body["fingerprint"] != fingerprint

@@ -32,6 +32,8 @@ _COMMANDS = MappingProxyType(
         "upstream": "decisions",
         "models": "decisions",
         "providers": "decisions",
+        "lifecycle": "lifecycle",
+        "catalog": "catalog",
         "drift": "gates",
         "gen": "gates",
         "sync-check": "gates",

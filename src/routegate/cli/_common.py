@@ -12,6 +12,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TextIO, TypeAlias
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from routegate.errors import InvalidManifest
     from routegate.manifest import Manifest
     from routegate.proof._budget import Budget
@@ -28,7 +30,9 @@ __all__ = [
     "add_auth_env",
     "add_budget_options",
     "add_command",
+    "add_date",
     "budget_from",
+    "calendar_day",
     "invalid_manifest",
     "load_manifest_from",
     "registry_from",
@@ -176,6 +180,25 @@ def add_auth_env(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def calendar_day(text: str) -> date:
+    """``--on``'s value: a UTC calendar date."""
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a UTC date YYYY-MM-DD (e.g. 2026-06-15), got {text!r}") from None
+
+
+def add_date(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--on",
+        metavar="YYYY-MM-DD",
+        type=calendar_day,
+        help="decide on this UTC date, as the manifest's lifecycle dates have it (default: today)",
+    )
+
+
 def invalid_manifest(error: InvalidManifest) -> CommandFailed:
     """An invalid or unreadable manifest given to a command that only uses one: exit 2, pointing at lint."""
     return CommandFailed(
@@ -198,18 +221,27 @@ def load_manifest_from(args: argparse.Namespace, *, cached: bool = False) -> Man
     from routegate.manifest import load_manifest
 
     try:
-        return load_manifest(args.manifest, cached=cached)
+        manifest = load_manifest(args.manifest, cached=cached)
+        if manifest.lifecycle:  # the lifecycle rules take decisions: a registry runs them
+            from routegate.registry import Registry
+
+            Registry(manifest, cache_size=0)
     except InvalidManifest as error:
         raise invalid_manifest(error) from None
+    return manifest
 
 
 def registry_from(args: argparse.Namespace) -> Registry:
     """The registry of ``--manifest``, admitting ``--foreign-runtime`` where the command offers it."""
     from routegate.decision import FOREIGN_RUNTIMES
+    from routegate.errors import InvalidManifest
     from routegate.registry import Registry
 
     foreign = getattr(args, "foreign_runtime", None) or FOREIGN_RUNTIMES
-    return Registry(load_manifest_from(args, cached=True), foreign_runtimes=foreign)
+    try:
+        return Registry(load_manifest_from(args, cached=True), foreign_runtimes=foreign)
+    except InvalidManifest as error:  # a lifecycle rule that takes decisions
+        raise invalid_manifest(error) from None
 
 
 def require_service_extra(command: str) -> None:

@@ -10,9 +10,10 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from ._common import Exit, Output, Subparsers, add_auth_env, add_command, registry_from
+from ._common import Exit, Output, Subparsers, add_auth_env, add_command, add_date, registry_from
 
 if TYPE_CHECKING:
+    from routegate.decision import Decision
     from routegate.errors import DeriveError
     from routegate.registry import Registry
 
@@ -26,6 +27,7 @@ def _add_decision_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runtime", metavar="RUNTIME", help=_RUNTIME_HELP)
     parser.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
     add_auth_env(parser)
+    add_date(parser)
     parser.add_argument(
         "--foreign-runtime",
         metavar="NAME",
@@ -69,18 +71,20 @@ def _refusal(error: DeriveError, out: Output) -> int:
 
 
 def _print_steps(registry: Registry, args: argparse.Namespace, out: Output) -> None:
-    for number, step in enumerate(registry.explain(args.runtime, args.model, args.auth_env).steps, 1):
+    for number, step in enumerate(registry.explain(args.runtime, args.model, args.auth_env, on=args.on).steps, 1):
         out.line(out.paint(f"  {number}. ", "dim") + step)
 
 
 def cmd_check(args: argparse.Namespace, out: Output) -> int:
     """The create gate's answer, exactly as a workspace create would get it."""
     registry = registry_from(args)
-    decision = registry.check(args.runtime, args.model, args.auth_env)
+    decision = registry.check(args.runtime, args.model, args.auth_env, on=args.on)
     answer = decision.to_dict()
+    if decision.successor is not None:
+        answer["successor"] = decision.successor
     if out.as_json:
         if args.explain:
-            answer["steps"] = list(registry.explain(args.runtime, args.model, args.auth_env).steps)
+            answer["steps"] = list(registry.explain(args.runtime, args.model, args.auth_env, on=args.on).steps)
         out.json(answer)
         return Exit.OK if decision.allowed else Exit.NO
     if decision.allowed:
@@ -116,23 +120,40 @@ def cmd_derive(args: argparse.Namespace, out: Output) -> int:
         if args.explain and not out.as_json:
             _print_steps(registry, args, out)
         return code
+    dated = registry.check(args.runtime, args.model, args.auth_env, on=args.on)
+    if not dated.admits_existing:  # retired on that date: no provider serves it any more
+        return _lifecycle_refusal(dated, out)
     provider = derivation.provider
-    payload = {
+    payload: dict[str, Any] = {
         "runtime": args.runtime,
         "model": args.model.strip(),
         "provider": provider.name,
         "billing_mode": billing_mode_for(provider.name).value,
         "step": derivation.step,
     }
+    if dated.successor is not None or dated.code is not None:
+        payload.update(code=dated.code and dated.code.value, successor=dated.successor, reason=dated.reason)
     if args.explain:
-        payload["steps"] = list(registry.explain(args.runtime, args.model, args.auth_env).steps)
+        payload["steps"] = list(registry.explain(args.runtime, args.model, args.auth_env, on=args.on).steps)
     if out.as_json:
         out.json(payload)
     else:
         out.line(f"{out.paint(provider.name, 'ok')} ({payload['billing_mode']}, step: {derivation.step})")
+        if dated.code is not None:  # deprecated: it serves existing workspaces, new ones are refused
+            out.line(out.paint(f"  {dated.code.value}: ", "warn") + dated.reason)
         if args.explain:
             _print_steps(registry, args, out)
     return Exit.OK
+
+
+def _lifecycle_refusal(decision: Decision, out: Output) -> int:
+    """derive on a date the model is retired: it names no provider, but its successor."""
+    code = decision.code.value if decision.code is not None else ""
+    if out.as_json:
+        out.json({"error": code, "message": decision.reason, "candidates": [], "successor": decision.successor})
+    else:
+        out.line(out.paint(f"{code}: ", "no") + decision.reason)
+    return Exit.NO
 
 
 def _register_derive(subparsers: Subparsers) -> None:

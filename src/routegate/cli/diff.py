@@ -108,6 +108,8 @@ def _print_changes(result: ManifestDiff, fail_on: set[ChangeKind], args: argpars
         out.line(f"  {kind} {change.witness!r}: {change.old} -> {change.new}{listed}{more}")
     for item in result.templates:
         out.line(f"  template {item.template}: {item.id!r} {item.kind}: {item.old} -> {item.new}")
+    for dated in result.lifecycle:
+        out.line(f"  {out.paint(f'{dated.kind:<16}', 'no' if dated.kind in fail_on else 'warn')} {dated}")
     for gap in result.unproven:
         out.line(out.paint("unproven", "no" if args.strict else "warn") + f" [runtime {gap.runtime}] {gap.reason}")
 

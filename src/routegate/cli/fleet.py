@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from routegate.service.publication import PublishResult, VersionStore
     from routegate.service.settings import Settings
 
-__all__ = ["register"]
+__all__ = ["register", "version_store"]
 
 
 def _settings(flags: dict[str, Any]) -> Settings:
@@ -160,7 +160,7 @@ def _database_failure(message: str, code: str, exit_code: Exit = Exit.USAGE) -> 
 
 
 @contextmanager
-def _version_store(database_url: str | None, *, read_only: bool) -> Iterator[VersionStore]:
+def version_store(database_url: str | None, *, read_only: bool) -> Iterator[VersionStore]:
     """The versions of the database named by ``--database-url``: migrated first, unless ``read_only``,
     which opens only an existing database already at the newest migration and changes nothing."""
     from sqlalchemy.exc import SQLAlchemyError
@@ -196,7 +196,7 @@ _Answer = tuple[int, list[str], dict[str, Any]]
 
 def _run(args: argparse.Namespace, out: Output, body: Callable[[VersionStore], _Answer], *, read_only: bool) -> int:
     """Runs ``body`` against the database and prints its lines, or its JSON."""
-    with _version_store(args.database_url, read_only=read_only) as versions:
+    with version_store(args.database_url, read_only=read_only) as versions:
         code, lines, payload = body(versions)
     if out.as_json:
         out.json(payload)
@@ -233,10 +233,12 @@ def _impact_lines(impact: Impact) -> list[str]:
         ("stranded", impact.stranded),
         ("billing", impact.billing_changed),
         ("provider", impact.provider_changed),
+        ("retiring", impact.retiring),  # a warning: the candidate's dates strand it within 30 days
     ):
         for change in changes:
             now = change.code or f"{change.previous_provider} ({change.previous_billing_mode}) -> "
             now += "" if change.code else f"{change.provider} ({change.billing_mode})"
+            now += f" on {change.retires_on}" if change.retires_on else ""
             lines.append(f"  {label:<9} {change.id}  {change.name!r}  {change.runtime} {change.model}: {now}")
     return lines
 

@@ -18,6 +18,7 @@ from ._common import (
     Subparsers,
     add_budget_options,
     add_command,
+    add_date,
     budget_from,
     invalid_manifest,
     load_manifest_from,
@@ -34,6 +35,7 @@ def cmd_lint(args: argparse.Namespace, out: Output) -> int:
     """Every load rule the manifest breaks (exit 1), or its fingerprint; ``--prove`` adds the overlap proofs."""
     from routegate.errors import InvalidManifest, UnreadableManifest
     from routegate.manifest import load_manifest
+    from routegate.registry import Registry
 
     budget_flags = args.max_states is not None or args.time_budget is not None
     if (args.strict or args.allow_catalog_overlap or budget_flags) and not args.prove:
@@ -42,6 +44,8 @@ def cmd_lint(args: argparse.Namespace, out: Output) -> int:
         )
     try:
         manifest = load_manifest(args.manifest)
+        if manifest.lifecycle:
+            Registry(manifest)  # the lifecycle rules that take decisions: dated ids and successors route
     except UnreadableManifest as error:
         raise invalid_manifest(error) from None
     except InvalidManifest as error:
@@ -147,7 +151,7 @@ def cmd_drift(args: argparse.Namespace, out: Output) -> int:
         templates = _map_with_progress(load_template, configs, "reading templates")
     except (InvalidTemplate, TemplateNotFound) as error:
         raise unreadable_template(error) from None
-    reports = [drift(registry, template) for template in templates]
+    reports = [drift(registry, template, on=args.on) for template in templates]
     if out.as_json:
         out.json({"manifest_fingerprint": registry.fingerprint, "templates": [r.to_dict() for r in reports]})
     else:
@@ -175,6 +179,7 @@ def _register_drift(subparsers: Subparsers) -> None:
         "paths", nargs="+", metavar="PATH", help="a template folder, a folder of them, or a config.yaml"
     )
     parser.add_argument("--report-only", action="store_true", help="exit 0 even when something drifts")
+    add_date(parser)
 
 
 def cmd_gen(args: argparse.Namespace, out: Output) -> int:

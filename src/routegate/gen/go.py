@@ -85,6 +85,7 @@ def render(manifest: Manifest, package: str = DEFAULT_PACKAGE) -> str:
         provider_struct=_aligned([*((go_name, go_type) for _, go_name, go_type in fields), ("pattern", "string")]),
         providers=_provider_literals(manifest, data, fields),
         runtimes=_runtime_literals(manifest),
+        lifecycle=_lifecycle_literal(manifest),
         constants=_aligned(_constants(), " = "),
         platform=_string(PLATFORM),
         separators=", ".join(_string(s) for s in UPSTREAM_SEPARATORS),
@@ -145,6 +146,31 @@ def _runtime_literals(manifest: Manifest) -> str:
             arms.append(f"{_INDENT}{{Provider: {_string(arm.provider.name)}{models}}},")
         entries.append(_composite([f"Name: {_string(runtime.name)},", "Arms: []Arm{", *arms, "},"], 2))
     return "\n".join(entries)
+
+
+_LIFECYCLE_FIELDS = (
+    ("Model", "model"),
+    ("Provider", "provider"),
+    ("DeprecatedOn", "deprecated_on"),
+    ("RetiresOn", "retires_on"),
+    ("Successor", "successor"),
+)
+"""A lifecycle entry's Go fields and the canonical keys they hold (Runtimes is a slice, added apart)."""
+
+
+def _lifecycle_literal(manifest: Manifest) -> str:
+    """The dated entries as the body of a slice literal (``{}`` when there are none)."""
+    if not manifest.lifecycle:
+        return "{}"
+    lines = []
+    for entry in manifest.lifecycle:
+        data = entry.to_data()  # dates as ISO text, unset fields left out
+        fields = [(name, data.get(key)) for name, key in _LIFECYCLE_FIELDS]
+        parts = [f"{name}: {_string(str(value))}" for name, value in fields if value is not None]
+        if entry.runtimes:
+            parts.insert(2, f"Runtimes: {_string_slice(entry.runtimes)}")
+        lines.append(f"{_INDENT}{{{', '.join(parts)}}},")
+    return "{\n" + "\n".join(lines) + "\n}"
 
 
 def _composite(lines: Sequence[str], depth: int) -> str:

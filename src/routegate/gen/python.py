@@ -24,6 +24,7 @@ def render(manifest: Manifest) -> str:
         fingerprint=manifest.fingerprint,
         providers=_literal(providers, 0),
         runtimes=_literal(runtimes, 0),
+        lifecycle=_literal(tuple(entry.to_data() for entry in manifest.lifecycle), 0),
     )
 
 

@@ -11,6 +11,7 @@ from routegate.errors import GenerationError
 from routegate.gen._jsregex import to_javascript
 from routegate.gen._render import DERIVE_FAILURE_KINDS
 from routegate.gen._render import render as _render_template
+from routegate.lifecycle import LifecycleEntry
 from routegate.manifest import Manifest, Provider
 
 __all__ = ["MINIMUM_TARGET", "render"]
@@ -37,10 +38,22 @@ def render(manifest: Manifest) -> str:
         fingerprint=manifest.fingerprint,
         providers=_literal(providers),
         runtimes=_literal(runtimes),
+        lifecycle=_literal([_dated(entry) for entry in manifest.lifecycle]),
         foreign_runtimes=_literal([name for name in FOREIGN_RUNTIMES if name not in manifest.runtimes]),
         decision_codes=" | ".join(json.dumps(code.value) for code in Code if code.row.model_decision),
         derive_failure_kinds=" | ".join(json.dumps(kind) for kind in DERIVE_FAILURE_KINDS),
     )
+
+
+def _dated(entry: LifecycleEntry) -> dict[str, object]:
+    return {
+        "model": entry.model,
+        "provider": entry.provider,
+        "runtimes": list(entry.runtimes),
+        "deprecatedOn": None if entry.deprecated_on is None else entry.deprecated_on.isoformat(),
+        "retiresOn": None if entry.retires_on is None else entry.retires_on.isoformat(),
+        "successor": entry.successor,
+    }
 
 
 def _provider(provider: Provider) -> dict[str, object]:

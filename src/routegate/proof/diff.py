@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from routegate.billing import BillingMode
 from routegate.decision import Decision
+from routegate.lifecycle import UNDATED, LifecycleEntry
 from routegate.manifest import Provider
 from routegate.registry import Registry
 
@@ -39,6 +40,7 @@ __all__ = [
     "RISKY",
     "Change",
     "ChangeKind",
+    "LifecycleChange",
     "ManifestDiff",
     "Outcome",
     "ProviderChange",
@@ -84,6 +86,10 @@ class ChangeKind(enum.StrEnum):
     GAINED = "gained"  # refused before, or admitted by no provider (fail-open); now served by one
     FROM_PLATFORM = "from_platform"  # billing moved off the platform
     PROVIDER_CHANGED = "provider_changed"
+    # Lifecycle changes (a manifest's dates, see LifecycleChange), reported apart from the route classes:
+    RETIRED = "retired"  # a retirement date set, moved or dropped
+    DEPRECATED = "deprecated"  # a deprecation date set, moved or dropped
+    SUCCESSOR_CHANGED = "successor_changed"
 
     @classmethod
     def of(cls, old: Outcome, new: Outcome) -> ChangeKind:
@@ -133,6 +139,60 @@ class Change:
             "old": self.old.to_dict(),
             "new": self.new.to_dict(),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleChange:
+    """A dated entry (keyed by what it names and where) whose dates or successor differ; None: absent."""
+
+    kind: ChangeKind
+    old: LifecycleEntry | None
+    new: LifecycleEntry | None
+
+    @property
+    def entry(self) -> LifecycleEntry:
+        entry = self.new if self.new is not None else self.old
+        assert entry is not None, "a change has an entry on one side at least"
+        return entry
+
+    def __str__(self) -> str:
+        where = ", ".join(self.entry.runtimes) or "every runtime"
+        return f"{self.entry.subject} on {where}: {_dated(self.old)} -> {_dated(self.new)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "old": None if self.old is None else self.old.to_data(),
+            "new": None if self.new is None else self.new.to_data(),
+        }
+
+
+def _dated(entry: LifecycleEntry | None) -> str:
+    if entry is None:
+        return "undated"
+    data = entry.to_data()
+    return ", ".join(f"{k} {data[k]}" for k in ("deprecated_on", "retires_on", "successor") if k in data)
+
+
+def _lifecycle_changes(old: Registry, new: Registry) -> tuple[LifecycleChange, ...]:
+    """Entries matched by (model, provider, runtimes); the first difference found names the kind."""
+
+    def keyed(registry: Registry) -> dict[tuple[object, ...], LifecycleEntry]:
+        return {(e.model, e.provider, e.runtimes): e for e in registry.manifest.lifecycle}
+
+    before, after = keyed(old), keyed(new)
+    found = []
+    for key in dict.fromkeys((*before, *after)):
+        was, now = before.get(key), after.get(key)
+        for kind, field in (
+            (ChangeKind.RETIRED, "retires_on"),
+            (ChangeKind.DEPRECATED, "deprecated_on"),
+            (ChangeKind.SUCCESSOR_CHANGED, "successor"),
+        ):
+            if getattr(was, field, None) != getattr(now, field, None):
+                found.append(LifecycleChange(kind, was, now))
+                break
+    return tuple(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +253,8 @@ class ManifestDiff:
     providers_changed: tuple[ProviderChange, ...]
     changes: tuple[Change, ...]
     templates: tuple[TemplateChange, ...] = ()
+    lifecycle: tuple[LifecycleChange, ...] = ()
+    """Changes of the dates, apart from the route classes (which compare decisions as if undated)."""
 
     @property
     def proven(self) -> bool:
@@ -200,7 +262,7 @@ class ManifestDiff:
 
     def failed(self, fail_on: Collection[ChangeKind] = RISKY, *, strict: bool = False) -> bool:
         """A change (or template change) of a kind in ``fail_on``; with ``strict``, anything unproven too."""
-        kinds = {c.kind for c in self.changes} | {t.kind for t in self.templates}
+        kinds = {c.kind for c in self.changes} | {t.kind for t in self.templates} | {c.kind for c in self.lifecycle}
         return not kinds.isdisjoint(fail_on) or (strict and not self.proven)
 
     def to_markdown(self) -> str:
@@ -222,6 +284,7 @@ class ManifestDiff:
         if self.templates:
             lines += ["", "| template | model | kind | before | after |", "|---|---|---|---|---|"]
             lines += [f"| {t.template} | {_code(t.id)} | **{t.kind}** | {t.old} | {t.new} |" for t in self.templates]
+        lines += [f"- **{c.kind}**: {_cell(str(c))}" for c in self.lifecycle]
         lines += [f"- unproven, runtime {u.runtime}: {_cell(u.reason)}" for u in self.unproven]
         return "\n".join(lines)
 
@@ -239,6 +302,7 @@ class ManifestDiff:
             },
             "changes": [c.to_dict() for c in self.changes],
             "templates": [t.to_dict() for t in self.templates],
+            "lifecycle": [c.to_dict() for c in self.lifecycle],
         }
 
 
@@ -295,6 +359,7 @@ def diff(
         _provider_changes(old, new),
         tuple(changes),
         _template_changes(old, new, templates, auth),
+        _lifecycle_changes(old, new),
     )
 
 
@@ -320,8 +385,8 @@ def _template_changes(
         if template.default_model is not None:
             offered.append(template.default_model)
         for model in dict.fromkeys(offered):
-            before = Outcome.of(old.check(template.runtime, model, auth))
-            after = Outcome.of(new.check(template.runtime, model, auth))
+            before = Outcome.of(old.check(template.runtime, model, auth, on=UNDATED))
+            after = Outcome.of(new.check(template.runtime, model, auth, on=UNDATED))
             if before != after:
                 kind = ChangeKind.of(before, after)
                 found.append(TemplateChange(template.name, template.runtime, model, kind, before, after))
@@ -367,8 +432,8 @@ class _RuntimeReview:
 
     def _outcomes(self, model: str) -> tuple[Outcome, Outcome]:
         return (
-            Outcome.of(self._old.check(self._runtime, model, self._auth)),
-            Outcome.of(self._new.check(self._runtime, model, self._auth)),
+            Outcome.of(self._old.check(self._runtime, model, self._auth, on=UNDATED)),
+            Outcome.of(self._new.check(self._runtime, model, self._auth, on=UNDATED)),
         )
 
     def changes(self, changed: list[str], unchanged: list[str]) -> list[Change]:

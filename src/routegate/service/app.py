@@ -13,7 +13,7 @@ from fastapi_offline import FastAPIOffline
 
 from routegate import __version__
 
-from . import console, http_errors, metrics, routes_calls
+from . import console, http_errors, metrics, routes_calls, routes_lifecycle
 from .middleware import BodyLimit, CrossSiteGuard, LoopbackHosts, ServerTiming
 from .routes_registry import router as registry_router
 from .routes_versions import router as versions_router
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     http_errors.install(app)
     app.include_router(workspaces_router)  # first of the routers: the create path is matched before any other
     app.include_router(registry_router)
+    app.include_router(routes_lifecycle.router)
     app.include_router(versions_router)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     app.add_middleware(ServerTiming)

@@ -1,7 +1,7 @@
 // Runs the generated go target (built with `--package main`) over cases from a JSON file
 // and prints its answers as JSON:  conformance CASES.json
 //
-// CASES.json: {"decide": [{"runtime", "model", "auth_env"}], "upstream": [model],
+// CASES.json: {"decide": [{"runtime", "model", "auth_env", "on" (optional)}], "upstream": [model],
 // "regex": {"patterns": [go source], "texts": [text]}}. Models travel as base64 of their
 // bytes, so ids that are not UTF-8 (a Python str holding a lone surrogate) reach Go intact.
 package main
@@ -17,6 +17,7 @@ type decideCase struct {
 	Runtime string   `json:"runtime"`
 	Model   []byte   `json:"model"`
 	AuthEnv []string `json:"auth_env"`
+	On      string   `json:"on"`
 }
 
 type regexCases struct {
@@ -48,6 +49,9 @@ func list(items []string) []string {
 func decide(c decideCase) map[string]any {
 	model := string(c.Model)
 	d := Check(c.Runtime, model, c.AuthEnv)
+	if c.On != "" {
+		d = CheckOn(c.Runtime, model, c.AuthEnv, c.On)
+	}
 	answer := map[string]any{
 		"check": map[string]any{
 			"runtime": d.Runtime, "model": []byte(d.Model), "allowed": d.Allowed,

@@ -1,6 +1,6 @@
 // Runs the compiled typescript target over cases from a JSON file and prints its answers as JSON.
 //   node conformance.cjs MODULE.js CASES.json
-// CASES.json: {"decide": [[runtime, model, authEnv], ...], "regex": {"patterns": [[source, flags]], "texts": [...]}}
+// CASES.json: {"decide": [[runtime, model, authEnv, on (YYYY-MM-DD, optional)], ...], "regex": {"patterns": [[source, flags]], "texts": [...]}}
 "use strict";
 const fs = require("fs");
 
@@ -10,8 +10,8 @@ const answers = {};
 
 if (cases.decide) {
   const registry = require(modulePath);
-  answers.decide = cases.decide.map(([runtime, model, authEnv]) => {
-    const d = registry.check(runtime, model, authEnv);
+  answers.decide = cases.decide.map(([runtime, model, authEnv, on]) => {
+    const d = registry.check(runtime, model, authEnv, on === undefined || on === null ? undefined : on);
     let derived;
     try {
       const r = registry.derive(runtime, model, new Set(authEnv));

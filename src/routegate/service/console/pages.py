@@ -6,6 +6,7 @@ whole); the create page's live check and create go through the JSON API.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -26,6 +27,9 @@ __all__ = ["MAX_MODEL_LENGTH", "router"]
 
 MAX_MODEL_LENGTH = 256
 """The longest model id the API accepts; the lookup refuses longer ones the same way."""
+
+LIFECYCLE_WINDOW_DAYS = 90
+"""How far ahead the lifecycle page looks by default."""
 
 router = APIRouter(include_in_schema=False)
 
@@ -92,6 +96,33 @@ def lookup_page(state: State, viewer: OpenViewer, model: Annotated[str, Query()]
         error=f"A model id has at most {MAX_MODEL_LENGTH} characters; this one has {len(model)}." if too_long else "",
         rows=lookup_rows(registry, model) if model and not too_long else (),
         max_length=MAX_MODEL_LENGTH,
+    )
+
+
+@router.get("/ui/registry/lifecycle")
+def lifecycle_page(
+    state: State,
+    viewer: OpenViewer,
+    within: Annotated[int, Query(ge=0, le=3650)] = LIFECYCLE_WINDOW_DAYS,
+    on: Annotated[date | None, Query()] = None,
+) -> HTMLResponse:
+    """What the calendar will do: each id the manifest deprecates or retires in the next days, per runtime."""
+    from routegate.calendar import dated_changes
+    from routegate.lifecycle import today
+
+    registry = state.registry
+    start = today() if on is None else on
+    end = start + timedelta(days=within)
+    return render(
+        registry,
+        "lifecycle",
+        viewer,
+        title="Model lifecycle",
+        changes=dated_changes(registry, start, end),
+        start=start,
+        end=end,
+        within=within,
+        entries=registry.lifecycle.entries,
     )
 
 

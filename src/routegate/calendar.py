@@ -1,0 +1,129 @@
+"""What the calendar will do to a registry's decisions: each lifecycle date in a window, per runtime.
+
+``routegate lifecycle``, ``GET /registry/lifecycle`` and the publish gate's warning
+read the same list: for every runtime a dated entry holds on, the ids it dates
+there, the stage they reach, the day, the successor, and (given the stored
+workspaces) the workspaces that run them. Retirement strands those
+workspaces; deprecation leaves them working and refuses new ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any, Protocol
+
+from routegate.lifecycle import UNDATED, LifecycleEntry, Stage
+from routegate.registry import Registry
+
+__all__ = ["DatedChange", "StoredWorkspace", "dated_changes", "workspaces_dated"]
+
+
+class StoredWorkspace(Protocol):
+    """What the calendar reads of a stored workspace (:class:`routegate.publishing.StoredWorkspace` has it)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def runtime(self) -> str: ...
+    @property
+    def model(self) -> str | None: ...
+    @property
+    def auth_env(self) -> frozenset[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DatedChange:
+    """On ``on``, the ids ``entry`` dates on ``runtime`` reach ``stage``."""
+
+    runtime: str
+    stage: Stage
+    on: date
+    entry: LifecycleEntry
+    ids: tuple[str, ...]
+    """The dated menu ids (for a provider entry: those it lists on the runtime)."""
+    pattern: str | None = None
+    """For a provider entry: the pattern whose ids off the menu are dated too."""
+    workspaces: tuple[str, ...] = ()
+    """The ids of the stored workspaces running a dated id on the runtime."""
+
+    @property
+    def strands(self) -> bool:
+        """Retirement strands the workspaces; deprecation keeps them working."""
+        return self.stage is Stage.RETIRED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "runtime": self.runtime,
+            "stage": self.stage.value,
+            "on": self.on.isoformat(),
+            "model": self.entry.model,
+            "provider": self.entry.provider,
+            "ids": list(self.ids),
+            "pattern": self.pattern,
+            "successor": self.entry.successor,
+            "workspaces": list(self.workspaces),
+            "strands": self.strands and bool(self.workspaces),
+        }
+
+
+def dated_changes(registry: Registry, start: date, end: date) -> tuple[DatedChange, ...]:
+    """Every stage an entry reaches on a day from ``start`` to ``end`` (both included), by day then runtime."""
+    found = [
+        DatedChange(runtime, stage, day, entry, ids, pattern)
+        for entry in registry.lifecycle.entries
+        for stage, day in _stages(entry)
+        if start <= day <= end
+        for runtime, ids, pattern in _dated_on(registry, entry)
+    ]
+    return tuple(sorted(found, key=lambda change: (change.on, change.runtime, change.stage != Stage.RETIRED)))
+
+
+def workspaces_dated(
+    registry: Registry, changes: Iterable[DatedChange], workspaces: Iterable[StoredWorkspace]
+) -> tuple[DatedChange, ...]:
+    """``changes`` with the stored workspaces each one dates (the workspaces are read once)."""
+    changes = tuple(changes)
+    wanted = {(change.entry, change.runtime) for change in changes}
+    running: dict[tuple[LifecycleEntry | None, str], list[str]] = {}
+    for workspace in workspaces:
+        key = (_governing(registry, workspace), workspace.runtime)
+        if key in wanted:
+            running.setdefault(key, []).append(workspace.id)
+    return tuple(replace(c, workspaces=tuple(running.get((c.entry, c.runtime), ()))) for c in changes)
+
+
+def _governing(registry: Registry, workspace: StoredWorkspace) -> LifecycleEntry | None:
+    if not workspace.model or not registry.supports(workspace.runtime):
+        return None
+    decision = registry.check(workspace.runtime, workspace.model, workspace.auth_env, on=UNDATED)
+    if decision.provider is None:
+        return None
+    return registry.lifecycle.governing(workspace.runtime, decision.model, decision.provider.name)
+
+
+def _stages(entry: LifecycleEntry) -> Iterator[tuple[Stage, date]]:
+    if entry.deprecated_on is not None and entry.deprecated_on != entry.retires_on:
+        yield Stage.DEPRECATED, entry.deprecated_on
+    if entry.retires_on is not None:
+        yield Stage.RETIRED, entry.retires_on
+
+
+def _dated_on(registry: Registry, entry: LifecycleEntry) -> Iterator[tuple[str, tuple[str, ...], str | None]]:
+    """Each runtime the entry dates something on, with the ids it dates there (and a provider's pattern)."""
+    for runtime in registry.runtimes:
+        if not entry.covers(runtime):
+            continue
+        if entry.model is not None:
+            decision = registry.check(runtime, entry.model, on=UNDATED)
+            if decision.allowed and registry.lifecycle.governing(runtime, entry.model, decision.provider_name) is entry:
+                yield runtime, (entry.model,), None
+            continue
+        arms = [arm for arm in registry.arms(runtime) if arm.provider.name == entry.provider]
+        if not arms:
+            continue
+        ids = tuple(
+            model for model in arms[0].models if registry.lifecycle.governing(runtime, model, entry.provider) is entry
+        )
+        yield runtime, ids, arms[0].provider.model_prefix_match

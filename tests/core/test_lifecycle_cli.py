@@ -1,0 +1,82 @@
+"""``routegate check/derive --on`` and ``routegate lifecycle``: the date on the command line decides."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from routegate.cli import main
+from routegate.manifest import bundled_manifest_path
+
+OLD, NEW = "moonshot/kimi-k2.5", "moonshot/kimi-k2.6"
+DATES = f"""
+lifecycle:
+  - model: {OLD}
+    runtimes: [hermes]
+    deprecated_on: 2026-06-01
+    retires_on: 2026-07-01
+    successor: {NEW}
+"""
+
+
+@pytest.fixture
+def manifest(tmp_path: Path) -> str:
+    path = tmp_path / "providers.yaml"
+    path.write_text(bundled_manifest_path().read_text(encoding="utf-8") + DATES, encoding="utf-8")
+    return str(path)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
+    code = main([*argv, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize(
+    ("day", "exit_code", "code"),
+    [("2026-05-31", 0, None), ("2026-06-01", 1, "MODEL_DEPRECATED"), ("2026-07-01", 1, "MODEL_RETIRED")],
+)
+def test_check_decides_on_the_date_given(
+    manifest: str, capsys: pytest.CaptureFixture[str], day: str, exit_code: int, code: str | None
+) -> None:
+    status, answer = run(capsys, "check", "hermes", OLD, "--manifest", manifest, "--on", day)
+    assert (status, answer["code"]) == (exit_code, code)
+    assert answer.get("successor") == (NEW if code else None)
+
+
+def test_derive_names_the_provider_until_retirement(manifest: str, capsys: pytest.CaptureFixture[str]) -> None:
+    status, answer = run(capsys, "derive", "hermes", OLD, "--manifest", manifest, "--on", "2026-06-30")
+    assert (status, answer["provider"], answer["code"], answer["successor"]) == (0, "platform", "MODEL_DEPRECATED", NEW)
+    status, answer = run(capsys, "derive", "hermes", OLD, "--manifest", manifest, "--on", "2026-07-01")
+    assert (status, answer["error"], answer["successor"]) == (1, "MODEL_RETIRED", NEW)
+
+
+def test_a_date_that_is_not_one_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as usage:
+        main(["check", "hermes", OLD, "--on", "30/06/2026"])
+    assert usage.value.code == 2
+    assert "expected a UTC date YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_lifecycle_lists_what_the_window_holds(manifest: str, capsys: pytest.CaptureFixture[str]) -> None:
+    status, answer = run(capsys, "lifecycle", "--manifest", manifest, "--on", "2026-05-20", "--within", "20")
+    assert status == 0
+    assert [(c["on"], c["stage"], c["runtime"], c["ids"], c["successor"]) for c in answer["changes"]] == [
+        ("2026-06-01", "deprecated", "hermes", [OLD], NEW)
+    ]
+    _, later = run(capsys, "lifecycle", "--manifest", manifest, "--on", "2026-06-02", "--within", "60")
+    assert [c["stage"] for c in later["changes"]] == ["retired"]
+    _, none = run(capsys, "lifecycle", "--manifest", manifest, "--on", "2026-07-02")
+    assert none["changes"] == []
+
+
+def test_a_successor_that_does_not_route_is_an_unusable_manifest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(bundled_manifest_path().read_text(encoding="utf-8") + DATES.replace(NEW, "moonshot/nope"))
+    assert main(["check", "hermes", OLD, "--manifest", str(path)]) == 2
+    assert main(["lint", "--manifest", str(path)]) == 1
+    assert "lifecycle[0].successor" in capsys.readouterr().out

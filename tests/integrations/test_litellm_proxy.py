@@ -45,15 +45,19 @@ def routegate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     live.stop()
 
 
-@pytest.fixture(scope="module")
-def proxy(vendor: Vendor, routegate: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+@pytest.fixture(scope="module", params=["service", "in-process"])
+def proxy(
+    request: pytest.FixtureRequest, vendor: Vendor, routegate: LiveServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Proxy]:
+    """The proxy asks routegate's service over HTTP, or decides in its own process on the service's database."""
     folder = tmp_path_factory.mktemp("litellm")
+    env = {"ROUTEGATE_DATABASE_URL": routegate.settings.database_url} if request.param == "in-process" else {}
     bases = {name: f"{vendor.url}/v1" for name in VENDORS}
     config = yaml.safe_load(render(load_manifest(), routegate_url=routegate.url, api_bases=bases))
     config["litellm_settings"]["num_retries"] = 1
     config["router_settings"]["fallbacks"] = [FALLBACK]
     (folder / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    running = Proxy(folder / "config.yaml", folder / "proxy.log").wait()
+    running = Proxy(folder / "config.yaml", folder / "proxy.log", **env).wait()
     yield running
     running.stop()
 
@@ -207,4 +211,25 @@ def test_the_master_key_opens_litellms_routes_but_makes_no_model_call(proxy: Pro
     vendor.received.clear()
     answer = call(proxy, MASTER_KEY, "openai/gpt-5.4")
     assert answer.status_code == 401 and "CALL_TOKEN_INVALID" in answer.text, answer.text
+    assert vendor.received == []
+
+
+def test_the_anthropic_wire_format_is_gated_the_same_way(
+    proxy: Proxy, vendor: Vendor, routegate: LiveServer, tokens: dict[str, str]
+) -> None:
+    body = {"model": "anthropic/claude-opus-4-7", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+    vendor.received.clear()
+    headers = {"x-api-key": tokens["claude-code"], "anthropic-version": "2023-06-01"}
+    answer = httpx.post(f"{proxy.url}/v1/messages", json=body, headers=headers, timeout=60)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["content"][0]["text"] == "hello"
+    assert [(seen.path, seen.key) for seen in vendor.received] == [("/v1/messages", PLATFORM_KEYS["ANTHROPIC_API_KEY"])]
+    with routegate.client() as http:
+        newest = http.get("/calls/receipts", params={"limit": 1}).json()["items"][0]
+    assert receipt(routegate, newest["id"])["status"] == "ok"
+
+    vendor.received.clear()
+    headers["x-api-key"] = tokens["hermes"]
+    refusal = httpx.post(f"{proxy.url}/v1/messages", json=body, headers=headers, timeout=60)
+    assert refusal.status_code == 403 and "UNREGISTERED_MODEL_FOR_RUNTIME" in refusal.text, refusal.text
     assert vendor.received == []

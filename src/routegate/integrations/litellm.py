@@ -13,10 +13,12 @@ This proxy forwards platform-paid calls only: a call the tenant pays for is refu
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import os
 from typing import Any
 
+import anyio.to_thread
 import httpx
 from fastapi import Request
 from litellm.integrations.custom_logger import CustomLogger
@@ -37,13 +39,6 @@ class _Service:
         limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
         self._client = httpx.AsyncClient(base_url=url.rstrip("/"), headers=headers, timeout=10, limits=limits)
 
-    @classmethod
-    def from_env(cls) -> _Service:
-        url = os.environ.get("ROUTEGATE_URL")
-        if not url:
-            raise _refusal(503, "ROUTEGATE_UNCONFIGURED", "the proxy has no ROUTEGATE_URL: it admits no call")
-        return cls(url, os.environ.get("ROUTEGATE_API_TOKEN"))
-
     async def authorize(self, token: str, model: str) -> tuple[int, dict[str, Any]]:
         try:
             answer = await self._client.post("/calls/authorize", json={"token": token, "model": model})
@@ -56,14 +51,54 @@ class _Service:
         await self._client.post(f"/calls/receipts/{receipt_id}/usage", json=usage)
 
 
-_service: _Service | None = None
+class _InProcess:
+    """The service's own call gate in this process, on its database: no hop to ask (needs the service extra)."""
+
+    def __init__(self, database_url: str) -> None:
+        from prometheus_client import CollectorRegistry
+
+        from routegate.service.call_service import CallService, CallSettings
+        from routegate.service.settings import Settings
+        from routegate.service.state import ServiceState
+
+        self._state = ServiceState(Settings(database_url=database_url))
+        self._state.start()
+        self._calls = CallService(self._state, CallSettings.from_env(), CollectorRegistry())
+        self._calls.start()
+
+    async def authorize(self, token: str, model: str) -> tuple[int, dict[str, Any]]:
+        from routegate.service.http_errors import STATUS, ServiceError
+
+        try:
+            return await self._calls.authorize(token, model)
+        except ServiceError as error:
+            return STATUS[error.code], {"code": error.code.value, "error": error.message}
+
+    async def report(self, receipt_id: str, prompt_tokens: int, completion_tokens: int, status: str) -> None:
+        from routegate.service.http_errors import ServiceError
+
+        with contextlib.suppress(ServiceError):  # reported already: the first report stands, as over HTTP
+            await anyio.to_thread.run_sync(
+                self._calls.receipts.report_usage, receipt_id, prompt_tokens, completion_tokens, status
+            )
 
 
-def _routegate() -> _Service:
-    global _service
-    if _service is None:
-        _service = _Service.from_env()
-    return _service
+_gate: _Service | _InProcess | None = None
+
+
+def _routegate() -> _Service | _InProcess:
+    """The gate this proxy asks: in process with ``ROUTEGATE_DATABASE_URL``, else the service at ``ROUTEGATE_URL``."""
+    global _gate
+    if _gate is None:
+        database_url, url = os.environ.get("ROUTEGATE_DATABASE_URL"), os.environ.get("ROUTEGATE_URL")
+        if database_url:
+            _gate = _InProcess(database_url)
+        elif url:
+            _gate = _Service(url, os.environ.get("ROUTEGATE_API_TOKEN"))
+        else:
+            reason = "the proxy has neither ROUTEGATE_URL nor ROUTEGATE_DATABASE_URL: it admits no call"
+            raise _refusal(503, "ROUTEGATE_UNCONFIGURED", reason)
+    return _gate
 
 
 def _refusal(status: int, code: str, reason: str, receipt_id: str | None = None) -> ProxyException:
@@ -127,7 +162,7 @@ class CallGateHooks(CustomLogger):
 
     async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any], call_type: Any) -> dict[str, Any] | None:
         """Before each attempt: the deployment serves the admitted id, on the platform's key for its vendor."""
-        metadata = kwargs.get("metadata") or kwargs.get("litellm_metadata") or {}
+        metadata = _metadata(kwargs)
         admitted = metadata.get("routegate_model")
         if admitted is None:
             raise _refusal(403, "CALL_NOT_AUTHORIZED", "routegate admitted no call for this request")
@@ -154,11 +189,18 @@ class CallGateHooks(CustomLogger):
         await self._complete(kwargs, 0, 0, f"error:{type(error).__name__}" if error is not None else "error")
 
     async def _complete(self, kwargs: dict[str, Any], prompt_tokens: int, completion_tokens: int, status: str) -> None:
-        params = kwargs.get("litellm_params") or {}
-        metadata = params.get("metadata") or params.get("litellm_metadata") or {}
-        receipt_id = metadata.get("routegate_receipt_id")
+        metadata = _metadata(kwargs.get("litellm_params") or {})
+        # On the /v1/messages route the logged metadata keeps the auth object's, not the request's additions.
+        admitted = (metadata.get("user_api_key_auth_metadata") or {}).get(_GATE) or {}
+        receipt_id = metadata.get("routegate_receipt_id") or admitted.get("receipt_id")
         if receipt_id is not None:
             await _routegate().report(receipt_id, prompt_tokens, completion_tokens, status[:32])
+
+
+def _metadata(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The request's metadata: LiteLLM keeps it under ``metadata`` on chat completions and partly under
+    ``litellm_metadata`` on its Anthropic ``/v1/messages`` route."""
+    return {**(kwargs.get("litellm_metadata") or {}), **(kwargs.get("metadata") or {})}
 
 
 call_gate = CallGateHooks()

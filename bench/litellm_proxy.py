@@ -3,10 +3,11 @@
     .venv/bin/python bench/litellm_proxy.py [--rounds 5] [--requests 400] [--connections 4] [--smoke]
 
 Starts a loopback vendor (tests/integrations/vendor.py), routegate (``routegate serve`` on
-SQLite, one worker) and two LiteLLM proxies on the same model list: one on the config
+SQLite, one worker) and three LiteLLM proxies on the same model list: two on the config
 ``routegate gen --target litellm`` writes (routegate's custom_auth and hooks: every call
-authorized, its receipt committed, then completed with usage), one with only its master key
-and no hooks. Interleaved rounds of the same chat completion against each, over
+authorized, its receipt committed, then completed with usage) -- one asking the service over
+HTTP, one deciding in its own process on the service's database -- and one with only its
+master key and no hooks. Interleaved rounds of the same chat completion against each, over
 ``--connections`` keep-alive connections: per round the median and p99 latency and the
 requests per second. The added latency is the gated median (or p99) minus the bare one.
 Prints JSON, then a short table.
@@ -138,14 +139,16 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         with routegate(folder) as url:
             token = issue_token(url)
             gated_config, bare_config = configs(folder, vendor, url)
+            database = f"sqlite:///{folder / 'rg.db'}"
             proxies = {
-                "gated": Proxy(gated_config, folder / "gated.log", ROUTEGATE_URL=url),
                 "bare": Proxy(bare_config, folder / "bare.log"),
+                "service": Proxy(gated_config, folder / "service.log", ROUTEGATE_URL=url),
+                "in-process": Proxy(gated_config, folder / "in-process.log", ROUTEGATE_DATABASE_URL=database),
             }
             try:
                 for proxy in proxies.values():
                     proxy.wait()
-                return compare(proxies, {"gated": token, "bare": MASTER_KEY}, args)
+                return compare(proxies, {"bare": MASTER_KEY, "service": token, "in-process": token}, args)
             finally:
                 for proxy in proxies.values():
                     proxy.stop()
@@ -164,34 +167,45 @@ def compare(proxies: dict[str, Proxy], keys: dict[str, str], args: argparse.Name
             rounds[name]["p50"].append(statistics.median(latencies))
             rounds[name]["p99"].append(_percentile(latencies, 0.99))
             rounds[name]["rate"].append(rate)
-    added_p50 = [g - b for g, b in zip(rounds["gated"]["p50"], rounds["bare"]["p50"], strict=True)]
-    added_p99 = [g - b for g, b in zip(rounds["gated"]["p99"], rounds["bare"]["p99"], strict=True)]
-    ratios = [g / b for g, b in zip(rounds["gated"]["rate"], rounds["bare"]["rate"], strict=True)]
+    bare = rounds["bare"]
+    gated = {name: r for name, r in rounds.items() if name != "bare"}
     return {
         "latency_ms": {name: {"p50": _spread(r["p50"]), "p99": _spread(r["p99"])} for name, r in rounds.items()},
         "requests_per_s": {name: _spread(r["rate"]) for name, r in rounds.items()},
-        "added_ms": {"p50": _spread(added_p50), "p99": _spread(added_p99)},
-        "throughput_ratio": _spread(ratios),
+        "added_ms": {
+            name: {key: _spread([g - b for g, b in zip(r[key], bare[key], strict=True)]) for key in ("p50", "p99")}
+            for name, r in gated.items()
+        },
+        "throughput_ratio": {
+            name: _spread([g / b for g, b in zip(r["rate"], bare["rate"], strict=True)]) for name, r in gated.items()
+        },
     }
 
 
 def floors(figures: dict[str, Any], smoke: bool) -> list[dict[str, Any]]:
-    p50, p99 = figures["added_ms"]["p50"]["median"], figures["added_ms"]["p99"]["median"]
-    ratio = figures["throughput_ratio"]["median"]
-    return [
-        {"floor": "median latency routegate adds <= 1 ms", "figure": f"{p50} ms", "pass": judged(p50 <= 1, smoke)},
-        {"floor": "p99 latency routegate adds <= 3 ms", "figure": f"{p99} ms", "pass": judged(p99 <= 3, smoke)},
-        {"floor": "throughput >= 0.9 of the bare proxy's", "figure": f"{ratio}", "pass": judged(ratio >= 0.9, smoke)},
-    ]
+    rows = []
+    for name, added in figures["added_ms"].items():
+        p50, p99 = added["p50"]["median"], added["p99"]["median"]
+        ratio = figures["throughput_ratio"][name]["median"]
+        rows += [
+            {"floor": f"{name}: median latency added <= 1 ms", "figure": f"{p50} ms", "pass": judged(p50 <= 1, smoke)},
+            {"floor": f"{name}: p99 latency added <= 3 ms", "figure": f"{p99} ms", "pass": judged(p99 <= 3, smoke)},
+            {"floor": f"{name}: throughput >= 0.9 of bare", "figure": f"{ratio}", "pass": judged(ratio >= 0.9, smoke)},
+        ]
+    return rows
 
 
 def table(result: dict[str, Any]) -> str:
-    lines = [f"{result['reproduce']}  ({result['machine']})", "", f"{'proxy':<8}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}"]
-    for name in ("bare", "gated"):
-        latency, rate = result["latency_ms"][name], result["requests_per_s"][name]
-        lines.append(f"{name:<8}{latency['p50']['median']:>9.2f}{latency['p99']['median']:>9.2f}{rate['median']:>9.0f}")
-    added = result["added_ms"]
-    lines.append(f"added by routegate: p50 {added['p50']['median']} ms, p99 {added['p99']['median']} ms")
+    lines = [
+        f"{result['reproduce']}  ({result['machine']})",
+        "",
+        f"{'proxy':<12}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}",
+    ]
+    for name, latency in result["latency_ms"].items():
+        rate = result["requests_per_s"][name]["median"]
+        lines.append(f"{name:<12}{latency['p50']['median']:>9.2f}{latency['p99']['median']:>9.2f}{rate:>9.0f}")
+    for name, added in result["added_ms"].items():
+        lines.append(f"added by routegate ({name}): p50 {added['p50']['median']} ms, p99 {added['p99']['median']} ms")
     lines += ["", "floors"] + [f"  [{verdict(f['pass'])}] {f['floor']}: {f['figure']}" for f in result["floors"]]
     return "\n".join(lines)
 

@@ -161,7 +161,7 @@ class CallGateHooks(CustomLogger):
         return data
 
     async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any], call_type: Any) -> dict[str, Any] | None:
-        """Before each attempt: the deployment serves the admitted id, on the platform's key for its vendor."""
+        """Before each attempt (retries and fallbacks too): the deployment serves the admitted, platform-paid id."""
         metadata = _metadata(kwargs)
         admitted = metadata.get("routegate_model")
         if admitted is None:

@@ -4,8 +4,8 @@
 
 Prints every figure as JSON, then a short table. Timings are CPU time per
 call, medians of interleaved rounds (bench/_timing.py); every input comes
-from --seed. LiteLLM is the `bench` extra (pip install litellm==1.110.2), in
-no lock: without it the comparison is skipped and its floors are reported as
+from --seed. LiteLLM comes with the test lock (litellm 1.106.12, `make setup-test`):
+without it the comparison is skipped and its floors are reported as
 unmeasured.
 """
 
@@ -101,7 +101,7 @@ def import_litellm(disabled: bool) -> tuple[Any, str]:
     try:
         litellm: Any = importlib.import_module("litellm")
     except ImportError:
-        return None, "comparison skipped: litellm is not installed (pip install litellm==1.110.2, the 'bench' extra)"
+        return None, "comparison skipped: litellm is not installed (make setup-test installs the test lock's litellm)"
     litellm.suppress_debug_info = True
     from importlib.metadata import version
 

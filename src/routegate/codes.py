@@ -127,3 +127,9 @@ class Code(RefusalCode):
         403,
         "the platform would pay for the call but upstream() names no vendor to forward it to",
     )
+    # The platform's LLM proxy (routegate.integrations.litellm) forwards only what the platform pays for.
+    CALL_PAID_BY_TENANT = Row(
+        "CALL_PAID_BY_TENANT",
+        403,
+        "the call is the tenant's to pay (BYOK), and the platform's LLM proxy forwards only platform-paid calls",
+    )

@@ -85,7 +85,7 @@ def test_a_bench_in_smoke_mode_exits_0_and_prints_its_figures_with_their_spread(
 
 
 def test_the_resolver_bench_without_litellm_says_the_comparison_is_skipped(tmp_path: Path) -> None:
-    """LiteLLM is in no lock: with it unimportable (shadowed here, should it be installed), the bench still runs."""
+    """Without LiteLLM (a run venv: only the test lock has it; shadowed here), the bench still runs."""
     shadow = tmp_path / "shadow"
     shadow.mkdir()
     (shadow / "litellm.py").write_text('raise ImportError("litellm is hidden from this run")\n', encoding="utf-8")

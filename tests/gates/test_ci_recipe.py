@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from routegate.gen import TARGETS
 from routegate.manifest import bundled_manifest_path
 from routegate.registry import Registry
 from routegate.templates import bundled_templates_path
@@ -99,7 +100,7 @@ def repository(tmp_path: Path) -> Repository:
 
 def test_the_recipe_checks_an_artifact_of_every_target(repository: Repository) -> None:
     targets = {shlex.split(line)[3] for line in gate_steps().splitlines() if line.startswith("routegate gen ")}
-    assert targets == {"typescript", "python", "go", "jsonschema"}
+    assert targets == set(TARGETS)
     assert all(artifact.is_file() for artifact in repository.artifacts)
 
 

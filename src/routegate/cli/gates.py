@@ -188,9 +188,17 @@ def cmd_gen(args: argparse.Namespace, out: Output) -> int:
 
     if args.package is not None and args.target != "go":
         raise CommandFailed(f"--package names the Go package; it applies to --target go only, not {args.target}")
+    if (args.routegate_url is not None or args.api_base) and args.target != "litellm":
+        raise CommandFailed(f"--routegate-url and --api-base apply to --target litellm only, not {args.target}")
     manifest = load_manifest_from(args)
     try:
-        text = generate(manifest, args.target, package=args.package)
+        text = generate(
+            manifest,
+            args.target,
+            package=args.package,
+            routegate_url=args.routegate_url,
+            api_bases=_api_bases(args.api_base),
+        )
     except InvalidPackageName as error:
         raise CommandFailed(str(error)) from None
     except GenerationError as error:
@@ -218,6 +226,19 @@ def cmd_gen(args: argparse.Namespace, out: Output) -> int:
     return Exit.OK
 
 
+def _api_bases(pairs: list[str]) -> dict[str, str]:
+    """--api-base VENDOR=URL, repeated: one base URL per vendor."""
+    bases: dict[str, str] = {}
+    for pair in pairs:
+        vendor, found, url = pair.partition("=")
+        if not found or not vendor or not url:
+            raise CommandFailed(f"--api-base takes VENDOR=URL, not {pair!r}")
+        if vendor in bases:
+            raise CommandFailed(f"--api-base names vendor {vendor!r} twice")
+        bases[vendor] = url
+    return bases
+
+
 def _write_generated(text: str, path: str) -> str:
     """Writes beside the target, then renames: a reader never sees half a file."""
     from pathlib import Path
@@ -238,7 +259,9 @@ def _regenerate_command(args: argparse.Namespace, target: str) -> str:
 
     from_manifest = f" --manifest {shlex.quote(args.manifest)}" if args.manifest else ""
     package = f" --package {shlex.quote(args.package)}" if args.package is not None else ""
-    return f"routegate gen --target {args.target}{package}{from_manifest} -o {shlex.quote(target)}"
+    url = f" --routegate-url {shlex.quote(args.routegate_url)}" if args.routegate_url is not None else ""
+    bases = "".join(f" --api-base {shlex.quote(pair)}" for pair in args.api_base)
+    return f"routegate gen --target {args.target}{package}{url}{bases}{from_manifest} -o {shlex.quote(target)}"
 
 
 def _gen_check(manifest: Manifest, text: str, args: argparse.Namespace, out: Output) -> int:
@@ -295,11 +318,22 @@ def _register_gen(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--target",
         required=True,
-        choices=("typescript", "python", "go", "jsonschema"),
+        choices=("typescript", "python", "go", "jsonschema", "litellm"),
         help="what to generate: typescript and go carry the data with check() and derive(), "
-        "python the data alone, jsonschema the manifest's schema",
+        "python the data alone, jsonschema the manifest's schema, litellm a LiteLLM proxy config "
+        "serving exactly the ids billed to the platform",
     )
     parser.add_argument("--package", metavar="NAME", help="with --target go: the Go package name (default routegate)")
+    parser.add_argument(
+        "--routegate-url", metavar="URL", help="with --target litellm: the routegate service the proxy asks"
+    )
+    parser.add_argument(
+        "--api-base",
+        metavar="VENDOR=URL",
+        action="append",
+        default=[],
+        help="with --target litellm: this vendor's base URL instead of the manifest's (a staging upstream); repeatable",
+    )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("-o", "--output", metavar="PATH", help="write here (default: stdout)")
     where.add_argument("--check", metavar="PATH", help="exit 1 with a diff summary when PATH is stale")

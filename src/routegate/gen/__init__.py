@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from routegate.errors import GenerationError, InvalidPackageName
 from routegate.manifest import Manifest
@@ -39,6 +39,12 @@ def _go(manifest: Manifest) -> str:
     return go.render(manifest)
 
 
+def _litellm(manifest: Manifest) -> str:
+    from routegate.gen import litellm
+
+    return litellm.render(manifest)
+
+
 def _jsonschema(manifest: Manifest) -> str:
     from routegate.gen import jsonschema
 
@@ -50,14 +56,29 @@ TARGETS: dict[str, Callable[[Manifest], str]] = {
     "python": _python,
     "go": _go,
     "jsonschema": _jsonschema,
+    "litellm": _litellm,
 }
 
 
-def generate(manifest: Manifest, target: str, *, package: str | None = None) -> str:
-    """The artifact for ``target``; ``package`` names the Go package (the go target only).
+def generate(
+    manifest: Manifest,
+    target: str,
+    *,
+    package: str | None = None,
+    routegate_url: str | None = None,
+    api_bases: Mapping[str, str] | None = None,
+) -> str:
+    """The artifact for ``target``; ``package`` names the Go package (the go target only);
+    ``routegate_url`` and ``api_bases`` (vendor -> URL) shape the litellm target's proxy config.
 
     Raises :class:`GenerationError`, or :class:`InvalidPackageName` for a bad ``package``.
     """
+    if routegate_url is not None or api_bases:
+        if target != "litellm":
+            raise GenerationError(f"a routegate URL or an api base applies to the litellm target only, not {target!r}")
+        from routegate.gen import litellm
+
+        return litellm.render(manifest, routegate_url=routegate_url, api_bases=api_bases)
     if package is not None:
         if target != "go":
             raise GenerationError(f"a package name applies to the go target only, not {target!r}")

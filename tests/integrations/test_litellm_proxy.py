@@ -1,0 +1,235 @@
+"""The call gate inside the real LiteLLM proxy: routegate's service, the proxy and a loopback vendor, as processes.
+
+The proxy runs on the config ``routegate gen --target litellm`` writes, with a retry and a
+fallback added the way an operator would: what reaches the vendor is what routegate admitted,
+on the platform's key for that vendor, and nothing else.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from routegate.gen.litellm import render
+from routegate.manifest import load_manifest
+from routegate.registry import Registry
+from routegate.service import Settings
+from tests.gates.test_gen_litellm import billed_to_the_platform
+from tests.service.conftest import LiveServer
+from tests.service.test_calls import issue, workspace
+
+from .proxy import MASTER_KEY, PLATFORM_KEYS, Proxy
+from .vendor import USAGE, Vendor
+
+VENDORS = ("anthropic", "openai", "moonshot", "minimax")
+FALLBACK = {"openai/gpt-5.4": ["anthropic/claude-opus-4-7"]}  # admitted for claude-code, not for codex
+
+
+@pytest.fixture(scope="module")
+def vendor() -> Iterator[Vendor]:
+    served = Vendor().start()
+    yield served
+    served.stop()
+
+
+@pytest.fixture(scope="module")
+def routegate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    folder = tmp_path_factory.mktemp("routegate")
+    live = LiveServer(Settings(database_url=f"sqlite:///{folder / 'routegate.db'}")).start()
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module", params=["service", "in-process"])
+def proxy(
+    request: pytest.FixtureRequest, vendor: Vendor, routegate: LiveServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Proxy]:
+    """The proxy asks routegate's service over HTTP, or decides in its own process on the service's database."""
+    folder = tmp_path_factory.mktemp("litellm")
+    env = {"ROUTEGATE_DATABASE_URL": routegate.settings.database_url} if request.param == "in-process" else {}
+    bases = {name: f"{vendor.url}/v1" for name in VENDORS}
+    config = yaml.safe_load(render(load_manifest(), routegate_url=routegate.url, api_bases=bases))
+    config["litellm_settings"]["num_retries"] = 1
+    config["router_settings"]["fallbacks"] = [FALLBACK]
+    (folder / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    running = Proxy(folder / "config.yaml", folder / "proxy.log", **env).wait()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def tokens(routegate: LiveServer) -> dict[str, str]:
+    """One call token per workspace: codex, claude-code and hermes with a platform-paid model."""
+    with routegate.client() as http:
+        made = {
+            runtime: workspace(http, f"proxy-{runtime}", runtime, model)
+            for runtime, model in (
+                ("codex", "openai/gpt-5.4"),
+                ("claude-code", "anthropic/claude-opus-4-7"),
+                ("hermes", "moonshot/kimi-k2.6"),
+            )
+        }
+        return {runtime: issue(http, created["id"])["token"] for runtime, created in made.items()}
+
+
+def call(proxy: Proxy, token: str, model: str, **extra: Any) -> httpx.Response:
+    body = {"model": model, "messages": [{"role": "user", "content": "hi"}], **extra}
+    headers = {"Authorization": f"Bearer {token}"}
+    return httpx.post(f"{proxy.url}/v1/chat/completions", json=body, headers=headers, timeout=60)
+
+
+def receipt(routegate: LiveServer, receipt_id: str, reported: bool = True) -> dict[str, Any]:
+    """The receipt, once the proxy's post-call hook has reported its usage (the hook runs after the answer)."""
+    deadline = time.monotonic() + 10
+    with routegate.client() as http:
+        while True:
+            items = http.get("/calls/receipts", params={"limit": 500}).json()["items"]
+            found: dict[str, Any] = next(item for item in items if item["id"] == receipt_id)
+            if found["status"] is not None or not reported or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
+
+
+def refused(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert answer.status_code == status, answer.text
+    error: dict[str, Any] = answer.json()["error"]
+    assert error["type"] == code and code in error["message"], error
+    return error
+
+
+@pytest.mark.parametrize(
+    ("runtime", "model", "vendor_model", "path"),
+    [
+        ("claude-code", "anthropic/claude-opus-4-7", "claude-opus-4-7", "/v1/messages"),
+        ("codex", "openai/gpt-5.4", "gpt-5.4", "/v1/chat/completions"),
+        ("hermes", "moonshot/kimi-k2.6", "kimi-k2.6", "/v1/chat/completions"),
+    ],
+)
+def test_a_platform_menu_id_is_forwarded_once_on_the_platforms_key_and_the_receipt_gets_the_usage(
+    proxy: Proxy,
+    vendor: Vendor,
+    routegate: LiveServer,
+    tokens: dict[str, str],
+    runtime: str,
+    model: str,
+    vendor_model: str,
+    path: str,
+) -> None:
+    vendor.received.clear()
+    answer = call(proxy, tokens[runtime], model)
+    assert answer.status_code == 200, answer.text + proxy.output()
+    assert answer.json()["choices"][0]["message"]["content"] == "hello"
+    (received,) = vendor.received
+    platform_key = PLATFORM_KEYS[f"{model.split('/')[0].upper()}_API_KEY"]
+    assert (received.path, received.model, received.key) == (path, vendor_model, platform_key)
+
+    with routegate.client() as http:
+        newest = http.get("/calls/receipts", params={"limit": 1}).json()["items"][0]
+    done = receipt(routegate, newest["id"])
+    assert (done["model"], done["payer"], done["allowed"]) == (model, "platform", True)
+    assert done["usage"] is not None and done["status"] == "ok", done
+    assert (done["usage"]["prompt_tokens"], done["usage"]["completion_tokens"]) == (
+        USAGE["prompt_tokens"],
+        USAGE["completion_tokens"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("runtime", "model", "status", "code"),
+    [
+        ("hermes", "openai/gpt-5.4", 403, "UNREGISTERED_MODEL_FOR_RUNTIME"),  # another runtime's menu id
+        ("hermes", "anthropic/claude-opus-4-1", 403, "UNREGISTERED_MODEL_FOR_RUNTIME"),  # hermes' residual drift
+        ("hermes", "platform/kimi-k2.6", 403, "UNREGISTERED_MODEL_FOR_RUNTIME"),
+        ("codex", "gpt-5.4", 403, "CALL_PAID_BY_TENANT"),  # BYOK: the tenant's key, never this proxy's
+        ("codex", "anthropic/claude-opus-4-7", 403, "UNREGISTERED_MODEL_FOR_RUNTIME"),  # platform-paid, but not codex's
+        (None, "openai/gpt-5.4", 401, "CALL_TOKEN_INVALID"),
+    ],
+)
+def test_a_refused_call_reaches_no_vendor_and_answers_routegates_code(
+    proxy: Proxy, vendor: Vendor, tokens: dict[str, str], runtime: str | None, model: str, status: int, code: str
+) -> None:
+    vendor.received.clear()
+    token = tokens[runtime] if runtime else "rgc_not-a-token-routegate-issued"
+    refused(call(proxy, token, model), status, code)
+    assert vendor.received == []
+
+
+def test_revoked_and_deleted_workspaces_tokens_are_401_and_reach_no_vendor(
+    proxy: Proxy, vendor: Vendor, routegate: LiveServer
+) -> None:
+    vendor.received.clear()
+    with routegate.client() as http:
+        revoked_in = workspace(http, "proxy-revoked", "codex", "openai/gpt-5.4")
+        revoked = issue(http, revoked_in["id"])
+        assert http.delete(f"/workspaces/{revoked_in['id']}/call-tokens/{revoked['id']}").status_code == 204
+        deleted_in = workspace(http, "proxy-deleted", "codex", "openai/gpt-5.4")
+        deleted = issue(http, deleted_in["id"])
+        assert http.delete(f"/workspaces/{deleted_in['id']}").status_code in (200, 204)
+    time.sleep(1.2)  # every instance refuses a revoked token within a second
+    for token in (revoked["token"], deleted["token"]):
+        refused(call(proxy, token, "openai/gpt-5.4"), 401, "CALL_TOKEN_INVALID")
+    assert vendor.received == []
+
+
+def test_a_retry_stays_on_the_admitted_id_and_the_fallback_to_another_id_reaches_no_vendor(
+    proxy: Proxy, vendor: Vendor, routegate: LiveServer, tokens: dict[str, str]
+) -> None:
+    vendor.received.clear()
+    vendor.failing.add("gpt-5.4")
+    try:
+        answer = call(proxy, tokens["codex"], "openai/gpt-5.4")
+    finally:
+        vendor.failing.discard("gpt-5.4")
+    assert answer.status_code != 200, answer.text
+    assert "CALL_REROUTED" in answer.text, "the fallback was attempted, and held before any vendor"
+    assert len(vendor.received) >= 2, "the admitted id was tried, and retried"
+    assert {(seen.model, seen.key) for seen in vendor.received} == {("gpt-5.4", PLATFORM_KEYS["OPENAI_API_KEY"])}
+
+
+def test_a_tenants_own_key_in_the_request_never_becomes_a_platform_key_call(
+    proxy: Proxy, vendor: Vendor, tokens: dict[str, str]
+) -> None:
+    vendor.received.clear()
+    refused(call(proxy, tokens["codex"], "openai/gpt-5.4", api_key="tenant-key"), 403, "CALL_PAID_BY_TENANT")
+    refused(call(proxy, tokens["codex"], "gpt-5.4", api_key="tenant-key"), 403, "CALL_PAID_BY_TENANT")
+    assert vendor.received == []
+
+
+def test_the_running_proxys_router_serves_exactly_the_platform_billed_set(proxy: Proxy) -> None:
+    """Asked with the master key (routegate admits no listing): LiteLLM's own answer, both ways."""
+    listed = httpx.get(f"{proxy.url}/v1/models", headers={"Authorization": f"Bearer {MASTER_KEY}"}, timeout=30)
+    assert listed.status_code == 200, listed.text
+    assert {model["id"] for model in listed.json()["data"]} == billed_to_the_platform(Registry.load())
+
+
+def test_the_master_key_opens_litellms_routes_but_makes_no_model_call(proxy: Proxy, vendor: Vendor) -> None:
+    vendor.received.clear()
+    answer = call(proxy, MASTER_KEY, "openai/gpt-5.4")
+    assert answer.status_code == 401 and "CALL_TOKEN_INVALID" in answer.text, answer.text
+    assert vendor.received == []
+
+
+def test_the_anthropic_wire_format_is_gated_the_same_way(
+    proxy: Proxy, vendor: Vendor, routegate: LiveServer, tokens: dict[str, str]
+) -> None:
+    body = {"model": "anthropic/claude-opus-4-7", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+    vendor.received.clear()
+    headers = {"x-api-key": tokens["claude-code"], "anthropic-version": "2023-06-01"}
+    answer = httpx.post(f"{proxy.url}/v1/messages", json=body, headers=headers, timeout=60)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["content"][0]["text"] == "hello"
+    assert [(seen.path, seen.key) for seen in vendor.received] == [("/v1/messages", PLATFORM_KEYS["ANTHROPIC_API_KEY"])]
+    with routegate.client() as http:
+        newest = http.get("/calls/receipts", params={"limit": 1}).json()["items"][0]
+    assert receipt(routegate, newest["id"])["status"] == "ok"
+
+    vendor.received.clear()
+    headers["x-api-key"] = tokens["hermes"]
+    refusal = httpx.post(f"{proxy.url}/v1/messages", json=body, headers=headers, timeout=60)
+    assert refusal.status_code == 403 and "UNREGISTERED_MODEL_FOR_RUNTIME" in refusal.text, refusal.text
+    assert vendor.received == []

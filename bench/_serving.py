@@ -5,16 +5,17 @@ from __future__ import annotations
 import http.client
 import socket
 import subprocess
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-__all__ = ["free_port", "postgres_database", "wait_for_health"]
+__all__ = ["free_port", "keep_alive_load", "postgres_database", "wait_for_health"]
 
 
 def free_port() -> int:
@@ -39,6 +40,36 @@ def wait_for_health(port: int, process: subprocess.Popen[bytes], seconds: float 
         if time.monotonic() > deadline:
             raise RuntimeError(f"the server on port {port} did not answer /healthz within {seconds:g} s")
         time.sleep(0.1)
+
+
+def keep_alive_load(
+    port: int, requests: int, connections: int, send: Callable[[http.client.HTTPConnection, int], None]
+) -> tuple[list[float], float]:
+    """Every call's milliseconds and the calls per second: ``send(connection, number)`` made
+    ``requests // connections`` times on each of ``connections`` keep-alive connections, all
+    started together, as a client pool would load the server."""
+    barrier = threading.Barrier(connections + 1)
+    latencies: list[float] = []
+
+    def drive() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        mine = []
+        barrier.wait()
+        for number in range(requests // connections):
+            started = time.perf_counter()
+            send(connection, number)
+            mine.append((time.perf_counter() - started) * 1000)
+        latencies.extend(mine)
+        connection.close()
+
+    threads = [threading.Thread(target=drive) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return latencies, len(latencies) / (time.perf_counter() - started)
 
 
 @contextmanager

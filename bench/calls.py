@@ -23,7 +23,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from _report import add_smoke_flag, emit, judged, reproduce, verdict
-from _serving import free_port, postgres_database, wait_for_health
+from _serving import free_port, keep_alive_load, postgres_database, wait_for_health
 from _timing import interleave
 
 ROUTEGATE = [sys.executable, "-m", "routegate.cli", "serve"]
@@ -96,28 +95,8 @@ def load(port: int, requests: int, connections: int, send: Send) -> Callable[[],
     """A measure: (requests per second, p99 ms) over ``connections`` keep-alive connections at once."""
 
     def measure() -> tuple[float, float]:
-        barrier = threading.Barrier(connections + 1)
-        latencies: list[float] = []
-
-        def drive() -> None:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            mine = []
-            barrier.wait()
-            for number in range(requests // connections):
-                started = time.perf_counter()
-                send(connection, number)
-                mine.append((time.perf_counter() - started) * 1000)
-            latencies.extend(mine)
-            connection.close()
-
-        threads = [threading.Thread(target=drive) for _ in range(connections)]
-        for thread in threads:
-            thread.start()
-        barrier.wait()
-        started = time.perf_counter()
-        for thread in threads:
-            thread.join()
-        return requests // connections * connections / (time.perf_counter() - started), _percentile(latencies, 0.99)
+        latencies, rate = keep_alive_load(port, requests, connections, send)
+        return rate, _percentile(latencies, 0.99)
 
     return measure
 

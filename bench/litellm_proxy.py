@@ -23,8 +23,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,7 +30,7 @@ from typing import Any
 
 import yaml
 from _report import add_smoke_flag, emit, judged, reproduce, verdict
-from _serving import free_port, wait_for_health
+from _serving import free_port, keep_alive_load, wait_for_health
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: its test vendor and proxy helpers
 
@@ -88,35 +86,19 @@ def measure(port: int, key: str, requests: int, connections: int) -> tuple[list[
     """(every latency in ms, requests per second) of chat completions over keep-alive connections."""
     body = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]})
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
-    barrier = threading.Barrier(connections + 1)
-    latencies: list[float] = []
     failures: list[str] = []
 
-    def drive() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        mine = []
-        barrier.wait()
-        for _ in range(requests // connections):
-            started = time.perf_counter()
-            connection.request("POST", "/v1/chat/completions", body, headers)
-            response = connection.getresponse()
-            answer = response.read()
-            mine.append((time.perf_counter() - started) * 1000)
-            if response.status != 200:
-                failures.append(f"{response.status}: {answer[:300]!r}")
-        latencies.extend(mine)
-        connection.close()
+    def complete(connection: http.client.HTTPConnection, _: int) -> None:
+        connection.request("POST", "/v1/chat/completions", body, headers)
+        response = connection.getresponse()
+        answer = response.read()
+        if response.status != 200:
+            failures.append(f"{response.status}: {answer[:300]!r}")
 
-    threads = [threading.Thread(target=drive) for _ in range(connections)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
+    latencies, rate = keep_alive_load(port, requests, connections, complete)
     if failures:
         raise SystemExit(f"{len(failures)} calls failed, the first: {failures[0]}")
-    return latencies, len(latencies) / (time.perf_counter() - started)
+    return latencies, rate
 
 
 def _percentile(samples: list[float], share: float) -> float:

@@ -27,7 +27,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -38,7 +37,7 @@ from typing import Any
 from _ceiling import ROWS
 from _ceiling import engine as ceiling_engine
 from _report import add_smoke_flag, emit, judged, reproduce, verdict
-from _serving import free_port, postgres_database, wait_for_health
+from _serving import free_port, keep_alive_load, postgres_database, wait_for_health
 from _timing import interleave
 
 MODELS = [("hermes", "moonshot/kimi-k2.6"), ("hermes", "openrouter/anthropic/claude-3.5-sonnet"), ("codex", "gpt-5.5")]
@@ -75,24 +74,11 @@ def _create(connection: http.client.HTTPConnection, name: str, number: int) -> t
 def throughput(port: int, requests: int, connections: int) -> Callable[[], float]:
     """A measure: creates per second over ``connections`` keep-alive connections at once."""
 
+    def create(connection: http.client.HTTPConnection, number: int) -> None:
+        _create(connection, uuid.uuid4().hex, number)
+
     def measure() -> float:
-        barrier = threading.Barrier(connections + 1)
-
-        def drive() -> None:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            barrier.wait()
-            for number in range(requests // connections):
-                _create(connection, uuid.uuid4().hex, number)
-            connection.close()
-
-        threads = [threading.Thread(target=drive) for _ in range(connections)]
-        for thread in threads:
-            thread.start()
-        barrier.wait()
-        started = time.perf_counter()
-        for thread in threads:
-            thread.join()
-        return requests // connections * connections / (time.perf_counter() - started)
+        return keep_alive_load(port, requests, connections, create)[1]
 
     return measure
 

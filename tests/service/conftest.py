@@ -167,6 +167,26 @@ def client(server: LiveServer) -> Iterator[httpx.Client]:
         yield http
 
 
+@pytest.fixture(params=BACKENDS)
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new, empty database per test, on each backend."""
+    yield from database_url(request.param, tmp_path)
+
+
+@pytest.fixture
+def live(fresh_url: str) -> Iterator[LiveServer]:
+    """A server of its own per test, on the bundled defaults (a module may define its own ``live``)."""
+    server = LiveServer(Settings(database_url=fresh_url)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def http(live: LiveServer) -> Iterator[httpx.Client]:
+    with live.client() as client:
+        yield client
+
+
 @pytest.fixture
 def manifest_copy(tmp_path: Path) -> Path:
     """A writable copy of the bundled manifest, for reload tests."""

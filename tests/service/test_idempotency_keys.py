@@ -7,37 +7,16 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import text
 
 from routegate.service import Settings
 
-from .conftest import BACKENDS, LiveServer, database_url
+from .conftest import LiveServer
 from .writes import HERMES, everything
-
-
-@pytest.fixture(params=BACKENDS)
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    yield from database_url(request.param, tmp_path)
-
-
-@pytest.fixture
-def live(fresh_url: str) -> Iterator[LiveServer]:
-    server = LiveServer(Settings(database_url=fresh_url)).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def http(live: LiveServer) -> Iterator[httpx.Client]:
-    with live.client() as client:
-        yield client
 
 
 def test_a_retry_with_its_key_gets_the_first_answer_and_writes_nothing(live: LiveServer, http: httpx.Client) -> None:

@@ -7,7 +7,6 @@ server path, not even a refused reload's.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,26 +16,8 @@ from sqlalchemy import text
 
 from routegate.service import Settings
 
-from .conftest import BACKENDS, LiveServer, database_url
+from .conftest import LiveServer
 from .writes import HERMES, everything
-
-
-@pytest.fixture(params=BACKENDS)
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    yield from database_url(request.param, tmp_path)
-
-
-@pytest.fixture
-def live(fresh_url: str) -> Iterator[LiveServer]:
-    server = LiveServer(Settings(database_url=fresh_url)).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def http(live: LiveServer) -> Iterator[httpx.Client]:
-    with live.client() as client:
-        yield client
 
 
 def decisions(http: httpx.Client) -> list[dict[str, Any]]:

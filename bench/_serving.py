@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import http.client
+import os
 import socket
 import subprocess
 import threading
@@ -15,7 +17,16 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-__all__ = ["free_port", "keep_alive_load", "postgres_database", "wait_for_health"]
+__all__ = ["add_postgres_flag", "free_port", "keep_alive_load", "postgres_database", "wait_for_health"]
+
+
+def add_postgres_flag(parser: argparse.ArgumentParser) -> None:
+    """``--postgres URL``: the PostgreSQL server a bench makes its run's database on, as the tests find theirs."""
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("ROUTEGATE_TEST_POSTGRES_URL", ""),
+        help="a PostgreSQL server URL to make the run's database on (default: $ROUTEGATE_TEST_POSTGRES_URL)",
+    )
 
 
 def free_port() -> int:

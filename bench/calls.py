@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from _report import add_smoke_flag, emit, judged, reproduce, verdict
-from _serving import free_port, keep_alive_load, postgres_database, wait_for_health
+from _serving import add_postgres_flag, free_port, keep_alive_load, postgres_database, wait_for_health
 from _timing import interleave
 
 ROUTEGATE = [sys.executable, "-m", "routegate.cli", "serve"]
@@ -198,11 +198,7 @@ def main() -> int:
     parser.add_argument("--decisions", type=int, default=200_000, help="in-process decisions per round")
     parser.add_argument("--requests", type=int, default=2000, help="requests per round and endpoint")
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get("ROUTEGATE_TEST_POSTGRES_URL", ""),
-        help="a PostgreSQL server URL to create the run's database on (default $ROUTEGATE_TEST_POSTGRES_URL)",
-    )
+    add_postgres_flag(parser)
     add_smoke_flag(parser)
     args = parser.parse_args()
     if args.smoke:

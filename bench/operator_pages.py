@@ -36,7 +36,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from _report import add_smoke_flag, emit, judged, reproduce, verdict
-from _serving import free_port, postgres_database, wait_for_health
+from _serving import add_postgres_flag, free_port, postgres_database, wait_for_health
 from _timing import interleave
 
 from routegate.service.db import Database, RowInsert, Workspace
@@ -232,11 +232,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="10000,100000", help="fleet sizes, ascending, comma-separated")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--requests", type=int, default=10, help="requests per sample")
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get("ROUTEGATE_TEST_POSTGRES_URL", ""),
-        help="a PostgreSQL server URL to make the run's database on (default: ROUTEGATE_TEST_POSTGRES_URL)",
-    )
+    add_postgres_flag(parser)
     add_smoke_flag(parser)
     args = parser.parse_args()
     if args.smoke:

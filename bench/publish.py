@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 from _report import add_smoke_flag, judged, reproduce, verdict
-from _serving import free_port, postgres_database, wait_for_health
+from _serving import add_postgres_flag, free_port, postgres_database, wait_for_health
 from _timing import Stats
 
 from routegate.decision import FOREIGN_RUNTIMES
@@ -209,7 +209,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--postgres", default=os.environ.get("ROUTEGATE_TEST_POSTGRES_URL", ""))
+    add_postgres_flag(parser)
     add_smoke_flag(parser)
     args = parser.parse_args()
     sizes, rounds = ([200, 2_000], 2) if args.smoke else (args.sizes, args.rounds)

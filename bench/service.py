@@ -37,7 +37,7 @@ from typing import Any
 from _ceiling import ROWS
 from _ceiling import engine as ceiling_engine
 from _report import add_smoke_flag, emit, judged, reproduce, verdict
-from _serving import free_port, keep_alive_load, postgres_database, wait_for_health
+from _serving import add_postgres_flag, free_port, keep_alive_load, postgres_database, wait_for_health
 from _timing import interleave
 
 MODELS = [("hermes", "moonshot/kimi-k2.6"), ("hermes", "openrouter/anthropic/claude-3.5-sonnet"), ("codex", "gpt-5.5")]
@@ -258,11 +258,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=400, help="creates per round")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--warm-up", type=int, default=100, help="creates per server before the rounds")
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get("ROUTEGATE_TEST_POSTGRES_URL", ""),
-        help="a PostgreSQL server URL to create the run's database on (default $ROUTEGATE_TEST_POSTGRES_URL)",
-    )
+    add_postgres_flag(parser)
     add_smoke_flag(parser)
     args = parser.parse_args()
     profiled, profile_rounds = 300, 5  # creates per round and rounds of the in-process store profile

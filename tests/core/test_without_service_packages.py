@@ -28,7 +28,9 @@ SERVICE_PACKAGES = (
     "psycopg",
     "prometheus_client",
 )
-SERVICE_MODULES = ("routegate.service", "routegate.service.console")
+# Modules that need an extra: the service (and its console) the service extra, the gateway
+# integrations the litellm extra, which brings the same web packages.
+SERVICE_MODULES = ("routegate.service", "routegate.integrations")
 
 BLOCKER = """
 import importlib.abc, runpy, sys

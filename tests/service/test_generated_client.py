@@ -148,8 +148,9 @@ def test_every_operation_is_generated_under_its_short_name(generated: ModuleType
             "list_versions",
             "publish_version",
             "activate_version",
+            "get_lifecycle",
         },
-        "calls": {  # issue 21
+        "calls": {
             "issue_call_token",
             "list_call_tokens",
             "revoke_call_token",

@@ -20,3 +20,16 @@ def provider(name: str, pattern: str, **extra: Any) -> dict[str, Any]:
 
 def manifest_doc(providers: list[dict[str, Any]], runtimes: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     return {"schema_version": 1, "providers": providers, "runtimes": {k: {"providers": v} for k, v in runtimes.items()}}
+
+
+# hermes' kimi-k2.5 deprecated on 2026-06-01 and retired on 2026-07-01, succeeded by kimi-k2.6:
+# a lifecycle entry to append to the bundled manifest.
+OLD, NEW = "moonshot/kimi-k2.5", "moonshot/kimi-k2.6"
+DATES = f"""
+lifecycle:
+  - model: {OLD}
+    runtimes: [hermes]
+    deprecated_on: 2026-06-01
+    retires_on: 2026-07-01
+    successor: {NEW}
+"""

@@ -10,16 +10,7 @@ import pytest
 
 from routegate.cli import main
 from routegate.manifest import bundled_manifest_path
-
-OLD, NEW = "moonshot/kimi-k2.5", "moonshot/kimi-k2.6"
-DATES = f"""
-lifecycle:
-  - model: {OLD}
-    runtimes: [hermes]
-    deprecated_on: 2026-06-01
-    retires_on: 2026-07-01
-    successor: {NEW}
-"""
+from tests.manifests import DATES, NEW, OLD
 
 
 @pytest.fixture

@@ -11,18 +11,9 @@ import pytest
 from routegate.cli import main
 from routegate.manifest import bundled_manifest_path
 from routegate.service.db import Database, Workspace
+from tests.manifests import DATES, NEW, OLD
 
 from .conftest import database_url
-
-OLD, NEW = "moonshot/kimi-k2.5", "moonshot/kimi-k2.6"
-DATES = f"""
-lifecycle:
-  - model: {OLD}
-    runtimes: [hermes]
-    deprecated_on: 2026-06-01
-    retires_on: 2026-07-01
-    successor: {NEW}
-"""
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

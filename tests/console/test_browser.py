@@ -577,7 +577,8 @@ PAGES = {
     "registry": "/ui/registry",
     "runtime": "/ui/runtimes/codex",
     "drift": "/ui/drift",
-    "calls": "/ui/calls",  # issue 21
+    "calls": "/ui/calls",
+    "lifecycle": "/ui/registry/lifecycle?within=365",
 }
 
 

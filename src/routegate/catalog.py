@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
+from importlib.metadata import PackageNotFoundError, version
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ __all__ = [
     "CatalogUnavailable",
     "UnpatchableManifest",
     "installed_litellm_catalog",
+    "installed_litellm_source",
     "patch",
     "proposals",
     "read_catalog",
@@ -66,6 +68,14 @@ def installed_litellm_catalog() -> Path:
     if not path.is_file():
         raise CatalogUnavailable(f"the installed litellm has no {LITELLM_CATALOG} at {path}; pass one with --file")
     return path
+
+
+def installed_litellm_source() -> str:
+    """How a patch names the installed catalog: the package and its version, so a reviewer knows which facts."""
+    try:
+        return f"litellm {version('litellm')} {LITELLM_CATALOG}"
+    except PackageNotFoundError:  # importable but not installed as a distribution (a source checkout)
+        return f"litellm {LITELLM_CATALOG}"
 
 
 def read_catalog(path: Path) -> Mapping[str, Any]:

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+import shutil
+import socket
+import subprocess
+from datetime import date, timedelta
+from importlib.metadata import version
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +17,8 @@ import pytest
 from routegate import Registry
 from routegate.catalog import UnpatchableManifest, patch, proposals
 from routegate.cli import main
+from routegate.codes import Code
+from routegate.lifecycle import UNDATED
 from routegate.manifest import bundled_manifest_path, parse_manifest
 
 # A few keys in the format of LiteLLM's model_prices_and_context_window_backup.json.
@@ -79,3 +86,47 @@ def test_without_litellm_installed_the_command_says_what_to_do(
     monkeypatch.setattr(routegate.catalog, "find_spec", lambda name: None)
     assert main(["catalog", "lifecycle", "--from", "litellm"]) == 2
     assert "litellm is not installed" in capsys.readouterr().err
+
+
+def _no_network(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the catalog command opened a network connection")
+
+
+def test_the_installed_litellm_catalog_becomes_a_patch_that_diff_proves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if find_spec("litellm") is None:
+        pytest.skip("litellm is not installed (it is an optional dependency)")
+    for name in ("connect", "connect_ex"):
+        monkeypatch.setattr(socket.socket, name, _no_network)
+    monkeypatch.setattr(socket, "getaddrinfo", _no_network)
+    assert main(["catalog", "lifecycle", "--from", "litellm", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    found = answer["proposals"]
+    assert found, "the pinned litellm catalog dates some ids of the bundled menus"
+    assert answer["source"] == f"litellm {version('litellm')} model_prices_and_context_window_backup.json"
+    for item in found:
+        assert item["source"] == answer["source"]
+        comment = f'# {answer["source"]}: key "{item["key"]}", deprecation_date {item["retires_on"]}'
+        assert f'+  {comment}; review it, name a successor\n+  - model: "{item["model"]}"\n' in answer["patch"]
+
+    old, new = tmp_path / "old" / "providers.yaml", tmp_path / "new" / "providers.yaml"
+    for path in (old, new):
+        path.parent.mkdir()
+        shutil.copyfile(bundled_manifest_path(), path)
+    applied = subprocess.run(
+        ["patch", "-p1", "--forward", "-d", str(new.parent)], input=answer["patch"], text=True, capture_output=True
+    )
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+
+    assert main(["diff", str(old), str(new), "--json"]) == 0
+    proven = json.loads(capsys.readouterr().out)
+    assert proven["changes"] == []  # dates change no route, only the calendar
+    dated = {(c["new"]["model"], c["new"]["retires_on"]) for c in proven["lifecycle"] if c["kind"] == "retired"}
+    assert dated == {(item["model"], item["retires_on"]) for item in found}
+    registry = Registry.load(new)
+    for item in found:
+        day = date.fromisoformat(item["retires_on"])
+        runtime = next(rt for rt in registry.runtimes if registry.check(rt, item["model"], on=UNDATED).allowed)
+        assert registry.check(runtime, item["model"], on=day - timedelta(days=1)).allowed
+        assert registry.check(runtime, item["model"], on=day).code is Code.MODEL_RETIRED

@@ -17,10 +17,10 @@ __all__ = ["register"]
 def cmd_catalog(args: argparse.Namespace, out: Output) -> int:
     """Exit 0 with the patch (empty when the catalog dates nothing new), 2 when the catalog cannot be read."""
     from routegate.catalog import (
-        LITELLM_CATALOG,
         CatalogUnavailable,
         UnpatchableManifest,
         installed_litellm_catalog,
+        installed_litellm_source,
         patch,
         proposals,
         read_catalog,
@@ -30,14 +30,16 @@ def cmd_catalog(args: argparse.Namespace, out: Output) -> int:
     registry = registry_from(args)
     try:
         path = Path(args.file) if args.file else installed_litellm_catalog()
-        source = f"litellm {LITELLM_CATALOG}" if not args.file else str(path)
+        source = str(path) if args.file else installed_litellm_source()
         found = proposals(registry, read_catalog(path), source)
         manifest = Path(args.manifest) if args.manifest else bundled_manifest_path()
         diff = patch(manifest.read_text(encoding="utf-8"), manifest.name, found) if found else ""
     except (CatalogUnavailable, UnpatchableManifest) as error:
         raise CommandFailed(str(error), {"error": type(error).__name__, "message": str(error)}) from None
     if out.as_json:
-        dates = [{"model": f.model, "retires_on": f.retires_on.isoformat(), "key": f.key} for f in found]
+        dates = [
+            {"model": f.model, "retires_on": f.retires_on.isoformat(), "key": f.key, "source": f.source} for f in found
+        ]
         out.json({"source": source, "proposals": dates, "patch": diff})
     elif diff:
         out.line(diff.rstrip("\n"))

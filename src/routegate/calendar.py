@@ -1,10 +1,10 @@
-"""What the calendar will do to a registry's decisions: each lifecycle date in a window, per runtime.
+"""What the calendar does to a registry's decisions: the lifecycle stages in a window, or in force on a day.
 
-``routegate lifecycle``, ``GET /registry/lifecycle`` and the publish gate's warning
-read the same list: for every runtime a dated entry holds on, the ids it dates
-there, the stage they reach, the day, the successor, and (given the stored
-workspaces) the workspaces that run them. Retirement strands those
-workspaces; deprecation leaves them working and refuses new ones.
+``routegate lifecycle``, ``GET /registry/lifecycle`` and the console read the same
+lists: for every runtime a dated entry holds on, the ids it dates there, the
+stage they reach, the day, the successor, and (given the stored workspaces) the
+workspaces that run them. Retirement strands those workspaces; deprecation
+leaves them working and refuses new ones.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from routegate.lifecycle import UNDATED, LifecycleEntry, Stage
 from routegate.registry import Registry
 
-__all__ = ["DatedChange", "StoredWorkspace", "dated_changes", "workspaces_dated"]
+__all__ = ["DatedChange", "StoredWorkspace", "dated_changes", "stages_on", "workspaces_dated"]
 
 
 class StoredWorkspace(Protocol):
@@ -78,6 +78,12 @@ def dated_changes(registry: Registry, start: date, end: date) -> tuple[DatedChan
         for runtime, ids, pattern in _dated_on(registry, entry)
     ]
     return tuple(sorted(found, key=lambda change: (change.on, change.runtime, change.stage != Stage.RETIRED)))
+
+
+def stages_on(registry: Registry, day: date) -> tuple[DatedChange, ...]:
+    """The stage each entry is in on ``day``, per runtime, where it is not active: the latest change up to it."""
+    latest = {(change.entry, change.runtime): change for change in dated_changes(registry, UNDATED, day)}
+    return tuple(sorted(latest.values(), key=lambda change: (change.on, change.runtime)))
 
 
 def workspaces_dated(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from routegate.cli import main
+from routegate.lifecycle import today
 from routegate.manifest import bundled_manifest_path
 from tests.manifests import DATES, NEW, OLD
 
@@ -51,16 +53,62 @@ def test_a_date_that_is_not_one_is_a_usage_error(capsys: pytest.CaptureFixture[s
     assert "expected a UTC date YYYY-MM-DD" in capsys.readouterr().err
 
 
-def test_lifecycle_lists_what_the_window_holds(manifest: str, capsys: pytest.CaptureFixture[str]) -> None:
+def listed(answer: dict[str, Any]) -> list[tuple[str, str, str, list[str], str]]:
+    return [(c["on"], c["stage"], c["runtime"], c["ids"], c["successor"]) for c in answer["changes"]]
+
+
+def test_within_lists_what_the_window_from_on_holds(manifest: str, capsys: pytest.CaptureFixture[str]) -> None:
     status, answer = run(capsys, "lifecycle", "--manifest", manifest, "--on", "2026-05-20", "--within", "20")
     assert status == 0
-    assert [(c["on"], c["stage"], c["runtime"], c["ids"], c["successor"]) for c in answer["changes"]] == [
-        ("2026-06-01", "deprecated", "hermes", [OLD], NEW)
-    ]
+    assert (answer["from"], answer["to"]) == ("2026-05-20", "2026-06-09")
+    assert listed(answer) == [("2026-06-01", "deprecated", "hermes", [OLD], NEW)]
     _, later = run(capsys, "lifecycle", "--manifest", manifest, "--on", "2026-06-02", "--within", "60")
     assert [c["stage"] for c in later["changes"]] == ["retired"]
-    _, none = run(capsys, "lifecycle", "--manifest", manifest, "--on", "2026-07-02")
-    assert none["changes"] == []
+    _, past = run(capsys, "lifecycle", "--manifest", manifest, "--on", "2026-07-02", "--within", "30")
+    assert past["changes"] == []  # a window holds only what happens in it
+    for first, last in (("2026-05-31", "2026-06-01"), ("2026-06-01", "2026-06-01"), ("2026-06-30", "2026-07-01")):
+        _, edge = run(capsys, "lifecycle", "--manifest", manifest, "--on", first, "--within", str(days(first, last)))
+        assert [c["on"] for c in edge["changes"]] == [last], (first, last)  # both ends of a window count
+
+
+def days(first: str, last: str) -> int:
+    return (date.fromisoformat(last) - date.fromisoformat(first)).days
+
+
+@pytest.mark.parametrize(
+    ("day", "expected"),
+    [
+        ("2026-05-31", []),
+        ("2026-06-01", [("2026-06-01", "deprecated", "hermes", [OLD], NEW)]),
+        ("2026-06-30", [("2026-06-01", "deprecated", "hermes", [OLD], NEW)]),
+        ("2026-07-01", [("2026-07-01", "retired", "hermes", [OLD], NEW)]),
+        ("2031-01-01", [("2026-07-01", "retired", "hermes", [OLD], NEW)]),
+    ],
+)
+def test_on_alone_is_the_state_on_that_day(
+    manifest: str, capsys: pytest.CaptureFixture[str], day: str, expected: list[Any]
+) -> None:
+    status, answer = run(capsys, "lifecycle", "--manifest", manifest, "--on", day)
+    assert status == 0
+    assert answer["on"] == day and "from" not in answer
+    assert listed(answer) == expected
+    main(["lifecycle", "--manifest", manifest, "--on", day])
+    text = capsys.readouterr().out
+    assert text.startswith(f"since {expected[0][0]}  {expected[0][1]}") if expected else f"as of {day}" in text
+
+
+def test_within_alone_counts_from_today(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    soon, later = today() + timedelta(days=3), today() + timedelta(days=40)
+    path = tmp_path / "providers.yaml"
+    dated = DATES.replace("2026-06-01", soon.isoformat()).replace("2026-07-01", later.isoformat())
+    path.write_text(bundled_manifest_path().read_text(encoding="utf-8") + dated, encoding="utf-8")
+    _, answer = run(capsys, "lifecycle", "--manifest", str(path), "--within", "10")
+    assert answer["from"] == today().isoformat()
+    assert [c["stage"] for c in answer["changes"]] == ["deprecated"]
+    _, default = run(capsys, "lifecycle", "--manifest", str(path))
+    assert (default["from"], default["to"]) == (today().isoformat(), (today() + timedelta(days=30)).isoformat())
+    _, wide = run(capsys, "lifecycle", "--manifest", str(path), "--within", "40")
+    assert [c["stage"] for c in wide["changes"]] == ["deprecated", "retired"]
 
 
 def test_a_successor_that_does_not_route_is_an_unusable_manifest(

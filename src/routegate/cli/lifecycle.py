@@ -1,14 +1,16 @@
-"""``routegate lifecycle``: what the calendar will do to the manifest's decisions in a window.
+"""``routegate lifecycle``: what the calendar does to the manifest's decisions.
 
-Each id that deprecates or retires in the window, per runtime, with its successor; with
-``--database-url``, the stored workspaces that run it (retirement strands them).
+``--within DAYS`` (default 30): each id that deprecates or retires in the window from
+today, or from ``--on``. ``--on DATE`` alone: the state on that day, every id deprecated or
+retired as of it. Both per runtime, with the successor; with ``--database-url``, the stored
+workspaces that run each id (retirement strands them).
 """
 
 from __future__ import annotations
 
 import argparse
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._common import Exit, Output, Subparsers, add_command, calendar_day, registry_from, require_service_extra
 
@@ -22,28 +24,24 @@ DEFAULT_WITHIN = 30
 
 
 def cmd_lifecycle(args: argparse.Namespace, out: Output) -> int:
-    """Exit 1 when a change in the window strands a stored workspace, else 0."""
-    from routegate.calendar import dated_changes
+    """Exit 1 when a listed retirement strands a stored workspace, else 0."""
+    from routegate.calendar import dated_changes, stages_on
     from routegate.lifecycle import today
 
     registry = registry_from(args)
+    state_only = args.on is not None and args.within is None
     start = args.on or today()
-    end = start + timedelta(days=args.within)
-    changes = dated_changes(registry, start, end)
+    end = start + timedelta(days=DEFAULT_WITHIN if args.within is None else args.within)
+    changes = stages_on(registry, start) if state_only else dated_changes(registry, start, end)
     if args.database_url is not None:
         changes = _with_workspaces(registry, changes, args.database_url)
     stranding = any(change.strands and change.workspaces for change in changes)
     if out.as_json:
-        out.json(
-            {
-                "from": start.isoformat(),
-                "to": end.isoformat(),
-                "changes": [change.to_dict() for change in changes],
-                "strands": stranding,
-            }
-        )
+        span = {"on": start.isoformat()} if state_only else {"from": start.isoformat(), "to": end.isoformat()}
+        out.json({**span, "changes": [change.to_dict() for change in changes], "strands": stranding})
     else:
-        _print(changes, start, end, args.database_url is not None, out)
+        heading = f"as of {start}" if state_only else f"from {start} to {end}"
+        _print(changes, heading, "since " if state_only else "", args.database_url is not None, out)
     return Exit.NO if stranding else Exit.OK
 
 
@@ -58,9 +56,9 @@ def _with_workspaces(registry: Registry, changes: tuple[DatedChange, ...], url: 
         return workspaces_dated(registry, changes, stored_workspaces(session))
 
 
-def _print(changes: tuple[DatedChange, ...], start: Any, end: Any, counted: bool, out: Output) -> None:
+def _print(changes: tuple[DatedChange, ...], heading: str, since: str, counted: bool, out: Output) -> None:
     if not changes:
-        out.line(f"no model is deprecated or retired from {start} to {end}")
+        out.line(f"no model is deprecated or retired {heading}")
         return
     for change in changes:
         what = ", ".join(change.ids) or "(no menu ids)"
@@ -68,7 +66,7 @@ def _print(changes: tuple[DatedChange, ...], start: Any, end: Any, counted: bool
             what += f" and any id {change.entry.provider}'s pattern {change.pattern} routes"
         successor = f" -> {change.entry.successor}" if change.entry.successor else " (no successor named)"
         tone = "no" if change.strands else "warn"
-        out.line(f"{change.on}  {out.paint(change.stage.value, tone):<10}  {change.runtime}: {what}{successor}")
+        out.line(f"{since}{change.on}  {out.paint(change.stage.value, tone):<10}  {change.runtime}: {what}{successor}")
         if counted:
             verb = "strands" if change.strands else "keeps working, refused to new ones:"
             shown = ", ".join(change.workspaces[:10]) + (" ..." if len(change.workspaces) > 10 else "")
@@ -91,18 +89,22 @@ def register(subparsers: Subparsers, command: str) -> None:
         subparsers,
         command,
         cmd_lifecycle,
-        "the ids each runtime deprecates or retires in a window, with successors and stranded workspaces",
+        "the ids each runtime deprecates or retires in a window, or has as of a day, with successors and "
+        "stranded workspaces",
         manifest=True,
     )
     parser.add_argument(
-        "--on", metavar="YYYY-MM-DD", type=calendar_day, help="the window's first UTC day (default: today)"
+        "--on",
+        metavar="YYYY-MM-DD",
+        type=calendar_day,
+        help="alone: the state on this UTC day (every id deprecated or retired as of it); "
+        "with --within: the window's first day (default: today)",
     )
     parser.add_argument(
         "--within",
         metavar="DAYS",
         type=_days,
-        default=DEFAULT_WITHIN,
-        help=f"the window's length in days after its first (default: {DEFAULT_WITHIN})",
+        help=f"what deprecates or retires in the DAYS after today, or after --on (default: {DEFAULT_WITHIN})",
     )
     parser.add_argument(
         "--database-url",

@@ -17,7 +17,15 @@ from typing import Any, Protocol
 from routegate.lifecycle import UNDATED, LifecycleEntry, Stage
 from routegate.registry import Registry
 
-__all__ = ["DatedChange", "StoredWorkspace", "dated_changes", "stages_on", "workspaces_dated"]
+__all__ = [
+    "DatedChange",
+    "DatedRows",
+    "StoredWorkspace",
+    "dated_changes",
+    "dated_rows",
+    "stages_on",
+    "workspaces_dated",
+]
 
 
 class StoredWorkspace(Protocol):
@@ -66,6 +74,44 @@ class DatedChange:
             "workspaces": list(self.workspaces),
             "strands": self.strands and bool(self.workspaces),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class DatedRows:
+    """The stored workspaces some dated changes reach, by the columns a row keeps (for an indexed query).
+
+    A row is reached when its (runtime, model) is in ``models`` (an entry naming the model dates
+    it), or its (runtime, provider) is in ``providers`` and its (runtime, model) is not in ``exempt``
+    (an id with an entry of its own is governed by that entry, not its provider's). The sets are
+    small: they come from the manifest, never from the stored rows.
+    """
+
+    models: frozenset[tuple[str, str]] = frozenset()
+    providers: frozenset[tuple[str, str]] = frozenset()
+    exempt: frozenset[tuple[str, str]] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.models or self.providers)
+
+
+def dated_rows(registry: Registry, changes: Iterable[DatedChange]) -> DatedRows:
+    """The stored rows ``changes`` reach: those each change's entry governs on its runtime."""
+    models: set[tuple[str, str]] = set()
+    providers: set[tuple[str, str]] = set()
+    for change in changes:
+        if change.entry.model is not None:
+            models.add((change.runtime, change.entry.model))
+        elif change.entry.provider is not None:
+            providers.add((change.runtime, change.entry.provider))
+    runtimes = {runtime for runtime, _ in providers}
+    exempt = {
+        (runtime, entry.model)
+        for entry in registry.lifecycle.entries
+        if entry.model is not None
+        for runtime in runtimes
+        if entry.covers(runtime)
+    }
+    return DatedRows(frozenset(models), frozenset(providers), frozenset(exempt))
 
 
 def dated_changes(registry: Registry, start: date, end: date) -> tuple[DatedChange, ...]:

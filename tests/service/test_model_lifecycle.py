@@ -79,7 +79,12 @@ def test_the_service_lists_what_the_calendar_will_do(url: str, tmp_path: Path) -
                 ("deprecated", "2026-06-01", [OLD], NEW),
                 ("retired", "2026-07-01", [OLD], NEW),
             ]
-            assert http.get("/registry/lifecycle", params={"on": "2026-07-02"}).json()["changes"] == []
+            assert http.get("/registry/lifecycle", params={"on": "2026-07-02", "within": 30}).json()["changes"] == []
+            in_force = http.get("/registry/lifecycle", params={"on": "2026-07-02"}).json()
+            assert (in_force["on"], in_force["from"], in_force["to"]) == ("2026-07-02", None, None)
+            assert [(c["stage"], c["on"], c["workspace_count"]) for c in in_force["changes"]] == [
+                ("retired", "2026-07-01", 0)
+            ]
             page = http.get("/ui/registry/lifecycle", params={"on": "2026-05-20", "within": 60}).text
             assert page.count('data-stage="') == 2 and f"<code>{NEW}</code>" in page
             refused = http.get("/registry/lifecycle", params={"on": "someday"})

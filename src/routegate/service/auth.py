@@ -19,12 +19,23 @@ from routegate.service.console import session as console_session
 
 from .http_errors import ServiceCode, ServiceError
 
-__all__ = ["bearer_matches", "require_access"]
+__all__ = ["bearer_matches", "may_read_workspaces", "require_access"]
 
 
 def bearer_matches(request: Request, token: str) -> bool:
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def may_read_workspaces(request: Request) -> bool:
+    """Whether a safe request would pass :func:`require_access`: an open read (the registry's) adds
+    what it knows of stored workspaces only for callers who may read them."""
+    token = request.app.state.routegate.settings.api_token
+    return (
+        token is None
+        or bearer_matches(request, token)
+        or console_session.valid_session(token, request.cookies.get(console_session.COOKIE_NAME))
+    )
 
 
 async def require_access(request: Request) -> None:

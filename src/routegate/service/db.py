@@ -139,6 +139,9 @@ def parent_key() -> ColumnElement[str]:
 
 
 Index("uq_workspaces_parent_name", parent_key(), Workspace.name, unique=True)
+# The lifecycle's reads: the rows of the (runtime, model) and (runtime, provider) pairs a manifest dates.
+Index("ix_workspaces_runtime_model", Workspace.runtime, Workspace.model)
+Index("ix_workspaces_runtime_provider", Workspace.runtime, Workspace.provider)
 
 NAME_TRIGRAMS = "workspace_name_trigrams"
 """The index that answers "name contains": on SQLite an FTS5 table (trigram tokenizer) over

@@ -20,17 +20,33 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    and_,
     column,
+    false,
     func,
     inspect,
+    or_,
     select,
     table,
+    tuple_,
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from routegate.calendar import DatedRows
+
 from .db import NAME_TRIGRAMS, Workspace, iso_utc
 
-__all__ = ["COUNT_CAP", "CURSOR", "Listing", "Matching", "cursor_of", "seq_of", "workspace_dict", "workspace_view"]
+__all__ = [
+    "COUNT_CAP",
+    "CURSOR",
+    "Listing",
+    "Matching",
+    "cursor_of",
+    "dated_filter",
+    "seq_of",
+    "workspace_dict",
+    "workspace_view",
+]
 
 COUNT_CAP = 10_000
 """How far a listing counts the rows that match: past it, "more than 10,000" is all a page says."""
@@ -67,6 +83,18 @@ CURSOR = re.compile(r"[0-9]{1,18}")
 """A page cursor as the API and the console spell it: the ``seq`` of a row the page showed, in decimal."""
 
 _TRIGRAMS = table(NAME_TRIGRAMS, column("rowid", Integer), column("name", String))  # the SQLite FTS5 table
+
+
+def dated_filter(rows: DatedRows) -> ColumnElement[bool]:
+    """The rows ``rows`` reaches, as pairs the (runtime, model) and (runtime, provider) indexes answer."""
+    by_model = tuple_(Workspace.runtime, Workspace.model)
+    reached: list[ColumnElement[bool]] = []
+    if rows.models:
+        reached.append(by_model.in_(sorted(rows.models)))
+    if rows.providers:
+        by_provider = tuple_(Workspace.runtime, Workspace.provider).in_(sorted(rows.providers))
+        reached.append(and_(by_provider, by_model.not_in(sorted(rows.exempt))) if rows.exempt else by_provider)
+    return or_(*reached) if reached else false()
 
 
 def cursor_of(seq: int) -> str:

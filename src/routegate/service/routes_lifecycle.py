@@ -1,8 +1,11 @@
-"""GET /registry/lifecycle: what the calendar will do to the active manifest's decisions, and to whom.
+"""GET /registry/lifecycle: what the calendar does to the active manifest's decisions, and to whom.
 
-The same list as ``routegate lifecycle --database-url`` (:mod:`routegate.calendar`): each stage a
-dated entry reaches in the window, per runtime, with its successor and the stored workspaces
-that run the dated ids (retirement strands them).
+The same lists as ``routegate lifecycle`` (:mod:`routegate.calendar`): ``within`` days from
+today (or from ``on``) give each stage a dated entry reaches in the window; ``on`` alone gives
+the stages in force on that day. Each is per runtime, with its successor and, for a caller who
+may read workspaces, how many stored workspaces run the dated ids (retirement strands them),
+the newest of them, and the console's list of them all. The workspaces are read from the
+lifecycle indexes, a few (runtime, model) and (runtime, provider) pairs, never the whole table.
 """
 
 from __future__ import annotations
@@ -13,18 +16,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from routegate.calendar import dated_changes, workspaces_dated
+from routegate.calendar import dated_changes, stages_on
 from routegate.lifecycle import today
 
+from .auth import may_read_workspaces
+from .console.workspace_pages import LISTED_WORKSPACES, reached
 from .http_errors import ServiceCode, refusals
+from .listing import COUNT_CAP
 from .state import service_state
-from .store import stored_workspaces
 
 __all__ = ["router"]
 
 router = APIRouter()
 
 MAX_WITHIN = 3650
+DEFAULT_WITHIN = 30
 
 
 class LifecycleChangeOut(BaseModel):
@@ -38,7 +44,15 @@ class LifecycleChangeOut(BaseModel):
     ids: list[str] = Field(description="the dated menu ids on the runtime")
     pattern: str | None = Field(description="for a provider entry: its pattern, whose ids are dated too")
     successor: str | None
-    workspaces: list[str] = Field(description="ids of the stored workspaces that run a dated id")
+    workspaces: list[str] = Field(
+        description=f"ids of the newest {LISTED_WORKSPACES} stored workspaces that run a dated id "
+        "(empty for a caller who may not read workspaces)"
+    )
+    workspace_count: int | None = Field(
+        description=f"how many stored workspaces run a dated id, counted up to {COUNT_CAP + 1} "
+        f"(more than {COUNT_CAP} past it); null for a caller who may not read workspaces"
+    )
+    workspaces_link: str = Field(description="the console's list of those workspaces")
     strands: bool = Field(description="a retirement that strands stored workspaces")
 
 
@@ -46,8 +60,9 @@ class LifecycleOut(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     fingerprint: str
-    from_: str = Field(alias="from")
-    to: str
+    on: str | None = Field(description="with 'on' alone: the day whose stages in force are listed")
+    from_: str | None = Field(alias="from", description="with 'within': the window's first day")
+    to: str | None = Field(description="with 'within': the window's last day (included)")
     changes: list[LifecycleChangeOut]
 
 
@@ -61,22 +76,33 @@ class LifecycleOut(BaseModel):
 )
 def lifecycle(
     request: Request,
-    on: Annotated[date | None, Query(description="the window's first UTC day, YYYY-MM-DD (default today)")] = None,
-    within: Annotated[int, Query(ge=0, le=MAX_WITHIN, description="the window's length in days")] = 30,
+    on: Annotated[
+        date | None,
+        Query(description="alone: list the stages in force on this UTC day; with 'within': the window's first day"),
+    ] = None,
+    within: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=MAX_WITHIN,
+            description=f"list what is reached in the days after today or 'on' ({DEFAULT_WITHIN} "
+            "when neither is given)",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
-    """Each id the active manifest deprecates or retires in the window, per runtime, with its
-    successor and the stored workspaces it reaches."""
+    """Each id the active manifest deprecates or retires in the window (or has deprecated or retired
+    on ``on``), per runtime, with its successor and the stored workspaces it reaches."""
     service = service_state(request)
     registry = service.registry
+    state_only = on is not None and within is None
     start = today() if on is None else on
-    end = start + timedelta(days=within)
-    changes = dated_changes(registry, start, end)
-    if changes:
-        with service.database.read() as session:
-            changes = workspaces_dated(registry, changes, stored_workspaces(session))
+    end = start + timedelta(days=DEFAULT_WITHIN if within is None else within)
+    changes = stages_on(registry, start) if state_only else dated_changes(registry, start, end)
+    store = service.store if may_read_workspaces(request) else None
     return {
         "fingerprint": registry.fingerprint,
-        "from": start.isoformat(),
-        "to": end.isoformat(),
-        "changes": [change.to_dict() for change in changes],
+        "on": start.isoformat() if state_only else None,
+        "from": None if state_only else start.isoformat(),
+        "to": None if state_only else end.isoformat(),
+        "changes": reached(store, registry, changes),
     }

@@ -21,10 +21,11 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, exists, select
+from sqlalchemy import Connection, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from routegate.calendar import DatedRows
 from routegate.decision import Decision
 from routegate.gate import Admission
 from routegate.publishing import StoredWorkspace
@@ -46,7 +47,7 @@ from .db import (
 from .decision_log import DecisionLog, Entry
 from .http_errors import ServiceCode, ServiceError
 from .idempotency import KeyedRequest, claim
-from .listing import COUNT_CAP, CURSOR, Listing, Matching, cursor_of, workspace_dict, workspace_view
+from .listing import COUNT_CAP, CURSOR, Listing, Matching, cursor_of, dated_filter, workspace_dict, workspace_view
 
 __all__ = ["DecisionOutdated", "Store", "stored_workspaces"]
 
@@ -315,8 +316,10 @@ class Store:
         newer_than: str | None = None,
         name_contains: str | None = None,
         runtime: str | None = None,
+        model: str | None = None,
         provider: str | None = None,
         billing_mode: str | None = None,
+        dated: DatedRows | None = None,
     ) -> Listing:
         """One page of the workspaces matching every filter given, newest first, by keyset.
 
@@ -324,7 +327,8 @@ class Store:
         ``newer_than`` instead, the ``limit`` oldest rows newer than it (``newer_than="0"``
         is the last page); neither: the first page. ``name_contains`` (at least
         :attr:`SEARCH_MIN` characters) matches case-insensitively and literally, from the
-        trigram index. How many match is counted up to :attr:`COUNT_CAP` and no further.
+        trigram index. ``dated``: only the rows some lifecycle stages reach (see
+        :func:`.listing.dated_filter`). How many match is counted up to :attr:`COUNT_CAP` and no further.
         """
         if name_contains is not None and len(name_contains) < self.SEARCH_MIN:
             raise ValueError(f"name searches need {self.SEARCH_MIN} characters or more: no trigram index holds fewer")
@@ -334,12 +338,27 @@ class Store:
                 attribute == value
                 for attribute, value in (
                     (Workspace.runtime, runtime),
+                    (Workspace.model, model),
                     (Workspace.provider, provider),
                     (Workspace.billing_mode, billing_mode),
                 )
                 if value is not None
             ]
+            if dated is not None:
+                filters.append(dated_filter(dated))
             return matching.page(session, filters, limit, older_than, newer_than)
+
+    def dated(self, rows: DatedRows, *, listed: int) -> tuple[int, list[str]]:
+        """How many stored workspaces ``rows`` reaches (counted up to :attr:`COUNT_CAP` + 1) and the
+        ids of the ``listed`` newest, read from the lifecycle indexes."""
+        if not rows:
+            return 0, []
+        reached = dated_filter(rows)
+        with self.database.read() as session:
+            counted = select(Workspace.seq).where(reached).limit(COUNT_CAP + 1).subquery()
+            count = session.scalar(select(func.count()).select_from(counted)) or 0
+            newest = select(Workspace.id).where(reached).order_by(Workspace.seq.desc()).limit(listed)
+            return count, list(session.scalars(newest))
 
 
 def _created(admission: Admission, fingerprint: str, manifest_version: int, now: datetime) -> dict[str, Any]:

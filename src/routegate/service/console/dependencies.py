@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from fastapi import Depends, Request
 
+from routegate.calendar import DatedRows
 from routegate.registry import Registry
 from routegate.service.console import session
 from routegate.templates import Template
@@ -72,9 +73,12 @@ class _WorkspaceStore(Protocol):
         newer_than: str | None = None,
         name_contains: str | None = None,
         runtime: str | None = None,
+        model: str | None = None,
         provider: str | None = None,
         billing_mode: str | None = None,
+        dated: DatedRows | None = None,
     ) -> _Listing: ...
+    def dated(self, rows: DatedRows, *, listed: int) -> tuple[int, list[str]]: ...
 
 
 class ConsoleState(Protocol):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query
 from starlette.responses import HTMLResponse
@@ -22,6 +23,7 @@ from routegate.service.console.views import (
     runtime_view,
     template_options,
 )
+from routegate.service.console.workspace_pages import reached
 
 __all__ = ["MAX_MODEL_LENGTH", "router"]
 
@@ -106,19 +108,25 @@ def lifecycle_page(
     within: Annotated[int, Query(ge=0, le=3650)] = LIFECYCLE_WINDOW_DAYS,
     on: Annotated[date | None, Query()] = None,
 ) -> HTMLResponse:
-    """What the calendar will do: each id the manifest deprecates or retires in the next days, per runtime."""
-    from routegate.calendar import dated_changes
+    """What the calendar does: the stages in force on a day (today) and those the next days reach, per
+    runtime, with the stored workspaces each reaches for a viewer who may read workspaces."""
+    from routegate.calendar import dated_changes, stages_on
     from routegate.lifecycle import today
 
     registry = state.registry
     start = today() if on is None else on
     end = start + timedelta(days=within)
+    store = state.store if viewer.signed_in or not viewer.token_required else None
     return render(
         registry,
         "lifecycle",
         viewer,
         title="Model lifecycle",
-        changes=dated_changes(registry, start, end),
+        in_force=reached(store, registry, stages_on(registry, start)),
+        changes=reached(store, registry, dated_changes(registry, start, end)),
+        counted=store is not None,
+        count_cap=state.store.COUNT_CAP,
+        dated_link="/ui/workspaces?" + urlencode({"lifecycle": "dated", **({"on": start.isoformat()} if on else {})}),
         start=start,
         end=end,
         within=within,

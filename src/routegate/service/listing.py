@@ -28,7 +28,6 @@ from sqlalchemy import (
     or_,
     select,
     table,
-    tuple_,
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -86,14 +85,14 @@ _TRIGRAMS = table(NAME_TRIGRAMS, column("rowid", Integer), column("name", String
 
 
 def dated_filter(rows: DatedRows) -> ColumnElement[bool]:
-    """The rows ``rows`` reaches, as pairs the (runtime, model) and (runtime, provider) indexes answer."""
-    by_model = tuple_(Workspace.runtime, Workspace.model)
-    reached: list[ColumnElement[bool]] = []
-    if rows.models:
-        reached.append(by_model.in_(sorted(rows.models)))
-    if rows.providers:
-        by_provider = tuple_(Workspace.runtime, Workspace.provider).in_(sorted(rows.providers))
-        reached.append(and_(by_provider, by_model.not_in(sorted(rows.exempt))) if rows.exempt else by_provider)
+    """The rows ``rows`` reaches, one equality term per pair, so that both databases read each pair
+    from the (runtime, model) or (runtime, provider) index (SQLite's multi-index OR, PostgreSQL's
+    bitmap OR) rather than walk the table in key order."""
+    reached = [and_(Workspace.runtime == runtime, Workspace.model == model) for runtime, model in sorted(rows.models)]
+    for runtime, provider in sorted(rows.providers):
+        exempt = sorted(model for on, model in rows.exempt if on == runtime)
+        term = and_(Workspace.runtime == runtime, Workspace.provider == provider)
+        reached.append(and_(term, Workspace.model.not_in(exempt)) if exempt else term)
     return or_(*reached) if reached else false()
 
 

@@ -14,12 +14,15 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
+
+from routegate.lifecycle import today
 
 from .conftest import free_port
 from .test_cli import serving
@@ -125,6 +128,31 @@ def test_the_generated_client_drives_the_api(served: str, generated: ModuleType)
     # the bundled manifest is version 1's: publishing it changes nothing
     same = publish.sync_detailed(client=client, body=models.PublishManifest(manifest=BUNDLED))
     assert same.status_code == 200 and same.parsed.version == 1
+
+
+def test_the_publish_gates_retirement_warning_and_the_lifecycle_are_typed(served: str, generated: ModuleType) -> None:
+    models = _module("models")
+    create = _module("api.workspaces.create_workspace")
+    publish = _module("api.registry.publish_version")
+    lifecycle = _module("api.registry.get_lifecycle")
+    client = generated.Client(base_url=served, raise_on_unexpected_status=True, timeout=httpx.Timeout(60))
+    body = models.CreateWorkspace(name="retiring soon", runtime=HERMES_BYOK["runtime"], model=HERMES_BYOK["model"])
+    kept = create.sync(client=client, body=body)
+    soon = (today() + timedelta(days=10)).isoformat()
+    dated = f"{BUNDLED}\nlifecycle:\n  - model: {HERMES_BYOK['model']}\n    retires_on: {soon}\n"
+
+    dry = publish.sync_detailed(client=client, body=models.PublishManifest(manifest=dated, dry_run=True))
+    assert dry.status_code == 200 and not dry.parsed.impact.blocking  # a warning, not a refusal
+    warned = dry.parsed.impact.workspaces
+    assert warned.counts.retiring >= 1
+    retiring = {change.id: change for change in warned.retiring}
+    assert isinstance(retiring[kept.id], models.WorkspaceChangeOut)
+    assert (retiring[kept.id].retires_on, retiring[kept.id].code) == (soon, "MODEL_RETIRED")
+
+    window = lifecycle.sync(client=client, within=30)
+    assert isinstance(window, models.LifecycleOut) and window.changes == []  # the dry run published nothing
+    in_force = lifecycle.sync(client=client, on=date(2026, 1, 1))
+    assert isinstance(in_force, models.LifecycleOut) and in_force.on == "2026-01-01"
 
 
 def test_every_operation_is_generated_under_its_short_name(generated: ModuleType) -> None:

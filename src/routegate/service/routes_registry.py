@@ -16,11 +16,11 @@ from routegate.templates import Template
 
 from .auth import require_access
 from .http_errors import ServiceCode, ServiceError, refusals
+from .publication_schemas import PublishOut
 from .schemas import (
     CheckModel,
     DecisionOut,
     HealthOut,
-    PublishOut,
     RegistryOut,
     RuntimeOut,
     TemplatesOut,

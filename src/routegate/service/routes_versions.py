@@ -12,7 +12,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from .auth import require_access
 from .http_errors import ServiceCode, refusals
-from .schemas import ActivateVersion, PublishManifest, PublishOut, VersionPage
+from .publication_schemas import PublishOut
+from .schemas import ActivateVersion, PublishManifest, VersionPage
 from .state import service_state
 
 __all__ = ["router"]

@@ -35,7 +35,6 @@ __all__ = [
     "ErrorOut",
     "HealthOut",
     "PublishManifest",
-    "PublishOut",
     "RegistryOut",
     "RuntimeEnvOut",
     "RuntimeOut",
@@ -417,63 +416,3 @@ class VersionOut(BaseModel):
 class VersionPage(BaseModel):
     items: list[VersionOut]
     next_cursor: str | None
-
-
-# The publish gate's report is the publishing module's; extra fields it grows are passed on.
-_OPEN = ConfigDict(extra="allow")
-
-
-class WorkspaceChangeOut(BaseModel):
-    model_config = _OPEN
-
-    id: str
-    name: str
-    runtime: str
-    model: str | None
-    code: str | None
-    provider: str | None
-    billing_mode: str | None
-    previous_provider: str | None
-    previous_billing_mode: str | None
-
-
-class ImpactCountsOut(BaseModel):
-    model_config = _OPEN
-
-    stranded: int
-    billing_changed: int
-    moved_to_platform: int
-    provider_changed: int
-
-
-class ImpactWorkspacesOut(BaseModel):
-    model_config = _OPEN
-
-    checked: int
-    stranded: list[WorkspaceChangeOut]
-    billing_changed: list[WorkspaceChangeOut]
-    provider_changed: list[WorkspaceChangeOut]
-    counts: ImpactCountsOut
-
-
-class ImpactOut(BaseModel):
-    model_config = _OPEN
-
-    blocking: bool
-    workspaces: ImpactWorkspacesOut
-    diff: dict[str, Any] | None = Field(description="the manifest diff, as ``routegate diff --json`` reports it")
-
-
-class PublishOut(BaseModel):
-    """What a publish, activation or reload did, or for a dry run would do."""
-
-    model_config = _OPEN
-
-    version: int | None = Field(description="the version now active; null for a dry run of a new manifest")
-    fingerprint: str
-    active: bool
-    changed: bool
-    dry_run: bool
-    previous_version: int | None
-    previous_fingerprint: str | None
-    impact: ImpactOut | None

@@ -23,6 +23,7 @@ __all__ = [
     "StoredWorkspace",
     "dated_changes",
     "dated_rows",
+    "runtimes_dated",
     "stages_on",
     "workspaces_dated",
 ]
@@ -144,6 +145,11 @@ def workspaces_dated(
         if key in wanted:
             running.setdefault(key, []).append(workspace.id)
     return tuple(replace(c, workspaces=tuple(running.get((c.entry, c.runtime), ()))) for c in changes)
+
+
+def runtimes_dated(registry: Registry, entry: LifecycleEntry) -> tuple[str, ...]:
+    """The runtimes on which ``entry`` dates something, in the registry's order."""
+    return tuple(runtime for runtime, _, _ in _dated_on(registry, entry))
 
 
 def _governing(registry: Registry, workspace: StoredWorkspace) -> LifecycleEntry | None:

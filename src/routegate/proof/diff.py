@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from routegate.billing import BillingMode
+from routegate.calendar import runtimes_dated
 from routegate.decision import Decision
 from routegate.lifecycle import UNDATED, LifecycleEntry
 from routegate.manifest import Provider
@@ -143,11 +144,15 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class LifecycleChange:
-    """A dated entry (keyed by what it names and where) whose dates or successor differ; None: absent."""
+    """A dated model or provider whose governing entry's dates or successor differ on ``runtimes``.
+
+    ``old`` and ``new`` are the entries that date it there under each manifest (None: undated).
+    """
 
     kind: ChangeKind
     old: LifecycleEntry | None
     new: LifecycleEntry | None
+    runtimes: tuple[str, ...]
 
     @property
     def entry(self) -> LifecycleEntry:
@@ -156,12 +161,12 @@ class LifecycleChange:
         return entry
 
     def __str__(self) -> str:
-        where = ", ".join(self.entry.runtimes) or "every runtime"
-        return f"{self.entry.subject} on {where}: {_dated(self.old)} -> {_dated(self.new)}"
+        return f"{self.entry.subject} on {', '.join(self.runtimes)}: {_dated(self.old)} -> {_dated(self.new)}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind.value,
+            "runtimes": list(self.runtimes),
             "old": None if self.old is None else self.old.to_data(),
             "new": None if self.new is None else self.new.to_data(),
         }
@@ -175,13 +180,10 @@ def _dated(entry: LifecycleEntry | None) -> str:
 
 
 def _lifecycle_changes(old: Registry, new: Registry) -> tuple[LifecycleChange, ...]:
-    """Entries matched by (model, provider, runtimes); the first difference found names the kind."""
-
-    def keyed(registry: Registry) -> dict[tuple[object, ...], LifecycleEntry]:
-        return {(e.model, e.provider, e.runtimes): e for e in registry.manifest.lifecycle}
-
-    before, after = keyed(old), keyed(new)
-    found = []
+    """Per runtime, the entry dating each model or provider under OLD and under NEW; the first field
+    that differs names the kind, and the runtimes where the same two entries differ are one change."""
+    before, after = _governing_entries(old), _governing_entries(new)
+    grouped: dict[tuple[ChangeKind, LifecycleEntry | None, LifecycleEntry | None], list[str]] = {}
     for key in dict.fromkeys((*before, *after)):
         was, now = before.get(key), after.get(key)
         for kind, field in (
@@ -190,9 +192,18 @@ def _lifecycle_changes(old: Registry, new: Registry) -> tuple[LifecycleChange, .
             (ChangeKind.SUCCESSOR_CHANGED, "successor"),
         ):
             if getattr(was, field, None) != getattr(now, field, None):
-                found.append(LifecycleChange(kind, was, now))
+                grouped.setdefault((kind, was, now), []).append(key[1])
                 break
-    return tuple(found)
+    return tuple(LifecycleChange(kind, was, now, tuple(runtimes)) for (kind, was, now), runtimes in grouped.items())
+
+
+def _governing_entries(registry: Registry) -> dict[tuple[str, str], LifecycleEntry]:
+    """(what an entry dates, runtime) -> the entry that dates it there (the first declared)."""
+    found: dict[tuple[str, str], LifecycleEntry] = {}
+    for entry in registry.lifecycle.entries:
+        for runtime in runtimes_dated(registry, entry):
+            found.setdefault((entry.subject, runtime), entry)
+    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,7 @@ def dated_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ser
     folder: Path = tmp_path_factory.mktemp("console-lifecycle")
     for server in _serve(folder, None):
         with server.client() as http:
-            dated = []
+            dated: list[str] = []
             for number, (runtime, model) in enumerate([("hermes", OLD), ("hermes", NEW), ("openclaw", OLD)] * 3):
                 made = http.post("/workspaces", json={"name": f"ws {number}", "runtime": runtime, "model": model})
                 assert made.status_code == 201, made.text

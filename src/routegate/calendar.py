@@ -2,17 +2,17 @@
 
 ``routegate lifecycle``, ``GET /registry/lifecycle`` and the console read the same
 lists: for every runtime a dated entry holds on, the ids it dates there, the
-stage they reach, the day, the successor, and (given the stored workspaces) the
-workspaces that run them. Retirement strands those workspaces; deprecation
-leaves them working and refuses new ones.
+stage they reach, the day and the successor; and :class:`DatedRows`, which
+stored workspaces run them, as columns an index answers. Retirement strands
+those workspaces; deprecation leaves them working and refuses new ones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
-from typing import Any, Protocol
+from typing import Any
 
 from routegate.lifecycle import UNDATED, LifecycleEntry, Stage
 from routegate.registry import Registry
@@ -20,26 +20,11 @@ from routegate.registry import Registry
 __all__ = [
     "DatedChange",
     "DatedRows",
-    "StoredWorkspace",
     "dated_changes",
     "dated_rows",
     "runtimes_dated",
     "stages_on",
-    "workspaces_dated",
 ]
-
-
-class StoredWorkspace(Protocol):
-    """What the calendar reads of a stored workspace (:class:`routegate.publishing.StoredWorkspace` has it)."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def runtime(self) -> str: ...
-    @property
-    def model(self) -> str | None: ...
-    @property
-    def auth_env(self) -> frozenset[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,32 +118,9 @@ def stages_on(registry: Registry, day: date) -> tuple[DatedChange, ...]:
     return tuple(sorted(latest.values(), key=lambda change: (change.on, change.runtime)))
 
 
-def workspaces_dated(
-    registry: Registry, changes: Iterable[DatedChange], workspaces: Iterable[StoredWorkspace]
-) -> tuple[DatedChange, ...]:
-    """``changes`` with the stored workspaces each one dates (the workspaces are read once)."""
-    changes = tuple(changes)
-    wanted = {(change.entry, change.runtime) for change in changes}
-    running: dict[tuple[LifecycleEntry | None, str], list[str]] = {}
-    for workspace in workspaces:
-        key = (_governing(registry, workspace), workspace.runtime)
-        if key in wanted:
-            running.setdefault(key, []).append(workspace.id)
-    return tuple(replace(c, workspaces=tuple(running.get((c.entry, c.runtime), ()))) for c in changes)
-
-
 def runtimes_dated(registry: Registry, entry: LifecycleEntry) -> tuple[str, ...]:
     """The runtimes on which ``entry`` dates something, in the registry's order."""
     return tuple(runtime for runtime, _, _ in _dated_on(registry, entry))
-
-
-def _governing(registry: Registry, workspace: StoredWorkspace) -> LifecycleEntry | None:
-    if not workspace.model or not registry.supports(workspace.runtime):
-        return None
-    decision = registry.check(workspace.runtime, workspace.model, workspace.auth_env, on=UNDATED)
-    if decision.provider is None:
-        return None
-    return registry.lifecycle.governing(workspace.runtime, decision.model, decision.provider.name)
 
 
 def _stages(entry: LifecycleEntry) -> Iterator[tuple[Stage, date]]:

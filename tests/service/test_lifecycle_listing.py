@@ -220,7 +220,7 @@ def test_each_change_counts_and_links_the_rows_it_reaches(fleet: Fleet, capsys: 
     argv = ["--manifest", str(fleet.manifest), "--database-url", fleet.url, "--on", "2026-05-01", "--within", "200"]
     assert main(["lifecycle", *argv, "--json"]) == 1  # a retirement strands workspaces
     listed = json.loads(capsys.readouterr().out)["changes"]
-    assert [len(c["workspaces"]) for c in listed] == [c["workspace_count"] for c in changes]
+    assert listed == changes  # the CLI reads what the service shows
 
 
 def test_no_lifecycle_query_scans_the_workspace_table(fleet: Fleet) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from ._common import Exit, Output, Subparsers, add_command, calendar_day, registry_from, require_service_extra
 
@@ -33,44 +34,51 @@ def cmd_lifecycle(args: argparse.Namespace, out: Output) -> int:
     start = args.on or today()
     end = start + timedelta(days=DEFAULT_WITHIN if args.within is None else args.within)
     changes = stages_on(registry, start) if state_only else dated_changes(registry, start, end)
-    if args.database_url is not None:
-        changes = _with_workspaces(registry, changes, args.database_url)
-    stranding = any(change.strands and change.workspaces for change in changes)
+    if args.database_url is None:
+        shown = [change.to_dict() for change in changes]
+    else:
+        shown = _with_workspaces(registry, changes, args.database_url)
+    stranding = any(change["strands"] for change in shown)
     if out.as_json:
         span = {"on": start.isoformat()} if state_only else {"from": start.isoformat(), "to": end.isoformat()}
-        out.json({**span, "changes": [change.to_dict() for change in changes], "strands": stranding})
+        out.json({**span, "changes": shown, "strands": stranding})
     else:
         heading = f"as of {start}" if state_only else f"from {start} to {end}"
-        _print(changes, heading, "since " if state_only else "", args.database_url is not None, out)
+        _print(shown, heading, "since " if state_only else "", out)
     return Exit.NO if stranding else Exit.OK
 
 
-def _with_workspaces(registry: Registry, changes: tuple[DatedChange, ...], url: str) -> tuple[DatedChange, ...]:
+def _with_workspaces(registry: Registry, changes: tuple[DatedChange, ...], url: str) -> list[dict[str, Any]]:
+    """The changes as ``GET /registry/lifecycle`` shows them: with the workspaces each reaches, from the indexes."""
     require_service_extra("lifecycle --database-url")
-    from routegate.calendar import workspaces_dated
-    from routegate.service.store import stored_workspaces
+    from routegate.service.console.workspace_pages import LISTED_WORKSPACES, reached
+    from routegate.service.listing import dated_workspaces
 
     from .fleet import version_store
 
     with version_store(url, read_only=True) as versions, versions.database.sessions() as session:
-        return workspaces_dated(registry, changes, stored_workspaces(session))
+        return reached(partial(dated_workspaces, session, listed=LISTED_WORKSPACES), registry, changes)
 
 
-def _print(changes: tuple[DatedChange, ...], heading: str, since: str, counted: bool, out: Output) -> None:
+def _print(changes: list[dict[str, Any]], heading: str, since: str, out: Output) -> None:
     if not changes:
         out.line(f"no model is deprecated or retired {heading}")
         return
     for change in changes:
-        what = ", ".join(change.ids) or "(no menu ids)"
-        if change.pattern is not None:
-            what += f" and any id {change.entry.provider}'s pattern {change.pattern} routes"
-        successor = f" -> {change.entry.successor}" if change.entry.successor else " (no successor named)"
-        tone = "no" if change.strands else "warn"
-        out.line(f"{since}{change.on}  {out.paint(change.stage.value, tone):<10}  {change.runtime}: {what}{successor}")
-        if counted:
-            verb = "strands" if change.strands else "keeps working, refused to new ones:"
-            shown = ", ".join(change.workspaces[:10]) + (" ..." if len(change.workspaces) > 10 else "")
-            out.line(f"    {verb} {len(change.workspaces)} workspace(s){': ' + shown if shown else ''}")
+        what = ", ".join(change["ids"]) or "(no menu ids)"
+        if change["pattern"] is not None:
+            what += f" and any id {change['provider']}'s pattern {change['pattern']} routes"
+        successor = f" -> {change['successor']}" if change["successor"] else " (no successor named)"
+        tone = "no" if change["stage"] == "retired" else "warn"
+        out.line(
+            f"{since}{change['on']}  {out.paint(change['stage'], tone):<10}  {change['runtime']}: {what}{successor}"
+        )
+        count = change.get("workspace_count")
+        if count is not None:
+            verb = "strands" if change["stage"] == "retired" else "keeps working, refused to new ones:"
+            listed = change["workspaces"][:10]
+            more = " ..." if count > len(listed) else ""
+            out.line(f"    {verb} {count} workspace(s){': ' + ', '.join(listed) + more if listed else ''}")
 
 
 def _days(text: str) -> int:

@@ -42,6 +42,7 @@ __all__ = [
     "Matching",
     "cursor_of",
     "dated_filter",
+    "dated_workspaces",
     "seq_of",
     "workspace_dict",
     "workspace_view",
@@ -94,6 +95,18 @@ def dated_filter(rows: DatedRows) -> ColumnElement[bool]:
         term = and_(Workspace.runtime == runtime, Workspace.provider == provider)
         reached.append(and_(term, Workspace.model.not_in(exempt)) if exempt else term)
     return or_(*reached) if reached else false()
+
+
+def dated_workspaces(session: Session, rows: DatedRows, *, listed: int) -> tuple[int, list[str]]:
+    """How many stored workspaces ``rows`` reaches (counted up to :data:`COUNT_CAP` + 1) and the ids
+    of the ``listed`` newest, read from the lifecycle indexes."""
+    if not rows:
+        return 0, []
+    reached = dated_filter(rows)
+    counted = select(Workspace.seq).where(reached).limit(COUNT_CAP + 1).subquery()
+    count = session.scalar(select(func.count()).select_from(counted)) or 0
+    newest = select(Workspace.id).where(reached).order_by(Workspace.seq.desc()).limit(listed)
+    return count, list(session.scalars(newest))
 
 
 def cursor_of(seq: int) -> str:

@@ -11,6 +11,7 @@ lifecycle indexes, a few (runtime, model) and (runtime, provider) pairs, never t
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -98,11 +99,11 @@ def lifecycle(
     start = today() if on is None else on
     end = start + timedelta(days=DEFAULT_WITHIN if within is None else within)
     changes = stages_on(registry, start) if state_only else dated_changes(registry, start, end)
-    store = service.store if may_read_workspaces(request) else None
+    read = partial(service.store.dated, listed=LISTED_WORKSPACES) if may_read_workspaces(request) else None
     return {
         "fingerprint": registry.fingerprint,
         "on": start.isoformat() if state_only else None,
         "from": None if state_only else start.isoformat(),
         "to": None if state_only else end.isoformat(),
-        "changes": reached(store, registry, changes),
+        "changes": reached(read, registry, changes),
     }

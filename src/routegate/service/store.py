@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, exists, func, select
+from sqlalchemy import Connection, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -47,7 +47,17 @@ from .db import (
 from .decision_log import DecisionLog, Entry
 from .http_errors import ServiceCode, ServiceError
 from .idempotency import KeyedRequest, claim
-from .listing import COUNT_CAP, CURSOR, Listing, Matching, cursor_of, dated_filter, workspace_dict, workspace_view
+from .listing import (
+    COUNT_CAP,
+    CURSOR,
+    Listing,
+    Matching,
+    cursor_of,
+    dated_filter,
+    dated_workspaces,
+    workspace_dict,
+    workspace_view,
+)
 
 __all__ = ["DecisionOutdated", "Store", "stored_workspaces"]
 
@@ -349,16 +359,9 @@ class Store:
             return matching.page(session, filters, limit, older_than, newer_than)
 
     def dated(self, rows: DatedRows, *, listed: int) -> tuple[int, list[str]]:
-        """How many stored workspaces ``rows`` reaches (counted up to :attr:`COUNT_CAP` + 1) and the
-        ids of the ``listed`` newest, read from the lifecycle indexes."""
-        if not rows:
-            return 0, []
-        reached = dated_filter(rows)
+        """How many stored workspaces ``rows`` reaches, and the newest (see :func:`.listing.dated_workspaces`)."""
         with self.database.read() as session:
-            counted = select(Workspace.seq).where(reached).limit(COUNT_CAP + 1).subquery()
-            count = session.scalar(select(func.count()).select_from(counted)) or 0
-            newest = select(Workspace.id).where(reached).order_by(Workspace.seq.desc()).limit(listed)
-            return count, list(session.scalars(newest))
+            return dated_workspaces(session, rows, listed=listed)
 
 
 def _created(admission: Admission, fingerprint: str, manifest_version: int, now: datetime) -> dict[str, Any]:

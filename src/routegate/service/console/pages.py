@@ -7,6 +7,7 @@ whole); the create page's live check and create go through the JSON API.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import partial
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -23,7 +24,7 @@ from routegate.service.console.views import (
     runtime_view,
     template_options,
 )
-from routegate.service.console.workspace_pages import reached
+from routegate.service.console.workspace_pages import LISTED_WORKSPACES, reached
 
 __all__ = ["MAX_MODEL_LENGTH", "router"]
 
@@ -116,15 +117,17 @@ def lifecycle_page(
     registry = state.registry
     start = today() if on is None else on
     end = start + timedelta(days=within)
-    store = state.store if viewer.signed_in or not viewer.token_required else None
+    read = (
+        partial(state.store.dated, listed=LISTED_WORKSPACES) if viewer.signed_in or not viewer.token_required else None
+    )
     return render(
         registry,
         "lifecycle",
         viewer,
         title="Model lifecycle",
-        in_force=reached(store, registry, stages_on(registry, start)),
-        changes=reached(store, registry, dated_changes(registry, start, end)),
-        counted=store is not None,
+        in_force=reached(read, registry, stages_on(registry, start)),
+        changes=reached(read, registry, dated_changes(registry, start, end)),
+        counted=read is not None,
         count_cap=state.store.COUNT_CAP,
         dated_link="/ui/workspaces?" + urlencode({"lifecycle": "dated", **({"on": start.isoformat()} if on else {})}),
         start=start,

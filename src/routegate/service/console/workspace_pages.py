@@ -10,10 +10,10 @@ change passes the service's own gates, token and CSRF checks.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields, replace
 from datetime import date
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query
@@ -27,7 +27,7 @@ from routegate.service.console.dependencies import PageViewer, State
 from routegate.service.console.rendering import render
 from routegate.service.console.views import BILLING_LABELS, provider_env_json
 
-__all__ = ["LISTED_WORKSPACES", "PAGE_SIZE", "WorkspaceFilters", "reached", "router", "workspaces_link"]
+__all__ = ["LISTED_WORKSPACES", "PAGE_SIZE", "Reader", "WorkspaceFilters", "reached", "router", "workspaces_link"]
 
 PAGE_SIZE = 20
 _MAX_ID = 200
@@ -120,17 +120,16 @@ def workspaces_link(change: DatedChange) -> str:
     return "/ui/workspaces?" + urlencode(query)
 
 
-class _Counter(Protocol):
-    def dated(self, rows: DatedRows, *, listed: int) -> tuple[int, list[str]]: ...
+Reader = Callable[[DatedRows], tuple[int, list[str]]]
+"""Reads the stored workspaces some rows reach: their count and the newest :data:`LISTED_WORKSPACES` ids."""
 
 
-def reached(store: _Counter | None, registry: Registry, changes: Iterable[DatedChange]) -> list[dict[str, Any]]:
-    """Each change as the API shows it, with the stored workspaces it reaches (``store`` None: not read)."""
+def reached(read: Reader | None, registry: Registry, changes: Iterable[DatedChange]) -> list[dict[str, Any]]:
+    """Each change as the API and ``routegate lifecycle`` show it, with the stored workspaces it
+    reaches, its count and the link to their list (``read`` None: the workspaces are not read)."""
     shown = []
     for change in changes:
-        count, newest = (
-            (None, []) if store is None else store.dated(dated_rows(registry, (change,)), listed=LISTED_WORKSPACES)
-        )
+        count, newest = (None, []) if read is None else read(dated_rows(registry, (change,)))
         answer = replace(change, workspaces=tuple(newest)).to_dict()
         answer.update(
             workspace_count=count, workspaces_link=workspaces_link(change), strands=change.strands and bool(count)

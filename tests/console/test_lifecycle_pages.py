@@ -123,3 +123,26 @@ def test_the_lifecycle_views_pass_axe_and_fit(
             "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert overflow <= 0, f"{path} scrolls sideways by {overflow}px"
+
+
+def test_a_dry_run_publish_warns_of_retirements_and_lists_the_date_changes(
+    lifecycle_tab: Tab, dated_server: tuple[Server, list[str]]
+) -> None:
+    page = lifecycle_tab.page
+    later = today() + timedelta(days=20)
+    candidate = f"{DATED}  - model: {NEW}\n    runtimes: [hermes]\n    retires_on: {later}\n"
+    lifecycle_tab.goto("/ui/registry/versions")
+    page.get_by_label("Manifest (providers.yaml)").fill(candidate)
+    page.get_by_role("button", name="Dry run").click()
+    expect(page.locator("#outcome")).to_contain_text("Dry run: nothing was changed")
+    impact = page.locator("#impact")
+    expect(impact).to_have_attribute("data-blocking", "no")  # a warning, not a refusal
+    expect(impact.locator('[data-count="retiring"]')).to_have_text("6")  # kimi-k2.5's three and kimi-k2.6's three
+    retiring = impact.locator('table[data-kind="retiring"] tbody tr')
+    expect(retiring).to_have_count(6)
+    expect(impact.locator('table[data-kind="retiring"]')).to_contain_text(f"MODEL_RETIRED from {later}")
+    expect(impact.locator('table[data-kind="retiring"]')).to_contain_text(f"MODEL_RETIRED from {RETIRES_ON}")
+    dated = page.locator('#lifecycle-diff li[data-kind="retired"]')
+    expect(dated).to_have_count(1)
+    expect(dated).to_contain_text(f"model {NEW} on hermes: undated → retires on {later}")
+    assert lifecycle_tab.accessibility_violations() == []

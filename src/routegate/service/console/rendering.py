@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from routegate.publishing import RETIREMENT_WARNING_DAYS
 from routegate.registry import Registry
 from routegate.service.console.dependencies import Viewer
 from routegate.service.console.views import BILLING_LABELS
@@ -83,6 +84,7 @@ _ENV = Environment(
 _ENV.globals["static"] = _static_url
 _ENV.globals["nav"] = NAV
 _ENV.globals["billing_labels"] = {mode.value: label for mode, label in BILLING_LABELS.items()}
+_ENV.globals["retirement_warning_days"] = RETIREMENT_WARNING_DAYS
 
 
 def render(registry: Registry, page: str, viewer: Viewer, *, status: int = 200, **context: Any) -> HTMLResponse:

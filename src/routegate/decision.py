@@ -17,14 +17,17 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from routegate.billing import PLATFORM, BillingMode, billing_mode_for
 from routegate.codes import Code
-from routegate.lifecycle import LifecycleEntry, Stage
-from routegate.manifest import Provider, Runtime
 from routegate.resolution import Ambiguity, Derivation, Miss, RuntimeIndex, display_id, nearest_names
+
+if TYPE_CHECKING:
+    from datetime import date
+
+    from routegate.lifecycle import LifecycleEntry
+    from routegate.manifest import Provider, Runtime
 
 __all__ = [
     "EXTERNAL_RUNTIME",
@@ -457,6 +460,8 @@ def on_date(decision: Decision, entry: LifecycleEntry, on: date) -> Decision:
     A deprecated model keeps its provider, payer and env names, so the call gate can go on
     admitting an existing workspace's calls (:attr:`Decision.admits_existing`); a retired one keeps none.
     """
+    from routegate.lifecycle import Stage  # only a manifest that dates something gets here
+
     stage = entry.stage(on)
     if stage is Stage.ACTIVE:
         return decision

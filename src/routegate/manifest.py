@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from routegate._fingerprint import fingerprint
 from routegate.billing import PLATFORM, is_platform_keyed, platform_disguise
 from routegate.errors import InvalidManifest, Problem, UnreadableManifest
-from routegate.lifecycle import LifecycleEntry
+
+if TYPE_CHECKING:
+    from routegate.lifecycle import LifecycleEntry
 
 __all__ = [
     "Arm",
@@ -121,7 +123,7 @@ class Manifest:
             name: Runtime(name, tuple(Arm(providers[a["name"]], tuple(a["models"] or ())) for a in r["providers"]))
             for name, r in data["runtimes"].items()
         }
-        lifecycle = tuple(LifecycleEntry.from_data(entry) for entry in data.get("lifecycle", ()))
+        lifecycle = _lifecycle(data)
         return cls(data["schema_version"], MappingProxyType(providers), MappingProxyType(runtimes), source, lifecycle)
 
     def to_data(self) -> dict[str, Any]:
@@ -144,6 +146,15 @@ class Manifest:
         if self.lifecycle:  # left out when empty, so a manifest without dates keeps its fingerprint
             data["lifecycle"] = [entry.to_data() for entry in self.lifecycle]
         return data
+
+
+def _lifecycle(data: Mapping[str, Any]) -> tuple[LifecycleEntry, ...]:
+    """The dated facts; the lifecycle module loads only for a manifest that dates something."""
+    if not data.get("lifecycle"):
+        return ()
+    from routegate.lifecycle import LifecycleEntry
+
+    return tuple(LifecycleEntry.from_data(entry) for entry in data["lifecycle"])
 
 
 _ATTRIBUTES = {"platform_keyed": "declared_platform_keyed"}

@@ -8,16 +8,17 @@ automaton pass however many providers the catalog holds.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from routegate import _re2
 from routegate._ids import UNSERVABLE, UPSTREAM_SEPARATORS
-from routegate._prefixes import PrefixFilter
-from routegate._suggest import SuggestionIndex
 from routegate.errors import AmbiguousModel, EmptyModel, InvalidManifest, NotNamespaced, Problem, Unroutable
 from routegate.manifest import Provider, Runtime
+
+if TYPE_CHECKING:
+    from routegate._suggest import SuggestionIndex
 
 __all__ = [
     "Ambiguity",
@@ -35,6 +36,8 @@ __all__ = [
 
 def nearest_names(text: str, names: Iterable[str], limit: int = 3) -> tuple[str, ...]:
     """The ``names`` most like ``text`` (Dice similarity of letter pairs), best first, ties in given order."""
+    from routegate._suggest import SuggestionIndex
+
     return SuggestionIndex(tuple(names)).nearest(text, limit)
 
 
@@ -104,7 +107,8 @@ class RuntimeIndex:
     __slots__ = (
         "_exact",
         "_matcher",
-        "_prefilter",
+        "_may_match",
+        "_patterns",
         "_prefix_derivations",
         "_providers",
         "_single_owner",
@@ -133,7 +137,9 @@ class RuntimeIndex:
             # Validation refuses such a manifest: only one built by hand, unvalidated, gets here.
             where = f"runtimes.{runtime.name}.providers[{error.position}]"
             raise InvalidManifest([Problem(where, f"does not fit in the runtime's RE2 set ({error.reason})")]) from None
-        self._prefilter = PrefixFilter.of(patterns)
+        self._patterns = patterns
+        self._may_match: Callable[[str], bool] = self._first_search
+        """Whether any pattern may match an id: False only when none can (see :meth:`_first_search`)."""
         self._prefix_derivations = tuple(Derivation(p, "prefix", (p.name,)) for p in self._providers)
         self._suggestions: SuggestionIndex | None = None
         self._single_owner: dict[str, Derivation] = {}
@@ -151,8 +157,26 @@ class RuntimeIndex:
         """
         suggestions = self._suggestions
         if suggestions is None:
+            from routegate._suggest import SuggestionIndex
+
             suggestions = self._suggestions = SuggestionIndex(self.menu)
         return suggestions.nearest(model, limit)
+
+    def _first_search(self, model: str) -> bool:
+        """The first id searched for is left to RE2; the second builds the patterns' literal-prefix filter.
+
+        The filter pays only over many searches, and reading patterns' syntax costs more than one
+        search: a one-shot decision never builds it.
+        """
+        self._may_match = self._build_filter
+        return True
+
+    def _build_filter(self, model: str) -> bool:
+        from routegate._prefixes import PrefixFilter
+
+        prefilter = PrefixFilter.of(self._patterns)
+        self._may_match = _anything if prefilter is None else prefilter.may_match
+        return self._may_match(model)
 
     def prefix_matches(self, model: str) -> tuple[Provider, ...]:
         """The native providers whose pattern matches somewhere in ``model`` (search semantics)."""
@@ -178,7 +202,7 @@ class RuntimeIndex:
             if len(authed) == 1:
                 return Derivation(authed[0], "exact_auth_env", names)
             return Derivation(owners[0], "exact_first_declared", names)
-        if self._prefilter is not None and not self._prefilter.may_match(model):
+        if not self._may_match(model):
             return Miss.NO_MATCH
         hits: list[int] | None = self._matcher.Match(model)
         if not hits:
@@ -193,6 +217,11 @@ class RuntimeIndex:
         if len(authed) > 1:
             return Ambiguity(matches, tuple(p.name for p in authed), over_authed=True)
         return Ambiguity(matches, names, over_authed=False)
+
+
+def _anything(model: str) -> bool:
+    """The filter of patterns some of which have no literal prefix: any id may match them."""
+    return True
 
 
 def derive(index: RuntimeIndex, model: str, auth_env: frozenset[str]) -> Derivation:

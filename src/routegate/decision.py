@@ -17,14 +17,15 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
 
 from routegate.billing import PLATFORM, BillingMode, billing_mode_for
 from routegate.codes import Code
 from routegate.resolution import Ambiguity, Derivation, Miss, RuntimeIndex, display_id, nearest_names
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from datetime import date
+    from typing import Any
 
     from routegate.lifecycle import LifecycleEntry
     from routegate.manifest import Provider, Runtime

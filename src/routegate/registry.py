@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache, partial
-from typing import TYPE_CHECKING
 
 from routegate.billing import BillingMode, billing_mode_for
 from routegate.decision import (
@@ -35,6 +34,7 @@ from routegate.resolution import (
     servable,
 )
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from datetime import date
     from os import PathLike

@@ -8,16 +8,19 @@ automaton pass however many providers the catalog holds.
 from __future__ import annotations
 
 import enum
+from collections import namedtuple
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
 
 from routegate import _re2
 from routegate._ids import UNSERVABLE, UPSTREAM_SEPARATORS
 from routegate.errors import AmbiguousModel, EmptyModel, InvalidManifest, NotNamespaced, Problem, Unroutable
 from routegate.manifest import Provider, Runtime
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
+    from typing import NamedTuple
+
     from routegate._suggest import SuggestionIndex
 
 __all__ = [
@@ -251,16 +254,20 @@ def _distinguishing_env(providers: tuple[Provider, ...]) -> str:
     return "; ".join(hints)
 
 
-class Upstream(NamedTuple):
-    """Where the platform's LLM proxy sends a namespaced id: ``vendor/model``.
+if TYPE_CHECKING:
 
-    A named tuple rather than a dataclass: the proxy asks this for every request,
-    and a tuple is built in half the time.
-    """
+    class Upstream(NamedTuple):
+        vendor: str
+        model: str
+        provider: Provider
 
-    vendor: str
-    model: str
-    provider: Provider
+else:  # the same named tuple, built without importing typing
+    Upstream = namedtuple("Upstream", ("vendor", "model", "provider"), module=__name__)
+Upstream.__doc__ = """Where the platform's LLM proxy sends a namespaced id: ``vendor/model``.
+
+A named tuple rather than a dataclass: the proxy asks this for every request,
+and a tuple is built in half the time.
+"""
 
 
 _new_tuple = tuple.__new__

@@ -39,6 +39,9 @@ NEVER_IN_A_CACHED_DECISION = {
     "routegate._lifecycle_rules",
     "routegate.proof.diff",
     "routegate.publishing",
+    # standard library modules a decision has no use for
+    "typing",
+    "pathlib",
 }
 
 

@@ -111,8 +111,8 @@ class Decision:
     _runtime: str
     _model: str
     _verdict: _Verdict
-    _reason: str
-    _suggestions: tuple[str, ...]
+    _reason: str | None
+    _suggestions: tuple[str, ...] | None
 
     def __init__(
         self,
@@ -198,20 +198,18 @@ class Decision:
     @property
     def reason(self) -> str:
         """Why, in words a person can act on."""
-        try:
-            return self._reason
-        except AttributeError:
-            self._reason = self._verdict.explain(self)
-            return self._reason
+        reason = self._reason
+        if reason is None:
+            reason = self._reason = self._verdict.explain(self)
+        return reason
 
     @property
     def suggestions(self) -> tuple[str, ...]:
         """For an unregistered model, the menu ids most like it."""
-        try:
-            return self._suggestions
-        except AttributeError:
-            self._suggestions = self._verdict.suggest(self._model)
-            return self._suggestions
+        suggestions = self._suggestions
+        if suggestions is None:
+            suggestions = self._suggestions = self._verdict.suggest(self._model)
+        return suggestions
 
     def _fields(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in _FIELDS)
@@ -259,6 +257,7 @@ def _decided(runtime: str, model: str, verdict: _Verdict) -> Decision:
     decision._runtime = runtime
     decision._model = model
     decision._verdict = verdict
+    decision._reason = decision._suggestions = None  # None: not read yet
     return decision
 
 

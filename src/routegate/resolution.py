@@ -21,8 +21,6 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from typing import NamedTuple
 
-    from routegate._suggest import SuggestionIndex
-
 __all__ = [
     "Ambiguity",
     "Derivation",
@@ -39,9 +37,9 @@ __all__ = [
 
 def nearest_names(text: str, names: Iterable[str], limit: int = 3) -> tuple[str, ...]:
     """The ``names`` most like ``text`` (Dice similarity of letter pairs), best first, ties in given order."""
-    from routegate._suggest import SuggestionIndex
+    from routegate._suggest import nearest
 
-    return SuggestionIndex(tuple(names)).nearest(text, limit)
+    return nearest(tuple(names), text, limit)
 
 
 def servable(model: str) -> bool:
@@ -111,11 +109,11 @@ class RuntimeIndex:
         "_exact",
         "_matcher",
         "_may_match",
+        "_nearest",
         "_patterns",
         "_prefix_derivations",
         "_providers",
         "_single_owner",
-        "_suggestions",
         "menu",
         "menu_ids",
         "runtime",
@@ -144,7 +142,8 @@ class RuntimeIndex:
         self._may_match: Callable[[str], bool] = self._first_search
         """Whether any pattern may match an id: False only when none can (see :meth:`_first_search`)."""
         self._prefix_derivations = tuple(Derivation(p, "prefix", (p.name,)) for p in self._providers)
-        self._suggestions: SuggestionIndex | None = None
+        self._nearest: Callable[[str, int], tuple[str, ...]] = self._first_nearest
+        """nearest() as the runtime answers it now: a scan, then the index (see :meth:`_first_nearest`)."""
         self._single_owner: dict[str, Derivation] = {}
         """The exact ids' derivations that do not depend on the auth env names, each made when first asked."""
 
@@ -153,17 +152,25 @@ class RuntimeIndex:
         return self._exact.get(model, ())
 
     def nearest(self, model: str, limit: int = 3) -> tuple[str, ...]:
-        """The menu ids most like ``model`` (Dice similarity of letter pairs), best first; ties to the first declared.
+        """The menu ids most like ``model``, best first; ties to the one declared first."""
+        return self._nearest(model, limit)
 
-        The index behind it is built by the first call: a runtime that is only ever
-        admitted to never pays for it.
+    def _first_nearest(self, model: str, limit: int) -> tuple[str, ...]:
+        """The first refusal's suggestions scan the menu; the second builds the index that answers every later one.
+
+        Building the index costs several scans: a runtime only ever admitted, or refused once (a one-shot
+        command), never pays for it.
         """
-        suggestions = self._suggestions
-        if suggestions is None:
-            from routegate._suggest import SuggestionIndex
+        from routegate._suggest import nearest
 
-            suggestions = self._suggestions = SuggestionIndex(self.menu)
-        return suggestions.nearest(model, limit)
+        self._nearest = self._build_nearest
+        return nearest(self.menu, model, limit)
+
+    def _build_nearest(self, model: str, limit: int) -> tuple[str, ...]:
+        from routegate._suggest import SuggestionIndex
+
+        self._nearest = SuggestionIndex(self.menu).nearest
+        return self._nearest(model, limit)
 
     def _first_search(self, model: str) -> bool:
         """The first id searched for is left to RE2; the second builds the patterns' literal-prefix filter.

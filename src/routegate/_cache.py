@@ -19,13 +19,16 @@ usable key the cache is off.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import os
 import stat
-from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["read", "write"]
 
@@ -40,31 +43,35 @@ _KEEP = 32  # entries kept; the least recently written go first
 _TAG = b"routegate manifest cache 1\0"
 
 
-def _folder() -> Path | None:
+# Paths are plain strings: a one-shot command's cache hit should not pay for importing pathlib.
+
+
+def _folder() -> str | None:
     configured = os.environ.get("ROUTEGATE_CACHE_DIR")
     if configured is not None:
-        return None if configured in ("", "off") else Path(configured)
+        return None if configured in ("", "off") else configured
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "routegate"
+    return os.path.join(base, "routegate")
 
 
-def _key_path(folder: Path) -> Path | None:
+def _key_path(folder: str) -> str | None:
     """Where the key lives; None when that would be inside the cache folder (the key must not sit beside entries)."""
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    path = Path(base) / "routegate" / "cache.key"
-    if path.resolve().is_relative_to(folder.resolve()):
+    path = os.path.join(base, "routegate", "cache.key")
+    resolved, within = os.path.realpath(path), os.path.realpath(folder)
+    if os.path.commonpath((resolved, within)) == within:
         return None
     return path
 
 
-def _key(folder: Path, *, create: bool) -> bytes | None:
+def _key(folder: str, *, create: bool) -> bytes | None:
     path = _key_path(folder)
     if path is None:
         return None
     return _read_key(path) or (_create_key(path) if create else None)
 
 
-def _read_key(path: Path) -> bytes | None:
+def _read_key(path: str) -> bytes | None:
     """The key, if it is a regular file of ours that nobody else can read or write."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
@@ -82,12 +89,12 @@ def _read_key(path: Path) -> bytes | None:
     return key if len(key) == _KEY_BYTES else None
 
 
-def _create_key(path: Path) -> bytes | None:
+def _create_key(path: str) -> bytes | None:
     import secrets  # deferred: only the first write ever creates a key
 
     key = secrets.token_bytes(_KEY_BYTES)
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     except FileExistsError:
         return _read_key(path)  # another process made it first
@@ -102,9 +109,10 @@ def _rules_digest() -> bytes:
     import importlib.util
 
     digest = hashlib.sha256()
-    here = Path(__file__).parent
+    here = os.path.dirname(__file__)
     for name in _RULES:
-        digest.update((here / name).read_bytes() + b"\0")
+        with open(os.path.join(here, name), "rb") as rule:
+            digest.update(rule.read() + b"\0")
     for library in _LIBRARIES:
         spec = importlib.util.find_spec(library)
         origin = spec.origin if spec is not None and spec.origin else ""
@@ -130,7 +138,8 @@ def read(raw: bytes) -> dict[str, Any] | None:
         return None
     binding = _binding(raw)
     try:
-        mac, _, payload = (folder / f"manifest-{binding.hex()}").read_bytes().partition(b"\n")
+        with open(os.path.join(folder, f"manifest-{binding.hex()}"), "rb") as entry:
+            mac, _, payload = entry.read().partition(b"\n")
     except OSError:
         return None
     if not hmac.compare_digest(mac, _mac(key, binding, payload)):
@@ -150,16 +159,19 @@ def write(raw: bytes, data: dict[str, Any]) -> None:
     binding = _binding(raw)
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
         with tempfile.NamedTemporaryFile("wb", dir=folder, delete=False, suffix=".tmp") as tmp:
             tmp.write(_mac(key, binding, payload) + b"\n" + payload)
-        os.replace(tmp.name, folder / f"manifest-{binding.hex()}")
+        os.replace(tmp.name, os.path.join(folder, f"manifest-{binding.hex()}"))
         _prune(folder)
     except OSError:
         pass
 
 
-def _prune(folder: Path) -> None:
-    entries = sorted(folder.glob("manifest-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+def _prune(folder: str) -> None:
+    with os.scandir(folder) as found:
+        entries = [entry for entry in found if entry.name.startswith("manifest-")]
+    entries.sort(key=lambda entry: entry.stat().st_mtime, reverse=True)
     for stale in entries[_KEEP:]:
-        stale.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(stale.path)

@@ -1,7 +1,11 @@
-"""The menu ids most like a model id: Dice similarity of letter pairs, answered from a bit-set index.
+"""The menu ids most like a model id: Dice similarity of letter pairs, by a scan or from a bit-set index.
 
-Every refusal the CLI or the service shows carries its nearest menu ids, so
-on a menu of thousands the answer must not cost a pass over the menu. Each
+:func:`nearest` is the rule itself, a pass over the menu: what a list asked
+once needs (a one-shot command's refusal, the nearest runtime names), as
+building an index costs several such passes.
+
+Every refusal the service shows carries its nearest menu ids, so on a menu of
+thousands a runtime refused again must not cost a pass over the menu. Each
 letter pair maps to the set of menu positions holding it, kept as one
 integer's bits; the probe's pair counts are added bit-sliced (a few integer
 operations per probe pair, however long the menu), and positions are taken
@@ -11,10 +15,11 @@ count by count, best first, scoring only those that can still rank.
 from __future__ import annotations
 
 from bisect import insort
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from heapq import nsmallest
 from operator import add
 
-__all__ = ["SIMILARITY_PREFIX", "SuggestionIndex", "letter_pairs"]
+__all__ = ["SIMILARITY_PREFIX", "SuggestionIndex", "letter_pairs", "nearest"]
 
 SIMILARITY_PREFIX = 128
 """A probe is compared by this many leading characters only: a hostile id costs no more than a long one."""
@@ -24,6 +29,16 @@ def letter_pairs(text: str) -> frozenset[str]:
     """Adjacent letter pairs, case-folded; a text under two letters stands for itself."""
     folded = text.casefold()
     return frozenset(map(add, folded, folded[1:])) or frozenset((folded,))
+
+
+def nearest(menu: Sequence[str], text: str, limit: int = 3) -> tuple[str, ...]:
+    """The ``limit`` menu ids most like ``text``, best first; equal scores in menu order (a pass over the menu)."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
+    probe = letter_pairs(text[:SIMILARITY_PREFIX])
+    size = len(probe)
+    scored = ((-2 * len(probe & held) / (size + len(held)), i) for i, held in enumerate(map(letter_pairs, menu)))
+    return tuple(menu[position] for _, position in nsmallest(limit, scored))
 
 
 class SuggestionIndex:
@@ -48,7 +63,7 @@ class SuggestionIndex:
         self._everyone = (1 << len(menu)) - 1
 
     def nearest(self, text: str, limit: int = 3) -> tuple[str, ...]:
-        """The ``limit`` menu ids most like ``text``, best first; equal scores in menu order."""
+        """:func:`nearest` of the menu, answered without a pass over it."""
         if limit < 1:
             raise ValueError(f"limit must be at least 1, not {limit}")
         probe = letter_pairs(text[:SIMILARITY_PREFIX])

@@ -17,14 +17,18 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import date
-from typing import Any
 
 from routegate.billing import PLATFORM, BillingMode, billing_mode_for
 from routegate.codes import Code
-from routegate.lifecycle import LifecycleEntry, Stage
-from routegate.manifest import Provider, Runtime
 from routegate.resolution import Ambiguity, Derivation, Miss, RuntimeIndex, display_id, nearest_names
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from datetime import date
+    from typing import Any
+
+    from routegate.lifecycle import LifecycleEntry
+    from routegate.manifest import Provider, Runtime
 
 __all__ = [
     "EXTERNAL_RUNTIME",
@@ -107,8 +111,8 @@ class Decision:
     _runtime: str
     _model: str
     _verdict: _Verdict
-    _reason: str
-    _suggestions: tuple[str, ...]
+    _reason: str | None
+    _suggestions: tuple[str, ...] | None
 
     def __init__(
         self,
@@ -194,20 +198,18 @@ class Decision:
     @property
     def reason(self) -> str:
         """Why, in words a person can act on."""
-        try:
-            return self._reason
-        except AttributeError:
-            self._reason = self._verdict.explain(self)
-            return self._reason
+        reason = self._reason
+        if reason is None:
+            reason = self._reason = self._verdict.explain(self)
+        return reason
 
     @property
     def suggestions(self) -> tuple[str, ...]:
         """For an unregistered model, the menu ids most like it."""
-        try:
-            return self._suggestions
-        except AttributeError:
-            self._suggestions = self._verdict.suggest(self._model)
-            return self._suggestions
+        suggestions = self._suggestions
+        if suggestions is None:
+            suggestions = self._suggestions = self._verdict.suggest(self._model)
+        return suggestions
 
     def _fields(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in _FIELDS)
@@ -255,6 +257,7 @@ def _decided(runtime: str, model: str, verdict: _Verdict) -> Decision:
     decision._runtime = runtime
     decision._model = model
     decision._verdict = verdict
+    decision._reason = decision._suggestions = None  # None: not read yet
     return decision
 
 
@@ -457,6 +460,8 @@ def on_date(decision: Decision, entry: LifecycleEntry, on: date) -> Decision:
     A deprecated model keeps its provider, payer and env names, so the call gate can go on
     admitting an existing workspace's calls (:attr:`Decision.admits_existing`); a retired one keeps none.
     """
+    from routegate.lifecycle import Stage  # only a manifest that dates something gets here
+
     stage = entry.stage(on)
     if stage is Stage.ACTIVE:
         return decision

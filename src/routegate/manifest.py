@@ -9,17 +9,22 @@ authenticated canonical data without it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from os import PathLike
-from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
 from routegate._fingerprint import fingerprint
 from routegate.billing import PLATFORM, is_platform_keyed, platform_disguise
 from routegate.errors import InvalidManifest, Problem, UnreadableManifest
-from routegate.lifecycle import LifecycleEntry
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from os import PathLike
+    from pathlib import Path
+    from typing import Any
+
+    from routegate.lifecycle import LifecycleEntry
 
 __all__ = [
     "Arm",
@@ -121,7 +126,7 @@ class Manifest:
             name: Runtime(name, tuple(Arm(providers[a["name"]], tuple(a["models"] or ())) for a in r["providers"]))
             for name, r in data["runtimes"].items()
         }
-        lifecycle = tuple(LifecycleEntry.from_data(entry) for entry in data.get("lifecycle", ()))
+        lifecycle = _lifecycle(data)
         return cls(data["schema_version"], MappingProxyType(providers), MappingProxyType(runtimes), source, lifecycle)
 
     def to_data(self) -> dict[str, Any]:
@@ -146,6 +151,15 @@ class Manifest:
         return data
 
 
+def _lifecycle(data: Mapping[str, Any]) -> tuple[LifecycleEntry, ...]:
+    """The dated facts; the lifecycle module loads only for a manifest that dates something."""
+    if not data.get("lifecycle"):
+        return ()
+    from routegate.lifecycle import LifecycleEntry
+
+    return tuple(LifecycleEntry.from_data(entry) for entry in data["lifecycle"])
+
+
 _ATTRIBUTES = {"platform_keyed": "declared_platform_keyed"}
 """Document field -> :class:`Provider` attribute, where the names differ."""
 
@@ -163,9 +177,14 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+_BUNDLED = os.path.join(os.path.dirname(__file__), "data", "providers.yaml")
+
+
 def bundled_manifest_path() -> Path:
     """The reference registry routegate ships as its default."""
-    return Path(__file__).parent / "data" / "providers.yaml"
+    from pathlib import Path  # deferred: loading the default manifest needs only its name
+
+    return Path(_BUNDLED)
 
 
 def load_manifest(path: str | PathLike[str] | None = None, *, cached: bool = False) -> Manifest:
@@ -175,23 +194,31 @@ def load_manifest(path: str | PathLike[str] | None = None, *, cached: bool = Fal
     an authenticated local cache entry (see :mod:`routegate._cache`): for one-shot
     commands, where validation would dominate the run time.
     """
-    file = Path(path) if path is not None else bundled_manifest_path()
+    file = _BUNDLED if path is None else _shown(path)
     try:
-        raw = file.read_bytes()
+        with open(file, "rb") as opened:
+            raw = opened.read()
         text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise UnreadableManifest([Problem("<file>", f"cannot read {file}: {error}")], source=str(file)) from error
+        raise UnreadableManifest([Problem("<file>", f"cannot read {file}: {error}")], source=file) from error
     if not cached:
-        return parse_manifest(text, source=str(file))
+        return parse_manifest(text, source=file)
 
     from routegate import _cache
 
     data = _cache.read(raw)
     if data is not None:
-        return Manifest._from_data(data, source=str(file))
-    data = _validated(text, source=str(file))
+        return Manifest._from_data(data, source=file)
+    data = _validated(text, source=file)
     _cache.write(raw, data)
-    return Manifest._from_data(data, source=str(file))
+    return Manifest._from_data(data, source=file)
+
+
+def _shown(path: str | PathLike[str]) -> str:
+    """A given path as pathlib spells it, the way every message and ``source`` names the file."""
+    from pathlib import Path
+
+    return str(Path(path))
 
 
 def parse_manifest(text: str, source: str = "manifest") -> Manifest:

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
 from functools import lru_cache, partial
-from os import PathLike
 
-from routegate._lifecycle_rules import lifecycle_problems
 from routegate.billing import BillingMode, billing_mode_for
 from routegate.decision import (
     FOREIGN_RUNTIMES,
@@ -25,7 +22,6 @@ from routegate.decision import (
 )
 from routegate.decision import check as decide
 from routegate.errors import DeriveError, InvalidManifest, UnknownRuntime
-from routegate.lifecycle import Lifecycle, today
 from routegate.manifest import Arm, Manifest, Provider, load_manifest, parse_manifest
 from routegate.resolution import (
     Derivation,
@@ -37,6 +33,13 @@ from routegate.resolution import (
     nearest_names,
     servable,
 )
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from datetime import date
+    from os import PathLike
+
+    from routegate.lifecycle import Lifecycle
 
 __all__ = ["Explanation", "MenuEntry", "Registry"]
 
@@ -86,8 +89,12 @@ class Registry:
         self._manifest = manifest
         self._runtimes = tuple(manifest.runtimes)
         self._compiled = DecisionIndexes(manifest.runtimes, foreign_runtimes)
-        self._lifecycle = Lifecycle(manifest.lifecycle) if manifest.lifecycle else None
-        if self._lifecycle is not None:
+        self._lifecycle: Lifecycle | None = None
+        if manifest.lifecycle:  # the lifecycle modules load only for a manifest that dates something
+            from routegate._lifecycle_rules import lifecycle_problems
+            from routegate.lifecycle import Lifecycle
+
+            self._lifecycle = Lifecycle(manifest.lifecycle)
             problems = lifecycle_problems(manifest, self._compiled, self._lifecycle)
             if problems:
                 raise InvalidManifest(problems, source=manifest.source)
@@ -200,6 +207,8 @@ class Registry:
     @property
     def lifecycle(self) -> Lifecycle:
         """The manifest's dated facts, indexed (empty when it dates nothing)."""
+        from routegate.lifecycle import Lifecycle
+
         return self._lifecycle or Lifecycle()
 
     def check(self, runtime: str, model: str, auth_env: Iterable[str] = (), on: date | None = None) -> Decision:
@@ -221,7 +230,11 @@ class Registry:
         if self._lifecycle is None or not decision.allowed or decision.provider is None:
             return decision
         entry = self._lifecycle.governing(decision.runtime, decision.model, decision.provider.name)
-        return decision if entry is None else on_date(decision, entry, today() if on is None else on)
+        if entry is None:
+            return decision
+        from routegate.lifecycle import today
+
+        return on_date(decision, entry, today() if on is None else on)
 
     def _decide(self, runtime: str, model: str, auth_env: frozenset[str]) -> Decision:
         return decide(self._compiled, runtime, model, auth_env)

@@ -8,16 +8,18 @@ automaton pass however many providers the catalog holds.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections import namedtuple
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from routegate import _re2
 from routegate._ids import UNSERVABLE, UPSTREAM_SEPARATORS
-from routegate._prefixes import PrefixFilter
-from routegate._suggest import SuggestionIndex
 from routegate.errors import AmbiguousModel, EmptyModel, InvalidManifest, NotNamespaced, Problem, Unroutable
 from routegate.manifest import Provider, Runtime
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import NamedTuple
 
 __all__ = [
     "Ambiguity",
@@ -35,7 +37,9 @@ __all__ = [
 
 def nearest_names(text: str, names: Iterable[str], limit: int = 3) -> tuple[str, ...]:
     """The ``names`` most like ``text`` (Dice similarity of letter pairs), best first, ties in given order."""
-    return SuggestionIndex(tuple(names)).nearest(text, limit)
+    from routegate._suggest import nearest
+
+    return nearest(tuple(names), text, limit)
 
 
 def servable(model: str) -> bool:
@@ -104,11 +108,12 @@ class RuntimeIndex:
     __slots__ = (
         "_exact",
         "_matcher",
-        "_prefilter",
+        "_may_match",
+        "_nearest",
+        "_patterns",
         "_prefix_derivations",
         "_providers",
         "_single_owner",
-        "_suggestions",
         "menu",
         "menu_ids",
         "runtime",
@@ -133,9 +138,12 @@ class RuntimeIndex:
             # Validation refuses such a manifest: only one built by hand, unvalidated, gets here.
             where = f"runtimes.{runtime.name}.providers[{error.position}]"
             raise InvalidManifest([Problem(where, f"does not fit in the runtime's RE2 set ({error.reason})")]) from None
-        self._prefilter = PrefixFilter.of(patterns)
+        self._patterns = patterns
+        self._may_match: Callable[[str], bool] = self._first_search
+        """Whether any pattern may match an id: False only when none can (see :meth:`_first_search`)."""
         self._prefix_derivations = tuple(Derivation(p, "prefix", (p.name,)) for p in self._providers)
-        self._suggestions: SuggestionIndex | None = None
+        self._nearest: Callable[[str, int], tuple[str, ...]] = self._first_nearest
+        """nearest() as the runtime answers it now: a scan, then the index (see :meth:`_first_nearest`)."""
         self._single_owner: dict[str, Derivation] = {}
         """The exact ids' derivations that do not depend on the auth env names, each made when first asked."""
 
@@ -144,15 +152,41 @@ class RuntimeIndex:
         return self._exact.get(model, ())
 
     def nearest(self, model: str, limit: int = 3) -> tuple[str, ...]:
-        """The menu ids most like ``model`` (Dice similarity of letter pairs), best first; ties to the first declared.
+        """The menu ids most like ``model``, best first; ties to the one declared first."""
+        return self._nearest(model, limit)
 
-        The index behind it is built by the first call: a runtime that is only ever
-        admitted to never pays for it.
+    def _first_nearest(self, model: str, limit: int) -> tuple[str, ...]:
+        """The first refusal's suggestions scan the menu; the second builds the index that answers every later one.
+
+        Building the index costs several scans: a runtime only ever admitted, or refused once (a one-shot
+        command), never pays for it.
         """
-        suggestions = self._suggestions
-        if suggestions is None:
-            suggestions = self._suggestions = SuggestionIndex(self.menu)
-        return suggestions.nearest(model, limit)
+        from routegate._suggest import nearest
+
+        self._nearest = self._build_nearest
+        return nearest(self.menu, model, limit)
+
+    def _build_nearest(self, model: str, limit: int) -> tuple[str, ...]:
+        from routegate._suggest import SuggestionIndex
+
+        self._nearest = SuggestionIndex(self.menu).nearest
+        return self._nearest(model, limit)
+
+    def _first_search(self, model: str) -> bool:
+        """The first id searched for is left to RE2; the second builds the patterns' literal-prefix filter.
+
+        The filter pays only over many searches, and reading patterns' syntax costs more than one
+        search: a one-shot decision never builds it.
+        """
+        self._may_match = self._build_filter
+        return True
+
+    def _build_filter(self, model: str) -> bool:
+        from routegate._prefixes import PrefixFilter
+
+        prefilter = PrefixFilter.of(self._patterns)
+        self._may_match = _anything if prefilter is None else prefilter.may_match
+        return self._may_match(model)
 
     def prefix_matches(self, model: str) -> tuple[Provider, ...]:
         """The native providers whose pattern matches somewhere in ``model`` (search semantics)."""
@@ -178,7 +212,7 @@ class RuntimeIndex:
             if len(authed) == 1:
                 return Derivation(authed[0], "exact_auth_env", names)
             return Derivation(owners[0], "exact_first_declared", names)
-        if self._prefilter is not None and not self._prefilter.may_match(model):
+        if not self._may_match(model):
             return Miss.NO_MATCH
         hits: list[int] | None = self._matcher.Match(model)
         if not hits:
@@ -193,6 +227,11 @@ class RuntimeIndex:
         if len(authed) > 1:
             return Ambiguity(matches, tuple(p.name for p in authed), over_authed=True)
         return Ambiguity(matches, names, over_authed=False)
+
+
+def _anything(model: str) -> bool:
+    """The filter of patterns some of which have no literal prefix: any id may match them."""
+    return True
 
 
 def derive(index: RuntimeIndex, model: str, auth_env: frozenset[str]) -> Derivation:
@@ -222,16 +261,20 @@ def _distinguishing_env(providers: tuple[Provider, ...]) -> str:
     return "; ".join(hints)
 
 
-class Upstream(NamedTuple):
-    """Where the platform's LLM proxy sends a namespaced id: ``vendor/model``.
+if TYPE_CHECKING:
 
-    A named tuple rather than a dataclass: the proxy asks this for every request,
-    and a tuple is built in half the time.
-    """
+    class Upstream(NamedTuple):
+        vendor: str
+        model: str
+        provider: Provider
 
-    vendor: str
-    model: str
-    provider: Provider
+else:  # the same named tuple, built without importing typing
+    Upstream = namedtuple("Upstream", ("vendor", "model", "provider"), module=__name__)
+Upstream.__doc__ = """Where the platform's LLM proxy sends a namespaced id: ``vendor/model``.
+
+A named tuple rather than a dataclass: the proxy asks this for every request,
+and a tuple is built in half the time.
+"""
 
 
 _new_tuple = tuple.__new__

@@ -17,9 +17,12 @@ import os
 import sys
 from collections.abc import Sequence
 from types import MappingProxyType
-from typing import Any
 
 from ._common import EXIT_CODES_HELP, Command, CommandFailed, Exit, HelpFormatter, Output, require_service_extra
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["build_parser", "main"]
 

@@ -9,10 +9,11 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TextIO, TypeAlias
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from datetime import date
+    from typing import Any, TextIO, TypeAlias
 
     from routegate.errors import InvalidManifest
     from routegate.manifest import Manifest

@@ -8,11 +8,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
 
 from ._common import Exit, Output, Subparsers, add_auth_env, add_command, add_date, registry_from
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
+    from typing import Any
+
     from routegate.decision import Decision
     from routegate.errors import DeriveError
     from routegate.registry import Registry

@@ -14,7 +14,7 @@ from fastapi_offline import FastAPIOffline
 from routegate import __version__
 
 from . import console, http_errors, metrics, routes_calls, routes_lifecycle
-from .middleware import BodyLimit, CrossSiteGuard, LoopbackHosts, ServerTiming
+from .middleware import Front
 from .routes_registry import router as registry_router
 from .routes_versions import router as versions_router
 from .routes_workspaces import router as workspaces_router
@@ -55,13 +55,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(registry_router)
     app.include_router(routes_lifecycle.router)
     app.include_router(versions_router)
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
-    app.add_middleware(ServerTiming)
-    app.add_middleware(CrossSiteGuard)  # before any body is read or any route runs
     metrics.install(app, state)  # GET /metrics and what feeds it
     calls = routes_calls.install(app, state)  # the call gate (issue 21): call tokens, /calls/*, app.state.calls
-    if state.settings.api_token is None:  # outermost: DNS rebinding is refused before anything runs
-        app.add_middleware(LoopbackHosts, allowed_hosts=_loopback_hosts(state.settings.host))
+    app.add_middleware(  # outermost: Host, cross-site and body checks before anything runs (see Front)
+        Front,
+        limit=MAX_BODY_BYTES,
+        allowed_hosts=_loopback_hosts(state.settings.host) if state.settings.api_token is None else None,
+        lanes={("POST", "/calls/authorize"): metrics.instrumented(app, routes_calls.AUTHORIZE_LANE)},
+    )
     console.install(app)  # the web console: / and /ui/*
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -290,6 +290,19 @@ class RowInsert:
             engines.sqlite_statement(connection, prepared.sql, values)
         else:
             connection.exec_driver_sql(prepared.sql, values)
+
+    def run_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert ``rows`` in one of the driver's ``executemany`` (the call receipts' batches)."""
+        dialect = connection.dialect
+        prepared = self._prepared.get(dialect.name) or self._prepared.setdefault(dialect.name, self._prepare(dialect))
+        values = [prepared.values(row) for row in rows]
+        if dialect.name == "sqlite":
+            try:
+                connection.connection.driver_connection.executemany(prepared.sql, values)  # type: ignore[union-attr]
+                return
+            except sqlite3.Error:
+                pass  # again through SQLAlchemy, which raises, logs and counts it like any other error
+        connection.exec_driver_sql(prepared.sql, values)
 
     def _prepare(self, dialect: Dialect) -> _Prepared:
         keys = [column.key for column in self.columns]

@@ -29,10 +29,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 import anyio.to_thread
-from sqlalchemy import Connection, Table, bindparam, delete, insert, select, text, update
+from sqlalchemy import Connection, Table, bindparam, delete, select, text, update
 
 from .call_tables import RECEIPT_PARTITION_PREFIX, CallReceipt, CallToken
-from .db import Database
+from .db import Database, RowInsert
 
 __all__ = ["ReceiptDays", "ReceiptWriter", "at_millisecond", "moment_of", "receipt_id"]
 
@@ -40,7 +40,7 @@ log = logging.getLogger("routegate.service")
 
 _RECEIPTS = cast(Table, CallReceipt.__table__)
 _TOKENS = cast(Table, CallToken.__table__)
-_INSERT = insert(_RECEIPTS)
+_INSERT = RowInsert(_RECEIPTS)
 _TOUCH = update(_TOKENS).where(_TOKENS.c.id == bindparam("token")).values(last_used_at=bindparam("used_at"))
 _PARTITION_LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=0x7263707473)  # "rcpts"
 _RETRIES = (0.05, 0.25, 1.0)  # seconds before each retry of a batch the database refused
@@ -230,9 +230,12 @@ class ReceiptWriter:
                     break
                 batch.append(item)
             error = self._commit([pending.row for pending in batch])
+            waiting: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
             for pending in batch:
+                waiting.setdefault(pending.loop, []).append(pending.done)
+            for loop, futures in waiting.items():  # one wake-up per event loop, not per receipt
                 with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
-                    pending.loop.call_soon_threadsafe(_settle, pending.done, error)
+                    loop.call_soon_threadsafe(_settle, futures, error)
             if time.monotonic() - self._maintained > _MAINTENANCE_SECONDS:
                 self._maintain()
 
@@ -262,17 +265,18 @@ class ReceiptWriter:
 
 
 def _write(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    connection.execute(_INSERT, rows)
+    _INSERT.run_many(connection, rows)
     used: dict[str, datetime] = {}
     for row in rows:
         used[row["token_id"]] = max(row["at"], used.get(row["token_id"], row["at"]))
     connection.execute(_TOUCH, [{"token": token, "used_at": at} for token, at in used.items()])
 
 
-def _settle(done: asyncio.Future[None], error: Exception | None) -> None:
-    if done.done():
-        return
-    if error is None:
-        done.set_result(None)
-    else:
-        done.set_exception(error)
+def _settle(futures: list[asyncio.Future[None]], error: Exception | None) -> None:
+    for done in futures:
+        if done.done():
+            continue
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)

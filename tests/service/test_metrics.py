@@ -201,3 +201,17 @@ def test_several_workers_report_one_merged_view_and_json_logs(tmp_path: Path, ma
     assert all({"time", "level", "logger", "message"} <= record.keys() for record in records)
     access = [r for r in records if r["logger"] == "uvicorn.access" and r.get("path") == "/metrics"]
     assert access and all(r["status"] == 200 and r["method"] == "GET" for r in access)
+
+
+@pytest.mark.parametrize("access_log", [True, False], ids=["default", "no-access-log"])
+def test_the_access_log_has_a_line_per_request_unless_serve_is_told_not_to(tmp_path: Path, access_log: bool) -> None:
+    port = free_port()
+    flags = [] if access_log else ["--no-access-log"]
+    args = ["--port", str(port), "--database-url", f"sqlite:///{tmp_path / 'a.db'}", "--log-format", "json", *flags]
+    with serving(*args, cwd=tmp_path, port=port), httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+        assert http.post("/workspaces", json={"name": "logged", **HERMES_OK}).status_code == 201
+        assert http.get("/registry").status_code == 200
+    records = [json.loads(line) for line in (tmp_path / "serve.log").read_text().splitlines() if line.strip()]
+    paths = [r["path"] for r in records if r["logger"] == "uvicorn.access"]
+    assert ("/workspaces" in paths and "/registry" in paths) if access_log else paths == []
+    assert any(r["logger"] == "routegate.service" and "routegate on" in r["message"] for r in records)

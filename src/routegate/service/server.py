@@ -88,13 +88,15 @@ def _supervisor(config: Config, listener: socket.socket, settings: Settings) -> 
     return Supervisor(config, sockets=[listener])
 
 
-def serve(settings: Settings, log_format: LogFormat = LogFormat.TEXT) -> None:
+def serve(settings: Settings, log_format: LogFormat = LogFormat.TEXT, *, access_log: bool = True) -> None:
     """Check the configuration, migrate, and serve until interrupted (Ctrl-C is a clean stop).
 
+    ``access_log``: uvicorn's line per request. Off, a worker has a tenth more time for
+    requests (the gateway's POST /calls/authorize, see docs/performance.md).
     Raises :class:`CannotServe` when it refuses to start or cannot.
     """
     try:
-        _serve(settings, log_format)
+        _serve(settings, log_format, access_log)
     except KeyboardInterrupt:  # Ctrl-C before uvicorn took over SIGINT, or re-raised by it after a clean stop
         return
 
@@ -111,7 +113,7 @@ def _serve_in_this_process(app: FastAPI, listener: socket.socket, common: dict[s
         raise CannotServe("the server did not start; its log above says why", misconfigured=False)
 
 
-def _serve(settings: Settings, log_format: LogFormat) -> None:
+def _serve(settings: Settings, log_format: LogFormat, access_log: bool) -> None:
     import uvicorn
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -153,7 +155,13 @@ def _serve(settings: Settings, log_format: LogFormat) -> None:
         state.close()
         message = f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}"
         raise CannotServe(message, misconfigured=False) from None
-    common: dict[str, Any] = {"host": settings.host, "port": settings.port, "server_header": False, "log_level": "info"}
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "server_header": False,
+        "log_level": "info",
+        "access_log": access_log,
+    }
     if log_format is LogFormat.JSON:  # otherwise uvicorn's own logging config, in every worker
         common["log_config"] = logs.uvicorn_config(log_format)
     if settings.workers == 1:

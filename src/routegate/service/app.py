@@ -13,7 +13,7 @@ from fastapi_offline import FastAPIOffline
 
 from routegate import __version__
 
-from . import console, http_errors, metrics, routes_calls, routes_lifecycle
+from . import console, http_errors, logs, metrics, routes_calls, routes_lifecycle
 from .middleware import Front
 from .routes_registry import router as registry_router
 from .routes_versions import router as versions_router
@@ -75,6 +75,7 @@ def app_from_env() -> FastAPI:
     reaches a worker too, as a terminal's hangup does, only makes it look at the database now.
     """
     app = create_app(Settings.from_sources())
+    logs.leave_out_receipted_calls()
     state: ServiceState = app.state.routegate
     if threading.current_thread() is threading.main_thread():  # only there can a handler be set
         signal.signal(signal.SIGHUP, lambda *_: state.request_sync())

@@ -91,8 +91,7 @@ def _supervisor(config: Config, listener: socket.socket, settings: Settings) -> 
 def serve(settings: Settings, log_format: LogFormat = LogFormat.TEXT, *, access_log: bool = True) -> None:
     """Check the configuration, migrate, and serve until interrupted (Ctrl-C is a clean stop).
 
-    ``access_log``: uvicorn's line per request. Off, a worker has a tenth more time for
-    requests (the gateway's POST /calls/authorize, see docs/performance.md).
+    ``access_log``: uvicorn's line per request (but a call's that has its receipt, see :mod:`.logs`).
     Raises :class:`CannotServe` when it refuses to start or cannot.
     """
     try:
@@ -129,6 +128,7 @@ def _serve(settings: Settings, log_format: LogFormat, access_log: bool) -> None:
             misconfigured=True,
         )
     logs.configure(log_format)
+    logs.leave_out_receipted_calls()
     try:
         app = create_app(settings)
     except InvalidManifest as error:

@@ -49,12 +49,39 @@ _SQLITE_DELETE_BATCH = 1000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+class _RandomBytes:
+    """The system's random bytes, fetched 4 KiB at a time: ``os.urandom`` per call is a system
+    call that lets go of the interpreter lock, and on the authorize path the event loop then
+    waits for the receipt writer's thread to hand it back."""
+
+    def __init__(self, fetched: int = 4096) -> None:
+        self._fetched = fetched
+        self._pool = b""
+        self._lock = threading.Lock()
+        os.register_at_fork(after_in_child=self._forget)  # a forked process must not draw its parent's bytes
+
+    def _forget(self) -> None:
+        self._pool = b""
+        self._lock = threading.Lock()
+
+    def take(self, count: int) -> bytes:
+        with self._lock:
+            if len(self._pool) < count:
+                self._pool = os.urandom(self._fetched)
+            taken, self._pool = self._pool[:count], self._pool[count:]
+            return taken
+
+
+_RANDOM = _RandomBytes()
+
+
 def receipt_id(at_ms: int) -> str:
     """A UUIDv7: 48 bits of milliseconds, then random bits. Ids sort by time; the id names its day."""
-    value = (at_ms & 0xFFFF_FFFF_FFFF) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (at_ms & 0xFFFF_FFFF_FFFF) << 80 | int.from_bytes(_RANDOM.take(10), "big")
     value = value & ~(0xF << 76) | 0x7 << 76  # version 7
     value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 4122 variant
-    return str(uuid.UUID(int=value))
+    digits = f"{value:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def moment_of(receipt: str) -> datetime:

@@ -112,6 +112,20 @@ def _serve_in_this_process(app: FastAPI, listener: socket.socket, common: dict[s
         raise CannotServe("the server did not start; its log above says why", misconfigured=False)
 
 
+def _uvicorn_options(settings: Settings, log_format: LogFormat, access_log: bool) -> dict[str, Any]:
+    """What every worker's uvicorn.Config gets, besides the app."""
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "server_header": False,
+        "log_level": "info",
+        "access_log": access_log,
+    }
+    if log_format is LogFormat.JSON:  # otherwise uvicorn's own logging config, in every worker
+        options["log_config"] = logs.uvicorn_config(log_format)
+    return options
+
+
 def _serve(settings: Settings, log_format: LogFormat, access_log: bool) -> None:
     import uvicorn
     from sqlalchemy.exc import SQLAlchemyError
@@ -155,15 +169,7 @@ def _serve(settings: Settings, log_format: LogFormat, access_log: bool) -> None:
         state.close()
         message = f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}"
         raise CannotServe(message, misconfigured=False) from None
-    common: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
-        "server_header": False,
-        "log_level": "info",
-        "access_log": access_log,
-    }
-    if log_format is LogFormat.JSON:  # otherwise uvicorn's own logging config, in every worker
-        common["log_config"] = logs.uvicorn_config(log_format)
+    common = _uvicorn_options(settings, log_format, access_log)
     if settings.workers == 1:
         _serve_in_this_process(app, listener, common)
         return

@@ -103,7 +103,7 @@ async def json_body(model: type[Model], request: Request) -> Model:
     except ValueError:  # not UTF-8 (nor UTF-16 or -32)
         raise HTTPException(status_code=400, detail="There was an error parsing the body") from None
     try:
-        return model.model_validate(value)
+        return model.model_validate(value, from_attributes=True)  # as FastAPI validates a body
     except ValidationError as invalid:
         problems = invalid.errors(include_url=False)
         raise RequestValidationError([{**item, "loc": ("body", *item["loc"])} for item in problems]) from None

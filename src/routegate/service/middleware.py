@@ -29,7 +29,7 @@ __all__ = ["GATE_SECONDS", "SAFE_METHODS", "Front"]
 GATE_SECONDS = "routegate_gate_seconds"  # key in scope["state"] a route sets
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
-_LOOKED_AT = frozenset({b"host", b"origin", b"sec-fetch-site", b"content-length"})
+_LOOKED_AT = frozenset({b"host", b"origin", b"sec-fetch-site"})
 
 
 def _same_origin(origin: str, host: str) -> bool:
@@ -94,7 +94,7 @@ class Front:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers = {key: value for key, value in scope["headers"] if key in _LOOKED_AT}
+        headers = _first_of_each(scope["headers"])
         if self.allowed_hosts is not None and not self._host_allowed(headers.get(b"host")):
             if scope["type"] == "http":
                 await self._refuse_host(headers, scope, receive, send)
@@ -113,7 +113,7 @@ class Front:
             )
             await refusal(scope, receive, send)
             return
-        await self._timed(headers.get(b"content-length"), scope, receive, send)
+        await self._timed(scope, receive, send)
 
     def _host_allowed(self, host: bytes | None) -> bool:
         parsed = parse_host_header(None if host is None else host.decode("latin-1"))
@@ -161,7 +161,7 @@ class Front:
         )
         await refusal(scope, receive, send)
 
-    async def _timed(self, declared: bytes | None, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _timed(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The body cap, then the lane or the app, with Server-Timing added to the response's headers."""
         state: dict[str, Any] = scope.setdefault("state", {})
         started = time.perf_counter()
@@ -175,7 +175,9 @@ class Front:
                 message["headers"] = [*message.get("headers", []), (b"server-timing", timing.encode())]
             await send(message)
 
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+        if any(
+            key == b"content-length" and value.isdigit() and int(value) > self.limit for key, value in scope["headers"]
+        ):
             await self._refuse_too_large(scope, receive, timed)
             return
         body = await self._body(receive)
@@ -186,6 +188,15 @@ class Front:
             return
         lane = self.lanes.get((scope["method"], scope["path"]))
         await (self.app if lane is None else lane)(scope, _replay(body, receive), timed)
+
+
+def _first_of_each(headers: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+    """The headers the checks read, each its first value (as Starlette's ``Headers.get``)."""
+    found: dict[bytes, bytes] = {}
+    for key, value in headers:
+        if key in _LOOKED_AT and key not in found:
+            found[key] = value
+    return found
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -3,10 +3,11 @@
 Every authorization hands its receipt to :class:`ReceiptWriter` and waits until it is
 committed: an answer never leaves before its receipt is durable. One thread writes
 whatever has queued meanwhile in one transaction (group commit), so concurrent
-authorizations share a commit. The queue is bounded: when it is full an authorization
-waits for room (and ``on_wait`` counts it); nothing is dropped. A batch the database
-refuses after a few tries fails its authorizations (503), so an acknowledged call is a
-written receipt.
+authorizations share a commit, on a connection the thread keeps (no pool checkout and
+no PostgreSQL pre-ping per batch; a failed batch is retried on a fresh one). The queue
+is bounded: when it is full an authorization waits for room (and ``on_wait`` counts
+it); nothing is dropped. A batch the database refuses after a few tries fails its
+authorizations (503), so an acknowledged call is a written receipt.
 
 On PostgreSQL ``call_receipts`` is partitioned by UTC day: :class:`ReceiptDays` creates
 partitions ahead and, for retention, drops whole ones. On SQLite retention deletes in
@@ -208,6 +209,7 @@ class ReceiptWriter:
         self._batch_size = batch_size
         self._on_wait = on_wait
         self._thread = threading.Thread(target=self._run, name="routegate-receipt-writer", daemon=True)
+        self._connection: Connection | None = None  # the thread's, kept from one batch to the next
         self._maintained = 0.0
 
     @property
@@ -265,20 +267,32 @@ class ReceiptWriter:
                     loop.call_soon_threadsafe(_settle, futures, error)
             if time.monotonic() - self._maintained > _MAINTENANCE_SECONDS:
                 self._maintain()
+        self._let_go()
 
     def _commit(self, rows: list[dict[str, Any]]) -> Exception | None:
         for delay in (*_RETRIES, None):
             try:
                 self.days.ensure({row["at"].date() for row in rows})
-                with self.database.write_connection() as connection:
-                    _write(connection, rows)
+                if self._connection is None:
+                    self._connection = self.database.writer()
+                with self.database.write_on(self._connection):
+                    _write(self._connection, rows)
                 return None
             except Exception as error:  # the batch is retried, then its callers get the error
+                self._let_go()
                 if delay is None:
                     log.error("call receipts: a batch of %d could not be written: %s", len(rows), error)
                     return error
                 time.sleep(delay)
         raise AssertionError("unreachable")
+
+    def _let_go(self) -> None:
+        """Close the kept connection (after a failure, and at the end): the next batch takes a
+        fresh one from the pool, which pings it first."""
+        if self._connection is not None:
+            with contextlib.suppress(Exception):  # a broken link is closed anyway
+                self._connection.close()
+            self._connection = None
 
     def _maintain(self) -> None:
         """Partitions ahead and retention, at start and hourly; a failure is logged and retried later."""

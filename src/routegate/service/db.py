@@ -10,7 +10,7 @@ import enum
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -297,11 +297,9 @@ class RowInsert:
         prepared = self._prepared.get(dialect.name) or self._prepared.setdefault(dialect.name, self._prepare(dialect))
         values = [prepared.values(row) for row in rows]
         if dialect.name == "sqlite":
-            try:
+            with suppress(sqlite3.Error):  # if not, again through SQLAlchemy, which raises, logs and counts it
                 connection.connection.driver_connection.executemany(prepared.sql, values)  # type: ignore[union-attr]
                 return
-            except sqlite3.Error:
-                pass  # again through SQLAlchemy, which raises, logs and counts it like any other error
         connection.exec_driver_sql(prepared.sql, values)
 
     def _prepare(self, dialect: Dialect) -> _Prepared:
@@ -387,22 +385,16 @@ class Database:
             yield session
 
     @contextmanager
-    def write_connection(self) -> Iterator[Connection]:
-        """The same transaction as :meth:`write` on a bare connection, for Core statements
-        where an ORM session would add only cost (the create path)."""
-        with self._turn(), self._write_engine.connect() as connection, connection.begin():
+    def write_connection(self, kept: Connection | None = None) -> Iterator[Connection]:
+        """:meth:`write`'s transaction on a bare connection, for Core statements where a session adds only
+        cost (the create path); on ``kept``, from :meth:`writer`, no pool checkout (so no pre-ping) either."""
+        connect = self._write_engine.connect if kept is None else lambda: nullcontext(kept)
+        with self._turn(), connect() as connection, connection.begin():  # connected once it is this writer's turn
             yield connection
 
     def writer(self) -> Connection:
-        """A writer's connection to keep between transactions, each in :meth:`write_on`; the caller closes it."""
+        """A writer's connection for :meth:`write_connection` to keep; the caller closes it."""
         return self._write_engine.connect()
-
-    @contextmanager
-    def write_on(self, connection: Connection) -> Iterator[None]:
-        """:meth:`write_connection`'s transaction on a connection from :meth:`writer`: no pool checkout
-        per transaction, and so no PostgreSQL pre-ping round trip (the call receipts' batches)."""
-        with self._turn(), connection.begin():
-            yield
 
     @contextmanager
     def snapshot(self, *, settled: bool) -> Iterator[Session]:

@@ -275,8 +275,8 @@ class ReceiptWriter:
                 self.days.ensure({row["at"].date() for row in rows})
                 if self._connection is None:
                     self._connection = self.database.writer()
-                with self.database.write_on(self._connection):
-                    _write(self._connection, rows)
+                with self.database.write_connection(self._connection) as connection:
+                    _write(connection, rows)
                 return None
             except Exception as error:  # the batch is retried, then its callers get the error
                 self._let_go()

@@ -1,23 +1,35 @@
-"""Serving for the benches that drive real processes: free ports, readiness, a PostgreSQL database per run."""
+"""Serving for the benches that drive real processes: free ports, readiness, load, a PostgreSQL database per run."""
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import os
+import shutil
 import socket
 import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-__all__ = ["add_postgres_flag", "free_port", "keep_alive_load", "postgres_database", "wait_for_health"]
+__all__ = [
+    "WrkRun",
+    "add_postgres_flag",
+    "free_port",
+    "keep_alive_load",
+    "postgres_database",
+    "wait_for_health",
+    "wrk_load",
+]
 
 
 def add_postgres_flag(parser: argparse.ArgumentParser) -> None:
@@ -81,6 +93,90 @@ def keep_alive_load(
     for thread in threads:
         thread.join()
     return latencies, len(latencies) / (time.perf_counter() - started)
+
+
+# Each request takes the next body in turn; every status is counted, the latency percentiles are
+# wrk's own (microseconds), and done() prints one JSON line for wrk_load to read.
+_WRK_SCRIPT = """
+local bodies, method, headers = BODIES, METHOD, HEADERS
+local turn, threads = 0, {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) statuses = {} end
+function request()
+  turn = turn % math.max(#bodies, 1) + 1
+  return wrk.format(method, nil, headers, bodies[turn])
+end
+function response(status, headers, body) statuses[status] = (statuses[status] or 0) + 1 end
+function done(summary, latency, requests)
+  local counts = {}
+  for _, thread in ipairs(threads) do
+    for status, count in pairs(thread:get("statuses")) do
+      counts[tostring(status)] = (counts[tostring(status)] or 0) + count
+    end
+  end
+  local parts = {}
+  for status, count in pairs(counts) do table.insert(parts, string.format('"%s": %d', status, count)) end
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout
+  io.write(string.format(
+    'WRK {"requests": %d, "seconds": %.6f, "p50_us": %d, "p99_us": %d, "errors": %d, "statuses": {%s}}\\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50), latency:percentile(99), errors,
+    table.concat(parts, ", ")))
+end
+"""
+
+
+@dataclass(frozen=True)
+class WrkRun:
+    """One wrk run: requests per second, latency percentiles, and how many answers had each status."""
+
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    statuses: dict[int, int]
+
+
+def _lua_string(text: str) -> str:
+    return json.dumps(text)  # a JSON string of ASCII is a Lua string literal too
+
+
+def wrk_load(
+    url: str,
+    *,
+    seconds: float,
+    connections: int,
+    method: str = "GET",
+    bodies: Sequence[str] = (),
+    headers: dict[str, str] | None = None,
+    folder: Path,
+) -> WrkRun:
+    """Drive ``url`` with wrk (one thread, ``connections`` keep-alive connections) for ``seconds``.
+
+    wrk is a C program in its own process: the figures are the server's, not a Python
+    client's (whose threads, on a small machine, add a tail of their own). Raises
+    SystemExit when wrk is missing or a connection failed.
+    """
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit("wrk is not installed: scripts/wrk.sh installs it (Debian's package)")
+    lua_headers = "{" + ", ".join(f"[{_lua_string(k)}] = {_lua_string(v)}" for k, v in (headers or {}).items()) + "}"
+    script = _WRK_SCRIPT.replace("BODIES", "{" + ", ".join(map(_lua_string, bodies)) + "}")
+    script = script.replace("METHOD", _lua_string(method)).replace("HEADERS", lua_headers)
+    path = folder / f"wrk-{uuid.uuid4().hex[:8]}.lua"
+    path.write_text(script, encoding="utf-8")
+    command = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", str(path), url]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    line = next((row for row in done.stdout.splitlines() if row.startswith("WRK ")), None)
+    if done.returncode != 0 or line is None:
+        raise SystemExit(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+    figures = json.loads(line.removeprefix("WRK "))
+    if figures["errors"]:
+        raise SystemExit(f"wrk: {figures['errors']} connection errors against {url}: {done.stdout}")
+    return WrkRun(
+        rate=figures["requests"] / figures["seconds"],
+        p50_ms=figures["p50_us"] / 1000,
+        p99_ms=figures["p99_us"] / 1000,
+        statuses={int(status): count for status, count in figures["statuses"].items()},
+    )
 
 
 @contextmanager

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install Debian packages without questions, as root or through sudo:
 #   scripts/apt-install.sh PACKAGE...
-# Used by the scripts that install what the tests need (go.sh, chromium.sh).
+# Used by the scripts that install what the tests need (go.sh, chromium.sh, wrk.sh).
 set -eu
 
 SUDO=""

@@ -3,7 +3,8 @@
 #
 #   1. scripts/lint.sh (ruff check, ruff format --check, mypy --strict): seconds, so first.
 #   2. PostgreSQL on loopback, Debian's Chromium for the console, node's TypeScript
-#      compiler and Debian's Go toolchain for the generated-code conformance runs.
+#      compiler and Debian's Go toolchain for the generated-code conformance runs, and
+#      Debian's wrk, the load generator of bench/calls.py.
 #   3. pytest under coverage, counting the CLI and `routegate serve` processes the tests
 #      start ([tool.coverage] in pyproject.toml), then the line coverage of
 #      src/routegate, printed, with a floor of 90%.
@@ -26,6 +27,7 @@ scripts/lint.sh
 scripts/chromium.sh >&2
 scripts/node-deps.sh >&2
 scripts/go.sh >&2
+scripts/wrk.sh >&2
 
 stop_postgres=false
 cleanup() {

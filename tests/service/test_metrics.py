@@ -201,3 +201,27 @@ def test_several_workers_report_one_merged_view_and_json_logs(tmp_path: Path, ma
     assert all({"time", "level", "logger", "message"} <= record.keys() for record in records)
     access = [r for r in records if r["logger"] == "uvicorn.access" and r.get("path") == "/metrics"]
     assert access and all(r["status"] == 200 and r["method"] == "GET" for r in access)
+
+
+@pytest.mark.parametrize("access_log", [True, False], ids=["default", "no-access-log"])
+def test_the_access_log_has_a_line_per_request_but_a_receipted_call_unless_told_not_to(
+    tmp_path: Path, access_log: bool
+) -> None:
+    port = free_port()
+    flags = [] if access_log else ["--no-access-log"]
+    args = ["--port", str(port), "--database-url", f"sqlite:///{tmp_path / 'a.db'}", "--log-format", "json", *flags]
+    with serving(*args, cwd=tmp_path, port=port), httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+        created = http.post("/workspaces", json={"name": "logged", **HERMES_OK})
+        token = http.post(f"/workspaces/{created.json()['id']}/call-tokens", json={}).json()["token"]
+        model = HERMES_OK["model"]
+        assert http.post("/calls/authorize", json={"token": token, "model": model}).status_code == 200
+        assert http.post("/calls/authorize", json={"token": token, "model": "openai/gpt-4o"}).status_code == 403
+        assert http.post("/calls/authorize", json={"token": "rgc_unknown", "model": model}).status_code == 401
+    records = [json.loads(line) for line in (tmp_path / "serve.log").read_text().splitlines() if line.strip()]
+    lines = [(r["method"], r["path"], r["status"]) for r in records if r["logger"] == "uvicorn.access"]
+    if access_log:  # a call with a receipt (200 or 403) has that instead of a line
+        assert ("POST", "/workspaces", 201) in lines and ("POST", "/calls/authorize", 401) in lines
+        assert [line for line in lines if line[1] == "/calls/authorize"] == [("POST", "/calls/authorize", 401)]
+    else:
+        assert lines == []
+    assert any(r["logger"] == "routegate.service" and "routegate on" in r["message"] for r in records)

@@ -69,7 +69,7 @@ def cmd_serve(args: argparse.Namespace, out: Output) -> int:
         }
     )
     try:
-        serve(settings, LogFormat(args.log_format))
+        serve(settings, LogFormat(args.log_format), access_log=args.access_log)
     except CannotServe as error:
         raise CommandFailed(str(error), code=Exit.USAGE if error.misconfigured else Exit.NO) from None
     return Exit.OK
@@ -111,6 +111,12 @@ def _register_serve(subparsers: Subparsers) -> None:
     parser.add_argument("--workers", type=int, help="worker processes (default 1)")
     parser.add_argument(
         "--log-format", choices=("text", "json"), default="text", help="json: one JSON object per log line"
+    )
+    parser.add_argument(
+        "--no-access-log",
+        dest="access_log",
+        action="store_false",
+        help="no log line per request (the call gate's receipts still record every call)",
     )
     parser.add_argument(
         "--default-runtime", metavar="NAME", help="runtime for workspaces that name none (default claude-code)"

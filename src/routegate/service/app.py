@@ -13,8 +13,8 @@ from fastapi_offline import FastAPIOffline
 
 from routegate import __version__
 
-from . import console, http_errors, metrics, routes_calls, routes_lifecycle
-from .middleware import BodyLimit, CrossSiteGuard, LoopbackHosts, ServerTiming
+from . import console, http_errors, logs, metrics, routes_calls, routes_lifecycle
+from .middleware import Front
 from .routes_registry import router as registry_router
 from .routes_versions import router as versions_router
 from .routes_workspaces import router as workspaces_router
@@ -55,13 +55,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(registry_router)
     app.include_router(routes_lifecycle.router)
     app.include_router(versions_router)
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
-    app.add_middleware(ServerTiming)
-    app.add_middleware(CrossSiteGuard)  # before any body is read or any route runs
     metrics.install(app, state)  # GET /metrics and what feeds it
     calls = routes_calls.install(app, state)  # the call gate (issue 21): call tokens, /calls/*, app.state.calls
-    if state.settings.api_token is None:  # outermost: DNS rebinding is refused before anything runs
-        app.add_middleware(LoopbackHosts, allowed_hosts=_loopback_hosts(state.settings.host))
+    app.add_middleware(  # outermost: Host, cross-site and body checks before anything runs (see Front)
+        Front,
+        limit=MAX_BODY_BYTES,
+        allowed_hosts=_loopback_hosts(state.settings.host) if state.settings.api_token is None else None,
+        lanes={("POST", "/calls/authorize"): metrics.instrumented(app, routes_calls.AUTHORIZE_LANE)},
+    )
     console.install(app)  # the web console: / and /ui/*
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
@@ -74,6 +75,7 @@ def app_from_env() -> FastAPI:
     reaches a worker too, as a terminal's hangup does, only makes it look at the database now.
     """
     app = create_app(Settings.from_sources())
+    logs.leave_out_receipted_calls()
     state: ServiceState = app.state.routegate
     if threading.current_thread() is threading.main_thread():  # only there can a handler be set
         signal.signal(signal.SIGHUP, lambda *_: state.request_sync())

@@ -64,7 +64,7 @@ class CallSettings:
 class CallMetrics:
     """Calls decided by outcome and payer, authorize latency, the receipt queue's depth and waits."""
 
-    __slots__ = ("decided", "latency", "queue_depth", "waits")
+    __slots__ = ("_outcomes", "decided", "latency", "queue_depth", "waits")
 
     def __init__(self, registry: CollectorRegistry) -> None:
         from prometheus_client import Counter, Gauge, Histogram
@@ -92,6 +92,14 @@ class CallMetrics:
             "Authorizations that waited for room in the full receipt queue",
             registry=registry,
         )
+        self._outcomes: dict[tuple[str, str], Counter] = {}
+
+    def count(self, outcome: str, payer: str) -> None:
+        """One more call decided so; the labelled counter is looked up once per pair, not per call."""
+        counter = self._outcomes.get((outcome, payer))
+        if counter is None:
+            counter = self._outcomes.setdefault((outcome, payer), self.decided.labels(outcome, payer))
+        counter.inc()
 
 
 class CallService:
@@ -135,7 +143,7 @@ class CallService:
         now = time.time()
         caller = self.view.caller(token, now)
         if caller is None:
-            self.metrics.decided.labels(ServiceCode.CALL_TOKEN_INVALID.value, _NO_PAYER).inc()
+            self.metrics.count(ServiceCode.CALL_TOKEN_INVALID.value, _NO_PAYER)
             raise ServiceError(
                 ServiceCode.CALL_TOKEN_INVALID,
                 "the call token is unknown, revoked or expired; issue a new one with POST /workspaces/{id}/call-tokens",
@@ -146,7 +154,7 @@ class CallService:
         receipt = _receipt(receipt_id(at_ms), at_ms, caller, call, served.version)
         self.metrics.queue_depth.set(self.writer.depth)
         await self.writer.write(receipt)
-        self.metrics.decided.labels(str(call.code or "admitted"), str(call.payer or _NO_PAYER)).inc()
+        self.metrics.count(str(call.code or "admitted"), str(call.payer or _NO_PAYER))
         self.metrics.latency.observe(time.perf_counter() - started)
         return (200 if call.allowed else 403), _answer(receipt["id"], caller, call, served.version)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import enum
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -294,6 +294,17 @@ class RowInsert:
         else:
             connection.exec_driver_sql(prepared.sql, values)
 
+    def run_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert ``rows`` in one of the driver's ``executemany`` (the call receipts' batches)."""
+        dialect = connection.dialect
+        prepared = self._prepared.get(dialect.name) or self._prepared.setdefault(dialect.name, self._prepare(dialect))
+        values = [prepared.values(row) for row in rows]
+        if dialect.name == "sqlite":
+            with suppress(sqlite3.Error):  # if not, again through SQLAlchemy, which raises, logs and counts it
+                connection.connection.driver_connection.executemany(prepared.sql, values)  # type: ignore[union-attr]
+                return
+        connection.exec_driver_sql(prepared.sql, values)
+
     def _prepare(self, dialect: Dialect) -> _Prepared:
         keys = [column.key for column in self.columns]
         compiled = insert(self.table).inline().compile(dialect=dialect, column_keys=keys)
@@ -377,11 +388,16 @@ class Database:
             yield session
 
     @contextmanager
-    def write_connection(self) -> Iterator[Connection]:
-        """The same transaction as :meth:`write` on a bare connection, for Core statements
-        where an ORM session would add only cost (the create path)."""
-        with self._turn(), self._write_engine.connect() as connection, connection.begin():
+    def write_connection(self, kept: Connection | None = None) -> Iterator[Connection]:
+        """:meth:`write`'s transaction on a bare connection, for Core statements where a session adds only
+        cost (the create path); on ``kept``, from :meth:`writer`, no pool checkout (so no pre-ping) either."""
+        connect = self._write_engine.connect if kept is None else lambda: nullcontext(kept)
+        with self._turn(), connect() as connection, connection.begin():  # connected once it is this writer's turn
             yield connection
+
+    def writer(self) -> Connection:
+        """A writer's connection for :meth:`write_connection` to keep; the caller closes it."""
+        return self._write_engine.connect()
 
     @contextmanager
     def snapshot(self, *, settled: bool) -> Iterator[Session]:

@@ -48,6 +48,7 @@ __all__ = [
     "OTHER_RUNTIME",
     "Metrics",
     "install",
+    "instrumented",
     "multiprocess_dir",
     "record_decision",
 ]
@@ -202,6 +203,11 @@ def install(app: FastAPI, state: ServiceState) -> None:
     event.listen(state.database.engine, "handle_error", metrics.database_error)
     app.add_middleware(_Instrument, metrics=metrics, state=state)
     app.include_router(router)
+
+
+def instrumented(app: FastAPI, lane: ASGIApp) -> ASGIApp:
+    """``lane`` fed to the metrics as the middleware feeds them the router's requests (see :func:`install`)."""
+    return _Instrument(lane, app.state.metrics, app.state.routegate)
 
 
 @contextmanager

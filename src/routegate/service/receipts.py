@@ -3,10 +3,11 @@
 Every authorization hands its receipt to :class:`ReceiptWriter` and waits until it is
 committed: an answer never leaves before its receipt is durable. One thread writes
 whatever has queued meanwhile in one transaction (group commit), so concurrent
-authorizations share a commit. The queue is bounded: when it is full an authorization
-waits for room (and ``on_wait`` counts it); nothing is dropped. A batch the database
-refuses after a few tries fails its authorizations (503), so an acknowledged call is a
-written receipt.
+authorizations share a commit, on a connection the thread keeps (no pool checkout and
+no PostgreSQL pre-ping per batch; a failed batch is retried on a fresh one). The queue
+is bounded: when it is full an authorization waits for room (and ``on_wait`` counts
+it); nothing is dropped. A batch the database refuses after a few tries fails its
+authorizations (503), so an acknowledged call is a written receipt.
 
 On PostgreSQL ``call_receipts`` is partitioned by UTC day: :class:`ReceiptDays` creates
 partitions ahead and, for retention, drops whole ones. On SQLite retention deletes in
@@ -29,10 +30,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 import anyio.to_thread
-from sqlalchemy import Connection, Table, bindparam, delete, insert, select, text, update
+from sqlalchemy import Connection, Table, bindparam, delete, select, text, update
 
 from .call_tables import RECEIPT_PARTITION_PREFIX, CallReceipt, CallToken
-from .db import Database
+from .db import Database, RowInsert
 
 __all__ = ["ReceiptDays", "ReceiptWriter", "at_millisecond", "moment_of", "receipt_id"]
 
@@ -40,7 +41,7 @@ log = logging.getLogger("routegate.service")
 
 _RECEIPTS = cast(Table, CallReceipt.__table__)
 _TOKENS = cast(Table, CallToken.__table__)
-_INSERT = insert(_RECEIPTS)
+_INSERT = RowInsert(_RECEIPTS)
 _TOUCH = update(_TOKENS).where(_TOKENS.c.id == bindparam("token")).values(last_used_at=bindparam("used_at"))
 _PARTITION_LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=0x7263707473)  # "rcpts"
 _RETRIES = (0.05, 0.25, 1.0)  # seconds before each retry of a batch the database refused
@@ -49,12 +50,39 @@ _SQLITE_DELETE_BATCH = 1000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+class _RandomBytes:
+    """The system's random bytes, fetched 4 KiB at a time: ``os.urandom`` per call is a system
+    call that lets go of the interpreter lock, and on the authorize path the event loop then
+    waits for the receipt writer's thread to hand it back."""
+
+    def __init__(self, fetched: int = 4096) -> None:
+        self._fetched = fetched
+        self._pool = b""
+        self._lock = threading.Lock()
+        os.register_at_fork(after_in_child=self._forget)  # a forked process must not draw its parent's bytes
+
+    def _forget(self) -> None:
+        self._pool = b""
+        self._lock = threading.Lock()
+
+    def take(self, count: int) -> bytes:
+        with self._lock:
+            if len(self._pool) < count:
+                self._pool = os.urandom(self._fetched)
+            taken, self._pool = self._pool[:count], self._pool[count:]
+            return taken
+
+
+_RANDOM = _RandomBytes()
+
+
 def receipt_id(at_ms: int) -> str:
     """A UUIDv7: 48 bits of milliseconds, then random bits. Ids sort by time; the id names its day."""
-    value = (at_ms & 0xFFFF_FFFF_FFFF) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (at_ms & 0xFFFF_FFFF_FFFF) << 80 | int.from_bytes(_RANDOM.take(10), "big")
     value = value & ~(0xF << 76) | 0x7 << 76  # version 7
     value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 4122 variant
-    return str(uuid.UUID(int=value))
+    digits = f"{value:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def moment_of(receipt: str) -> datetime:
@@ -181,6 +209,7 @@ class ReceiptWriter:
         self._batch_size = batch_size
         self._on_wait = on_wait
         self._thread = threading.Thread(target=self._run, name="routegate-receipt-writer", daemon=True)
+        self._connection: Connection | None = None  # the thread's, kept from one batch to the next
         self._maintained = 0.0
 
     @property
@@ -230,25 +259,40 @@ class ReceiptWriter:
                     break
                 batch.append(item)
             error = self._commit([pending.row for pending in batch])
+            waiting: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
             for pending in batch:
+                waiting.setdefault(pending.loop, []).append(pending.done)
+            for loop, futures in waiting.items():  # one wake-up per event loop, not per receipt
                 with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
-                    pending.loop.call_soon_threadsafe(_settle, pending.done, error)
+                    loop.call_soon_threadsafe(_settle, futures, error)
             if time.monotonic() - self._maintained > _MAINTENANCE_SECONDS:
                 self._maintain()
+        self._let_go()
 
     def _commit(self, rows: list[dict[str, Any]]) -> Exception | None:
         for delay in (*_RETRIES, None):
             try:
                 self.days.ensure({row["at"].date() for row in rows})
-                with self.database.write_connection() as connection:
+                if self._connection is None:
+                    self._connection = self.database.writer()
+                with self.database.write_connection(self._connection) as connection:
                     _write(connection, rows)
                 return None
             except Exception as error:  # the batch is retried, then its callers get the error
+                self._let_go()
                 if delay is None:
                     log.error("call receipts: a batch of %d could not be written: %s", len(rows), error)
                     return error
                 time.sleep(delay)
         raise AssertionError("unreachable")
+
+    def _let_go(self) -> None:
+        """Close the kept connection (after a failure, and at the end): the next batch takes a
+        fresh one from the pool, which pings it first."""
+        if self._connection is not None:
+            with contextlib.suppress(Exception):  # a broken link is closed anyway
+                self._connection.close()
+            self._connection = None
 
     def _maintain(self) -> None:
         """Partitions ahead and retention, at start and hourly; a failure is logged and retried later."""
@@ -262,17 +306,18 @@ class ReceiptWriter:
 
 
 def _write(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    connection.execute(_INSERT, rows)
+    _INSERT.run_many(connection, rows)
     used: dict[str, datetime] = {}
     for row in rows:
         used[row["token_id"]] = max(row["at"], used.get(row["token_id"], row["at"]))
     connection.execute(_TOUCH, [{"token": token, "used_at": at} for token, at in used.items()])
 
 
-def _settle(done: asyncio.Future[None], error: Exception | None) -> None:
-    if done.done():
-        return
-    if error is None:
-        done.set_result(None)
-    else:
-        done.set_exception(error)
+def _settle(futures: list[asyncio.Future[None]], error: Exception | None) -> None:
+    for done in futures:
+        if done.done():
+            continue
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)

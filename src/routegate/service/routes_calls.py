@@ -23,11 +23,11 @@ from . import http_errors
 from .auth import require_access
 from .call_schemas import AuthorizedOut, CallSummaryOut, IssuedTokenOut, ReceiptOut, ReceiptPage, TokenList
 from .call_service import CallService, CallSettings
-from .guards import guarded_route
+from .guards import guarded_route, json_body, lane
 from .schemas import _text, require_json
 from .state import ServiceState
 
-__all__ = ["install", "router"]
+__all__ = ["AUTHORIZE_LANE", "install", "router"]
 
 _CODE = http_errors.ServiceCode
 router = APIRouter(
@@ -160,9 +160,22 @@ async def revoke_call_token(
 )
 async def authorize_call(body: Authorize, request: Request) -> JSONResponse:
     """The gateway asks before each call: 200 admitted (with payer and upstream), 403 refused,
-    401 CALL_TOKEN_INVALID. The answer leaves once the call's receipt is committed."""
+    401 CALL_TOKEN_INVALID. The answer leaves once the call's receipt is committed.
+
+    The service serves the path by :data:`AUTHORIZE_LANE`, outside the router; this route
+    is its schema, and answers the same should a request reach the router."""
     status, answer = await _calls(request).authorize(body.token, body.model)
     return JSONResponse(answer, status_code=status)
+
+
+async def _authorize_in_lane(request: Request) -> JSONResponse:
+    body = await json_body(Authorize, request)
+    status, answer = await _calls(request).authorize(body.token, body.model)
+    return JSONResponse(answer, status_code=status)
+
+
+AUTHORIZE_LANE = lane(require_access, require_json, endpoint=_authorize_in_lane)
+"""POST /calls/authorize, as :class:`.middleware.Front` serves it: the route's checks, body and answer."""
 
 
 @router.post(

@@ -88,13 +88,14 @@ def _supervisor(config: Config, listener: socket.socket, settings: Settings) -> 
     return Supervisor(config, sockets=[listener])
 
 
-def serve(settings: Settings, log_format: LogFormat = LogFormat.TEXT) -> None:
+def serve(settings: Settings, log_format: LogFormat = LogFormat.TEXT, *, access_log: bool = True) -> None:
     """Check the configuration, migrate, and serve until interrupted (Ctrl-C is a clean stop).
 
+    ``access_log``: uvicorn's line per request (but a call's that has its receipt, see :mod:`.logs`).
     Raises :class:`CannotServe` when it refuses to start or cannot.
     """
     try:
-        _serve(settings, log_format)
+        _serve(settings, log_format, access_log)
     except KeyboardInterrupt:  # Ctrl-C before uvicorn took over SIGINT, or re-raised by it after a clean stop
         return
 
@@ -111,7 +112,21 @@ def _serve_in_this_process(app: FastAPI, listener: socket.socket, common: dict[s
         raise CannotServe("the server did not start; its log above says why", misconfigured=False)
 
 
-def _serve(settings: Settings, log_format: LogFormat) -> None:
+def _uvicorn_options(settings: Settings, log_format: LogFormat, access_log: bool) -> dict[str, Any]:
+    """What every worker's uvicorn.Config gets, besides the app."""
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "server_header": False,
+        "log_level": "info",
+        "access_log": access_log,
+    }
+    if log_format is LogFormat.JSON:  # otherwise uvicorn's own logging config, in every worker
+        options["log_config"] = logs.uvicorn_config(log_format)
+    return options
+
+
+def _serve(settings: Settings, log_format: LogFormat, access_log: bool) -> None:
     import uvicorn
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -127,6 +142,7 @@ def _serve(settings: Settings, log_format: LogFormat) -> None:
             misconfigured=True,
         )
     logs.configure(log_format)
+    logs.leave_out_receipted_calls()
     try:
         app = create_app(settings)
     except InvalidManifest as error:
@@ -153,9 +169,7 @@ def _serve(settings: Settings, log_format: LogFormat) -> None:
         state.close()
         message = f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}"
         raise CannotServe(message, misconfigured=False) from None
-    common: dict[str, Any] = {"host": settings.host, "port": settings.port, "server_header": False, "log_level": "info"}
-    if log_format is LogFormat.JSON:  # otherwise uvicorn's own logging config, in every worker
-        common["log_config"] = logs.uvicorn_config(log_format)
+    common = _uvicorn_options(settings, log_format, access_log)
     if settings.workers == 1:
         _serve_in_this_process(app, listener, common)
         return

@@ -1,0 +1,83 @@
+"""POST /calls/authorize is served outside the router (middleware.Front's lane): every answer it
+gives, refusals of a bad request included, is the one the FastAPI route gives on the same app."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from routegate.service import Settings
+from routegate.service.middleware import Front
+
+from .conftest import LiveServer, database_url
+
+TOKEN = "s3rvice-token"
+JSON = {"Content-Type": "application/json"}
+BODIES: list[tuple[bytes, dict[str, str]]] = [
+    (b'{"token": "rgc_unknown", "model": "moonshot/kimi-k2.6"}', JSON),
+    (b'{"token": "rgc_unknown", "model": "moonshot/kimi-k2.6"', JSON),  # cut short
+    (b"", JSON),
+    (b"[]", JSON),
+    (b"null", JSON),
+    (b'{"token": 1, "model": "m"}', JSON),
+    (b'{"token": "rgc_x", "model": 2.5}', JSON),
+    (b'{"token": "rgc_x"}', JSON),
+    (b'{"token": "rgc_x", "model": "m", "extra": 1}', JSON),
+    (b'{"token": "not a token!", "model": "m"}', JSON),
+    (b'{"token": "rgc_x", "model": "\\ud800"}', JSON),  # a lone surrogate
+    (b'{"token": "rgc_x", "model": "a\\u0000b"}', JSON),
+    (b'{"token": "\xff", "model": "m"}', JSON),  # not UTF-8
+    (b'{"token": "rgc_x", "model": "m"}', {"Content-Type": "text/plain"}),
+    (b'{"token": "rgc_x", "model": "m"}', {}),
+    (b'{"token": "rgc_x", "model": "m"}', {**JSON, "Origin": "https://attacker.example"}),
+]
+
+
+def _without_lanes(live: LiveServer) -> LiveServer:
+    """The same app, with Front sending every request to the router."""
+    for middleware in live.app.user_middleware:
+        if middleware.cls is Front:  # type: ignore[comparison-overlap]
+            middleware.kwargs["lanes"] = {}
+    return live
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def servers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[LiveServer]]:
+    for url in database_url(request.param, tmp_path_factory.mktemp(request.param)):
+        settings = Settings(database_url=url, api_token=TOKEN)
+        lane, route = LiveServer(settings).start(), _without_lanes(LiveServer(settings)).start()
+        yield [lane, route]
+        lane.stop()
+        route.stop()
+
+
+@pytest.mark.parametrize("bearer", [TOKEN, None], ids=["service-token", "no-token"])
+@pytest.mark.parametrize(("body", "headers"), BODIES)
+def test_the_lane_answers_as_the_route_does(
+    servers: list[LiveServer], body: bytes, headers: dict[str, str], bearer: str | None
+) -> None:
+    answers = []
+    for live in servers:
+        with live.client(bearer) as http:
+            answer = http.post("/calls/authorize", content=body, headers=headers)
+        assert answer.status_code != 500, answer.text
+        timed = "app;dur=" in answer.headers.get("server-timing", "")
+        spelled = json.loads(answer.text.replace(f":{live.port}", ":PORT"))  # each server's own port
+        answers.append((answer.status_code, spelled, timed))
+    assert answers[0] == answers[1]
+
+
+def test_the_lane_admits_and_refuses_calls_with_receipts(servers: list[LiveServer], tmp_path: Path) -> None:
+    lane = servers[0]
+    with lane.client(TOKEN) as http:
+        created = http.post("/workspaces", json={"name": "lane", "runtime": "hermes", "model": "moonshot/kimi-k2.6"})
+        token = http.post(f"/workspaces/{created.json()['id']}/call-tokens", json={}).json()["token"]
+        admitted = http.post("/calls/authorize", json={"token": token, "model": "moonshot/kimi-k2.6"})
+        refused = http.post("/calls/authorize", json={"token": token, "model": "anthropic/claude-opus-4-1"})
+        receipts = http.get("/calls/receipts", params={"workspace_id": created.json()["id"]}).json()["items"]
+    assert admitted.status_code == 200 and admitted.json()["allowed"] is True
+    assert refused.status_code == 403 and refused.json()["allowed"] is False
+    assert {r["id"] for r in receipts} == {admitted.json()["receipt_id"], refused.json()["receipt_id"]}

@@ -49,18 +49,24 @@ _CLIENT_CREDENTIALS = ("api_key", "api_base", "base_url", "user_config", "aws_ac
 
 
 class _Service:
-    """The routegate service's call routes, over one pooled HTTP client."""
+    """The routegate service's call routes, over one pooled keep-alive HTTP client."""
 
     def __init__(self, url: str, token: str | None) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
+        # An idle connection is let go before the server's own keep-alive timeout (uvicorn's 5 s) ends it,
+        # so that a call is never sent on a connection the server is closing.
+        limits = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=2.0)
         self._client = httpx.AsyncClient(base_url=url.rstrip("/"), headers=headers, timeout=10, limits=limits)
 
     async def authorize(self, token: str, model: str) -> tuple[int, dict[str, Any]]:
+        body = {"token": token, "model": model}
         try:
-            answer = await self._client.post("/calls/authorize", json={"token": token, "model": model})
+            try:
+                answer = await self._client.post("/calls/authorize", json=body)
+            except (httpx.ConnectError, httpx.RemoteProtocolError):  # no answer came: ask once more
+                answer = await self._client.post("/calls/authorize", json=body)
         except httpx.HTTPError as error:
-            raise _refusal(IntegrationCode.ROUTEGATE_UNREACHABLE, f"routegate could not be asked: {error}") from None
+            raise _unreachable(error) from None
         return answer.status_code, answer.json()
 
     async def report(self, receipt_id: str, prompt_tokens: int, completion_tokens: int, status: str) -> None:
@@ -79,6 +85,12 @@ class _Service:
                 "routegate: usage of receipt %s not reported yet (%s); retrying in %g s", receipt_id, problem, delay
             )
             await asyncio.sleep(delay)
+
+
+def _unreachable(error: httpx.HTTPError) -> ProxyException:
+    return _refusal(
+        IntegrationCode.ROUTEGATE_UNREACHABLE, f"routegate could not be asked: {type(error).__name__} {error}"
+    )
 
 
 def _retry_delays() -> Iterator[float]:

@@ -277,7 +277,7 @@ def main() -> int:
     result = {
         "reproduce": reproduce(),
         "machine": f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; {args.rounds} rounds; "
-        f"routegate on {'PostgreSQL' if args.postgres else 'SQLite'}",
+        f"routegate's database: {'postgresql' if args.postgres else 'sqlite'}",
         "smoke": args.smoke,
         **figures,
         "floors": floors(figures, args.smoke),

@@ -24,7 +24,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from typing import Self
 
-__all__ = ["Code", "RefusalCode", "Row"]
+__all__ = ["Code", "IntegrationCode", "RefusalCode", "Row"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,4 +135,32 @@ class Code(RefusalCode):
         "CALL_PAID_BY_TENANT",
         403,
         "the call is the tenant's to pay (BYOK), and the platform's LLM proxy forwards only platform-paid calls",
+    )
+
+
+class IntegrationCode(RefusalCode):
+    """Codes a gateway integration gives (:mod:`routegate.integrations.litellm`) about the gateway's own
+    path, beyond routegate's decisions, which it passes on with their own codes."""
+
+    CALL_NOT_AUTHORIZED = Row(
+        "CALL_NOT_AUTHORIZED",
+        403,
+        "the gateway was about to forward a call for which routegate holds no decision (the gateway's "
+        "operator key, or an attempt whose call token is not at hand): it fails closed",
+    )
+    CALL_MODEL_CHANGED = Row(
+        "CALL_MODEL_CHANGED",
+        403,
+        "something in the gateway changed the request's id between routegate's decision and routing",
+    )
+    ROUTEGATE_UNCONFIGURED = Row(
+        "ROUTEGATE_UNCONFIGURED",
+        503,
+        "the gateway names neither routegate's service (`ROUTEGATE_URL`) nor its database "
+        "(`ROUTEGATE_DATABASE_URL`): it admits no call",
+    )
+    ROUTEGATE_UNREACHABLE = Row(
+        "ROUTEGATE_UNREACHABLE",
+        503,
+        "the gateway could not ask routegate's service: it fails closed, retry",
     )

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from pathlib import Path
 
-from routegate.codes import Code, RefusalCode, Row
+from routegate.codes import Code, IntegrationCode, RefusalCode, Row
 from routegate.gen import go, typescript
 from routegate.manifest import load_manifest
 from routegate.service.console import views
@@ -25,7 +25,7 @@ from .test_layers import SOURCE, import_graph
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs" / "codes.md"
 DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
-TABLE: tuple[RefusalCode, ...] = (*Code, *ServiceCode)
+TABLE: tuple[RefusalCode, ...] = (*Code, *ServiceCode, *IntegrationCode)
 
 Carried = Mapping[str, object]
 """What a target carries: each code it names, with what it says about the code."""
@@ -34,6 +34,8 @@ Carried = Mapping[str, object]
 def given_by(code: RefusalCode) -> str:
     if isinstance(code, ServiceCode):
         return "the service"
+    if isinstance(code, IntegrationCode):
+        return "the LiteLLM integration"
     return "`check()` and the create gates" if code.row.model_decision else "the create gates"
 
 
@@ -75,7 +77,7 @@ def _go_codes() -> dict[str, object]:
 TARGETS: dict[str, tuple[Callable[[], Carried], Callable[[Iterable[RefusalCode]], Carried]]] = {
     "http_errors.STATUS": (
         lambda: {str(code): status for code, status in STATUS.items()},
-        lambda table: {code.value: code.row.status for code in table},
+        lambda table: {code.value: code.row.status for code in table if not isinstance(code, IntegrationCode)},
     ),
     "console wording": (
         lambda: views._GROUP_REASONS,

@@ -1,8 +1,10 @@
 """The call gate inside the real LiteLLM proxy: routegate's service, the proxy and a loopback vendor, as processes.
 
-The proxy runs on the config ``routegate gen --target litellm`` writes, with a retry and a
-fallback added the way an operator would: what reaches the vendor is what routegate admitted,
-on the platform's key for that vendor, and nothing else.
+The proxy runs on the config ``routegate gen --target litellm`` writes, with a retry and
+fallbacks added the way an operator would: what reaches the vendor is what routegate admitted,
+each id with its own decision, on the platform's key for that vendor, and nothing else. Each
+case runs on SQLite and on PostgreSQL, with the proxy asking the service over HTTP and deciding
+in its own process: one proxy per backend and mode.
 """
 
 from __future__ import annotations
@@ -20,14 +22,17 @@ from routegate.manifest import load_manifest
 from routegate.registry import Registry
 from routegate.service import Settings
 from tests.gates.test_gen_litellm import billed_to_the_platform
-from tests.service.conftest import LiveServer
+from tests.service.conftest import BACKENDS, LiveServer, database_url
 from tests.service.test_calls import issue, workspace
 
 from .proxy import MASTER_KEY, PLATFORM_KEYS, Proxy
 from .vendor import USAGE, Vendor
 
 VENDORS = ("anthropic", "openai", "moonshot", "minimax")
-FALLBACK = {"openai/gpt-5.4": ["anthropic/claude-opus-4-7"]}  # admitted for claude-code, not for codex
+FALLBACKS = [
+    {"openai/gpt-5.4": ["openai/gpt-5.4-mini"]},  # codex's menu holds both: admitted, on its own receipt
+    {"moonshot/kimi-k2.6": ["anthropic/claude-opus-4-7"]},  # claude-code's, never hermes'
+]
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +42,12 @@ def vendor() -> Iterator[Vendor]:
     served.stop()
 
 
-@pytest.fixture(scope="module")
-def routegate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    folder = tmp_path_factory.mktemp("routegate")
-    live = LiveServer(Settings(database_url=f"sqlite:///{folder / 'routegate.db'}")).start()
-    yield live
-    live.stop()
+@pytest.fixture(scope="module", params=BACKENDS)
+def routegate(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    for url in database_url(request.param, tmp_path_factory.mktemp("routegate")):
+        live = LiveServer(Settings(database_url=url)).start()
+        yield live
+        live.stop()
 
 
 @pytest.fixture(scope="module", params=["service", "in-process"])
@@ -55,7 +60,7 @@ def proxy(
     bases = {name: f"{vendor.url}/v1" for name in VENDORS}
     config = yaml.safe_load(render(load_manifest(), routegate_url=routegate.url, api_bases=bases))
     config["litellm_settings"]["num_retries"] = 1
-    config["router_settings"]["fallbacks"] = [FALLBACK]
+    config["router_settings"]["fallbacks"] = FALLBACKS
     (folder / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     running = Proxy(folder / "config.yaml", folder / "proxy.log", **env).wait()
     yield running
@@ -176,19 +181,67 @@ def test_revoked_and_deleted_workspaces_tokens_are_401_and_reach_no_vendor(
     assert vendor.received == []
 
 
-def test_a_retry_stays_on_the_admitted_id_and_the_fallback_to_another_id_reaches_no_vendor(
+def newest_receipt(routegate: LiveServer) -> str | None:
+    with routegate.client() as http:
+        items = http.get("/calls/receipts", params={"limit": 1}).json()["items"]
+    return items[0]["id"] if items else None
+
+
+def receipts_after(routegate: LiveServer, before: str | None) -> list[dict[str, Any]]:
+    """The receipts made since ``before`` (a receipt id), oldest first, each once its usage is reported."""
+    with routegate.client() as http:
+        items = http.get("/calls/receipts", params={"limit": 500}).json()["items"]
+    made = [item for item in reversed(items) if before is None or item["id"] > before]
+    return [receipt(routegate, item["id"], reported=item["allowed"]) for item in made]
+
+
+def test_a_retry_stays_on_the_admitted_id_and_a_fallback_to_an_admitted_id_is_decided_and_forwarded_once(
     proxy: Proxy, vendor: Vendor, routegate: LiveServer, tokens: dict[str, str]
 ) -> None:
+    before = newest_receipt(routegate)
     vendor.received.clear()
     vendor.failing.add("gpt-5.4")
     try:
         answer = call(proxy, tokens["codex"], "openai/gpt-5.4")
     finally:
         vendor.failing.discard("gpt-5.4")
+    assert answer.status_code == 200, answer.text + proxy.output()
+    platform_key = PLATFORM_KEYS["OPENAI_API_KEY"]
+    assert [(seen.model, seen.key) for seen in vendor.received] == [
+        ("gpt-5.4", platform_key),
+        ("gpt-5.4", platform_key),  # the retry, on the admitted id
+        ("gpt-5.4-mini", platform_key),  # the fallback, once
+    ]
+    first, fallback = receipts_after(routegate, before)
+    assert (first["model"], first["allowed"]) == ("openai/gpt-5.4", True)
+    assert first["status"].startswith("error"), first
+    assert (fallback["model"], fallback["allowed"], fallback["payer"]) == ("openai/gpt-5.4-mini", True, "platform")
+    assert fallback["status"] == "ok" and fallback["usage"] == USAGE, fallback
+    assert fallback["workspace_id"] == first["workspace_id"] and fallback["token_id"] == first["token_id"]
+
+
+def test_a_fallback_to_an_id_routegate_refuses_reaches_no_vendor_and_leaves_a_refused_receipt(
+    proxy: Proxy, vendor: Vendor, routegate: LiveServer, tokens: dict[str, str]
+) -> None:
+    before = newest_receipt(routegate)
+    vendor.received.clear()
+    vendor.failing.add("kimi-k2.6")
+    try:
+        answer = call(proxy, tokens["hermes"], "moonshot/kimi-k2.6")
+    finally:
+        vendor.failing.discard("kimi-k2.6")
     assert answer.status_code != 200, answer.text
-    assert "CALL_REROUTED" in answer.text, "the fallback was attempted, and held before any vendor"
-    assert len(vendor.received) >= 2, "the admitted id was tried, and retried"
-    assert {(seen.model, seen.key) for seen in vendor.received} == {("gpt-5.4", PLATFORM_KEYS["OPENAI_API_KEY"])}
+    assert "UNREGISTERED_MODEL_FOR_RUNTIME" in answer.text, "the answer names the fallback's refusal"
+    assert {seen.model for seen in vendor.received} == {"kimi-k2.6"}, "claude-opus-4-7 was never sent"
+    assert {seen.key for seen in vendor.received} == {PLATFORM_KEYS["MOONSHOT_API_KEY"]}
+    first, fallback = receipts_after(routegate, before)
+    assert (first["model"], first["allowed"]) == ("moonshot/kimi-k2.6", True)
+    assert (fallback["model"], fallback["allowed"], fallback["code"]) == (
+        "anthropic/claude-opus-4-7",
+        False,
+        "UNREGISTERED_MODEL_FOR_RUNTIME",
+    )
+    assert fallback["token_id"] == first["token_id"]
 
 
 def test_a_tenants_own_key_in_the_request_never_becomes_a_platform_key_call(

@@ -3,9 +3,16 @@
 Load it from the config ``routegate gen --target litellm`` writes. The workspace sends its
 call token as the bearer key; :func:`custom_auth` asks routegate (``POST /calls/authorize``
 at ``ROUTEGATE_URL``, with ``ROUTEGATE_API_TOKEN``) before LiteLLM routes anything, and a
-refusal never reaches a vendor. :data:`call_gate` then holds every deployment LiteLLM
-actually tries -- a retry, a fallback, a router's change of model -- to the one id routegate
-admitted and to the platform's key for it, and completes the call's receipt with usage.
+refusal never reaches a vendor. :data:`call_gate` then decides again for every deployment
+LiteLLM actually tries -- a retry, a fallback, a router's change of model: an attempt on
+another id than the one admitted gets routegate's decision for that id, with its own receipt,
+under the same call token, and goes on only when admitted and platform-paid -- and completes
+each receipt with usage.
+
+Deciding in process (``ROUTEGATE_DATABASE_URL``), the receipt of an admitted call is committed
+by the service's group-committing writer before the call goes on, awaited without blocking
+LiteLLM's event loop; the usage reports after the call are committed together in batches, off
+the answer's path, and each post-call hook returns only once its report is durable.
 
 This proxy forwards platform-paid calls only: a call the tenant pays for is refused
 (``CALL_PAID_BY_TENANT``), so no tenant key and no platform key is ever swapped for the other.
@@ -13,42 +20,98 @@ This proxy forwards platform-paid calls only: a call the tenant pays for is refu
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import hmac
+import logging
 import os
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import anyio.to_thread
-import httpx
 from fastapi import Request
 from litellm.integrations.custom_logger import CustomLogger
 from litellm.proxy._types import LitellmUserRoles, ProxyException, UserAPIKeyAuth
 from litellm.proxy.common_utils.http_parsing_utils import _read_request_body
 
+from routegate.codes import Code, IntegrationCode, RefusalCode
+
 __all__ = ["CallGateHooks", "call_gate", "custom_auth"]
 
+log = logging.getLogger("routegate.integrations.litellm")
+
 _GATE = "routegate"  # the key of routegate's decision in the auth object's and the request's metadata
+_DECISION = ("workspace_id", "model", "payer", "manifest_version", "receipt_id")
+_REPORT_RETRY_SECONDS = (0.05, 0.25, 1.0, 5.0)  # then every 5 s: a usage report is never dropped
 _CLIENT_CREDENTIALS = ("api_key", "api_base", "base_url", "user_config", "aws_access_key_id", "vertex_credentials")
 
 
 class _Service:
-    """The routegate service's call routes, over one pooled HTTP client."""
+    """The routegate service's call routes, over one pooled keep-alive HTTP client (LiteLLM's own aiohttp,
+    which costs the proxy's event loop less per request than httpx)."""
 
     def __init__(self, url: str, token: str | None) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
-        self._client = httpx.AsyncClient(base_url=url.rstrip("/"), headers=headers, timeout=10, limits=limits)
+        self._url = url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        """Made on first use, on the proxy's event loop. An idle connection is let go before the server's
+        own keep-alive timeout (uvicorn's 5 s) ends it, so a call is never sent on a closing connection."""
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=256, keepalive_timeout=2.0)
+            timeout = aiohttp.ClientTimeout(total=10)
+            self._session = aiohttp.ClientSession(connector=connector, headers=self._headers, timeout=timeout)
+        return self._session
+
+    async def _post(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        async with self._client().post(f"{self._url}{path}", json=body) as answer:
+            try:
+                return answer.status, await answer.json(content_type=None)
+            except ValueError:  # not routegate's JSON (a proxy's error page): the status speaks alone
+                return answer.status, {}
 
     async def authorize(self, token: str, model: str) -> tuple[int, dict[str, Any]]:
+        body = {"token": token, "model": model}
         try:
-            answer = await self._client.post("/calls/authorize", json={"token": token, "model": model})
-        except httpx.HTTPError as error:
-            raise _refusal(503, "ROUTEGATE_UNREACHABLE", f"routegate could not be asked: {error}") from None
-        return answer.status_code, answer.json()
+            try:
+                return await self._post("/calls/authorize", body)
+            except (aiohttp.ClientConnectionError, aiohttp.ServerDisconnectedError):  # no answer came: once more
+                return await self._post("/calls/authorize", body)
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise _unreachable(error) from None
 
     async def report(self, receipt_id: str, prompt_tokens: int, completion_tokens: int, status: str) -> None:
+        """Report until the service has it: a refused or failed report is retried, never dropped."""
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "status": status}
-        await self._client.post(f"/calls/receipts/{receipt_id}/usage", json=usage)
+        for delay in _retry_delays():
+            try:
+                answered, answer = await self._post(f"/calls/receipts/{receipt_id}/usage", usage)
+            except (aiohttp.ClientError, TimeoutError) as error:
+                problem = f"{type(error).__name__} {error}"
+            else:
+                if answered < 500 and answered != 429:  # taken, or never to be taken (a 4xx)
+                    return
+                problem = f"{answered} {str(answer)[:200]}"
+            log.warning(
+                "routegate: usage of receipt %s not reported yet (%s); retrying in %g s", receipt_id, problem, delay
+            )
+            await asyncio.sleep(delay)
+
+
+def _unreachable(error: Exception) -> ProxyException:
+    return _refusal(
+        IntegrationCode.ROUTEGATE_UNREACHABLE, f"routegate could not be asked: {type(error).__name__} {error}"
+    )
+
+
+def _retry_delays() -> Iterator[float]:
+    """Seconds before each retry of a usage report: growing, then every 5 s for as long as it takes."""
+    yield from _REPORT_RETRY_SECONDS
+    while True:
+        yield _REPORT_RETRY_SECONDS[-1]
 
 
 class _InProcess:
@@ -65,8 +128,10 @@ class _InProcess:
         self._state.start()
         self._calls = CallService(self._state, CallSettings.from_env(), CollectorRegistry())
         self._calls.start()
+        self._usage = _UsageBatches(self._calls.receipts.report_usages)
 
     async def authorize(self, token: str, model: str) -> tuple[int, dict[str, Any]]:
+        """Decided on the in-memory view; returns once the receipt's group commit is done."""
         from routegate.service.http_errors import STATUS, ServiceError
 
         try:
@@ -75,12 +140,49 @@ class _InProcess:
             return STATUS[error.code], {"code": error.code.value, "error": error.message}
 
     async def report(self, receipt_id: str, prompt_tokens: int, completion_tokens: int, status: str) -> None:
-        from routegate.service.http_errors import ServiceError
+        await self._usage.report((receipt_id, prompt_tokens, completion_tokens, status))
 
-        with contextlib.suppress(ServiceError):  # reported already: the first report stands, as over HTTP
-            await anyio.to_thread.run_sync(
-                self._calls.receipts.report_usage, receipt_id, prompt_tokens, completion_tokens, status
-            )
+
+_Usage = tuple[str, int, int, str]
+
+
+class _UsageBatches:
+    """Usage reports committed together: one thread hand-off and one transaction per batch, not per call.
+
+    Whatever is reported while a batch commits forms the next one. A batch the database refuses is
+    retried until it is written; every report's caller waits for its own commit.
+    """
+
+    def __init__(self, commit: Callable[[Sequence[_Usage]], None]) -> None:
+        self._commit = commit
+        self._queued: list[tuple[_Usage, asyncio.Future[None]]] = []
+        self._writing: asyncio.Task[None] | None = None
+
+    async def report(self, usage: _Usage) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self._queued.append((usage, done))
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.create_task(self._write())
+        await asyncio.shield(done)
+
+    async def _write(self) -> None:
+        while self._queued:
+            batch, self._queued = self._queued, []
+            await self._commit_with_retries([usage for usage, _ in batch])
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
+
+    async def _commit_with_retries(self, batch: list[_Usage]) -> None:
+        for delay in _retry_delays():
+            try:
+                await anyio.to_thread.run_sync(self._commit, batch)
+                return
+            except Exception as error:  # the database is away: wait and write the batch again
+                log.warning(
+                    "routegate: %d usage reports not written yet (%s); retrying in %g s", len(batch), error, delay
+                )
+                await asyncio.sleep(delay)
 
 
 _gate: _Service | _InProcess | None = None
@@ -97,19 +199,47 @@ def _routegate() -> _Service | _InProcess:
             _gate = _Service(url, os.environ.get("ROUTEGATE_API_TOKEN"))
         else:
             reason = "the proxy has neither ROUTEGATE_URL nor ROUTEGATE_DATABASE_URL: it admits no call"
-            raise _refusal(503, "ROUTEGATE_UNCONFIGURED", reason)
+            raise _refusal(IntegrationCode.ROUTEGATE_UNCONFIGURED, reason)
     return _gate
 
 
-def _refusal(status: int, code: str, reason: str, receipt_id: str | None = None) -> ProxyException:
-    """LiteLLM's own error type: the proxy answers ``status`` with routegate's code, not a 500."""
+def _refusal(code: RefusalCode | str, reason: str, receipt_id: str | None = None, status: int = 0) -> ProxyException:
+    """LiteLLM's own error type: the proxy answers the code's status (or ``status``) and code, not a 500."""
+    status = status or (code.row.status if isinstance(code, RefusalCode) else 403)
     return ProxyException(
         message=f"{code}: {reason}",
-        type=code,
+        type=str(code),
         param="model",
         code=status,
-        provider_specific_fields={"routegate": {"code": code, "error": reason, "receipt_id": receipt_id}},
+        provider_specific_fields={"routegate": {"code": str(code), "error": reason, "receipt_id": receipt_id}},
     )
+
+
+@dataclass(slots=True)
+class _Call:
+    """One request's call token and routegate's decision for each id LiteLLM tried for it: the admitted
+    one, or the refusal (a retry of a refused id is refused again without another receipt)."""
+
+    token: str
+    decided: dict[str, dict[str, Any] | ProxyException] = field(default_factory=dict)
+
+
+_call: ContextVar[_Call | None] = ContextVar("routegate_call", default=None)
+"""The request's call, from custom_auth to each attempt: kept in the request's context, never in
+LiteLLM's metadata, which its spend logs keep."""
+
+
+async def _admit(token: str, model: str) -> dict[str, Any]:
+    """routegate's decision for ``model``, admitted and platform-paid; raises the refusal otherwise."""
+    status, answer = await _routegate().authorize(token, model)
+    if status != 200 or not answer.get("allowed"):
+        code, reason = answer.get("code", "CALL_REFUSED"), answer.get("error") or answer.get("message", "refused")
+        raise _refusal(code, reason, answer.get("receipt_id"), status if 400 <= status < 500 else 503)
+    if answer.get("payer") != "platform":
+        await _routegate().report(answer["receipt_id"], 0, 0, "not_forwarded")
+        reason = f"'{answer['model']}' is paid with the tenant's own key: call its vendor directly, not this proxy"
+        raise _refusal(Code.CALL_PAID_BY_TENANT, reason, answer["receipt_id"])
+    return {key: answer[key] for key in _DECISION}
 
 
 async def custom_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
@@ -118,21 +248,14 @@ async def custom_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
     model = body.get("model") if isinstance(body, dict) else None
     token = api_key.removeprefix("Bearer ").strip()
     if not token:
-        raise _refusal(401, "CALL_TOKEN_INVALID", "send the workspace's call token as the bearer key")
+        raise _refusal("CALL_TOKEN_INVALID", "send the workspace's call token as the bearer key", status=401)
     if _is_master_key(token):
         # The operator's key opens LiteLLM's own routes (model list, health); the hooks below still
         # refuse every model call it makes, since routegate admitted none.
         return UserAPIKeyAuth(api_key=token, user_role=LitellmUserRoles.PROXY_ADMIN)
-    status, answer = await _routegate().authorize(token, model if isinstance(model, str) else "")
-    code, reason = answer.get("code", "CALL_REFUSED"), answer.get("error") or answer.get("message", "refused")
-    if status != 200 or not answer.get("allowed"):
-        raise _refusal(status if 400 <= status < 500 else 503, code, reason, answer.get("receipt_id"))
-    if answer.get("payer") != "platform":
-        await _routegate().report(answer["receipt_id"], 0, 0, "not_forwarded")
-        reason = f"'{answer['model']}' is paid with the tenant's own key: call its vendor directly, not this proxy"
-        raise _refusal(403, "CALL_PAID_BY_TENANT", reason, answer["receipt_id"])
-    decision = {key: answer[key] for key in ("workspace_id", "model", "payer", "manifest_version", "receipt_id")}
-    return UserAPIKeyAuth(api_key=f"routegate-workspace-{answer['workspace_id']}", metadata={_GATE: decision})
+    decision = await _admit(token, model if isinstance(model, str) else "")
+    _call.set(_Call(token, {decision["model"]: decision}))
+    return UserAPIKeyAuth(api_key=f"routegate-workspace-{decision['workspace_id']}", metadata={_GATE: decision})
 
 
 def _is_master_key(token: str) -> bool:
@@ -141,7 +264,7 @@ def _is_master_key(token: str) -> bool:
 
 
 class CallGateHooks(CustomLogger):
-    """Holds each attempt to the admitted id and the platform's key; completes the receipt after."""
+    """Decides each attempt LiteLLM makes before it leaves; completes each attempt's receipt after."""
 
     async def async_pre_call_hook(
         self, user_api_key_dict: UserAPIKeyAuth, cache: Any, data: dict[str, Any], call_type: Any
@@ -149,30 +272,48 @@ class CallGateHooks(CustomLogger):
         """Before routing: the body asks for the admitted id and brings no credentials of its own."""
         decision = (user_api_key_dict.metadata or {}).get(_GATE)
         if decision is None:
-            raise _refusal(401, "CALL_TOKEN_INVALID", "the call was not authorized by routegate")
+            raise _refusal("CALL_TOKEN_INVALID", "the call was not authorized by routegate", status=401)
         if data.get("model") != decision["model"]:
-            raise _refusal(403, "CALL_MODEL_CHANGED", "the request names another id than the one routegate admitted")
+            reason = "the request names another id than the one routegate admitted"
+            raise _refusal(IntegrationCode.CALL_MODEL_CHANGED, reason, decision["receipt_id"])
         brought = [name for name in _CLIENT_CREDENTIALS if name in data]
         if brought:
             reason = f"the request brings its own {', '.join(brought)}: this proxy forwards on the platform's key only"
-            raise _refusal(403, "CALL_PAID_BY_TENANT", reason, decision["receipt_id"])
-        metadata = data.setdefault("metadata", {})
-        metadata.update({f"routegate_{key}": value for key, value in decision.items()})
+            raise _refusal(Code.CALL_PAID_BY_TENANT, reason, decision["receipt_id"])
+        _stamp(data.setdefault("metadata", {}), decision)
         return data
 
     async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any], call_type: Any) -> dict[str, Any] | None:
-        """Before each attempt (retries and fallbacks too): the deployment serves the admitted, platform-paid id."""
+        """Before each attempt (retries and fallbacks too): routegate admitted this very id, paid by the platform.
+
+        An attempt on another id than the request's -- a fallback, a router's change of model -- is
+        decided anew under the same call token, with its own receipt, which this attempt's usage completes.
+        """
         metadata = _metadata(kwargs)
-        admitted = metadata.get("routegate_model")
-        if admitted is None:
-            raise _refusal(403, "CALL_NOT_AUTHORIZED", "routegate admitted no call for this request")
-        serving = metadata.get("model_group")
-        if serving != admitted:
-            reason = f"LiteLLM tried '{serving}' for a call routegate admitted for '{admitted}' only"
-            raise _refusal(403, "CALL_REROUTED", reason, metadata.get("routegate_receipt_id"))
-        if metadata.get("routegate_payer") != "platform":
-            raise _refusal(403, "CALL_PAID_BY_TENANT", "only platform-paid calls are forwarded")
-        return None
+        serving, admitted = metadata.get("model_group"), metadata.get("routegate_model")
+        if admitted is None or not isinstance(serving, str):
+            raise _refusal(IntegrationCode.CALL_NOT_AUTHORIZED, "routegate admitted no call for this request")
+        if serving == admitted:  # the first attempt, or a retry of it
+            if metadata.get("routegate_payer") != "platform":
+                raise _refusal(Code.CALL_PAID_BY_TENANT, "only platform-paid calls are forwarded")
+            return None
+        call = _call.get()
+        if call is None:
+            reason = f"LiteLLM tried '{serving}' for a call admitted for '{admitted}', and routegate cannot be asked"
+            raise _refusal(IntegrationCode.CALL_NOT_AUTHORIZED, reason, metadata.get("routegate_receipt_id"))
+        decision = call.decided.get(serving)
+        if decision is None:
+            try:
+                decision = call.decided[serving] = await _admit(call.token, serving)
+            except ProxyException as refusal:
+                call.decided[serving] = refusal
+                raise
+        if isinstance(decision, ProxyException):
+            raise decision
+        for key in ("metadata", "litellm_metadata"):
+            if isinstance(kwargs.get(key), dict):
+                _stamp(kwargs[key], decision)
+        return kwargs
 
     async def async_log_success_event(
         self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
@@ -195,6 +336,11 @@ class CallGateHooks(CustomLogger):
         receipt_id = metadata.get("routegate_receipt_id") or admitted.get("receipt_id")
         if receipt_id is not None:
             await _routegate().report(receipt_id, prompt_tokens, completion_tokens, status[:32])
+
+
+def _stamp(metadata: dict[str, Any], decision: dict[str, Any]) -> None:
+    """The attempt's decision, where LiteLLM's spend logs and the post-call hooks read it."""
+    metadata.update({f"routegate_{key}": value for key, value in decision.items()})
 
 
 def _metadata(kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -7,10 +7,11 @@ only the day partitions concerned.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Select, func, select, update
+from sqlalchemy import CursorResult, Select, Table, bindparam, func, select, update
 
 from .call_tables import CallReceipt
 from .db import Database, iso_utc, utcnow
@@ -20,6 +21,16 @@ from .receipts import moment_of
 __all__ = ["ReceiptQueries", "receipt_dict"]
 
 _R = CallReceipt
+_REPORT_ONCE = (
+    update(cast(Table, CallReceipt.__table__))
+    .where(_R.id == bindparam("receipt"), _R.at == bindparam("receipt_at"), _R.reported_at.is_(None))
+    .values(
+        prompt_tokens=bindparam("prompt"),
+        completion_tokens=bindparam("completion"),
+        status=bindparam("outcome"),
+        reported_at=bindparam("reported"),
+    )
+)
 _Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
 
 
@@ -118,6 +129,27 @@ class ReceiptQueries:
             )
         return receipt_dict(row)
 
+    def report_usages(self, reports: Sequence[tuple[str, int, int, str]]) -> None:
+        """Many reports (receipt, prompt tokens, completion tokens, status) in one transaction, for a
+        gateway deciding in process. As with :meth:`report_usage` a receipt's first report stands;
+        an id that is no receipt changes nothing."""
+        reported = utcnow()
+        rows = [
+            {
+                "receipt": receipt,
+                "receipt_at": at,
+                "prompt": prompt,
+                "completion": completion,
+                "outcome": status,
+                "reported": reported,
+            }
+            for receipt, prompt, completion, status in reports
+            if (at := _moment_or_none(receipt)) is not None
+        ]
+        if rows:
+            with self.database.write_connection() as connection:
+                connection.execute(_REPORT_ONCE, rows)
+
     def summary(self, *, workspace_id: str | None = None, since: datetime | None = None) -> dict[str, Any]:
         """Admitted calls and their reported tokens per payer and provider, and the refused count."""
         columns = (
@@ -156,6 +188,13 @@ def _filtered(query: _Query, workspace_id: str | None, since: datetime | None) -
     if since is not None:
         query = query.where(_R.at >= since)
     return query
+
+
+def _moment_or_none(receipt: str) -> datetime | None:
+    try:
+        return moment_of(receipt)
+    except ValueError:
+        return None
 
 
 def _moment(receipt: str) -> datetime:

@@ -1,0 +1,55 @@
+"""The in-process gate's usage reports: batched while one commits, retried until written, never dropped."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Sequence
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # offline: LiteLLM's bundled cost map, no fetch
+
+from routegate.integrations.litellm import _Usage, _UsageBatches
+
+
+class FlakyDatabase:
+    """Refuses its first ``refusals`` commits, as a database that is away for a moment; then keeps each batch."""
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals = refusals
+        self.batches: list[list[_Usage]] = []
+        self.attempts = 0
+        self._lock = threading.Lock()
+
+    def commit(self, batch: Sequence[_Usage]) -> None:
+        with self._lock:
+            self.attempts += 1
+            if self.attempts <= self.refusals:
+                raise ConnectionError("the database is away")
+            self.batches.append(list(batch))
+
+
+def report_all(database: FlakyDatabase, count: int) -> list[_Usage]:
+    reports = [(f"receipt-{number}", number, 1, "ok") for number in range(count)]
+
+    async def main() -> None:
+        batches = _UsageBatches(database.commit)
+        await asyncio.gather(*(batches.report(usage) for usage in reports))
+
+    asyncio.run(main())
+    return reports
+
+
+def test_concurrent_reports_share_commits_and_each_is_written_once_before_its_caller_returns() -> None:
+    database = FlakyDatabase(refusals=0)
+    reports = report_all(database, 200)
+    written = [usage for batch in database.batches for usage in batch]
+    assert sorted(written) == sorted(reports)
+    assert len(database.batches) < len(reports) / 10, "the reports made while one batch commits form the next"
+
+
+def test_a_batch_the_database_refuses_is_retried_until_it_is_written() -> None:
+    database = FlakyDatabase(refusals=2)
+    reports = report_all(database, 20)
+    assert database.attempts >= 3
+    assert sorted(usage for batch in database.batches for usage in batch) == sorted(reports)

@@ -66,3 +66,10 @@ class CallReceipt(Base):
 
 
 Index("ix_call_receipts_workspace", CallReceipt.workspace_id, CallReceipt.id)
+# A workspace's summary: on PostgreSQL an index-only read of the columns it adds up (migration 0007).
+Index(
+    "ix_call_receipts_workspace_at",
+    CallReceipt.workspace_id,
+    CallReceipt.at,
+    postgresql_include=["allowed", "payer", "provider", "prompt_tokens", "completion_tokens"],
+)

@@ -4,8 +4,9 @@ Each query is the one :class:`ReceiptQueries` really sends (caught on the engine
 explained on a vacuumed, analyzed table whose planner is told to avoid sequential scans: a
 ``Seq Scan`` left in a plan then means no index can answer it, which at ten million receipts
 is a read of every one (bench/receipts.py shows the latencies). A workspace's receipts are
-found by an index condition, never a filter, and its summary reads only the index of
-migration 0007; queries bounded by ``since`` or by a receipt id read only their days' partitions.
+found by an index condition, never a filter, through migration 0007's index: its summary
+reads that index alone, its pages read the days newest first. Queries bounded by ``since``
+or by a receipt id read only their days' partitions.
 """
 
 from __future__ import annotations
@@ -118,6 +119,15 @@ def test_a_workspaces_receipts_are_found_by_the_index_not_filtered(database: Dat
     for plan in plans_of(database, QUERIES[name]):
         assert re.search(r"Index Cond: \(+workspace_id\b", plan), plan
         assert not any("Filter:" in line and "workspace_id" in line for line in plan.splitlines()), plan
+
+
+@pytest.mark.parametrize("name", ["a workspace's first page", "a workspace's platform-paid page"])
+def test_a_workspaces_page_reads_its_days_newest_first_and_merges_nothing(database: Database, name: str) -> None:
+    """An ordered Append over the days (it stops at the page's end), not a merge of every day's newest row."""
+    [plan] = plans_of(database, QUERIES[name])
+    assert "Merge Append" not in plan and "Sort" not in plan, plan
+    scans = [line for line in plan.splitlines() if " on call_receipts_p" in line and "Scan" in line]
+    assert scans and all("Index Scan Backward using" in line and "workspace_id_at" in line for line in scans), plan
 
 
 def test_a_query_since_a_day_ago_reads_only_today_and_yesterday(database: Database) -> None:

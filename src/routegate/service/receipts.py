@@ -52,6 +52,8 @@ _PG_TOUCH = (
     "WHERE call_tokens.id = used.id"
 )
 _PARTITION_LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=0x7263707473)  # "rcpts"
+_ARRIVAL_GAP = 0.0005  # seconds a batch waits for the next of the callers the last batch answered
+_LINGER_MAX = 0.002  # seconds a batch waits for them in all
 _RETRIES = (0.05, 0.25, 1.0)  # seconds before each retry of a batch the database refused
 _MAINTENANCE_SECONDS = 3600.0
 _SQLITE_DELETE_BATCH = 1000
@@ -197,6 +199,7 @@ class ReceiptWriter:
         self._on_batch = on_batch
         self._thread = threading.Thread(target=self._run, name="routegate-receipt-writer", daemon=True)
         self._maintained = 0.0
+        self._last_batch = 1
 
     @property
     def depth(self) -> int:
@@ -234,16 +237,7 @@ class ReceiptWriter:
                 continue
             if first is None:
                 break
-            batch = [first]
-            while len(batch) < self._batch_size:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-                batch.append(item)
+            batch, stopping = self._collect(first)
             error = self._commit([pending.row for pending in batch])
             self._on_batch(len(batch))
             waiting: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
@@ -254,6 +248,28 @@ class ReceiptWriter:
                     loop.call_soon_threadsafe(_settle, futures, error)
             if time.monotonic() - self._maintained > _MAINTENANCE_SECONDS:
                 self._maintain()
+
+    def _collect(self, first: _Pending) -> tuple[list[_Pending], bool]:
+        """``first`` and what queued behind it (up to the batch size); and whether to stop after it.
+
+        While fewer have come than the last batch answered, it waits for the rest as long as they
+        keep arriving (2 ms at most): those callers are coming back, and a commit started without
+        them makes them wait for a whole second one. An idle writer (last batch of one) never waits.
+        """
+        batch = [first]
+        wanted = min(self._batch_size, self._last_batch)
+        patience = time.monotonic() + _LINGER_MAX
+        while len(batch) < self._batch_size:
+            waiting = len(batch) < wanted and time.monotonic() < patience
+            try:
+                item = self._queue.get(timeout=_ARRIVAL_GAP) if waiting else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return batch, True
+            batch.append(item)
+        self._last_batch = len(batch)
+        return batch, False
 
     def _commit(self, rows: list[dict[str, Any]]) -> Exception | None:
         for delay in (*_RETRIES, None):

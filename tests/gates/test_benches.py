@@ -22,7 +22,15 @@ from tests.service.conftest import POSTGRES_ENV, postgres_base_url
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 SCRIPTS = sorted(path for path in BENCH.glob("*.py") if not path.name.startswith("_"))
 # The benches that serve routegate as processes on a PostgreSQL database as well as on SQLite files.
-ON_POSTGRES = {"calls.py", "litellm_proxy.py", "operator_pages.py", "propagation.py", "publish.py", "service.py"}
+ON_POSTGRES = {
+    "calls.py",
+    "litellm_proxy.py",
+    "operator_pages.py",
+    "propagation.py",
+    "publish.py",
+    "receipts.py",
+    "service.py",
+}
 # A bound against a hung server, not a speed: smoke runs that start servers take minutes on a loaded machine.
 HANG_SECONDS = 1800
 

@@ -15,11 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import create_engine, event, insert, text
 
 from routegate.service import Settings
 from routegate.service.call_service import ENV_RECEIPT_QUEUE
 from routegate.service.call_tables import CallReceipt
+from routegate.service.db import Database
 from routegate.service.receipts import ReceiptDays, at_millisecond, receipt_id
 
 from .conftest import LiveServer, database_url, free_port
@@ -186,3 +187,40 @@ def test_retention_drops_whole_old_days_and_nothing_newer(url: str) -> None:
         assert days.apply_retention(now) == 0
     finally:
         live.stop()
+
+
+def test_retention_cuts_at_utc_midnight_and_sqlite_deletes_in_bounded_transactions(url: str) -> None:
+    """The cut-off day's first millisecond stays, the millisecond before it goes: on PostgreSQL by
+    dropping that day's partition (no DELETE), on SQLite by DELETEs of at most 1,000 rows, each committed."""
+    database = Database(url)
+    database.upgrade()
+    try:
+        now = datetime.now(UTC)
+        cut = now.date() - timedelta(days=3)
+        first_kept = datetime(cut.year, cut.month, cut.day, tzinfo=UTC)
+        last_gone = first_kept - timedelta(milliseconds=1)
+        days = ReceiptDays(database, retention_days=3)
+        days.ensure({last_gone.date(), first_kept.date()})
+        kept = _row(first_kept)
+        with database.write_connection() as connection:
+            connection.execute(insert(CallReceipt), [_row(last_gone) for _ in range(2500)] + [kept])
+        deletes: list[int] = []
+        commits: list[None] = []
+
+        def deleted(_conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+            if statement.lstrip().upper().startswith("DELETE"):
+                deletes.append(cursor.rowcount)
+
+        event.listen(database.engine, "after_cursor_execute", deleted)
+        event.listen(database.engine, "commit", lambda _conn: commits.append(None))
+        dropped = days.apply_retention(now)
+        assert _stored_receipts(url) == {kept["id"]}
+        if days.partitioned:
+            assert dropped == 1 and not deletes
+            assert last_gone.date() not in days.partitions() and first_kept.date() in days.partitions()
+        else:
+            assert dropped == 2500
+            assert deletes == [1000, 1000, 500]
+            assert len(commits) == 3  # one transaction per batch
+    finally:
+        database.dispose()

@@ -65,4 +65,12 @@ class CallReceipt(Base):
     reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-Index("ix_call_receipts_workspace", CallReceipt.workspace_id, CallReceipt.id)
+# A workspace's receipts, newest first, and the columns its summary adds up (PostgreSQL's
+# INCLUDE): pages and summaries read this index alone (migration 0008).
+Index(
+    "ix_call_receipts_workspace_at",
+    CallReceipt.workspace_id,
+    CallReceipt.at,
+    CallReceipt.id,
+    postgresql_include=["allowed", "payer", "provider", "prompt_tokens", "completion_tokens"],
+)

@@ -1,8 +1,8 @@
 """Reading call receipts and adding the gateway's usage report to one.
 
-Receipts are listed newest first by id (ids sort by time, see :func:`.receipts.receipt_id`);
-a page's cursor is its last id, and every query also bounds ``at`` so that PostgreSQL reads
-only the day partitions concerned.
+Receipts are listed newest first by id (ids sort by time, see :func:`.receipts.receipt_id`),
+a workspace's by ``at`` then id, which is the same order; a page's cursor is its last id,
+and every query also bounds ``at`` so that PostgreSQL reads only the day partitions concerned.
 """
 
 from __future__ import annotations
@@ -85,8 +85,11 @@ class ReceiptQueries:
             query = query.where(_R.allowed.is_(allowed))
         if cursor is not None:
             query = query.where(_R.id < cursor, _R.at <= _moment(cursor))
+        # The same order either way (an id starts with its moment); a workspace's index is by
+        # moment, so PostgreSQL reads its day partitions newest first and stops at the page's end.
+        order = (_R.at.desc(), _R.id.desc()) if workspace_id is not None else (_R.id.desc(),)
         with self.database.read() as session:
-            rows = list(session.scalars(query.order_by(_R.id.desc()).limit(limit + 1)))
+            rows = list(session.scalars(query.order_by(*order).limit(limit + 1)))
         more = len(rows) > limit
         rows = rows[:limit]
         return [receipt_dict(row) for row in rows], rows[-1].id if more else None

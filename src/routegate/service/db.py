@@ -100,8 +100,7 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-class Base(DeclarativeBase):
-    pass
+class Base(DeclarativeBase): ...
 
 
 class Workspace(Base):
@@ -139,9 +138,8 @@ def parent_key() -> ColumnElement[str]:
 
 
 Index("uq_workspaces_parent_name", parent_key(), Workspace.name, unique=True)
-# The lifecycle's reads: the rows of the (runtime, model) and (runtime, provider) pairs a manifest dates.
-Index("ix_workspaces_runtime_model", Workspace.runtime, Workspace.model)
-Index("ix_workspaces_runtime_provider", Workspace.runtime, Workspace.provider)
+Index("ix_workspaces_runtime_model", Workspace.runtime, Workspace.model)  # the lifecycle's dated pairs
+Index("ix_workspaces_runtime_provider", Workspace.runtime, Workspace.provider)  # the same, by provider
 
 NAME_TRIGRAMS = "workspace_name_trigrams"
 """The index that answers "name contains": on SQLite an FTS5 table (trigram tokenizer) over
@@ -395,8 +393,7 @@ class Database:
         with self._turn(), connect() as connection, connection.begin():  # connected once it is this writer's turn
             yield connection
 
-    def writer(self) -> Connection:
-        """A writer's connection for :meth:`write_connection` to keep; the caller closes it."""
+    def writer(self) -> Connection:  # a connection for write_connection(kept) to keep; the caller closes it
         return self._write_engine.connect()
 
     @contextmanager

@@ -33,3 +33,14 @@ lifecycle:
     retires_on: 2026-07-01
     successor: {NEW}
 """
+# Two more dated entries, for claude-code: every id of a provider (deprecated, then retired), and a
+# model that retires with no deprecation first.
+CLAUDE_CODE_DATES = """\
+  - provider: anthropic-oauth
+    runtimes: [claude-code]
+    deprecated_on: 2026-06-10
+    retires_on: 2026-08-01
+  - model: opus
+    runtimes: [claude-code]
+    retires_on: 2026-09-01
+"""

@@ -67,8 +67,9 @@ class DatedRows:
     """The stored workspaces some dated changes reach, by the columns a row keeps (for an indexed query).
 
     A row is reached when its (runtime, model) is in ``models`` (an entry naming the model dates
-    it), or its (runtime, provider) is in ``providers`` and its (runtime, model) is not in ``exempt``
-    (an id with an entry of its own is governed by that entry, not its provider's). The sets are
+    it), or it has a model, its (runtime, provider) is in ``providers`` and its (runtime, model) is not
+    in ``exempt`` (an id with an entry of its own is governed by that entry, not its provider's; a
+    workspace with no model runs none, so no date reaches it). The sets are
     small: they come from the manifest, never from the stored rows.
     """
 

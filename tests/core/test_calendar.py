@@ -16,24 +16,17 @@ from routegate import Registry
 from routegate.calendar import DatedRows, dated_changes, dated_rows, stages_on
 from routegate.lifecycle import UNDATED, Stage
 from routegate.manifest import bundled_manifest_path
+from tests.manifests import CLAUDE_CODE_DATES
+from tests.manifests import DATES as LIFECYCLE_DATES
 
-DATES = """
-lifecycle:
-  - model: moonshot/kimi-k2.5
-    runtimes: [hermes]
-    deprecated_on: 2026-06-01
-    retires_on: 2026-07-01
-    successor: moonshot/kimi-k2.6
-  - provider: anthropic-oauth
-    runtimes: [claude-code]
-    deprecated_on: 2026-06-10
-    retires_on: 2026-08-01
-  - model: opus
-    runtimes: [claude-code]
-    retires_on: 2026-09-01
+DATES = (
+    LIFECYCLE_DATES
+    + CLAUDE_CODE_DATES
+    + """\
   - provider: kimi-coding
     deprecated_on: 2026-07-15
 """
+)
 REGISTRY = Registry.from_yaml(bundled_manifest_path().read_text(encoding="utf-8") + DATES)
 BOUNDARIES = sorted(
     {day + timedelta(days=shift) for e in REGISTRY.lifecycle.entries for day in e.dates() for shift in (-1, 0, 1)}
@@ -45,7 +38,9 @@ def reaches(rows: DatedRows, runtime: str, model: str | None, provider: str | No
     """What DatedRows says it keeps, read as its docstring says."""
     if model is not None and (runtime, model) in rows.models:
         return True
-    return provider is not None and (runtime, provider) in rows.providers and (runtime, model) not in rows.exempt
+    if model is None or provider is None:
+        return False
+    return (runtime, provider) in rows.providers and (runtime, model) not in rows.exempt
 
 
 @given(

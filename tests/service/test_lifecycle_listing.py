@@ -29,26 +29,13 @@ from routegate.lifecycle import Stage, today
 from routegate.manifest import bundled_manifest_path
 from routegate.service import Settings
 from routegate.service.db import Database
+from tests.manifests import CLAUDE_CODE_DATES, NEW, OLD
+from tests.manifests import DATES as LIFECYCLE_DATES
 
 from .conftest import BACKENDS, LiveServer, database_url
 from .test_operator_pages import _explained, _ids, _link, _scans_workspaces, fleet_row
 
-OLD, NEW = "moonshot/kimi-k2.5", "moonshot/kimi-k2.6"
-DATES = f"""
-lifecycle:
-  - model: {OLD}
-    runtimes: [hermes]
-    deprecated_on: 2026-06-01
-    retires_on: 2026-07-01
-    successor: {NEW}
-  - provider: anthropic-oauth
-    runtimes: [claude-code]
-    deprecated_on: 2026-06-10
-    retires_on: 2026-08-01
-  - model: opus
-    runtimes: [claude-code]
-    retires_on: 2026-09-01
-"""
+DATES = LIFECYCLE_DATES + CLAUDE_CODE_DATES
 UNDATED_FLEET = 1500
 # (runtime, model, provider, copies): each side of each entry; enough of one to fill pages.
 FAMILY = [
@@ -61,6 +48,7 @@ FAMILY = [
     ("claude-code", "opus", "anthropic-oauth", 3),  # its own entry governs, not its provider's
     ("claude-code", "claude-sonnet-4-6", "anthropic-api", 2),
     ("codex", "gpt-5.5", "openai-subscription", 1),
+    ("claude-code", None, "anthropic-oauth", 1),  # no model: no date reaches it, whatever its provider
 ]
 DAYS = [
     date(2026, 5, 31),
@@ -119,7 +107,8 @@ class Fleet:
         return [
             row["id"]
             for row in reversed(self.rows)
-            if (entry := lifecycle.governing(row["runtime"], row["model"], row["provider"])) is not None
+            if row["model"] is not None
+            and (entry := lifecycle.governing(row["runtime"], row["model"], row["provider"])) is not None
             and entry.stage(day) is not Stage.ACTIVE
         ]
 
@@ -205,6 +194,7 @@ def test_each_change_counts_and_links_the_rows_it_reaches(fleet: Fleet, capsys: 
                 row["id"]
                 for row in reversed(fleet.rows)
                 if row["runtime"] == change["runtime"]
+                and row["model"] is not None
                 and fleet.registry.lifecycle.governing(row["runtime"], row["model"], row["provider"]) is entry
             ]
             assert change["workspace_count"] == len(governed) > 0, change

@@ -92,7 +92,7 @@ def dated_filter(rows: DatedRows) -> ColumnElement[bool]:
     reached = [and_(Workspace.runtime == runtime, Workspace.model == model) for runtime, model in sorted(rows.models)]
     for runtime, provider in sorted(rows.providers):
         exempt = sorted(model for on, model in rows.exempt if on == runtime)
-        term = and_(Workspace.runtime == runtime, Workspace.provider == provider)
+        term = and_(Workspace.runtime == runtime, Workspace.provider == provider, Workspace.model.is_not(None))
         reached.append(and_(term, Workspace.model.not_in(exempt)) if exempt else term)
     return or_(*reached) if reached else false()
 

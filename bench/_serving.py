@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -63,6 +64,22 @@ def wait_for_health(port: int, process: subprocess.Popen[bytes], seconds: float 
         if time.monotonic() > deadline:
             raise RuntimeError(f"the server on port {port} did not answer /healthz within {seconds:g} s")
         time.sleep(0.1)
+
+
+@contextmanager
+def routegate_serving(url: str, folder: Path, *flags: str, seconds: float = 60) -> Iterator[tuple[int, int]]:
+    """``routegate serve`` (one worker, no ROUTEGATE_* from this environment) on the database at
+    ``url``, with ``flags``, until /healthz answers within ``seconds``: its port and process id."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEGATE_")}
+    command = [sys.executable, "-m", "routegate.cli", "serve", "--database-url", url, "--port", str(port), *flags]
+    process = subprocess.Popen(command, env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_health(port, process, seconds)
+        yield port, process.pid
+    finally:
+        process.terminate()
+        process.wait(30)
 
 
 def keep_alive_load(

@@ -22,20 +22,18 @@ import http.client
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from _report import add_smoke_flag, emit, judged, reproduce, verdict
-from _serving import add_postgres_flag, free_port, postgres_database, wait_for_health, wrk_load
+from _serving import add_postgres_flag, postgres_database, routegate_serving, wrk_load
 from _timing import interleave
 
-ROUTEGATE = [sys.executable, "-m", "routegate.cli", "serve"]
 HERMES_MODEL = "moonshot/kimi-k2.6"
 ASKED = [
     "moonshot/kimi-k2.6",
@@ -96,21 +94,6 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-@contextmanager
-def served(url: str, folder: Path, flags: Sequence[str]) -> Iterator[tuple[int, int]]:
-    """routegate serving ``url``, one worker: its port and process id."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEGATE_")}
-    command = [*ROUTEGATE, "--database-url", url, "--port", str(port), *flags]
-    process = subprocess.Popen(command, env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_health(port, process)
-        yield port, process.pid
-    finally:
-        process.terminate()
-        process.wait(30)
-
-
 def _load(
     port: int, pid: int, path: str, args: argparse.Namespace, connections: int, **request: Any
 ) -> Callable[[], dict[str, float]]:
@@ -132,7 +115,7 @@ def _load(
 
 def setup(name: str, url: str, args: argparse.Namespace, flags: Sequence[str] = ()) -> dict[str, Any]:
     """Serve routegate; measure authorize and /healthz on it in turns, at each number of connections."""
-    with served(url, args.folder, flags) as (port, pid):
+    with routegate_serving(url, args.folder, *flags) as (port, pid):
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         created = _post(connection, "/workspaces", {"name": "bench", "runtime": "hermes", "model": HERMES_MODEL})
         token = _post(connection, f"/workspaces/{created['id']}/call-tokens", {"note": "bench"})["token"]

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from _report import add_smoke_flag, emit, judged, reproduce, verdict
-from _serving import add_postgres_flag, free_port, postgres_database, wait_for_health
+from _serving import add_postgres_flag, postgres_database, routegate_serving
 from _timing import interleave
 
 from routegate.service.db import Database, RowInsert, Workspace
@@ -46,7 +45,6 @@ RARE = "kilo"  # in one name in 100,000 (at least one)
 COMMON = "bravo"  # in a fifth of the names
 BATCH = 10_000
 FLOORS_MS = {"delete": 10.0, "list": 15.0, "search": 30.0}  # issue 19's, at 1M workspaces
-SERVE = [sys.executable, "-m", "routegate.cli", "serve", "--host", "127.0.0.1"]
 
 
 def _row(number: int, parent_id: str | None) -> dict[str, Any]:
@@ -102,18 +100,10 @@ def leaves(database: Database, count: int) -> list[str]:
 @contextmanager
 def served(url: str, folder: Path) -> Iterator[http.client.HTTPConnection]:
     """``routegate serve`` on the database; a keep-alive connection to it."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEGATE_")}
-    command = [*SERVE, "--port", str(port), "--database-url", url]
-    process = subprocess.Popen(command, env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_health(port, process, seconds=300)
+    with routegate_serving(url, folder, "--host", "127.0.0.1", seconds=300) as (port, _):
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         yield connection
         connection.close()
-    finally:
-        process.terminate()
-        process.wait(30)
 
 
 def _ask(connection: http.client.HTTPConnection, method: str, path: str, status: int) -> bytes:

@@ -31,19 +31,18 @@ import http.client
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from _report import add_smoke_flag, emit, judged, reproduce, verdict
-from _serving import add_postgres_flag, free_port, keep_alive_load, postgres_database, wait_for_health
+from _serving import add_postgres_flag, keep_alive_load, postgres_database, routegate_serving
 from _timing import interleave
 from sqlalchemy import insert
 from sqlalchemy.engine import make_url
@@ -53,7 +52,6 @@ from routegate.service.call_tables import CallReceipt
 from routegate.service.db import Database
 from routegate.service.receipts import ReceiptDays, ReceiptWriter, at_millisecond, receipt_id
 
-ROUTEGATE = [sys.executable, "-m", "routegate.cli", "serve"]
 MODEL = "moonshot/kimi-k2.6"
 TOKENS = 100  # the producers' receipts name this many tokens in turn, so each batch touches several
 RATE_FLOOR = 5000  # receipts per second on PostgreSQL
@@ -190,21 +188,6 @@ def _post(connection: http.client.HTTPConnection, path: str, body: dict[str, Any
 def _get(connection: http.client.HTTPConnection, path: str) -> Any:
     connection.request("GET", path)
     return _status(connection.getresponse(), path, 200)
-
-
-@contextmanager
-def served(url: str, folder: Path) -> Iterator[int]:
-    """``routegate serve`` (one worker, the default settings) on ``url``; its port."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEGATE_")}
-    command = [*ROUTEGATE, "--database-url", url, "--port", str(port)]
-    process = subprocess.Popen(command, env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_health(port, process)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(30)
 
 
 class Caller:
@@ -346,7 +329,7 @@ def _timed(port: int, requests: int, connections: int, send: Send, kept: list[Sa
 
 def volume(setup: str, urls: tuple[str, str], rows: int, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     """Two servers, on an empty table and on one filled with ``rows`` receipts, measured in turns."""
-    with served(urls[0], folder) as empty_port, served(urls[1], folder) as filled_port:
+    with routegate_serving(urls[0], folder) as (empty_port, _), routegate_serving(urls[1], folder) as (filled_port, _):
         callers = {"empty": Caller(empty_port), "filled": Caller(filled_port)}
         fill_seconds = fill(urls[1], rows, callers["filled"])
         kept: dict[str, list[Sample]] = {}

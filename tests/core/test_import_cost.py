@@ -46,8 +46,12 @@ NEVER_IN_A_CACHED_DECISION = {
 
 
 def loaded(script: str, env: dict[str, str] | None = None) -> set[str]:
+    """The modules a process running ``script`` ends with; coverage's own imports kept out of it."""
+    clean = {
+        k: v for k, v in (os.environ if env is None else env).items() if not k.startswith(("COV_CORE_", "COVERAGE_"))
+    }
     done = subprocess.run(
-        [sys.executable, "-c", f"{script}\n{LOADED}"], capture_output=True, text=True, env=env, timeout=60
+        [sys.executable, "-c", f"{script}\n{LOADED}"], capture_output=True, text=True, env=clean, timeout=60
     )
     assert done.returncode in (0, 1), done.stderr
     modules: list[str] = json.loads(done.stderr.splitlines()[-1])

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # offline: LiteLLM's bundled cost map, no fetch
 
 from routegate.integrations.litellm import _Usage, _UsageBatches
+from tests import event_loops
 
 
 class FlakyDatabase:
@@ -36,7 +37,7 @@ def report_all(database: FlakyDatabase, count: int) -> list[_Usage]:
         batches = _UsageBatches(database.commit)
         await asyncio.gather(*(batches.report(usage) for usage in reports))
 
-    asyncio.run(main())
+    event_loops.run(main())
     return reports
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import insert, select
 from routegate.service.call_tables import CallReceipt, CallToken
 from routegate.service.db import Database
 from routegate.service.receipts import ReceiptDays, ReceiptWriter
+from tests import event_loops
 
 from .conftest import database_url
 from .test_call_receipts import _row
@@ -73,7 +74,7 @@ def test_concurrent_producers_have_every_receipt_stored_once_and_each_tokens_new
                 | {"workspace_id": f"w{n}", "prompt_tokens": n, "allowed": n % 3 != 0}
                 for n in range(PRODUCERS)
             ]
-            assert asyncio.run(_produce(writer, rows)) == [None] * PRODUCERS
+            assert event_loops.run(_produce(writer, rows)) == [None] * PRODUCERS
             written += rows
     finally:
         writer.stop()
@@ -100,15 +101,15 @@ def test_a_refused_batch_fails_each_of_its_producers_and_stores_nothing_of_it(da
     try:
         now = datetime.now(UTC)
         first = _row(now)
-        assert asyncio.run(_produce(writer, [first])) == [None]
+        assert event_loops.run(_produce(writer, [first])) == [None]
         clashing = [_row(now + timedelta(milliseconds=n)) for n in range(1, 10)] + [dict(first)]
-        outcomes = asyncio.run(_produce(writer, clashing))
+        outcomes = event_loops.run(_produce(writer, clashing))
         refused = [row["id"] for row, outcome in zip(clashing, outcomes, strict=True) if outcome is not None]
         admitted = [row["id"] for row, outcome in zip(clashing, outcomes, strict=True) if outcome is None]
         assert first["id"] in refused
         stored = set(_stored(database))
         assert set(admitted) <= stored  # acknowledged = written
         assert not (set(refused) - {first["id"]}) & stored  # a refused batch left nothing
-        assert asyncio.run(_produce(writer, [_row(now + timedelta(seconds=1))])) == [None]  # the writer goes on
+        assert event_loops.run(_produce(writer, [_row(now + timedelta(seconds=1))])) == [None]  # the writer goes on
     finally:
         writer.stop()

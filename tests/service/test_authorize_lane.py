@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from routegate.service import Settings
-from routegate.service.middleware import Front
 
 from .conftest import LiveServer, database_url
 
@@ -38,9 +37,7 @@ BODIES: list[tuple[bytes, dict[str, str]]] = [
 
 def _without_lanes(live: LiveServer) -> LiveServer:
     """The same app, with Front sending every request to the router."""
-    for middleware in live.app.user_middleware:
-        if middleware.cls is Front:  # type: ignore[comparison-overlap]
-            middleware.kwargs["lanes"] = {}
+    live.app.state.front["lanes"] = {}
     return live
 
 
@@ -81,3 +78,24 @@ def test_the_lane_admits_and_refuses_calls_with_receipts(servers: list[LiveServe
     assert admitted.status_code == 200 and admitted.json()["allowed"] is True
     assert refused.status_code == 403 and refused.json()["allowed"] is False
     assert {r["id"] for r in receipts} == {admitted.json()["receipt_id"], refused.json()["receipt_id"]}
+
+
+def test_an_unexpected_error_in_the_lane_is_the_services_500(
+    servers: list[LiveServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lane runs outside FastAPI's error middleware: an error without a handler of its own still
+    gets the service's logged 500 in its JSON shape, and the server goes on."""
+    lane = servers[0]
+
+    async def broken(*_: object) -> None:
+        raise RuntimeError("broken on purpose")
+
+    monkeypatch.setattr(lane.app.state.calls, "authorize", broken)
+    with lane.client(TOKEN) as http:
+        failed = http.post("/calls/authorize", json={"token": "rgc_x", "model": "m"})
+    monkeypatch.undo()
+    with lane.client(TOKEN) as http:
+        alive = http.post("/calls/authorize", json={"token": "rgc_x", "model": "m"})
+    assert failed.headers["content-type"] == "application/json", failed.text
+    assert (failed.status_code, failed.json()["code"]) == (500, "INTERNAL")
+    assert (alive.status_code, alive.json()["code"]) == (401, "CALL_TOKEN_INVALID")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from starlette.types import ASGIApp
 
 from routegate import __version__
 
@@ -57,12 +58,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(versions_router)
     metrics.install(app, state)  # GET /metrics and what feeds it
     calls = routes_calls.install(app, state)  # the call gate (issue 21): call tokens, /calls/*, app.state.calls
-    app.add_middleware(  # outermost: Host, cross-site and body checks before anything runs (see Front)
-        Front,
-        limit=MAX_BODY_BYTES,
-        allowed_hosts=_loopback_hosts(state.settings.host) if state.settings.api_token is None else None,
-        lanes={("POST", "/calls/authorize"): metrics.instrumented(app, routes_calls.AUTHORIZE_LANE)},
-    )
+    app.state.front = {  # Front's options, read when the first request builds the stack
+        "limit": MAX_BODY_BYTES,
+        "allowed_hosts": _loopback_hosts(state.settings.host) if state.settings.api_token is None else None,
+        "lanes": {("POST", "/calls/authorize"): metrics.instrumented(app, routes_calls.AUTHORIZE_LANE)},
+    }
+    app.build_middleware_stack = _front_outermost(app)  # type: ignore[method-assign]
     console.install(app)  # the web console: / and /ui/*
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
@@ -80,6 +81,17 @@ def app_from_env() -> FastAPI:
     if threading.current_thread() is threading.main_thread():  # only there can a handler be set
         signal.signal(signal.SIGHUP, lambda *_: state.request_sync())
     return app
+
+
+def _front_outermost(app: FastAPI) -> Callable[[], ASGIApp]:
+    """FastAPI's stack with :class:`Front` outside it all: Host, cross-site and body checks before anything runs.
+
+    Middleware added the usual way runs inside FastAPI's own layers (errors, telemetry, body
+    size), which every request pays for, the call gate's lane on every call. Front refuses
+    in the service's own shape and its lanes answer their own errors, so none is needed above it.
+    """
+    inner = app.build_middleware_stack
+    return lambda: Front(inner(), **app.state.front)
 
 
 def _loopback_hosts(host: str) -> list[str]:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Select, Table, bindparam, func, select, update
+from sqlalchemy import Row, Select, Table, bindparam, func, select, update
 
 from .call_tables import CallReceipt
 from .db import Database, iso_utc, utcnow
@@ -31,10 +31,13 @@ _REPORT_ONCE = (
         reported_at=bindparam("reported"),
     )
 )
+_REPORT_RETURNING = _REPORT_ONCE.returning(*cast(Table, CallReceipt.__table__).columns)
+_ONE = select(cast(Table, CallReceipt.__table__)).where(_R.id == bindparam("receipt"), _R.at == bindparam("receipt_at"))
 _Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
 
 
-def receipt_dict(row: CallReceipt) -> dict[str, Any]:
+def receipt_dict(row: CallReceipt | Row[Any]) -> dict[str, Any]:
+    """A receipt as the API shows it, from its ORM object or a Core row of its table."""
     reported = row.reported_at is not None
     return {
         "id": row.id,
@@ -102,35 +105,26 @@ class ReceiptQueries:
         return receipt_dict(row)
 
     def report_usage(self, receipt: str, prompt_tokens: int, completion_tokens: int, status: str) -> dict[str, Any]:
-        """Add the gateway's usage and status, once. Raises RECEIPT_NOT_FOUND or USAGE_ALREADY_REPORTED."""
+        """Add the gateway's usage and status, once. Raises RECEIPT_NOT_FOUND or USAGE_ALREADY_REPORTED.
+
+        Core statements on a bare connection, the report and its answer in one UPDATE ... RETURNING:
+        a gateway sends one report per call it forwards."""
         at = _moment(receipt)
-        with self.database.write() as session:
-            changed = cast(
-                CursorResult[Any],
-                session.execute(
-                    update(_R)
-                    .where(_R.id == receipt, _R.at == at, _R.reported_at.is_(None))
-                    .values(
-                        prompt_tokens=prompt_tokens,
-                        completion_tokens=completion_tokens,
-                        status=status,
-                        reported_at=utcnow(),
-                    )
-                    .execution_options(synchronize_session=False)
-                ),
-            ).rowcount
-            row = session.scalar(select(_R).where(_R.id == receipt, _R.at == at))
+        values = {"prompt": prompt_tokens, "completion": completion_tokens, "outcome": status, "reported": utcnow()}
+        with self.database.write_connection() as connection:
+            row = connection.execute(_REPORT_RETURNING, {"receipt": receipt, "receipt_at": at, **values}).first()
+            if row is not None:
+                return receipt_dict(row)
+            row = connection.execute(_ONE, {"receipt": receipt, "receipt_at": at}).first()
         if row is None:
             raise _not_found(receipt)
-        if not changed:
-            raise ServiceError(
-                ServiceCode.USAGE_ALREADY_REPORTED,
-                f"call receipt {receipt} has its usage already; a receipt's usage is reported once",
-                receipt_id=receipt,
-                usage={"prompt_tokens": row.prompt_tokens, "completion_tokens": row.completion_tokens},
-                status=row.status,
-            )
-        return receipt_dict(row)
+        raise ServiceError(
+            ServiceCode.USAGE_ALREADY_REPORTED,
+            f"call receipt {receipt} has its usage already; a receipt's usage is reported once",
+            receipt_id=receipt,
+            usage={"prompt_tokens": row.prompt_tokens, "completion_tokens": row.completion_tokens},
+            status=row.status,
+        )
 
     def report_usages(self, reports: Sequence[tuple[str, int, int, str]]) -> None:
         """Many reports (receipt, prompt tokens, completion tokens, status) in one transaction, for a

@@ -3,7 +3,8 @@
 SQLite runs in WAL mode and every write transaction starts with ``BEGIN
 IMMEDIATE``, so concurrent writers wait instead of failing on a stale
 snapshot; the service's own writers wait in a queue (:class:`WriterQueue`)
-rather than on SQLite's polling busy handler. PostgreSQL connections are
+rather than on SQLite's polling busy handler, and a thread of the service's copies the
+WAL back into the file (:class:`WalCheckpoints`). PostgreSQL connections are
 pinged before use, so the pool recovers by itself when the server comes back.
 What runs over these connections (tables, transactions, snapshots, locks) is :mod:`.db`'s.
 """
@@ -24,11 +25,21 @@ from urllib.parse import quote
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-__all__ = ["WRITE", "WriterQueue", "engine", "read_only_engine", "sqlite_statement", "writer_queue"]
+__all__ = [
+    "WRITE",
+    "WalCheckpoints",
+    "WriterQueue",
+    "engine",
+    "read_only_engine",
+    "sqlite_statement",
+    "wal_checkpoints",
+    "writer_queue",
+]
 
 WRITE = "routegate_write"
 """The execution option that marks a connection as a writer's: on SQLite, its transactions begin IMMEDIATE."""
 _SQLITE_BUSY_SECONDS = 30
+_CHECKPOINT_SECONDS = 0.1  # between the background checkpoints: the WAL stays far below SQLite's 1000 pages
 
 
 class WriterQueue:
@@ -64,13 +75,61 @@ class WriterQueue:
                 self._fd = None
 
 
-def writer_queue(url: str) -> WriterQueue | None:
-    """The queue for a SQLite file; none for an in-memory SQLite database or PostgreSQL."""
+class WalCheckpoints:
+    """Copies a SQLite file's WAL back into the file from a thread of its own, every 0.1 s.
+
+    Otherwise SQLite does it inside the commit that takes the WAL past 1000 pages: every few
+    hundred commits, one writer's commit also copies and syncs 4 MB, and the calls waiting on
+    that commit (a batch of receipts, a create) wait tens of times longer than usual. A
+    PASSIVE checkpoint blocks neither readers nor writers, so from here it delays nobody, and
+    the WAL stays small enough that SQLite's own checkpoint never comes due. Checkpoints of
+    other processes on the same file (``serve --workers N``) only find less to do.
+    """
+
+    def __init__(self, file: Path) -> None:
+        self._file = file
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="routegate-wal-checkpoints", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread.is_alive():
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        connection = sqlite3.connect(self._file, timeout=_SQLITE_BUSY_SECONDS, isolation_level=None)
+        try:
+            while not self._stopped.wait(_CHECKPOINT_SECONDS):
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:  # locked or busy now: SQLite's own checkpoints still run; try again later
+                    continue
+        finally:
+            connection.close()
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database URL; none for an in-memory SQLite database or PostgreSQL."""
     parsed = make_url(url)
     file = parsed.database
     if parsed.get_backend_name() != "sqlite" or not file or file == ":memory:" or file.startswith("file:"):
         return None
-    return WriterQueue(Path(file))
+    return Path(file)
+
+
+def writer_queue(url: str) -> WriterQueue | None:
+    """The queue for a SQLite file; none for an in-memory SQLite database or PostgreSQL."""
+    file = _sqlite_file(url)
+    return None if file is None else WriterQueue(file)
+
+
+def wal_checkpoints(url: str) -> WalCheckpoints | None:
+    """The background checkpoints for a SQLite file; none for an in-memory SQLite database or PostgreSQL."""
+    file = _sqlite_file(url)
+    return None if file is None else WalCheckpoints(file)
 
 
 def engine(url: str) -> Engine:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import anyio.to_thread
 from sqlalchemy import Connection, Table, bindparam, delete, select, text, update
+from sqlalchemy.dialects import postgresql
 
 from .call_tables import RECEIPT_PARTITION_PREFIX, CallReceipt, CallToken
 from .db import Database, RowInsert
@@ -47,14 +48,17 @@ _TOKENS = cast(Table, CallToken.__table__)
 _INSERT = RowInsert(_RECEIPTS)
 _TOUCH = update(_TOKENS).where(_TOKENS.c.id == bindparam("token")).values(last_used_at=bindparam("used_at"))
 _COLUMNS = tuple(column.key for column in _RECEIPTS.columns)
-_COPY = f"COPY call_receipts ({', '.join(_COLUMNS)}) FROM STDIN"
-_PG_TOUCH = (
-    "UPDATE call_tokens SET last_used_at = used.at FROM unnest(%s::varchar[], %s::timestamptz[]) AS used(id, at) "
-    "WHERE call_tokens.id = used.id"
+_POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]
+# On PostgreSQL a batch is one statement: its receipts from one array per column, and each token's newest use.
+_PG_WRITE = (
+    f"WITH written AS (INSERT INTO call_receipts ({', '.join(_COLUMNS)}) SELECT * FROM unnest("
+    + ", ".join(f"%s::{column.type.compile(dialect=_POSTGRESQL)}[]" for column in _RECEIPTS.columns)
+    + ")) UPDATE call_tokens SET last_used_at = used.at"
+    " FROM unnest(%s::varchar[], %s::timestamptz[]) AS used(id, at) WHERE call_tokens.id = used.id"
 )
 _PARTITION_LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=0x7263707473)  # "rcpts"
 _ARRIVAL_GAP = 0.0005  # seconds a batch waits for the next of the callers the last batch answered
-_LINGER_MAX = 0.002  # seconds a batch waits for them in all
+_LINGER_MAX = float(os.environ.get("RG_LINGER", "0.002"))  # seconds a batch waits for them in all
 _RETRIES = (0.05, 0.25, 1.0)  # seconds before each retry of a batch the database refused
 _MAINTENANCE_SECONDS = 3600.0
 _SQLITE_DELETE_BATCH = 1000
@@ -306,7 +310,7 @@ class ReceiptWriter:
             try:
                 self.days.ensure({row["at"].date() for row in rows})
                 if self._connection is None:
-                    self._connection = self.database.writer()
+                    self._connection = _one_statement_per_batch(self.database.writer())
                 with self.database.write_connection(self._connection) as connection:
                     _write(connection, rows)
                 return None
@@ -338,8 +342,9 @@ class ReceiptWriter:
 
 
 def _write(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    """The batch's receipts, and each token's newest use. On PostgreSQL one ``COPY`` and one
-    ``UPDATE``: a statement per row cost several times the batch's own work there."""
+    """The batch's receipts, and each token's newest use. On PostgreSQL one prepared statement on a
+    connection in autocommit (atomic by itself): one round trip, where a statement per row, or a
+    ``COPY`` and an ``UPDATE`` between ``BEGIN`` and ``COMMIT``, cost several times the batch's own work."""
     used: dict[str, datetime] = {}
     for row in rows:
         used[row["token_id"]] = max(row["at"], used.get(row["token_id"], row["at"]))
@@ -348,11 +353,15 @@ def _write(connection: Connection, rows: list[dict[str, Any]]) -> None:
         connection.execute(_TOUCH, [{"token": token, "used_at": at} for token, at in used.items()])
         return
     driver = cast("psycopg.Connection[Any]", connection.connection.dbapi_connection)
-    with driver.cursor() as cursor:
-        with cursor.copy(_COPY) as copy:
-            for row in rows:
-                copy.write_row(tuple(row[key] for key in _COLUMNS))
-        cursor.execute(_PG_TOUCH, (list(used), list(used.values())))
+    columns = [[row[key] for row in rows] for key in _COLUMNS]
+    driver.execute(_PG_WRITE, (*columns, list(used), list(used.values())), prepare=True)
+
+
+def _one_statement_per_batch(connection: Connection) -> Connection:
+    """The writer's kept connection; on PostgreSQL in autocommit, since each batch is one statement."""
+    if connection.dialect.name == "postgresql":
+        return connection.execution_options(isolation_level="AUTOCOMMIT")
+    return connection
 
 
 def _settle(futures: list[asyncio.Future[None]], error: Exception | None) -> None:

@@ -42,6 +42,7 @@ from routegate.templates import TEMPLATES_LABEL, Template, TemplateProblem, Temp
 
 from .db import Database
 from .decision_log import DecisionLog
+from .engines import wal_checkpoints
 from .idempotency import IdempotencyKeys
 from .propagation import ManifestWatcher
 from .publication import Candidate, PublishResult, VersionStore, candidate
@@ -107,6 +108,7 @@ class ServiceState:
     TEMPLATES_LABEL = TEMPLATES_LABEL
 
     __slots__ = (
+        "_checkpoints",
         "_sync_lock",
         "_watcher",
         "database",
@@ -159,6 +161,7 @@ class ServiceState:
             raise SettingsError(f"default runtime {settings.default_runtime!r} is neither in the manifest nor foreign")
         self._sync_lock = threading.Lock()
         self._watcher = ManifestWatcher(settings.database_url, settings.manifest_poll_seconds, self._on_wake)
+        self._checkpoints = wal_checkpoints(settings.database_url)
 
     @property
     def registry(self) -> Registry:
@@ -185,8 +188,11 @@ class ServiceState:
     # --- following the database ------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start following the database's active version (the app's lifespan calls this)."""
+        """Start following the database's active version, and on SQLite checkpointing its WAL in the
+        background (the app's lifespan calls this)."""
         self._watcher.start()
+        if self._checkpoints is not None:
+            self._checkpoints.start()
 
     def request_reload(self) -> None:
         """SIGHUP's handler: ask the watcher thread to reload the configured file. Takes no lock."""
@@ -251,6 +257,8 @@ class ServiceState:
 
     def close(self) -> None:
         self._watcher.stop()
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
         self.database.dispose()
 
 

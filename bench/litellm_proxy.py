@@ -1,6 +1,6 @@
 """What routegate's gate costs inside the real LiteLLM proxy: the gated proxy beside the bare one, one run.
 
-    .venv/bin/python bench/litellm_proxy.py [--rounds 5] [--requests 400] [--connections 4] [--postgres URL] [--smoke]
+    .venv/bin/python bench/litellm_proxy.py [--rounds 5] [--requests 400] [--connections 1 8] [--postgres URL] [--smoke]
 
 Starts a loopback vendor (tests/integrations/vendor.py), routegate (``routegate serve``, one
 worker, on SQLite or, with ``--postgres``, on a database made for the run) and three LiteLLM
@@ -8,12 +8,14 @@ proxies on the same model list: two on the config
 ``routegate gen --target litellm`` writes (routegate's custom_auth and hooks: every call
 authorized, its receipt committed, then completed with usage) -- one asking the service over
 HTTP, one deciding in its own process on the service's database -- and one with only its
-master key and no hooks. Interleaved rounds of the same chat completion against each, over
-``--connections`` keep-alive connections: per round the median and p99 latency and the
-requests per second, and the CPU time each call cost the proxy's process and routegate's service
-(read from /proc: the one figure a machine shared with other work does not inflate). The added
-latency is the gated median (or p99) minus the bare one in the same round. Prints JSON, then a
-table of medians with their min-max over the rounds.
+master key and no hooks. Rounds of the same chat completion against each, a block per proxy in
+an order that turns every round, over each number of ``--connections`` keep-alive connections.
+The median and p99 latency are over all of a proxy's calls; the latency routegate adds is the
+gated proxy's minus the bare one's, its spread that of the same difference round by round. Also:
+the requests per second, the CPU time each call cost the proxy's process and routegate's service
+(read from /proc), and routegate's own time on each call's path, which the gated proxy's answer
+names in its Server-Timing header (the decisions and receipts before the call left). Prints
+JSON, then a table.
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ import argparse
 import http.client
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -101,11 +105,27 @@ def configs(folder: Path, vendor: Vendor, routegate_url: str) -> tuple[Path, Pat
     return gated, bare
 
 
-def measure(port: int, key: str, requests: int, connections: int) -> tuple[list[float], float]:
-    """(every latency in ms, requests per second) of chat completions over keep-alive connections."""
+@dataclass
+class Block:
+    """One proxy's share of a round: every call's latency (ms), routegate's time on each call's path
+    as its Server-Timing names it (ms; none from the bare proxy), calls per second, CPU per call."""
+
+    latencies: list[float]
+    on_path: list[float]
+    rate: float
+    proxy_cpu_ms: float = 0.0
+    service_cpu_ms: float = 0.0
+
+
+_ON_PATH = re.compile(r"routegate;dur=([0-9.]+)")
+
+
+def measure(port: int, key: str, requests: int, connections: int) -> Block:
+    """Chat completions over keep-alive connections: what a client of the proxy sees."""
     body = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]})
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
     failures: list[str] = []
+    on_path: list[float] = []
 
     def complete(connection: http.client.HTTPConnection, _: int) -> None:
         connection.request("POST", "/v1/chat/completions", body, headers)
@@ -113,11 +133,14 @@ def measure(port: int, key: str, requests: int, connections: int) -> tuple[list[
         answer = response.read()
         if response.status != 200:
             failures.append(f"{response.status}: {answer[:300]!r}")
+        timing = _ON_PATH.search(response.getheader("server-timing") or "")
+        if timing is not None:
+            on_path.append(float(timing[1]))
 
     latencies, rate = keep_alive_load(port, requests, connections, complete)
     if failures:
         raise SystemExit(f"{len(failures)} calls failed, the first: {failures[0]}")
-    return latencies, rate
+    return Block(latencies, on_path, rate)
 
 
 def _percentile(samples: list[float], share: float) -> float:
@@ -149,7 +172,10 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                 for proxy in proxies.values():
                     proxy.wait()
                 keys = {"bare": MASTER_KEY, "service": token, "in-process": token}
-                return compare(proxies, keys, service_pid, args)
+                return {
+                    str(connections): compare(proxies, keys, service_pid, args, connections)
+                    for connections in args.connections
+                }
             finally:
                 for proxy in proxies.values():
                     proxy.stop()
@@ -158,79 +184,106 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
 
 
 def compare(
-    proxies: dict[str, Proxy], keys: dict[str, str], service_pid: int, args: argparse.Namespace
+    proxies: dict[str, Proxy], keys: dict[str, str], service_pid: int, args: argparse.Namespace, connections: int
 ) -> dict[str, Any]:
-    """Interleaved rounds on every proxy; per round each one's median, p99, rate and CPU per call."""
-    kinds = ("p50", "p99", "rate", "proxy_cpu_ms", "service_cpu_ms")
-    rounds: dict[str, dict[str, list[float]]] = {name: {kind: [] for kind in kinds} for name in proxies}
+    """Rounds in which every proxy serves a block of calls, in an order that turns each round (so no
+    proxy always follows the same one). Latency percentiles are over all of a proxy's calls; the added
+    figures are the gated proxy's minus the bare one's, and their spread is over the rounds."""
+    names = list(proxies)
+    blocks: dict[str, list[Block]] = {name: [] for name in names}
     for name, proxy in proxies.items():
-        measure(proxy.port, keys[name], args.connections * 4, args.connections)  # warm-up
-    for _ in range(args.rounds):
-        for name, proxy in proxies.items():
+        measure(proxy.port, keys[name], connections * 4, connections)  # warm-up
+    for number in range(args.rounds):
+        for name in names[number % len(names) :] + names[: number % len(names)]:
+            proxy = proxies[name]
             before = cpu_seconds(proxy.process.pid), cpu_seconds(service_pid)
-            latencies, rate = measure(proxy.port, keys[name], args.requests, args.connections)
+            block = measure(proxy.port, keys[name], args.requests, connections)
             after = cpu_seconds(proxy.process.pid), cpu_seconds(service_pid)  # the post-call hooks are done
-            figures = rounds[name]
-            figures["p50"].append(statistics.median(latencies))
-            figures["p99"].append(_percentile(latencies, 0.99))
-            figures["rate"].append(rate)
-            figures["proxy_cpu_ms"].append((after[0] - before[0]) * 1000 / len(latencies))
-            figures["service_cpu_ms"].append((after[1] - before[1]) * 1000 / len(latencies))
-    bare = rounds["bare"]
-    gated = {name: r for name, r in rounds.items() if name != "bare"}
+            block.proxy_cpu_ms = (after[0] - before[0]) * 1000 / len(block.latencies)
+            block.service_cpu_ms = (after[1] - before[1]) * 1000 / len(block.latencies)
+            blocks[name].append(block)
+
+    def pooled(name: str, share: float) -> float:
+        return _percentile([ms for block in blocks[name] for ms in block.latencies], share)
+
+    def per_round(name: str, figure: Callable[[Block], float]) -> list[float]:
+        return [figure(block) for block in blocks[name]]
+
+    bare = blocks["bare"]
+    gated = [name for name in names if name != "bare"]
     return {
-        "latency_ms": {name: {"p50": _spread(r["p50"]), "p99": _spread(r["p99"])} for name, r in rounds.items()},
-        "requests_per_s": {name: _spread(r["rate"]) for name, r in rounds.items()},
+        "latency_ms": {
+            name: {"p50": round(pooled(name, 0.5), 3), "p99": round(pooled(name, 0.99), 3)} for name in names
+        },
+        "requests_per_s": {name: _spread(per_round(name, lambda block: block.rate)) for name in names},
         "cpu_ms_per_call": {
-            name: {"proxy": _spread(r["proxy_cpu_ms"]), "service": _spread(r["service_cpu_ms"])}
-            for name, r in rounds.items()
+            name: {
+                "proxy": _spread(per_round(name, lambda block: block.proxy_cpu_ms)),
+                "service": _spread(per_round(name, lambda block: block.service_cpu_ms)),
+            }
+            for name in names
         },
         "added_ms": {
-            name: {key: _spread([g - b for g, b in zip(r[key], bare[key], strict=True)]) for key in ("p50", "p99")}
-            for name, r in gated.items()
+            name: {
+                key: {
+                    "pooled": round(pooled(name, share) - pooled("bare", share), 3),
+                    "rounds": _spread(
+                        [
+                            _percentile(mine.latencies, share) - _percentile(theirs.latencies, share)
+                            for mine, theirs in zip(blocks[name], bare, strict=True)
+                        ]
+                    ),
+                }
+                for key, share in (("p50", 0.5), ("p99", 0.99))
+            }
+            for name in gated
+        },
+        "on_path_ms": {
+            name: {
+                "p50": round(_percentile([ms for block in blocks[name] for ms in block.on_path], 0.5), 3),
+                "p99": round(_percentile([ms for block in blocks[name] for ms in block.on_path], 0.99), 3),
+            }
+            for name in gated
         },
         "added_cpu_ms_per_call": {
             name: _spread(
                 [
-                    gp + gs - bp - bs
-                    for gp, gs, bp, bs in zip(
-                        r["proxy_cpu_ms"],
-                        r["service_cpu_ms"],
-                        bare["proxy_cpu_ms"],
-                        bare["service_cpu_ms"],
-                        strict=True,
-                    )
+                    mine.proxy_cpu_ms + mine.service_cpu_ms - theirs.proxy_cpu_ms - theirs.service_cpu_ms
+                    for mine, theirs in zip(blocks[name], bare, strict=True)
                 ]
             )
-            for name, r in gated.items()
+            for name in gated
         },
         "throughput_ratio": {
-            name: _spread([g / b for g, b in zip(r["rate"], bare["rate"], strict=True)]) for name, r in gated.items()
+            name: _spread([mine.rate / theirs.rate for mine, theirs in zip(blocks[name], bare, strict=True)])
+            for name in gated
         },
     }
 
 
 def floors(figures: dict[str, Any], smoke: bool) -> list[dict[str, Any]]:
     rows = []
-    for name, added in figures["added_ms"].items():
-        p50, p99, ratio = added["p50"], added["p99"], figures["throughput_ratio"][name]
-        rows += [
-            {
-                "floor": f"{name}: median latency added <= 1 ms",
-                "figure": f"{_shown(p50)} ms",
-                "pass": judged(p50["median"] <= 1, smoke),
-            },
-            {
-                "floor": f"{name}: p99 latency added <= 3 ms",
-                "figure": f"{_shown(p99)} ms",
-                "pass": judged(p99["median"] <= 3, smoke),
-            },
-            {
-                "floor": f"{name}: throughput >= 0.9 of bare",
-                "figure": _shown(ratio),
-                "pass": judged(ratio["median"] >= 0.9, smoke),
-            },
-        ]
+    for connections, at in figures.items():
+        for name, added in at["added_ms"].items():
+            p50, p99, ratio = added["p50"], added["p99"], at["throughput_ratio"][name]
+            where = f"{name}, {connections} connection{'s' if connections != '1' else ''}"
+            rows += [
+                {
+                    "floor": f"{where}: median latency added <= 1 ms",
+                    "figure": f"{p50['pooled']} ms (rounds {_shown(p50['rounds'])})",
+                    "pass": judged(p50["pooled"] <= 1, smoke),
+                },
+                {
+                    "floor": f"{where}: p99 latency added <= 3 ms",
+                    "figure": f"{p99['pooled']} ms (rounds {_shown(p99['rounds'])})",
+                    "pass": judged(p99["pooled"] <= 3, smoke),
+                },
+                {
+                    "floor": f"{where}: throughput >= 0.9 of bare",
+                    "figure": _shown(ratio),
+                    "pass": judged(ratio["median"] >= 0.9, smoke),
+                },
+            ]
     return rows
 
 
@@ -241,23 +294,28 @@ def _shown(spread: dict[str, Any]) -> str:
 def table(result: dict[str, Any]) -> str:
     lines = [
         f"{result['reproduce']}  ({result['machine']})",
-        "medians over the rounds [min, max]",
-        "",
-        f"{'proxy':<12}{'p50 ms':>26}{'p99 ms':>26}{'req/s':>22}{'CPU ms/call proxy+service':>30}",
+        "latency percentiles over all of a proxy's calls; other figures: medians over the rounds [min, max]",
     ]
-    for name, latency in result["latency_ms"].items():
-        cpu = result["cpu_ms_per_call"][name]
-        lines.append(
-            f"{name:<12}{_shown(latency['p50']):>26}{_shown(latency['p99']):>26}"
-            f"{_shown(result['requests_per_s'][name]):>22}"
-            f"{cpu['proxy']['median']:>20} + {cpu['service']['median']}"
-        )
-    lines.append("")
-    for name, added in result["added_ms"].items():
-        lines.append(
-            f"added by routegate ({name}): p50 {_shown(added['p50'])} ms, p99 {_shown(added['p99'])} ms, "
-            f"CPU {_shown(result['added_cpu_ms_per_call'][name])} ms per call"
-        )
+    for connections, at in result["by_connections"].items():
+        lines += [
+            "",
+            f"{connections} keep-alive connection(s)",
+            f"{'proxy':<12}{'p50 ms':>10}{'p99 ms':>10}{'req/s':>26}{'CPU ms/call proxy+service':>30}",
+        ]
+        for name, latency in at["latency_ms"].items():
+            cpu = at["cpu_ms_per_call"][name]
+            lines.append(
+                f"{name:<12}{latency['p50']:>10}{latency['p99']:>10}{_shown(at['requests_per_s'][name]):>26}"
+                f"{cpu['proxy']['median']:>20} + {cpu['service']['median']}"
+            )
+        for name, added in at["added_ms"].items():
+            on_path = at["on_path_ms"][name]
+            lines.append(
+                f"added by routegate ({name}): p50 {added['p50']['pooled']} ms "
+                f"(rounds {_shown(added['p50']['rounds'])}), "
+                f"p99 {added['p99']['pooled']} ms; its own time on the path p50 {on_path['p50']} ms, "
+                f"p99 {on_path['p99']} ms; CPU {_shown(at['added_cpu_ms_per_call'][name])} ms per call"
+            )
     lines += ["", "floors"] + [f"  [{verdict(f['pass'])}] {f['floor']}: {f['figure']}" for f in result["floors"]]
     return "\n".join(lines)
 
@@ -266,12 +324,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=400, help="calls per round and proxy")
-    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument(
+        "--connections", type=int, nargs="+", default=[1, 8], help="keep-alive connections (default 1 and 8)"
+    )
     add_postgres_flag(parser)
     add_smoke_flag(parser)
     args = parser.parse_args()
     if args.smoke:
-        args.rounds, args.requests, args.connections = 2, 8, 2
+        args.rounds, args.requests, args.connections = 2, 8, [2]
     with tempfile.TemporaryDirectory(prefix="routegate-bench-litellm-") as temp:
         figures = run(args, Path(temp))
     result = {
@@ -279,7 +339,7 @@ def main() -> int:
         "machine": f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; {args.rounds} rounds; "
         f"routegate's database: {'postgresql' if args.postgres else 'sqlite'}",
         "smoke": args.smoke,
-        **figures,
+        "by_connections": figures,
         "floors": floors(figures, args.smoke),
     }
     emit(result, table(result))

@@ -9,6 +9,7 @@ in its own process: one proxy per backend and mode.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -129,6 +130,8 @@ def test_a_platform_menu_id_is_forwarded_once_on_the_platforms_key_and_the_recei
     answer = call(proxy, tokens[runtime], model)
     assert answer.status_code == 200, answer.text + proxy.output()
     assert answer.json()["choices"][0]["message"]["content"] == "hello"
+    timing = re.fullmatch(r"routegate;dur=(\d+\.\d{3})", answer.headers.get("server-timing", ""))
+    assert timing is not None and float(timing[1]) > 0, answer.headers  # routegate's time on the call's path
     (received,) = vendor.received
     platform_key = PLATFORM_KEYS[f"{model.split('/')[0].upper()}_API_KEY"]
     assert (received.path, received.model, received.key) == (path, vendor_model, platform_key)

@@ -10,9 +10,11 @@ under the same call token, and goes on only when admitted and platform-paid -- a
 each receipt with usage.
 
 Deciding in process (``ROUTEGATE_DATABASE_URL``), the receipt of an admitted call is committed
-by the service's group-committing writer before the call goes on, awaited without blocking
-LiteLLM's event loop; the usage reports after the call are committed together in batches, off
-the answer's path, and each post-call hook returns only once its report is durable.
+before the call goes on, on LiteLLM's event loop itself: a writer thread's wake-up would wait
+behind LiteLLM's own callbacks, which costs a call more than the commit. The usage reports after
+the call are committed together in batches, off the answer's path, and each post-call hook
+returns only once its report is durable. Every answer's ``Server-Timing`` names routegate's
+time on its path (``routegate;dur=``, milliseconds).
 
 This proxy forwards platform-paid calls only: a call the tenant pays for is refused
 (``CALL_PAID_BY_TENANT``), so no tenant key and no platform key is ever swapped for the other.
@@ -21,9 +23,11 @@ This proxy forwards platform-paid calls only: a call the tenant pays for is refu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -126,7 +130,8 @@ class _InProcess:
 
         self._state = ServiceState(Settings(database_url=database_url))
         self._state.start()
-        self._calls = CallService(self._state, CallSettings.from_env(), CollectorRegistry())
+        # Receipts committed inline: a writer thread's wake-up would wait behind LiteLLM's own callbacks.
+        self._calls = CallService(self._state, CallSettings.from_env(), CollectorRegistry(), inline_receipts=True)
         self._calls.start()
         self._usage = _UsageBatches(self._calls.receipts.report_usages)
 
@@ -217,11 +222,13 @@ def _refusal(code: RefusalCode | str, reason: str, receipt_id: str | None = None
 
 @dataclass(slots=True)
 class _Call:
-    """One request's call token and routegate's decision for each id LiteLLM tried for it: the admitted
-    one, or the refusal (a retry of a refused id is refused again without another receipt)."""
+    """One request's call token, routegate's decision for each id LiteLLM tried for it (the admitted
+    one, or the refusal: a retry of a refused id is refused again without another receipt), and the
+    seconds routegate's hooks have taken on the request's path so far."""
 
     token: str
     decided: dict[str, dict[str, Any] | ProxyException] = field(default_factory=dict)
+    seconds: float = 0.0
 
 
 _call: ContextVar[_Call | None] = ContextVar("routegate_call", default=None)
@@ -244,6 +251,7 @@ async def _admit(token: str, model: str) -> dict[str, Any]:
 
 async def custom_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
     """The call token is the bearer key; the call goes on only when routegate admits it and the platform pays."""
+    started = time.perf_counter()
     body = await _read_request_body(request)
     model = body.get("model") if isinstance(body, dict) else None
     token = api_key.removeprefix("Bearer ").strip()
@@ -254,7 +262,7 @@ async def custom_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
         # refuse every model call it makes, since routegate admitted none.
         return UserAPIKeyAuth(api_key=token, user_role=LitellmUserRoles.PROXY_ADMIN)
     decision = await _admit(token, model if isinstance(model, str) else "")
-    _call.set(_Call(token, {decision["model"]: decision}))
+    _call.set(_Call(token, {decision["model"]: decision}, time.perf_counter() - started))
     return UserAPIKeyAuth(api_key=f"routegate-workspace-{decision['workspace_id']}", metadata={_GATE: decision})
 
 
@@ -270,6 +278,10 @@ class CallGateHooks(CustomLogger):
         self, user_api_key_dict: UserAPIKeyAuth, cache: Any, data: dict[str, Any], call_type: Any
     ) -> dict[str, Any]:
         """Before routing: the body asks for the admitted id and brings no credentials of its own."""
+        with _on_the_path():
+            return self._admitted_request(user_api_key_dict, data)
+
+    def _admitted_request(self, user_api_key_dict: UserAPIKeyAuth, data: dict[str, Any]) -> dict[str, Any]:
         decision = (user_api_key_dict.metadata or {}).get(_GATE)
         if decision is None:
             raise _refusal("CALL_TOKEN_INVALID", "the call was not authorized by routegate", status=401)
@@ -289,6 +301,10 @@ class CallGateHooks(CustomLogger):
         An attempt on another id than the request's -- a fallback, a router's change of model -- is
         decided anew under the same call token, with its own receipt, which this attempt's usage completes.
         """
+        with _on_the_path():
+            return await self._admitted_attempt(kwargs)
+
+    async def _admitted_attempt(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
         metadata = _metadata(kwargs)
         serving, admitted = metadata.get("model_group"), metadata.get("routegate_model")
         if admitted is None or not isinstance(serving, str):
@@ -315,6 +331,19 @@ class CallGateHooks(CustomLogger):
                 _stamp(kwargs[key], decision)
         return kwargs
 
+    async def async_post_call_response_headers_hook(
+        self,
+        data: dict[Any, Any],
+        user_api_key_dict: UserAPIKeyAuth,
+        response: object,
+        request_headers: dict[str, str] | None = None,
+        litellm_call_info: dict[str, object] | None = None,
+    ) -> dict[str, str] | None:
+        """The answer's ``Server-Timing`` names the time routegate took on its path (``routegate;dur=`` ms):
+        the decisions and receipts before the call left, not the usage report after it."""
+        call = _call.get()
+        return None if call is None else {"server-timing": f"routegate;dur={call.seconds * 1000:.3f}"}
+
     async def async_log_success_event(
         self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
     ) -> None:
@@ -336,6 +365,18 @@ class CallGateHooks(CustomLogger):
         receipt_id = metadata.get("routegate_receipt_id") or admitted.get("receipt_id")
         if receipt_id is not None:
             await _routegate().report(receipt_id, prompt_tokens, completion_tokens, status[:32])
+
+
+@contextlib.contextmanager
+def _on_the_path() -> Iterator[None]:
+    """Counts the time inside towards the request's routegate time."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        call = _call.get()
+        if call is not None:
+            call.seconds += time.perf_counter() - started
 
 
 def _stamp(metadata: dict[str, Any], decision: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ from .call_tokens import Caller, CallerView, TokenStore
 from .http_errors import ServiceCode, ServiceError
 from .propagation import ManifestWatcher
 from .receipt_queries import ReceiptQueries
-from .receipts import ReceiptDays, ReceiptWriter, at_millisecond, receipt_id
+from .receipts import InlineReceipts, ReceiptDays, ReceiptWriter, at_millisecond, receipt_id
 from .settings import SettingsError
 from .state import Served, ServiceState
 
@@ -103,15 +103,28 @@ class CallMetrics:
 
 
 class CallService:
-    def __init__(self, state: ServiceState, settings: CallSettings, registry: CollectorRegistry) -> None:
+    """The call gate of one process: tokens, the callers' view, decisions and their receipts.
+
+    ``inline_receipts``: each receipt is committed on the event loop's thread by the call that waits
+    for it (:class:`.receipts.InlineReceipts`), for a process whose loop is busy with other work;
+    otherwise a writer thread commits them in batches (the service).
+    """
+
+    def __init__(
+        self, state: ServiceState, settings: CallSettings, registry: CollectorRegistry, *, inline_receipts: bool = False
+    ) -> None:
         self.state = state
         self.settings = settings
         self.metrics = CallMetrics(registry)
         self.view = CallerView(state.database)
         self.tokens = TokenStore(state.database, self.view)
         self.days = ReceiptDays(state.database, settings.retention_days)
-        self.writer = ReceiptWriter(
-            state.database, self.days, queue_size=settings.receipt_queue, on_wait=self.metrics.waits.inc
+        self.writer: ReceiptWriter | InlineReceipts = (
+            InlineReceipts(state.database, self.days)
+            if inline_receipts
+            else ReceiptWriter(
+                state.database, self.days, queue_size=settings.receipt_queue, on_wait=self.metrics.waits.inc
+            )
         )
         self.receipts = ReceiptQueries(state.database)
         self._watcher = ManifestWatcher(

@@ -30,7 +30,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio.to_thread
-from sqlalchemy import Connection, Table, bindparam, delete, select, text, update
+from sqlalchemy import Connection, Table, bindparam, delete, or_, select, text, update
 from sqlalchemy.dialects import postgresql
 
 from .call_tables import RECEIPT_PARTITION_PREFIX, CallReceipt, CallToken
@@ -39,14 +39,22 @@ from .db import Database, RowInsert
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["ReceiptDays", "ReceiptWriter", "at_millisecond", "moment_of", "receipt_id"]
+__all__ = ["InlineReceipts", "ReceiptDays", "ReceiptWriter", "at_millisecond", "moment_of", "receipt_id"]
 
 log = logging.getLogger("routegate.service")
 
 _RECEIPTS = cast(Table, CallReceipt.__table__)
 _TOKENS = cast(Table, CallToken.__table__)
 _INSERT = RowInsert(_RECEIPTS)
-_TOUCH = update(_TOKENS).where(_TOKENS.c.id == bindparam("token")).values(last_used_at=bindparam("used_at"))
+# A token's newest use only moves forward: writers in other threads or processes commit out of order.
+_TOUCH = (
+    update(_TOKENS)
+    .where(
+        _TOKENS.c.id == bindparam("token"),
+        or_(_TOKENS.c.last_used_at.is_(None), _TOKENS.c.last_used_at < bindparam("used_at")),
+    )
+    .values(last_used_at=bindparam("used_at"))
+)
 _COLUMNS = tuple(column.key for column in _RECEIPTS.columns)
 _POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]
 # On PostgreSQL a batch is one statement: its receipts from one array per column, and each token's newest use.
@@ -55,6 +63,7 @@ _PG_WRITE = (
     + ", ".join(f"%s::{column.type.compile(dialect=_POSTGRESQL)}[]" for column in _RECEIPTS.columns)
     + ")) UPDATE call_tokens SET last_used_at = used.at"
     " FROM unnest(%s::varchar[], %s::timestamptz[]) AS used(id, at) WHERE call_tokens.id = used.id"
+    " AND (call_tokens.last_used_at IS NULL OR call_tokens.last_used_at < used.at)"
 )
 _PARTITION_LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=0x7263707473)  # "rcpts"
 _ARRIVAL_GAP = 0.0005  # seconds a batch waits for the next of the callers the last batch answered
@@ -206,6 +215,50 @@ def _create_partition(day: date) -> str:
     )
 
 
+class _Committer:
+    """Commits receipts on a connection it keeps from one batch to the next (no pool checkout, so no
+    PostgreSQL pre-ping, per batch), and runs the partitions' upkeep."""
+
+    def __init__(self, database: Database, days: ReceiptDays) -> None:
+        self.database = database
+        self.days = days
+        self._connection: Connection | None = None
+        self._maintained = 0.0
+
+    def commit(self, rows: list[dict[str, Any]]) -> Exception | None:
+        """One attempt at committing ``rows``: None, or the error (the connection is then let go)."""
+        try:
+            self.days.ensure({row["at"].date() for row in rows})
+            if self._connection is None:
+                self._connection = _one_statement_per_batch(self.database.writer())
+            with self.database.write_connection(self._connection) as connection:
+                _write(connection, rows)
+        except Exception as error:  # the caller retries, then gives its callers the error
+            self.let_go()
+            return error
+        return None
+
+    def let_go(self) -> None:
+        """Close the kept connection (after a failure, and at the end): the next batch takes a
+        fresh one from the pool, which pings it first."""
+        if self._connection is not None:
+            with contextlib.suppress(Exception):  # a broken link is closed anyway
+                self._connection.close()
+            self._connection = None
+
+    def maintain(self, *, due_only: bool = False) -> None:
+        """Partitions ahead and retention, at start and hourly; a failure is logged and retried later."""
+        if due_only and time.monotonic() - self._maintained < _MAINTENANCE_SECONDS:
+            return
+        self._maintained = time.monotonic()
+        try:
+            now = datetime.now(UTC)
+            self.days.ensure_ahead(now)
+            self.days.apply_retention(now)
+        except Exception:
+            log.exception("call receipts: partition maintenance failed; retrying in an hour")
+
+
 class ReceiptWriter:
     """One thread that commits queued receipts in batches; :meth:`write` waits for its receipt's commit.
 
@@ -223,15 +276,12 @@ class ReceiptWriter:
         on_wait: Callable[[], None] = lambda: None,
         on_batch: Callable[[int], None] = lambda _size: None,
     ) -> None:
-        self.database = database
-        self.days = days
+        self._committer = _Committer(database, days)
         self._queue: queue.Queue[_Pending | None] = queue.Queue(queue_size)
         self._batch_size = batch_size
         self._on_wait = on_wait
         self._on_batch = on_batch
         self._thread = threading.Thread(target=self._run, name="routegate-receipt-writer", daemon=True)
-        self._connection: Connection | None = None  # the thread's, kept from one batch to the next
-        self._maintained = 0.0
         self._last_batch = 1
 
     @property
@@ -240,7 +290,7 @@ class ReceiptWriter:
         return self._queue.qsize()
 
     def start(self) -> None:
-        self._maintain()
+        self._committer.maintain()
         self._thread.start()
 
     def stop(self) -> None:
@@ -266,7 +316,7 @@ class ReceiptWriter:
             try:
                 first = self._queue.get(timeout=_MAINTENANCE_SECONDS)
             except queue.Empty:
-                self._maintain()
+                self._committer.maintain()
                 continue
             if first is None:
                 break
@@ -279,9 +329,8 @@ class ReceiptWriter:
             for loop, futures in waiting.items():  # one wake-up per event loop, not per receipt
                 with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
                     loop.call_soon_threadsafe(_settle, futures, error)
-            if time.monotonic() - self._maintained > _MAINTENANCE_SECONDS:
-                self._maintain()
-        self._let_go()
+            self._committer.maintain(due_only=True)
+        self._committer.let_go()
 
     def _collect(self, first: _Pending) -> tuple[list[_Pending], bool]:
         """``first`` and what queued behind it (up to the batch size); and whether to stop after it.
@@ -306,39 +355,48 @@ class ReceiptWriter:
         return batch, False
 
     def _commit(self, rows: list[dict[str, Any]]) -> Exception | None:
-        for delay in (*_RETRIES, None):
-            try:
-                self.days.ensure({row["at"].date() for row in rows})
-                if self._connection is None:
-                    self._connection = _one_statement_per_batch(self.database.writer())
-                with self.database.write_connection(self._connection) as connection:
-                    _write(connection, rows)
+        for delay in _RETRIES:
+            error = self._committer.commit(rows)
+            if error is None:
                 return None
-            except Exception as error:  # the batch is retried, then its callers get the error
-                self._let_go()
-                if delay is None:
-                    log.error("call receipts: a batch of %d could not be written: %s", len(rows), error)
-                    return error
-                time.sleep(delay)
-        raise AssertionError("unreachable")
+            time.sleep(delay)
+        return _given_up(self._committer.commit(rows), len(rows))
 
-    def _let_go(self) -> None:
-        """Close the kept connection (after a failure, and at the end): the next batch takes a
-        fresh one from the pool, which pings it first."""
-        if self._connection is not None:
-            with contextlib.suppress(Exception):  # a broken link is closed anyway
-                self._connection.close()
-            self._connection = None
 
-    def _maintain(self) -> None:
-        """Partitions ahead and retention, at start and hourly; a failure is logged and retried later."""
-        self._maintained = time.monotonic()
-        try:
-            now = datetime.now(UTC)
-            self.days.ensure_ahead(now)
-            self.days.apply_retention(now)
-        except Exception:
-            log.exception("call receipts: partition maintenance failed; retrying in an hour")
+class InlineReceipts:
+    """Commits each receipt in the coroutine that waits for it, on its event loop's thread.
+
+    For a process whose event loop is busy with other work, the LiteLLM proxy deciding in process:
+    there a writer thread's commit is quick, but the wake-up it sends waits its turn behind the
+    loop's other callbacks, which cost each call several times the commit (measured in
+    bench/litellm_proxy.py). The loop is held for the commit instead: a fraction of a millisecond
+    on SQLite, one round trip on PostgreSQL; a failed attempt waits without holding it.
+    """
+
+    depth = 0  # nothing is ever queued
+
+    def __init__(self, database: Database, days: ReceiptDays) -> None:
+        self._committer = _Committer(database, days)
+        self._lock = threading.Lock()  # one commit at a time on the kept connection, whatever thread calls
+
+    def start(self) -> None:
+        self._committer.maintain()
+
+    def stop(self) -> None:
+        self._committer.let_go()
+
+    async def write(self, row: dict[str, Any]) -> None:
+        """Return once ``row`` is committed; raises the database's error if it could not be."""
+        for delay in (*_RETRIES, None):
+            with self._lock:
+                error = self._committer.commit([row])
+            if error is None:
+                break
+            if delay is None:
+                _given_up(error, 1)
+                raise error
+            await asyncio.sleep(delay)
+        self._committer.maintain(due_only=True)
 
 
 def _write(connection: Connection, rows: list[dict[str, Any]]) -> None:
@@ -355,6 +413,12 @@ def _write(connection: Connection, rows: list[dict[str, Any]]) -> None:
     driver = cast("psycopg.Connection[Any]", connection.connection.dbapi_connection)
     columns = [[row[key] for row in rows] for key in _COLUMNS]
     driver.execute(_PG_WRITE, (*columns, list(used), list(used.values())), prepare=True)
+
+
+def _given_up(error: Exception | None, count: int) -> Exception | None:
+    if error is not None:
+        log.error("call receipts: a batch of %d could not be written: %s", count, error)
+    return error
 
 
 def _one_statement_per_batch(connection: Connection) -> Connection:

@@ -11,6 +11,7 @@ What runs over these connections (tables, transactions, snapshots, locks) is :mo
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -103,10 +104,8 @@ class WalCheckpoints:
         connection = sqlite3.connect(self._file, timeout=_SQLITE_BUSY_SECONDS, isolation_level=None)
         try:
             while not self._stopped.wait(_CHECKPOINT_SECONDS):
-                try:
+                with contextlib.suppress(sqlite3.Error):  # busy now: SQLite's own checkpoints still run; next time
                     connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except sqlite3.Error:  # locked or busy now: SQLite's own checkpoints still run; try again later
-                    continue
         finally:
             connection.close()
 

@@ -67,7 +67,7 @@ _PG_WRITE = (
 )
 _PARTITION_LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=0x7263707473)  # "rcpts"
 _ARRIVAL_GAP = 0.0005  # seconds a batch waits for the next of the callers the last batch answered
-_LINGER_MAX = float(os.environ.get("RG_LINGER", "0.002"))  # seconds a batch waits for them in all
+_LINGER_MAX = 0.002  # seconds a batch waits for them in all
 _RETRIES = (0.05, 0.25, 1.0)  # seconds before each retry of a batch the database refused
 _MAINTENANCE_SECONDS = 3600.0
 _SQLITE_DELETE_BATCH = 1000
@@ -355,12 +355,15 @@ class ReceiptWriter:
         return batch, False
 
     def _commit(self, rows: list[dict[str, Any]]) -> Exception | None:
+        """Commits ``rows``, retried after each of the growing waits; the last error if every try failed."""
         for delay in _RETRIES:
-            error = self._committer.commit(rows)
-            if error is None:
+            if self._committer.commit(rows) is None:
                 return None
             time.sleep(delay)
-        return _given_up(self._committer.commit(rows), len(rows))
+        error = self._committer.commit(rows)
+        if error is not None:
+            _given_up(error, len(rows))
+        return error
 
 
 class InlineReceipts:
@@ -415,10 +418,8 @@ def _write(connection: Connection, rows: list[dict[str, Any]]) -> None:
     driver.execute(_PG_WRITE, (*columns, list(used), list(used.values())), prepare=True)
 
 
-def _given_up(error: Exception | None, count: int) -> Exception | None:
-    if error is not None:
-        log.error("call receipts: a batch of %d could not be written: %s", count, error)
-    return error
+def _given_up(error: Exception, count: int) -> None:
+    log.error("call receipts: a batch of %d could not be written: %s", count, error)
 
 
 def _one_statement_per_batch(connection: Connection) -> Connection:

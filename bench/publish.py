@@ -10,13 +10,15 @@ and in rounds: one client creates workspaces on the first instance back to back
 while the second instance answers a dry-run publish, then a real publish (of a
 manifest that adds a model, so it passes the gate and switches). The figure is
 the longest any create waited while the publish ran; the publish's own duration
-is printed beside it. Medians, min and max over rounds. --smoke: tiny sizes, two
+is printed beside it, and so is the control: the longest create over as long a
+spell with no publish running (what the machine alone costs). Medians, min and max over rounds. --smoke: tiny sizes, two
 rounds, to check the script runs. Prints JSON, then a short table.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import json
 import os
@@ -26,7 +28,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -147,6 +149,18 @@ def _status(port: int, method: str, path: str, body: dict[str, Any] | None = Non
 def _longest_wait_during(creates_on: int, publishes_on: int, body: dict[str, Any]) -> tuple[float, float]:
     """(longest create, publish duration) in seconds: creates back to back on one keep-alive
     connection from just before the publish is sent until it is answered."""
+    began = time.perf_counter()
+
+    def publish() -> None:
+        if _status(publishes_on, "POST", "/registry/versions", body) not in (200, 201):
+            raise RuntimeError("the publish was not answered 200 or 201")
+
+    wait = _longest_create_while(creates_on, publish)
+    return wait, time.perf_counter() - began
+
+
+def _longest_create_while(creates_on: int, meanwhile: Callable[[], None]) -> float:
+    """The longest of the creates sent back to back on one keep-alive connection while ``meanwhile`` runs."""
     stop = threading.Event()
     started = threading.Event()
     waits: list[float] = []
@@ -169,14 +183,12 @@ def _longest_wait_during(creates_on: int, publishes_on: int, body: dict[str, Any
     creator = threading.Thread(target=create)
     creator.start()
     started.wait(60)
-    began = time.perf_counter()
-    status = _status(publishes_on, "POST", "/registry/versions", body)
-    duration = time.perf_counter() - began
-    stop.set()
-    creator.join()
-    if status not in (200, 201):
-        raise RuntimeError(f"publish answered {status}")
-    return max(waits), duration
+    try:
+        meanwhile()
+    finally:
+        stop.set()
+        creator.join()
+    return max(waits)
 
 
 @contextmanager
@@ -189,7 +201,13 @@ def _database(backend: str, folder: Path, postgres: str) -> Iterator[str]:
 
 
 def run(backend: str, size: int, rounds: int, postgres: str) -> dict[str, Any]:
-    samples: dict[str, list[float]] = {"dry run": [], "publish": [], "dry run took": [], "publish took": []}
+    samples: dict[str, list[float]] = {
+        "dry run": [],
+        "publish": [],
+        "dry run took": [],
+        "publish took": [],
+        "no publish": [],
+    }
     with tempfile.TemporaryDirectory() as temporary, ExitStack() as stack:
         folder = Path(temporary)
         url = stack.enter_context(_database(backend, folder, postgres))
@@ -202,6 +220,8 @@ def run(backend: str, size: int, rounds: int, postgres: str) -> dict[str, Any]:
                 wait, took = _longest_wait_during(creates_on, publishes_on, body)
                 samples[kind].append(wait)
                 samples[f"{kind} took"].append(took)
+            idle = functools.partial(time.sleep, samples["publish took"][-1])  # the control: as long, no publish
+            samples["no publish"].append(_longest_create_while(creates_on, idle))
     return {kind: Stats(tuple(values)).seconds() for kind, values in samples.items()}
 
 
@@ -231,14 +251,15 @@ def main() -> None:
             {"smoke": args.smoke, "reproduce": reproduce(), "longest_create_s": measured, "floors": floors}, indent=2
         )
     )
-    header = f"{'backend':10} {'workspaces':>10} {'during':8} {'longest create, s (median [min-max])':38}"
+    header = f"{'backend':10} {'workspaces':>10} {'during':10} {'longest create, s (median [min-max])':38}"
     print(f"\n{header} publish took, s")
     for backend, by_size in measured.items():
         for size, figures in by_size.items():
-            for kind in ("dry run", "publish"):
-                wait, took = figures[kind], figures[f"{kind} took"]
+            for kind in ("dry run", "publish", "no publish"):
+                wait = figures[kind]
+                took = f"{figures[f'{kind} took']['median_s']:.2f}" if f"{kind} took" in figures else ""
                 spread = f"{wait['median_s']:.3f} [{wait['min_s']:.3f}-{wait['max_s']:.3f}]"
-                print(f"{backend:10} {size:>10} {kind:8} {spread:38} {took['median_s']:.2f}")
+                print(f"{backend:10} {size:>10} {kind:10} {spread:38} {took}")
     for floor in floors:
         print(f"  {verdict(floor['ok']):10} {floor['floor']}: {floor['figure']}")
 

@@ -1,0 +1,127 @@
+"""A publish or activation tells a caller how far its replay of the fleet is, on SQLite and PostgreSQL.
+
+The gate's own ``VersionStore`` on a real database holding a fleet past PROGRESS_FROM: the
+reports rise from (0, total) to (total, total), about a hundred at most however large the
+fleet; a publish that runs again from a new snapshot reports from 0 again; and the log's
+line per tenth is built on the same reports.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from routegate.decision import FOREIGN_RUNTIMES
+from routegate.service.db import Database
+from routegate.service.publication import PROGRESS_FROM, VersionStore, candidate
+
+from .conftest import database_url
+from .fleets import fill
+from .test_versions import BUNDLED, NEW_MODEL, add_platform_model, variant
+
+FLEET = PROGRESS_FROM + 345  # not a multiple of a hundredth: the last report is the end's own
+WITH_K3 = candidate(variant(add_platform_model(NEW_MODEL)), "k3")
+WITH_K4 = candidate(variant(add_platform_model("moonshot/kimi-k4-preview")), "k4")
+
+Reports = list[tuple[int, int]]
+
+
+def _store(url: str) -> Iterator[VersionStore]:
+    database = Database(url)
+    try:
+        database.upgrade()
+        versions = VersionStore(database, foreign_runtimes=FOREIGN_RUNTIMES)
+        versions.bootstrap(candidate(BUNDLED, "the bundled manifest"), note="first")
+        yield versions
+    finally:
+        database.dispose()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def fleet(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VersionStore]:
+    """Version 1 active over FLEET stored workspaces."""
+    for url in database_url(request.param, tmp_path_factory.mktemp(request.param)):
+        for versions in _store(url):
+            fill(versions.database, FLEET)
+            yield versions
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VersionStore]:
+    for url in database_url(request.param, tmp_path):
+        yield from _store(url)
+
+
+def assert_one_replay(reports: Reports, total: int) -> None:
+    """From (0, total) to (total, total), never backwards, each step at most about a hundredth."""
+    assert reports[0] == (0, total) and reports[-1] == (total, total), (reports[:2], reports[-2:])
+    assert {seen for _, seen in reports} == {total}
+    counts = [replayed for replayed, _ in reports]
+    assert counts == sorted(counts) and len(set(counts)) == len(counts), counts
+    assert len(reports) <= 101
+    assert max((b - a for a, b in zip(counts, counts[1:], strict=False)), default=0) <= -(-total // 100)
+
+
+def test_a_dry_run_reports_a_rising_count_to_the_total_about_every_hundredth(fleet: VersionStore) -> None:
+    reports: Reports = []
+    outcome = fleet.publish(WITH_K3, note=None, dry_run=True, force=False, progress=lambda *r: reports.append(r))
+    assert outcome.impact is not None and outcome.impact.checked == FLEET
+    assert_one_replay(reports, FLEET)
+    assert len(reports) >= 100  # not only the two ends
+
+
+def test_an_activation_reports_its_replay_too(fleet: VersionStore) -> None:
+    reports: Reports = []
+    fleet.activate(1, force=False, dry_run=True, progress=lambda *r: reports.append(r))
+    assert_one_replay(reports, FLEET)
+
+
+def test_the_log_says_each_tenth_from_the_same_reports(fleet: VersionStore, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="routegate.service")
+    reports: Reports = []
+    fleet.publish(WITH_K3, note=None, dry_run=True, force=False, progress=lambda *r: reports.append(r))
+    logged = [
+        (int(found[1]), int(found[2]), int(found[3]))
+        for record in caplog.records
+        if (found := re.fullmatch(r"publish gate: replayed (\d+) of (\d+) workspaces \((\d+)%\)", record.getMessage()))
+    ]
+    assert [percent for _, _, percent in logged] == list(range(10, 101, 10)), logged
+    assert all(total == FLEET for _, total, _ in logged)
+    assert {(replayed, FLEET) for replayed, _, _ in logged} <= set(reports)  # each line is one of the reports
+
+
+def test_a_publish_that_runs_again_from_a_new_snapshot_reports_from_zero_again(fleet: VersionStore) -> None:
+    """Another publish switches versions while the first replays: the first runs again, counting anew."""
+    reports: Reports = []
+    meanwhile = []
+
+    def report(replayed: int, total: int) -> None:
+        reports.append((replayed, total))
+        if replayed and not meanwhile:  # inside the first replay
+            meanwhile.append(fleet.publish(WITH_K4, note="meanwhile", dry_run=False, force=False))
+
+    outcome = fleet.publish(WITH_K3, note="the slow one", dry_run=False, force=False, progress=report)
+    assert outcome.changed and outcome.previous is not None
+    assert outcome.previous.version == meanwhile[0].version, "the switch saw the version published meanwhile"
+    restart = reports.index((0, FLEET), 1)
+    first, second = reports[:restart], reports[restart:]
+    assert first[-1] == (FLEET, FLEET), "the first replay ran to its end before the switch found the change"
+    assert_one_replay(first, FLEET)
+    assert_one_replay(second, FLEET)
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 100])
+def test_a_small_fleet_is_reported_to_its_end_without_a_log_line(
+    empty: VersionStore, size: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="routegate.service")
+    fill(empty.database, size)
+    reports: Reports = []
+    empty.publish(WITH_K3, note=None, dry_run=True, force=False, progress=lambda *r: reports.append(r))
+    assert_one_replay(reports, size)
+    assert len(reports) == size + 1  # up to a hundred, each workspace is a hundredth or more
+    assert not [r for r in caplog.records if "publish gate: replayed" in r.getMessage()]

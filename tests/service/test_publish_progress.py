@@ -3,25 +3,38 @@
 The gate's own ``VersionStore`` on a real database holding a fleet past PROGRESS_FROM: the
 reports rise from (0, total) to (total, total), about a hundred at most however large the
 fleet; a publish that runs again from a new snapshot reports from 0 again; and the log's
-line per tenth is built on the same reports.
+line per tenth is built on the same reports. Over real HTTP, another client watches
+``GET /registry/versions/progress`` rise while a publish replays, and finds the list empty
+once it ends, refused or not, and with two at once.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import queue
 import re
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
+from routegate import publishing
 from routegate.decision import FOREIGN_RUNTIMES
+from routegate.publishing import Impact, StoredWorkspace
+from routegate.service import Settings, publication
 from routegate.service.db import Database
 from routegate.service.publication import PROGRESS_FROM, VersionStore, candidate
 
-from .conftest import database_url
+from .conftest import LiveServer, database_url
 from .fleets import fill
-from .test_versions import BUNDLED, NEW_MODEL, add_platform_model, variant
+from .test_publish_snapshot import HOLD_BOUND
+from .test_versions import BUNDLED, NEW_MODEL, add_platform_model, drop_runtime, variant
 
 FLEET = PROGRESS_FROM + 345  # not a multiple of a hundredth: the last report is the end's own
 WITH_K3 = candidate(variant(add_platform_model(NEW_MODEL)), "k3")
@@ -63,7 +76,7 @@ def assert_one_replay(reports: Reports, total: int) -> None:
     counts = [replayed for replayed, _ in reports]
     assert counts == sorted(counts) and len(set(counts)) == len(counts), counts
     assert len(reports) <= 101
-    assert max((b - a for a, b in zip(counts, counts[1:], strict=False)), default=0) <= -(-total // 100)
+    assert max((b - a for a, b in itertools.pairwise(counts)), default=0) <= -(-total // 100)
 
 
 def test_a_dry_run_reports_a_rising_count_to_the_total_about_every_hundredth(fleet: VersionStore) -> None:
@@ -125,3 +138,102 @@ def test_a_small_fleet_is_reported_to_its_end_without_a_log_line(
     assert_one_replay(reports, size)
     assert len(reports) == size + 1  # up to a hundred, each workspace is a hundredth or more
     assert not [r for r in caplog.records if "publish gate: replayed" in r.getMessage()]
+
+
+# --- over HTTP: GET /registry/versions/progress while publishes replay ----------------------------
+
+HTTP_FLEET = 40_000  # about a second's replay or more: long enough to be watched
+POLL_S = 0.01
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def served_fleet(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    for url in database_url(request.param, tmp_path_factory.mktemp(request.param)):
+        live = LiveServer(Settings(database_url=url)).start()
+        try:
+            fill(live.state.database, HTTP_FLEET)
+            yield live
+        finally:
+            live.stop()
+
+
+def watched(live: LiveServer, method: str, path: str, **body: Any) -> tuple[httpx.Response, list[list[dict[str, Any]]]]:
+    """Send a request and, from another client, ask for the progress until it is answered."""
+    with ThreadPoolExecutor(1) as pool, live.client() as sender, live.client() as watcher:
+        answer = pool.submit(sender.request, method, path, json=body or None)
+        samples = []
+        while not answer.done():
+            samples.append(watcher.get("/registry/versions/progress").json()["items"])
+            time.sleep(POLL_S)
+        assert watcher.get("/registry/versions/progress").json() == {"items": []}, "still listed after it ended"
+        return answer.result(), samples
+
+
+def assert_seen_rising(samples: list[list[dict[str, Any]]], kind: str, dry_run: bool) -> None:
+    seen = [items for items in samples if items]
+    assert all(len(items) == 1 for items in seen), seen[:3]
+    entries = [items[0] for items in seen]
+    assert {(e["kind"], e["dry_run"], e["version"], e["started_at"]) for e in entries} == {
+        (kind, dry_run, None, entries[0]["started_at"])
+    }
+    counted = [e["replayed"] for e in entries if e["total"] is not None]
+    assert {e["total"] for e in entries if e["total"] is not None} == {HTTP_FLEET}
+    assert counted == sorted(counted), counted
+    assert len({c for c in counted if 0 < c < HTTP_FLEET}) >= 3, f"too few steps seen: {counted}"
+
+
+def test_a_publish_is_seen_rising_from_another_client_and_leaves_the_list_when_done(served_fleet: LiveServer) -> None:
+    answer, samples = watched(served_fleet, "POST", "/registry/versions", manifest=WITH_K3.manifest.decode())
+    assert answer.status_code == 201, answer.text
+    assert_seen_rising(samples, "publish", dry_run=False)
+
+
+def test_a_refused_publish_is_seen_too_and_leaves_the_list(served_fleet: LiveServer) -> None:
+    stranding = variant(drop_runtime("hermes"))
+    answer, samples = watched(served_fleet, "POST", "/registry/versions", manifest=stranding)
+    assert answer.status_code == 409 and answer.json()["code"] == "MANIFEST_WOULD_STRAND", answer.text
+    assert_seen_rising(samples, "publish", dry_run=False)
+
+
+class HeldReplays:
+    """Wraps the gate's replay: each replay waits, inside, for its own release, handed out in arrival order."""
+
+    def __init__(self, assess: Callable[..., Impact]) -> None:
+        self._assess = assess
+        self.arrived: queue.Queue[threading.Event] = queue.Queue()
+
+    def __call__(self, proposed: Any, workspaces: Iterable[StoredWorkspace], **options: Any) -> Impact:
+        stream = iter(workspaces)
+        read = list(itertools.islice(stream, 1))  # the replay has begun, and reported its start
+        release = threading.Event()
+        self.arrived.put(release)
+        release.wait(HOLD_BOUND)
+        return self._assess(proposed, itertools.chain(read, stream), **options)
+
+    def next_inside(self) -> threading.Event:
+        return self.arrived.get(timeout=HOLD_BOUND)
+
+
+def test_replays_from_two_threads_are_both_listed_and_each_leaves_when_it_ends(
+    live: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill(live.state.database, 5)
+    held = HeldReplays(publishing.assess)
+    monkeypatch.setattr(publication, "assess", held)
+    with ThreadPoolExecutor(2) as pool, live.client() as http, live.client() as watcher:
+
+        def listed() -> list[tuple[str, bool, int | None, int, int | None]]:
+            items = watcher.get("/registry/versions/progress").json()["items"]
+            return [(i["kind"], i["dry_run"], i["version"], i["replayed"], i["total"]) for i in items]
+
+        activating = pool.submit(http.post, "/registry/versions/1/activate", json={"dry_run": True})
+        first = held.next_inside()
+        stranding = pool.submit(http.post, "/registry/versions", json={"manifest": variant(drop_runtime("hermes"))})
+        second = held.next_inside()
+        assert listed() == [("activate", True, 1, 0, 5), ("publish", False, None, 0, 5)]
+        first.set()
+        assert activating.result(HOLD_BOUND).status_code == 200
+        assert listed() == [("publish", False, None, 0, 5)]
+        second.set()
+        assert stranding.result(HOLD_BOUND).status_code == 409, "refused, and still taken off the list"
+        assert listed() == []

@@ -29,7 +29,7 @@ from routegate.decision import FOREIGN_RUNTIMES
 from routegate.publishing import Impact, StoredWorkspace
 from routegate.service import Settings, publication
 from routegate.service.db import Database
-from routegate.service.publication import PROGRESS_FROM, VersionStore, candidate
+from routegate.service.publication import PROGRESS_FROM, PublishResult, VersionStore, candidate
 
 from .conftest import LiveServer, database_url
 from .fleets import fill
@@ -110,7 +110,7 @@ def test_the_log_says_each_tenth_from_the_same_reports(fleet: VersionStore, capl
 def test_a_publish_that_runs_again_from_a_new_snapshot_reports_from_zero_again(fleet: VersionStore) -> None:
     """Another publish switches versions while the first replays: the first runs again, counting anew."""
     reports: Reports = []
-    meanwhile = []
+    meanwhile: list[PublishResult] = []
 
     def report(replayed: int, total: int) -> None:
         reports.append((replayed, total))

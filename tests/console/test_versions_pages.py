@@ -1,11 +1,14 @@
 """The console's manifest versions in real Chromium and over plain HTTP, each test on its own server
-(publishing changes the fleet's manifest, which the shared console servers must not see).
+(publishing changes the fleet's manifest, which the shared console servers must not see); on a
+server holding a large fleet, how far a long publish is while the page waits for it.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +17,9 @@ import pytest
 from playwright.sync_api import expect
 
 from routegate.registry import Registry
+from routegate.service.db import Database
 
+from ..service.fleets import fill
 from ..service.test_lifecycle import _with_extra_hermes_model
 from ..service.test_versions import BUNDLED, NEW_MODEL
 from .conftest import API_TOKEN, WIDE, Server, Tab, _serve, open_tab
@@ -123,3 +128,95 @@ def test_console_forms_refuse_other_sites_and_missing_csrf_tokens(own_token_serv
         assert invalid.status_code == 422 and "The manifest is invalid" in invalid.text
     assert httpx.get(f"{server.url}/ui/registry/versions/999").status_code == 404
     assert httpx.get(f"{server.url}/ui/registry/versions/x").status_code == 404
+
+
+# --- how far a long publish is --------------------------------------------------------------------
+
+FLEET = 60_000  # a replay of seconds: long enough to be watched from the page
+PATIENCE_MS = 180_000
+
+
+@pytest.fixture(scope="module")
+def fleet_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server of its own whose database holds FLEET workspaces."""
+    folder = tmp_path_factory.mktemp("console-fleet")
+    for served in _serve(folder, None):
+        database = Database(f"sqlite:///{folder / 'console.db'}")
+        try:
+            fill(database, FLEET)
+        finally:
+            database.dispose()
+        yield served
+
+
+@pytest.fixture
+def fleet_tab(browser: Browser, fleet_server: Server) -> Iterator[Tab]:
+    yield from open_tab(browser, fleet_server.url, WIDE)
+
+
+def _in_flight(server: Server) -> list[dict[str, object]]:
+    with server.client() as http:
+        return list(http.get("/registry/versions/progress").json()["items"])
+
+
+@pytest.mark.browser
+def test_the_versions_page_shows_a_publish_in_flight_elsewhere(fleet_tab: Tab, fleet_server: Server) -> None:
+    page = fleet_tab.page
+    with ThreadPoolExecutor(1) as pool, httpx.Client(base_url=fleet_server.url, timeout=PATIENCE_MS / 1000) as http:
+        dry_run = pool.submit(http.post, "/registry/versions", json={"manifest": K3, "dry_run": True})
+        while not _in_flight(fleet_server) and not dry_run.done():
+            time.sleep(0.01)
+        fleet_tab.goto("/ui/registry/versions")
+        replays = page.locator("#replays")
+        expect(replays).to_be_visible()
+        expect(replays.locator('li[data-kind="publish"]')).to_contain_text("Dry run of a publish")
+        expect(replays).to_contain_text(f"of {FLEET:,} stored workspaces decided again")
+        assert fleet_tab.accessibility_violations() == []
+        fleet_tab.shot("versions-replaying")
+        assert dry_run.result().status_code == 200
+    expect(replays).to_contain_text("Nothing is replaying now", timeout=PATIENCE_MS)
+    assert page.locator("#replays progress").count() == 0
+
+
+def _record_texts(tab: Tab, *selectors: str) -> list[tuple[str, str]]:
+    """(selector, text) each time one of these elements changes, shown or hidden, as the page shows them:
+    reported out of the page as they happen, so they are kept when a form's answer replaces it."""
+    seen: list[tuple[str, str]] = []
+    tab.page.expose_function("recordText", lambda selector, text: seen.append((selector, text)))
+    tab.page.evaluate(
+        """(selectors) => selectors.forEach((selector) => {
+            const node = document.querySelector(selector);
+            new MutationObserver(() => window.recordText(selector, node.hidden ? "" : node.textContent.trim()))
+                .observe(node, {attributes: true, childList: true, subtree: true, characterData: true});
+        })""",
+        list(selectors),
+    )
+    return seen
+
+
+@pytest.mark.browser
+def test_a_long_publish_shows_its_progress_while_pending_then_its_version(fleet_tab: Tab, fleet_server: Server) -> None:
+    page = fleet_tab.page
+    fleet_tab.goto("/ui/registry/versions")
+    expect(page.locator("#replays")).to_be_hidden()
+    expect(page.locator("#publish-progress")).to_be_hidden()
+    seen = _record_texts(fleet_tab, "#publish-progress", "#replays")
+
+    page.get_by_label("Manifest (providers.yaml)").fill(K3)
+    page.get_by_role("button", name="Publish").click(no_wait_after=True)  # the answer comes after the replay
+    expect(page).to_have_url(re.compile(r"/ui/registry/versions/2$"), timeout=PATIENCE_MS)
+    expect(page.get_by_role("heading", level=1)).to_contain_text("active")
+
+    own = [text for selector, text in seen if selector == "#publish-progress"]
+    assert own and own[0] == "Waiting for the replay to begin…", own[:3]  # shown at once on submit
+    count = re.compile(rf"([\d,]+) of {FLEET:,} stored workspaces decided again \(\d+%\)")
+    counts = [i for i, text in enumerate(own) if count.fullmatch(text)]
+    assert counts, f"no count from the API was shown: {own}"
+    counted = [int(own[i].split(" of ")[0].replace(",", "")) for i in counts]
+    assert counted == sorted(counted), own
+    after = set(own[counts[0] :]) - {own[i] for i in counts}
+    assert after <= {"Replayed; waiting for the answer…"}, own  # never back to waiting for a start
+    listed = [text for selector, text in seen if selector == "#replays" and text]
+    assert any(text.startswith("Replaying now on this instance") and "Publish" in text for text in listed), listed
+    assert fleet_tab.calls("GET", "/registry/versions/progress"), "the page followed the replay through the API"
+    assert _in_flight(fleet_server) == []

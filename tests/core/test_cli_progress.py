@@ -1,4 +1,4 @@
-"""``routegate drift`` counts the templates it reads on a terminal's stderr, and nowhere else.
+"""``routegate drift`` draws a bar of the templates it reads on a terminal's stderr, and nowhere else.
 
 The CLI runs as a real process with its stderr on a pseudo-terminal (what a person
 watching sees) or on a pipe (what CI and redirections see).
@@ -23,6 +23,12 @@ ERASE = "\r\x1b[K"
 THRESHOLD = 20
 
 
+def bar(label: str, done: int, total: int) -> str:
+    """One frame of the CLI's progress bar, as a terminal receives it: 30 cells, the percent, the count."""
+    filled = 30 * done // total
+    return f"\r{label} [{'#' * filled}{'.' * (30 - filled)}] {100 * done // total:3d}% {done}/{total}"
+
+
 def template_folder(root: Path, count: int, broken_at: int | None = None) -> Path:
     """``count`` copies of the bundled claude-code template, the one at ``broken_at`` unreadable."""
     source = (bundled_templates_path() / "claude-code" / "config.yaml").read_text(encoding="utf-8")
@@ -33,12 +39,12 @@ def template_folder(root: Path, count: int, broken_at: int | None = None) -> Pat
     return root
 
 
-def drift_on_a_terminal(folder: Path) -> tuple[int, str, str]:
-    """Exit code, stdout and what the terminal on stderr received."""
+def on_a_terminal(*args: str) -> tuple[int, str, str]:
+    """``routegate ARGS``' exit code, stdout and what the terminal on its stderr received."""
     controller, terminal = pty.openpty()
     try:
         process = subprocess.Popen(
-            [ROUTEGATE, "drift", "--report-only", str(folder)],
+            [ROUTEGATE, *args],
             stdout=subprocess.PIPE,
             stderr=terminal,
             env={**os.environ, "NO_COLOR": "1"},
@@ -62,12 +68,16 @@ def drift_on_a_terminal(folder: Path) -> tuple[int, str, str]:
     return process.returncode, stdout.decode(), received.decode()
 
 
+def drift_on_a_terminal(folder: Path) -> tuple[int, str, str]:
+    return on_a_terminal("drift", "--report-only", str(folder))
+
+
 @pytest.mark.parametrize("count", [THRESHOLD, THRESHOLD + 7])
 def test_many_templates_are_counted_on_the_terminal_then_erased(tmp_path: Path, count: int) -> None:
     code, stdout, terminal = drift_on_a_terminal(template_folder(tmp_path / "many", count))
     assert code == 0
-    counts = [f"\rreading templates: {done}/{count}" for done in range(count)]
-    assert terminal == "".join(counts) + ERASE
+    frames = [bar("reading templates", done, count) for done in range(count)]
+    assert terminal == "".join(frames) + ERASE
     assert stdout.count("claude-code") == count  # the report itself is unchanged, on stdout
 
 
@@ -81,7 +91,7 @@ def test_the_count_is_erased_before_an_unreadable_template_is_reported(tmp_path:
     code, stdout, terminal = drift_on_a_terminal(template_folder(tmp_path / "broken", THRESHOLD + 2, broken_at=5))
     assert code == 2 and stdout == ""
     counted, erased, message = terminal.partition(ERASE)
-    assert counted.endswith("\rreading templates: 5/22") and erased
+    assert counted.endswith(bar("reading templates", 5, 22)) and erased
     assert message.startswith("routegate: ") and "t005" in message
 
 

@@ -124,6 +124,8 @@ def test_the_generated_client_drives_the_api(served: str, generated: ModuleType)
     history = versions.sync(client=client)
     assert isinstance(history, models.VersionPage)
     assert [(v.version, v.active) for v in history.items] == [(2, False), (1, True)]
+    in_flight = _module("api.registry.get_publish_progress").sync(client=client)
+    assert isinstance(in_flight, models.ProgressOut) and in_flight.items == []  # every publish above has ended
 
     # the bundled manifest is version 1's: publishing it changes nothing
     same = publish.sync_detailed(client=client, body=models.PublishManifest(manifest=BUNDLED))
@@ -176,6 +178,7 @@ def test_every_operation_is_generated_under_its_short_name(generated: ModuleType
             "list_versions",
             "publish_version",
             "activate_version",
+            "get_publish_progress",
             "get_lifecycle",
         },
         "calls": {

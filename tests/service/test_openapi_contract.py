@@ -45,6 +45,7 @@ OPERATION_IDS = {
     ("get", "/templates"): "listTemplates",
     ("get", "/healthz"): "getHealth",
     ("get", "/registry/versions"): "listVersions",
+    ("get", "/registry/versions/progress"): "getPublishProgress",
     ("post", "/registry/versions"): "publishVersion",
     ("post", "/registry/versions/{version}/activate"): "activateVersion",
     # The call gate's (issue 21).
@@ -177,6 +178,7 @@ def test_every_route_answers_only_what_it_declares(live: LiveServer, spec: dict[
         manifest = variant(add_platform_model(NEW_MODEL))
         d.check("get", "/registry/versions", http.get("/registry/versions"))
         d.check("get", "/registry/versions", http.get("/registry/versions", params={"cursor": "x"}))
+        d.check("get", "/registry/versions/progress", anonymous.get("/registry/versions/progress"))
         publish = "/registry/versions"
         d.check("post", publish, http.post(publish, json={"manifest": manifest, "dry_run": True}))
         d.check("post", publish, http.post(publish, json={"manifest": manifest}))

@@ -6,7 +6,8 @@ through the same gate as the HTTP API, and every instance on that database follo
 change by itself. ``versions`` and the dry runs only read: they never create or migrate a
 database, and refuse one that is missing or not migrated. A dry run exits as the real
 command would: 0 done (or would be), 1 refused (or would be, or the database cannot be
-reached), 2 an invalid manifest or a database that is missing or not migrated.
+reached), 2 an invalid manifest or a database that is missing or not migrated. While a
+publish or activation replays a large fleet, a terminal's stderr shows how far it is.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from routegate._environment import (
 )
 
 from ._common import CommandFailed, Exit, Output, Subparsers, add_command
+from ._progress import TerminalProgress
 
 if TYPE_CHECKING:
     from routegate.publishing import Impact
@@ -271,6 +273,13 @@ def _answer(outcome: PublishResult, verb: str, *, forced: bool) -> _Answer:
     return code, lines, outcome.to_dict()
 
 
+def _replay_bar() -> TerminalProgress:
+    """The replay's bar, on a terminal, for a fleet large enough that the service logs its progress too."""
+    from routegate.service.publication import PROGRESS_FROM
+
+    return TerminalProgress("replaying workspaces", PROGRESS_FROM)
+
+
 _DATABASE_URL_HELP = f"database to use (default: {ENV_DATABASE_URL}, else ./routegate.db)"
 _DRY_RUN_HELP = "report the impact and change nothing; exits 1 when the real command would be refused"
 
@@ -289,9 +298,12 @@ def cmd_publish(args: argparse.Namespace, out: Output) -> int:
         raise CommandFailed(message, {"code": "UNREADABLE_MANIFEST", "error": message}) from None
 
     def body(versions: VersionStore) -> _Answer:
-        outcome = _gated(
-            lambda: versions.publish(candidate(raw, path.name), note=args.note, dry_run=args.dry_run, force=args.force)
-        )
+        with _replay_bar() as bar:
+            outcome = _gated(
+                lambda: versions.publish(
+                    candidate(raw, path.name), note=args.note, dry_run=args.dry_run, force=args.force, progress=bar
+                )
+            )
         return _answer(outcome, "published", forced=args.force)
 
     return _run(args, out, body, read_only=args.dry_run)
@@ -316,7 +328,10 @@ def cmd_activate(args: argparse.Namespace, out: Output) -> int:
     """A stored version becomes active again, through the same gate as a publish."""
 
     def body(versions: VersionStore) -> _Answer:
-        outcome = _gated(lambda: versions.activate(args.version, force=args.force, dry_run=args.dry_run))
+        with _replay_bar() as bar:
+            outcome = _gated(
+                lambda: versions.activate(args.version, force=args.force, dry_run=args.dry_run, progress=bar)
+            )
         return _answer(outcome, "activated", forced=args.force)
 
     return _run(args, out, body, read_only=args.dry_run)

@@ -6,7 +6,6 @@ Each exits 1 when it finds something, so a CI step fails on it; ``--json`` gives
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, TypeVar
@@ -24,6 +23,7 @@ from ._common import (
     load_manifest_from,
     unreadable_template,
 )
+from ._progress import TerminalProgress
 
 if TYPE_CHECKING:
     from routegate.manifest import Manifest
@@ -114,27 +114,17 @@ def _register_lint(subparsers: Subparsers) -> None:
 
 _Item = TypeVar("_Item")
 _Result = TypeVar("_Result")
-# Fewer items than this are done before anyone would look for a progress line.
+# Fewer items than this are done before anyone would look for a progress bar.
 _PROGRESS_FROM = 20
 
 
 def _map_with_progress(function: Callable[[_Item], _Result], items: Sequence[_Item], label: str) -> list[_Result]:
-    """``function`` over ``items``, counting them on one stderr line when a person watches many.
-
-    The line is rewritten in place and erased when done (or when ``function`` raises, before
-    the error is reported), so redirected output never sees it and a terminal is left clean.
-    """
-    if len(items) < _PROGRESS_FROM or not sys.stderr.isatty():
-        return [function(item) for item in items]
+    """``function`` over ``items``, with a bar on a terminal's stderr when a person watches many."""
     results: list[_Result] = []
-    try:
+    with TerminalProgress(label, _PROGRESS_FROM) as progress:
         for item in items:
-            sys.stderr.write(f"\r{label}: {len(results)}/{len(items)}")
-            sys.stderr.flush()
+            progress(len(results), len(items))
             results.append(function(item))
-    finally:
-        sys.stderr.write("\r\x1b[K")
-        sys.stderr.flush()
     return results
 
 

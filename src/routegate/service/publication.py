@@ -12,7 +12,8 @@ and finds the version the snapshot saw still active, or the whole publish runs
 again from a new snapshot. A blocking impact raises
 :class:`~routegate.publishing.ManifestWouldStrand` unless forced. On PostgreSQL
 the switch also sends ``NOTIFY`` on :data:`NOTIFY_CHANNEL`, delivered when the
-transaction commits.
+transaction commits. A replay tells a caller's :data:`ReplayProgress` how far it is,
+and the log each tenth of a large fleet.
 """
 
 from __future__ import annotations
@@ -44,10 +45,15 @@ from .db import NOTIFY_CHANNEL, PUBLISH_LOCK, Database, ManifestVersion, Workspa
 from .decision_log import decisions_high_water
 from .store import stored_workspaces
 
-__all__ = ["Candidate", "PublishResult", "VersionInfo", "VersionStore", "candidate"]
+__all__ = ["PROGRESS_FROM", "Candidate", "PublishResult", "ReplayProgress", "VersionInfo", "VersionStore", "candidate"]
 
 PROGRESS_FROM = 10_000
-"""Replays of at least this many workspaces log a line per tenth done."""
+"""Replays of at least this many workspaces log a line per tenth done (and the CLI draws its bar)."""
+
+ReplayProgress = Callable[[int, int], None]
+"""Told ``(replayed, total)`` as a publish or activation replays the fleet: ``(0, total)`` first, then
+about every hundredth, ``(total, total)`` last; from ``(0, total)`` again when the publish runs again
+from a new snapshot. It runs on the publishing thread, so it must be quick and must not raise."""
 
 log = logging.getLogger("routegate.service")
 
@@ -133,16 +139,36 @@ def _info(row: Any) -> VersionInfo:
     return VersionInfo(*(getattr(row, column.key) for column in _INFO_COLUMNS))
 
 
-def _reporting_progress(workspaces: Iterator[StoredWorkspace], total: int) -> Iterator[StoredWorkspace]:
-    """``workspaces`` as they are, logging each tenth of ``total`` passed, for a long replay to show where it is."""
-    if total < PROGRESS_FROM:
-        yield from workspaces
-        return
-    tenth = total // 10
+def _reporting_progress(
+    workspaces: Iterator[StoredWorkspace], total: int, progress: ReplayProgress | None
+) -> Iterator[StoredWorkspace]:
+    """``workspaces`` as they are, telling ``progress`` and the log how many are replayed, for a long
+    replay to show where it is: at most about a hundred reports, however large the fleet."""
+    report = _logging_tenths(progress)
+    step = max(1, -(-total // 100))
+    report(0, total)
+    done = 0
     for done, workspace in enumerate(workspaces, 1):
-        if done % tenth == 0:
-            log.info("publish gate: replayed %d of %d workspaces (%d%%)", done, total, 100 * done // total)
-        yield workspace
+        yield workspace  # resumed once the replay has decided it
+        if done % step == 0:
+            report(done, total)
+    if done % step:
+        report(done, total)
+
+
+def _logging_tenths(progress: ReplayProgress | None) -> ReplayProgress:
+    """``progress``, with a log line each time another tenth of a fleet of PROGRESS_FROM or more is replayed."""
+    logged = 0
+
+    def report(replayed: int, total: int) -> None:
+        nonlocal logged
+        if total >= PROGRESS_FROM and 10 * replayed // total > logged:
+            logged = 10 * replayed // total
+            log.info("publish gate: replayed %d of %d workspaces (%d%%)", replayed, total, 100 * replayed // total)
+        if progress is not None:
+            progress(replayed, total)
+
+    return report
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,8 +225,17 @@ class VersionStore:
             self._switch(session, row.version)
             return _info(row)
 
-    def publish(self, proposed: Candidate, *, note: str | None, dry_run: bool, force: bool) -> PublishResult:
-        """Store ``proposed`` as the next version and activate it, through the gate.
+    def publish(
+        self,
+        proposed: Candidate,
+        *,
+        note: str | None,
+        dry_run: bool,
+        force: bool,
+        progress: ReplayProgress | None = None,
+    ) -> PublishResult:
+        """Store ``proposed`` as the next version and activate it, through the gate; ``progress`` follows
+        the replay.
 
         The same bytes as the active version change nothing (and need no gate).
         Raises ManifestWouldStrand when the impact blocks and ``force`` is not set.
@@ -211,7 +246,7 @@ class VersionStore:
                 previous = None if active is None else _info(active)
                 if active is not None and active.sha256 == proposed.sha256 and not dry_run:
                     return PublishResult(active.version, active.fingerprint, previous, False, False, None)
-                replayed = self._replay(session, proposed.registry, active)
+                replayed = self._replay(session, proposed.registry, active, progress)
             if dry_run:
                 return PublishResult(None, proposed.registry.fingerprint, previous, False, True, replayed.impact)
             switched = self._switch_through_gate(
@@ -220,8 +255,11 @@ class VersionStore:
             if switched is not None:
                 return switched
 
-    def activate(self, version: int, *, force: bool, dry_run: bool = False) -> PublishResult:
-        """Make a stored version active again (a rollback, or a roll forward), through the same gate.
+    def activate(
+        self, version: int, *, force: bool, dry_run: bool = False, progress: ReplayProgress | None = None
+    ) -> PublishResult:
+        """Make a stored version active again (a rollback, or a roll forward), through the same gate;
+        ``progress`` follows the replay.
 
         Raises UnknownManifestVersion, InvalidManifest (a stored version that today's load
         rules refuse) or ManifestWouldStrand.
@@ -236,7 +274,7 @@ class VersionStore:
                 if target.active and not dry_run:
                     return PublishResult(target.version, target.fingerprint, previous, False, False, None)
                 registry = candidate(target.manifest, f"manifest version {version}", self.foreign_runtimes).registry
-                replayed = self._replay(session, registry, active)
+                replayed = self._replay(session, registry, active, progress)
                 fingerprint = target.fingerprint
             if dry_run:
                 return PublishResult(version, fingerprint, previous, False, True, replayed.impact)
@@ -248,7 +286,9 @@ class VersionStore:
 
     # --- the two phases of the gate ------------------------------------------------------------
 
-    def _replay(self, snapshot: Session, proposed: Registry, active: ManifestVersion | None) -> _Replayed:
+    def _replay(
+        self, snapshot: Session, proposed: Registry, active: ManifestVersion | None, progress: ReplayProgress | None
+    ) -> _Replayed:
         """The impact of ``proposed`` on every workspace in the snapshot, and the snapshot's decision mark."""
         high_water = decisions_high_water(snapshot)
         current = (
@@ -256,9 +296,10 @@ class VersionStore:
             if active is None
             else candidate(active.manifest, f"manifest version {active.version}", self.foreign_runtimes)
         )
+        total = snapshot.scalar(select(func.count(Workspace.seq))) or 0
         impact = assess(
             proposed,
-            _reporting_progress(stored_workspaces(snapshot), snapshot.scalar(select(func.count(Workspace.seq))) or 0),
+            _reporting_progress(stored_workspaces(snapshot), total, progress),
             current=None if current is None else current.registry,
         )
         return _Replayed(impact, high_water)

@@ -1,4 +1,5 @@
-"""What a publish, activation or reload answers: the version it left active and the publish gate's impact.
+"""What a publish, activation or reload answers: the version it left active and the publish gate's impact;
+and how far the ones in flight are.
 
 Declared so a generated client has a typed class for each part; the bodies are built by
 :meth:`routegate.publishing.Impact.to_dict`, and a test checks every real answer against these.
@@ -7,13 +8,13 @@ Extra fields the report grows are passed on.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from routegate.publishing import LISTED_PER_KIND, RETIREMENT_WARNING_DAYS
 
-__all__ = ["ImpactOut", "PublishOut", "WorkspaceChangeOut"]
+__all__ = ["ImpactOut", "ProgressOut", "PublishOut", "ReplayOut", "WorkspaceChangeOut"]
 
 _OPEN = ConfigDict(extra="allow")
 
@@ -82,3 +83,25 @@ class PublishOut(BaseModel):
     previous_version: int | None
     previous_fingerprint: str | None
     impact: ImpactOut | None
+
+
+class ReplayOut(BaseModel):
+    """A publish, activation or reload this instance is replaying the stored workspaces for."""
+
+    model_config = _OPEN
+
+    kind: Literal["publish", "activate", "reload"]
+    dry_run: bool
+    version: int | None = Field(description="the version an activation makes active; null for a publish or reload")
+    started_at: str = Field(description="when it began, UTC (ISO 8601)")
+    replayed: int = Field(description="stored workspaces decided again so far (reported about every 1%)")
+    total: int | None = Field(
+        description="stored workspaces in its snapshot; null until counted. A publish that finds the active "
+        "version changed meanwhile starts again from a new snapshot, from 0"
+    )
+
+
+class ProgressOut(BaseModel):
+    """What this instance (this process) is replaying now, oldest first; empty when nothing."""
+
+    items: list[ReplayOut]

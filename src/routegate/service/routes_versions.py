@@ -1,4 +1,5 @@
-"""Routes for /registry/versions: the manifest's history, open to read; publish and activate need the token.
+"""Routes for /registry/versions: the manifest's history and the replays in flight, open to read; publish
+and activate need the token.
 
 The rules (validation, the replay of every stored workspace, dry runs, force) are
 :mod:`.versions`' and :mod:`routegate.publishing`'s; the statuses are :mod:`.errors`'.
@@ -12,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from .auth import require_access
 from .http_errors import ServiceCode, refusals
-from .publication_schemas import PublishOut
+from .publication_schemas import ProgressOut, PublishOut
 from .schemas import ActivateVersion, PublishManifest, VersionPage
 from .state import service_state
 
@@ -53,6 +54,21 @@ def list_versions(request: Request, limit: Limit = 50, cursor: Cursor = None) ->
     """Every published manifest version, newest first, the active one marked."""
     items, next_cursor = service_state(request).versions.page(limit, None if cursor is None else int(cursor))
     return {"items": [item.to_dict() for item in items], "next_cursor": next_cursor}
+
+
+@router.get(
+    "/registry/versions/progress",
+    operation_id="getPublishProgress",
+    response_model=ProgressOut,
+    responses=refusals(),
+)
+async def progress(request: Request) -> dict[str, Any]:
+    """The publishes, activations and reloads this instance is replaying now, and how far each is.
+
+    Each is listed from its start until it ends, refused or not. Only this process's own: another
+    worker or instance on the database keeps its own list. ``async`` as it never waits.
+    """
+    return {"items": [replay.to_dict() for replay in service_state(request).replays.now()]}
 
 
 @router.post(

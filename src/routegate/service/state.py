@@ -18,6 +18,8 @@ Contract for code that plugs into the app (routers, the console):
 * ``.versions`` -- the manifest versions (:class:`VersionStore`).
 * ``.publish()`` / ``.activate()`` / ``.reload()`` -- change the fleet's active version through
   the publish gate, then serve it here at once.
+* ``.replays`` -- the publishes, activations and reloads this process is replaying now
+  (:class:`Replays`), each listed from its start to its end, however it ends.
 
 :func:`service_state` is how a route reaches it.
 
@@ -44,8 +46,9 @@ from .db import Database
 from .decision_log import DecisionLog
 from .engines import wal_checkpoints
 from .idempotency import IdempotencyKeys
+from .in_flight import ReplayKind, Replays
 from .propagation import ManifestWatcher
-from .publication import Candidate, PublishResult, VersionStore, candidate
+from .publication import Candidate, PublishResult, ReplayProgress, VersionStore, candidate
 from .settings import Settings, SettingsError
 from .store import Store
 
@@ -79,14 +82,20 @@ def configured_manifest(settings: Settings) -> Candidate:
     return candidate(raw, _label(settings), settings.foreign_runtimes)
 
 
-def reload_configured(versions: VersionStore, settings: Settings) -> PublishResult:
+def reload_configured(
+    versions: VersionStore, settings: Settings, progress: ReplayProgress | None = None
+) -> PublishResult:
     """Re-read the configured file and publish it through the gate; the active bytes again change nothing.
 
     Every outcome is logged, a refusal too; raises InvalidManifest or ManifestWouldStrand.
     """
     try:
         outcome = versions.publish(
-            configured_manifest(settings), note=f"reload of {_label(settings)}", dry_run=False, force=False
+            configured_manifest(settings),
+            note=f"reload of {_label(settings)}",
+            dry_run=False,
+            force=False,
+            progress=progress,
         )
     except (InvalidManifest, ManifestWouldStrand) as refusal:
         log.error("reload refused, the active manifest version is unchanged: %s", refusal)
@@ -98,10 +107,10 @@ def reload_configured(versions: VersionStore, settings: Settings) -> PublishResu
     return outcome
 
 
-def reload_and_log(versions: VersionStore, settings: Settings) -> None:
+def reload_and_log(versions: VersionStore, settings: Settings, progress: ReplayProgress | None = None) -> None:
     """A reload nobody waits for (SIGHUP): the log is its only answer."""
     with contextlib.suppress(InvalidManifest, ManifestWouldStrand):
-        reload_configured(versions, settings)
+        reload_configured(versions, settings, progress)
 
 
 class ServiceState:
@@ -114,6 +123,7 @@ class ServiceState:
         "database",
         "decisions",
         "keys",
+        "replays",
         "served",
         "settings",
         "store",
@@ -138,6 +148,7 @@ class ServiceState:
         self.decisions = DecisionLog(self.database)
         self.keys = IdempotencyKeys(self.database)
         self.versions = VersionStore(self.database, foreign_runtimes=settings.foreign_runtimes)
+        self.replays = Replays()
         active = self.versions.bootstrap(configured, note=f"first version, from {_label(settings)}")
         if active.sha256 == configured.sha256:
             registry = configured.registry
@@ -227,30 +238,33 @@ class ServiceState:
 
     def _on_wake(self, reload: bool) -> None:
         if reload:
-            reload_and_log(self.versions, self.settings)
+            with self.replays.track(ReplayKind.RELOAD, dry_run=False) as progress:
+                reload_and_log(self.versions, self.settings, progress)
         self.sync()
 
     # --- changing the fleet's version ------------------------------------------------------------
 
     def publish(self, manifest: bytes | str, *, note: str | None, dry_run: bool, force: bool) -> PublishResult:
         """Validate and publish a manifest through the gate; serve it here at once. See VersionStore.publish."""
-        outcome = self.versions.publish(
-            candidate(manifest, "manifest", self.settings.foreign_runtimes), note=note, dry_run=dry_run, force=force
-        )
+        proposed = candidate(manifest, "manifest", self.settings.foreign_runtimes)
+        with self.replays.track(ReplayKind.PUBLISH, dry_run=dry_run) as progress:
+            outcome = self.versions.publish(proposed, note=note, dry_run=dry_run, force=force, progress=progress)
         if outcome.changed:
             self.sync()
         return outcome
 
     def activate(self, version: int, *, force: bool, dry_run: bool = False) -> PublishResult:
         """Make a stored version active through the gate; serve it here at once."""
-        outcome = self.versions.activate(version, force=force, dry_run=dry_run)
+        with self.replays.track(ReplayKind.ACTIVATE, dry_run=dry_run, version=version) as progress:
+            outcome = self.versions.activate(version, force=force, dry_run=dry_run, progress=progress)
         if outcome.changed:
             self.sync()
         return outcome
 
     def reload(self) -> PublishResult:
         """Publish the configured file again (POST /registry/reload); serve it here at once."""
-        outcome = reload_configured(self.versions, self.settings)
+        with self.replays.track(ReplayKind.RELOAD, dry_run=False) as progress:
+            outcome = reload_configured(self.versions, self.settings, progress)
         if outcome.changed:
             self.sync()
         return outcome

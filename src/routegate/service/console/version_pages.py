@@ -8,9 +8,11 @@ page's CSRF token) when the service has a token.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from typing import Annotated, Any, Protocol, cast
 from urllib.parse import parse_qs, quote
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
@@ -43,11 +45,21 @@ class _PublishResult(Protocol):
     def impact(self) -> Impact | None: ...
 
 
+class _Replay(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class _Replays(Protocol):
+    def now(self) -> Sequence[_Replay]: ...
+
+
 class VersionsState(ConsoleState, Protocol):
     """What the version pages read and do, beyond every console page's state (see ``routegate.service.state``)."""
 
     @property
     def versions(self) -> _VersionStore: ...
+    @property
+    def replays(self) -> _Replays: ...
     @property
     def manifest_version(self) -> int: ...
     def publish(self, manifest: str, *, note: str | None, dry_run: bool, force: bool) -> _PublishResult: ...
@@ -79,6 +91,7 @@ def _history_page(state: VersionsState, viewer: Viewer, status: int = 200, **res
         versions=items,
         active_version=state.manifest_version,
         can_write=_can_write(viewer),
+        in_flight=_in_flight(state),
         **(context | result),
     )
 
@@ -108,8 +121,15 @@ def _version_page(state: VersionsState, viewer: Viewer, version: int, status: in
         diff_lines=_text_diff(previous, raw),
         impact=impact,
         can_write=_can_write(viewer),
+        in_flight=_in_flight(state),
         **(context | result),
     )
+
+
+def _in_flight(state: VersionsState) -> list[dict[str, Any]]:
+    """The replays in flight here, as ``GET /registry/versions/progress`` lists them (the page's script
+    shows them and follows them there)."""
+    return [replay.to_dict() for replay in state.replays.now()]
 
 
 def _dry_run_message(outcome: _PublishResult) -> str:
@@ -135,6 +155,12 @@ async def publish_form(request: Request, state: State, viewer: OpenViewer, sessi
     form, refusal = await _authorised_form(request, session_viewer)
     if refusal is not None:
         return refusal
+    return await anyio.to_thread.run_sync(_publish, state, viewer, form)
+
+
+def _publish(state: VersionsState, viewer: Viewer, form: dict[str, str]) -> Response:
+    """The publish form's answer, on a worker thread: its replay takes seconds on a large fleet, and
+    the event loop goes on answering meanwhile (the page's progress polls among them)."""
     manifest, note = form.get("manifest", ""), form.get("note", "").strip() or None
     dry_run, force = form.get("action") != "publish", form.get("force") == "on"
     kept: dict[str, Any] = {"manifest_text": manifest, "note": note or ""}
@@ -159,6 +185,11 @@ async def activate_form(
     form, refusal = await _authorised_form(request, session_viewer)
     if refusal is not None:
         return refusal
+    return await anyio.to_thread.run_sync(_activate, state, viewer, number, form)
+
+
+def _activate(state: VersionsState, viewer: Viewer, number: int, form: dict[str, str]) -> Response:
+    """The activate form's answer, on a worker thread as a publish's is."""
     dry_run, force = form.get("action") != "activate", form.get("force") == "on"
     try:
         outcome = state.activate(number, force=force, dry_run=dry_run)

@@ -1,6 +1,7 @@
 // routegate console: plain JavaScript, no dependencies. Every page is
-// server-rendered; this file adds the live model check, the create form, and
-// one workspace's page (load, change model, delete), all through the JSON API
+// server-rendered; this file adds the live model check, the create form,
+// one workspace's page (load, change model, delete), and how far a publish is
+// on the manifest versions' pages, all through the JSON API
 // with the session cookie. Text is always inserted with textContent, never as HTML.
 (function () {
   "use strict";
@@ -668,7 +669,117 @@
     load();
   }
 
-  var pages = {create: initCreate, workspaces: initWorkspaces, workspace: initWorkspace};
+  // --- manifest versions: how far a publish or activation is ------------------
+
+  var PROGRESS_URL = "/registry/versions/progress";
+  var PROGRESS_EVERY_MS = 500;
+
+  function replayWhat(r) {
+    if (r.kind === "activate") return (r.dry_run ? "Dry run of activating" : "Activation of") + " version " + r.version;
+    if (r.kind === "reload") return "Reload of the configured manifest";
+    return r.dry_run ? "Dry run of a publish" : "Publish";
+  }
+
+  function replayCount(r) {
+    if (r.total === null) return "counting the stored workspaces…";
+    var percent = r.total ? Math.floor(100 * r.replayed / r.total) : 100;
+    return r.replayed.toLocaleString("en") + " of " + r.total.toLocaleString("en") +
+      " stored workspaces decided again (" + percent + "%)";
+  }
+
+  // A <progress> showing replay r: indeterminate until the replay has counted the fleet.
+  function setProgress(bar, r) {
+    if (r && r.total !== null) {
+      bar.max = Math.max(r.total, 1);
+      bar.value = r.replayed;
+    } else {
+      bar.removeAttribute("value");
+    }
+  }
+
+  // The replays in flight on this instance (#replays), and a form's own replay while its POST is
+  // pending: both polled from the API until nothing is left to follow. The form is submitted as
+  // usual; the page that answers it replaces this one.
+  function initReplays() {
+    var section = $("#replays");
+    var list = $("#replays-list");
+    var pending = null;  // {kind, dryRun, version, bar, text, seen} of the form submitted from this page
+    var polling = false;
+
+    function renderList(items) {
+      if (!items.length) {
+        if (!section.hidden) replace(list, el("li", {class: "muted"}, "Nothing is replaying now; reload the page for the newest history."));
+        return;
+      }
+      section.hidden = false;
+      replace(list, items.map(function (r) {
+        var bar = el("progress", {"aria-label": replayWhat(r)});
+        setProgress(bar, r);
+        return el("li", {class: "replay", "data-kind": r.kind}, el("strong", {}, replayWhat(r)), " ", bar, " ",
+                  el("span", {}, replayCount(r)), " ", muted(["since ", timeText(r.started_at)]));
+      }));
+    }
+
+    function showOwn(items) {
+      var mine = items.filter(function (r) {
+        return r.kind === pending.kind && r.dry_run === pending.dryRun && r.version === pending.version;
+      }).pop();  // the newest such
+      pending.seen = pending.seen || Boolean(mine);
+      if (mine || !pending.seen) {
+        setProgress(pending.bar, mine);
+        pending.text.textContent = mine ? replayCount(mine) : "Waiting for the replay to begin…";
+      } else {  // it has ended: the answer is on its way
+        setProgress(pending.bar, {replayed: 1, total: 1});
+        pending.text.textContent = "Replayed; waiting for the answer…";
+      }
+    }
+
+    function poll() {
+      api("GET", PROGRESS_URL).then(function (r) {
+        var items = r.ok && r.data ? r.data.items : [];
+        renderList(items);
+        if (pending) showOwn(items);
+        return items.length > 0;
+      }, function () { return false; }).then(function (more) {
+        if (more || pending) setTimeout(poll, PROGRESS_EVERY_MS);
+        else polling = false;
+      });
+    }
+
+    function follow() {
+      if (polling) return;
+      polling = true;
+      poll();
+    }
+
+    $all("form[data-replay]").forEach(function (form) {
+      form.addEventListener("submit", function (event) {
+        if (pending) { event.preventDefault(); return; }  // the first submission is already on its way
+        var box = $("[data-replay-progress]", form);
+        var kind = form.getAttribute("data-replay");
+        var version = form.getAttribute("data-version");
+        pending = {
+          kind: kind,
+          dryRun: !event.submitter || event.submitter.value !== kind,  // as the server reads the form
+          version: version ? Number(version) : null,
+          bar: $("progress", box),
+          text: $("[data-replay-text]", box),
+          seen: false
+        };
+        setProgress(pending.bar, null);
+        pending.text.textContent = "Waiting for the replay to begin…";
+        box.hidden = false;
+        form.setAttribute("aria-busy", "true");
+        follow();
+      });
+    });
+
+    var initial = JSON.parse(section.getAttribute("data-replays") || "[]");
+    renderList(initial);
+    if (initial.length) follow();
+  }
+
+  var pages = {create: initCreate, workspaces: initWorkspaces, workspace: initWorkspace, versions: initReplays, version: initReplays};
   var init = pages[document.body.getAttribute("data-page")];
   if (init) init();
 })();

@@ -1,0 +1,239 @@
+"""A publish or activation tells a caller how far its replay of the fleet is, on SQLite and PostgreSQL.
+
+The gate's own ``VersionStore`` on a real database holding a fleet past PROGRESS_FROM: the
+reports rise from (0, total) to (total, total), about a hundred at most however large the
+fleet; a publish that runs again from a new snapshot reports from 0 again; and the log's
+line per tenth is built on the same reports. Over real HTTP, another client watches
+``GET /registry/versions/progress`` rise while a publish replays, and finds the list empty
+once it ends, refused or not, and with two at once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from routegate import publishing
+from routegate.decision import FOREIGN_RUNTIMES
+from routegate.publishing import Impact, StoredWorkspace
+from routegate.service import Settings, publication
+from routegate.service.db import Database
+from routegate.service.publication import PROGRESS_FROM, PublishResult, VersionStore, candidate
+
+from .conftest import LiveServer, database_url
+from .fleets import fill
+from .test_publish_snapshot import HOLD_BOUND
+from .test_versions import BUNDLED, NEW_MODEL, add_platform_model, drop_runtime, variant
+
+FLEET = PROGRESS_FROM + 345  # not a multiple of a hundredth: the last report is the end's own
+WITH_K3 = candidate(variant(add_platform_model(NEW_MODEL)), "k3")
+WITH_K4 = candidate(variant(add_platform_model("moonshot/kimi-k4-preview")), "k4")
+
+Reports = list[tuple[int, int]]
+
+
+def _store(url: str) -> Iterator[VersionStore]:
+    database = Database(url)
+    try:
+        database.upgrade()
+        versions = VersionStore(database, foreign_runtimes=FOREIGN_RUNTIMES)
+        versions.bootstrap(candidate(BUNDLED, "the bundled manifest"), note="first")
+        yield versions
+    finally:
+        database.dispose()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def fleet(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VersionStore]:
+    """Version 1 active over FLEET stored workspaces."""
+    for url in database_url(request.param, tmp_path_factory.mktemp(request.param)):
+        for versions in _store(url):
+            fill(versions.database, FLEET)
+            yield versions
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VersionStore]:
+    for url in database_url(request.param, tmp_path):
+        yield from _store(url)
+
+
+def assert_one_replay(reports: Reports, total: int) -> None:
+    """From (0, total) to (total, total), never backwards, each step at most about a hundredth."""
+    assert reports[0] == (0, total) and reports[-1] == (total, total), (reports[:2], reports[-2:])
+    assert {seen for _, seen in reports} == {total}
+    counts = [replayed for replayed, _ in reports]
+    assert counts == sorted(counts) and len(set(counts)) == len(counts), counts
+    assert len(reports) <= 101
+    assert max((b - a for a, b in itertools.pairwise(counts)), default=0) <= -(-total // 100)
+
+
+def test_a_dry_run_reports_a_rising_count_to_the_total_about_every_hundredth(fleet: VersionStore) -> None:
+    reports: Reports = []
+    outcome = fleet.publish(WITH_K3, note=None, dry_run=True, force=False, progress=lambda *r: reports.append(r))
+    assert outcome.impact is not None and outcome.impact.checked == FLEET
+    assert_one_replay(reports, FLEET)
+    assert len(reports) >= 100  # not only the two ends
+
+
+def test_an_activation_reports_its_replay_too(fleet: VersionStore) -> None:
+    reports: Reports = []
+    fleet.activate(1, force=False, dry_run=True, progress=lambda *r: reports.append(r))
+    assert_one_replay(reports, FLEET)
+
+
+def test_the_log_says_each_tenth_from_the_same_reports(fleet: VersionStore, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="routegate.service")
+    reports: Reports = []
+    fleet.publish(WITH_K3, note=None, dry_run=True, force=False, progress=lambda *r: reports.append(r))
+    logged = [
+        (int(found[1]), int(found[2]), int(found[3]))
+        for record in caplog.records
+        if (found := re.fullmatch(r"publish gate: replayed (\d+) of (\d+) workspaces \((\d+)%\)", record.getMessage()))
+    ]
+    assert [percent for _, _, percent in logged] == list(range(10, 101, 10)), logged
+    assert all(total == FLEET for _, total, _ in logged)
+    assert {(replayed, FLEET) for replayed, _, _ in logged} <= set(reports)  # each line is one of the reports
+
+
+def test_a_publish_that_runs_again_from_a_new_snapshot_reports_from_zero_again(fleet: VersionStore) -> None:
+    """Another publish switches versions while the first replays: the first runs again, counting anew."""
+    reports: Reports = []
+    meanwhile: list[PublishResult] = []
+
+    def report(replayed: int, total: int) -> None:
+        reports.append((replayed, total))
+        if replayed and not meanwhile:  # inside the first replay
+            meanwhile.append(fleet.publish(WITH_K4, note="meanwhile", dry_run=False, force=False))
+
+    outcome = fleet.publish(WITH_K3, note="the slow one", dry_run=False, force=False, progress=report)
+    assert outcome.changed and outcome.previous is not None
+    assert outcome.previous.version == meanwhile[0].version, "the switch saw the version published meanwhile"
+    restart = reports.index((0, FLEET), 1)
+    first, second = reports[:restart], reports[restart:]
+    assert first[-1] == (FLEET, FLEET), "the first replay ran to its end before the switch found the change"
+    assert_one_replay(first, FLEET)
+    assert_one_replay(second, FLEET)
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 100])
+def test_a_small_fleet_is_reported_to_its_end_without_a_log_line(
+    empty: VersionStore, size: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="routegate.service")
+    fill(empty.database, size)
+    reports: Reports = []
+    empty.publish(WITH_K3, note=None, dry_run=True, force=False, progress=lambda *r: reports.append(r))
+    assert_one_replay(reports, size)
+    assert len(reports) == size + 1  # up to a hundred, each workspace is a hundredth or more
+    assert not [r for r in caplog.records if "publish gate: replayed" in r.getMessage()]
+
+
+# --- over HTTP: GET /registry/versions/progress while publishes replay ----------------------------
+
+HTTP_FLEET = 40_000  # about a second's replay or more: long enough to be watched
+POLL_S = 0.01
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def served_fleet(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    for url in database_url(request.param, tmp_path_factory.mktemp(request.param)):
+        live = LiveServer(Settings(database_url=url)).start()
+        try:
+            fill(live.state.database, HTTP_FLEET)
+            yield live
+        finally:
+            live.stop()
+
+
+def watched(live: LiveServer, method: str, path: str, **body: Any) -> tuple[httpx.Response, list[list[dict[str, Any]]]]:
+    """Send a request and, from another client, ask for the progress until it is answered."""
+    with ThreadPoolExecutor(1) as pool, live.client() as sender, live.client() as watcher:
+        answer = pool.submit(sender.request, method, path, json=body or None)
+        samples = []
+        while not answer.done():
+            samples.append(watcher.get("/registry/versions/progress").json()["items"])
+            time.sleep(POLL_S)
+        assert watcher.get("/registry/versions/progress").json() == {"items": []}, "still listed after it ended"
+        return answer.result(), samples
+
+
+def assert_seen_rising(samples: list[list[dict[str, Any]]], kind: str, dry_run: bool) -> None:
+    seen = [items for items in samples if items]
+    assert all(len(items) == 1 for items in seen), seen[:3]
+    entries = [items[0] for items in seen]
+    assert {(e["kind"], e["dry_run"], e["version"], e["started_at"]) for e in entries} == {
+        (kind, dry_run, None, entries[0]["started_at"])
+    }
+    counted = [e["replayed"] for e in entries if e["total"] is not None]
+    assert {e["total"] for e in entries if e["total"] is not None} == {HTTP_FLEET}
+    assert counted == sorted(counted), counted
+    assert len({c for c in counted if 0 < c < HTTP_FLEET}) >= 3, f"too few steps seen: {counted}"
+
+
+def test_a_publish_is_seen_rising_from_another_client_and_leaves_the_list_when_done(served_fleet: LiveServer) -> None:
+    answer, samples = watched(served_fleet, "POST", "/registry/versions", manifest=WITH_K3.manifest.decode())
+    assert answer.status_code == 201, answer.text
+    assert_seen_rising(samples, "publish", dry_run=False)
+
+
+def test_a_refused_publish_is_seen_too_and_leaves_the_list(served_fleet: LiveServer) -> None:
+    stranding = variant(drop_runtime("hermes"))
+    answer, samples = watched(served_fleet, "POST", "/registry/versions", manifest=stranding)
+    assert answer.status_code == 409 and answer.json()["code"] == "MANIFEST_WOULD_STRAND", answer.text
+    assert_seen_rising(samples, "publish", dry_run=False)
+
+
+class HeldReplays:
+    """Wraps the gate's replay: each replay waits, inside, for its own release, handed out in arrival order."""
+
+    def __init__(self, assess: Callable[..., Impact]) -> None:
+        self._assess = assess
+        self.arrived: queue.Queue[threading.Event] = queue.Queue()
+
+    def __call__(self, proposed: Any, workspaces: Iterable[StoredWorkspace], **options: Any) -> Impact:
+        stream = iter(workspaces)
+        read = list(itertools.islice(stream, 1))  # the replay has begun, and reported its start
+        release = threading.Event()
+        self.arrived.put(release)
+        release.wait(HOLD_BOUND)
+        return self._assess(proposed, itertools.chain(read, stream), **options)
+
+    def next_inside(self) -> threading.Event:
+        return self.arrived.get(timeout=HOLD_BOUND)
+
+
+def test_replays_from_two_threads_are_both_listed_and_each_leaves_when_it_ends(
+    live: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill(live.state.database, 5)
+    held = HeldReplays(publishing.assess)
+    monkeypatch.setattr(publication, "assess", held)
+    with ThreadPoolExecutor(2) as pool, live.client() as http, live.client() as watcher:
+
+        def listed() -> list[tuple[str, bool, int | None, int, int | None]]:
+            items = watcher.get("/registry/versions/progress").json()["items"]
+            return [(i["kind"], i["dry_run"], i["version"], i["replayed"], i["total"]) for i in items]
+
+        activating = pool.submit(http.post, "/registry/versions/1/activate", json={"dry_run": True})
+        first = held.next_inside()
+        stranding = pool.submit(http.post, "/registry/versions", json={"manifest": variant(drop_runtime("hermes"))})
+        second = held.next_inside()
+        assert listed() == [("activate", True, 1, 0, 5), ("publish", False, None, 0, 5)]
+        first.set()
+        assert activating.result(HOLD_BOUND).status_code == 200
+        assert listed() == [("publish", False, None, 0, 5)]
+        second.set()
+        assert stranding.result(HOLD_BOUND).status_code == 409, "refused, and still taken off the list"
+        assert listed() == []

@@ -2,17 +2,19 @@
 
     .venv/bin/python bench/publish.py [--sizes 10000 100000] [--rounds 5] [--postgres URL] [--smoke]
 
-For each backend (a SQLite file; PostgreSQL when --postgres names a server, where a
-fresh database is made for the run and dropped after) and each size, it stores
+For each backend (a SQLite file; PostgreSQL when --postgres names a server, where
+a fresh database is made for the run and dropped after) and each size, it stores
 that many workspaces and their decisions (bulk-inserted with the store's own
-INSERT statements), serves the database with two `routegate serve` processes,
-and in rounds: one client creates workspaces on the first instance back to back
-while the second instance answers a dry-run publish, then a real publish (of a
-manifest that adds a model, so it passes the gate and switches). The figure is
-the longest any create waited while the publish ran; the publish's own duration
-is printed beside it, and so is the control: the longest create over as long a
-spell with no publish running (what the machine alone costs). Medians, min and max over rounds. --smoke: tiny sizes, two
-rounds, to check the script runs. Prints JSON, then a short table.
+INSERT statements; they cycle over every model the bundled manifest's menus
+offer, with and without a tenant key: about a hundred kinds of workspace) and
+serves the database with two `routegate serve` processes. In rounds, one client
+creates workspaces on the first instance back to back while the second answers
+a dry-run publish, then a real publish (of a manifest that adds a model, so it
+passes the gate and switches). The figure is the longest any create waited
+while the publish ran; the publish's own duration is printed beside it, and so
+is the control: the longest create over as long a spell with no publish running
+(what the machine alone costs). Medians, min and max over rounds. --smoke: tiny
+sizes, two rounds, to check the script runs. Prints JSON, then a short table.
 """
 
 from __future__ import annotations
@@ -40,11 +42,29 @@ from _timing import Stats
 
 from routegate.decision import FOREIGN_RUNTIMES
 from routegate.manifest import bundled_manifest_path
+from routegate.registry import Registry
 from routegate.service.db import Database, DecisionRecord, RowInsert, Workspace, utcnow
 from routegate.service.publication import VersionStore, candidate
 
 BUNDLED = bundled_manifest_path().read_text()
-STORED = [("hermes", "moonshot/kimi-k2.6", "platform", "platform_managed"), ("codex", "gpt-5.5", None, None)]
+CREATED = ("hermes", "moonshot/kimi-k2.6")  # what the client creates while a publish runs
+
+
+def _kinds() -> list[tuple[str, str, list[str], str | None, str | None]]:
+    """The kinds of workspace the fleet cycles over: every model each runtime's menu offers under the
+    bundled manifest, as decided there, once without a tenant key and once with the env it names."""
+    registry = Registry.load(bundled_manifest_path())
+    kinds = []
+    for runtime in registry.runtimes:
+        for model in registry.menu(runtime):
+            for auth_env in ([], sorted(registry.check(runtime, model).required_env)):
+                decision = registry.check(runtime, model, auth_env)
+                if decision.allowed:
+                    kinds.append((runtime, model, auth_env, decision.provider_name, decision.billing_value))
+    return kinds
+
+
+STORED = _kinds()
 BATCH = 10_000
 # The issue's floor, at a million workspaces: the longest a create waits while a publish runs.
 WAIT_FLOOR_S = 0.1
@@ -70,7 +90,7 @@ def _fill(url: str, size: int) -> None:
         for start in range(0, size, BATCH):
             with database.write_connection() as connection:
                 for number in range(start, min(start + BATCH, size)):
-                    runtime, model, provider, billing = STORED[number % len(STORED)]
+                    runtime, model, auth_env, provider, billing = STORED[number % len(STORED)]
                     workspace: dict[str, Any] = {
                         "id": str(uuid.uuid4()),
                         "name": f"bench {number}",
@@ -84,7 +104,7 @@ def _fill(url: str, size: int) -> None:
                         "provider": provider,
                         "billing_mode": billing,
                         "required_env": [],
-                        "auth_env": [],
+                        "auth_env": auth_env,
                         "manifest_fingerprint": first.fingerprint,
                         "manifest_version": first.version,
                         "created_at": now,
@@ -169,7 +189,7 @@ def _longest_create_while(creates_on: int, meanwhile: Callable[[], None]) -> flo
         connection = http.client.HTTPConnection("127.0.0.1", creates_on, timeout=600)
         headers = {"Content-Type": "application/json"}
         while not stop.is_set():
-            payload = json.dumps({"name": f"during {uuid.uuid4()}", "runtime": "hermes", "model": STORED[0][1]})
+            payload = json.dumps({"name": f"during {uuid.uuid4()}", "runtime": CREATED[0], "model": CREATED[1]})
             began = time.perf_counter()
             connection.request("POST", "/workspaces", body=payload, headers=headers)
             response = connection.getresponse()

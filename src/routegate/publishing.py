@@ -11,8 +11,8 @@ touches a database: callers hand over the workspaces and act on the verdict.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -29,11 +29,15 @@ __all__ = [
     "RETIREMENT_WARNING_DAYS",
     "Impact",
     "ManifestWouldStrand",
+    "Members",
     "StoredWorkspace",
     "UnknownManifestVersion",
     "WorkspaceChange",
+    "WorkspaceGroup",
     "assess",
+    "assess_groups",
     "combined",
+    "manifest_diff",
 ]
 
 LISTED_PER_KIND = 100
@@ -152,23 +156,34 @@ class UnknownManifestVersion(RoutegateError, LookupError):
         super().__init__(f"no manifest version {version}; GET /registry/versions lists them")
 
 
-@dataclass(slots=True)
-class _Tally:
-    """The replay's running totals (mutable while it runs; frozen into an :class:`Impact` at the end)."""
+@dataclass(frozen=True, slots=True)
+class WorkspaceGroup:
+    """Stored workspaces alike in everything the gate decides on: the replay decides once for all
+    ``count`` of them, so its cost follows the kinds of workspace a fleet has, not their number."""
 
-    checked: int = 0
-    stranded: list[WorkspaceChange] = field(default_factory=list)
-    billing_changed: list[WorkspaceChange] = field(default_factory=list)
-    provider_changed: list[WorkspaceChange] = field(default_factory=list)
-    retiring: list[WorkspaceChange] = field(default_factory=list)
-    counts: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys(("stranded", "billing", "provider", "to", "retiring"), 0)
-    )
+    runtime: str
+    model: str | None
+    external: bool
+    auth_env: frozenset[str]
+    provider: str | None
+    billing_mode: str | None
+    count: int
 
-    def add(self, kind: str, listed: list[WorkspaceChange], change: WorkspaceChange) -> None:
-        self.counts[kind] += 1
-        if len(listed) < LISTED_PER_KIND:
-            listed.append(change)
+
+Members = Callable[[WorkspaceGroup], Sequence[tuple[int, StoredWorkspace]]]
+"""A group's first :data:`LISTED_PER_KIND` workspaces in stored order, each with its place in that
+order: asked only of groups the candidate treats differently, for the impact's lists."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What the candidate does to every workspace of a group: a kind of change and its fields."""
+
+    kind: str  # stranded, billing_changed, provider_changed or retiring
+    code: str | None = None
+    provider: str | None = None
+    billing_mode: str | None = None
+    retires_on: str | None = None
 
 
 def assess(
@@ -184,86 +199,141 @@ def assess(
 
     ``current`` is the active registry, for the manifest diff once it is available.
     """
-    tally = _Tally()
+    groups: dict[WorkspaceGroup, list[tuple[int, StoredWorkspace]]] = {}
+    for place, workspace in enumerate(workspaces):
+        groups.setdefault(_group_of(workspace), []).append((place, workspace))
+    counted = {replace(group, count=len(members)): members[:LISTED_PER_KIND] for group, members in groups.items()}
+    impact = assess_groups(candidate, counted, counted.__getitem__, on=on)
+    return impact if current is None else replace(impact, diff=manifest_diff(current, candidate))
+
+
+def assess_groups(
+    candidate: Registry,
+    groups: Iterable[WorkspaceGroup],
+    members: Members,
+    *,
+    on: date | None = None,
+) -> Impact:
+    """:func:`assess` for a fleet read as groups (a database's ``GROUP BY``): the same verdict, with
+    ``members`` asked for the workspaces to list only of the groups that change, and no manifest diff
+    (:func:`manifest_diff`, for a caller to compute after its read)."""
     day = today() if on is None else on
     horizon = day + timedelta(days=RETIREMENT_WARNING_DAYS) if candidate.lifecycle else None
-    for workspace in workspaces:
-        tally.checked += 1
-        _replay(candidate, workspace, tally, day, horizon)
+    checked = moved_to_platform = 0
+    counts = dict.fromkeys(_KINDS, 0)
+    changed: dict[str, list[tuple[WorkspaceGroup, _Outcome]]] = {kind: [] for kind in _KINDS}
+    for group in groups:
+        checked += group.count
+        for outcome in _outcomes(candidate, group, day, horizon):
+            counts[outcome.kind] += group.count
+            changed[outcome.kind].append((group, outcome))
+            if outcome.kind == "billing_changed" and outcome.billing_mode == BillingMode.PLATFORM_MANAGED:
+                moved_to_platform += group.count
+    named = _Named(members)
     return Impact(
-        checked=tally.checked,
-        stranded=tuple(tally.stranded),
-        billing_changed=tuple(tally.billing_changed),
-        provider_changed=tuple(tally.provider_changed),
-        stranded_count=tally.counts["stranded"],
-        billing_changed_count=tally.counts["billing"],
-        provider_changed_count=tally.counts["provider"],
-        moved_to_platform_count=tally.counts["to"],
-        diff=None if current is None else _manifest_diff(current, candidate),
-        retiring=tuple(tally.retiring),
-        retiring_count=tally.counts["retiring"],
+        checked=checked,
+        stranded=named.listed(changed["stranded"]),
+        billing_changed=named.listed(changed["billing_changed"]),
+        provider_changed=named.listed(changed["provider_changed"]),
+        stranded_count=counts["stranded"],
+        billing_changed_count=counts["billing_changed"],
+        provider_changed_count=counts["provider_changed"],
+        moved_to_platform_count=moved_to_platform,
+        diff=None,
+        retiring=named.listed(changed["retiring"]),
+        retiring_count=counts["retiring"],
     )
 
 
-def _replay(candidate: Registry, workspace: StoredWorkspace, tally: _Tally, on: date, horizon: date | None) -> None:
+_KINDS = ("stranded", "billing_changed", "provider_changed", "retiring")
+
+
+def _group_of(workspace: StoredWorkspace) -> WorkspaceGroup:
+    return WorkspaceGroup(
+        workspace.runtime,
+        workspace.model,
+        workspace.external,
+        workspace.auth_env,
+        workspace.provider,
+        workspace.billing_mode,
+        count=0,
+    )
+
+
+def _outcomes(candidate: Registry, group: WorkspaceGroup, on: date, horizon: date | None) -> list[_Outcome]:
+    """The kinds of change ``candidate`` makes to the group's workspaces (none, one, or a retirement
+    warning beside a billing or provider change)."""
     try:
         decision = admit_model_change(
             candidate,
-            workspace.runtime,
-            workspace.model,
-            external=workspace.external,
-            auth_env=workspace.auth_env,
+            group.runtime,
+            group.model,
+            external=group.external,
+            auth_env=group.auth_env,
             existing=True,
             on=on,
         )
     except GateRefusal as refusal:
-        tally.add("stranded", tally.stranded, _change(workspace, code=str(refusal.code)))
-        return
+        return [_Outcome("stranded", code=str(refusal.code))]
     if decision is None or decision.provider is None:
-        return  # nothing routes now (no model, or a foreign runtime): nothing to serve or bill
+        return []  # nothing routes now (no model, or a foreign runtime): nothing to serve or bill
+    found: list[_Outcome] = []
     if horizon is not None:
-        _warn_of_retirement(candidate, workspace, tally, horizon)
+        retiring = _retirement(candidate, group, horizon)
+        if retiring is not None:
+            found.append(retiring)
     billing = decision.billing_value
-    change = _change(workspace, provider=decision.provider_name, billing_mode=billing)
-    if billing != workspace.billing_mode:
-        tally.add("billing", tally.billing_changed, change)
-        if billing == BillingMode.PLATFORM_MANAGED:
-            tally.counts["to"] += 1
-    elif change.provider != workspace.provider:
-        tally.add("provider", tally.provider_changed, change)
+    if billing != group.billing_mode:
+        found.append(_Outcome("billing_changed", provider=decision.provider_name, billing_mode=billing))
+    elif decision.provider_name != group.provider:
+        found.append(_Outcome("provider_changed", provider=decision.provider_name, billing_mode=billing))
+    return found
 
 
-def _warn_of_retirement(candidate: Registry, workspace: StoredWorkspace, tally: _Tally, horizon: date) -> None:
-    later = candidate.check(workspace.runtime, workspace.model or "", workspace.auth_env, on=horizon)
+def _retirement(candidate: Registry, group: WorkspaceGroup, horizon: date) -> _Outcome | None:
+    later = candidate.check(group.runtime, group.model or "", group.auth_env, on=horizon)
     if later.code is not Code.MODEL_RETIRED:
-        return
-    entry = candidate.lifecycle.governing(workspace.runtime, later.model, _served_by(candidate, workspace))
+        return None
+    served_by = candidate.check(group.runtime, group.model or "", group.auth_env, on=UNDATED).provider_name
+    entry = candidate.lifecycle.governing(group.runtime, later.model, served_by)
     retires_on = None if entry is None or entry.retires_on is None else entry.retires_on.isoformat()
-    change = replace(_change(workspace, code=Code.MODEL_RETIRED.value), retires_on=retires_on)
-    tally.add("retiring", tally.retiring, change)
+    return _Outcome("retiring", code=Code.MODEL_RETIRED.value, retires_on=retires_on)
 
 
-def _served_by(candidate: Registry, workspace: StoredWorkspace) -> str | None:
-    return candidate.check(workspace.runtime, workspace.model or "", workspace.auth_env, on=UNDATED).provider_name
+class _Named:
+    """The workspaces an impact lists: each changed group's first ones, merged in stored order. A
+    group's members are asked for once, whatever number of kinds it is listed under."""
+
+    def __init__(self, members: Members) -> None:
+        self._members = members
+        self._asked: dict[WorkspaceGroup, Sequence[tuple[int, StoredWorkspace]]] = {}
+
+    def listed(self, changed: list[tuple[WorkspaceGroup, _Outcome]]) -> tuple[WorkspaceChange, ...]:
+        found: list[tuple[int, WorkspaceChange]] = []
+        for group, outcome in changed:
+            if group not in self._asked:
+                self._asked[group] = self._members(group)
+            found.extend((place, _change(workspace, outcome)) for place, workspace in self._asked[group])
+        found.sort(key=lambda placed: placed[0])
+        return tuple(change for _, change in found[:LISTED_PER_KIND])
 
 
-def _change(
-    workspace: StoredWorkspace, *, code: str | None = None, provider: str | None = None, billing_mode: str | None = None
-) -> WorkspaceChange:
+def _change(workspace: StoredWorkspace, outcome: _Outcome) -> WorkspaceChange:
     return WorkspaceChange(
         id=workspace.id,
         name=workspace.name,
         runtime=workspace.runtime,
         model=workspace.model,
-        code=code,
-        provider=provider,
-        billing_mode=billing_mode,
+        code=outcome.code,
+        provider=outcome.provider,
+        billing_mode=outcome.billing_mode,
         previous_provider=workspace.provider,
         previous_billing_mode=workspace.billing_mode,
+        retires_on=outcome.retires_on,
     )
 
 
-def _manifest_diff(old: Registry, new: Registry) -> dict[str, Any]:
+def manifest_diff(old: Registry, new: Registry) -> dict[str, Any]:
     """Every decision class that changes between the active manifest and the candidate, for every
     model id (not only the stored workspaces'), as ``routegate diff --json`` reports it."""
     return diff(old, new).to_dict()

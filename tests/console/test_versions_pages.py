@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,15 +17,16 @@ import pytest
 from playwright.sync_api import expect
 
 from routegate.registry import Registry
-from routegate.service.db import Database
+from routegate.service import Settings
 
-from ..service.fleets import fill
+from ..service.conftest import LiveServer
+from ..service.fleets import HeldReads, fill
 from ..service.test_lifecycle import _with_extra_hermes_model
 from ..service.test_versions import BUNDLED, NEW_MODEL
 from .conftest import API_TOKEN, WIDE, Server, Tab, _serve, open_tab
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, Page
 
 K3 = _with_extra_hermes_model(BUNDLED, NEW_MODEL)  # one line more, so the text diff is that line
 
@@ -132,47 +133,54 @@ def test_console_forms_refuse_other_sites_and_missing_csrf_tokens(own_token_serv
 
 # --- how far a long publish is --------------------------------------------------------------------
 
-FLEET = 60_000  # a replay of seconds: long enough to be watched from the page
+FLEET = 20_000
 PATIENCE_MS = 180_000
 
 
 @pytest.fixture(scope="module")
-def fleet_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A server of its own whose database holds FLEET workspaces."""
+def fleet_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server of its own, in this process (so a test can hold its replay), holding FLEET workspaces."""
     folder = tmp_path_factory.mktemp("console-fleet")
-    for served in _serve(folder, None):
-        database = Database(f"sqlite:///{folder / 'console.db'}")
-        try:
-            fill(database, FLEET)
-        finally:
-            database.dispose()
-        yield served
+    live = LiveServer(Settings(database_url=f"sqlite:///{folder / 'console.db'}")).start()
+    try:
+        fill(live.state.database, FLEET)
+        yield live
+    finally:
+        live.stop()
 
 
 @pytest.fixture
-def fleet_tab(browser: Browser, fleet_server: Server) -> Iterator[Tab]:
+def fleet_tab(browser: Browser, fleet_server: LiveServer) -> Iterator[Tab]:
     yield from open_tab(browser, fleet_server.url, WIDE)
 
 
-def _in_flight(server: Server) -> list[dict[str, object]]:
+def _in_flight(server: LiveServer) -> list[dict[str, object]]:
     with server.client() as http:
         return list(http.get("/registry/versions/progress").json()["items"])
 
 
+def _held_midway(monkeypatch: pytest.MonkeyPatch) -> HeldReads:
+    """Each replay's read of the fleet held once it has read some of it, until the test lets it go."""
+    return HeldReads(monkeypatch, holds=lambda read, total: 0 < read < total)
+
+
 @pytest.mark.browser
-def test_the_versions_page_shows_a_publish_in_flight_elsewhere(fleet_tab: Tab, fleet_server: Server) -> None:
+def test_the_versions_page_shows_a_publish_in_flight_elsewhere(
+    fleet_tab: Tab, fleet_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     page = fleet_tab.page
+    held = _held_midway(monkeypatch)
     with ThreadPoolExecutor(1) as pool, httpx.Client(base_url=fleet_server.url, timeout=PATIENCE_MS / 1000) as http:
         dry_run = pool.submit(http.post, "/registry/versions", json={"manifest": K3, "dry_run": True})
-        while not _in_flight(fleet_server) and not dry_run.done():
-            time.sleep(0.01)
+        release = held.next_inside()
         fleet_tab.goto("/ui/registry/versions")
         replays = page.locator("#replays")
         expect(replays).to_be_visible()
         expect(replays.locator('li[data-kind="publish"]')).to_contain_text("Dry run of a publish")
-        expect(replays).to_contain_text(f"of {FLEET:,} stored workspaces decided again")
+        expect(replays).to_contain_text(re.compile(rf"[1-9][\d,]* of {FLEET:,} stored workspaces decided again"))
         assert fleet_tab.accessibility_violations() == []
         fleet_tab.shot("versions-replaying")
+        release.set()
         assert dry_run.result().status_code == 200
     expect(replays).to_contain_text("Nothing is replaying now", timeout=PATIENCE_MS)
     assert page.locator("#replays progress").count() == 0
@@ -194,9 +202,21 @@ def _record_texts(tab: Tab, *selectors: str) -> list[tuple[str, str]]:
     return seen
 
 
+def _serving_the_page_until(page: Page, done: Callable[[], bool]) -> None:
+    """Wait for ``done`` while serving the page's events (the tab routes its requests through this
+    thread, and a page whose form is pending has no document for a locator to wait on)."""
+    deadline = time.monotonic() + PATIENCE_MS / 1000
+    while not done():
+        assert time.monotonic() < deadline, "not done in time"
+        page.wait_for_timeout(20)
+
+
 @pytest.mark.browser
-def test_a_long_publish_shows_its_progress_while_pending_then_its_version(fleet_tab: Tab, fleet_server: Server) -> None:
+def test_a_long_publish_shows_its_progress_while_pending_then_its_version(
+    fleet_tab: Tab, fleet_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     page = fleet_tab.page
+    held = _held_midway(monkeypatch)
     fleet_tab.goto("/ui/registry/versions")
     expect(page.locator("#replays")).to_be_hidden()
     expect(page.locator("#publish-progress")).to_be_hidden()
@@ -204,12 +224,16 @@ def test_a_long_publish_shows_its_progress_while_pending_then_its_version(fleet_
 
     page.get_by_label("Manifest (providers.yaml)").fill(K3)
     page.get_by_role("button", name="Publish").click(no_wait_after=True)  # the answer comes after the replay
+    _serving_the_page_until(page, lambda: not held.arrived.empty())
+    release = held.next_inside()
+    count = re.compile(rf"([\d,]+) of {FLEET:,} stored workspaces decided again \(\d+%\)")
+    _serving_the_page_until(page, lambda: any(count.fullmatch(text) for selector, text in seen))
+    release.set()
     expect(page).to_have_url(re.compile(r"/ui/registry/versions/2$"), timeout=PATIENCE_MS)
     expect(page.get_by_role("heading", level=1)).to_contain_text("active")
 
     own = [text for selector, text in seen if selector == "#publish-progress"]
     assert own and own[0] == "Waiting for the replay to begin…", own[:3]  # shown at once on submit
-    count = re.compile(rf"([\d,]+) of {FLEET:,} stored workspaces decided again \(\d+%\)")
     counts = [i for i, text in enumerate(own) if count.fullmatch(text)]
     assert counts, f"no count from the API was shown: {own}"
     counted = [int(own[i].split(" of ")[0].replace(",", "")) for i in counts]

@@ -8,6 +8,10 @@ alone would fail open for a runtime it does not know, which is what the gate mus
 
 from __future__ import annotations
 
+import functools
+import random
+from dataclasses import replace
+from datetime import date
 from typing import Any
 
 import yaml
@@ -18,7 +22,7 @@ from routegate import Registry
 from routegate.billing import BillingMode
 from routegate.errors import InvalidManifest
 from routegate.manifest import bundled_manifest_path
-from routegate.publishing import LISTED_PER_KIND, StoredWorkspace, assess
+from routegate.publishing import LISTED_PER_KIND, StoredWorkspace, assess, combined
 
 REFERENCE = Registry.load()
 DOCUMENT = yaml.safe_load(bundled_manifest_path().read_text())
@@ -40,6 +44,7 @@ STORED = tuple(
     )
     if (decision := REFERENCE.check(runtime, model)).allowed
 )
+DAY = date(2026, 12, 4)
 FOREIGN = StoredWorkspace("ws-foreign", "lg", "langgraph", "anything", False, frozenset(), None, None)
 
 
@@ -111,3 +116,21 @@ def test_a_runtime_unknown_to_the_candidate_is_refused_not_decided_fail_open() -
     impact = assess(without, [claw])
     assert [(c.id, c.code) for c in impact.stranded] == [(claw.id, "RUNTIME_UNSUPPORTED")]
     assert impact.blocking
+
+
+@given(
+    candidate=candidates(),
+    fleet=st.lists(st.sampled_from((*STORED, FOREIGN)), max_size=3 * LISTED_PER_KIND),
+    order=st.randoms(use_true_random=False),
+)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_deciding_groups_once_gives_the_verdict_of_each_workspace_alone(
+    candidate: Registry, fleet: list[StoredWorkspace], order: random.Random
+) -> None:
+    """The replay decides each group of alike workspaces once; its verdict must be the one of deciding
+    every workspace by itself, in stored order (each alone is a group of one, folded with combined())."""
+    fleet = [replace(workspace, id=f"{workspace.id}-{place}") for place, workspace in enumerate(fleet)]
+    order.shuffle(fleet)  # alike workspaces scattered through the stored order
+    alone = [assess(candidate, [workspace], on=DAY) for workspace in fleet]
+    expected = functools.reduce(combined, alone, assess(candidate, [], on=DAY))
+    assert assess(candidate, fleet, on=DAY) == expected

@@ -4,19 +4,17 @@ The gate's own ``VersionStore`` on a real database holding a fleet past PROGRESS
 reports rise from (0, total) to (total, total), about a hundred at most however large the
 fleet; a publish that runs again from a new snapshot reports from 0 again; and the log's
 line per tenth is built on the same reports. Over real HTTP, another client watches
-``GET /registry/versions/progress`` rise while a publish replays, and finds the list empty
-once it ends, refused or not, and with two at once.
+``GET /registry/versions/progress`` rise while a publish replays (its read paced, to be seen on
+any machine), and finds the list empty once it ends, refused or not, and with two at once.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import queue
 import re
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -24,16 +22,13 @@ from typing import Any
 import httpx
 import pytest
 
-from routegate import publishing
 from routegate.decision import FOREIGN_RUNTIMES
-from routegate.publishing import Impact, StoredWorkspace
-from routegate.service import Settings, publication
+from routegate.service import Settings
 from routegate.service.db import Database
 from routegate.service.publication import PROGRESS_FROM, PublishResult, VersionStore, candidate
 
 from .conftest import LiveServer, database_url
-from .fleets import fill
-from .test_publish_snapshot import HOLD_BOUND
+from .fleets import HOLD_BOUND, HeldReads, fill
 from .test_versions import BUNDLED, NEW_MODEL, add_platform_model, drop_runtime, variant
 
 FLEET = PROGRESS_FROM + 345  # not a multiple of a hundredth: the last report is the end's own
@@ -142,7 +137,8 @@ def test_a_small_fleet_is_reported_to_its_end_without_a_log_line(
 
 # --- over HTTP: GET /registry/versions/progress while publishes replay ----------------------------
 
-HTTP_FLEET = 40_000  # about a second's replay or more: long enough to be watched
+HTTP_FLEET = 20_000
+PACE_S = 0.02  # per report of the read: about two seconds a replay, long enough to be watched anywhere
 POLL_S = 0.01
 
 
@@ -182,44 +178,30 @@ def assert_seen_rising(samples: list[list[dict[str, Any]]], kind: str, dry_run: 
     assert len({c for c in counted if 0 < c < HTTP_FLEET}) >= 3, f"too few steps seen: {counted}"
 
 
-def test_a_publish_is_seen_rising_from_another_client_and_leaves_the_list_when_done(served_fleet: LiveServer) -> None:
+def test_a_publish_is_seen_rising_from_another_client_and_leaves_the_list_when_done(
+    served_fleet: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    HeldReads(monkeypatch, holds=lambda read, total: False, pace=PACE_S)
     answer, samples = watched(served_fleet, "POST", "/registry/versions", manifest=WITH_K3.manifest.decode())
     assert answer.status_code == 201, answer.text
     assert_seen_rising(samples, "publish", dry_run=False)
 
 
-def test_a_refused_publish_is_seen_too_and_leaves_the_list(served_fleet: LiveServer) -> None:
+def test_a_refused_publish_is_seen_too_and_leaves_the_list(
+    served_fleet: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    HeldReads(monkeypatch, holds=lambda read, total: False, pace=PACE_S)
     stranding = variant(drop_runtime("hermes"))
     answer, samples = watched(served_fleet, "POST", "/registry/versions", manifest=stranding)
     assert answer.status_code == 409 and answer.json()["code"] == "MANIFEST_WOULD_STRAND", answer.text
     assert_seen_rising(samples, "publish", dry_run=False)
 
 
-class HeldReplays:
-    """Wraps the gate's replay: each replay waits, inside, for its own release, handed out in arrival order."""
-
-    def __init__(self, assess: Callable[..., Impact]) -> None:
-        self._assess = assess
-        self.arrived: queue.Queue[threading.Event] = queue.Queue()
-
-    def __call__(self, proposed: Any, workspaces: Iterable[StoredWorkspace], **options: Any) -> Impact:
-        stream = iter(workspaces)
-        read = list(itertools.islice(stream, 1))  # the replay has begun, and reported its start
-        release = threading.Event()
-        self.arrived.put(release)
-        release.wait(HOLD_BOUND)
-        return self._assess(proposed, itertools.chain(read, stream), **options)
-
-    def next_inside(self) -> threading.Event:
-        return self.arrived.get(timeout=HOLD_BOUND)
-
-
 def test_replays_from_two_threads_are_both_listed_and_each_leaves_when_it_ends(
     live: LiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fill(live.state.database, 5)
-    held = HeldReplays(publishing.assess)
-    monkeypatch.setattr(publication, "assess", held)
+    held = HeldReads(monkeypatch, holds=lambda read, total: read == 0)
     with ThreadPoolExecutor(2) as pool, live.client() as http, live.client() as watcher:
 
         def listed() -> list[tuple[str, bool, int | None, int, int | None]]:

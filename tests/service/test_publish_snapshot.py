@@ -15,16 +15,16 @@ import httpx
 import pytest
 
 from routegate import publishing
-from routegate.publishing import Impact, StoredWorkspace
+from routegate.publishing import Impact, WorkspaceGroup
 from routegate.service import Settings, publication
 
 from .conftest import LiveServer, database_url
+from .fleets import HOLD_BOUND  # longer than CREATE_BOUND
 from .test_versions import BUNDLED, NEW_MODEL, add_platform_model, variant
 
 WITH_K3 = variant(add_platform_model(NEW_MODEL))
 HERMES_BYOK = {"runtime": "hermes", "model": "kimi-coding/kimi-k2"}
 CREATE_BOUND = 30  # seconds: a create still waiting then is taken as stuck behind the replay
-HOLD_BOUND = 120  # seconds a held replay waits for the test before it lets itself go (longer than the above)
 
 
 class HeldReplay:
@@ -39,15 +39,15 @@ class HeldReplay:
     def arm(self) -> None:
         self._armed = True
 
-    def __call__(self, proposed: Any, workspaces: Iterable[StoredWorkspace], **options: Any) -> Impact:
+    def __call__(self, proposed: Any, groups: Iterable[WorkspaceGroup], *args: Any, **options: Any) -> Impact:
         if not self._armed:
-            return self._assess(proposed, workspaces, **options)
+            return self._assess(proposed, groups, *args, **options)
         self._armed = False
-        stream = iter(workspaces)
+        stream = iter(groups)
         read = list(itertools.islice(stream, 1))  # the replay has begun reading its workspaces
         self.inside.set()
         self.release.wait(HOLD_BOUND)
-        return self._assess(proposed, itertools.chain(read, stream), **options)
+        return self._assess(proposed, itertools.chain(read, stream), *args, **options)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -62,8 +62,8 @@ def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServer]
 
 @pytest.fixture
 def held(monkeypatch: pytest.MonkeyPatch) -> HeldReplay:
-    hook = HeldReplay(publishing.assess)
-    monkeypatch.setattr(publication, "assess", hook)
+    hook = HeldReplay(publishing.assess_groups)
+    monkeypatch.setattr(publication, "assess_groups", hook)
     return hook
 
 

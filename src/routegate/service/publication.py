@@ -1,10 +1,11 @@
 """Manifest versions in the database, and the one way a version becomes active: the publish gate.
 
 Publishing (a new manifest) and activating (an older or newer stored version)
-replay the candidate against every stored workspace
-(:func:`routegate.publishing.assess`) from a snapshot, outside any write
-transaction, so creates and model changes go on meanwhile; a dry run stops
-there. Only the switch takes the write lock (SQLite's write transaction; on
+replay the candidate against every stored workspace, read as groups of alike
+ones (:class:`.store.StoredGroups`, :func:`routegate.publishing.assess_groups`),
+from a snapshot outside any write transaction, so creates and model changes go
+on meanwhile; the manifest diff is computed once that read is over. A dry run
+stops there. Only the switch takes the write lock (SQLite's write transaction; on
 PostgreSQL the publish lock, :data:`.db.PUBLISH_LOCK`, exclusively, which
 creates and model changes hold shared). Under it the switch re-checks the
 workspaces created or changed since the snapshot, so none strands in between,
@@ -20,8 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -34,16 +35,17 @@ from routegate.manifest import parse_manifest
 from routegate.publishing import (
     Impact,
     ManifestWouldStrand,
-    StoredWorkspace,
     UnknownManifestVersion,
     assess,
+    assess_groups,
     combined,
+    manifest_diff,
 )
 from routegate.registry import Registry
 
-from .db import NOTIFY_CHANNEL, PUBLISH_LOCK, Database, ManifestVersion, Workspace, iso_utc
+from .db import NOTIFY_CHANNEL, PUBLISH_LOCK, Database, ManifestVersion, iso_utc
 from .decision_log import decisions_high_water
-from .store import stored_workspaces
+from .store import StoredGroups, stored_workspaces
 
 __all__ = ["PROGRESS_FROM", "Candidate", "PublishResult", "ReplayProgress", "VersionInfo", "VersionStore", "candidate"]
 
@@ -139,23 +141,6 @@ def _info(row: Any) -> VersionInfo:
     return VersionInfo(*(getattr(row, column.key) for column in _INFO_COLUMNS))
 
 
-def _reporting_progress(
-    workspaces: Iterator[StoredWorkspace], total: int, progress: ReplayProgress | None
-) -> Iterator[StoredWorkspace]:
-    """``workspaces`` as they are, telling ``progress`` and the log how many are replayed, for a long
-    replay to show where it is: at most about a hundred reports, however large the fleet."""
-    report = _logging_tenths(progress)
-    step = max(1, -(-total // 100))
-    report(0, total)
-    done = 0
-    for done, workspace in enumerate(workspaces, 1):
-        yield workspace  # resumed once the replay has decided it
-        if done % step == 0:
-            report(done, total)
-    if done % step:
-        report(done, total)
-
-
 def _logging_tenths(progress: ReplayProgress | None) -> ReplayProgress:
     """``progress``, with a log line each time another tenth of a fleet of PROGRESS_FROM or more is replayed."""
     logged = 0
@@ -177,6 +162,14 @@ class _Replayed:
 
     impact: Impact
     high_water: int
+    current: Registry | None  # the active manifest the snapshot saw, to diff against once the read is over
+
+    def diffed(self, proposed: Registry) -> _Replayed:
+        """With the manifest diff, computed outside the read: a proof can take a while, and a read
+        held that long would let SQLite's WAL grow."""
+        if self.current is None:
+            return self
+        return replace(self, impact=replace(self.impact, diff=manifest_diff(self.current, proposed)))
 
 
 class VersionStore:
@@ -247,6 +240,7 @@ class VersionStore:
                 if active is not None and active.sha256 == proposed.sha256 and not dry_run:
                     return PublishResult(active.version, active.fingerprint, previous, False, False, None)
                 replayed = self._replay(session, proposed.registry, active, progress)
+            replayed = replayed.diffed(proposed.registry)
             if dry_run:
                 return PublishResult(None, proposed.registry.fingerprint, previous, False, True, replayed.impact)
             switched = self._switch_through_gate(
@@ -276,6 +270,7 @@ class VersionStore:
                 registry = candidate(target.manifest, f"manifest version {version}", self.foreign_runtimes).registry
                 replayed = self._replay(session, registry, active, progress)
                 fingerprint = target.fingerprint
+            replayed = replayed.diffed(registry)
             if dry_run:
                 return PublishResult(version, fingerprint, previous, False, True, replayed.impact)
             switched = self._switch_through_gate(
@@ -296,13 +291,9 @@ class VersionStore:
             if active is None
             else candidate(active.manifest, f"manifest version {active.version}", self.foreign_runtimes)
         )
-        total = snapshot.scalar(select(func.count(Workspace.seq))) or 0
-        impact = assess(
-            proposed,
-            _reporting_progress(stored_workspaces(snapshot), total, progress),
-            current=None if current is None else current.registry,
-        )
-        return _Replayed(impact, high_water)
+        stored = StoredGroups(snapshot, _logging_tenths(progress))
+        impact = assess_groups(proposed, stored.groups, stored.members)
+        return _Replayed(impact, high_water, None if current is None else current.registry)
 
     def _switch_through_gate(
         self,

@@ -16,19 +16,20 @@ the manifest version it was decided under (:class:`DecisionOutdated`).
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, exists, select
+from sqlalchemy import Connection, String, cast, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from routegate.calendar import DatedRows
 from routegate.decision import Decision
 from routegate.gate import Admission
-from routegate.publishing import StoredWorkspace
+from routegate.publishing import LISTED_PER_KIND, StoredWorkspace, WorkspaceGroup
 
 from .call_tokens import revoke_workspace_tokens
 from .db import (
@@ -59,7 +60,7 @@ from .listing import (
     workspace_view,
 )
 
-__all__ = ["DecisionOutdated", "Store", "stored_workspaces"]
+__all__ = ["DecisionOutdated", "Store", "StoredGroups", "stored_workspaces"]
 
 _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _MAX_ATTEMPTS = 64  # lost races on one name before giving up with 409
@@ -92,6 +93,29 @@ def _parent_not_found(parent_id: str) -> ServiceError:
     )
 
 
+_STORED = (
+    Workspace.id,
+    Workspace.name,
+    Workspace.runtime,
+    Workspace.model,
+    Workspace.external,
+    Workspace.auth_env,
+    Workspace.provider,
+    Workspace.billing_mode,
+)
+# What the gate decides a stored workspace on. PostgreSQL's json has no equality, so auth_env is
+# grouped by its text (written sorted, so one text per set), and a group's members found by it.
+_AUTH_TEXT = cast(Workspace.auth_env, String).label("auth_text")
+_ALIKE = (
+    Workspace.runtime,
+    Workspace.model,
+    Workspace.external,
+    _AUTH_TEXT,
+    Workspace.provider,
+    Workspace.billing_mode,
+)
+
+
 def stored_workspaces(
     session: Session, *, changed_after: int | None = None, batch: int = 1000
 ) -> Iterator[StoredWorkspace]:
@@ -100,33 +124,79 @@ def stored_workspaces(
     ``changed_after``: only those created or changed by an admitted decision after that one
     (see :func:`.decision_log.decisions_high_water`), for the re-check of what a replay's snapshot could not see.
     """
-    columns = (
-        Workspace.id,
-        Workspace.name,
-        Workspace.runtime,
-        Workspace.model,
-        Workspace.external,
-        Workspace.auth_env,
-        Workspace.provider,
-        Workspace.billing_mode,
-    )
-    query = select(*columns).order_by(Workspace.seq)
+    query = select(*_STORED).order_by(Workspace.seq)
     if changed_after is not None:
         changed = select(DecisionRecord.workspace_id).where(
             DecisionRecord.seq > changed_after, DecisionRecord.admitted.is_(True)
         )
         query = query.where(Workspace.id.in_(changed))
     for row in session.execute(query.execution_options(yield_per=batch)):
-        yield StoredWorkspace(
-            id=row.id,
-            name=row.name,
-            runtime=row.runtime,
-            model=row.model,
-            external=row.external,
-            auth_env=frozenset(row.auth_env or ()),
-            provider=row.provider,
-            billing_mode=row.billing_mode,
-        )
+        yield _stored(row)
+
+
+def _stored(row: Any) -> StoredWorkspace:
+    return StoredWorkspace(
+        id=row.id,
+        name=row.name,
+        runtime=row.runtime,
+        model=row.model,
+        external=row.external,
+        auth_env=frozenset(row.auth_env or ()),
+        provider=row.provider,
+        billing_mode=row.billing_mode,
+    )
+
+
+class StoredGroups:
+    """The stored workspaces as groups of alike ones, for a replay to decide each group once.
+
+    Read with ``GROUP BY`` over windows of about a hundredth of the fleet in stored order, telling
+    ``progress`` (read, total) after each: the read is most of a replay's time, and a read this
+    short keeps SQLite's WAL from growing under a long transaction.
+    """
+
+    def __init__(self, session: Session, progress: Callable[[int, int], None]) -> None:
+        self._session = session
+        counts: dict[tuple[Any, ...], int] = {}
+        total = session.scalar(select(func.count(Workspace.seq))) or 0
+        step = max(1, -(-total // 100))
+        progress(0, total)
+        read, after = 0, None
+        while read < total:
+            window = select(Workspace.seq, *_ALIKE).order_by(Workspace.seq).limit(step)
+            if after is not None:
+                window = window.where(Workspace.seq > after)
+            rows = window.subquery()
+            alike = [rows.c[column.key] for column in _ALIKE]
+            query = select(*alike, func.count(), func.max(rows.c.seq)).group_by(*alike)
+            found = session.execute(query).all()
+            if not found:
+                break  # nothing past ``after``: the count saw what this snapshot holds, so never reached
+            for *key, count, last in found:
+                counts[tuple(key)] = counts.get(tuple(key), 0) + count
+                read += count
+                after = last if after is None else max(after, last)
+            progress(read, total)
+        self._keys = {_group(key, count): key for key, count in counts.items()}
+
+    @property
+    def groups(self) -> list[WorkspaceGroup]:
+        return list(self._keys)
+
+    def members(self, group: WorkspaceGroup) -> list[tuple[int, StoredWorkspace]]:
+        """The group's first :data:`~routegate.publishing.LISTED_PER_KIND` workspaces, in stored order."""
+        key = self._keys[group]
+        alike = [
+            column.is_(None) if value is None else column == value for column, value in zip(_ALIKE, key, strict=True)
+        ]
+        query = select(Workspace.seq, *_STORED).where(*alike).order_by(Workspace.seq).limit(LISTED_PER_KIND)
+        return [(row.seq, _stored(row)) for row in self._session.execute(query)]
+
+
+def _group(key: tuple[Any, ...], count: int) -> WorkspaceGroup:
+    runtime, model, external, auth_text, provider, billing_mode = key
+    auth_env = frozenset(json.loads(auth_text) or ()) if auth_text else frozenset()
+    return WorkspaceGroup(runtime, model, external, auth_env, provider, billing_mode, count=count)
 
 
 class Store:

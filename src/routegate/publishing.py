@@ -343,11 +343,14 @@ def combined(first: Impact, then: Impact) -> Impact:
     """The verdict of a replay followed by a replay of the workspaces written since it (the publish
     gate's re-check): counts added, lists filled up to :data:`LISTED_PER_KIND`, ``first``'s diff.
 
-    A workspace changed between the two is counted by both, as it was and as it is.
+    A workspace changed between the two is counted by both, as it was and as it is, and listed
+    once, as it is.
     """
 
     def listed(kind: str) -> tuple[WorkspaceChange, ...]:
-        return (*getattr(first, kind), *getattr(then, kind))[:LISTED_PER_KIND]
+        now = getattr(then, kind)
+        again = {change.id for change in now}
+        return (*(change for change in getattr(first, kind) if change.id not in again), *now)[:LISTED_PER_KIND]
 
     return Impact(
         checked=first.checked + then.checked,

@@ -44,7 +44,7 @@ class HeldReads:
         self.arrived: queue.Queue[threading.Event] = queue.Queue()
         monkeypatch.setattr(publication, "StoredGroups", self)
 
-    def __call__(self, session: Any, progress: Callable[[int, int], None]) -> Any:
+    def __call__(self, reading: Any, progress: Callable[[int, int], None]) -> Any:
         held = False
 
         def report(read: int, total: int) -> None:
@@ -57,7 +57,7 @@ class HeldReads:
                 self.arrived.put(release)
                 release.wait(HOLD_BOUND)
 
-        return self._read(session, report)
+        return self._read(reading, report)
 
     def next_inside(self) -> threading.Event:
         """The release of the next read to reach its hold."""

@@ -19,7 +19,7 @@ from routegate.publishing import Impact, WorkspaceGroup
 from routegate.service import Settings, publication
 
 from .conftest import LiveServer, database_url
-from .fleets import HOLD_BOUND  # longer than CREATE_BOUND
+from .fleets import HOLD_BOUND, HeldReads, fill  # HOLD_BOUND: longer than CREATE_BOUND
 from .test_versions import BUNDLED, NEW_MODEL, add_platform_model, variant
 
 WITH_K3 = variant(add_platform_model(NEW_MODEL))
@@ -111,3 +111,58 @@ def test_a_publish_held_in_its_replay_lets_creates_through_and_sees_them_at_the_
     assert [s["id"] for s in published.json()["impact"]["workspaces"]["stranded"]] == [created.json()["id"]]
     with live.client() as http:
         assert http.get("/healthz").json()["manifest_version"] == 2
+
+
+# --- the read's windows see the fleet as it is ----------------------------------------------------
+
+WINDOWED_FLEET = 300  # three workspaces a window: a hold after the first leaves most of the fleet unread
+
+
+def _publish_held_midway(
+    live: LiveServer, monkeypatch: pytest.MonkeyPatch, body: dict[str, Any], meanwhile: Callable[[httpx.Client], None]
+) -> httpx.Response:
+    """Publish ``body`` with its read of the fleet held after its first window, doing ``meanwhile`` then."""
+    reads = HeldReads(monkeypatch, holds=lambda read, total: 0 < read < total)
+    with ThreadPoolExecutor(1) as pool, live.client() as http:
+        publishing: Future[httpx.Response] = pool.submit(http.post, "/registry/versions", json=body)
+        release = reads.next_inside()
+        try:
+            meanwhile(http)
+        finally:
+            release.set()
+        return publishing.result(HOLD_BOUND)
+
+
+def test_a_workspace_created_while_the_read_is_halfway_is_judged_and_listed_once(
+    live: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with live.client() as http:
+        assert http.post("/registry/versions", json={"manifest": WITH_K3}).status_code == 201
+    fill(live.state.database, WINDOWED_FLEET)
+    created: list[str] = []
+
+    def create_on_k3(http: httpx.Client) -> None:
+        answer = http.post("/workspaces", json={"name": "k3", "runtime": "hermes", "model": NEW_MODEL})
+        assert answer.status_code == 201, answer.text
+        created.append(answer.json()["id"])
+
+    published = _publish_held_midway(live, monkeypatch, {"manifest": BUNDLED}, create_on_k3)
+    assert published.status_code == 409, published.text
+    # read by a later window and re-checked at the switch: counted by both, listed once
+    assert [s["id"] for s in published.json()["impact"]["workspaces"]["stranded"]] == created
+
+
+def test_a_workspace_deleted_before_the_read_reaches_it_strands_nothing(
+    live: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with live.client() as http:
+        assert http.post("/registry/versions", json={"manifest": WITH_K3}).status_code == 201
+        fill(live.state.database, WINDOWED_FLEET)
+        last = http.post("/workspaces", json={"name": "k3", "runtime": "hermes", "model": NEW_MODEL})
+        assert last.status_code == 201, last.text
+
+    def delete_it(http: httpx.Client) -> None:
+        assert http.delete(f"/workspaces/{last.json()['id']}").status_code == 204
+
+    published = _publish_held_midway(live, monkeypatch, {"manifest": BUNDLED}, delete_it)
+    assert published.status_code == 201, "the one workspace on the dropped model was gone when its window was read"

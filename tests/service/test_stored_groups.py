@@ -95,10 +95,10 @@ def test_the_grouped_read_gives_the_verdict_of_every_workspace_replayed_alone(
 ) -> None:
     _store(database, rows)
     reports: list[tuple[int, int]] = []
-    with database.snapshot(settled=False) as session:
+    with database.read() as session:
         alone = assess(candidate, stored_workspaces(session), on=DAY)
-        stored = StoredGroups(session, lambda read, total: reports.append((read, total)))
-        grouped = assess_groups(candidate, stored.groups, stored.members, on=DAY)
+    stored = StoredGroups(database.read, lambda read, total: reports.append((read, total)))
+    grouped = assess_groups(candidate, stored.groups, stored.members, on=DAY)
     assert grouped == alone
     assert sum(group.count for group in stored.groups) == len(rows)
     assert reports[0] == (0, len(rows)) and reports[-1] == (len(rows), len(rows))
@@ -109,6 +109,5 @@ def test_the_grouped_read_gives_the_verdict_of_every_workspace_replayed_alone(
 def test_an_empty_fleet_is_read_as_no_groups(database: Database) -> None:
     _store(database, [])
     reports: list[tuple[int, int]] = []
-    with database.snapshot(settled=False) as session:
-        stored = StoredGroups(session, lambda read, total: reports.append((read, total)))
+    stored = StoredGroups(database.read, lambda read, total: reports.append((read, total)))
     assert stored.groups == [] and reports == [(0, 0)]

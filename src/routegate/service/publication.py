@@ -2,15 +2,16 @@
 
 Publishing (a new manifest) and activating (an older or newer stored version)
 replay the candidate against every stored workspace, read as groups of alike
-ones (:class:`.store.StoredGroups`, :func:`routegate.publishing.assess_groups`),
-from a snapshot outside any write transaction, so creates and model changes go
-on meanwhile; the manifest diff is computed once that read is over. A dry run
-stops there. Only the switch takes the write lock (SQLite's write transaction; on
+ones (:class:`.store.StoredGroups`, :func:`routegate.publishing.assess_groups`)
+in short read transactions outside any write transaction, so creates and model
+changes go on meanwhile. The replay starts from a mark taken in a settled
+snapshot: the newest decision and the active version. A dry run stops after the
+replay. Only the switch takes the write lock (SQLite's write transaction; on
 PostgreSQL the publish lock, :data:`.db.PUBLISH_LOCK`, exclusively, which
 creates and model changes hold shared). Under it the switch re-checks the
-workspaces created or changed since the snapshot, so none strands in between,
-and finds the version the snapshot saw still active, or the whole publish runs
-again from a new snapshot. A blocking impact raises
+workspaces created or changed since the mark, so none strands in between (one the
+replay read after it changed is judged twice, as it is), and finds the version
+the mark saw still active, or the whole publish runs again from a new mark. A blocking impact raises
 :class:`~routegate.publishing.ManifestWouldStrand` unless forced. On PostgreSQL
 the switch also sends ``NOTIFY`` on :data:`NOTIFY_CHANNEL`, delivered when the
 transaction commits. A replay tells a caller's :data:`ReplayProgress` how far it is,
@@ -162,14 +163,15 @@ class _Replayed:
 
     impact: Impact
     high_water: int
-    current: Registry | None  # the active manifest the snapshot saw, to diff against once the read is over
 
-    def diffed(self, proposed: Registry) -> _Replayed:
-        """With the manifest diff, computed outside the read: a proof can take a while, and a read
-        held that long would let SQLite's WAL grow."""
-        if self.current is None:
-            return self
-        return replace(self, impact=replace(self.impact, diff=manifest_diff(self.current, proposed)))
+
+@dataclass(frozen=True, slots=True)
+class _Mark:
+    """Where a replay starts, read in one settled snapshot: the newest decision (what the switch
+    re-checks from) and the active manifest (what the diff is against)."""
+
+    high_water: int
+    current: Registry | None
 
 
 class VersionStore:
@@ -239,8 +241,8 @@ class VersionStore:
                 previous = None if active is None else _info(active)
                 if active is not None and active.sha256 == proposed.sha256 and not dry_run:
                     return PublishResult(active.version, active.fingerprint, previous, False, False, None)
-                replayed = self._replay(session, proposed.registry, active, progress)
-            replayed = replayed.diffed(proposed.registry)
+                mark = self._mark(session, active)
+            replayed = self._replay(mark, proposed.registry, progress)
             if dry_run:
                 return PublishResult(None, proposed.registry.fingerprint, previous, False, True, replayed.impact)
             switched = self._switch_through_gate(
@@ -268,9 +270,9 @@ class VersionStore:
                 if target.active and not dry_run:
                     return PublishResult(target.version, target.fingerprint, previous, False, False, None)
                 registry = candidate(target.manifest, f"manifest version {version}", self.foreign_runtimes).registry
-                replayed = self._replay(session, registry, active, progress)
+                mark = self._mark(session, active)
                 fingerprint = target.fingerprint
-            replayed = replayed.diffed(registry)
+            replayed = self._replay(mark, registry, progress)
             if dry_run:
                 return PublishResult(version, fingerprint, previous, False, True, replayed.impact)
             switched = self._switch_through_gate(
@@ -281,19 +283,22 @@ class VersionStore:
 
     # --- the two phases of the gate ------------------------------------------------------------
 
-    def _replay(
-        self, snapshot: Session, proposed: Registry, active: ManifestVersion | None, progress: ReplayProgress | None
-    ) -> _Replayed:
-        """The impact of ``proposed`` on every workspace in the snapshot, and the snapshot's decision mark."""
-        high_water = decisions_high_water(snapshot)
+    def _mark(self, snapshot: Session, active: ManifestVersion | None) -> _Mark:
         current = (
             None
             if active is None
             else candidate(active.manifest, f"manifest version {active.version}", self.foreign_runtimes)
         )
-        stored = StoredGroups(snapshot, _logging_tenths(progress))
+        return _Mark(decisions_high_water(snapshot), None if current is None else current.registry)
+
+    def _replay(self, mark: _Mark, proposed: Registry, progress: ReplayProgress | None) -> _Replayed:
+        """The impact of ``proposed`` on every stored workspace, read in short transactions after the
+        mark (none held across the read, so SQLite's WAL is checkpointed meanwhile), and the diff."""
+        stored = StoredGroups(self.database.read, _logging_tenths(progress))
         impact = assess_groups(proposed, stored.groups, stored.members)
-        return _Replayed(impact, high_water, None if current is None else current.registry)
+        if mark.current is not None:
+            impact = replace(impact, diff=manifest_diff(mark.current, proposed))
+        return _Replayed(impact, mark.high_water)
 
     def _switch_through_gate(
         self,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -150,33 +151,41 @@ def _stored(row: Any) -> StoredWorkspace:
 class StoredGroups:
     """The stored workspaces as groups of alike ones, for a replay to decide each group once.
 
-    Read with ``GROUP BY`` over windows of about a hundredth of the fleet in stored order, telling
-    ``progress`` (read, total) after each: the read is most of a replay's time, and a read this
-    short keeps SQLite's WAL from growing under a long transaction.
+    Read with ``GROUP BY`` over windows of about a hundredth of the fleet in stored order, each in
+    a read transaction of its own, telling ``progress`` (read, total) after each: the read is most of
+    a replay's time, and no transaction held across it keeps SQLite's WAL from being checkpointed.
+    The windows see the fleet as it is when each is read; the publish gate's switch re-checks every
+    workspace decided after its snapshot's mark, so what changed meanwhile is judged as it is.
     """
 
-    def __init__(self, session: Session, progress: Callable[[int, int], None]) -> None:
-        self._session = session
+    def __init__(
+        self, reading: Callable[[], AbstractContextManager[Session]], progress: Callable[[int, int], None]
+    ) -> None:
+        self._reading = reading
         counts: dict[tuple[Any, ...], int] = {}
-        total = session.scalar(select(func.count(Workspace.seq))) or 0
+        with reading() as session:
+            total = session.scalar(select(func.count(Workspace.seq))) or 0
         step = max(1, -(-total // 100))
         progress(0, total)
         read, after = 0, None
-        while read < total:
+        while True:
             window = select(Workspace.seq, *_ALIKE).order_by(Workspace.seq).limit(step)
             if after is not None:
                 window = window.where(Workspace.seq > after)
             rows = window.subquery()
             alike = [rows.c[column.key] for column in _ALIKE]
-            query = select(*alike, func.count(), func.max(rows.c.seq)).group_by(*alike)
-            found = session.execute(query).all()
+            with reading() as session:
+                found = session.execute(select(*alike, func.count(), func.max(rows.c.seq)).group_by(*alike)).all()
             if not found:
-                break  # nothing past ``after``: the count saw what this snapshot holds, so never reached
+                break  # past the newest workspace
             for *key, count, last in found:
                 counts[tuple(key)] = counts.get(tuple(key), 0) + count
                 read += count
                 after = last if after is None else max(after, last)
-            progress(read, total)
+            if read < total:
+                progress(read, total)
+        if total:
+            progress(total, total)  # every workspace there is was read, however many came or went meanwhile
         self._keys = {_group(key, count): key for key, count in counts.items()}
 
     @property
@@ -190,7 +199,8 @@ class StoredGroups:
             column.is_(None) if value is None else column == value for column, value in zip(_ALIKE, key, strict=True)
         ]
         query = select(Workspace.seq, *_STORED).where(*alike).order_by(Workspace.seq).limit(LISTED_PER_KIND)
-        return [(row.seq, _stored(row)) for row in self._session.execute(query)]
+        with self._reading() as session:
+            return [(row.seq, _stored(row)) for row in session.execute(query)]
 
 
 def _group(key: tuple[Any, ...], count: int) -> WorkspaceGroup:

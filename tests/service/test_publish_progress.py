@@ -2,7 +2,7 @@
 
 The gate's own ``VersionStore`` on a real database holding a fleet past PROGRESS_FROM: the
 reports rise from (0, total) to (total, total), about a hundred at most however large the
-fleet; a publish that runs again from a new snapshot reports from 0 again; and the log's
+fleet; a publish that runs again from its start reports from 0 again; and the log's
 line per tenth is built on the same reports. Over real HTTP, another client watches
 ``GET /registry/versions/progress`` rise while a publish replays (its read paced, to be seen on
 any machine), and finds the list empty once it ends, refused or not, and with two at once.
@@ -102,7 +102,7 @@ def test_the_log_says_each_tenth_from_the_same_reports(fleet: VersionStore, capl
     assert {(replayed, FLEET) for replayed, _, _ in logged} <= set(reports)  # each line is one of the reports
 
 
-def test_a_publish_that_runs_again_from_a_new_snapshot_reports_from_zero_again(fleet: VersionStore) -> None:
+def test_a_publish_that_runs_again_reports_from_zero_again(fleet: VersionStore) -> None:
     """Another publish switches versions while the first replays: the first runs again, counting anew."""
     reports: Reports = []
     meanwhile: list[PublishResult] = []

@@ -1,6 +1,6 @@
 """The publishes, activations and reloads this process is replaying now, and how far each is.
 
-A replay of a large fleet takes seconds (about 30 at a million workspaces), and
+A replay of a large fleet takes seconds (3 to 5 at a million workspaces), and
 the request waiting on it says nothing until it ends: ``GET
 /registry/versions/progress`` and the console read this instead. It is one
 process's own account (each worker and instance keeps its own, and nothing is

@@ -56,7 +56,7 @@ PROGRESS_FROM = 10_000
 ReplayProgress = Callable[[int, int], None]
 """Told ``(replayed, total)`` as a publish or activation replays the fleet: ``(0, total)`` first, then
 about every hundredth, ``(total, total)`` last; from ``(0, total)`` again when the publish runs again
-from a new snapshot. It runs on the publishing thread, so it must be quick and must not raise."""
+from its start. It runs on the publishing thread, so it must be quick and must not raise."""
 
 log = logging.getLogger("routegate.service")
 

@@ -96,8 +96,8 @@ class ReplayOut(BaseModel):
     started_at: str = Field(description="when it began, UTC (ISO 8601)")
     replayed: int = Field(description="stored workspaces decided again so far (reported about every 1%)")
     total: int | None = Field(
-        description="stored workspaces in its snapshot; null until counted. A publish that finds the active "
-        "version changed meanwhile starts again from a new snapshot, from 0"
+        description="stored workspaces when the replay began; null until counted. A publish that finds the "
+        "active version changed meanwhile starts again, from 0"
     )
 
 

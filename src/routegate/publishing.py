@@ -12,7 +12,7 @@ touches a database: callers hand over the workspaces and act on the verdict.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -34,6 +34,7 @@ __all__ = [
     "UnknownManifestVersion",
     "WorkspaceChange",
     "WorkspaceGroup",
+    "WorkspaceKind",
     "assess",
     "assess_groups",
     "combined",
@@ -48,17 +49,24 @@ RETIREMENT_WARNING_DAYS = 30
 
 
 @dataclass(frozen=True, slots=True)
-class StoredWorkspace:
-    """What the gate needs of a stored workspace: its request and the decision it was stored with."""
+class WorkspaceKind:
+    """What the gate decides a stored workspace on: its request and the decision it was stored with.
+    Workspaces of one kind get one verdict, so a replay decides each kind once."""
 
-    id: str
-    name: str
     runtime: str
     model: str | None
     external: bool
     auth_env: frozenset[str]
     provider: str | None
     billing_mode: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredWorkspace(WorkspaceKind):
+    """A stored workspace, as the gate judges it and an impact lists it."""
+
+    id: str
+    name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,17 +164,11 @@ class UnknownManifestVersion(RoutegateError, LookupError):
         super().__init__(f"no manifest version {version}; GET /registry/versions lists them")
 
 
-@dataclass(frozen=True, slots=True)
-class WorkspaceGroup:
-    """Stored workspaces alike in everything the gate decides on: the replay decides once for all
-    ``count`` of them, so its cost follows the kinds of workspace a fleet has, not their number."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkspaceGroup(WorkspaceKind):
+    """``count`` stored workspaces of one kind: the replay decides once for all of them, so its cost
+    follows the kinds of workspace a fleet has, not their number."""
 
-    runtime: str
-    model: str | None
-    external: bool
-    auth_env: frozenset[str]
-    provider: str | None
-    billing_mode: str | None
     count: int
 
 
@@ -249,15 +251,7 @@ _KINDS = ("stranded", "billing_changed", "provider_changed", "retiring")
 
 
 def _group_of(workspace: StoredWorkspace) -> WorkspaceGroup:
-    return WorkspaceGroup(
-        workspace.runtime,
-        workspace.model,
-        workspace.external,
-        workspace.auth_env,
-        workspace.provider,
-        workspace.billing_mode,
-        count=0,
-    )
+    return WorkspaceGroup(**{kind.name: getattr(workspace, kind.name) for kind in fields(WorkspaceKind)}, count=0)
 
 
 def _outcomes(candidate: Registry, group: WorkspaceGroup, on: date, horizon: date | None) -> list[_Outcome]:

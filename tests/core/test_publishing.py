@@ -45,7 +45,7 @@ STORED = tuple(
     if (decision := REFERENCE.check(runtime, model)).allowed
 )
 DAY = date(2026, 12, 4)
-FOREIGN = StoredWorkspace("ws-foreign", "lg", "langgraph", "anything", False, frozenset(), None, None)
+FOREIGN = StoredWorkspace("langgraph", "anything", False, frozenset(), None, None, id="ws-foreign", name="lg")
 
 
 @st.composite

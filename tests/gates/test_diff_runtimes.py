@@ -198,7 +198,7 @@ def test_cli_fails_on_a_vanished_or_new_runtime(cli: Cli, write_manifest: Any) -
 
 
 def test_the_publish_gate_impact_shows_a_vanished_and_a_new_runtime() -> None:
-    stored = StoredWorkspace("ws-1", "h", "hermes", "moonshot/kimi-k2.6", False, frozenset(), "platform", None)
+    stored = StoredWorkspace("hermes", "moonshot/kimi-k2.6", False, frozenset(), "platform", None, id="ws-1", name="h")
     no_hermes = without(REFERENCE_DOC, "hermes")
     impact = assess(no_hermes, [stored], current=REFERENCE)
     assert impact.diff is not None

@@ -133,20 +133,28 @@ def _publish_held_midway(
         return publishing.result(HOLD_BOUND)
 
 
-def test_a_workspace_created_while_the_read_is_halfway_is_judged_and_listed_once(
-    live: LiveServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _fleet_with_k3(live: LiveServer) -> None:
+    """Version 2 (the bundled manifest and NEW_MODEL) active over WINDOWED_FLEET workspaces."""
     with live.client() as http:
         assert http.post("/registry/versions", json={"manifest": WITH_K3}).status_code == 201
     fill(live.state.database, WINDOWED_FLEET)
+
+
+def _create_on_k3(http: httpx.Client) -> str:
+    """A workspace on NEW_MODEL, which the bundled manifest strands; its id."""
+    answer = http.post("/workspaces", json={"name": "k3", "runtime": "hermes", "model": NEW_MODEL})
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"])
+
+
+def test_a_workspace_created_while_the_read_is_halfway_is_judged_and_listed_once(
+    live: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fleet_with_k3(live)
     created: list[str] = []
-
-    def create_on_k3(http: httpx.Client) -> None:
-        answer = http.post("/workspaces", json={"name": "k3", "runtime": "hermes", "model": NEW_MODEL})
-        assert answer.status_code == 201, answer.text
-        created.append(answer.json()["id"])
-
-    published = _publish_held_midway(live, monkeypatch, {"manifest": BUNDLED}, create_on_k3)
+    published = _publish_held_midway(
+        live, monkeypatch, {"manifest": BUNDLED}, lambda http: created.append(_create_on_k3(http))
+    )
     assert published.status_code == 409, published.text
     # read by a later window and re-checked at the switch: counted by both, listed once
     assert [s["id"] for s in published.json()["impact"]["workspaces"]["stranded"]] == created
@@ -155,14 +163,12 @@ def test_a_workspace_created_while_the_read_is_halfway_is_judged_and_listed_once
 def test_a_workspace_deleted_before_the_read_reaches_it_strands_nothing(
     live: LiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    _fleet_with_k3(live)
     with live.client() as http:
-        assert http.post("/registry/versions", json={"manifest": WITH_K3}).status_code == 201
-        fill(live.state.database, WINDOWED_FLEET)
-        last = http.post("/workspaces", json={"name": "k3", "runtime": "hermes", "model": NEW_MODEL})
-        assert last.status_code == 201, last.text
+        last = _create_on_k3(http)  # the newest: in the read's last window
 
     def delete_it(http: httpx.Client) -> None:
-        assert http.delete(f"/workspaces/{last.json()['id']}").status_code == 204
+        assert http.delete(f"/workspaces/{last}").status_code == 204
 
     published = _publish_held_midway(live, monkeypatch, {"manifest": BUNDLED}, delete_it)
     assert published.status_code == 201, "the one workspace on the dropped model was gone when its window was read"

@@ -32,7 +32,7 @@ from tests.core.test_publishing import DAY, STORED, candidates
 from .conftest import database_url
 
 TENANT_KEYS = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "MOONSHOT_API_KEY")
-NO_MODEL = StoredWorkspace("", "no model", "hermes", None, False, frozenset(), None, None)
+NO_MODEL = StoredWorkspace("hermes", None, False, frozenset(), None, None, id="", name="no model")
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

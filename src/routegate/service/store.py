@@ -20,6 +20,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Session
 from routegate.calendar import DatedRows
 from routegate.decision import Decision
 from routegate.gate import Admission
-from routegate.publishing import LISTED_PER_KIND, StoredWorkspace, WorkspaceGroup
+from routegate.publishing import LISTED_PER_KIND, StoredWorkspace, WorkspaceGroup, WorkspaceKind
 
 from .call_tokens import revoke_workspace_tokens
 from .db import (
@@ -94,27 +95,12 @@ def _parent_not_found(parent_id: str) -> ServiceError:
     )
 
 
-_STORED = (
-    Workspace.id,
-    Workspace.name,
-    Workspace.runtime,
-    Workspace.model,
-    Workspace.external,
-    Workspace.auth_env,
-    Workspace.provider,
-    Workspace.billing_mode,
-)
-# What the gate decides a stored workspace on. PostgreSQL's json has no equality, so auth_env is
-# grouped by its text (written sorted, so one text per set), and a group's members found by it.
+# What the gate decides a stored workspace on, as columns. PostgreSQL's json has no equality, so
+# auth_env is grouped by its text (written sorted, so one text per set), and a group's members found by it.
+_KIND = tuple(field.name for field in fields(WorkspaceKind))
 _AUTH_TEXT = cast(Workspace.auth_env, String).label("auth_text")
-_ALIKE = (
-    Workspace.runtime,
-    Workspace.model,
-    Workspace.external,
-    _AUTH_TEXT,
-    Workspace.provider,
-    Workspace.billing_mode,
-)
+_ALIKE = tuple(_AUTH_TEXT if name == "auth_env" else getattr(Workspace, name) for name in _KIND)
+_STORED = (Workspace.id, Workspace.name, *(getattr(Workspace, name) for name in _KIND))
 
 
 def stored_workspaces(
@@ -136,16 +122,8 @@ def stored_workspaces(
 
 
 def _stored(row: Any) -> StoredWorkspace:
-    return StoredWorkspace(
-        id=row.id,
-        name=row.name,
-        runtime=row.runtime,
-        model=row.model,
-        external=row.external,
-        auth_env=frozenset(row.auth_env or ()),
-        provider=row.provider,
-        billing_mode=row.billing_mode,
-    )
+    kind = {name: getattr(row, name) for name in _KIND}
+    return StoredWorkspace(id=row.id, name=row.name, **{**kind, "auth_env": frozenset(row.auth_env or ())})
 
 
 class StoredGroups:
@@ -204,9 +182,10 @@ class StoredGroups:
 
 
 def _group(key: tuple[Any, ...], count: int) -> WorkspaceGroup:
-    runtime, model, external, auth_text, provider, billing_mode = key
+    kind = dict(zip(_KIND, key, strict=True))
+    auth_text = kind.pop("auth_env")
     auth_env = frozenset(json.loads(auth_text) or ()) if auth_text else frozenset()
-    return WorkspaceGroup(runtime, model, external, auth_env, provider, billing_mode, count=count)
+    return WorkspaceGroup(**kind, auth_env=auth_env, count=count)
 
 
 class Store:

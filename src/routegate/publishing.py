@@ -250,8 +250,11 @@ def assess_groups(
 _KINDS = ("stranded", "billing_changed", "provider_changed", "retiring")
 
 
+_KIND_FIELDS = tuple(field.name for field in fields(WorkspaceKind))
+
+
 def _group_of(workspace: StoredWorkspace) -> WorkspaceGroup:
-    return WorkspaceGroup(**{kind.name: getattr(workspace, kind.name) for kind in fields(WorkspaceKind)}, count=0)
+    return WorkspaceGroup(**{name: getattr(workspace, name) for name in _KIND_FIELDS}, count=0)
 
 
 def _outcomes(candidate: Registry, group: WorkspaceGroup, on: date, horizon: date | None) -> list[_Outcome]:

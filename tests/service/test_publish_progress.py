@@ -6,6 +6,9 @@ fleet; a publish that runs again from its start reports from 0 again; and the lo
 line per tenth is built on the same reports. Over real HTTP, another client watches
 ``GET /registry/versions/progress`` rise while a publish replays (its read paced, to be seen on
 any machine), and finds the list empty once it ends, refused or not, and with two at once.
+The list is stored: another instance on the database lists a replay it does not run, a
+replay whose process died leaves the list, and a database that refuses the progress never
+fails the publish it follows.
 """
 
 from __future__ import annotations
@@ -16,15 +19,18 @@ import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy
 
 from routegate.decision import FOREIGN_RUNTIMES
 from routegate.service import Settings
 from routegate.service.db import Database
+from routegate.service.in_flight import ReplayKind, Replays
 from routegate.service.publication import PROGRESS_FROM, PublishResult, VersionStore, candidate
 
 from .conftest import LiveServer, database_url
@@ -219,3 +225,91 @@ def test_replays_from_two_threads_are_both_listed_and_each_leaves_when_it_ends(
         second.set()
         assert stranding.result(HOLD_BOUND).status_code == 409, "refused, and still taken off the list"
         assert listed() == []
+
+
+@pytest.fixture
+def two_instances(fresh_url: str) -> Iterator[tuple[LiveServer, LiveServer]]:
+    """Two servers on one database, as two workers or two machines would be."""
+    first = LiveServer(Settings(database_url=fresh_url)).start()
+    try:
+        second = LiveServer(Settings(database_url=fresh_url)).start()
+        try:
+            yield first, second
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+
+
+def test_each_instance_lists_the_replays_every_other_one_runs(
+    two_instances: tuple[LiveServer, LiveServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = two_instances
+    fill(first.state.database, 7)
+    held = HeldReads(monkeypatch, holds=lambda read, total: read == 0)
+    with ThreadPoolExecutor(2) as pool, first.client() as one, second.client() as other:
+
+        def listed(client: httpx.Client) -> list[tuple[str, bool, int | None, int, int | None]]:
+            items = client.get("/registry/versions/progress").json()["items"]
+            return [(i["kind"], i["dry_run"], i["version"], i["replayed"], i["total"]) for i in items]
+
+        publishing = pool.submit(one.post, "/registry/versions", json={"manifest": WITH_K3.manifest.decode()})
+        first_release = held.next_inside()
+        assert listed(other) == [("publish", False, None, 0, 7)], "the other instance does not see the publish"
+        activating = pool.submit(other.post, "/registry/versions/1/activate", json={"dry_run": True})
+        second_release = held.next_inside()
+        both = [("publish", False, None, 0, 7), ("activate", True, 1, 0, 7)]
+        assert listed(one) == listed(other) == both
+        second_release.set()
+        assert activating.result(HOLD_BOUND).status_code == 200
+        assert listed(one) == both[:1]
+        first_release.set()
+        assert publishing.result(HOLD_BOUND).status_code == 201
+        assert listed(one) == listed(other) == []
+
+
+def test_a_replay_whose_process_died_leaves_the_list_once_stale(empty: VersionStore) -> None:
+    replays = Replays(empty.database, stale_after=timedelta(seconds=0.5))
+    abandoned = replays.track(ReplayKind.PUBLISH, dry_run=False)
+    abandoned.__enter__()(0, 50)  # entered, reported, never left: its process was killed
+    assert [(r.kind, r.replayed, r.total) for r in replays.now()] == [(ReplayKind.PUBLISH, 0, 50)]
+    time.sleep(0.6)
+    assert replays.now() == []
+    with replays.track(ReplayKind.RELOAD, dry_run=False):  # the next replay clears the dead one's row
+        assert [r.kind for r in replays.now()] == [ReplayKind.RELOAD]
+    with empty.database.read() as session:
+        assert session.scalar(sqlalchemy.text("SELECT count(*) FROM replays_in_flight")) == 0
+
+
+def test_every_report_is_stored_as_it_is_made(fleet: VersionStore) -> None:
+    replays = Replays(fleet.database)
+    seen: list[tuple[tuple[int, int], list[tuple[int, int | None]]]] = []
+
+    def stored() -> list[tuple[int, int | None]]:
+        return [(r.replayed, r.total) for r in replays.now()]
+
+    with replays.track(ReplayKind.PUBLISH, dry_run=True) as report:
+        assert stored() == [(0, None)], "listed from its start, before the fleet is counted"
+
+        def watched(replayed: int, total: int) -> None:
+            report(replayed, total)
+            seen.append(((replayed, total), stored()))
+
+        fleet.publish(WITH_K3, note=None, dry_run=True, force=False, progress=watched)
+    assert len(seen) > 3
+    assert all(listed == [made] for made, listed in seen), [s for s in seen if s[1] != [s[0]]][:3]
+    assert stored() == []
+
+
+def test_a_database_that_refuses_the_progress_never_fails_the_publish(
+    empty: VersionStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    fill(empty.database, 3)
+    with empty.database.write() as session:
+        session.execute(sqlalchemy.text("DROP TABLE replays_in_flight"))
+    replays = Replays(empty.database)
+    tracked = replays.track(ReplayKind.PUBLISH, dry_run=False)
+    with caplog.at_level(logging.WARNING, "routegate.service"), tracked as report:
+        outcome = empty.publish(WITH_K3, note=None, dry_run=False, force=False, progress=report)
+    assert outcome.changed and outcome.version == 2
+    assert any("replay progress not stored" in record.getMessage() for record in caplog.records)

@@ -57,6 +57,7 @@ __all__ = [
     "IdempotencyKey",
     "ManifestVersion",
     "MissingDatabase",
+    "ReplayInFlight",
     "RowInsert",
     "UnmigratedDatabase",
     "UnusableDatabase",
@@ -219,6 +220,26 @@ Index(
     sqlite_where=ManifestVersion.active.is_(True),
     postgresql_where=ManifestVersion.active.is_(True),
 )
+
+
+class ReplayInFlight(Base):
+    """A publish, activation or reload replaying the fleet now, and how far it is.
+
+    Stored, not held in one process's memory, so that every worker and instance can show a
+    replay another one runs. ``seen_at`` moves with each report: a row whose process died
+    mid-replay stops being listed once it is stale, and the next replay deletes it.
+    """
+
+    __tablename__ = "replays_in_flight"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    dry_run: Mapped[bool] = mapped_column(Boolean)
+    version: Mapped[int | None] = mapped_column(Integer)  # the version an activation makes active
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    replayed: Mapped[int] = mapped_column(BigInteger, default=0)
+    total: Mapped[int | None] = mapped_column(BigInteger)  # None until the replay has counted the fleet
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 _ACTIVE_VERSION = select(ManifestVersion.version).where(ManifestVersion.active.is_(True))

@@ -1,28 +1,38 @@
-"""The publishes, activations and reloads this process is replaying now, and how far each is.
+"""The publishes, activations and reloads replaying the fleet now, and how far each is.
 
-A replay of a large fleet takes seconds (3 to 5 at a million workspaces), and
-the request waiting on it says nothing until it ends: ``GET
-/registry/versions/progress`` and the console read this instead. It is one
-process's own account (each worker and instance keeps its own, and nothing is
-stored), safe to update from every thread that publishes and to read from any.
+A replay of a large fleet takes seconds, and the request waiting on it says
+nothing until it ends: ``GET /registry/versions/progress`` and the console read
+this instead. Each replay is a row of ``replays_in_flight`` from its start to its
+end, so every worker and every instance on the database lists it, whichever ran
+it. A report is a one-row write (about a hundred a replay, whatever the fleet's
+size), and one the database refuses is skipped with a log line, never raised into
+the publish it follows.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import enum
-import itertools
-import threading
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
-from .db import iso_utc, utcnow
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from .db import Database, ReplayInFlight, iso_utc, utcnow
 from .publication import ReplayProgress
 
-__all__ = ["Replay", "ReplayKind", "Replays"]
+__all__ = ["STALE_AFTER", "Replay", "ReplayKind", "Replays"]
+
+log = logging.getLogger("routegate.service")
+
+STALE_AFTER = timedelta(minutes=2)
+"""A replay not heard from for this long is taken for dead (its process was killed) and no longer listed."""
+
+_T = TypeVar("_T")
 
 
 class ReplayKind(enum.StrEnum):
@@ -35,7 +45,7 @@ class ReplayKind(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Replay:
-    """One replay in flight, as it stood at its last report."""
+    """One replay in flight, as it stood at its last stored report."""
 
     kind: ReplayKind
     dry_run: bool
@@ -43,6 +53,10 @@ class Replay:
     started_at: datetime
     replayed: int = 0
     total: int | None = None  # None until the replay has counted the fleet
+
+    @classmethod
+    def of(cls, row: ReplayInFlight) -> Replay:
+        return cls(ReplayKind(row.kind), row.dry_run, row.version, row.started_at, row.replayed, row.total)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,30 +70,48 @@ class Replay:
 
 
 class Replays:
-    """The replays in flight in this process, oldest first."""
+    """The replays in flight on a database, oldest first."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._numbers = itertools.count()
-        self._running: dict[int, Replay] = {}
+    def __init__(self, database: Database, *, stale_after: timedelta = STALE_AFTER) -> None:
+        self._database = database
+        self._stale_after = stale_after
 
     def now(self) -> list[Replay]:
-        with self._lock:
-            return list(self._running.values())
+        """Every replay heard from within :data:`STALE_AFTER`, whichever process runs it."""
+        alive = ReplayInFlight.seen_at > utcnow() - self._stale_after
+        with self._database.read() as session:
+            rows = session.scalars(select(ReplayInFlight).where(alive).order_by(ReplayInFlight.seq))
+            return [Replay.of(row) for row in rows]
 
     @contextmanager
     def track(self, kind: ReplayKind, *, dry_run: bool, version: int | None = None) -> Iterator[ReplayProgress]:
         """Lists a replay for the block, however it ends; yields the progress its publish reports to."""
-        with self._lock:
-            number = next(self._numbers)
-            self._running[number] = Replay(kind, dry_run, version, utcnow())
+        started = utcnow()
+        row = {"kind": kind.value, "dry_run": dry_run, "version": version, "started_at": started, "seen_at": started}
+        seq = self._stored(lambda session: self._start(session, row))
 
         def report(replayed: int, total: int) -> None:
-            with self._lock:
-                self._running[number] = dataclasses.replace(self._running[number], replayed=replayed, total=total)
+            if seq is None:
+                return
+            values = {"replayed": replayed, "total": total, "seen_at": utcnow()}
+            self._stored(lambda session: session.execute(update(ReplayInFlight).filter_by(seq=seq).values(values)))
 
         try:
             yield report
         finally:
-            with self._lock:
-                del self._running[number]
+            if seq is not None:
+                self._stored(lambda session: session.execute(delete(ReplayInFlight).filter_by(seq=seq)))
+
+    def _start(self, session: Any, row: dict[str, Any]) -> int:
+        """Clears the rows of replays whose process died, then lists this one: its key."""
+        session.execute(delete(ReplayInFlight).where(ReplayInFlight.seen_at <= row["seen_at"] - self._stale_after))
+        return int(session.scalar(insert(ReplayInFlight).values(row).returning(ReplayInFlight.seq)))
+
+    def _stored(self, write: Callable[[Any], _T]) -> _T | None:
+        """``write`` in a transaction of its own; None, logged, if the database refused it."""
+        try:
+            with self._database.write() as session:
+                return write(session)
+        except SQLAlchemyError as error:
+            log.warning("replay progress not stored (the replay goes on): %s", str(error).splitlines()[0])
+            return None

@@ -62,11 +62,11 @@ def list_versions(request: Request, limit: Limit = 50, cursor: Cursor = None) ->
     response_model=ProgressOut,
     responses=refusals(),
 )
-async def progress(request: Request) -> dict[str, Any]:
-    """The publishes, activations and reloads this instance is replaying now, and how far each is.
+def progress(request: Request) -> dict[str, Any]:
+    """The publishes, activations and reloads replaying the fleet now, and how far each is.
 
-    Each is listed from its start until it ends, refused or not. Only this process's own: another
-    worker or instance on the database keeps its own list. ``async`` as it never waits.
+    Each is listed from its start until it ends, refused or not, whichever worker or instance
+    on the database runs it.
     """
     return {"items": [replay.to_dict() for replay in service_state(request).replays.now()]}
 

@@ -18,8 +18,9 @@ Contract for code that plugs into the app (routers, the console):
 * ``.versions`` -- the manifest versions (:class:`VersionStore`).
 * ``.publish()`` / ``.activate()`` / ``.reload()`` -- change the fleet's active version through
   the publish gate, then serve it here at once.
-* ``.replays`` -- the publishes, activations and reloads this process is replaying now
-  (:class:`Replays`), each listed from its start to its end, however it ends.
+* ``.replays`` -- the publishes, activations and reloads replaying the fleet now, in this
+  process or any other on the database (:class:`Replays`), each listed from its start to
+  its end, however it ends.
 
 :func:`service_state` is how a route reaches it.
 
@@ -148,7 +149,7 @@ class ServiceState:
         self.decisions = DecisionLog(self.database)
         self.keys = IdempotencyKeys(self.database)
         self.versions = VersionStore(self.database, foreign_runtimes=settings.foreign_runtimes)
-        self.replays = Replays()
+        self.replays = Replays(self.database)
         active = self.versions.bootstrap(configured, note=f"first version, from {_label(settings)}")
         if active.sha256 == configured.sha256:
             registry = configured.registry

@@ -127,7 +127,7 @@ def _version_page(state: VersionsState, viewer: Viewer, version: int, status: in
 
 
 def _in_flight(state: VersionsState) -> list[dict[str, Any]]:
-    """The replays in flight here, as ``GET /registry/versions/progress`` lists them (the page's script
+    """The replays in flight on the database, as ``GET /registry/versions/progress`` lists them (the page's script
     shows them and follows them there)."""
     return [replay.to_dict() for replay in state.replays.now()]
 

@@ -5,8 +5,9 @@ nothing until it ends: ``GET /registry/versions/progress`` and the console read
 this instead. Each replay is a row of ``replays_in_flight`` from its start to its
 end, so every worker and every instance on the database lists it, whichever ran
 it. A report is a one-row write (about a hundred a replay, whatever the fleet's
-size), and one the database refuses is skipped with a log line, never raised into
-the publish it follows.
+size). A write the database refuses is logged, never raised into the publish it
+follows, and the replay's later reports are not tried: a database that is away
+must not make a replay wait on it a hundred times.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from .db import Database, ReplayInFlight, iso_utc, utcnow
 from .publication import ReplayProgress
@@ -89,12 +91,14 @@ class Replays:
         started = utcnow()
         row = {"kind": kind.value, "dry_run": dry_run, "version": version, "started_at": started, "seen_at": started}
         seq = self._stored(lambda session: self._start(session, row))
+        reporting = seq is not None
 
         def report(replayed: int, total: int) -> None:
-            if seq is None:
-                return
-            values = {"replayed": replayed, "total": total, "seen_at": utcnow()}
-            self._stored(lambda session: session.execute(update(ReplayInFlight).filter_by(seq=seq).values(values)))
+            nonlocal reporting
+            if reporting:
+                values = {"replayed": replayed, "total": total, "seen_at": utcnow()}
+                change = update(ReplayInFlight).filter_by(seq=seq).values(values)
+                reporting = self._stored(lambda session: session.execute(change)) is not None
 
         try:
             yield report
@@ -102,12 +106,12 @@ class Replays:
             if seq is not None:
                 self._stored(lambda session: session.execute(delete(ReplayInFlight).filter_by(seq=seq)))
 
-    def _start(self, session: Any, row: dict[str, Any]) -> int:
+    def _start(self, session: Session, row: dict[str, Any]) -> int:
         """Clears the rows of replays whose process died, then lists this one: its key."""
         session.execute(delete(ReplayInFlight).where(ReplayInFlight.seen_at <= row["seen_at"] - self._stale_after))
-        return int(session.scalar(insert(ReplayInFlight).values(row).returning(ReplayInFlight.seq)))
+        return int(session.execute(insert(ReplayInFlight).values(row).returning(ReplayInFlight.seq)).scalar_one())
 
-    def _stored(self, write: Callable[[Any], _T]) -> _T | None:
+    def _stored(self, write: Callable[[Session], _T]) -> _T | None:
         """``write`` in a transaction of its own; None, logged, if the database refused it."""
         try:
             with self._database.write() as session:

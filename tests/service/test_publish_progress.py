@@ -268,6 +268,28 @@ def test_each_instance_lists_the_replays_every_other_one_runs(
         assert listed(one) == listed(other) == []
 
 
+def test_concurrent_replays_on_two_instances_all_leave_the_list_round_after_round(
+    two_instances: tuple[LiveServer, LiveServer],
+) -> None:
+    first, second = two_instances
+    fill(first.state.database, 40)
+    rounds, each = 5, 4
+    with ThreadPoolExecutor(2 * each + 2) as pool, first.client() as one, second.client() as other:
+        for _ in range(rounds):
+            asked = [
+                pool.submit(
+                    client.post, "/registry/versions", json={"manifest": WITH_K3.manifest.decode(), "dry_run": True}
+                )
+                for client in (one, other)
+                for _ in range(each)
+            ]
+            seen = [len(client.get("/registry/versions/progress").json()["items"]) for client in (one, other)]
+            assert [answer.result(HOLD_BOUND).status_code for answer in asked] == [200] * 2 * each
+            assert max(seen) <= 2 * each, "listed more replays than are running"
+            assert [client.get("/registry/versions/progress").json() for client in (one, other)] == [{"items": []}] * 2
+    assert first.count("replays_in_flight") == 0
+
+
 def test_a_replay_whose_process_died_leaves_the_list_once_stale(empty: VersionStore) -> None:
     replays = Replays(empty.database, stale_after=timedelta(seconds=0.5))
     abandoned = replays.track(ReplayKind.PUBLISH, dry_run=False)

@@ -4,8 +4,9 @@
                                              [--postgres URL] [--smoke]
 
 For each size the fleet grows to it (workspaces inserted through the store's own
-INSERT, so the name index's triggers run as they do for a create; one in a
-thousand has children), then ``routegate serve`` runs on the database and the
+INSERT, so the name index's triggers run as they do for a create, and on SQLite
+the queued names indexed as the service's thread would; one in a thousand has
+children), then ``routegate serve`` runs on the database and the
 pages are asked for over loopback HTTP as a browser would: the console's list
 on its first page, a middle page and the oldest page (by the cursors its links
 carry), a name search that finds a few workspaces and one that finds a fifth of
@@ -39,6 +40,7 @@ from _serving import add_postgres_flag, postgres_database, routegate_serving
 from _timing import interleave
 
 from routegate.service.db import Database, RowInsert, Workspace
+from routegate.service.name_index import index_pending
 
 WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet")
 RARE = "kilo"  # in one name in 100,000 (at least one)
@@ -81,6 +83,8 @@ def grow(database: Database, start: int, stop: int) -> None:
                 row = _row(number, previous if number % 1000 == 1 else None)
                 insert.run(connection, row)
                 previous = row["id"]
+    if database.engine.dialect.name == "sqlite":  # the queued names indexed, as the service's own thread would
+        index_pending(database, batch=BATCH)
     if database.engine.dialect.name == "postgresql":
         with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.exec_driver_sql("VACUUM ANALYZE workspaces")

@@ -44,6 +44,7 @@ from routegate.decision import FOREIGN_RUNTIMES
 from routegate.manifest import bundled_manifest_path
 from routegate.registry import Registry
 from routegate.service.db import Database, DecisionRecord, RowInsert, Workspace, utcnow
+from routegate.service.name_index import index_pending
 from routegate.service.publication import VersionStore, candidate
 
 BUNDLED = bundled_manifest_path().read_text()
@@ -112,6 +113,8 @@ def _fill(url: str, size: int) -> None:
                     }
                     _INSERT_WORKSPACE.run(connection, workspace)
                     _INSERT_DECISION.run(connection, _decision(workspace))
+        if database.engine.dialect.name == "sqlite":  # the queued names indexed, as the service's own thread would
+            index_pending(database, batch=BATCH)
     finally:
         database.dispose()
 

@@ -48,6 +48,7 @@ from . import engines
 
 __all__ = [
     "NAME_TRIGRAMS",
+    "NAME_TRIGRAMS_PENDING",
     "NOTIFY_CHANNEL",
     "PUBLISH_LOCK",
     "Action",
@@ -144,8 +145,12 @@ Index("ix_workspaces_runtime_provider", Workspace.runtime, Workspace.provider)  
 
 NAME_TRIGRAMS = "workspace_name_trigrams"
 """The index that answers "name contains": on SQLite an FTS5 table (trigram tokenizer) over
-``workspaces.name``, kept by triggers; on PostgreSQL a ``pg_trgm`` GIN index on ``name`` (it serves ``ILIKE``).
-Both need what the ORM cannot declare, so migration 0005 creates them and the ORM leaves them alone."""
+``workspaces.name``, written in batches from :data:`NAME_TRIGRAMS_PENDING` (see :mod:`.name_index`); on
+PostgreSQL a ``pg_trgm`` GIN index on ``name`` (it serves ``ILIKE``). Both need what the ORM cannot declare,
+so migrations 0005 and 0010 create them and the ORM leaves them alone."""
+
+NAME_TRIGRAMS_PENDING = f"{NAME_TRIGRAMS}_pending"
+"""SQLite: the ``seq`` of each workspace inserted since its name was last moved into :data:`NAME_TRIGRAMS`."""
 
 
 def declared_by_orm(name: str | None, _type: str, _parents: MutableMapping[Any, str | None]) -> bool:

@@ -48,6 +48,7 @@ from .decision_log import DecisionLog
 from .engines import wal_checkpoints
 from .idempotency import IdempotencyKeys
 from .in_flight import ReplayKind, Replays
+from .name_index import name_indexer
 from .propagation import ManifestWatcher
 from .publication import Candidate, PublishResult, ReplayProgress, VersionStore, candidate
 from .settings import Settings, SettingsError
@@ -119,6 +120,7 @@ class ServiceState:
 
     __slots__ = (
         "_checkpoints",
+        "_name_indexer",
         "_sync_lock",
         "_watcher",
         "database",
@@ -174,6 +176,7 @@ class ServiceState:
         self._sync_lock = threading.Lock()
         self._watcher = ManifestWatcher(settings.database_url, settings.manifest_poll_seconds, self._on_wake)
         self._checkpoints = wal_checkpoints(settings.database_url)
+        self._name_indexer = name_indexer(self.database)
 
     @property
     def registry(self) -> Registry:
@@ -200,11 +203,13 @@ class ServiceState:
     # --- following the database ------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start following the database's active version, and on SQLite checkpointing its WAL in the
-        background (the app's lifespan calls this)."""
+        """Start following the database's active version, and on SQLite checkpointing its WAL and
+        indexing queued names in the background (the app's lifespan calls this)."""
         self._watcher.start()
         if self._checkpoints is not None:
             self._checkpoints.start()
+        if self._name_indexer is not None:
+            self._name_indexer.start()
 
     def request_reload(self) -> None:
         """SIGHUP's handler: ask the watcher thread to reload the configured file. Takes no lock."""
@@ -274,6 +279,8 @@ class ServiceState:
         self._watcher.stop()
         if self._checkpoints is not None:
             self._checkpoints.stop()
+        if self._name_indexer is not None:
+            self._name_indexer.stop()
         self.database.dispose()
 
 

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from sqlalchemy import event, text
 
 from routegate.service import Settings
-from routegate.service.db import NAME_TRIGRAMS, NAME_TRIGRAMS_PENDING, Database, RowInsert, Workspace
-from routegate.service.name_index import index_pending
+from routegate.service.db import NAME_TRIGRAMS, Database, RowInsert, Workspace
+from routegate.service.name_index import PENDING, index_pending
 from routegate.service.store import Store
 
 from .conftest import LiveServer
@@ -55,7 +55,7 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
 
 def _pending(database: Database) -> int:
     with database.read() as session:
-        return int(session.scalar(text(f"SELECT count(*) FROM {NAME_TRIGRAMS_PENDING}")) or 0)
+        return int(session.scalar(text(f"SELECT count(*) FROM {PENDING}")) or 0)
 
 
 def _scan(database: Database, query: str) -> list[str]:

@@ -48,7 +48,6 @@ from . import engines
 
 __all__ = [
     "NAME_TRIGRAMS",
-    "NAME_TRIGRAMS_PENDING",
     "NOTIFY_CHANNEL",
     "PUBLISH_LOCK",
     "Action",
@@ -58,7 +57,6 @@ __all__ = [
     "IdempotencyKey",
     "ManifestVersion",
     "MissingDatabase",
-    "ReplayInFlight",
     "RowInsert",
     "UnmigratedDatabase",
     "UnusableDatabase",
@@ -144,13 +142,9 @@ Index("ix_workspaces_runtime_model", Workspace.runtime, Workspace.model)  # the 
 Index("ix_workspaces_runtime_provider", Workspace.runtime, Workspace.provider)  # the same, by provider
 
 NAME_TRIGRAMS = "workspace_name_trigrams"
-"""The index that answers "name contains": on SQLite an FTS5 table (trigram tokenizer) over
-``workspaces.name``, written in batches from :data:`NAME_TRIGRAMS_PENDING` (see :mod:`.name_index`); on
-PostgreSQL a ``pg_trgm`` GIN index on ``name`` (it serves ``ILIKE``). Both need what the ORM cannot declare,
-so migrations 0005 and 0010 create them and the ORM leaves them alone."""
-
-NAME_TRIGRAMS_PENDING = f"{NAME_TRIGRAMS}_pending"
-"""SQLite: the ``seq`` of each workspace inserted since its name was last moved into :data:`NAME_TRIGRAMS`."""
+"""The index that answers "name contains": on SQLite an FTS5 table (trigram tokenizer) over ``workspaces.name``,
+written in batches (:mod:`.name_index`); on PostgreSQL a ``pg_trgm`` GIN index on ``name`` (it serves ``ILIKE``).
+Both need what the ORM cannot declare, so migrations 0005 and 0010 create them and the ORM leaves them alone."""
 
 
 def declared_by_orm(name: str | None, _type: str, _parents: MutableMapping[Any, str | None]) -> bool:
@@ -225,26 +219,6 @@ Index(
     sqlite_where=ManifestVersion.active.is_(True),
     postgresql_where=ManifestVersion.active.is_(True),
 )
-
-
-class ReplayInFlight(Base):
-    """A publish, activation or reload replaying the fleet now, and how far it is.
-
-    Stored, not held in one process's memory, so that every worker and instance can show a
-    replay another one runs. ``seen_at`` moves with each report: a row whose process died
-    mid-replay stops being listed once it is stale, and the next replay deletes it.
-    """
-
-    __tablename__ = "replays_in_flight"
-
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    dry_run: Mapped[bool] = mapped_column(Boolean)
-    version: Mapped[int | None] = mapped_column(Integer)  # the version an activation makes active
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    replayed: Mapped[int] = mapped_column(BigInteger, default=0)
-    total: Mapped[int | None] = mapped_column(BigInteger)  # None until the replay has counted the fleet
-    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 _ACTIVE_VERSION = select(ManifestVersion.version).where(ManifestVersion.active.is_(True))

@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import BigInteger, Boolean, DateTime, Integer, String, delete, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .db import Database, ReplayInFlight, iso_utc, utcnow
+from .db import Base, Database, iso_utc, utcnow
 from .publication import ReplayProgress
 
-__all__ = ["STALE_AFTER", "Replay", "ReplayKind", "Replays"]
+__all__ = ["STALE_AFTER", "Replay", "ReplayInFlight", "ReplayKind", "Replays"]
 
 log = logging.getLogger("routegate.service")
 
@@ -35,6 +35,26 @@ STALE_AFTER = timedelta(minutes=2)
 """A replay not heard from for this long is taken for dead (its process was killed) and no longer listed."""
 
 _T = TypeVar("_T")
+
+
+class ReplayInFlight(Base):
+    """A publish, activation or reload replaying the fleet now, and how far it is.
+
+    Stored, not held in one process's memory, so that every worker and instance can show a
+    replay another one runs. ``seen_at`` moves with each report: a row whose process died
+    mid-replay stops being listed once it is stale, and the next replay deletes it.
+    """
+
+    __tablename__ = "replays_in_flight"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    dry_run: Mapped[bool] = mapped_column(Boolean)
+    version: Mapped[int | None] = mapped_column(Integer)  # the version an activation makes active
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    replayed: Mapped[int] = mapped_column(BigInteger, default=0)
+    total: Mapped[int | None] = mapped_column(BigInteger)  # None until the replay has counted the fleet
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class ReplayKind(enum.StrEnum):

@@ -17,11 +17,14 @@ import threading
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from .db import NAME_TRIGRAMS, NAME_TRIGRAMS_PENDING, Database
+from .db import NAME_TRIGRAMS, Database
 
-__all__ = ["BATCH", "INTERVAL_S", "NameIndexer", "index_pending", "name_indexer"]
+__all__ = ["BATCH", "INTERVAL_S", "PENDING", "NameIndexer", "index_pending", "name_indexer"]
 
 log = logging.getLogger("routegate.service")
+
+PENDING = f"{NAME_TRIGRAMS}_pending"
+"""The ``seq`` of each workspace inserted since its name was last moved into the index (migration 0010)."""
 
 BATCH = 500
 """Names moved per write transaction: a few milliseconds of the writers' turn, then it is the creates' again."""
@@ -29,13 +32,13 @@ BATCH = 500
 INTERVAL_S = 0.5
 """How often the service's thread looks for queued names."""
 
-_ANY_PENDING = text(f"SELECT EXISTS (SELECT 1 FROM {NAME_TRIGRAMS_PENDING})")
-_BATCH_END = text(f"SELECT max(seq) FROM (SELECT seq FROM {NAME_TRIGRAMS_PENDING} ORDER BY seq LIMIT :batch)")
+_ANY_PENDING = text(f"SELECT EXISTS (SELECT 1 FROM {PENDING})")
+_BATCH_END = text(f"SELECT max(seq) FROM (SELECT seq FROM {PENDING} ORDER BY seq LIMIT :batch)")
 _INDEX = text(
-    f"INSERT INTO {NAME_TRIGRAMS}(rowid, name) SELECT w.seq, w.name FROM {NAME_TRIGRAMS_PENDING} p "
+    f"INSERT INTO {NAME_TRIGRAMS}(rowid, name) SELECT w.seq, w.name FROM {PENDING} p "
     "JOIN workspaces w ON w.seq = p.seq WHERE p.seq <= :last"
 )
-_DEQUEUE = text(f"DELETE FROM {NAME_TRIGRAMS_PENDING} WHERE seq <= :last")
+_DEQUEUE = text(f"DELETE FROM {PENDING} WHERE seq <= :last")
 
 
 def index_pending(database: Database, *, batch: int = BATCH) -> int:

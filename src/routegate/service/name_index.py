@@ -1,8 +1,8 @@
 """SQLite's name index, written in batches: the names creates queued, moved into the FTS5 table.
 
-An FTS5 insert writes an index segment when its transaction commits, about 130 us, and on
-SQLite every create's write transaction takes its turn: indexed one by one, the names cost
-the fleet a third of its creates. So a create only queues its workspace's ``seq`` (migration
+An FTS5 insert writes an index segment when its transaction commits (130-160 us measured
+alone), and on SQLite every create's write transaction takes its turn, so the fleet's creates
+wait on each one. So a create only queues its workspace's ``seq`` (migration
 0010's trigger), and the names move here, many to a transaction: from a thread of the
 service's every :data:`INTERVAL_S`, and before every search, which so finds every name
 committed before it. A rename or delete of a queued workspace only touches the queue (the

@@ -4,10 +4,9 @@ Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-04
 
-An FTS5 insert in a transaction of its own writes a new index segment at its commit: about
-130 us, inside the create's write transaction, which on SQLite every create takes in turn.
-Side by side at 8 connections, creates without the insert trigger ran about 1.5x as fast.
-Now an inserted workspace's ``seq`` goes into ``workspace_name_trigrams_pending`` (a plain
+An FTS5 insert in a transaction of its own writes a new index segment at its commit
+(130-160 us measured alone), inside the create's write transaction, which on SQLite every
+create takes in turn. Now an inserted workspace's ``seq`` goes into ``workspace_name_trigrams_pending`` (a plain
 B-tree insert), and :mod:`routegate.service.name_index` moves pending names into the FTS5
 table in batches: in the background, and before every search, so a search still finds every
 name committed before it. A rename or delete of a workspace still pending only updates the

@@ -181,6 +181,19 @@ def live(fresh_url: str) -> Iterator[LiveServer]:
     server.stop()
 
 
+def two_servers_on(url: str) -> Iterator[tuple[LiveServer, LiveServer]]:
+    """Two servers on one database, as two workers or two machines would be; both stopped afterwards."""
+    first = LiveServer(Settings(database_url=url)).start()
+    try:
+        second = LiveServer(Settings(database_url=url)).start()
+        try:
+            yield first, second
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+
+
 @pytest.fixture
 def http(live: LiveServer) -> Iterator[httpx.Client]:
     with live.client() as client:

@@ -22,12 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, text
 
-from routegate.service import Settings
 from routegate.service.db import NAME_TRIGRAMS, Database, RowInsert, Workspace
 from routegate.service.name_index import PENDING, index_pending
 from routegate.service.store import Store
 
-from .conftest import LiveServer
+from .conftest import LiveServer, two_servers_on
 from .test_operator_pages import HERMES, _ids, fleet_row
 
 LETTERS = "abAB -"
@@ -127,16 +126,7 @@ def test_a_batch_moves_what_was_queued_and_a_search_with_nothing_queued_writes_n
 
 @pytest.fixture
 def two_servers(tmp_path: Path) -> Iterator[tuple[LiveServer, LiveServer]]:
-    url = f"sqlite:///{tmp_path / 'two.db'}"
-    first = LiveServer(Settings(database_url=url)).start()
-    try:
-        second = LiveServer(Settings(database_url=url)).start()
-        try:
-            yield first, second
-        finally:
-            second.stop()
-    finally:
-        first.stop()
+    yield from two_servers_on(f"sqlite:///{tmp_path / 'two.db'}")
 
 
 def test_the_service_empties_the_queue_by_itself(two_servers: tuple[LiveServer, LiveServer]) -> None:

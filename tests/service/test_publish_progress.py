@@ -33,7 +33,7 @@ from routegate.service.db import Database
 from routegate.service.in_flight import ReplayKind, Replays
 from routegate.service.publication import PROGRESS_FROM, PublishResult, VersionStore, candidate
 
-from .conftest import LiveServer, database_url
+from .conftest import LiveServer, database_url, two_servers_on
 from .fleets import HOLD_BOUND, HeldReads, fill
 from .test_versions import BUNDLED, NEW_MODEL, add_platform_model, drop_runtime, variant
 
@@ -229,16 +229,7 @@ def test_replays_from_two_threads_are_both_listed_and_each_leaves_when_it_ends(
 
 @pytest.fixture
 def two_instances(fresh_url: str) -> Iterator[tuple[LiveServer, LiveServer]]:
-    """Two servers on one database, as two workers or two machines would be."""
-    first = LiveServer(Settings(database_url=fresh_url)).start()
-    try:
-        second = LiveServer(Settings(database_url=fresh_url)).start()
-        try:
-            yield first, second
-        finally:
-            second.stop()
-    finally:
-        first.stop()
+    yield from two_servers_on(fresh_url)
 
 
 def test_each_instance_lists_the_replays_every_other_one_runs(

@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 from sqlalchemy import event, text
 
 from routegate.service.db import NAME_TRIGRAMS, Database, RowInsert, Workspace
-from routegate.service.name_index import PENDING, index_pending
+from routegate.service.name_index import PENDING, NameIndexer, index_pending, name_indexer
 from routegate.service.store import Store
 
-from .conftest import LiveServer, two_servers_on
+from .conftest import LiveServer, database_url, two_servers_on
 from .test_operator_pages import HERMES, _ids, fleet_row
 
 LETTERS = "abAB -"
@@ -122,6 +122,25 @@ def test_a_batch_moves_what_was_queued_and_a_search_with_nothing_queued_writes_n
     finally:
         event.remove(database.engine, "before_cursor_execute", seen)
     assert [s for s in writes if not s.lstrip().upper().startswith("SELECT")] == []
+
+
+def test_a_sqlite_file_gets_the_thread_and_postgresql_is_left_alone(tmp_path: Path) -> None:
+    """PostgreSQL indexes names in the create's own transaction: it gets no thread, and
+    :func:`index_pending` runs no statement there at all."""
+    filed = Database(f"sqlite:///{tmp_path / 'filed.db'}")
+    assert isinstance(name_indexer(filed), NameIndexer)
+    filed.dispose()
+    statements: list[str] = []
+    for url in database_url("postgres", tmp_path):
+        postgres = Database(url)
+        postgres.upgrade()
+        assert name_indexer(postgres) is None
+        event.listen(postgres.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+        try:
+            assert index_pending(postgres) == 0
+        finally:
+            postgres.dispose()
+    assert statements == []
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 __all__ = [
     "WRITE",
@@ -32,6 +32,7 @@ __all__ = [
     "WriterQueue",
     "engine",
     "read_only_engine",
+    "sqlite_file",
     "sqlite_statement",
     "wal_checkpoints",
     "writer_queue",
@@ -110,7 +111,7 @@ class WalCheckpoints:
             connection.close()
 
 
-def _sqlite_file(url: str) -> Path | None:
+def sqlite_file(url: str | URL) -> Path | None:
     """The file of a SQLite database URL; none for an in-memory SQLite database or PostgreSQL."""
     parsed = make_url(url)
     file = parsed.database
@@ -121,13 +122,13 @@ def _sqlite_file(url: str) -> Path | None:
 
 def writer_queue(url: str) -> WriterQueue | None:
     """The queue for a SQLite file; none for an in-memory SQLite database or PostgreSQL."""
-    file = _sqlite_file(url)
+    file = sqlite_file(url)
     return None if file is None else WriterQueue(file)
 
 
 def wal_checkpoints(url: str) -> WalCheckpoints | None:
     """The background checkpoints for a SQLite file; none for an in-memory SQLite database or PostgreSQL."""
-    file = _sqlite_file(url)
+    file = sqlite_file(url)
     return None if file is None else WalCheckpoints(file)
 
 

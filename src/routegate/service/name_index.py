@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from .db import NAME_TRIGRAMS, Database
+from .engines import sqlite_file
 
 __all__ = ["BATCH", "INTERVAL_S", "PENDING", "NameIndexer", "index_pending", "name_indexer"]
 
@@ -44,8 +45,11 @@ _DEQUEUE = text(f"DELETE FROM {PENDING} WHERE seq <= :last")
 def index_pending(database: Database, *, batch: int = BATCH) -> int:
     """Moves every queued name into the index, ``batch`` to a transaction; how many it moved.
 
-    Nothing is written when nothing is queued. A SQLite database only: call it on no other.
+    Nothing is written when nothing is queued, and nothing is done on PostgreSQL, whose
+    names are indexed in the create's own transaction.
     """
+    if database.engine.dialect.name != "sqlite":
+        return 0
     with database.read() as session:
         if not session.scalar(_ANY_PENDING):
             return 0
@@ -94,7 +98,4 @@ class NameIndexer:
 
 def name_indexer(database: Database) -> NameIndexer | None:
     """The indexer for a SQLite file; none for PostgreSQL, or an in-memory SQLite database (one per connection)."""
-    url = database.engine.url
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return None
-    return NameIndexer(database)
+    return None if sqlite_file(database.engine.url) is None else NameIndexer(database)

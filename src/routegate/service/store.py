@@ -402,8 +402,8 @@ class Store:
         """
         if name_contains is not None and len(name_contains) < self.SEARCH_MIN:
             raise ValueError(f"name searches need {self.SEARCH_MIN} characters or more: no trigram index holds fewer")
-        if name_contains is not None and self.database.engine.dialect.name == "sqlite":
-            index_pending(self.database)  # the names queued by creates: a search finds every one committed before it
+        if name_contains is not None:
+            index_pending(self.database)  # SQLite's queued names: a search finds every one committed before it
         with self.database.read() as session:
             matching = Matching.of(session.get_bind().dialect.name, name_contains)
             filters = [

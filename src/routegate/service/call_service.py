@@ -128,14 +128,18 @@ class CallService:
         )
         self.receipts = ReceiptQueries(state.database)
         self._watcher = ManifestWatcher(
-            state.settings.database_url, state.settings.manifest_poll_seconds, lambda _reload: self.view.rebuild()
+            state.settings.database_url, state.settings.manifest_poll_seconds, self._on_wake
         )
         self._gate: tuple[Served, CallGate] | None = None
 
     def start(self) -> None:
-        self.view.rebuild()
+        self.view.refresh()
         self.writer.start()
         self._watcher.start()
+
+    def _on_wake(self, _reload: bool) -> None:
+        """A token changed on some instance (NOTIFY), or the poll came round: read what changed."""
+        self.view.refresh()
 
     def close(self) -> None:
         self._watcher.stop()

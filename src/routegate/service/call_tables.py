@@ -40,6 +40,9 @@ class CallToken(Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    changed: Mapped[int] = mapped_column(BigInteger, index=True, server_default="0")
+    """Set by the database's triggers (migration 0011) at each change a callers' view holds:
+    the views read only the rows changed since their last read."""
 
 
 class CallReceipt(Base):

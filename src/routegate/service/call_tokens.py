@@ -2,10 +2,9 @@
 in-memory view of them the call gate decides from.
 
 The view (:class:`CallerView`) maps each live token's hash to its workspace's runtime,
-model and auth env names. It is rebuilt from the database on every round of its
-watcher (a PostgreSQL ``NOTIFY`` that any instance's token change sends, or the poll
-interval), and this process's own changes apply to it at once. A change made here while
-a rebuild reads the database is applied again over the rebuild, so a revocation, once
+model and auth env names. On every round of its watcher (a PostgreSQL ``NOTIFY`` that any
+instance's token change sends, or the poll interval) it reads the tokens changed since its
+last read, and this process's own changes apply to it at once. A revocation, once
 answered, is never undone by a read that started before it.
 """
 
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, select, text, update
+from sqlalchemy import bindparam, event, select, text, update
 from sqlalchemy.orm import Session
 
 from routegate.calls import Scope
@@ -200,31 +199,47 @@ def _no_workspace(workspace_id: str) -> ServiceError:
     )
 
 
-_LIVE = (
-    select(
-        CallToken.token_hash,
-        CallToken.id,
-        CallToken.workspace_id,
-        CallToken.expires_at,
-        CallToken.scope,
-        Workspace.runtime,
-        Workspace.model,
-        Workspace.auth_env,
-    )
-    .join(Workspace, Workspace.id == CallToken.workspace_id)
-    .where(CallToken.revoked_at.is_(None))
-)
+_READ = select(
+    CallToken.token_hash,
+    CallToken.id,
+    CallToken.workspace_id,
+    CallToken.expires_at,
+    CallToken.scope,
+    CallToken.revoked_at,
+    Workspace.runtime,
+    Workspace.model,
+    Workspace.auth_env,
+).outerjoin(Workspace, Workspace.id == CallToken.workspace_id)
+_LIVE = _READ.where(CallToken.revoked_at.is_(None))
+_CHANGED = _READ.where(CallToken.changed >= bindparam("since"))
+# Where the next read starts (migration 0011): every change committed after this read has a
+# ``changed`` at least this large. SQLite's writers commit in turn, numbering their changes;
+# PostgreSQL's in any order, so it is the oldest transaction still running as this reads.
+_HORIZON = {
+    "sqlite": text("SELECT coalesce(max(changed), 0) + 1 FROM call_tokens"),
+    "postgresql": text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"),
+}
 
 
 class CallerView:
-    """Live tokens by hash, as of the last rebuild plus this process's changes since it began."""
+    """Live tokens by hash: every one the first read found, then what changed since, and this
+    process's own changes at once.
+
+    Each :meth:`refresh` reads only the tokens changed since the last one began (their
+    ``changed``, migration 0011), so a poll costs what changed, not the table. A revocation
+    or deletion made here is remembered until a read that began after it: a read already
+    running cannot bring the token back.
+    """
 
     def __init__(self, database: Database) -> None:
         self.database = database
         self.url = str(database.engine.url)
+        self._horizon = _HORIZON[database.engine.dialect.name]
+        self._since: int | None = None
         self._callers: dict[str, Caller] = {}
+        self._digests: dict[str, str] = {}  # token id -> hash
+        self._of_workspace: dict[str, set[str]] = {}  # workspace id -> hashes
         self._lock = threading.Lock()
-        self._issued: dict[str, tuple[float, Caller]] = {}
         self._gone_tokens: dict[str, float] = {}
         self._gone_workspaces: dict[str, float] = {}
         _VIEWS.add(self)
@@ -236,58 +251,67 @@ class CallerView:
             return None
         return found
 
-    def rebuild(self) -> None:
-        """Read every live token from the database and serve that, with this process's later changes over it."""
+    def refresh(self) -> int:
+        """Apply the tokens changed in the database since the last refresh (every live one, the first
+        time); how many rows were read."""
         started = time.monotonic()
         with self.database.read() as session:
-            rows = session.execute(_LIVE).all()
+            horizon = session.scalar(self._horizon)  # first: a change committed after it is read next time
+            query = _LIVE if self._since is None else _CHANGED
+            rows = session.execute(query, {"since": self._since}).all()
         now = time.time()
-        fresh = {}
-        for row in rows:
-            expires = _epoch(row.expires_at)
-            if expires is None or expires > now:
-                auth_env = frozenset(row.auth_env or ())
-                caller = Caller(row.id, row.workspace_id, row.runtime, row.model, auth_env, Scope(row.scope), expires)
-                fresh[row.token_hash] = caller
         with self._lock:
-            # Changes made here before the read began are in the rows just read; later ones go over them.
-            self._issued = {digest: kept for digest, kept in self._issued.items() if kept[0] >= started}
+            # Changes made here before the read began are in the rows just read; later ones still count.
             self._gone_tokens = {key: at for key, at in self._gone_tokens.items() if at >= started}
             self._gone_workspaces = {key: at for key, at in self._gone_workspaces.items() if at >= started}
-            fresh.update((digest, caller) for digest, (_, caller) in self._issued.items())
-            self._callers = self._without_gone(fresh)
-
-    def _without_gone(self, callers: dict[str, Caller]) -> dict[str, Caller]:
-        if not self._gone_tokens and not self._gone_workspaces:
-            return callers
-        return {
-            digest: caller
-            for digest, caller in callers.items()
-            if caller.token_id not in self._gone_tokens and caller.workspace_id not in self._gone_workspaces
-        }
+            for row in rows:
+                expires = _epoch(row.expires_at)
+                if (
+                    row.revoked_at is not None
+                    or row.runtime is None  # its workspace is gone
+                    or (expires is not None and expires <= now)
+                    or row.id in self._gone_tokens
+                    or row.workspace_id in self._gone_workspaces
+                ):
+                    self._drop(row.token_hash)
+                    continue
+                auth_env = frozenset(row.auth_env or ())
+                caller = Caller(row.id, row.workspace_id, row.runtime, row.model, auth_env, Scope(row.scope), expires)
+                self._put(row.token_hash, caller)
+            self._since = horizon
+        return len(rows)
 
     def issued(self, digest: str, caller: Caller) -> None:
         with self._lock:
-            self._issued[digest] = (time.monotonic(), caller)
-            self._callers = {**self._callers, digest: caller}
+            self._put(digest, caller)
 
     def revoked(self, token_id: str) -> None:
         with self._lock:
             self._gone_tokens[token_id] = time.monotonic()
-            self._drop_gone()
+            digest = self._digests.get(token_id)
+            if digest is not None:
+                self._drop(digest)
 
     def forget_workspace(self, workspace_id: str) -> None:
         with self._lock:
             self._gone_workspaces[workspace_id] = time.monotonic()
-            self._drop_gone()
+            for digest in list(self._of_workspace.get(workspace_id, ())):
+                self._drop(digest)
 
-    def _drop_gone(self) -> None:
-        """Under the lock: what was revoked or deleted leaves the served callers and the local issues.
+    def _put(self, digest: str, caller: Caller) -> None:
+        """Under the lock. A token's workspace never changes, so its hash is filed once."""
+        self._callers[digest] = caller
+        self._digests[caller.token_id] = digest
+        self._of_workspace.setdefault(caller.workspace_id, set()).add(digest)
 
-        The tombstones are looked up here, under the lock: a rebuild replaces their dicts."""
-        self._issued = {
-            digest: (at, caller)
-            for digest, (at, caller) in self._issued.items()
-            if caller.token_id not in self._gone_tokens and caller.workspace_id not in self._gone_workspaces
-        }
-        self._callers = self._without_gone(self._callers)
+    def _drop(self, digest: str) -> None:
+        """Under the lock."""
+        caller = self._callers.pop(digest, None)
+        if caller is None:
+            return
+        self._digests.pop(caller.token_id, None)
+        digests = self._of_workspace.get(caller.workspace_id)
+        if digests is not None:
+            digests.discard(digest)
+            if not digests:
+                del self._of_workspace[caller.workspace_id]

@@ -1,0 +1,227 @@
+"""The callers' view reads only what changed, and still ends up where a full read does.
+
+One view (``here``) issues and revokes through its own :class:`TokenStore`, as the instance
+that serves those requests; another (``there``) only refreshes, as every other instance does.
+Whatever runs of issues, revocations, model changes and workspace deletes happen between its
+refreshes, and however they race them, ``there`` must answer every token as a view built by
+one full read would. On PostgreSQL, where transactions commit in any order, a token committed
+after a refresh by a transaction that began before it is still read the next time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+from routegate.calls import Scope
+from routegate.service.call_tokens import TOKEN_PREFIX, CallerView, TokenStore, hash_token
+from routegate.service.db import Database, RowInsert, Workspace
+from routegate.service.store import Store
+
+from .conftest import BACKENDS, database_url
+from .test_operator_pages import fleet_row
+
+OLDER_SECRET = f"{TOKEN_PREFIX}written-by-an-older-transaction"
+MODELS = ("kimi-coding/kimi-k2", "moonshot/kimi-k2.6", "moonshot/kimi-k2.5")
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("issue"), st.integers(0, 5), st.sampled_from([None, 3600, 1])),
+        st.tuples(st.just("revoke"), st.integers(0, 30)),
+        st.tuples(st.just("model"), st.integers(0, 5), st.sampled_from(MODELS)),
+        st.tuples(st.just("delete"), st.integers(0, 5)),
+        st.tuples(
+            st.just("refresh"),
+        ),
+    ),
+    max_size=40,
+)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    for url in database_url(request.param, tmp_path_factory.mktemp(request.param)):
+        database = Database(url)
+        database.upgrade()
+        yield database
+        database.dispose()
+
+
+class Fleet:
+    """Workspaces and their tokens on one database, changed through the service's own store."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.here = CallerView(database)
+        self.tokens = TokenStore(database, self.here)
+        self.store = Store(database, name_suffix_limit=5)
+        self.workspaces = [self.workspace() for _ in range(6)]
+        self.issued: list[tuple[str, str, str]] = []  # (workspace id, token id, secret)
+
+    def workspace(self) -> str:
+        row = fleet_row(0) | {"name": f"caller {uuid.uuid4()}"}
+        with self.database.write_connection() as connection:
+            RowInsert(Workspace.__table__).run(connection, row)  # type: ignore[arg-type]
+        return str(row["id"])
+
+    def issue(self, which: int, expires_in_s: int | None = None) -> None:
+        workspace_id = self.workspaces[which % len(self.workspaces)]
+        issued = self.tokens.issue(workspace_id, None, expires_in_s, Scope.MENU)
+        self.issued.append((workspace_id, issued.row["id"], issued.token))
+
+    def revoke(self, which: int) -> None:
+        if self.issued:
+            workspace_id, token_id, _ = self.issued[which % len(self.issued)]
+            self.tokens.revoke(workspace_id, token_id)
+
+    def change_model(self, which: int, model: str) -> None:
+        with self.database.write_connection() as connection:
+            connection.execute(
+                text("UPDATE workspaces SET model = :model WHERE id = :id"),
+                {"model": model, "id": self.workspaces[which % len(self.workspaces)]},
+            )
+
+    def delete(self, which: int) -> None:
+        """Deletes a workspace (revoking its tokens) and puts a new one in its place."""
+        index = which % len(self.workspaces)
+        self.store.delete(self.workspaces[index])
+        self.workspaces[index] = self.workspace()
+
+    def answers(self, view: CallerView, now: float) -> list[Any]:
+        return [view.caller(secret, now) for _, _, secret in self.issued]
+
+    def full_read(self) -> CallerView:
+        fresh = CallerView(self.database)
+        fresh.refresh()
+        return fresh
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(operations)
+def test_refreshes_of_what_changed_answer_as_a_full_read(database: Database, steps: list[tuple[Any, ...]]) -> None:
+    fleet = Fleet(database)
+    there = CallerView(database)
+    there.refresh()
+    for step in steps:
+        match step:
+            case ("issue", which, expires_in_s):
+                fleet.issue(which, expires_in_s)
+            case ("revoke", which):
+                fleet.revoke(which)
+            case ("model", which, model):
+                fleet.change_model(which, model)
+            case ("delete", which):
+                fleet.delete(which)
+            case ("refresh",):
+                there.refresh()
+                now = time.time()
+                assert fleet.answers(there, now) == fleet.answers(fleet.full_read(), now)
+    there.refresh()
+    now = time.time()
+    assert fleet.answers(there, now) == fleet.answers(fleet.full_read(), now)
+
+
+def test_a_refresh_reads_only_the_rows_that_changed(database: Database) -> None:
+    fleet = Fleet(database)
+    for which in range(30):
+        fleet.issue(which)
+    there = CallerView(database)
+    assert there.refresh() >= 30  # the first read takes every live token
+    assert there.refresh() == 0
+    fleet.revoke(3)
+    assert there.refresh() == 1
+    fleet.change_model(0, MODELS[1])  # the workspace's 5 tokens
+    assert there.refresh() == 5
+    with database.write_connection() as connection:  # a token's use is no change a view holds
+        connection.execute(text("UPDATE call_tokens SET last_used_at = created_at"))
+    assert there.refresh() == 0
+
+
+def test_refreshes_racing_issues_revokes_and_deletes_miss_nothing(database: Database) -> None:
+    """Eight clients change tokens while another instance refreshes as fast as it can, 5 rounds."""
+    for _ in range(5):
+        _race_one_round(database)
+
+
+def _race_one_round(database: Database) -> None:
+    fleet = Fleet(database)
+    there = CallerView(database)
+    there.refresh()
+    stop = threading.Event()
+
+    def refreshing() -> None:
+        while not stop.is_set():
+            there.refresh()
+
+    def client(number: int) -> None:
+        for step in range(12):
+            fleet.issue(number + step)
+            if step % 3 == 2:
+                fleet.revoke(number * 7 + step)
+            if step % 5 == 4:
+                fleet.change_model(number + step, MODELS[step % len(MODELS)])
+
+    refresher = threading.Thread(target=refreshing)
+    refresher.start()
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(client, range(8)))
+        fleet.delete(2)
+    finally:
+        stop.set()
+        refresher.join()
+    there.refresh()
+    now = time.time()
+    assert fleet.answers(there, now) == fleet.answers(fleet.full_read(), now)
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_a_token_committed_after_a_refresh_by_an_older_transaction_is_read_next_time(
+    backend: str, tmp_path: Path
+) -> None:
+    """PostgreSQL numbers a change by its transaction, which may commit after a younger one:
+    the refresh between the two commits must not move past the older one."""
+    for url in database_url(backend, tmp_path):
+        database = Database(url)
+        database.upgrade()
+        try:
+            fleet = Fleet(database)
+            there = CallerView(database)
+            there.refresh()
+            older = database.engine.connect()
+            try:
+                older.execute(text("SELECT pg_current_xact_id()"))  # the older transaction's id is taken first
+                fleet.issue(0)  # a younger transaction, committed at once
+                row = {
+                    "id": str(uuid.uuid4()),
+                    "workspace_id": fleet.workspaces[1],
+                    "token_hash": hash_token(OLDER_SECRET),
+                    "scope": Scope.MENU.value,
+                }
+                older.execute(
+                    text(
+                        "INSERT INTO call_tokens (id, workspace_id, token_hash, scope, created_at) "
+                        "VALUES (:id, :workspace_id, :token_hash, :scope, now())"
+                    ),
+                    row,
+                )
+                there.refresh()
+                assert there.caller(fleet.issued[0][2], time.time()) is not None
+                older.commit()
+            finally:
+                older.close()
+            assert there.caller(OLDER_SECRET, time.time()) is None
+            there.refresh()
+            found = there.caller(OLDER_SECRET, time.time())
+            assert found is not None and found.workspace_id == fleet.workspaces[1]
+        finally:
+            database.dispose()

@@ -170,7 +170,7 @@ def main() -> None:
             for size in sizes:
                 url = stack.enter_context(postgres_database(args.postgres))
                 results += run("postgresql", url, [size], rounds, args.changes)
-    floors = [
+    floors: list[dict[str, Any]] = [
         {
             "floor": f"{row['backend']}, {row['tokens']} tokens: {row['figure']} fits the {POLL_S} s poll",
             "figure": f"{row['wall_ms']['median']} ms",

@@ -11,6 +11,7 @@ answered, is never undone by a read that started before it.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import threading
 import time
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, event, select, text, update
+from sqlalchemy import String, bindparam, cast, event, select, text, update
 from sqlalchemy.orm import Session
 
 from routegate.calls import Scope
@@ -208,8 +209,9 @@ _READ = select(
     CallToken.revoked_at,
     Workspace.runtime,
     Workspace.model,
-    Workspace.auth_env,
+    cast(Workspace.auth_env, String).label("auth_text"),  # decoded once per distinct set (see refresh)
 ).outerjoin(Workspace, Workspace.id == CallToken.workspace_id)
+_SCOPES = {scope.value: scope for scope in Scope}
 _LIVE = _READ.where(CallToken.revoked_at.is_(None))
 _CHANGED = _READ.where(CallToken.changed >= bindparam("since"))
 # Where the next read starts (migration 0011): every change committed after this read has a
@@ -260,6 +262,7 @@ class CallerView:
             query = _LIVE if self._since is None else _CHANGED
             rows = session.execute(query, {"since": self._since}).all()
         now = time.time()
+        auth_sets: dict[str | None, frozenset[str]] = {}  # a fleet shares a few sets: decode and keep each once
         with self._lock:
             # Changes made here before the read began are in the rows just read; later ones still count.
             self._gone_tokens = {key: at for key, at in self._gone_tokens.items() if at >= started}
@@ -275,8 +278,10 @@ class CallerView:
                 ):
                     self._drop(row.token_hash)
                     continue
-                auth_env = frozenset(row.auth_env or ())
-                caller = Caller(row.id, row.workspace_id, row.runtime, row.model, auth_env, Scope(row.scope), expires)
+                auth_env = auth_sets.get(row.auth_text)
+                if auth_env is None:
+                    auth_env = auth_sets[row.auth_text] = frozenset(json.loads(row.auth_text or "null") or ())
+                caller = Caller(row.id, row.workspace_id, row.runtime, row.model, auth_env, _SCOPES[row.scope], expires)
                 self._put(row.token_hash, caller)
             self._since = horizon
         return len(rows)

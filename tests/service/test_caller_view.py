@@ -1,4 +1,5 @@
-"""The callers' view reads only what changed, and still ends up where a full read does.
+"""The callers' view reads only what changed, and still ends up where a full read does; a server
+starts without waiting for its first read, and its calls wait for it.
 
 One view (``here``) issues and revokes through its own :class:`TokenStore`, as the instance
 that serves those requests; another (``there``) only refreshes, as every other instance does.
@@ -18,18 +19,21 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
 from routegate.calls import Scope
+from routegate.service import call_service
 from routegate.service.call_tokens import TOKEN_PREFIX, CallerView, TokenStore, hash_token
 from routegate.service.db import Database, RowInsert, Workspace
+from routegate.service.settings import Settings
 from routegate.service.store import Store
 
-from .conftest import BACKENDS, database_url
-from .test_operator_pages import fleet_row
+from .conftest import BACKENDS, PATIENCE_S, LiveServer, database_url
+from .test_operator_pages import HERMES, fleet_row
 
 OLDER_SECRET = f"{TOKEN_PREFIX}written-by-an-older-transaction"
 MODELS = ("kimi-coding/kimi-k2", "moonshot/kimi-k2.6", "moonshot/kimi-k2.5")
@@ -225,3 +229,81 @@ def test_a_token_committed_after_a_refresh_by_an_older_transaction_is_read_next_
             assert found is not None and found.workspace_id == fleet.workspaces[1]
         finally:
             database.dispose()
+
+
+def _hold_first_reads(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """From now on every view's first read waits until the returned event is set."""
+    released = threading.Event()
+    reading = CallerView.refresh
+
+    def held(view: CallerView) -> int:
+        if not view.loaded.is_set():
+            released.wait(PATIENCE_S)
+        return reading(view)
+
+    monkeypatch.setattr(CallerView, "refresh", held)
+    return released
+
+
+def _token_from_an_earlier_server(url: str) -> str:
+    earlier = LiveServer(Settings(database_url=url)).start()
+    try:
+        with earlier.client() as http:
+            created = http.post("/workspaces", json={"name": "loaded later", **HERMES})
+            assert created.status_code == 201, created.text
+            issued = http.post(f"/workspaces/{created.json()['id']}/call-tokens", json={})
+            assert issued.status_code == 201, issued.text
+            return str(issued.json()["token"])
+    finally:
+        earlier.stop()
+
+
+def _authorize(server: LiveServer, token: str) -> httpx.Response:
+    with server.client() as http:
+        return http.post("/calls/authorize", json={"token": token, "model": HERMES["model"]})
+
+
+def test_a_starting_server_serves_while_its_view_loads_and_calls_wait_for_it(
+    fresh_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first read takes seconds at a million tokens: the server starts without it, and a
+    call that arrives meanwhile is answered once it is done, not refused as unknown."""
+    token = _token_from_an_earlier_server(fresh_url)
+    held_first_read = _hold_first_reads(monkeypatch)
+    server = LiveServer(Settings(database_url=fresh_url)).start()
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            call = pool.submit(_authorize, server, token)
+            with server.client() as http:
+                assert http.post("/workspaces", json={"name": "while loading", **HERMES}).status_code == 201
+            time.sleep(0.3)
+            assert not call.done()
+            held_first_read.set()
+            answer = call.result(timeout=PATIENCE_S)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["allowed"] is True
+    finally:
+        held_first_read.set()
+        server.stop()
+
+
+def test_a_call_that_waits_too_long_for_the_first_read_is_503_with_retry_after(
+    fresh_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = _token_from_an_earlier_server(fresh_url)
+    monkeypatch.setattr(call_service, "LOAD_PATIENCE_S", 0.2)
+    held_first_read = _hold_first_reads(monkeypatch)
+    server = LiveServer(Settings(database_url=fresh_url)).start()
+    try:
+        answer = _authorize(server, token)
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["code"] == "DATABASE_UNAVAILABLE"
+        assert answer.headers["Retry-After"] == "1"
+        held_first_read.set()
+        deadline = time.monotonic() + PATIENCE_S
+        while (answer := _authorize(server, token)).status_code == 503 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert answer.status_code == 200, answer.text
+    finally:
+        held_first_read.set()
+        server.stop()

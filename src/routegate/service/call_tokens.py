@@ -244,6 +244,8 @@ class CallerView:
         self._lock = threading.Lock()
         self._gone_tokens: dict[str, float] = {}
         self._gone_workspaces: dict[str, float] = {}
+        self.loaded = threading.Event()
+        """Set once the first read is applied: before, an unknown token may be one not read yet."""
         _VIEWS.add(self)
 
     def caller(self, token: str, now: float) -> Caller | None:
@@ -284,6 +286,7 @@ class CallerView:
                 caller = Caller(row.id, row.workspace_id, row.runtime, row.model, auth_env, _SCOPES[row.scope], expires)
                 self._put(row.token_hash, caller)
             self._since = horizon
+        self.loaded.set()
         return len(rows)
 
     def issued(self, digest: str, caller: Caller) -> None:

@@ -1,7 +1,7 @@
 """POST /workspaces against its ceiling: routegate's creates per second over a bare FastAPI + SQLAlchemy insert.
 
     .venv/bin/python bench/service.py [--rounds 7] [--requests 400] [--connections 1 8 32] [--warm-up 100]
-        [--postgres URL] [--smoke]
+        [--postgres URL] [--baseline CHECKOUT] [--smoke]
 
 For each setup (SQLite with one worker, SQLite with --workers 2, PostgreSQL
 with one worker) it serves routegate and the ceiling app (bench/_ceiling.py,
@@ -10,8 +10,11 @@ both with the same keep-alive load generator in interleaved rounds: creates/s
 at each number of connections, then latency over one connection. Every figure
 is the median over rounds, with its min and max. One create in five names a model id never seen, so the
 gate decides it cold. PostgreSQL gets a fresh database for the run, dropped at
-the end (--postgres '' skips it). Then it profiles the store's part of one
-create in this process. Prints JSON, then a short table.
+the end (--postgres '' skips it). ``--baseline CHECKOUT`` serves another
+checkout's routegate (its ``src``, on a database of its own) as a third arm in
+the same rounds, so a change is measured side by side with the code before it.
+Then it profiles the store's part of one create in this process. Prints JSON,
+then a short table.
 """
 
 from __future__ import annotations
@@ -112,16 +115,29 @@ def served(command: list[str], env: dict[str, str], folder: Path) -> Iterator[in
 
 
 def setup(
-    name: str, url: str, ceiling_url: str, workers: int, args: argparse.Namespace, folder: Path
+    name: str,
+    urls: dict[str, str],
+    workers: int,
+    args: argparse.Namespace,
+    folder: Path,
 ) -> dict[str, Any]:
-    """Serve routegate and the ceiling with the same database kind and workers; measure both, interleaved."""
+    """Serve routegate, the ceiling and any baseline with the same database kind and workers (each
+    on its URL in ``urls``); measure them interleaved."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEGATE_")}
-    env["CEILING_DATABASE_URL"] = ceiling_url
-    ROWS.metadata.create_all(ceiling_engine(ceiling_url))
-    routegate = [*ROUTEGATE, "--database-url", url, "--workers", str(workers)]  # the ceiling: the same flags
+    env["CEILING_DATABASE_URL"] = urls["ceiling"]
+    ROWS.metadata.create_all(ceiling_engine(urls["ceiling"]))
+    flags = ["--workers", str(workers)]  # the ceiling: the same flags
     with ExitStack() as stack:
-        ports = {"routegate": stack.enter_context(served(routegate, env, folder))}
-        ports["ceiling"] = stack.enter_context(served([*CEILING, "--workers", str(workers)], env, folder))
+        ports = {
+            "routegate": stack.enter_context(
+                served([*ROUTEGATE, "--database-url", urls["routegate"], *flags], env, folder)
+            )
+        }
+        ports["ceiling"] = stack.enter_context(served([*CEILING, *flags], env, folder))
+        if args.baseline:
+            older = env | {"PYTHONPATH": str(Path(args.baseline).resolve() / "src")}
+            command = [*ROUTEGATE, "--database-url", urls["baseline"], *flags]
+            ports["baseline"] = stack.enter_context(served(command, older, folder))
         for port in ports.values():
             throughput(port, args.warm_up, max(args.connections))()  # warm-up: imports, pools, caches
         loads = {}
@@ -131,6 +147,10 @@ def setup(
                 "creates_per_s": {k: s.scaled(1, 0) for k, s in rates.items()},
                 "ratio_to_ceiling": round(rates["routegate"].median / rates["ceiling"].median, 2),
             }
+            if "baseline" in rates:
+                loads[str(connections)]["ratio_to_baseline"] = round(
+                    rates["routegate"].median / rates["baseline"].median, 2
+                )
         shares: dict[str, list[float]] = {k: [] for k in ports}
         p50s = interleave(args.rounds, {k: latency(p, args.requests // 4, shares[k]) for k, p in ports.items()})
     return {
@@ -209,13 +229,18 @@ def profile_store(url: str, creates: int, rounds: int) -> dict[str, Any]:
 def table(result: dict[str, Any]) -> str:
     lines = [f"{result['reproduce']}  ({result['machine']})", "", "creates/s, median [min-max] over rounds"]
     lines.append(f"{'setup':<22}{'conns':>6}{'routegate/s':>20}{'ceiling/s':>20}{'ratio':>7}")
+    if result["baseline"]:
+        lines[-1] += f"{'baseline/s':>20}{'vs base':>9}"
     for run in result["setups"]:
         for connections, load in run["by_connections"].items():
             ours, ceiling = load["creates_per_s"]["routegate"], load["creates_per_s"]["ceiling"]
-            lines.append(
+            line = (
                 f"{run['setup']:<22}{connections:>6}{_spread(ours):>20}{_spread(ceiling):>20}"
                 f"{load['ratio_to_ceiling']:>7.2f}"
             )
+            if "baseline" in load["creates_per_s"]:
+                line += f"{_spread(load['creates_per_s']['baseline']):>20}{load['ratio_to_baseline']:>8.2f}x"
+            lines.append(line)
     lines += ["", f"{'one connection':<22}{'p50 ms':>8}{'ceiling':>9}{'gate %':>8}"]
     for run in result["setups"]:
         p50 = run["p50_ms_one_connection"]
@@ -277,6 +302,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=400, help="creates per round")
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 8, 32], help="keep-alive connections")
     parser.add_argument("--warm-up", type=int, default=100, help="creates per server before the rounds")
+    parser.add_argument("--baseline", help="another checkout whose routegate is measured beside this one")
     add_postgres_flag(parser)
     add_smoke_flag(parser)
     args = parser.parse_args()
@@ -285,16 +311,29 @@ def main() -> int:
         args.rounds, args.requests, args.connections, args.warm_up, profiled, profile_rounds = 2, 16, [1, 2], 4, 10, 2
     with tempfile.TemporaryDirectory(prefix="routegate-bench-") as temp, ExitStack() as stack:
         folder = Path(temp)
-        sqlite = {name: (f"sqlite:///{folder / name}.db", f"sqlite:///{folder / name}-ceiling.db") for name in "12"}
-        setups = [setup(f"sqlite, {n} worker{'s' * (n > 1)}", *sqlite[str(n)], n, args, folder) for n in (1, 2)]
+        arms = ("routegate", "ceiling", "baseline")
+        setups = [
+            setup(
+                f"sqlite, {n} worker{'s' * (n > 1)}",
+                {arm: f"sqlite:///{folder / f'{n}-{arm}.db'}" for arm in arms},
+                n,
+                args,
+                folder,
+            )
+            for n in (1, 2)
+        ]
         if args.postgres:
             database = stack.enter_context(postgres_database(args.postgres))
-            setups.append(setup("postgresql, 1 worker", database, database, 1, args, folder))
+            urls = {"routegate": database, "ceiling": database}  # the ceiling's table sits beside routegate's
+            if args.baseline:  # an older schema: a database of its own
+                urls["baseline"] = stack.enter_context(postgres_database(args.postgres))
+            setups.append(setup("postgresql, 1 worker", urls, 1, args, folder))
         store = profile_store(f"sqlite:///{folder / 'profile.db'}", profiled, profile_rounds)
     result = {
         "reproduce": reproduce(),
         "machine": f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; {args.rounds} x {args.requests} creates",
         "smoke": args.smoke,
+        "baseline": args.baseline,
         "setups": setups,
         "store_profile": store,
         "floors": floors(setups, args.smoke),

@@ -150,6 +150,25 @@ def test_a_refresh_reads_only_the_rows_that_changed(database: Database) -> None:
     assert there.refresh() == 0
 
 
+def test_an_expired_token_leaves_memory_at_the_next_refresh(fresh_url: str) -> None:
+    database = Database(fresh_url)
+    database.upgrade()
+    try:
+        fleet = Fleet(database)
+        fleet.issue(0, expires_in_s=1)
+        fleet.issue(1)
+        view = CallerView(database)
+        view.refresh()
+        assert len(view) == 2
+        time.sleep(1.05)
+        view.refresh()
+        assert len(view) == 1
+        assert view.caller(fleet.issued[0][2], time.time()) is None
+        assert view.caller(fleet.issued[1][2], time.time()) is not None
+    finally:
+        database.dispose()
+
+
 def test_refreshes_racing_issues_revokes_and_deletes_miss_nothing(database: Database) -> None:
     """Eight clients change tokens while another instance refreshes as fast as it can, 5 rounds."""
     for _ in range(5):

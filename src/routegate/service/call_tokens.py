@@ -11,6 +11,7 @@ answered, is never undone by a read that started before it.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import secrets
 import threading
@@ -241,12 +242,17 @@ class CallerView:
         self._callers: dict[str, Caller] = {}
         self._digests: dict[str, str] = {}  # token id -> hash
         self._of_workspace: dict[str, set[str]] = {}  # workspace id -> hashes
+        self._expiring: list[tuple[float, str]] = []  # (expires_at, hash), a heap: expired tokens leave memory
         self._lock = threading.Lock()
         self._gone_tokens: dict[str, float] = {}
         self._gone_workspaces: dict[str, float] = {}
         self.loaded = threading.Event()
         """Set once the first read is applied: before, an unknown token may be one not read yet."""
         _VIEWS.add(self)
+
+    def __len__(self) -> int:
+        """Tokens held: live ones, and expired ones until the next refresh."""
+        return len(self._callers)
 
     def caller(self, token: str, now: float) -> Caller | None:
         """The caller a presented token stands for; None if unknown, revoked or expired."""
@@ -286,6 +292,11 @@ class CallerView:
                 caller = Caller(row.id, row.workspace_id, row.runtime, row.model, auth_env, _SCOPES[row.scope], expires)
                 self._put(row.token_hash, caller)
             self._since = horizon
+            while self._expiring and self._expiring[0][0] <= now:
+                _, digest = heapq.heappop(self._expiring)
+                held = self._callers.get(digest)
+                if held is not None and held.expires_at is not None and held.expires_at <= now:
+                    self._drop(digest)
         self.loaded.set()
         return len(rows)
 
@@ -311,6 +322,8 @@ class CallerView:
         self._callers[digest] = caller
         self._digests[caller.token_id] = digest
         self._of_workspace.setdefault(caller.workspace_id, set()).add(digest)
+        if caller.expires_at is not None:
+            heapq.heappush(self._expiring, (caller.expires_at, digest))
 
     def _drop(self, digest: str) -> None:
         """Under the lock."""

@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 
 from routegate.manifest import bundled_manifest_path
 from routegate.service import Settings, create_app
+from routegate.service.db import Database
 from routegate.templates import bundled_templates_path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -146,6 +147,16 @@ def database_url(backend: str, folder: Path) -> Iterator[str]:
         yield url
     finally:
         drop_postgres_database(base, url)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """A migrated database per backend, shared by a module's tests (a module may define its own)."""
+    for url in database_url(request.param, tmp_path_factory.mktemp(request.param)):
+        opened = Database(url)
+        opened.upgrade()
+        yield opened
+        opened.dispose()
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

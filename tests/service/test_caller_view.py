@@ -14,7 +14,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from routegate.service.db import Database, RowInsert, Workspace
 from routegate.service.settings import Settings
 from routegate.service.store import Store
 
-from .conftest import BACKENDS, PATIENCE_S, LiveServer, database_url
+from .conftest import PATIENCE_S, LiveServer, database_url
 from .test_operator_pages import HERMES, fleet_row
 
 OLDER_SECRET = f"{TOKEN_PREFIX}written-by-an-older-transaction"
@@ -49,15 +48,6 @@ operations = st.lists(
     ),
     max_size=40,
 )
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    for url in database_url(request.param, tmp_path_factory.mktemp(request.param)):
-        database = Database(url)
-        database.upgrade()
-        yield database
-        database.dispose()
 
 
 class Fleet:

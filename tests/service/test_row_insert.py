@@ -12,7 +12,6 @@ transaction usable, as the store's name allocation expects.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -24,21 +23,10 @@ from sqlalchemy.exc import IntegrityError
 
 from routegate.service.db import Action, Database, DecisionRecord, IdempotencyKey, RowInsert, Workspace
 
-from .conftest import BACKENDS, database_url
-
 TABLES: dict[str, Table] = {
     model.__tablename__: model.__table__  # type: ignore[misc]
     for model in (Workspace, DecisionRecord, IdempotencyKey)
 }
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    for url in database_url(request.param, tmp_path_factory.mktemp(request.param)):
-        opened = Database(url)
-        opened.upgrade()
-        yield opened
-        opened.dispose()
 
 
 # Characters either database stores in a text column: no NUL, no lone surrogate.

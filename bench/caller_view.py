@@ -189,7 +189,8 @@ def main() -> None:
             + f" {cpu['median']:>10} [{cpu['min']}-{cpu['max']}]"
         )
     lines += ["", "floors"] + [f"  [{verdict(f['pass'])}] {f['floor']}: {f['figure']}" for f in floors]
-    emit({"command": reproduce(), "rounds": rounds, "results": results, "floors": floors}, "\n".join(lines))
+    figures = {"reproduce": reproduce(), "smoke": args.smoke, "rounds": rounds, "results": results, "floors": floors}
+    emit(figures, "\n".join(lines))
 
 
 if __name__ == "__main__":

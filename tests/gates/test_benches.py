@@ -23,6 +23,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 SCRIPTS = sorted(path for path in BENCH.glob("*.py") if not path.name.startswith("_"))
 # The benches that serve routegate as processes on a PostgreSQL database as well as on SQLite files.
 ON_POSTGRES = {
+    "caller_view.py",
     "calls.py",
     "litellm_proxy.py",
     "operator_pages.py",

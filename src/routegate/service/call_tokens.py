@@ -224,6 +224,21 @@ _HORIZON = {
 }
 
 
+_APPLIED_PER_TURN = 10_000
+"""Rows a refresh applies per hold of the view's lock (a first read at a million takes a hundred turns)."""
+
+
+def _live_caller(row: Any, now: float, auth_sets: dict[str | None, frozenset[str]]) -> Caller | None:
+    """The caller a token's row stands for; None if it is revoked, expired or its workspace is gone."""
+    expires = _epoch(row.expires_at)
+    if row.revoked_at is not None or row.runtime is None or (expires is not None and expires <= now):
+        return None
+    auth_env = auth_sets.get(row.auth_text)
+    if auth_env is None:
+        auth_env = auth_sets[row.auth_text] = frozenset(json.loads(row.auth_text or "null") or ())
+    return Caller(row.id, row.workspace_id, row.runtime, row.model, auth_env, _SCOPES[row.scope], expires)
+
+
 class CallerView:
     """Live tokens by hash: every one the first read found, then what changed since, and this
     process's own changes at once.
@@ -271,26 +286,23 @@ class CallerView:
             rows = session.execute(query, {"since": self._since}).all()
         now = time.time()
         auth_sets: dict[str | None, frozenset[str]] = {}  # a fleet shares a few sets: decode and keep each once
+        read = [(row.token_hash, _live_caller(row, now, auth_sets)) for row in rows]  # the CPU: outside the lock
         with self._lock:
             # Changes made here before the read began are in the rows just read; later ones still count.
             self._gone_tokens = {key: at for key, at in self._gone_tokens.items() if at >= started}
             self._gone_workspaces = {key: at for key, at in self._gone_workspaces.items() if at >= started}
-            for row in rows:
-                expires = _epoch(row.expires_at)
-                if (
-                    row.revoked_at is not None
-                    or row.runtime is None  # its workspace is gone
-                    or (expires is not None and expires <= now)
-                    or row.id in self._gone_tokens
-                    or row.workspace_id in self._gone_workspaces
-                ):
-                    self._drop(row.token_hash)
-                    continue
-                auth_env = auth_sets.get(row.auth_text)
-                if auth_env is None:
-                    auth_env = auth_sets[row.auth_text] = frozenset(json.loads(row.auth_text or "null") or ())
-                caller = Caller(row.id, row.workspace_id, row.runtime, row.model, auth_env, _SCOPES[row.scope], expires)
-                self._put(row.token_hash, caller)
+        for first in range(0, len(read), _APPLIED_PER_TURN):
+            with self._lock:  # in turns: an issue or revocation here waits for one turn, not the whole read
+                for digest, caller in read[first : first + _APPLIED_PER_TURN]:
+                    if (
+                        caller is None
+                        or caller.token_id in self._gone_tokens
+                        or caller.workspace_id in self._gone_workspaces
+                    ):
+                        self._drop(digest)
+                    else:
+                        self._put(digest, caller)
+        with self._lock:
             self._since = horizon
             while self._expiring and self._expiring[0][0] <= now:
                 _, digest = heapq.heappop(self._expiring)

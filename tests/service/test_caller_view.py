@@ -281,14 +281,16 @@ def test_a_starting_server_serves_while_its_view_loads_and_calls_wait_for_it(
     held_first_read = _hold_first_reads(monkeypatch)
     server = LiveServer(Settings(database_url=fresh_url)).start()
     try:
-        with ThreadPoolExecutor(1) as pool:
+        with ThreadPoolExecutor(1) as pool, server.client() as http:
             call = pool.submit(_authorize, server, token)
-            with server.client() as http:
-                assert http.post("/workspaces", json={"name": "while loading", **HERMES}).status_code == 201
+            assert http.post("/workspaces", json={"name": "while loading", **HERMES}).status_code == 201
+            health = http.get("/healthz")
+            assert (health.status_code, health.json()["call_tokens"]) == (200, "loading")
             time.sleep(0.3)
             assert not call.done()
             held_first_read.set()
             answer = call.result(timeout=PATIENCE_S)
+            assert http.get("/healthz").json()["call_tokens"] == "ok"
         assert answer.status_code == 200, answer.text
         assert answer.json()["allowed"] is True
     finally:

@@ -190,6 +190,16 @@ def test_receipts_page_by_cursor_filter_take_usage_once_and_sum_up(server: LiveS
     assert rows == {("platform", "platform"): (2, 120), ("tenant", "openrouter"): (2, 0)} and summary["refused"] == 1
 
 
+def test_a_cursor_that_names_no_receipt_is_a_documented_404(client: httpx.Client) -> None:
+    """A receipt id's first 48 bits are its millisecond: these name moments past the year 9999."""
+    documented = client.get("/openapi.json").json()["paths"]["/calls/receipts"]["get"]["responses"]
+    for cursor in ("ef246b48-e03c-7903-8f40-d41058095d03", "ffffffff-ffff-7fff-bfff-ffffffffffff"):
+        answer = client.get("/calls/receipts", params={"cursor": cursor})
+        assert answer.status_code == 404, answer.text
+        assert (answer.json()["code"], answer.json()["receipt_id"]) == ("RECEIPT_NOT_FOUND", cursor)
+        assert "404" in documented
+
+
 def test_a_publish_that_changes_a_decision_changes_the_next_call(server: LiveServer, client: httpx.Client) -> None:
     created = workspace(client, "publish", "hermes", "moonshot/kimi-k2.6")
     token = issue(client, created["id"])["token"]

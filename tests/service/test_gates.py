@@ -488,4 +488,5 @@ def test_healthz(client: httpx.Client) -> None:
         "manifest_fingerprint": registry["fingerprint"],
         "manifest_version": registry["manifest_version"],
         "database": "ok",
+        "call_tokens": "ok",
     }

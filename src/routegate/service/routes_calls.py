@@ -197,7 +197,13 @@ async def report_usage(receipt_id: ReceiptId, body: UsageReport, request: Reques
     return JSONResponse(receipt)
 
 
-@router.get("/calls/receipts", response_model=ReceiptPage, tags=["calls"], operation_id="listCallReceipts")
+@router.get(
+    "/calls/receipts",
+    response_model=ReceiptPage,
+    responses=http_errors.refusals(_CODE.RECEIPT_NOT_FOUND),  # a cursor that names no receipt
+    tags=["calls"],
+    operation_id="listCallReceipts",
+)
 async def list_receipts(
     request: Request,
     workspace_id: WorkspaceFilter = None,

@@ -213,7 +213,10 @@ def _decision(report: TemplateDrift, model: str | None) -> dict[str, Any] | None
     responses=refusals(ServiceCode.DATABASE_UNAVAILABLE),
 )
 def healthz(request: Request) -> dict[str, Any]:
-    """200 when the database answers; 503 DATABASE_UNAVAILABLE when it does not (the detail goes to the log)."""
+    """200 when the database answers; 503 DATABASE_UNAVAILABLE when it does not (the detail goes to the log).
+
+    ``call_tokens`` says whether the call gate has read the live tokens yet: a starting process
+    serves everything else at once, so a readiness check for calls looks at it."""
     service = service_state(request)
     served = service.served
     fingerprint = served.registry.fingerprint
@@ -230,4 +233,11 @@ def healthz(request: Request) -> dict[str, Any]:
             database="unreachable",
             reason="database unreachable",
         ) from None
-    return {"status": "ok", "manifest_fingerprint": fingerprint, "manifest_version": served.version, "database": "ok"}
+    tokens = "ok" if request.app.state.calls.view.loaded.is_set() else "loading"
+    return {
+        "status": "ok",
+        "manifest_fingerprint": fingerprint,
+        "manifest_version": served.version,
+        "database": "ok",
+        "call_tokens": tokens,
+    }

@@ -277,6 +277,9 @@ class HealthOut(BaseModel):
     manifest_fingerprint: str
     manifest_version: int
     database: str
+    call_tokens: str = Field(
+        description="`ok`, or `loading` while a starting process reads the live call tokens (calls wait for it)"
+    )
 
 
 class RegistryOut(BaseModel):

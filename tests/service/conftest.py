@@ -95,11 +95,13 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """create_app(settings) served by uvicorn in a background thread on a real socket."""
+    """create_app(settings) served by uvicorn in a background thread on a real socket.
 
-    def __init__(self, settings: Settings) -> None:
+    ``settle_heap`` as ``routegate serve`` does; a test that asks for it unfreezes after."""
+
+    def __init__(self, settings: Settings, *, settle_heap: bool = False) -> None:
         self.settings = settings
-        self.app = create_app(settings)
+        self.app = create_app(settings, settle_heap=settle_heap)
         self.state = self.app.state.routegate
         self._socket = socket.socket()
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

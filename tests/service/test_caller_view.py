@@ -254,7 +254,7 @@ def _hold_first_reads(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     return released
 
 
-def _token_from_an_earlier_server(url: str) -> str:
+def token_from_an_earlier_server(url: str) -> str:
     earlier = LiveServer(Settings(database_url=url)).start()
     try:
         with earlier.client() as http:
@@ -277,7 +277,7 @@ def test_a_starting_server_serves_while_its_view_loads_and_calls_wait_for_it(
 ) -> None:
     """The first read takes seconds at a million tokens: the server starts without it, and a
     call that arrives meanwhile is answered once it is done, not refused as unknown."""
-    token = _token_from_an_earlier_server(fresh_url)
+    token = token_from_an_earlier_server(fresh_url)
     held_first_read = _hold_first_reads(monkeypatch)
     server = LiveServer(Settings(database_url=fresh_url)).start()
     try:
@@ -301,7 +301,7 @@ def test_a_starting_server_serves_while_its_view_loads_and_calls_wait_for_it(
 def test_a_call_that_waits_too_long_for_the_first_read_is_503_with_retry_after(
     fresh_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    token = _token_from_an_earlier_server(fresh_url)
+    token = token_from_an_earlier_server(fresh_url)
     monkeypatch.setattr(call_service, "LOAD_PATIENCE_S", 0.2)
     held_first_read = _hold_first_reads(monkeypatch)
     server = LiveServer(Settings(database_url=fresh_url)).start()

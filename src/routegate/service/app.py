@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 from routegate import __version__
 
 from . import console, http_errors, logs, metrics, routes_calls, routes_lifecycle
+from .heap import settle
 from .middleware import Front
 from .routes_registry import router as registry_router
 from .routes_versions import router as versions_router
@@ -27,9 +28,13 @@ __all__ = ["MAX_BODY_BYTES", "app_from_env", "create_app"]
 MAX_BODY_BYTES = 64 * 1024
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, settle_heap: bool = False) -> FastAPI:
     """Build the service. Loads the manifest and migrates the database now, so a bad
     configuration fails here (InvalidManifest, SettingsError, SQLAlchemyError) and not on a request.
+
+    ``settle_heap``: the process is the app's own (``routegate serve``), so once started it
+    freezes what start-up built, and then the call tokens' first read, out of the collector's
+    full passes (:mod:`.heap`). Not for an app that shares its process with others.
 
     ``app.state.routegate`` is the :class:`ServiceState` (see its docstring for the contract).
     """
@@ -38,7 +43,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         state.start()
-        calls.start()
+        if settle_heap:
+            settle(collect=True)
+        calls.start(when_loaded=(lambda: settle(collect=False)) if settle_heap else None)
         yield
         calls.close()
         state.close()
@@ -75,7 +82,7 @@ def app_from_env() -> FastAPI:
     A worker leaves reloading to its supervisor (which publishes once for all); a SIGHUP that
     reaches a worker too, as a terminal's hangup does, only makes it look at the database now.
     """
-    app = create_app(Settings.from_sources())
+    app = create_app(Settings.from_sources(), settle_heap=True)
     logs.leave_out_receipted_calls()
     state: ServiceState = app.state.routegate
     if threading.current_thread() is threading.main_thread():  # only there can a handler be set

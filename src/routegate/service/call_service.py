@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +27,10 @@ from .settings import SettingsError
 from .state import Served, ServiceState
 
 if TYPE_CHECKING:
+    from fastapi import Request
     from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["ENV_RECEIPT_QUEUE", "ENV_RECEIPT_RETENTION_DAYS", "CallService", "CallSettings"]
+__all__ = ["ENV_RECEIPT_QUEUE", "ENV_RECEIPT_RETENTION_DAYS", "CallService", "CallSettings", "call_service"]
 
 ENV_RECEIPT_RETENTION_DAYS = "ROUTEGATE_RECEIPT_RETENTION_DAYS"
 ENV_RECEIPT_QUEUE = "ROUTEGATE_RECEIPT_QUEUE"
@@ -134,17 +136,28 @@ class CallService:
             state.settings.database_url, state.settings.manifest_poll_seconds, self._on_wake
         )
         self._gate: tuple[Served, CallGate] | None = None
+        self._when_loaded: Callable[[], None] | None = None
 
-    def start(self) -> None:
+    def start(self, *, when_loaded: Callable[[], None] | None = None) -> None:
         """Starts the receipts' writer and the view's watcher, whose first round reads every live
-        token: seconds at a million, so in the background; until then authorize waits for it."""
+        token: seconds at a million, so in the background; until then authorize waits for it.
+        ``when_loaded`` is called on the watcher's thread once that read is applied."""
+        self._when_loaded = when_loaded
         self.writer.start()
         self._watcher.start()
         self._watcher.wake()
 
+    @property
+    def tokens_loaded(self) -> bool:
+        """Whether the view has read the live tokens once; until then authorize waits (``/healthz`` says so)."""
+        return self.view.loaded.is_set()
+
     def _on_wake(self, _reload: bool) -> None:
         """A token changed on some instance (NOTIFY), or the poll came round: read what changed."""
+        first = not self.tokens_loaded
         self.view.refresh()
+        if first and self._when_loaded is not None:
+            self._when_loaded()
 
     def close(self) -> None:
         self._watcher.stop()
@@ -153,7 +166,7 @@ class CallService:
     async def _until_loaded(self) -> None:
         """Wait for the view's first read, a bounded time (:data:`LOAD_PATIENCE_S`); then 503."""
         deadline = time.monotonic() + LOAD_PATIENCE_S
-        while not self.view.loaded.is_set():
+        while not self.tokens_loaded:
             if time.monotonic() >= deadline:
                 raise ServiceError(
                     ServiceCode.DATABASE_UNAVAILABLE,
@@ -174,7 +187,7 @@ class CallService:
     async def authorize(self, token: str, model: str) -> tuple[int, dict[str, Any]]:
         """(status, body) for one call: 200 admitted, 403 refused; raises CALL_TOKEN_INVALID (401)."""
         started = time.perf_counter()
-        if not self.view.loaded.is_set():
+        if not self.tokens_loaded:
             await self._until_loaded()
         now = time.time()
         caller = self.view.caller(token, now)
@@ -193,6 +206,11 @@ class CallService:
         self.metrics.count(str(call.code or "admitted"), str(call.payer or _NO_PAYER))
         self.metrics.latency.observe(time.perf_counter() - started)
         return (200 if call.allowed else 403), _answer(receipt["id"], caller, call, served.version)
+
+
+def call_service(request: Request) -> CallService:
+    """The call gate of the service a request reached."""
+    return request.app.state.calls  # type: ignore[no-any-return]
 
 
 def _receipt(receipt: str, at_ms: int, caller: Caller, call: CallDecision, version: int) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from routegate.decision import Code
 from . import http_errors
 from .auth import require_access
 from .call_schemas import AuthorizedOut, CallSummaryOut, IssuedTokenOut, ReceiptOut, ReceiptPage, TokenList
-from .call_service import CallService, CallSettings
+from .call_service import CallService, CallSettings, call_service
 from .guards import guarded_route, json_body, lane
 from .schemas import _text, require_json
 from .state import ServiceState
@@ -94,10 +94,6 @@ Since = Annotated[datetime | None, Query(description="only receipts at or after 
 WorkspaceFilter = Annotated[str | None, Query(pattern=_ID)]
 
 
-def _calls(request: Request) -> CallService:
-    return request.app.state.calls  # type: ignore[no-any-return]
-
-
 def _utc(moment: datetime | None) -> datetime | None:
     """A moment without a zone is read as UTC."""
     return None if moment is None else moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
@@ -118,7 +114,7 @@ async def _writing(request: Request, work: Any, *args: Any) -> Any:
 async def issue_call_token(workspace_id: WorkspacePath, body: IssueToken, request: Request) -> JSONResponse:
     """A new call token for the workspace; the token is in this answer only (stored as a hash)."""
     issued = await _writing(
-        request, _calls(request).tokens.issue, workspace_id, body.note, body.expires_in_s, Scope(body.scope)
+        request, call_service(request).tokens.issue, workspace_id, body.note, body.expires_in_s, Scope(body.scope)
     )
     return JSONResponse({**issued.row, "token": issued.token}, status_code=201)
 
@@ -132,7 +128,7 @@ async def issue_call_token(workspace_id: WorkspacePath, body: IssueToken, reques
 )
 async def list_call_tokens(workspace_id: WorkspacePath, request: Request) -> dict[str, Any]:
     """The workspace's tokens, newest first, without secrets."""
-    items = await anyio.to_thread.run_sync(_calls(request).tokens.listing, workspace_id)
+    items = await anyio.to_thread.run_sync(call_service(request).tokens.listing, workspace_id)
     return {"items": items}
 
 
@@ -147,7 +143,7 @@ async def revoke_call_token(
     workspace_id: WorkspacePath, token_id: Annotated[str, Path(pattern=_ID)], request: Request
 ) -> Response:
     """Revoke a token: every instance refuses it within a second (this one at once)."""
-    await _writing(request, _calls(request).tokens.revoke, workspace_id, token_id)
+    await _writing(request, call_service(request).tokens.revoke, workspace_id, token_id)
     return Response(status_code=204)
 
 
@@ -164,13 +160,13 @@ async def authorize_call(body: Authorize, request: Request) -> JSONResponse:
 
     The service serves the path by :data:`AUTHORIZE_LANE`, outside the router; this route
     is its schema, and answers the same should a request reach the router."""
-    status, answer = await _calls(request).authorize(body.token, body.model)
+    status, answer = await call_service(request).authorize(body.token, body.model)
     return JSONResponse(answer, status_code=status)
 
 
 async def _authorize_in_lane(request: Request) -> JSONResponse:
     body = await json_body(Authorize, request)
-    status, answer = await _calls(request).authorize(body.token, body.model)
+    status, answer = await call_service(request).authorize(body.token, body.model)
     return JSONResponse(answer, status_code=status)
 
 
@@ -190,7 +186,7 @@ async def report_usage(receipt_id: ReceiptId, body: UsageReport, request: Reques
 
     Answered as built (ReceiptOut documents it): a gateway reports every call, and validating
     the answer again would cost about as much as writing the report."""
-    queries = _calls(request).receipts
+    queries = call_service(request).receipts
     receipt = await _writing(
         request, queries.report_usage, receipt_id, body.prompt_tokens, body.completion_tokens, body.status
     )
@@ -215,7 +211,7 @@ async def list_receipts(
 ) -> dict[str, Any]:
     """Receipts newest first; pass next_cursor back as cursor for the next page."""
     items, next_cursor = await anyio.to_thread.run_sync(
-        lambda: _calls(request).receipts.page(
+        lambda: call_service(request).receipts.page(
             limit=limit, cursor=cursor, workspace_id=workspace_id, payer=payer, allowed=allowed, since=_utc(since)
         )
     )
@@ -226,7 +222,7 @@ async def list_receipts(
 async def summary(request: Request, workspace_id: WorkspaceFilter = None, since: Since = None) -> dict[str, Any]:
     """Admitted calls and reported tokens per payer and provider, and how many were refused."""
     return await anyio.to_thread.run_sync(
-        lambda: _calls(request).receipts.summary(workspace_id=workspace_id, since=_utc(since))
+        lambda: call_service(request).receipts.summary(workspace_id=workspace_id, since=_utc(since))
     )
 
 

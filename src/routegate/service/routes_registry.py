@@ -15,6 +15,7 @@ from routegate.registry import Registry
 from routegate.templates import Template
 
 from .auth import require_access
+from .call_service import call_service
 from .http_errors import ServiceCode, ServiceError, refusals
 from .publication_schemas import PublishOut
 from .schemas import (
@@ -233,11 +234,10 @@ def healthz(request: Request) -> dict[str, Any]:
             database="unreachable",
             reason="database unreachable",
         ) from None
-    tokens = "ok" if request.app.state.calls.view.loaded.is_set() else "loading"
     return {
         "status": "ok",
         "manifest_fingerprint": fingerprint,
         "manifest_version": served.version,
         "database": "ok",
-        "call_tokens": tokens,
+        "call_tokens": "ok" if call_service(request).tokens_loaded else "loading",
     }

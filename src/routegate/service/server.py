@@ -144,7 +144,7 @@ def _serve(settings: Settings, log_format: LogFormat, access_log: bool) -> None:
     logs.configure(log_format)
     logs.leave_out_receipted_calls()
     try:
-        app = create_app(settings)
+        app = create_app(settings, settle_heap=True)
     except InvalidManifest as error:
         raise CannotServe(f"the manifest is invalid, not starting:\n{error}", misconfigured=True) from None
     except SettingsError as error:

@@ -9,22 +9,27 @@ every one of its producers with nothing of it stored: acknowledged means written
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 from routegate.service.call_tables import CallReceipt, CallToken
-from routegate.service.db import Database
-from routegate.service.receipts import InlineReceipts, ReceiptDays, ReceiptWriter
+from routegate.service.db import Database, RowInsert, Workspace
+from routegate.service.receipts import InlineReceipts, ReceiptDays, ReceiptWriter, _Committer
+from routegate.service.store import Store
 from tests import event_loops
 
 from .conftest import database_url
 from .test_call_receipts import _row
+from .test_operator_pages import fleet_row
 
 TOKENS = 7
 PRODUCERS = 40
@@ -174,3 +179,214 @@ def test_an_inline_receipt_the_database_refuses_fails_its_producer_alone(databas
         assert event_loops.run(_produce(writer, [_row(now + timedelta(seconds=1))])) == [None]  # it goes on
     finally:
         writer.stop()
+
+
+def test_instances_writing_at_once_store_every_receipt_once_without_a_deadlock(database: Database) -> None:
+    """Three instances' writers, each with concurrent producers, every batch touching the same few
+    tokens in a random order, over many rounds: nothing lost or doubled, each token's newest use
+    kept, and (on PostgreSQL) no deadlock along the way."""
+    _add_many_tokens(database)
+    rng = random.Random(7)
+    instances = [Database(database.url) for _ in range(3)]
+    writers = [ReceiptWriter(instance, ReceiptDays(instance, 0), queue_size=16) for instance in instances]
+    deadlocks_before = _deadlocks(database)
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    written: list[dict[str, Any]] = []
+
+    async def round_of(rows: list[list[dict[str, Any]]]) -> list[list[BaseException | None]]:
+        return list(await asyncio.gather(*(_produce(writer, part) for writer, part in zip(writers, rows, strict=True))))
+
+    for writer in writers:
+        writer.start()
+    try:
+        for round_ in range(3 * ROUNDS):
+            rows = [
+                [
+                    _row(
+                        start + timedelta(milliseconds=round_ * 1000 + n * 3 + part),
+                        token_id=f"t{rng.randrange(TOKENS)}",
+                    )
+                    for n in range(PRODUCERS // 2)
+                ]
+                for part in range(len(writers))
+            ]
+            outcomes = event_loops.run(round_of(rows))
+            assert outcomes == [[None] * len(part) for part in rows]
+            written += [row for part in rows for row in part]
+    finally:
+        for writer, instance in zip(writers, instances, strict=True):
+            writer.stop()
+            instance.dispose()
+    assert _deadlocks(database) == deadlocks_before
+    stored = _stored(database)
+    assert set(stored) == {row["id"] for row in written} and len(stored) == len(written)
+    for token, at in _last_used(database, [f"t{n}" for n in range(TOKENS)]).items():
+        assert at == max(row["at"] for row in written if row["token_id"] == token)
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+def test_two_instances_writing_batches_that_share_tokens_in_opposite_orders_never_deadlock(
+    database: Database,
+) -> None:
+    """Two instances' writers each commit a batch touching tokens t1, t2, t3, in opposite orders.
+    Locking in token order, they queue one behind the other and both commit; each in its own
+    order, PostgreSQL would find a deadlock and fail one of them."""
+    _add_many_tokens(database)
+    now = datetime.now(UTC)
+    batches = [
+        [_row(now + timedelta(milliseconds=n), token_id=token) for n, token in enumerate(("t2", "t3", "t1"))],
+        [_row(now + timedelta(milliseconds=10 + n), token_id=token) for n, token in enumerate(("t1", "t3", "t2"))],
+    ]
+    instances = [Database(database.url), Database(database.url)]
+    committers = [_Committer(instance, ReceiptDays(instance, 0)) for instance in instances]
+    try:
+        outcomes = _in_flight_together(
+            database,
+            "t3",
+            [partial(committer.commit, batch) for committer, batch in zip(committers, batches, strict=True)],
+        )
+    finally:
+        for committer, instance in zip(committers, instances, strict=True):
+            committer.let_go()
+            instance.dispose()
+    assert outcomes == [None, None]
+    assert {row["id"] for batch in batches for row in batch} <= set(_stored(database))
+    assert _last_used(database, ["t1", "t2", "t3"]) == {row["token_id"]: row["at"] for row in batches[1]}
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+@pytest.mark.parametrize("change", ["delete", "model change"])
+def test_a_workspace_change_and_a_writer_sharing_its_tokens_never_deadlock(database: Database, change: str) -> None:
+    """A workspace's delete revokes its tokens, and a change of its model marks them changed, while
+    another instance's writer commits a batch touching two of them and a third token between
+    them (held until both are in flight). The workspace's tokens were issued out of id order, so
+    taken as read they would be locked in the opposite order to the writer's."""
+    _add_many_tokens(database)
+    row = fleet_row(0)
+    with database.write_connection() as connection:
+        RowInsert(Workspace.__table__).run(connection, row)  # type: ignore[arg-type]
+        now = datetime.now(UTC)
+        connection.execute(
+            insert(CallToken),
+            [
+                {
+                    "id": token,
+                    "workspace_id": row["id"],
+                    "token_hash": f"{token:0>64}",
+                    "scope": "menu",
+                    "created_at": now,
+                }
+                for token in ("w2", "w1")
+            ],
+        )
+    batch = [_row(now + timedelta(milliseconds=n), token_id=token) for n, token in enumerate(("w1", "w1x", "w2"))]
+    with database.write_connection() as connection:
+        connection.execute(
+            insert(CallToken),
+            [
+                {
+                    "id": "w1x",
+                    "workspace_id": "other",
+                    "token_hash": "w1x".rjust(64, "0"),
+                    "scope": "menu",
+                    "created_at": now,
+                }
+            ],
+        )
+    writer = Database(database.url)
+    committer = _Committer(writer, ReceiptDays(writer, 0))
+
+    def changed() -> Exception | None:
+        if change == "delete":
+            Store(database, name_suffix_limit=5).delete(row["id"])
+        else:
+            with database.write_connection() as connection:
+                connection.execute(
+                    text("UPDATE workspaces SET model = 'kimi-coding/k2-next' WHERE id = :id"), {"id": row["id"]}
+                )
+        return None
+
+    try:
+        outcomes = _in_flight_together(database, "w1x", [lambda: committer.commit(batch), changed])
+    finally:
+        committer.let_go()
+        writer.dispose()
+    assert outcomes == [None, None]
+    assert {receipt["id"] for receipt in batch} <= set(_stored(database))
+
+
+def _in_flight_together(
+    database: Database, held: str, contenders: list[Callable[[], Exception | None]]
+) -> list[Exception | BaseException | None]:
+    """Runs each contender in a thread while another transaction holds token ``held``, starting
+    the next only once the one before waits for a row lock; then lets ``held`` go. Their
+    outcomes (a raised error counts as one), after checking PostgreSQL broke no deadlock."""
+    outcomes: list[Exception | BaseException | None] = [None] * len(contenders)
+
+    def run(number: int) -> None:
+        try:
+            outcomes[number] = contenders[number]()
+        except Exception as error:
+            outcomes[number] = error
+
+    deadlocks_before = _deadlocks(database)
+    threads = [threading.Thread(target=run, args=(number,)) for number in range(len(contenders))]
+    with database.engine.connect() as holder:
+        holder.execute(text("SELECT id FROM call_tokens WHERE id = :id FOR UPDATE"), {"id": held})
+        for number, thread in enumerate(threads):
+            thread.start()
+            _wait_for_lock_waits(database, number + 1)
+        holder.rollback()
+    for thread in threads:
+        thread.join(30)
+    assert _deadlocks(database) == deadlocks_before
+    return outcomes
+
+
+def _last_used(database: Database, tokens: list[str]) -> dict[str, datetime | None]:
+    with database.engine.connect() as connection:
+        used = connection.execute(select(CallToken.id, CallToken.last_used_at).where(CallToken.id.in_(tokens))).all()
+    return {token: None if at is None else _moment(at) for token, at in used}
+
+
+def _add_many_tokens(database: Database) -> None:
+    """Enough other tokens that PostgreSQL looks each batch's tokens up one by one by key, as in a
+    real fleet (on a handful it scans the table, which takes them in the table's order)."""
+    now = datetime.now(UTC)
+    with database.write_connection() as connection:
+        connection.execute(
+            insert(CallToken),
+            [
+                {"id": f"many{n}", "workspace_id": "w", "token_hash": f"x{n:063}", "scope": "menu", "created_at": now}
+                for n in range(5000)
+            ],
+        )
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("ANALYZE call_tokens")
+
+
+def _deadlocks(database: Database) -> int:
+    """PostgreSQL's count of deadlocks it broke in this database; 0 on SQLite, whose writers take turns."""
+    if database.engine.dialect.name != "postgresql":
+        return 0
+    with database.engine.connect() as connection:
+        return int(
+            connection.exec_driver_sql(
+                "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+            ).scalar_one()
+        )
+
+
+def _wait_for_lock_waits(database: Database, count: int) -> None:
+    """Until ``count`` sessions of this database wait for a row lock: each batch has reached the token it waits for."""
+    deadline = time.monotonic() + 30
+    with database.engine.connect() as connection:
+        while time.monotonic() < deadline:
+            waiting = connection.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).scalar_one()
+            connection.rollback()
+            if waiting >= count:
+                return
+            time.sleep(0.01)
+    raise AssertionError(f"{count} sessions never waited for a lock")

@@ -111,6 +111,14 @@ def revoke_workspace_tokens(session: Session, workspace_id: str) -> None:
     Once that transaction commits, this process's views drop the tokens at once and
     the other instances' views on their next round (NOTIFY, or the poll).
     """
+    # In id order, as the receipt writers of every instance lock the tokens they touch: in any other
+    # order this and a writer could each hold a token the other waits for (PostgreSQL's deadlock).
+    session.execute(
+        select(CallToken.id)
+        .where(CallToken.workspace_id == workspace_id)
+        .order_by(CallToken.id)
+        .with_for_update(key_share=True)
+    )
     session.execute(
         update(CallToken)
         .where(CallToken.workspace_id == workspace_id, CallToken.revoked_at.is_(None))

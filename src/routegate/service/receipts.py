@@ -58,11 +58,17 @@ _TOUCH = (
 _COLUMNS = tuple(column.key for column in _RECEIPTS.columns)
 _POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]
 # On PostgreSQL a batch is one statement: its receipts from one array per column, and each token's newest use.
+# Writers in other processes touch the same tokens at once, so the tokens are locked in id order before any is
+# changed: two batches taking them each in their own order would deadlock, and each deadlock holds a batch of
+# authorizations for PostgreSQL's deadlock timeout (a second by default) before one of them is retried.
 _PG_WRITE = (
     f"WITH written AS (INSERT INTO call_receipts ({', '.join(_COLUMNS)}) SELECT * FROM unnest("
     + ", ".join(f"%s::{column.type.compile(dialect=_POSTGRESQL)}[]" for column in _RECEIPTS.columns)
-    + ")) UPDATE call_tokens SET last_used_at = used.at"
-    " FROM unnest(%s::varchar[], %s::timestamptz[]) AS used(id, at) WHERE call_tokens.id = used.id"
+    + ")), used AS (SELECT * FROM unnest(%s::varchar[], %s::timestamptz[]) AS used(id, at)),"
+    " locked AS MATERIALIZED (SELECT call_tokens.id FROM call_tokens JOIN used ON call_tokens.id = used.id"
+    " ORDER BY call_tokens.id FOR NO KEY UPDATE OF call_tokens)"
+    " UPDATE call_tokens SET last_used_at = used.at FROM used JOIN locked ON locked.id = used.id"
+    " WHERE call_tokens.id = used.id"
     " AND (call_tokens.last_used_at IS NULL OR call_tokens.last_used_at < used.at)"
 )
 _PARTITION_LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=0x7263707473)  # "rcpts"

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Integer, String, Table, insert, select
+from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Integer, String, Table, event, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from routegate.service.db import Action, Database, DecisionRecord, IdempotencyKey, RowInsert, Workspace
+from routegate.service.db import Action, Database, DecisionRecord, IdempotencyKey, JointInsert, RowInsert, Workspace
 
 TABLES: dict[str, Table] = {
     model.__tablename__: model.__table__  # type: ignore[misc]
@@ -168,3 +168,78 @@ def test_writes_to_a_sqlite_file_take_turns_and_postgresql_writes_do_not(databas
         assert limiter is not None and limiter.total_tokens == 1
     else:
         assert limiter is None  # the default thread pool: PostgreSQL takes concurrent writers
+
+
+JOINT = (TABLES["workspaces"], TABLES["decisions"])  # the create's two rows
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_rows_inserted_together_read_back_as_cores_inserts_write_them(database: Database, data: st.DataObject) -> None:
+    drawn = [data.draw(rows(table)) for table in JOINT]
+    with database.write_connection() as connection:
+        JointInsert(*map(RowInsert, JOINT)).run(connection, *(ours for ours, _ in drawn))
+        for table, (_, cores) in zip(JOINT, drawn, strict=True):
+            connection.execute(insert(table), cores)
+    for table, (ours, cores) in zip(JOINT, drawn, strict=True):
+        key = _lookup(table)
+        fresh = _unique(table) | {key}
+        read_ours, read_cores = _read(database, table, key, ours[key]), _read(database, table, key, cores[key])
+        assert {k: v for k, v in read_ours.items() if k not in fresh} == {
+            k: v for k, v in read_cores.items() if k not in fresh
+        }
+
+
+def _key_row(name: str) -> dict[str, Any]:
+    return {"key": name, "request_hash": "h", "response": {"n": 1}, "created_at": datetime.now(UTC)}
+
+
+def _workspace_row(name: str) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {column.key: None for column in RowInsert(TABLES["workspaces"]).columns} | {
+        "id": f"id-{name}",
+        "name": name,
+        "runtime": "hermes",
+        "external": False,
+        "required_env": [],
+        "auth_env": [],
+        "manifest_fingerprint": "0" * 16,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+KEY_AND_WORKSPACE = (TABLES["idempotency_keys"], TABLES["workspaces"])
+
+
+@pytest.mark.parametrize("refused", [0, 1])
+def test_rows_inserted_together_are_refused_together(database: Database, refused: int) -> None:
+    """Whichever of the rows the database refuses, the caller gets SQLAlchemy's IntegrityError
+    (the store's name allocation reads it) and neither row stays."""
+    together = JointInsert(*map(RowInsert, KEY_AND_WORKSPACE))
+    taken = f"taken-{refused}"
+    with database.write_connection() as connection:
+        together.run(connection, _key_row(taken), _workspace_row(taken))
+    fresh = f"new-{refused}"
+    clashing = (_key_row(taken), _workspace_row(fresh)) if refused == 0 else (_key_row(fresh), _workspace_row(taken))
+    with pytest.raises(IntegrityError), database.write_connection() as connection:
+        together.run(connection, *clashing)
+    keys, workspaces = KEY_AND_WORKSPACE
+    with database.engine.connect() as connection:
+        assert connection.execute(select(keys).where(keys.c.key == fresh)).first() is None
+        assert connection.execute(select(workspaces).where(workspaces.c.name == fresh)).first() is None
+
+
+def test_rows_inserted_together_are_one_per_insert(database: Database) -> None:
+    with pytest.raises(ValueError, match="2 rows"), database.write_connection() as connection:
+        JointInsert(*map(RowInsert, JOINT)).run(connection, {})
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+def test_rows_inserted_together_are_one_statement_on_postgresql(database: Database) -> None:
+    """One round trip (SQLite, with no round trip to save, runs one statement each)."""
+    statements: list[str] = []
+    with database.write_connection() as connection:
+        event.listen(connection, "before_cursor_execute", lambda *args: statements.append(args[2]))
+        JointInsert(*map(RowInsert, KEY_AND_WORKSPACE)).run(connection, _key_row("one"), _workspace_row("one"))
+    assert len(statements) == 1 and statements[0].startswith("WITH"), statements

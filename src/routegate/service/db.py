@@ -32,12 +32,14 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    bindparam,
     func,
     insert,
     literal_column,
     select,
     text,
 )
+from sqlalchemy.dialects.postgresql import dialect as postgresql_dialect
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import IntegrityError
@@ -55,6 +57,7 @@ __all__ = [
     "Database",
     "DecisionRecord",
     "IdempotencyKey",
+    "JointInsert",
     "ManifestVersion",
     "MissingDatabase",
     "RowInsert",
@@ -223,7 +226,11 @@ Index(
 
 _ACTIVE_VERSION = select(ManifestVersion.version).where(ManifestVersion.active.is_(True))
 _SQLITE_ACTIVE_VERSION = str(_ACTIVE_VERSION.compile(dialect=sqlite_dialect()))  # no parameters: IS 1
-_PG_SHARE_PUBLISH_LOCK = text("SELECT pg_advisory_xact_lock_shared(:key)").bindparams(key=PUBLISH_LOCK)
+# Both in one round trip, sent as one query without parameters (so as two statements): PostgreSQL
+# takes each statement's snapshot as it starts, so the version is read once the lock is held.
+_PG_SHARE_LOCK_THEN_ACTIVE_VERSION = f"SELECT pg_advisory_xact_lock_shared({PUBLISH_LOCK}); " + str(
+    _ACTIVE_VERSION.compile(dialect=postgresql_dialect(), compile_kwargs={"literal_binds": True})  # type: ignore[no-untyped-call]
+)
 _PG_TAKE_PUBLISH_LOCK = text("SELECT pg_advisory_lock(:key)").bindparams(key=PUBLISH_LOCK)
 _PG_RELEASE_PUBLISH_LOCK = text("SELECT pg_advisory_unlock(:key)").bindparams(key=PUBLISH_LOCK)
 
@@ -245,7 +252,10 @@ def active_version_for_write(connection: Connection) -> int | None:
         else:
             return None if row is None else int(row[0])
     elif connection.dialect.name == "postgresql":
-        connection.execute(_PG_SHARE_PUBLISH_LOCK)
+        with connection.exec_driver_sql(_PG_SHARE_LOCK_THEN_ACTIVE_VERSION) as result:
+            result.cursor.nextset()  # past the lock's row, to the version's
+            row = result.cursor.fetchone()
+        return None if row is None else int(row[0])
     return connection.scalar(_ACTIVE_VERSION)
 
 
@@ -309,6 +319,51 @@ class RowInsert:
         processors = {column.key: column.type.dialect_impl(dialect).bind_processor(dialect) for column in self.columns}
         order = tuple((key, processors[key]) for key in (compiled.positiontup or keys))
         return _Prepared(str(compiled), order, positional=compiled.positional)
+
+
+class JointInsert:
+    """One row into each of several tables in the caller's transaction, as :class:`RowInsert` each.
+
+    On PostgreSQL they go as one statement, every insert but the last a data-modifying ``WITH``:
+    one round trip where one statement each cost one each (a create writes its workspace and its
+    decision). SQLite has no such statement and no round trip to save, so there each runs alone.
+    A row the database refuses fails the statement, so either way nothing of it stays.
+    """
+
+    def __init__(self, *inserts: RowInsert) -> None:
+        self.inserts = inserts
+        self._postgresql: tuple[str, tuple[tuple[str, int, str, Callable[[Any], Any] | None], ...]] | None = None
+
+    def run(self, connection: Connection, *rows: Mapping[str, Any]) -> None:
+        """Insert ``rows``, one per insert and in their order."""
+        if len(rows) != len(self.inserts):
+            raise ValueError(f"{len(self.inserts)} rows are inserted together, not {len(rows)}")
+        if connection.dialect.name != "postgresql":
+            for each, row in zip(self.inserts, rows, strict=True):
+                each.run(connection, row)
+            return
+        sql, order = self._postgresql or self._prepare(connection.dialect)
+        values = {name: rows[n][key] if process is None else process(rows[n][key]) for name, n, key, process in order}
+        connection.exec_driver_sql(sql, values)
+
+    def _prepare(self, dialect: Dialect) -> tuple[str, tuple[tuple[str, int, str, Callable[[Any], Any] | None], ...]]:
+        order = []
+        statements = []
+        for n, each in enumerate(self.inserts):
+            names = {column.key: f"r{n}_{column.key}" for column in each.columns}
+            statements.append(
+                insert(each.table).values(
+                    {column.key: bindparam(names[column.key], type_=column.type) for column in each.columns}
+                )
+            )
+            for column in each.columns:
+                process = column.type.dialect_impl(dialect).bind_processor(dialect)
+                order.append((names[column.key], n, column.key, process))
+        joint = statements[-1].inline()
+        for n, statement in enumerate(statements[:-1]):
+            joint = joint.add_cte(statement.cte(f"row{n}"))
+        self._postgresql = (str(joint.compile(dialect=dialect)), tuple(order))
+        return self._postgresql
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,9 +23,10 @@ from .db import Action, Database, DecisionRecord, RowInsert, iso_utc, utcnow
 from .http_errors import ServiceError
 from .listing import cursor_of
 
-__all__ = ["DecisionLog", "Entry", "decision_dict", "decisions_high_water"]
+__all__ = ["INSERT_DECISION", "DecisionLog", "Entry", "decision_dict", "decisions_high_water"]
 
-_INSERT = RowInsert(DecisionRecord.__table__)  # type: ignore[arg-type]
+INSERT_DECISION = RowInsert(DecisionRecord.__table__)  # type: ignore[arg-type]
+"""A decision's row into the log; a create writes it together with its workspace (:class:`.db.JointInsert`)."""
 _NOTHING_TO_ROUTE = "external workspace without a model: nothing to route"
 
 
@@ -152,12 +153,12 @@ class DecisionLog:
     @staticmethod
     def write(connection: Connection, row: dict[str, Any]) -> None:
         """Log a row built by :meth:`Entry.row` in the caller's transaction: the write it decided."""
-        _INSERT.run(connection, row)
+        INSERT_DECISION.run(connection, row)
 
     def refused(self, entry: Entry, fingerprint: str, manifest_version: int | None) -> None:
         """Log a refusal in its own transaction: the request changed nothing else."""
         with self.database.write_connection() as connection:
-            _INSERT.run(connection, entry.row(fingerprint, manifest_version, utcnow()))
+            INSERT_DECISION.run(connection, entry.row(fingerprint, manifest_version, utcnow()))
 
     def page(self, workspace_id: str | None, limit: int, after: int | None) -> tuple[list[dict[str, Any]], str | None]:
         """Oldest first, after the cursor's row, of one workspace or of all."""

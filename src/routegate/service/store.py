@@ -7,7 +7,8 @@ only when the index refuses it does it read the taken names, choose the lowest
 free one and try again. Reading only chooses the candidate; the index makes
 the decision, so concurrent creates stay correct on SQLite and PostgreSQL alike.
 The inserts are compiled by SQLAlchemy from the ORM's own tables and run as
-the driver's statements (:class:`.db.RowInsert`).
+the driver's statements (:class:`.db.RowInsert`); a create's workspace and
+decision go together, one statement on PostgreSQL (:class:`.db.JointInsert`).
 
 A create or model change writes its workspace row, its decision (:mod:`.decision_log`)
 and its idempotency key (:mod:`.idempotency`) in one transaction, and only under
@@ -38,6 +39,7 @@ from .db import (
     Action,
     Database,
     DecisionRecord,
+    JointInsert,
     RowInsert,
     Workspace,
     active_version_for_write,
@@ -47,7 +49,7 @@ from .db import (
     unique_violation,
     utcnow,
 )
-from .decision_log import DecisionLog, Entry
+from .decision_log import INSERT_DECISION, DecisionLog, Entry
 from .http_errors import ServiceCode, ServiceError
 from .idempotency import KeyedRequest, claim
 from .listing import (
@@ -67,7 +69,7 @@ __all__ = ["DecisionOutdated", "Store", "StoredGroups", "stored_workspaces"]
 
 _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _MAX_ATTEMPTS = 64  # lost races on one name before giving up with 409
-_INSERT_WORKSPACE = RowInsert(Workspace.__table__)  # type: ignore[arg-type]
+_INSERT_WORKSPACE_AND_DECISION = JointInsert(RowInsert(Workspace.__table__), INSERT_DECISION)  # type: ignore[arg-type]
 
 
 class DecisionOutdated(Exception):
@@ -267,8 +269,7 @@ class Store:
             row["name"] = self._free_name(connection, parent_id, choose_from)
         answer = workspace_view(row.__getitem__)
         claim(connection, keyed, answer, row["created_at"])
-        _INSERT_WORKSPACE.run(connection, row)
-        DecisionLog.write(connection, logged)
+        _INSERT_WORKSPACE_AND_DECISION.run(connection, row, logged)
         return answer
 
     def _free_name(self, connection: Connection, parent_id: str | None, name: str) -> str:

@@ -39,7 +39,8 @@ from sqlalchemy import insert, text
 
 from routegate.service.call_tables import CallToken
 from routegate.service.call_tokens import CallerView
-from routegate.service.db import Database, RowInsert, Workspace
+from routegate.service.db import Database, Workspace
+from routegate.service.inserts import RowInsert
 from routegate.service.settings import Settings
 
 BATCH = 10_000

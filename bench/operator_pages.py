@@ -39,7 +39,8 @@ from _report import add_smoke_flag, emit, judged, reproduce, verdict
 from _serving import add_postgres_flag, postgres_database, routegate_serving
 from _timing import interleave
 
-from routegate.service.db import Database, RowInsert, Workspace
+from routegate.service.db import Database, Workspace
+from routegate.service.inserts import RowInsert
 from routegate.service.name_index import index_pending
 
 WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet")

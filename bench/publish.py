@@ -43,7 +43,8 @@ from _timing import Stats
 from routegate.decision import FOREIGN_RUNTIMES
 from routegate.manifest import bundled_manifest_path
 from routegate.registry import Registry
-from routegate.service.db import Database, DecisionRecord, RowInsert, Workspace, utcnow
+from routegate.service.db import Database, DecisionRecord, Workspace, utcnow
+from routegate.service.inserts import RowInsert
 from routegate.service.name_index import index_pending
 from routegate.service.publication import VersionStore, candidate
 

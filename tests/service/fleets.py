@@ -1,5 +1,5 @@
 """Large fleets of stored workspaces, for the tests of a long publish: inserted in batches with the
-store's own INSERT (:class:`~routegate.service.db.RowInsert`), as ``bench/publish.py`` does; and the
+store's own INSERT (:class:`~routegate.service.inserts.RowInsert`), as ``bench/publish.py`` does; and the
 replay's read of them held or paced, so a test sees a publish in flight however fast the machine."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from routegate.service import publication
-from routegate.service.db import Database, RowInsert, Workspace
+from routegate.service.db import Database, Workspace
+from routegate.service.inserts import RowInsert
 from routegate.service.store import StoredGroups
 
 from .test_operator_pages import fleet_row

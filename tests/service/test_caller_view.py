@@ -27,7 +27,8 @@ from sqlalchemy import text
 from routegate.calls import Scope
 from routegate.service import call_service
 from routegate.service.call_tokens import TOKEN_PREFIX, CallerView, TokenStore, hash_token
-from routegate.service.db import Database, RowInsert, Workspace
+from routegate.service.db import Database, Workspace
+from routegate.service.inserts import RowInsert
 from routegate.service.settings import Settings
 from routegate.service.store import Store
 

@@ -87,7 +87,8 @@ def _undated(start: int, stop: int) -> list[dict[str, Any]]:
 
 
 def _insert(database: Database, rows: list[dict[str, Any]]) -> None:
-    from routegate.service.db import RowInsert, Workspace
+    from routegate.service.db import Workspace
+    from routegate.service.inserts import RowInsert
 
     insert = RowInsert(Workspace.__table__)  # type: ignore[arg-type]
     with database.write_connection() as connection:

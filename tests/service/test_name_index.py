@@ -22,7 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, text
 
-from routegate.service.db import NAME_TRIGRAMS, Database, RowInsert, Workspace
+from routegate.service.db import NAME_TRIGRAMS, Database, Workspace
+from routegate.service.inserts import RowInsert
 from routegate.service.name_index import PENDING, NameIndexer, index_pending, name_indexer
 from routegate.service.store import Store
 

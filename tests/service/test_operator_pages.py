@@ -23,7 +23,8 @@ from alembic.config import Config
 from sqlalchemy import Connection, event, text
 
 from routegate.service import Settings
-from routegate.service.db import MIGRATIONS, NAME_TRIGRAMS, Database, RowInsert, Workspace
+from routegate.service.db import MIGRATIONS, NAME_TRIGRAMS, Database, Workspace
+from routegate.service.inserts import RowInsert
 from routegate.service.store import Store
 
 from .conftest import BACKENDS, LiveServer, database_url

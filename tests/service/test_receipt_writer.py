@@ -22,7 +22,8 @@ import pytest
 from sqlalchemy import insert, select, text
 
 from routegate.service.call_tables import CallReceipt, CallToken
-from routegate.service.db import Database, RowInsert, Workspace
+from routegate.service.db import Database, Workspace
+from routegate.service.inserts import RowInsert
 from routegate.service.receipts import InlineReceipts, ReceiptDays, ReceiptWriter, _Committer
 from routegate.service.store import Store
 from tests import event_loops

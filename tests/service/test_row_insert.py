@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Integer, String, Table, event, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from routegate.service.db import Action, Database, DecisionRecord, IdempotencyKey, JointInsert, RowInsert, Workspace
+from routegate.service.db import Action, Database, DecisionRecord, IdempotencyKey, Workspace
+from routegate.service.inserts import JointInsert, RowInsert
 
 TABLES: dict[str, Table] = {
     model.__tablename__: model.__table__  # type: ignore[misc]

@@ -25,7 +25,8 @@ from sqlalchemy import delete
 
 from routegate import Registry
 from routegate.publishing import StoredWorkspace, assess, assess_groups
-from routegate.service.db import Database, RowInsert, Workspace
+from routegate.service.db import Database, Workspace
+from routegate.service.inserts import RowInsert
 from routegate.service.store import StoredGroups, stored_workspaces
 from tests.core.test_publishing import DAY, STORED, candidates
 

@@ -19,14 +19,15 @@ from sqlalchemy.orm import Session
 from routegate.decision import Decision
 from routegate.gate import Admission, GateRefusal
 
-from .db import Action, Database, DecisionRecord, RowInsert, iso_utc, utcnow
+from .db import Action, Database, DecisionRecord, iso_utc, utcnow
 from .http_errors import ServiceError
+from .inserts import RowInsert
 from .listing import cursor_of
 
 __all__ = ["INSERT_DECISION", "DecisionLog", "Entry", "decision_dict", "decisions_high_water"]
 
 INSERT_DECISION = RowInsert(DecisionRecord.__table__)  # type: ignore[arg-type]
-"""A decision's row into the log; a create writes it together with its workspace (:class:`.db.JointInsert`)."""
+"""A decision's row into the log; a create writes it together with its workspace (:class:`.inserts.JointInsert`)."""
 _NOTHING_TO_ROUTE = "external workspace without a model: nothing to route"
 
 

@@ -33,8 +33,9 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, delete, select
 from sqlalchemy.exc import IntegrityError
 
-from .db import Database, IdempotencyKey, RowInsert, unique_violation, utcnow
+from .db import Database, IdempotencyKey, unique_violation, utcnow
 from .http_errors import ServiceCode, ServiceError
+from .inserts import RowInsert
 
 __all__ = [
     "KEY_HEADER",

@@ -34,7 +34,8 @@ from sqlalchemy import Connection, Table, bindparam, delete, or_, select, text, 
 from sqlalchemy.dialects import postgresql
 
 from .call_tables import RECEIPT_PARTITION_PREFIX, CallReceipt, CallToken
-from .db import Database, RowInsert
+from .db import Database
+from .inserts import RowInsert
 
 if TYPE_CHECKING:
     import psycopg

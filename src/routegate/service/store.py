@@ -7,8 +7,8 @@ only when the index refuses it does it read the taken names, choose the lowest
 free one and try again. Reading only chooses the candidate; the index makes
 the decision, so concurrent creates stay correct on SQLite and PostgreSQL alike.
 The inserts are compiled by SQLAlchemy from the ORM's own tables and run as
-the driver's statements (:class:`.db.RowInsert`); a create's workspace and
-decision go together, one statement on PostgreSQL (:class:`.db.JointInsert`).
+the driver's statements (:class:`.inserts.RowInsert`); a create's workspace and
+decision go together, one statement on PostgreSQL (:class:`.inserts.JointInsert`).
 
 A create or model change writes its workspace row, its decision (:mod:`.decision_log`)
 and its idempotency key (:mod:`.idempotency`) in one transaction, and only under
@@ -39,8 +39,6 @@ from .db import (
     Action,
     Database,
     DecisionRecord,
-    JointInsert,
-    RowInsert,
     Workspace,
     active_version_for_write,
     foreign_key_violation,
@@ -52,6 +50,7 @@ from .db import (
 from .decision_log import INSERT_DECISION, DecisionLog, Entry
 from .http_errors import ServiceCode, ServiceError
 from .idempotency import KeyedRequest, claim
+from .inserts import JointInsert, RowInsert
 from .listing import (
     COUNT_CAP,
     CURSOR,

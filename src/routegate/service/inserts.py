@@ -76,7 +76,7 @@ class JointInsert:
     On PostgreSQL they go as one statement, every insert but the last a data-modifying ``WITH``:
     one round trip where one statement each cost one each (a create writes its workspace and its
     decision). SQLite has no such statement and no round trip to save, so there each runs alone.
-    A row the database refuses fails the statement, so either way nothing of it stays.
+    A row the database refuses raises ``IntegrityError``; the caller's transaction, rolled back, keeps none of them.
     """
 
     def __init__(self, *inserts: RowInsert) -> None:

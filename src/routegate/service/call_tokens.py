@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from routegate.calls import Scope
 
 from .call_tables import CallToken
-from .db import NOTIFY_CHANNEL, Database, Workspace, iso_utc, new_id, utcnow
+from .db import NOTIFY_CHANNEL, Database, Workspace, iso_utc, lock_in_key_order, new_id, utcnow
 from .http_errors import ServiceCode, ServiceError
 
 __all__ = [
@@ -111,14 +111,9 @@ def revoke_workspace_tokens(session: Session, workspace_id: str) -> None:
     Once that transaction commits, this process's views drop the tokens at once and
     the other instances' views on their next round (NOTIFY, or the poll).
     """
-    # In id order, as the receipt writers of every instance lock the tokens they touch: in any other
-    # order this and a writer could each hold a token the other waits for (PostgreSQL's deadlock).
-    session.execute(
-        select(CallToken.id)
-        .where(CallToken.workspace_id == workspace_id)
-        .order_by(CallToken.id)
-        .with_for_update(key_share=True)
-    )
+    # The receipt writers of every instance lock the tokens they touch in id order too.
+    tokens = select(CallToken.id).where(CallToken.workspace_id == workspace_id)
+    lock_in_key_order(session, tokens.order_by(CallToken.id))
     session.execute(
         update(CallToken)
         .where(CallToken.workspace_id == workspace_id, CallToken.revoked_at.is_(None))

@@ -40,7 +40,7 @@ from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
-from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql import ColumnElement, Select
 
 from . import engines
 
@@ -62,6 +62,7 @@ __all__ = [
     "declared_by_orm",
     "foreign_key_violation",
     "iso_utc",
+    "lock_in_key_order",
     "new_id",
     "parent_key",
     "unique_violation",
@@ -426,6 +427,17 @@ def _read_only_engine(url: str) -> Engine:
         return engines.read_only_engine(url)
     except FileNotFoundError as missing:
         raise MissingDatabase(make_url(url).render_as_string(hide_password=True), missing.filename) from None
+
+
+def lock_in_key_order(session: Session, rows: Select[Any]) -> None:
+    """Lock ``rows`` (ordered by their key) before changing them, as every writer of those rows does.
+
+    Two PostgreSQL transactions locking shared rows in different orders can each hold a row
+    the other waits for: a deadlock, which costs a second and fails one of them. SQLite's
+    writers take turns, so there it sends nothing.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(rows.with_for_update(key_share=True))
 
 
 def _violates(error: IntegrityError, sqlstate: str, sqlite_text: str) -> bool:

@@ -22,6 +22,9 @@ from . import engines
 
 __all__ = ["JointInsert", "RowInsert"]
 
+_Named = tuple[str, int, str, Callable[[Any], Any] | None]
+"""A joint statement's parameter: its name, which row and column it takes, and the column's bind processor."""
+
 
 class RowInsert:
     """An INSERT of one row into ``table``: every column but the autoincrement key.
@@ -43,24 +46,26 @@ class RowInsert:
 
     def run(self, connection: Connection, row: Mapping[str, Any]) -> None:
         """Insert ``row``, which has a value for every one of :attr:`columns` (a ``KeyError`` if not)."""
-        dialect = connection.dialect
-        prepared = self._prepared.get(dialect.name) or self._prepared.setdefault(dialect.name, self._prepare(dialect))
+        prepared = self.prepared(connection.dialect)
         values = prepared.values(row)
-        if dialect.name == "sqlite":
+        if connection.dialect.name == "sqlite":
             engines.sqlite_statement(connection, prepared.sql, values)
         else:
             connection.exec_driver_sql(prepared.sql, values)
 
     def run_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert ``rows`` in one of the driver's ``executemany`` (the call receipts' batches)."""
-        dialect = connection.dialect
-        prepared = self._prepared.get(dialect.name) or self._prepared.setdefault(dialect.name, self._prepare(dialect))
+        prepared = self.prepared(connection.dialect)
         values = [prepared.values(row) for row in rows]
-        if dialect.name == "sqlite":
+        if connection.dialect.name == "sqlite":
             with suppress(sqlite3.Error):  # if not, again through SQLAlchemy, which raises, logs and counts it
                 connection.connection.driver_connection.executemany(prepared.sql, values)  # type: ignore[union-attr]
                 return
         connection.exec_driver_sql(prepared.sql, values)
+
+    def prepared(self, dialect: Dialect) -> _Prepared:
+        """The statement compiled for ``dialect`` and each column's bind processor, worked out once."""
+        return self._prepared.get(dialect.name) or self._prepared.setdefault(dialect.name, self._prepare(dialect))
 
     def _prepare(self, dialect: Dialect) -> _Prepared:
         keys = [column.key for column in self.columns]
@@ -81,7 +86,7 @@ class JointInsert:
 
     def __init__(self, *inserts: RowInsert) -> None:
         self.inserts = inserts
-        self._postgresql: tuple[str, tuple[tuple[str, int, str, Callable[[Any], Any] | None], ...]] | None = None
+        self._postgresql: tuple[str, tuple[_Named, ...]] | None = None
 
     def run(self, connection: Connection, *rows: Mapping[str, Any]) -> None:
         """Insert ``rows``, one per insert and in their order."""
@@ -95,8 +100,8 @@ class JointInsert:
         values = {name: rows[n][key] if process is None else process(rows[n][key]) for name, n, key, process in order}
         connection.exec_driver_sql(sql, values)
 
-    def _prepare(self, dialect: Dialect) -> tuple[str, tuple[tuple[str, int, str, Callable[[Any], Any] | None], ...]]:
-        order = []
+    def _prepare(self, dialect: Dialect) -> tuple[str, tuple[_Named, ...]]:
+        order: list[_Named] = []
         statements = []
         for n, each in enumerate(self.inserts):
             names = {column.key: f"r{n}_{column.key}" for column in each.columns}
@@ -105,9 +110,7 @@ class JointInsert:
                     {column.key: bindparam(names[column.key], type_=column.type) for column in each.columns}
                 )
             )
-            for column in each.columns:
-                process = column.type.dialect_impl(dialect).bind_processor(dialect)
-                order.append((names[column.key], n, column.key, process))
+            order.extend((names[key], n, key, process) for key, process in each.prepared(dialect).order)
         joint = statements[-1].inline()
         for n, statement in enumerate(statements[:-1]):
             joint = joint.add_cte(statement.cte(f"row{n}"))

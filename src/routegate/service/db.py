@@ -1,7 +1,7 @@
 """The service's tables and its one way into the database: transactions, snapshots and the publish lock.
 
 How connections are made and set up (SQLite's WAL and ``BEGIN IMMEDIATE``, the
-writers' queue, PostgreSQL's pre-ping) is :mod:`.engines`'.
+writers' queue, when a PostgreSQL connection is pinged) is :mod:`.engines`'.
 """
 
 from __future__ import annotations
@@ -332,7 +332,7 @@ class Database:
     @contextmanager
     def write_connection(self, kept: Connection | None = None) -> Iterator[Connection]:
         """:meth:`write`'s transaction on a bare connection, for Core statements where a session adds only
-        cost (the create path); on ``kept``, from :meth:`writer`, no pool checkout (so no pre-ping) either."""
+        cost (the create path); on ``kept``, from :meth:`writer`, no pool checkout either."""
         connect = self._write_engine.connect if kept is None else lambda: nullcontext(kept)
         with self._turn(), connect() as connection, connection.begin():  # connected once it is this writer's turn
             yield connection

@@ -3,8 +3,8 @@
 Every authorization hands its receipt to :class:`ReceiptWriter` and waits until it is
 committed: an answer never leaves before its receipt is durable. One thread writes
 whatever has queued meanwhile in one transaction (group commit), so concurrent
-authorizations share a commit, on a connection the thread keeps (no pool checkout and
-no PostgreSQL pre-ping per batch; a failed batch is retried on a fresh one). The queue
+authorizations share a commit, on a connection the thread keeps (no pool checkout per
+batch; a failed batch is retried on a fresh one). The queue
 is bounded: when it is full an authorization waits for room (and ``on_wait`` counts
 it); nothing is dropped. A batch the database refuses after a few tries fails its
 authorizations (503), so an acknowledged call is a written receipt.
@@ -223,8 +223,8 @@ def _create_partition(day: date) -> str:
 
 
 class _Committer:
-    """Commits receipts on a connection it keeps from one batch to the next (no pool checkout, so no
-    PostgreSQL pre-ping, per batch), and runs the partitions' upkeep."""
+    """Commits receipts on a connection it keeps from one batch to the next (no pool checkout per
+    batch), and runs the partitions' upkeep."""
 
     def __init__(self, database: Database, days: ReceiptDays) -> None:
         self.database = database

@@ -38,7 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import dialect as postgresql_dialect
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.sql import ColumnElement, Select
 
@@ -226,6 +226,7 @@ _SQLITE_ACTIVE_VERSION = str(_ACTIVE_VERSION.compile(dialect=sqlite_dialect())) 
 _PG_SHARE_LOCK_THEN_ACTIVE_VERSION = f"SELECT pg_advisory_xact_lock_shared({PUBLISH_LOCK}); " + str(
     _ACTIVE_VERSION.compile(dialect=postgresql_dialect(), compile_kwargs={"literal_binds": True})  # type: ignore[no-untyped-call]
 )
+_PG_BEGIN_SHARE_LOCK_THEN_ACTIVE_VERSION = "BEGIN; " + _PG_SHARE_LOCK_THEN_ACTIVE_VERSION
 _PG_TAKE_PUBLISH_LOCK = text("SELECT pg_advisory_lock(:key)").bindparams(key=PUBLISH_LOCK)
 _PG_RELEASE_PUBLISH_LOCK = text("SELECT pg_advisory_unlock(:key)").bindparams(key=PUBLISH_LOCK)
 
@@ -252,6 +253,26 @@ def active_version_for_write(connection: Connection) -> int | None:
             row = result.cursor.fetchone()
         return None if row is None else int(row[0])
     return connection.scalar(_ACTIVE_VERSION)
+
+
+def _open_with_active_version(connection: Connection) -> int | None:
+    """``BEGIN``, the publish lock taken shared and the active version, as one query on psycopg's own
+    connection; its errors are raised as SQLAlchemy's, the connection invalidated when it is lost."""
+    driver = connection.connection.driver_connection
+    dbapi = connection.dialect.loaded_dbapi
+    try:
+        cursor = driver.execute(_PG_BEGIN_SHARE_LOCK_THEN_ACTIVE_VERSION)  # type: ignore[union-attr]
+        cursor.nextset()  # past BEGIN's result, to the lock's
+        cursor.nextset()  # and to the version's
+        row = cursor.fetchone()
+    except dbapi.Error as error:
+        lost = connection.dialect.is_disconnect(error, driver, None)
+        if lost:
+            connection.invalidate(error)
+        raise DBAPIError.instance(
+            _PG_BEGIN_SHARE_LOCK_THEN_ACTIVE_VERSION, None, error, dbapi.Error, connection_invalidated=lost
+        ) from error
+    return None if row is None else int(row[0])
 
 
 class IdempotencyKey(Base):
@@ -336,6 +357,27 @@ class Database:
         connect = self._write_engine.connect if kept is None else lambda: nullcontext(kept)
         with self._turn(), connect() as connection, connection.begin():  # connected once it is this writer's turn
             yield connection
+
+    @contextmanager
+    def versioned_write(self) -> Iterator[tuple[Connection, int | None]]:
+        """:meth:`write_connection`'s transaction, and the active version it will commit under
+        (:func:`active_version_for_write`), read as the transaction's first statement.
+
+        On PostgreSQL one query on psycopg's connection opens the transaction, takes the
+        publish lock and reads the version: psycopg would send its ``BEGIN`` alone (a round
+        trip), and Core cannot read a query of several results (so it would add its work per
+        statement for nothing). The connection is in autocommit meanwhile, so psycopg begins
+        nothing itself; its commit and rollback still end the transaction the query began,
+        and the pool takes autocommit off again when the connection comes back.
+        """
+        with self._turn(), self._write_engine.connect() as connection:
+            if connection.dialect.name != "postgresql":
+                with connection.begin():
+                    yield connection, active_version_for_write(connection)
+                return
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            with connection.begin():
+                yield connection, _open_with_active_version(connection)
 
     def writer(self) -> Connection:  # a connection for write_connection(kept) to keep; the caller closes it
         return self._write_engine.connect()

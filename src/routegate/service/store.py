@@ -239,7 +239,9 @@ class Store:
         ).row(fingerprint, manifest_version, now)
         for attempt in range(_MAX_ATTEMPTS):
             try:
-                with self.database.write_connection() as connection:
+                with self.database.versioned_write() as (connection, active):
+                    if active != manifest_version:
+                        raise DecisionOutdated(manifest_version, active)
                     # After the first attempt the name (or the last choice) was taken: choose from what is taken now.
                     return self._insert(connection, row, logged, keyed, choose_from=name if attempt else None)
             except IntegrityError as error:
@@ -258,9 +260,8 @@ class Store:
         keyed: KeyedRequest | None,
         choose_from: str | None,
     ) -> dict[str, Any]:
-        """One attempt at a create's transaction: the version and parent checked, a free name chosen
-        from ``choose_from`` when given, then the key, the row and the decision written."""
-        _still_active(connection, row["manifest_version"])
+        """One attempt at a create's transaction, its version checked: the parent checked, a free name
+        chosen from ``choose_from`` when given, then the key, the row and the decision written."""
         parent_id = row["parent_id"]
         if parent_id is not None and not connection.scalar(select(exists().where(Workspace.id == parent_id))):
             raise _parent_not_found(parent_id)

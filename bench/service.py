@@ -13,7 +13,9 @@ gate decides it cold. PostgreSQL gets a fresh database for the run, dropped at
 the end (--postgres '' skips it). ``--baseline CHECKOUT`` serves another
 checkout's routegate (its ``src``, on a database of its own) as a third arm in
 the same rounds, so a change is measured side by side with the code before it.
-Then it profiles the store's part of one create in this process. Prints JSON,
+Then it times the store's part of one create in this process beside a bare
+Core insert (CPU and wall time, on SQLite and on PostgreSQL), and profiles
+where the store's time goes. Prints JSON,
 then a short table.
 """
 
@@ -47,15 +49,6 @@ MODELS = [("hermes", "moonshot/kimi-k2.6"), ("hermes", "openrouter/anthropic/cla
 ROUTEGATE = [sys.executable, "-m", "routegate.cli", "serve"]
 HERE = str(Path(__file__).parent)
 CEILING = [sys.executable, str(Path(HERE) / "_ceiling.py")]
-PROFILED = {  # the store's calls in one create, by (file name end, function); nested ones are "of which"
-    "Store.create, all of it": ("store.py", "create"),
-    "a pooled connection, BEGIN, commit, return": ("db.py", "write_connection"),
-    "of which BEGIN IMMEDIATE": ("engines.py", "_sqlite_begin"),
-    "of which commit": ("base.py", "commit"),
-    "the two INSERTs": ("db.py", "run"),
-    "free-name SELECT (only after a conflict)": ("store.py", "_free_name"),
-    "row, decision and answer dicts": ("listing.py", "workspace_view"),
-}
 
 
 def _create(connection: http.client.HTTPConnection, name: str, number: int) -> tuple[float, float | None]:
@@ -161,8 +154,34 @@ def setup(
     }
 
 
+def _profiled() -> dict[str, tuple[str, int, str]]:
+    """The store's calls in one create, as cProfile keys them; nested ones are "of which". A label whose
+    function an older checkout lacks (``--baseline``'s code measured with PYTHONPATH) is left out."""
+    from sqlalchemy.engine.base import Transaction
+
+    from routegate.service import db, engines, inserts, listing, store
+
+    wanted = {
+        "Store.create, all of it": (store.Store, "create"),
+        "a pooled connection, BEGIN and version, commit": (db.Database, "versioned_write"),
+        "of which BEGIN IMMEDIATE (SQLite)": (engines, "_sqlite_begin"),
+        "of which commit": (Transaction, "commit"),
+        "the workspace and its decision": (inserts.JointInsert, "run"),
+        "free-name SELECT (only after a conflict)": (store.Store, "_free_name"),
+        "row, decision and answer dicts": (listing, "workspace_view"),
+    }
+    keys = {}
+    for label, (owner, name) in wanted.items():
+        function = getattr(owner, name, None)
+        code = getattr(getattr(function, "__wrapped__", function), "__code__", None)  # a context manager's generator
+        if code is not None:
+            keys[label] = (code.co_filename, code.co_firstlineno, code.co_name)
+    return keys
+
+
 def profile_store(url: str, creates: int, rounds: int) -> dict[str, Any]:
-    """The store's part of one admitted create, called in this process: its CPU time, then where it goes."""
+    """The store's part of one admitted create, called in this process beside a bare Core insert on the
+    same database (the ceiling's): CPU and wall time, then where the store's time goes."""
     from routegate import Registry
     from routegate.decision import FOREIGN_RUNTIMES
     from routegate.gate import CreateRequest, admit_create
@@ -198,12 +217,12 @@ def profile_store(url: str, creates: int, rounds: int) -> dict[str, Any]:
         with core.begin() as connection:
             connection.execute(insert, {"id": str(uuid.uuid4()), "name": f"core {next(numbers)}", "runtime": "hermes"})
 
-    def cpu(action: Callable[[], None]) -> Callable[[], float]:
-        def measure() -> float:  # CPU time of this process, SQLite included: waiting for a shared core is not cost
-            started = time.process_time()
+    def timed(clock: Callable[[], float], action: Callable[[], None]) -> Callable[[], float]:
+        def measure() -> float:
+            started = clock()
             for _ in range(creates):
                 action()
-            return (time.process_time() - started) / creates
+            return (clock() - started) / creates
 
         return measure
 
@@ -211,17 +230,23 @@ def profile_store(url: str, creates: int, rounds: int) -> dict[str, Any]:
         for _ in range(creates):
             create()
 
-    timed = interleave(rounds, {"store_create": cpu(create), "core_insert": cpu(core_insert)})
+    for action in (create, core_insert):  # connections made and statements prepared before any round
+        timed(time.perf_counter, action)()
+    # CPU: this process's, the database's work included on SQLite; wall: what a caller waits, round trips included.
+    measures = {
+        f"{what}_{kind}": timed(clock, action)
+        for what, action in (("store_create", create), ("core_insert", core_insert))
+        for kind, clock in (("cpu", time.process_time), ("wall", time.perf_counter))
+    }
+    figures = interleave(rounds, measures)
     profiler = cProfile.Profile()
     profiler.runcall(creates_in_a_row)
     stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
-    calls = {}
-    for label, (file_end, function) in PROFILED.items():
-        seconds = sum(row[3] for (path, _, name), row in stats.items() if path.endswith(file_end) and name == function)
-        calls[label] = round(seconds / creates * 1e6)
+    calls = {label: round(stats[key][3] / creates * 1e6) if key in stats else 0 for label, key in _profiled().items()}
     database.dispose()
+    core.dispose()
     return {
-        "us_per_create": {k: s.scaled(1e6, 0) for k, s in timed.items()},
+        "us_per_create": {k: s.scaled(1e6, 0) for k, s in figures.items()},
         "under_cprofile_us_per_create": calls,
     }
 
@@ -246,14 +271,11 @@ def table(result: dict[str, Any]) -> str:
         p50 = run["p50_ms_one_connection"]
         gate = "-" if run["gate_share"] is None else f"{run['gate_share'] * 100:.1f}"
         lines.append(f"{run['setup']:<22}{p50['routegate']['median']:>8.2f}{p50['ceiling']['median']:>9.2f}{gate:>8}")
-    store = result["store_profile"]
-    lines += [
-        "",
-        "store, one create (SQLite, in process, CPU time): "
-        + ", ".join(f"{k} {v['median']:.0f} us" for k, v in store["us_per_create"].items()),
-        "  under cProfile, us per create:",
-    ]
-    lines += [f"    {label:<40}{us:>6}" for label, us in store["under_cprofile_us_per_create"].items()]
+    for database, store in result["store_profile"].items():
+        lines += ["", f"store, one create beside a bare Core insert ({database}, in process), median [min-max] us:"]
+        lines += [f"    {label:<40}{_spread(us):>20}" for label, us in store["us_per_create"].items()]
+        lines.append("  under cProfile, us per create:")
+        lines += [f"    {label:<48}{us:>6}" for label, us in store["under_cprofile_us_per_create"].items()]
     lines += ["", "floors"] + [f"  [{verdict(f['pass'])}] {f['floor']}: {f['figure']}" for f in result["floors"]]
     return "\n".join(lines)
 
@@ -328,7 +350,10 @@ def main() -> int:
             if args.baseline:  # an older schema: a database of its own
                 urls["baseline"] = stack.enter_context(postgres_database(args.postgres))
             setups.append(setup("postgresql, 1 worker", urls, 1, args, folder))
-        store = profile_store(f"sqlite:///{folder / 'profile.db'}", profiled, profile_rounds)
+        store = {"sqlite": profile_store(f"sqlite:///{folder / 'profile.db'}", profiled, profile_rounds)}
+        if args.postgres:
+            profiled_on = stack.enter_context(postgres_database(args.postgres))
+            store["postgresql"] = profile_store(profiled_on, profiled, profile_rounds)
     result = {
         "reproduce": reproduce(),
         "machine": f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; {args.rounds} x {args.requests} creates",

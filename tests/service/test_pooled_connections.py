@@ -9,6 +9,7 @@ Each test watches the pooled backend from a second connection (``pg_stat_activit
 
 from __future__ import annotations
 
+import select
 import time
 from collections.abc import Callable, Iterator
 
@@ -72,9 +73,13 @@ def test_a_silent_connection_is_used_without_a_ping(pool: Engine, watcher: Watch
 
 def test_a_connection_that_heard_from_the_server_is_pinged_and_kept_when_alive(pool: Engine, watcher: Watcher) -> None:
     pid = _backend(pool, "LISTEN routegate_pool_test")
+    with pool.connect() as connection:  # the pooled connection's socket, without a statement
+        socket = connection.connection.driver_connection.fileno()  # type: ignore[union-attr]
     before = _last_query(watcher, pid)
     watcher.execute("NOTIFY routegate_pool_test")
-    time.sleep(0.2)  # the notification reaches the idle connection's socket
+    arrived = select.poll()
+    arrived.register(socket, select.POLLIN)
+    assert arrived.poll(10_000), "the notification never reached the idle connection"
     with pool.connect() as connection:
         assert connection.connection.driver_connection.info.backend_pid == pid  # type: ignore[union-attr]
         assert _last_query(watcher, pid) != before  # the ping

@@ -179,11 +179,11 @@ def _ping_when_heard_from(engine: Engine) -> None:
     """Ping a PostgreSQL connection at checkout only if the server sent it something while it was idle.
 
     A pooled connection is spoken to only in answer to a query, so one whose socket
-    has anything to read (a terminated backend's error, the end of the stream) has
-    lost its server: SQLAlchemy's pre-ping would find out with a round trip on every
-    checkout, a fifth of a create's. A silent socket is trusted as pre-ping trusts a
-    ping that just succeeded: a server that goes away after either check fails the
-    first statement, and the pool then replaces every connection older than the failure.
+    has anything to read (a terminated backend's error, the end of the stream) may
+    have lost its server; SQLAlchemy's pre-ping would ask with a round trip at every
+    checkout. A silent socket is trusted as pre-ping trusts a ping that just
+    succeeded: a server that goes away after either check fails the first statement,
+    and the connections left in the pool have heard it go.
     """
     dialect = engine.dialect
 

@@ -1,4 +1,4 @@
-"""``db.lock_in_key_order``: rows locked before they are changed, on PostgreSQL only.
+"""``conflicts.lock_in_key_order``: rows locked before they are changed, on PostgreSQL only.
 
 PostgreSQL writers that lock shared rows in different orders deadlock (the receipt
 writers against a workspace's delete, in test_receipt_writer.py), so each takes its
@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, event, insert, select
 from sqlalchemy.exc import OperationalError
 
-from routegate.service.db import Database, lock_in_key_order
+from routegate.service.conflicts import lock_in_key_order
+from routegate.service.db import Database
 
 PROBE = Table("lock_probe", MetaData(), Column("id", Integer, primary_key=True))
 ROWS = [3, 1, 2]

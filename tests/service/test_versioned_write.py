@@ -140,7 +140,9 @@ def test_a_connection_lost_before_the_first_query_is_sqlalchemys_error_and_let_g
         pid = dbapi_connection.info.backend_pid
         with psycopg.connect(url, autocommit=True) as other:
             other.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            deadline = time.monotonic() + 10
             while other.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
+                assert time.monotonic() < deadline, f"backend {pid} still running 10 s after it was terminated"
                 time.sleep(0.01)
 
     event.listen(own.engine, "checkout", terminate)

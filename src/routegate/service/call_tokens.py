@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session
 from routegate.calls import Scope
 
 from .call_tables import CallToken
-from .db import NOTIFY_CHANNEL, Database, Workspace, iso_utc, lock_in_key_order, new_id, utcnow
+from .conflicts import lock_in_key_order
+from .db import NOTIFY_CHANNEL, Database, Workspace, iso_utc, new_id, utcnow
 from .http_errors import ServiceCode, ServiceError
 
 __all__ = [

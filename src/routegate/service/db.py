@@ -38,9 +38,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import dialect as postgresql_dialect
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
-from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy.sql import ColumnElement
 
 from . import engines
 
@@ -60,12 +60,9 @@ __all__ = [
     "Workspace",
     "active_version_for_write",
     "declared_by_orm",
-    "foreign_key_violation",
     "iso_utc",
-    "lock_in_key_order",
     "new_id",
     "parent_key",
-    "unique_violation",
     "utcnow",
 ]
 
@@ -335,6 +332,12 @@ class Database:
         # The same pool, its connections marked as writers once rather than on every checkout.
         self._write_engine = self.engine if read_only else self.engine.execution_options(**{engines.WRITE: True})
         self._write_sessions = sessionmaker(self._write_engine, expire_on_commit=False)
+        # PostgreSQL's writers again, in autocommit while checked out (see versioned_write).
+        self._autocommit_writers = (
+            self._write_engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.engine.dialect.name == "postgresql"
+            else None
+        )
         self._writers = None if read_only else engines.writer_queue(url)
         # Writes to a SQLite file take turns anyway; the service runs them in worker threads one
         # at a time (routes take this limiter), so threads that would only queue on the writers'
@@ -370,14 +373,12 @@ class Database:
         nothing itself; its commit and rollback still end the transaction the query began,
         and the pool takes autocommit off again when the connection comes back.
         """
-        with self._turn(), self._write_engine.connect() as connection:
-            if connection.dialect.name != "postgresql":
-                with connection.begin():
-                    yield connection, active_version_for_write(connection)
-                return
-            connection.execution_options(isolation_level="AUTOCOMMIT")
-            with connection.begin():
-                yield connection, _open_with_active_version(connection)
+        if self._autocommit_writers is None:
+            with self.write_connection() as connection:
+                yield connection, active_version_for_write(connection)
+            return
+        with self._turn(), self._autocommit_writers.connect() as connection, connection.begin():
+            yield connection, _open_with_active_version(connection)
 
     def writer(self) -> Connection:  # a connection for write_connection(kept) to keep; the caller closes it
         return self._write_engine.connect()
@@ -469,29 +470,3 @@ def _read_only_engine(url: str) -> Engine:
         return engines.read_only_engine(url)
     except FileNotFoundError as missing:
         raise MissingDatabase(make_url(url).render_as_string(hide_password=True), missing.filename) from None
-
-
-def lock_in_key_order(session: Session, rows: Select[Any]) -> None:
-    """Lock ``rows`` (ordered by their key) before changing them, as every writer of those rows does.
-
-    Two PostgreSQL transactions locking shared rows in different orders can each hold a row
-    the other waits for: a deadlock, which costs a second and fails one of them. SQLite's
-    writers take turns, so there it sends nothing.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(rows.with_for_update(key_share=True))
-
-
-def _violates(error: IntegrityError, sqlstate: str, sqlite_text: str) -> bool:
-    state = getattr(error.orig, "sqlstate", None)
-    return state == sqlstate if state is not None else sqlite_text in str(error.orig)
-
-
-def unique_violation(error: IntegrityError) -> bool:
-    """A unique index refused the row: the name, or the idempotency key, is another request's."""
-    return _violates(error, "23505", "UNIQUE constraint failed")
-
-
-def foreign_key_violation(error: IntegrityError) -> bool:
-    """A foreign key refused the change: a parent deleted meanwhile, or a child created meanwhile."""
-    return _violates(error, "23503", "FOREIGN KEY constraint failed")

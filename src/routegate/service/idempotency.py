@@ -33,7 +33,8 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, delete, select
 from sqlalchemy.exc import IntegrityError
 
-from .db import Database, IdempotencyKey, unique_violation, utcnow
+from .conflicts import unique_violation
+from .db import Database, IdempotencyKey, utcnow
 from .http_errors import ServiceCode, ServiceError
 from .inserts import RowInsert
 

@@ -35,16 +35,15 @@ from routegate.gate import Admission
 from routegate.publishing import LISTED_PER_KIND, StoredWorkspace, WorkspaceGroup, WorkspaceKind
 
 from .call_tokens import revoke_workspace_tokens
+from .conflicts import foreign_key_violation, unique_violation
 from .db import (
     Action,
     Database,
     DecisionRecord,
     Workspace,
     active_version_for_write,
-    foreign_key_violation,
     new_id,
     parent_key,
-    unique_violation,
     utcnow,
 )
 from .decision_log import INSERT_DECISION, DecisionLog, Entry

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from routegate._environment import (
     ENV_API_TOKEN,
     ENV_DATABASE_URL,
+    ENV_DATABASE_WRITERS,
     ENV_DEFAULT_RUNTIME,
     ENV_FOREIGN_RUNTIMES,
     ENV_MANIFEST,
@@ -61,6 +62,7 @@ def cmd_serve(args: argparse.Namespace, out: Output) -> int:
             "host": args.host,
             "port": args.port,
             "database_url": args.database_url,
+            "database_writers": args.database_writers,
             "manifest": args.manifest,
             "templates": args.templates,
             "workers": args.workers,
@@ -80,6 +82,7 @@ def cmd_serve(args: argparse.Namespace, out: Output) -> int:
 _SERVE_ENVIRONMENT = f"""\
 environment (a flag, when given, wins):
   {ENV_DATABASE_URL:<27} database URL, as --database-url
+  {ENV_DATABASE_WRITERS:<27} PostgreSQL writes one process runs at once, as --database-writers
   {ENV_MANIFEST:<27} manifest file, as --manifest
   {ENV_TEMPLATES:<27} templates folder, as --templates
   {ENV_API_TOKEN:<27} bearer token the API and console require; without one, loopback only
@@ -108,6 +111,12 @@ def _register_serve(subparsers: Subparsers) -> None:
     parser.add_argument("--port", type=int, help="port (default 8080)")
     parser.add_argument(
         "--database-url", metavar="URL", help=f"sqlite:///file.db or postgresql://... (env {ENV_DATABASE_URL})"
+    )
+    parser.add_argument(
+        "--database-writers",
+        type=int,
+        metavar="N",
+        help="PostgreSQL write transactions one process runs at once; more wait their turn (default 4)",
     )
     parser.add_argument("--templates", metavar="DIR", help=f"templates folder (env {ENV_TEMPLATES}; default: bundled)")
     parser.add_argument("--workers", type=int, help="worker processes (default 1)")

@@ -45,6 +45,8 @@ from sqlalchemy.sql import ColumnElement
 from . import engines
 
 __all__ = [
+    "DEFAULT_WRITERS",
+    "MOST_WRITERS",
     "NAME_TRIGRAMS",
     "NOTIFY_CHANNEL",
     "PUBLISH_LOCK",
@@ -72,6 +74,9 @@ PUBLISH_LOCK = 0x7075626C6973
 """PostgreSQL's advisory key ("publis") ordering publishes against creates and model changes:
 a switch of the active version holds it exclusively, a create or model change shared."""
 NOTIFY_CHANNEL = "routegate_manifest"
+DEFAULT_WRITERS = 4
+"""PostgreSQL write transactions one process runs at once (``serve --database-writers``)."""
+MOST_WRITERS = 64
 """PostgreSQL's channel for changes every instance must follow: a switch of the active version
 (its number as payload) and a change of call tokens (``call-tokens``)."""
 
@@ -325,9 +330,9 @@ class Database:
     included, is refused any change by the database itself.
     """
 
-    def __init__(self, url: str, *, read_only: bool = False) -> None:
+    def __init__(self, url: str, *, read_only: bool = False, writers: int = DEFAULT_WRITERS) -> None:
         self.url = url
-        self.engine = _read_only_engine(url) if read_only else engines.engine(url)
+        self.engine = _read_only_engine(url) if read_only else engines.engine(url, writers=writers)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         # The same pool, its connections marked as writers once rather than on every checkout.
         self._write_engine = self.engine if read_only else self.engine.execution_options(**{engines.WRITE: True})
@@ -339,10 +344,12 @@ class Database:
             else None
         )
         self._writers = None if read_only else engines.writer_queue(url)
-        # Writes to a SQLite file take turns anyway; the service runs them in worker threads one
-        # at a time (routes take this limiter), so threads that would only queue on the writers'
-        # lock do not contend for the interpreter meanwhile. None: the default thread pool.
-        self.write_limiter = CapacityLimiter(1) if self._writers is not None else None
+        # The routes run writes in worker threads, at most this many at once. Writes to a SQLite file
+        # take turns anyway, so one: threads that would only queue on the writers' lock do not
+        # contend for the interpreter meanwhile. On PostgreSQL ``writers``: more transactions at
+        # once only contend for the cores, and a burst beyond the connections the pool keeps would
+        # open (and close) a connection for each write.
+        self.write_limiter = CapacityLimiter(1 if self._writers is not None else writers)
 
     def _turn(self) -> AbstractContextManager[None]:
         return nullcontext() if self._writers is None else self._writers.turn()

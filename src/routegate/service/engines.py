@@ -134,7 +134,9 @@ def wal_checkpoints(url: str) -> WalCheckpoints | None:
     return None if file is None else WalCheckpoints(file)
 
 
-def engine(url: str) -> Engine:
+def engine(url: str, *, writers: int) -> Engine:
+    """``url``'s engine. A PostgreSQL pool keeps a connection for each of ``writers`` at once,
+    and room beside them for reads and the service's own watchers."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
@@ -145,7 +147,9 @@ def engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    engine = create_engine(url, pool_size=10, max_overflow=30, pool_timeout=10, connect_args={"connect_timeout": 5})
+    engine = create_engine(
+        url, pool_size=max(10, writers + 6), max_overflow=30, pool_timeout=10, connect_args={"connect_timeout": 5}
+    )
     _ping_when_heard_from(engine)
     return engine
 

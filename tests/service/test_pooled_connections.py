@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import Engine
 
 from routegate.service import engines
-from routegate.service.db import DEFAULT_WRITERS, Database
+from routegate.service.db import Database
 
 pytestmark = pytest.mark.parametrize("database", ["postgres"], indirect=True)
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.parametrize("database", ["postgres"], indirect=True)
 @pytest.fixture
 def pool(database: Database) -> Iterator[Engine]:
     """A pool of its own, so the next checkout is the one connection the test used."""
-    engine = engines.engine(database.url, writers=DEFAULT_WRITERS)
+    engine = engines.engine(database.url, kept=1)
     yield engine
     engine.dispose()
 

@@ -163,14 +163,6 @@ def test_a_refused_row_raises_sqlalchemys_integrity_error_and_the_transaction_go
     assert {"taken", "after-the-refusal"} <= keys
 
 
-def test_writes_to_a_sqlite_file_take_turns_and_postgresql_writes_do_not(database: Database) -> None:
-    limiter = database.write_limiter
-    if database.engine.dialect.name == "sqlite":
-        assert limiter is not None and limiter.total_tokens == 1
-    else:
-        assert limiter is None  # the default thread pool: PostgreSQL takes concurrent writers
-
-
 JOINT = (TABLES["workspaces"], TABLES["decisions"])  # the create's two rows
 
 

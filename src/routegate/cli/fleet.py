@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from routegate._environment import (
     ENV_API_TOKEN,
+    ENV_DATABASE_READERS,
     ENV_DATABASE_URL,
     ENV_DATABASE_WRITERS,
     ENV_DEFAULT_RUNTIME,
@@ -62,6 +63,7 @@ def cmd_serve(args: argparse.Namespace, out: Output) -> int:
             "host": args.host,
             "port": args.port,
             "database_url": args.database_url,
+            "database_readers": args.database_readers,
             "database_writers": args.database_writers,
             "manifest": args.manifest,
             "templates": args.templates,
@@ -82,6 +84,7 @@ def cmd_serve(args: argparse.Namespace, out: Output) -> int:
 _SERVE_ENVIRONMENT = f"""\
 environment (a flag, when given, wins):
   {ENV_DATABASE_URL:<27} database URL, as --database-url
+  {ENV_DATABASE_READERS:<27} threads one process reads the database in at once, as --database-readers
   {ENV_DATABASE_WRITERS:<27} PostgreSQL writes one process runs at once, as --database-writers
   {ENV_MANIFEST:<27} manifest file, as --manifest
   {ENV_TEMPLATES:<27} templates folder, as --templates
@@ -111,6 +114,12 @@ def _register_serve(subparsers: Subparsers) -> None:
     parser.add_argument("--port", type=int, help="port (default 8080)")
     parser.add_argument(
         "--database-url", metavar="URL", help=f"sqlite:///file.db or postgresql://... (env {ENV_DATABASE_URL})"
+    )
+    parser.add_argument(
+        "--database-readers",
+        type=int,
+        metavar="N",
+        help="threads one process reads the database (and renders pages) in at once; more wait (default 8)",
     )
     parser.add_argument(
         "--database-writers",

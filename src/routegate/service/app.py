@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp
@@ -43,6 +44,9 @@ def create_app(settings: Settings | None = None, *, settle_heap: bool = False) -
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         state.start()
+        # Routes that block (reads, pages) run in anyio's threads: as many at once as the pool keeps
+        # connections for them, so a burst waits its turn rather than opening a connection a request.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = state.settings.database_readers
         if settle_heap:
             settle(collect=True)
         calls.start(when_loaded=(lambda: settle(collect=False)) if settle_heap else None)

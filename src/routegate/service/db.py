@@ -45,7 +45,9 @@ from sqlalchemy.sql import ColumnElement
 from . import engines
 
 __all__ = [
+    "DEFAULT_READERS",
     "DEFAULT_WRITERS",
+    "MOST_READERS",
     "MOST_WRITERS",
     "NAME_TRIGRAMS",
     "NOTIFY_CHANNEL",
@@ -76,7 +78,10 @@ a switch of the active version holds it exclusively, a create or model change sh
 NOTIFY_CHANNEL = "routegate_manifest"
 DEFAULT_WRITERS = 4
 """PostgreSQL write transactions one process runs at once (``serve --database-writers``)."""
-MOST_WRITERS = 64
+DEFAULT_READERS = 8
+"""Threads one process reads the database in at once (``serve --database-readers``)."""
+MOST_WRITERS = MOST_READERS = 64
+_WATCHERS = 4  # connections the service's own threads hold beside the routes': receipts, versions, tokens, a publish
 """PostgreSQL's channel for changes every instance must follow: a switch of the active version
 (its number as payload) and a change of call tokens (``call-tokens``)."""
 
@@ -327,12 +332,17 @@ class Database:
 
     ``read_only`` is for commands that only look: the database must exist already (nothing
     is created, not even the writers' lock file) and every transaction, :meth:`write`'s
-    included, is refused any change by the database itself.
+    included, is refused any change by the database itself. ``readers`` and ``writers``: how
+    many threads of each the service runs at once (it bounds the readers, this the writers);
+    the pool keeps a connection for each.
     """
 
-    def __init__(self, url: str, *, read_only: bool = False, writers: int = DEFAULT_WRITERS) -> None:
+    def __init__(
+        self, url: str, *, read_only: bool = False, writers: int = DEFAULT_WRITERS, readers: int = DEFAULT_READERS
+    ) -> None:
         self.url = url
-        self.engine = _read_only_engine(url) if read_only else engines.engine(url, writers=writers)
+        kept = readers + writers + _WATCHERS  # every connection the service uses at once, kept between uses
+        self.engine = _read_only_engine(url) if read_only else engines.engine(url, kept=kept)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         # The same pool, its connections marked as writers once rather than on every checkout.
         self._write_engine = self.engine if read_only else self.engine.execution_options(**{engines.WRITE: True})

@@ -134,22 +134,23 @@ def wal_checkpoints(url: str) -> WalCheckpoints | None:
     return None if file is None else WalCheckpoints(file)
 
 
-def engine(url: str, *, writers: int) -> Engine:
-    """``url``'s engine. A PostgreSQL pool keeps a connection for each of ``writers`` at once,
-    and room beside them for reads and the service's own watchers."""
+def engine(url: str, *, kept: int) -> Engine:
+    """``url``'s engine, its pool keeping ``kept`` connections once it has opened them.
+
+    A connection beyond those is closed when it is given back, so a service whose threads use
+    more at once would open (and on PostgreSQL fork a server process for) one per request.
+    """
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
             connect_args={"timeout": _SQLITE_BUSY_SECONDS, "check_same_thread": False},
-            pool_size=8,
+            pool_size=kept,
             max_overflow=32,
         )
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    engine = create_engine(
-        url, pool_size=max(10, writers + 6), max_overflow=30, pool_timeout=10, connect_args={"connect_timeout": 5}
-    )
+    engine = create_engine(url, pool_size=kept, max_overflow=30, pool_timeout=10, connect_args={"connect_timeout": 5})
     _ping_when_heard_from(engine)
     return engine
 

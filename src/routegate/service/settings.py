@@ -15,6 +15,7 @@ from typing import Any
 
 from routegate._environment import (
     ENV_API_TOKEN,
+    ENV_DATABASE_READERS,
     ENV_DATABASE_URL,
     ENV_DATABASE_WRITERS,
     ENV_DEFAULT_RUNTIME,
@@ -29,7 +30,7 @@ from routegate.decision import FOREIGN_RUNTIMES
 from routegate.gate import DEFAULT_RUNTIME
 from routegate.templates import TemplateLimits
 
-from .db import DEFAULT_WRITERS, MOST_WRITERS
+from .db import DEFAULT_READERS, DEFAULT_WRITERS, MOST_READERS, MOST_WRITERS
 
 __all__ = ["Settings", "SettingsError", "is_loopback", "normalise_database_url"]
 
@@ -102,6 +103,7 @@ class Settings:
     host: str = "127.0.0.1"  # stored bare: "[::1]" is kept as "::1"
     port: int = 8080
     database_url: str = field(default_factory=default_database_url)
+    database_readers: int = DEFAULT_READERS  # threads a process reads the database in at once
     database_writers: int = DEFAULT_WRITERS  # PostgreSQL write transactions a process runs at once
     manifest: Path | None = None
     templates: Path | None = None
@@ -125,6 +127,8 @@ class Settings:
             raise SettingsError(f"port {self.port} is out of range 1-65535")
         if self.workers < 1:
             raise SettingsError(f"--workers must be at least 1, not {self.workers}")
+        if not 1 <= self.database_readers <= MOST_READERS:
+            raise SettingsError(f"--database-readers must be between 1 and {MOST_READERS}, not {self.database_readers}")
         if not 1 <= self.database_writers <= MOST_WRITERS:
             raise SettingsError(f"--database-writers must be between 1 and {MOST_WRITERS}, not {self.database_writers}")
         if self.name_suffix_limit < 2:
@@ -165,6 +169,7 @@ class Settings:
             except ValueError:
                 raise SettingsError(f"{ENV_MANIFEST_POLL_SECONDS} must be a number of seconds, such as 0.5") from None
         for variable, key in (
+            (ENV_DATABASE_READERS, "database_readers"),
             (ENV_DATABASE_WRITERS, "database_writers"),
             (ENV_TEMPLATE_MAX_BYTES, "template_max_bytes"),
             (ENV_TEMPLATE_MAX_MODELS, "template_max_models"),
@@ -185,6 +190,7 @@ class Settings:
         """The environment that makes :meth:`from_sources` rebuild these settings in a worker process."""
         env = {
             ENV_DATABASE_URL: self.database_url,
+            ENV_DATABASE_READERS: str(self.database_readers),
             ENV_DATABASE_WRITERS: str(self.database_writers),
             ENV_FOREIGN_RUNTIMES: ",".join(self.foreign_runtimes),
             ENV_DEFAULT_RUNTIME: self.default_runtime,

@@ -145,7 +145,9 @@ class ServiceState:
         self.templates = TemplateRoot(settings.templates, limits=settings.template_limits)
         if not self.templates.path.is_dir():
             raise SettingsError(f"templates folder {self.templates.path} does not exist")
-        self.database = Database(settings.database_url, writers=settings.database_writers)
+        self.database = Database(
+            settings.database_url, readers=settings.database_readers, writers=settings.database_writers
+        )
         self.database.upgrade()
         self.store = Store(self.database, name_suffix_limit=settings.name_suffix_limit)
         self.decisions = DecisionLog(self.database)

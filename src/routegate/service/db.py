@@ -76,14 +76,14 @@ PUBLISH_LOCK = 0x7075626C6973
 """PostgreSQL's advisory key ("publis") ordering publishes against creates and model changes:
 a switch of the active version holds it exclusively, a create or model change shared."""
 NOTIFY_CHANNEL = "routegate_manifest"
+"""PostgreSQL's channel for changes every instance must follow: a switch of the active version
+(its number as payload) and a change of call tokens (``call-tokens``)."""
 DEFAULT_WRITERS = 4
 """PostgreSQL write transactions one process runs at once (``serve --database-writers``)."""
 DEFAULT_READERS = 8
 """Threads one process reads the database in at once (``serve --database-readers``)."""
 MOST_WRITERS = MOST_READERS = 64
 _WATCHERS = 4  # connections the service's own threads hold beside the routes': receipts, versions, tokens, a publish
-"""PostgreSQL's channel for changes every instance must follow: a switch of the active version
-(its number as payload) and a change of call tokens (``call-tokens``)."""
 
 _Seq = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER keys
 # Byte order on PostgreSQL whatever the server's locale, so the store's range over

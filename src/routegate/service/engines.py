@@ -4,8 +4,9 @@ SQLite runs in WAL mode and every write transaction starts with ``BEGIN
 IMMEDIATE``, so concurrent writers wait instead of failing on a stale
 snapshot; the service's own writers wait in a queue (:class:`WriterQueue`)
 rather than on SQLite's polling busy handler, and a thread of the service's copies the
-WAL back into the file (:class:`WalCheckpoints`). PostgreSQL connections are
-pinged before use, so the pool recovers by itself when the server comes back.
+WAL back into the file (:class:`WalCheckpoints`). A pooled PostgreSQL connection is
+pinged at checkout when the server spoke to it while idle, so the pool recovers by
+itself when the server comes back.
 What runs over these connections (tables, transactions, snapshots, locks) is :mod:`.db`'s.
 """
 

@@ -18,6 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import pytest
 from sqlalchemy import insert, select, text
 
@@ -101,6 +102,36 @@ def test_concurrent_producers_have_every_receipt_stored_once_and_each_tokens_new
     for token in used:
         assert _moment(used[token]) == max(row["at"] for row in written if row["token_id"] == token)
     assert sum(batches) == len(written) and max(batches) > 1, batches  # the queue of 16 was shared
+
+
+def test_producers_waiting_for_room_in_a_full_queue_take_no_thread_a_route_needs(database: Database) -> None:
+    """The routes' threads (anyio's default limiter, two here) stay free while five producers wait
+    for room; once the writer runs, every receipt is stored."""
+    waits: list[None] = []
+    writer = ReceiptWriter(database, ReceiptDays(database, 0), queue_size=1, on_wait=lambda: waits.append(None))
+    now = datetime.now(UTC)
+    rows = [_row(now + timedelta(milliseconds=n)) for n in range(6)]
+
+    async def scenario() -> str:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 2
+        producers = [asyncio.create_task(writer.write(row)) for row in rows]
+        try:
+            deadline = time.monotonic() + 10
+            while len(waits) < len(rows) - 1:  # the first is queued; the writer is not running yet
+                assert time.monotonic() < deadline, f"{len(waits)} producers found the queue full"
+                await asyncio.sleep(0.01)
+            read = await asyncio.wait_for(anyio.to_thread.run_sync(lambda: "a route's read"), 10)
+            assert not any(producer.done() for producer in producers)
+        finally:  # pass or fail, the waiting producers get their room
+            writer.start()
+            await asyncio.gather(*producers)
+        return read
+
+    try:
+        assert event_loops.run(scenario()) == "a route's read"
+    finally:
+        writer.stop()
+    assert {row["id"] for row in rows} <= set(_stored(database))
 
 
 def test_a_refused_batch_fails_each_of_its_producers_and_stores_nothing_of_it(database: Database) -> None:

@@ -30,6 +30,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio.to_thread
+from anyio import CapacityLimiter
 from sqlalchemy import Connection, Table, bindparam, delete, or_, select, text, update
 from sqlalchemy.dialects import postgresql
 
@@ -77,6 +78,7 @@ _ARRIVAL_GAP = 0.0005  # seconds a batch waits for the next of the callers the l
 _LINGER_MAX = 0.002  # seconds a batch waits for them in all
 _RETRIES = (0.05, 0.25, 1.0)  # seconds before each retry of a batch the database refused
 _MAINTENANCE_SECONDS = 3600.0
+_ROOM_WAITERS = 64  # threads that wait for room in a full queue; more wait for one of them
 _SQLITE_DELETE_BATCH = 1000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -290,6 +292,8 @@ class ReceiptWriter:
         self._on_batch = on_batch
         self._thread = threading.Thread(target=self._run, name="routegate-receipt-writer", daemon=True)
         self._last_batch = 1
+        # Not the routes' threads (anyio's default limiter): a full queue must not keep reads waiting.
+        self._room_waiters = CapacityLimiter(_ROOM_WAITERS)
 
     @property
     def depth(self) -> int:
@@ -314,7 +318,7 @@ class ReceiptWriter:
             self._queue.put_nowait(pending)
         except queue.Full:
             self._on_wait()
-            await anyio.to_thread.run_sync(self._queue.put, pending)
+            await anyio.to_thread.run_sync(self._queue.put, pending, limiter=self._room_waiters)
         await pending.done
 
     def _run(self) -> None:

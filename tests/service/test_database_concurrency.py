@@ -30,14 +30,15 @@ REQUESTS_EACH = 4
 
 
 class Overlap:
-    """The most calls of one method open at once, counted around the real method of one object."""
+    """The most calls of one method open at once, counted around the real method of one object
+    (for a context manager's method, while its context is open)."""
 
-    def __init__(self, owner: object, method: str) -> None:
+    def __init__(self, owner: object, method: str, *, context_manager: bool) -> None:
         self.most = 0
         self._open = 0
         self._lock = threading.Lock()
         self._real = getattr(owner, method)
-        setattr(owner, method, self._counted if method != "versioned_write" else self._counted_context)
+        setattr(owner, method, self._counted_context if context_manager else self._counted)
 
     @contextmanager
     def _inside(self) -> Iterator[None]:
@@ -91,7 +92,7 @@ def test_a_burst_keeps_to_the_setting_and_closes_no_connection(
     try:
         for number in range(3):  # something to list
             assert create(server.client(), f"first {number}").status_code == 201
-        overlap = Overlap(getattr(server.state, owner), method)
+        overlap = Overlap(getattr(server.state, owner), method, context_manager=send is create)
         closed: list[object] = []
         event.listen(server.state.database.engine, "close", lambda _connection, record: closed.append(record))
         assert burst(server, send) == [201 if send is create else 200] * CLIENTS * REQUESTS_EACH

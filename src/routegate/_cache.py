@@ -2,8 +2,9 @@
 
 Validation (YAML, the pydantic schema, every runtime's RE2 set) costs more
 than everything else a one-shot ``routegate check`` does. A manifest whose
-exact bytes were validated before, under the same rules, is rebuilt from the
-canonical data stored then.
+exact bytes were validated before, under the same rules, is rebuilt from what
+was stored then: its canonical data and what the manifest module worked out
+from it.
 
 No file in the cache folder can change a decision: each entry carries an
 HMAC-SHA256 over its data, bound to the manifest's bytes and to the rules
@@ -131,7 +132,7 @@ def _mac(key: bytes, binding: bytes, payload: bytes) -> bytes:
 
 
 def read(raw: bytes) -> dict[str, Any] | None:
-    """The canonical data validated earlier for these exact bytes; None on a miss or a forged entry."""
+    """What :func:`write` stored for these exact bytes; None on a miss or a forged entry."""
     folder = _folder()
     key = None if folder is None else _key(folder, create=False)
     if folder is None or key is None:
@@ -149,7 +150,7 @@ def read(raw: bytes) -> dict[str, Any] | None:
 
 
 def write(raw: bytes, data: dict[str, Any]) -> None:
-    """Remember validated data; a cache that cannot be written, or has no key, is simply skipped."""
+    """Remember what validating ``raw`` gave; a cache that cannot be written, or has no key, is simply skipped."""
     import tempfile  # deferred: a cache hit never writes
 
     folder = _folder()

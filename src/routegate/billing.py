@@ -10,7 +10,6 @@ from __future__ import annotations
 import enum
 import posixpath
 from collections.abc import Iterable, Mapping
-from urllib.parse import unquote, urlsplit
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
@@ -93,6 +92,8 @@ def platform_disguise(provider: Mapping[str, Any], platform: Mapping[str, Any] |
 
 def _endpoint(url: str) -> tuple[str, str, int | None, tuple[str, ...]]:
     """(scheme, host, port, path segments), so spelling differences of one URL compare equal."""
+    from urllib.parse import unquote, urlsplit  # deferred: a cached manifest carries what this works out
+
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     try:

@@ -10,7 +10,7 @@ authenticated canonical data without it.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -114,14 +114,19 @@ class Manifest:
         return self._fingerprint
 
     @classmethod
-    def _from_data(cls, data: Mapping[str, Any], source: str = "manifest") -> Manifest:
+    def _from_data(
+        cls, data: Mapping[str, Any], source: str = "manifest", *, keyed_by_effect: Collection[str] | None = None
+    ) -> Manifest:
         """Build from canonical data (see :meth:`to_data`) that was validated before.
 
         Private: it skips validation. Only :func:`parse_manifest` and an authenticated
-        manifest-cache hit (:mod:`routegate._cache`) call it.
+        manifest-cache hit (:mod:`routegate._cache`) call it; the cache entry also
+        carries ``keyed_by_effect`` (see :func:`_keyed_by_effect`), which would
+        otherwise be worked out again from every provider's URLs.
         """
-        platform = next((p for p in data["providers"] if p["name"] == PLATFORM), None)
-        providers = {p["name"]: _provider(p, platform) for p in data["providers"]}
+        if keyed_by_effect is None:
+            keyed_by_effect = _keyed_by_effect(data)
+        providers = {p["name"]: _provider(p, p["name"] in keyed_by_effect) for p in data["providers"]}
         runtimes = {
             name: Runtime(name, tuple(Arm(providers[a["name"]], tuple(a["models"] or ())) for a in r["providers"]))
             for name, r in data["runtimes"].items()
@@ -164,9 +169,15 @@ _ATTRIBUTES = {"platform_keyed": "declared_platform_keyed"}
 """Document field -> :class:`Provider` attribute, where the names differ."""
 
 
-def _provider(record: Mapping[str, Any], platform: Mapping[str, Any] | None) -> Provider:
+def _keyed_by_effect(data: Mapping[str, Any]) -> frozenset[str]:
+    """The providers that are the ``platform`` entry by effect: its key, or requests sent to its base URL."""
+    platform = next((p for p in data["providers"] if p["name"] == PLATFORM), None)
+    return frozenset(p["name"] for p in data["providers"] if platform_disguise(p, platform) is not None)
+
+
+def _provider(record: Mapping[str, Any], keyed_by_effect: bool) -> Provider:
     fields = {_ATTRIBUTES.get(name, name): _frozen(value) for name, value in record.items()}
-    return Provider(**fields, platform_keyed_by_effect=platform_disguise(record, platform) is not None)
+    return Provider(**fields, platform_keyed_by_effect=keyed_by_effect)
 
 
 def _frozen(value: Any) -> Any:
@@ -206,12 +217,13 @@ def load_manifest(path: str | PathLike[str] | None = None, *, cached: bool = Fal
 
     from routegate import _cache
 
-    data = _cache.read(raw)
-    if data is not None:
-        return Manifest._from_data(data, source=file)
+    entry = _cache.read(raw)
+    if entry is not None:
+        return Manifest._from_data(entry["data"], file, keyed_by_effect=entry["platform_keyed_by_effect"])
     data = _validated(text, source=file)
-    _cache.write(raw, data)
-    return Manifest._from_data(data, source=file)
+    keyed_by_effect = _keyed_by_effect(data)
+    _cache.write(raw, {"data": data, "platform_keyed_by_effect": sorted(keyed_by_effect)})
+    return Manifest._from_data(data, file, keyed_by_effect=keyed_by_effect)
 
 
 def _shown(path: str | PathLike[str]) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from routegate.manifest import bundled_manifest_path
+from tests.manifests import provider
 
 from .reference_manifest import reference, write
 from .test_cli import ROUTEGATE
@@ -100,7 +101,7 @@ def test_an_entry_whose_data_was_edited_is_ignored(tmp_path: Path, runtime: str,
     victim, victims_entry, _ = forge(setting, tmp_path, runtime, model)
     mac, _, payload = victims_entry.read_bytes().partition(b"\n")
     data = json.loads(payload)
-    arm = next(a for a in data["runtimes"][runtime]["providers"] if a["name"] == "platform")
+    arm = next(a for a in data["data"]["runtimes"][runtime]["providers"] if a["name"] == "platform")
     arm["models"] = [*(arm["models"] or ()), model]
     victims_entry.write_bytes(mac + b"\n" + json.dumps(data, separators=(",", ":")).encode())
     assert refused_or_byok(setting.decisions_agree(victim, runtime, model))
@@ -199,3 +200,38 @@ def test_a_cache_hit_decides_as_validation_does_without_importing_pydantic(tmp_p
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=setting.env, timeout=60)
     assert json.loads(done.stdout) == [False, True], done.stderr
+
+
+def disguised(folder: Path) -> Path:
+    """The reference plus a provider that sends requests to the platform's base URL: platform-keyed by effect."""
+    doc = reference()
+    platform = next(p for p in doc["providers"] if p["name"] == "platform")
+    doc["providers"].append(provider("lookalike", "^lookalike/", base_url_template=platform["base_url_template"]))
+    doc["runtimes"]["hermes"]["providers"].append({"name": "lookalike", "models": ["lookalike/one"]})
+    return write(folder, doc, "disguised.yaml")
+
+
+def keyed(manifest: Path, env: dict[str, str]) -> dict[str, bool]:
+    """Each of hermes' providers: platform-keyed or not, as ``routegate providers`` answers."""
+    _, answer = cli("providers", "--json", "--manifest", str(manifest), "hermes", env=env)
+    return {row["name"]: row["platform_keyed"] for row in answer["providers"]}
+
+
+def test_a_cache_hit_keeps_which_providers_are_platform_keyed_by_their_effect(tmp_path: Path) -> None:
+    """The entry carries the flag worked out from the URLs, so a hit need not parse them again."""
+    setting, manifest = CacheSetting(tmp_path), disguised(tmp_path)
+    setting.entry_for(manifest, "hermes", "lookalike/one")
+    assert keyed(manifest, setting.env) == keyed(manifest, dict(setting.env, ROUTEGATE_CACHE_DIR="off"))
+    assert keyed(manifest, setting.env)["lookalike"]
+    setting.decisions_agree(manifest, "hermes", "lookalike/one")
+
+
+def test_an_entry_whose_platform_keyed_providers_were_edited_is_ignored(tmp_path: Path) -> None:
+    setting, manifest = CacheSetting(tmp_path), disguised(tmp_path)
+    entry = setting.entry_for(manifest, "hermes", "lookalike/one")
+    mac, _, payload = entry.read_bytes().partition(b"\n")
+    stored = json.loads(payload)
+    assert stored["platform_keyed_by_effect"] == ["lookalike"]
+    stored["platform_keyed_by_effect"] = []
+    entry.write_bytes(mac + b"\n" + json.dumps(stored, separators=(",", ":")).encode())
+    assert keyed(manifest, setting.env)["lookalike"]

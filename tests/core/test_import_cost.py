@@ -39,9 +39,12 @@ NEVER_IN_A_CACHED_DECISION = {
     "routegate._lifecycle_rules",
     "routegate.proof.diff",
     "routegate.publishing",
-    # standard library modules a decision has no use for
+    # standard library modules a decision has no use for: URLs are compared when a manifest is validated,
+    # and its cache entry carries what that found
     "typing",
     "pathlib",
+    "urllib.parse",
+    "ipaddress",
 }
 
 

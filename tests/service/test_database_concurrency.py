@@ -23,7 +23,7 @@ from sqlalchemy import event
 from routegate.service.db import DEFAULT_READERS, DEFAULT_WRITERS
 from routegate.service.settings import Settings, SettingsError
 
-from .conftest import LiveServer, run_cli
+from .conftest import LiveServer, free_port, run_cli
 
 CLIENTS = 24
 REQUESTS_EACH = 4
@@ -121,10 +121,40 @@ def test_each_is_a_setting_with_a_flag_and_environment(setting: str, default: in
     assert getattr(from_env, key) == 7
     assert getattr(Settings.from_sources({}, from_env.to_env()), key) == 7  # every worker agrees
     assert getattr(Settings.from_sources({key: 2}, {variable: "7"}), key) == 2
-    for bad in ({variable: "many"}, {variable: "0"}):
-        with pytest.raises(SettingsError, match=f"{variable}|{flag}"):
-            Settings.from_sources({}, bad)
-    with pytest.raises(SettingsError, match=f"{flag} must be between 1 and 64, not 65"):
-        Settings.from_sources({"database_url": url, key: 65}, {})
+    with pytest.raises(SettingsError, match=f"{variable} must be a whole number, such as {default}, not 'many'"):
+        Settings.from_sources({}, {variable: "many"})
+    for given, environ in (({}, {variable: "0"}), ({"database_url": url, key: 65}, {})):
+        with pytest.raises(SettingsError, match=rf"{flag} \({variable}\) must be between 1 and 64, not (0|65)"):
+            Settings.from_sources(given, environ)
     shown = run_cli("serve", "--help").stdout
     assert flag in shown and variable in shown
+
+
+@pytest.mark.parametrize(
+    ("args", "environ", "said"),
+    [
+        (["--database-writers", "0"], {}, "--database-writers (ROUTEGATE_DATABASE_WRITERS) must be between 1 and 64"),
+        (["--database-readers", "65"], {}, "--database-readers (ROUTEGATE_DATABASE_READERS) must be between 1 and 64"),
+        (["--database-readers", "some"], {}, "--database-readers: invalid int value: 'some'"),
+        (
+            [],
+            {"ROUTEGATE_DATABASE_READERS": "lots"},
+            f"ROUTEGATE_DATABASE_READERS must be a whole number, such as {DEFAULT_READERS}",
+        ),
+        (
+            [],
+            {"ROUTEGATE_DATABASE_WRITERS": "-3"},
+            "--database-writers (ROUTEGATE_DATABASE_WRITERS) must be between 1 and 64, not -3",
+        ),
+    ],
+)
+def test_serve_refuses_a_bad_setting_before_it_listens(
+    args: list[str], environ: dict[str, str], said: str, tmp_path: Path
+) -> None:
+    """The process exits 2 naming the setting, and nothing was created for it."""
+    database = tmp_path / "never.db"
+    done = run_cli(
+        "serve", "--database-url", f"sqlite:///{database}", "--port", str(free_port()), *args, env=environ, timeout=30
+    )
+    assert done.returncode == 2 and said in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not database.exists()

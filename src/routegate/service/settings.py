@@ -128,9 +128,15 @@ class Settings:
         if self.workers < 1:
             raise SettingsError(f"--workers must be at least 1, not {self.workers}")
         if not 1 <= self.database_readers <= MOST_READERS:
-            raise SettingsError(f"--database-readers must be between 1 and {MOST_READERS}, not {self.database_readers}")
+            raise SettingsError(
+                f"--database-readers ({ENV_DATABASE_READERS}) must be between 1 and {MOST_READERS},"
+                f" not {self.database_readers}"
+            )
         if not 1 <= self.database_writers <= MOST_WRITERS:
-            raise SettingsError(f"--database-writers must be between 1 and {MOST_WRITERS}, not {self.database_writers}")
+            raise SettingsError(
+                f"--database-writers ({ENV_DATABASE_WRITERS}) must be between 1 and {MOST_WRITERS},"
+                f" not {self.database_writers}"
+            )
         if self.name_suffix_limit < 2:
             raise SettingsError("name_suffix_limit must be at least 2")
         if not 0.01 <= self.manifest_poll_seconds <= 60:
@@ -178,7 +184,10 @@ class Settings:
                 try:
                     from_env[key] = int(env[variable])
                 except ValueError:
-                    raise SettingsError(f"{variable} must be a whole number, such as 1000") from None
+                    example = cls.__dataclass_fields__[key].default  # the default: a value that fits this setting
+                    raise SettingsError(
+                        f"{variable} must be a whole number, such as {example}, not {env[variable]!r}"
+                    ) from None
         if env.get(ENV_FOREIGN_RUNTIMES):
             from_env["foreign_runtimes"] = tuple(n.strip() for n in env[ENV_FOREIGN_RUNTIMES].split(",") if n.strip())
         merged = {key: value for key, value in from_env.items() if value is not None} | given

@@ -112,6 +112,39 @@ def keep_alive_load(
     return latencies, len(latencies) / (time.perf_counter() - started)
 
 
+def paced_load(
+    port: int, requests: int, connections: int, rate: float, send: Callable[[http.client.HTTPConnection, int], None]
+) -> tuple[list[float], float]:
+    """As :func:`keep_alive_load`, but each call starts at its turn in a schedule of ``rate`` calls per
+    second spread over the connections, as clients that do not wait for each other load a server
+    below what it can take. A call's milliseconds run from its turn, not from when it was sent, so
+    a call held up behind a slow one counts the wait (no coordinated omission)."""
+    barrier = threading.Barrier(connections + 1)
+    latencies: list[float] = []
+    begun = 0.0
+
+    def drive(lane: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        mine = []
+        barrier.wait()
+        for number in range(requests // connections):
+            turn = begun + (number * connections + lane) / rate
+            time.sleep(max(0.0, turn - time.perf_counter()))
+            send(connection, number)
+            mine.append((time.perf_counter() - turn) * 1000)
+        latencies.extend(mine)
+        connection.close()
+
+    threads = [threading.Thread(target=drive, args=(lane,)) for lane in range(connections)]
+    for thread in threads:
+        thread.start()
+    begun = time.perf_counter() + 0.05  # every lane reads it after the barrier
+    barrier.wait()
+    for thread in threads:
+        thread.join()
+    return latencies, len(latencies) / (time.perf_counter() - begun)
+
+
 # Each request takes the next body in turn; every status is counted, the latency percentiles are
 # wrk's own (microseconds), and done() prints one JSON line for wrk_load to read.
 _WRK_SCRIPT = """

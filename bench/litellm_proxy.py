@@ -1,6 +1,7 @@
 """What routegate's gate costs inside the real LiteLLM proxy: the gated proxy beside the bare one, one run.
 
-    .venv/bin/python bench/litellm_proxy.py [--rounds 5] [--requests 400] [--connections 1 8] [--postgres URL] [--smoke]
+    .venv/bin/python bench/litellm_proxy.py [--rounds 5] [--requests 400] [--connections 1 8] [--paced SHARE]
+        [--postgres URL] [--smoke]
 
 Starts a loopback vendor (tests/integrations/vendor.py), routegate (``routegate serve``, one
 worker, on SQLite or, with ``--postgres``, on a database made for the run) and three LiteLLM
@@ -14,8 +15,14 @@ The median and p99 latency are over all of a proxy's calls; the latency routegat
 gated proxy's minus the bare one's, its spread that of the same difference round by round. Also:
 the requests per second, the CPU time each call cost the proxy's process and routegate's service
 (read from /proc), and routegate's own time on each call's path, which the gated proxy's answer
-names in its Server-Timing header (the decisions and receipts before the call left). Prints
-JSON, then a table.
+names in its Server-Timing header (the decisions and receipts before the call left).
+
+Each connection sends its next call as soon as the last is answered, which keeps the proxy's one
+event loop saturated over several connections: there a call waits for the ones queued before it,
+so what routegate adds to each is multiplied by the queue. So over several connections the same
+rounds run again with every proxy at one fixed rate (``--paced``, a share of the bare proxy's rate
+just measured), as a proxy with room to spare is run; each call's latency counts from its turn in
+the schedule. Prints JSON, then a table.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from typing import Any
 
 import yaml
 from _report import add_smoke_flag, emit, judged, reproduce, verdict
-from _serving import add_postgres_flag, free_port, keep_alive_load, postgres_database, wait_for_health
+from _serving import add_postgres_flag, free_port, keep_alive_load, paced_load, postgres_database, wait_for_health
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: its test vendor and proxy helpers
 
@@ -120,8 +127,10 @@ class Block:
 _ON_PATH = re.compile(r"routegate;dur=([0-9.]+)")
 
 
-def measure(port: int, key: str, requests: int, connections: int) -> Block:
-    """Chat completions over keep-alive connections: what a client of the proxy sees."""
+def measure(port: int, key: str, requests: int, connections: int, rate: float | None = None) -> Block:
+    """Chat completions over keep-alive connections: what a client of the proxy sees. Each connection
+    sends its next call as soon as the last is answered, or with ``rate`` at its turn in a schedule of
+    that many calls per second."""
     body = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]})
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
     failures: list[str] = []
@@ -137,10 +146,13 @@ def measure(port: int, key: str, requests: int, connections: int) -> Block:
         if timing is not None:
             on_path.append(float(timing[1]))
 
-    latencies, rate = keep_alive_load(port, requests, connections, complete)
+    if rate is None:
+        latencies, achieved = keep_alive_load(port, requests, connections, complete)
+    else:
+        latencies, achieved = paced_load(port, requests, connections, rate, complete)
     if failures:
         raise SystemExit(f"{len(failures)} calls failed, the first: {failures[0]}")
-    return Block(latencies, on_path, rate)
+    return Block(latencies, on_path, achieved)
 
 
 def _percentile(samples: list[float], share: float) -> float:
@@ -186,22 +198,50 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
 def compare(
     proxies: dict[str, Proxy], keys: dict[str, str], service_pid: int, args: argparse.Namespace, connections: int
 ) -> dict[str, Any]:
-    """Rounds in which every proxy serves a block of calls, in an order that turns each round (so no
-    proxy always follows the same one). Latency percentiles are over all of a proxy's calls; the added
-    figures are the gated proxy's minus the bare one's, and their spread is over the rounds."""
-    names = list(proxies)
-    blocks: dict[str, list[Block]] = {name: [] for name in names}
+    """Each proxy as fast as the connections go; then, over several connections and with ``--paced``,
+    every proxy at the same fixed rate below the bare proxy's: what a proxy run with room to spare
+    adds, where the first measure, at saturation, multiplies each call's added work by the calls
+    queued behind it."""
     for name, proxy in proxies.items():
         measure(proxy.port, keys[name], connections * 4, connections)  # warm-up
+    figures = compared(rounds(proxies, keys, service_pid, args, connections))
+    if connections > 1 and args.paced:
+        rate = args.paced * figures["requests_per_s"]["bare"]["median"]
+        figures["paced"] = compared(rounds(proxies, keys, service_pid, args, connections, rate)) | {
+            "rate": round(rate, 2),
+            "share_of_bare": args.paced,
+        }
+    return figures
+
+
+def rounds(
+    proxies: dict[str, Proxy],
+    keys: dict[str, str],
+    service_pid: int,
+    args: argparse.Namespace,
+    connections: int,
+    rate: float | None = None,
+) -> dict[str, list[Block]]:
+    """Rounds in which every proxy serves a block of calls, in an order that turns each round (so no
+    proxy always follows the same one)."""
+    names = list(proxies)
+    blocks: dict[str, list[Block]] = {name: [] for name in names}
     for number in range(args.rounds):
         for name in names[number % len(names) :] + names[: number % len(names)]:
             proxy = proxies[name]
             before = cpu_seconds(proxy.process.pid), cpu_seconds(service_pid)
-            block = measure(proxy.port, keys[name], args.requests, connections)
+            block = measure(proxy.port, keys[name], args.requests, connections, rate)
             after = cpu_seconds(proxy.process.pid), cpu_seconds(service_pid)  # the post-call hooks are done
             block.proxy_cpu_ms = (after[0] - before[0]) * 1000 / len(block.latencies)
             block.service_cpu_ms = (after[1] - before[1]) * 1000 / len(block.latencies)
             blocks[name].append(block)
+    return blocks
+
+
+def compared(blocks: dict[str, list[Block]]) -> dict[str, Any]:
+    """Latency percentiles over all of a proxy's calls; the added figures are the gated proxy's minus
+    the bare one's, and their spread is over the rounds."""
+    names = list(blocks)
 
     def pooled(name: str, share: float) -> float:
         return _percentile([ms for block in blocks[name] for ms in block.latencies], share)
@@ -265,26 +305,37 @@ def floors(figures: dict[str, Any], smoke: bool) -> list[dict[str, Any]]:
     rows = []
     for connections, at in figures.items():
         for name, added in at["added_ms"].items():
-            p50, p99, ratio = added["p50"], added["p99"], at["throughput_ratio"][name]
             where = f"{name}, {connections} connection{'s' if connections != '1' else ''}"
-            rows += [
-                {
-                    "floor": f"{where}: median latency added <= 1 ms",
-                    "figure": f"{p50['pooled']} ms (rounds {_shown(p50['rounds'])})",
-                    "pass": judged(p50["pooled"] <= 1, smoke),
-                },
-                {
-                    "floor": f"{where}: p99 latency added <= 3 ms",
-                    "figure": f"{p99['pooled']} ms (rounds {_shown(p99['rounds'])})",
-                    "pass": judged(p99["pooled"] <= 3, smoke),
-                },
+            rows += _latency_floors(where, added, smoke)
+            ratio = at["throughput_ratio"][name]
+            rows.append(
                 {
                     "floor": f"{where}: throughput >= 0.9 of bare",
                     "figure": _shown(ratio),
                     "pass": judged(ratio["median"] >= 0.9, smoke),
-                },
-            ]
+                }
+            )
+        paced = at.get("paced")
+        for name, added in (paced or {}).get("added_ms", {}).items():
+            where = f"{name}, {connections} connections at {paced['share_of_bare']:g} of bare's rate"
+            rows += _latency_floors(where, added, smoke)
     return rows
+
+
+def _latency_floors(where: str, added: dict[str, Any], smoke: bool) -> list[dict[str, Any]]:
+    p50, p99 = added["p50"], added["p99"]
+    return [
+        {
+            "floor": f"{where}: median latency added <= 1 ms",
+            "figure": f"{p50['pooled']} ms (rounds {_shown(p50['rounds'])})",
+            "pass": judged(p50["pooled"] <= 1, smoke),
+        },
+        {
+            "floor": f"{where}: p99 latency added <= 3 ms",
+            "figure": f"{p99['pooled']} ms (rounds {_shown(p99['rounds'])})",
+            "pass": judged(p99["pooled"] <= 3, smoke),
+        },
+    ]
 
 
 def _shown(spread: dict[str, Any]) -> str:
@@ -296,28 +347,35 @@ def table(result: dict[str, Any]) -> str:
         f"{result['reproduce']}  ({result['machine']})",
         "latency percentiles over all of a proxy's calls; other figures: medians over the rounds [min, max]",
     ]
-    for connections, at in result["by_connections"].items():
-        lines += [
-            "",
-            f"{connections} keep-alive connection(s)",
-            f"{'proxy':<12}{'p50 ms':>10}{'p99 ms':>10}{'req/s':>26}{'CPU ms/call proxy+service':>30}",
-        ]
-        for name, latency in at["latency_ms"].items():
-            cpu = at["cpu_ms_per_call"][name]
-            lines.append(
-                f"{name:<12}{latency['p50']:>10}{latency['p99']:>10}{_shown(at['requests_per_s'][name]):>26}"
-                f"{cpu['proxy']['median']:>20} + {cpu['service']['median']}"
-            )
-        for name, added in at["added_ms"].items():
-            on_path = at["on_path_ms"][name]
-            lines.append(
-                f"added by routegate ({name}): p50 {added['p50']['pooled']} ms "
-                f"(rounds {_shown(added['p50']['rounds'])}), "
-                f"p99 {added['p99']['pooled']} ms; its own time on the path p50 {on_path['p50']} ms, "
-                f"p99 {on_path['p99']} ms; CPU {_shown(at['added_cpu_ms_per_call'][name])} ms per call"
-            )
+    for connections, closed in result["by_connections"].items():
+        paced = closed.get("paced")
+        for at, heading in (
+            (closed, f"{connections} keep-alive connection(s), each call sent as the last is answered"),
+            (paced, f"{connections} keep-alive connections, {paced and paced['rate']} calls/s paced for every proxy"),
+        ):
+            if at is not None:
+                lines += ["", heading, *_rows(at)]
     lines += ["", "floors"] + [f"  [{verdict(f['pass'])}] {f['floor']}: {f['figure']}" for f in result["floors"]]
     return "\n".join(lines)
+
+
+def _rows(at: dict[str, Any]) -> list[str]:
+    lines = [f"{'proxy':<12}{'p50 ms':>10}{'p99 ms':>10}{'req/s':>26}{'CPU ms/call proxy+service':>30}"]
+    for name, latency in at["latency_ms"].items():
+        cpu = at["cpu_ms_per_call"][name]
+        lines.append(
+            f"{name:<12}{latency['p50']:>10}{latency['p99']:>10}{_shown(at['requests_per_s'][name]):>26}"
+            f"{cpu['proxy']['median']:>20} + {cpu['service']['median']}"
+        )
+    for name, added in at["added_ms"].items():
+        on_path = at["on_path_ms"][name]
+        lines.append(
+            f"added by routegate ({name}): p50 {added['p50']['pooled']} ms "
+            f"(rounds {_shown(added['p50']['rounds'])}), "
+            f"p99 {added['p99']['pooled']} ms; its own time on the path p50 {on_path['p50']} ms, "
+            f"p99 {on_path['p99']} ms; CPU {_shown(at['added_cpu_ms_per_call'][name])} ms per call"
+        )
+    return lines
 
 
 def main() -> int:
@@ -326,6 +384,13 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=400, help="calls per round and proxy")
     parser.add_argument(
         "--connections", type=int, nargs="+", default=[1, 8], help="keep-alive connections (default 1 and 8)"
+    )
+    parser.add_argument(
+        "--paced",
+        type=float,
+        default=0.5,
+        metavar="SHARE",
+        help="over several connections, then every proxy at this share of the bare one's rate (default 0.5; 0: not)",
     )
     add_postgres_flag(parser)
     add_smoke_flag(parser)

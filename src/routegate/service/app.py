@@ -72,7 +72,10 @@ def create_app(settings: Settings | None = None, *, settle_heap: bool = False) -
     app.state.front = {  # Front's options, read when the first request builds the stack
         "limit": MAX_BODY_BYTES,
         "allowed_hosts": _loopback_hosts(state.settings.host) if state.settings.api_token is None else None,
-        "lanes": {("POST", "/calls/authorize"): metrics.instrumented(app, routes_calls.AUTHORIZE_LANE)},
+        "lanes": {
+            ("POST", "/calls/authorize"): metrics.instrumented(app, routes_calls.AUTHORIZE_LANE),
+            ("POST", "/calls/receipts/{receipt_id}/usage"): metrics.instrumented(app, routes_calls.REPORT_LANE),
+        },
     }
     app.build_middleware_stack = _front_outermost(app)  # type: ignore[method-assign]
     console.install(app)  # the web console: / and /ui/*

@@ -8,25 +8,27 @@ FastAPI solves every dependency again on each request (its parameters, headers,
 query and cookies, its cache key), which on the create path cost more than the
 create's own database work; the workspace routes are the hot ones.
 
-A :func:`lane` goes further, for the call gate's ``POST /calls/authorize``, which a
-gateway asks before every call: :class:`.middleware.Front` hands it the request
-without the router, FastAPI's request handling or its middleware, and its errors
-are answered by the app's own exception handlers, so its refusals are the same.
+A :func:`lane` goes further, for the two requests a gateway sends for every call:
+``POST /calls/authorize`` before it and the usage report after it.
+:class:`.middleware.Front` hands each the request without the router, FastAPI's
+request handling or its middleware, and its errors are answered by the app's own
+exception handlers, so its refusals are the same.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from functools import cache
 from typing import Any, TypeVar
 
 from fastapi import HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["Check", "guarded_route", "json_body", "lane"]
+__all__ = ["Check", "guarded_route", "json_body", "lane", "path_problems"]
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -104,3 +106,18 @@ async def json_body(model: type[Model], request: Request) -> Model:
     except ValidationError as invalid:
         problems = invalid.errors(include_url=False)
         raise RequestValidationError([{**item, "loc": ("body", *item["loc"])} for item in problems]) from None
+
+
+def path_problems(annotation: Any, name: str, value: str) -> list[dict[str, Any]]:
+    """What FastAPI would say of path parameter ``name`` declared as ``annotation`` (its
+    ``Path(...)`` constraints), each problem under ``("path", name)``; none when it is valid."""
+    try:
+        _adapter(annotation).validate_python(value)
+    except ValidationError as invalid:
+        return [{**item, "loc": ("path", name, *item["loc"])} for item in invalid.errors(include_url=False)]
+    return []
+
+
+@cache
+def _adapter(annotation: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(annotation)

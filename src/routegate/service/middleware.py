@@ -14,6 +14,7 @@ how the benchmarks measure it from outside.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -74,7 +75,9 @@ class Front:
     service trusts every caller that reaches it, so it must only be reached as itself: a
     page on attacker.example whose name was rebound to 127.0.0.1 still sends
     ``Host: attacker.example`` and is refused here. ``lanes`` maps (method, path) to an
-    ASGI app that serves that request instead of the router, after the same checks.
+    ASGI app that serves that request instead of the router, after the same checks. A
+    path may name a segment, ``/calls/receipts/{receipt_id}/usage``: the lane reads it
+    from the request's ``path_params``, as a route does.
     """
 
     def __init__(
@@ -88,7 +91,8 @@ class Front:
         self.app = app
         self.limit = limit
         self.allowed_hosts = None if allowed_hosts is None else [host.lower() for host in allowed_hosts]
-        self.lanes = dict(lanes or {})
+        self.lanes = {key: lane for key, lane in (lanes or {}).items() if "{" not in key[1]}
+        self.named = [(method, _segments(path), lane) for (method, path), lane in (lanes or {}).items() if "{" in path]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -186,8 +190,24 @@ class Front:
         if len(body) > self.limit:
             await self._refuse_too_large(scope, receive, timed)
             return
-        lane = self.lanes.get((scope["method"], scope["path"]))
+        lane = self.lanes.get((scope["method"], scope["path"])) or self._named_lane(scope)
         await (self.app if lane is None else lane)(scope, _replay(body, receive), timed)
+
+    def _named_lane(self, scope: Scope) -> ASGIApp | None:
+        """The lane whose path names segments, if one matches; they go to ``path_params``."""
+        for method, pattern, lane in self.named:
+            found = pattern.fullmatch(scope["path"]) if method == scope["method"] else None
+            if found is not None:
+                scope["path_params"] = found.groupdict()
+                return lane
+        return None
+
+
+def _segments(path: str) -> re.Pattern[str]:
+    """``/a/{name}/b`` as a pattern whose group ``name`` is one whole path segment."""
+    parts = re.split(r"\{(\w+)\}", path)  # literal, name, literal, ...: the names at odd places
+    pattern = "".join(f"(?P<{part}>[^/]+)" if place % 2 else re.escape(part) for place, part in enumerate(parts))
+    return re.compile(pattern)
 
 
 def _first_of_each(headers: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -23,11 +24,11 @@ from . import http_errors
 from .auth import require_access
 from .call_schemas import AuthorizedOut, CallSummaryOut, IssuedTokenOut, ReceiptOut, ReceiptPage, TokenList
 from .call_service import CallService, CallSettings, call_service
-from .guards import guarded_route, json_body, lane
+from .guards import guarded_route, json_body, lane, path_problems
 from .schemas import _text, require_json
 from .state import ServiceState
 
-__all__ = ["AUTHORIZE_LANE", "install", "router"]
+__all__ = ["AUTHORIZE_LANE", "REPORT_LANE", "install", "router"]
 
 _CODE = http_errors.ServiceCode
 router = APIRouter(
@@ -185,12 +186,38 @@ async def report_usage(receipt_id: ReceiptId, body: UsageReport, request: Reques
     """The gateway's report after the call: tokens used and how it ended (once per receipt).
 
     Answered as built (ReceiptOut documents it): a gateway reports every call, and validating
-    the answer again would cost about as much as writing the report."""
+    the answer again would cost about as much as writing the report. The service serves the
+    path by :data:`REPORT_LANE`, outside the router; this route is its schema."""
+    return await _reported(request, receipt_id, body)
+
+
+async def _reported(request: Request, receipt_id: str, body: UsageReport) -> JSONResponse:
     queries = call_service(request).receipts
     receipt = await _writing(
         request, queries.report_usage, receipt_id, body.prompt_tokens, body.completion_tokens, body.status
     )
     return JSONResponse(receipt)
+
+
+async def _report_in_lane(request: Request) -> JSONResponse:
+    """As FastAPI reads the route's parameters: a body that is no JSON is refused alone; otherwise
+    every problem of the receipt id and of the body is named together, the id's first."""
+    receipt_id = request.path_params["receipt_id"]
+    problems = path_problems(ReceiptId, "receipt_id", receipt_id)
+    try:
+        body = await json_body(UsageReport, request)
+    except RequestValidationError as invalid:
+        if invalid.errors()[0]["type"] == "json_invalid":
+            raise
+        raise RequestValidationError([*problems, *invalid.errors()]) from None
+    if problems:
+        raise RequestValidationError(problems)
+    return await _reported(request, receipt_id, body)
+
+
+REPORT_LANE = lane(require_access, require_json, endpoint=_report_in_lane)
+"""POST /calls/receipts/{receipt_id}/usage, as :class:`.middleware.Front` serves it: every call
+a gateway forwards is reported once, so it skips the router as the authorization does."""
 
 
 @router.get(

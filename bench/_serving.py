@@ -67,11 +67,16 @@ def wait_for_health(port: int, process: subprocess.Popen[bytes], seconds: float 
 
 
 @contextmanager
-def routegate_serving(url: str, folder: Path, *flags: str, seconds: float = 60) -> Iterator[tuple[int, int]]:
+def routegate_serving(
+    url: str, folder: Path, *flags: str, seconds: float = 60, checkout: Path | None = None
+) -> Iterator[tuple[int, int]]:
     """``routegate serve`` (one worker, no ROUTEGATE_* from this environment) on the database at
-    ``url``, with ``flags``, until /healthz answers within ``seconds``: its port and process id."""
+    ``url``, with ``flags``, until /healthz answers within ``seconds``: its port and process id.
+    With ``checkout``, the routegate of that copy of the repository (its ``src`` first on the path)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEGATE_")}
+    if checkout is not None:
+        env["PYTHONPATH"] = str(checkout.resolve() / "src")
     command = [sys.executable, "-m", "routegate.cli", "serve", "--database-url", url, "--port", str(port), *flags]
     process = subprocess.Popen(command, env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -31,6 +31,7 @@ ON_POSTGRES = {
     "publish.py",
     "receipts.py",
     "service.py",
+    "usage_reports.py",
 }
 # A bound against a hung server, not a speed: smoke runs that start servers take minutes on a loaded machine.
 HANG_SECONDS = 1800

@@ -1,0 +1,159 @@
+"""What a gateway's usage report costs the service: one report for every call the gateway forwarded.
+
+    .venv/bin/python bench/usage_reports.py [--rounds 5] [--reports 400] [--postgres URL]
+        [--baseline CHECKOUT] [--smoke]
+
+Serves routegate (one worker) on SQLite and, with ``--postgres`` (default
+``$ROUTEGATE_TEST_POSTGRES_URL``), on a PostgreSQL database made for the run; with
+``--baseline`` another checkout's routegate beside it, on a database of its own. Each
+round, server after server: ``--reports`` calls authorized for a codex workspace, then
+their usage reported one at a time on one keep-alive connection, as the LiteLLM
+integration reports after each call (a receipt takes one report, so every round reports
+receipts of its own). Per request: the wall time's p50 and p99, and the server's CPU time
+(every thread, from /proc). Medians over the rounds [min, max]. No floor: issue 22's are
+on the whole call, measured by bench/litellm_proxy.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from _report import add_smoke_flag, emit, reproduce
+from _serving import add_postgres_flag, postgres_database, routegate_serving
+from _timing import Stats
+
+MODEL = "openai/gpt-5.4"  # platform-paid on codex
+USAGE = {"prompt_tokens": 12, "completion_tokens": 30, "status": "ok"}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used, all its threads (Linux's /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Gateway:
+    """One keep-alive connection to a served routegate, with a call token of a codex workspace."""
+
+    def __init__(self, port: int, pid: int) -> None:
+        self.pid = pid
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        created = self.post("/workspaces", {"name": "reports", "runtime": "codex", "model": MODEL})
+        self.token = self.post(f"/workspaces/{created['id']}/call-tokens", {"note": "bench"})["token"]
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.connection.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+        answer = self.connection.getresponse()
+        content: dict[str, Any] = json.loads(answer.read())
+        if answer.status not in (200, 201):
+            raise SystemExit(f"{path} answered {answer.status}: {content}")
+        return content
+
+    def timed(self, paths: list[tuple[str, dict[str, Any]]]) -> tuple[list[float], float, list[dict[str, Any]]]:
+        """Each request's wall milliseconds, the server's CPU milliseconds per request, the answers."""
+        walls, answers = [], []
+        cpu = cpu_seconds(self.pid)
+        for path, body in paths:
+            started = time.perf_counter()
+            answers.append(self.post(path, body))
+            walls.append((time.perf_counter() - started) * 1000)
+        return walls, (cpu_seconds(self.pid) - cpu) * 1000 / len(paths), answers
+
+
+def _percentile(samples: list[float], share: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def measure(gateways: dict[str, Gateway], rounds: int, reports: int) -> dict[str, Any]:
+    figures: dict[str, dict[str, list[float]]] = {name: {} for name in gateways}
+    for number in range(rounds):
+        names = list(gateways)
+        for name in names[number % len(names) :] + names[: number % len(names)]:
+            gateway = gateways[name]
+            ask = [("/calls/authorize", {"token": gateway.token, "model": MODEL})] * reports
+            walls, cpu, answers = gateway.timed(ask)
+            kept = figures[name]
+            for key, value in (("authorize_p50", _percentile(walls, 0.5)), ("authorize_cpu", cpu)):
+                kept.setdefault(key, []).append(value)
+            report = [(f"/calls/receipts/{answer['receipt_id']}/usage", USAGE) for answer in answers]
+            walls, cpu, _ = gateway.timed(report)
+            for key, value in (
+                ("report_p50", _percentile(walls, 0.5)),
+                ("report_p99", _percentile(walls, 0.99)),
+                ("report_cpu", cpu),
+            ):
+                kept.setdefault(key, []).append(value)
+    return {name: {key: Stats(tuple(v)).scaled() for key, v in kept.items()} for name, kept in figures.items()}
+
+
+def run(args: argparse.Namespace, folder: Path, database: str) -> dict[str, Any]:
+    with ExitStack() as stack:
+        arms = {"routegate": None, **({"baseline": Path(args.baseline)} if args.baseline else {})}
+        gateways = {}
+        for name, checkout in arms.items():
+            if database == "postgresql":
+                url = stack.enter_context(postgres_database(args.postgres))
+            else:
+                url = f"sqlite:///{folder / f'{name}.db'}"
+            port, pid = stack.enter_context(routegate_serving(url, folder, checkout=checkout))
+            gateways[name] = Gateway(port, pid)
+        return measure(gateways, args.rounds, args.reports)
+
+
+def table(result: dict[str, Any]) -> str:
+    lines = [f"{result['reproduce']}  ({result['machine']})", "ms per request: median over the rounds [min, max]"]
+    header = f"{'':<22}{'authorize p50':>22}{'authorize CPU':>22}{'report p50':>22}{'report p99':>22}{'report CPU':>22}"
+    for database, arms in result["by_database"].items():
+        lines += ["", database, header]
+        for name, figures in arms.items():
+            cells = "".join(
+                f"{_shown(figures[key]):>22}"
+                for key in ("authorize_p50", "authorize_cpu", "report_p50", "report_p99", "report_cpu")
+            )
+            lines.append(f"{name:<22}{cells}")
+        if "baseline" in arms:
+            ratio = arms["routegate"]["report_cpu"]["median"] / arms["baseline"]["report_cpu"]["median"]
+            lines.append(f"report CPU, routegate / baseline: {ratio:.2f}x")
+    return "\n".join(lines)
+
+
+def _shown(spread: dict[str, Any]) -> str:
+    return f"{spread['median']:.2f} [{spread['min']:.2f}, {spread['max']:.2f}]"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--reports", type=int, default=400, help="calls authorized and reported per round and server")
+    parser.add_argument("--baseline", help="another checkout whose routegate is measured beside this one")
+    add_postgres_flag(parser)
+    add_smoke_flag(parser)
+    args = parser.parse_args()
+    if args.smoke:
+        args.rounds, args.reports = 2, 8
+    databases = ["sqlite", *(["postgresql"] if args.postgres else [])]
+    with tempfile.TemporaryDirectory(prefix="routegate-bench-reports-") as temp:
+        figures = {database: run(args, Path(temp), database) for database in databases}
+    result = {
+        "reproduce": reproduce(),
+        "machine": f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; {args.rounds} rounds",
+        "smoke": args.smoke,
+        "by_database": figures,
+        "floors": [],
+    }
+    emit(result, table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

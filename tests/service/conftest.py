@@ -207,6 +207,25 @@ def two_servers_on(url: str) -> Iterator[tuple[LiveServer, LiveServer]]:
         first.stop()
 
 
+LANE_TOKEN = "s3rvice-token"
+"""The service token of :func:`lane_and_route`'s servers."""
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def lane_and_route(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[LiveServer]]:
+    """Two servers of one app on one database: the first as served, the second with ``middleware.Front``
+    sending every request to the router, so a lane's answers can be held against its route's."""
+    for url in database_url(request.param, tmp_path_factory.mktemp(request.param)):
+        settings = Settings(database_url=url, api_token=LANE_TOKEN)
+        lane, route = LiveServer(settings), LiveServer(settings)
+        route.app.state.front["lanes"] = {}
+        yield [lane.start(), route.start()]
+        lane.stop()
+        route.stop()
+
+
 @pytest.fixture
 def http(live: LiveServer) -> Iterator[httpx.Client]:
     with live.client() as client:

@@ -4,16 +4,13 @@ gives, refusals of a bad request included, is the one the FastAPI route gives on
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from routegate.service import Settings
+from .conftest import LANE_TOKEN as TOKEN
+from .conftest import LiveServer
 
-from .conftest import LiveServer, database_url
-
-TOKEN = "s3rvice-token"
 JSON = {"Content-Type": "application/json"}
 BODIES: list[tuple[bytes, dict[str, str]]] = [
     (b'{"token": "rgc_unknown", "model": "moonshot/kimi-k2.6"}', JSON),
@@ -35,29 +32,13 @@ BODIES: list[tuple[bytes, dict[str, str]]] = [
 ]
 
 
-def _without_lanes(live: LiveServer) -> LiveServer:
-    """The same app, with Front sending every request to the router."""
-    live.app.state.front["lanes"] = {}
-    return live
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def servers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[LiveServer]]:
-    for url in database_url(request.param, tmp_path_factory.mktemp(request.param)):
-        settings = Settings(database_url=url, api_token=TOKEN)
-        lane, route = LiveServer(settings).start(), _without_lanes(LiveServer(settings)).start()
-        yield [lane, route]
-        lane.stop()
-        route.stop()
-
-
 @pytest.mark.parametrize("bearer", [TOKEN, None], ids=["service-token", "no-token"])
 @pytest.mark.parametrize(("body", "headers"), BODIES)
 def test_the_lane_answers_as_the_route_does(
-    servers: list[LiveServer], body: bytes, headers: dict[str, str], bearer: str | None
+    lane_and_route: list[LiveServer], body: bytes, headers: dict[str, str], bearer: str | None
 ) -> None:
     answers = []
-    for live in servers:
+    for live in lane_and_route:
         with live.client(bearer) as http:
             answer = http.post("/calls/authorize", content=body, headers=headers)
         assert answer.status_code != 500, answer.text
@@ -67,8 +48,8 @@ def test_the_lane_answers_as_the_route_does(
     assert answers[0] == answers[1]
 
 
-def test_the_lane_admits_and_refuses_calls_with_receipts(servers: list[LiveServer], tmp_path: Path) -> None:
-    lane = servers[0]
+def test_the_lane_admits_and_refuses_calls_with_receipts(lane_and_route: list[LiveServer], tmp_path: Path) -> None:
+    lane = lane_and_route[0]
     with lane.client(TOKEN) as http:
         created = http.post("/workspaces", json={"name": "lane", "runtime": "hermes", "model": "moonshot/kimi-k2.6"})
         token = http.post(f"/workspaces/{created.json()['id']}/call-tokens", json={}).json()["token"]
@@ -81,11 +62,11 @@ def test_the_lane_admits_and_refuses_calls_with_receipts(servers: list[LiveServe
 
 
 def test_an_unexpected_error_in_the_lane_is_the_services_500(
-    servers: list[LiveServer], monkeypatch: pytest.MonkeyPatch
+    lane_and_route: list[LiveServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The lane runs outside FastAPI's error middleware: an error without a handler of its own still
     gets the service's logged 500 in its JSON shape, and the server goes on."""
-    lane = servers[0]
+    lane = lane_and_route[0]
 
     async def broken(*_: object) -> None:
         raise RuntimeError("broken on purpose")

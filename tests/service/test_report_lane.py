@@ -5,15 +5,13 @@ the one the FastAPI route gives on the same app; and a report is taken once, whi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from routegate.service import Settings
-
-from .conftest import LiveServer, database_url
-from .test_authorize_lane import JSON, TOKEN, _without_lanes
+from .conftest import LANE_TOKEN as TOKEN
+from .conftest import LiveServer
+from .test_authorize_lane import JSON
 
 UNKNOWN = "0190a5f0-0000-7000-8000-000000000000"  # shaped as a receipt id, naming none
 RECEIPT_IDS = [
@@ -46,16 +44,6 @@ BODIES: list[tuple[bytes, dict[str, str]]] = [
 ]
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def servers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[LiveServer]]:
-    for url in database_url(request.param, tmp_path_factory.mktemp(request.param)):
-        settings = Settings(database_url=url, api_token=TOKEN)
-        lane, route = LiveServer(settings).start(), _without_lanes(LiveServer(settings)).start()
-        yield [lane, route]
-        lane.stop()
-        route.stop()
-
-
 def _answer(live: LiveServer, path: str, body: bytes, headers: dict[str, str], bearer: str | None) -> Any:
     with live.client(bearer) as http:
         answer = http.post(path, content=body, headers=headers)
@@ -68,10 +56,10 @@ def _answer(live: LiveServer, path: str, body: bytes, headers: dict[str, str], b
 @pytest.mark.parametrize(("body", "headers"), BODIES)
 @pytest.mark.parametrize("receipt_id", RECEIPT_IDS)
 def test_the_lane_answers_as_the_route_does(
-    servers: list[LiveServer], receipt_id: str, body: bytes, headers: dict[str, str], bearer: str | None
+    lane_and_route: list[LiveServer], receipt_id: str, body: bytes, headers: dict[str, str], bearer: str | None
 ) -> None:
     path = f"/calls/receipts/{receipt_id}/usage"
-    lane, route = (_answer(live, path, body, headers, bearer) for live in servers)
+    lane, route = (_answer(live, path, body, headers, bearer) for live in lane_and_route)
     assert lane == route
 
 
@@ -86,10 +74,10 @@ def _receipts(live: LiveServer, count: int) -> list[str]:
     return [answer.json()["receipt_id"] for answer in authorized]
 
 
-def test_a_report_is_taken_once_whichever_serves_it(servers: list[LiveServer]) -> None:
+def test_a_report_is_taken_once_whichever_serves_it(lane_and_route: list[LiveServer]) -> None:
     """The lane and the route write and refuse alike: the first report stands, the second is 409."""
-    first, second = _receipts(servers[0], 2)
-    lane, route = servers
+    first, second = _receipts(lane_and_route[0], 2)
+    lane, route = lane_and_route
     taken = [
         _answer(live, f"/calls/receipts/{receipt}/usage", REPORT, JSON, TOKEN)
         for live, receipt in ((lane, first), (route, second))

@@ -5,6 +5,7 @@ the one the FastAPI route gives on the same app; and a report is taken once, whi
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -91,6 +92,41 @@ def test_a_report_is_taken_once_whichever_serves_it(lane_and_route: list[LiveSer
     for lanes, routes, (theirs, ours) in ((taken[0], taken[1], (second, first)), (again[1], again[0], (first, second))):
         assert _without_moments(lanes[1]) == _without_moments(routes[1]).replace(theirs, ours)
     assert taken[0][1]["usage"] == {"prompt_tokens": 12, "completion_tokens": 30} and taken[0][1]["status"] == "ok"
+
+
+@pytest.mark.parametrize("round_", range(5))
+def test_racing_reports_of_one_receipt_through_the_lane_and_the_route_leave_one_standing(
+    lane_and_route: list[LiveServer], round_: int
+) -> None:
+    """Four clients, two on each server, report the same receipts at once, each with its own counts:
+    each receipt takes exactly one report, every other is refused 409 naming the one that stood, and
+    the receipt keeps that one."""
+    receipts = _receipts(lane_and_route[0], 6)
+    clients = [(live, number) for number, live in enumerate(lane_and_route * 2)]
+    start = threading.Barrier(len(clients))
+    answers: dict[str, list[tuple[int, dict[str, Any]]]] = {receipt: [] for receipt in receipts}
+
+    def report(live: LiveServer, number: int) -> None:
+        order = receipts[number % 3 :] + receipts[: number % 3]  # the clients meet on different receipts first
+        with live.client(TOKEN) as http:
+            start.wait()
+            for receipt in order:
+                usage = {"prompt_tokens": 100 * round_ + number, "completion_tokens": number, "status": f"c{number}"}
+                answer = http.post(f"/calls/receipts/{receipt}/usage", json=usage)
+                answers[receipt].append((answer.status_code, answer.json()))
+
+    threads = [threading.Thread(target=report, args=client) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    with lane_and_route[1].client(TOKEN) as http:
+        stored = {row["id"]: row for row in http.get("/calls/receipts", params={"limit": 200}).json()["items"]}
+    for receipt, seen in answers.items():
+        assert sorted(status for status, _ in seen) == [200, 409, 409, 409], seen
+        (winner,) = [body for status, body in seen if status == 200]
+        assert all(body["usage"] == winner["usage"] and body["status"] == winner["status"] for _, body in seen)
+        assert (stored[receipt]["usage"], stored[receipt]["status"]) == (winner["usage"], winner["status"])
 
 
 def _without_moments(answer: dict[str, Any]) -> str:

@@ -25,9 +25,12 @@ from sqlalchemy.engine import make_url
 __all__ = [
     "WrkRun",
     "add_postgres_flag",
+    "cpu_seconds",
     "free_port",
     "keep_alive_load",
+    "paced_load",
     "postgres_database",
+    "routegate_serving",
     "wait_for_health",
     "wrk_load",
 ]
@@ -46,6 +49,12 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """The user and system CPU time a process has used, all its threads (Linux's /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_for_health(port: int, process: subprocess.Popen[bytes], seconds: float = 60) -> None:

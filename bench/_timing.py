@@ -11,11 +11,11 @@ from __future__ import annotations
 import statistics
 import time
 import timeit
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Stats", "interleave", "measure", "per_call"]
+__all__ = ["Stats", "interleave", "measure", "per_call", "percentile"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +45,12 @@ class Stats:
             "max_s": round(max(self.samples), 4),
             "runs": len(self.samples),
         }
+
+
+def percentile(samples: Sequence[float], share: float) -> float:
+    """The sample at ``share`` (0.5 the median, 0.99 the p99) of the sorted samples, one of them."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def interleave(rounds: int, measures: Mapping[str, Callable[[], float]]) -> dict[str, Stats]:

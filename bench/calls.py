@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from _report import add_smoke_flag, emit, judged, reproduce, verdict
-from _serving import add_postgres_flag, postgres_database, routegate_serving, wrk_load
-from _timing import interleave
+from _serving import add_postgres_flag, cpu_seconds, postgres_database, routegate_serving, wrk_load
+from _timing import interleave, percentile
 
 HERMES_MODEL = "moonshot/kimi-k2.6"
 ASKED = [
@@ -41,11 +41,6 @@ ASKED = [
     "openrouter/anthropic/claude-3.5-sonnet",
     "anthropic/claude-opus-4-1",
 ]
-
-
-def _percentile(samples: Sequence[float], share: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def decision_latency(decisions: int) -> Callable[[], tuple[float, float]]:
@@ -74,7 +69,7 @@ def decision_latency(decisions: int) -> Callable[[], tuple[float, float]]:
             assert caller is not None
             gate.decide(caller.runtime, caller.model, caller.auth_env, model, caller.scope)
             samples.append(clock() - started)
-        return statistics.median(samples) / 1000, _percentile(samples, 0.99) / 1000
+        return statistics.median(samples) / 1000, percentile(samples, 0.99) / 1000
 
     return measure
 
@@ -88,26 +83,20 @@ def _post(connection: http.client.HTTPConnection, path: str, body: dict[str, Any
     return answer  # type: ignore[no-any-return]
 
 
-def _cpu_seconds(pid: int) -> float:
-    """The CPU time a process has used, all its threads (Linux's /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _load(
     port: int, pid: int, path: str, args: argparse.Namespace, connections: int, **request: Any
 ) -> Callable[[], dict[str, float]]:
     """A measure: one wrk run against ``path``, and the server's CPU per request meanwhile."""
 
     def measure() -> dict[str, float]:
-        before = _cpu_seconds(pid)
+        before = cpu_seconds(pid)
         url = f"http://127.0.0.1:{port}{path}"
         run = wrk_load(url, seconds=args.seconds, connections=connections, folder=args.folder, **request)
         unexpected = {status: count for status, count in run.statuses.items() if status not in (200, 403)}
         if unexpected:
             raise SystemExit(f"{path} answered statuses {unexpected} under load")
         answered = sum(run.statuses.values())
-        cpu_ms = (_cpu_seconds(pid) - before) * 1000 / max(answered, 1)
+        cpu_ms = (cpu_seconds(pid) - before) * 1000 / max(answered, 1)
         return {"rate": run.rate, "p50_ms": run.p50_ms, "p99_ms": run.p99_ms, "cpu_ms": cpu_ms}
 
     return measure

@@ -44,7 +44,16 @@ from typing import Any
 
 import yaml
 from _report import add_smoke_flag, emit, judged, reproduce, verdict
-from _serving import add_postgres_flag, free_port, keep_alive_load, paced_load, postgres_database, wait_for_health
+from _serving import (
+    add_postgres_flag,
+    cpu_seconds,
+    free_port,
+    keep_alive_load,
+    paced_load,
+    postgres_database,
+    wait_for_health,
+)
+from _timing import percentile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: its test vendor and proxy helpers
 
@@ -81,12 +90,6 @@ def routegate(folder: Path, database_url: str) -> Iterator[tuple[str, int]]:
     finally:
         process.terminate()
         process.wait(30)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time the process has used, all its threads (Linux's /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def issue_token(url: str) -> str:
@@ -153,11 +156,6 @@ def measure(port: int, key: str, requests: int, connections: int, rate: float | 
     if failures:
         raise SystemExit(f"{len(failures)} calls failed, the first: {failures[0]}")
     return Block(latencies, on_path, achieved)
-
-
-def _percentile(samples: list[float], share: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def _spread(samples: list[float]) -> dict[str, Any]:
@@ -244,7 +242,7 @@ def compared(blocks: dict[str, list[Block]]) -> dict[str, Any]:
     names = list(blocks)
 
     def pooled(name: str, share: float) -> float:
-        return _percentile([ms for block in blocks[name] for ms in block.latencies], share)
+        return percentile([ms for block in blocks[name] for ms in block.latencies], share)
 
     def per_round(name: str, figure: Callable[[Block], float]) -> list[float]:
         return [figure(block) for block in blocks[name]]
@@ -269,7 +267,7 @@ def compared(blocks: dict[str, list[Block]]) -> dict[str, Any]:
                     "pooled": round(pooled(name, share) - pooled("bare", share), 3),
                     "rounds": _spread(
                         [
-                            _percentile(mine.latencies, share) - _percentile(theirs.latencies, share)
+                            percentile(mine.latencies, share) - percentile(theirs.latencies, share)
                             for mine, theirs in zip(blocks[name], bare, strict=True)
                         ]
                     ),
@@ -280,8 +278,8 @@ def compared(blocks: dict[str, list[Block]]) -> dict[str, Any]:
         },
         "on_path_ms": {
             name: {
-                "p50": round(_percentile([ms for block in blocks[name] for ms in block.on_path], 0.5), 3),
-                "p99": round(_percentile([ms for block in blocks[name] for ms in block.on_path], 0.99), 3),
+                "p50": round(percentile([ms for block in blocks[name] for ms in block.on_path], 0.5), 3),
+                "p99": round(percentile([ms for block in blocks[name] for ms in block.on_path], 0.99), 3),
             }
             for name in gated
         },

@@ -43,7 +43,7 @@ from typing import Any
 import psycopg
 from _report import add_smoke_flag, emit, judged, reproduce, verdict
 from _serving import add_postgres_flag, keep_alive_load, postgres_database, routegate_serving
-from _timing import interleave
+from _timing import interleave, percentile
 from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 
@@ -58,11 +58,6 @@ RATE_FLOOR = 5000  # receipts per second on PostgreSQL
 
 
 Send = Callable[[http.client.HTTPConnection, int], None]
-
-
-def _percentile(samples: Sequence[float], share: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def _spread(samples: Sequence[float], digits: int = 2) -> dict[str, Any]:
@@ -150,7 +145,7 @@ class WriterRate:
                 "batch_median": statistics.median(self.batches),
                 "batch_max": max(self.batches),
                 "wait_p50_ms": statistics.median(latencies),
-                "wait_p99_ms": _percentile(latencies, 0.99),
+                "wait_p99_ms": percentile(latencies, 0.99),
                 "queue_full_waits": self.waits,
             }
         )
@@ -321,7 +316,7 @@ def _timed(port: int, requests: int, connections: int, send: Send, kept: list[Sa
 
     def measure() -> float:
         latencies, rate = keep_alive_load(port, requests, connections, send)
-        kept.append((statistics.median(latencies), _percentile(latencies, 0.99), rate))
+        kept.append((statistics.median(latencies), percentile(latencies, 0.99), rate))
         return kept[-1][1]
 
     return measure

@@ -28,17 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from _report import add_smoke_flag, emit, reproduce
-from _serving import add_postgres_flag, postgres_database, routegate_serving
-from _timing import Stats
+from _serving import add_postgres_flag, cpu_seconds, postgres_database, routegate_serving
+from _timing import Stats, percentile
 
 MODEL = "openai/gpt-5.4"  # platform-paid on codex
 USAGE = {"prompt_tokens": 12, "completion_tokens": 30, "status": "ok"}
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time the process has used, all its threads (Linux's /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Gateway:
@@ -69,11 +63,6 @@ class Gateway:
         return walls, (cpu_seconds(self.pid) - cpu) * 1000 / len(paths), answers
 
 
-def _percentile(samples: list[float], share: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
 def measure(gateways: dict[str, Gateway], rounds: int, reports: int) -> dict[str, Any]:
     figures: dict[str, dict[str, list[float]]] = {name: {} for name in gateways}
     for number in range(rounds):
@@ -83,13 +72,13 @@ def measure(gateways: dict[str, Gateway], rounds: int, reports: int) -> dict[str
             ask = [("/calls/authorize", {"token": gateway.token, "model": MODEL})] * reports
             walls, cpu, answers = gateway.timed(ask)
             kept = figures[name]
-            for key, value in (("authorize_p50", _percentile(walls, 0.5)), ("authorize_cpu", cpu)):
+            for key, value in (("authorize_p50", percentile(walls, 0.5)), ("authorize_cpu", cpu)):
                 kept.setdefault(key, []).append(value)
             report = [(f"/calls/receipts/{answer['receipt_id']}/usage", USAGE) for answer in answers]
             walls, cpu, _ = gateway.timed(report)
             for key, value in (
-                ("report_p50", _percentile(walls, 0.5)),
-                ("report_p99", _percentile(walls, 0.99)),
+                ("report_p50", percentile(walls, 0.5)),
+                ("report_p99", percentile(walls, 0.99)),
                 ("report_cpu", cpu),
             ):
                 kept.setdefault(key, []).append(value)

@@ -15,12 +15,11 @@ from starlette.types import ASGIApp
 
 from routegate import __version__
 
-from . import console, http_errors, logs, metrics, routes_calls, routes_lifecycle
+from . import console, http_errors, logs, metrics, routes_calls, routes_lifecycle, routes_workspaces
 from .heap import settle
 from .middleware import Front
 from .routes_registry import router as registry_router
 from .routes_versions import router as versions_router
-from .routes_workspaces import router as workspaces_router
 from .settings import Settings
 from .state import ServiceState
 
@@ -63,7 +62,7 @@ def create_app(settings: Settings | None = None, *, settle_heap: bool = False) -
     )
     app.state.routegate = state
     http_errors.install(app)
-    app.include_router(workspaces_router)  # first of the routers: the create path is matched before any other
+    app.include_router(routes_workspaces.router)  # first of the routers: the create path is matched before any other
     app.include_router(registry_router)
     app.include_router(routes_lifecycle.router)
     app.include_router(versions_router)
@@ -73,6 +72,7 @@ def create_app(settings: Settings | None = None, *, settle_heap: bool = False) -
         "limit": MAX_BODY_BYTES,
         "allowed_hosts": _loopback_hosts(state.settings.host) if state.settings.api_token is None else None,
         "lanes": {
+            ("POST", "/workspaces"): metrics.instrumented(app, routes_workspaces.CREATE_LANE),
             ("POST", "/calls/authorize"): metrics.instrumented(app, routes_calls.AUTHORIZE_LANE),
             ("POST", "/calls/receipts/{receipt_id}/usage"): metrics.instrumented(app, routes_calls.REPORT_LANE),
         },

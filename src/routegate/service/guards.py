@@ -8,9 +8,9 @@ FastAPI solves every dependency again on each request (its parameters, headers,
 query and cookies, its cache key), which on the create path cost more than the
 create's own database work; the workspace routes are the hot ones.
 
-A :func:`lane` goes further, for the two requests a gateway sends for every call:
-``POST /calls/authorize`` before it and the usage report after it.
-:class:`.middleware.Front` hands each the request without the router, FastAPI's
+A :func:`lane` goes further, for the requests sent most: the two a gateway sends for
+every call (``POST /calls/authorize`` before it and the usage report after it), and
+``POST /workspaces``. :class:`.middleware.Front` hands each the request without the router, FastAPI's
 request handling or its middleware, and its errors are answered by the app's own
 exception handlers, so its refusals are the same.
 """

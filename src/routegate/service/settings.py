@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -184,7 +184,7 @@ class Settings:
                 try:
                     from_env[key] = int(env[variable])
                 except ValueError:
-                    example = cls.__dataclass_fields__[key].default  # the default: a value that fits this setting
+                    example = next(each.default for each in fields(cls) if each.name == key)  # the default fits
                     raise SettingsError(
                         f"{variable} must be a whole number, such as {example}, not {env[variable]!r}"
                     ) from None

@@ -163,12 +163,15 @@ def paced_load(
 # wrk's own (microseconds), and done() prints one JSON line for wrk_load to read.
 _WRK_SCRIPT = """
 local bodies, method, headers = BODIES, METHOD, HEADERS
-local turn, threads = 0, {}
+local turn, sent, threads = 0, 0, {}
 function setup(thread) table.insert(threads, thread) end
 function init(args) statuses = {} end
 function request()
   turn = turn % math.max(#bodies, 1) + 1
-  return wrk.format(method, nil, headers, bodies[turn])
+  sent = sent + 1
+  local body = bodies[turn]
+  if body then body = (body:gsub("#N#", tostring(sent))) end
+  return wrk.format(method, nil, headers, body)
 end
 function response(status, headers, body) statuses[status] = (statuses[status] or 0) + 1 end
 function done(summary, latency, requests)
@@ -213,7 +216,9 @@ def wrk_load(
     headers: dict[str, str] | None = None,
     folder: Path,
 ) -> WrkRun:
-    """Drive ``url`` with wrk (one thread, ``connections`` keep-alive connections) for ``seconds``.
+    """Drive ``url`` with wrk (one thread, ``connections`` keep-alive connections) for ``seconds``,
+    sending ``bodies`` in turn; ``#N#`` in a body becomes the request's number, so each can name
+    something new.
 
     wrk is a C program in its own process: the figures are the server's, not a Python
     client's (whose threads, on a small machine, add a tail of their own). Raises

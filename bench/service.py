@@ -1,7 +1,7 @@
 """POST /workspaces against its ceiling: routegate's creates per second over a bare FastAPI + SQLAlchemy insert.
 
     .venv/bin/python bench/service.py [--rounds 7] [--requests 400] [--connections 1 8 32] [--warm-up 100]
-        [--postgres URL] [--baseline CHECKOUT] [--smoke]
+        [--client python|wrk] [--seconds 2] [--postgres URL] [--baseline CHECKOUT] [--smoke]
 
 For each setup (SQLite with one worker, SQLite with --workers 2, PostgreSQL
 with one worker) it serves routegate and the ceiling app (bench/_ceiling.py,
@@ -13,6 +13,9 @@ gate decides it cold. PostgreSQL gets a fresh database for the run, dropped at
 the end (--postgres '' skips it). ``--baseline CHECKOUT`` serves another
 checkout's routegate (its ``src``, on a database of its own) as a third arm in
 the same rounds, so a change is measured side by side with the code before it.
+``--client wrk`` sends the throughput rounds' creates from wrk for ``--seconds``
+each instead of this process's threads, whose CPU (about a quarter of a
+create's on the server) the servers would otherwise share on a small machine.
 Then it times the store's part of one create in this process beside a bare
 Core insert (CPU and wall time, on SQLite and on PostgreSQL), and profiles
 where the store's time goes. Prints JSON,
@@ -42,21 +45,26 @@ from typing import Any
 from _ceiling import ROWS
 from _ceiling import engine as ceiling_engine
 from _report import add_smoke_flag, emit, judged, reproduce, verdict
-from _serving import add_postgres_flag, free_port, keep_alive_load, postgres_database, wait_for_health
+from _serving import add_postgres_flag, free_port, keep_alive_load, postgres_database, wait_for_health, wrk_load
 from _timing import interleave
 
 MODELS = [("hermes", "moonshot/kimi-k2.6"), ("hermes", "openrouter/anthropic/claude-3.5-sonnet"), ("codex", "gpt-5.5")]
+JSON = {"Content-Type": "application/json"}
 ROUTEGATE = [sys.executable, "-m", "routegate.cli", "serve"]
 HERE = str(Path(__file__).parent)
 CEILING = [sys.executable, str(Path(HERE) / "_ceiling.py")]
 
 
+def _body(name: str, number: int) -> str:
+    """Create number ``number``'s body: the models in turn, and one create in five a model never seen."""
+    runtime, model = MODELS[number % len(MODELS)] if number % 5 else ("hermes", f"openrouter/bench/{name}")
+    return json.dumps({"name": name, "runtime": runtime, "model": model})
+
+
 def _create(connection: http.client.HTTPConnection, name: str, number: int) -> tuple[float, float | None]:
     """One create: client milliseconds, and the gate's share of the app's time when the server reports it."""
-    runtime, model = MODELS[number % len(MODELS)] if number % 5 else ("hermes", f"openrouter/bench/{name}")
     started = time.perf_counter()
-    body = json.dumps({"name": name, "runtime": runtime, "model": model})
-    connection.request("POST", "/workspaces", body, {"Content-Type": "application/json"})
+    connection.request("POST", "/workspaces", _body(name, number), JSON)
     response = connection.getresponse()
     answer = response.read()
     elapsed = (time.perf_counter() - started) * 1000
@@ -75,6 +83,24 @@ def throughput(port: int, requests: int, connections: int) -> Callable[[], float
 
     def measure() -> float:
         return keep_alive_load(port, requests, connections, create)[1]
+
+    return measure
+
+
+def wrk_throughput(port: int, seconds: float, connections: int, folder: Path) -> Callable[[], float]:
+    """A measure: creates per second from wrk, a C client in a process of its own, over ``connections``.
+    Every create names a workspace never made before; any answer but 201 stops the bench."""
+
+    def measure() -> float:
+        names = f"{uuid.uuid4().hex[:12]}-#N#"  # wrk numbers each request
+        bodies = [_body(names, number) for number in range(15)]  # the python client's mix of models, in turn
+        url = f"http://127.0.0.1:{port}/workspaces"
+        run = wrk_load(
+            url, seconds=seconds, connections=connections, method="POST", bodies=bodies, headers=JSON, folder=folder
+        )
+        if set(run.statuses) != {201}:
+            raise SystemExit(f"creates on port {port} answered {run.statuses}, not only 201")
+        return run.rate
 
     return measure
 
@@ -135,7 +161,13 @@ def setup(
             throughput(port, args.warm_up, max(args.connections))()  # warm-up: imports, pools, caches
         loads = {}
         for connections in args.connections:
-            rates = interleave(args.rounds, {k: throughput(p, args.requests, connections) for k, p in ports.items()})
+            load = {
+                k: wrk_throughput(p, args.seconds, connections, folder)
+                if args.client == "wrk"
+                else throughput(p, args.requests, connections)
+                for k, p in ports.items()
+            }
+            rates = interleave(args.rounds, load)
             loads[str(connections)] = {
                 "creates_per_s": {k: s.scaled(1, 0) for k, s in rates.items()},
                 "ratio_to_ceiling": round(rates["routegate"].median / rates["ceiling"].median, 2),
@@ -328,6 +360,14 @@ def main() -> int:
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 8, 32], help="keep-alive connections")
     parser.add_argument("--warm-up", type=int, default=100, help="creates per server before the rounds")
     parser.add_argument("--baseline", help="another checkout whose routegate is measured beside this one")
+    parser.add_argument(
+        "--client",
+        choices=["python", "wrk"],
+        default="python",
+        help="what sends the creates of the throughput rounds: this process's threads, or wrk (a C client "
+        "that leaves the cores to the servers; needs scripts/wrk.sh)",
+    )
+    parser.add_argument("--seconds", type=float, default=2, help="seconds per throughput round with --client wrk")
     add_postgres_flag(parser)
     add_smoke_flag(parser)
     args = parser.parse_args()
@@ -359,7 +399,8 @@ def main() -> int:
             store["postgresql"] = profile_store(profiled_on, profiled, profile_rounds)
     result = {
         "reproduce": reproduce(),
-        "machine": f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; {args.rounds} x {args.requests} creates",
+        "machine": f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; {args.rounds} rounds of "
+        + (f"{args.seconds:g} s from wrk" if args.client == "wrk" else f"{args.requests} creates"),
         "smoke": args.smoke,
         "baseline": args.baseline,
         "setups": setups,

@@ -7,6 +7,7 @@ here. A smoke run judges no floor: it proves the script runs, never how fast.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -16,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
-from tests.service.conftest import POSTGRES_ENV, postgres_base_url
+from routegate.service.settings import Settings
+from tests.service.conftest import POSTGRES_ENV, LiveServer, postgres_base_url
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 SCRIPTS = sorted(path for path in BENCH.glob("*.py") if not path.name.startswith("_"))
@@ -37,10 +40,10 @@ ON_POSTGRES = {
 HANG_SECONDS = 1800
 
 
-def run_smoke(script: Path, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def run_smoke(script: Path, cwd: Path, *flags: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if k != POSTGRES_ENV} | env
     return subprocess.run(
-        [sys.executable, str(script), "--smoke"],
+        [sys.executable, str(script), "--smoke", *flags],
         cwd=cwd,
         env=environment,
         capture_output=True,
@@ -108,3 +111,36 @@ def test_the_resolver_bench_without_litellm_says_the_comparison_is_skipped(tmp_p
     compared = [floor for floor in figures["floors"] if "get_llm_provider" in floor["floor"]]
     assert compared and all(floor["figure"] == "not measured" for floor in compared)
     assert "comparison skipped" in done.stdout[end:]
+
+
+def test_the_create_bench_from_wrk_makes_a_new_workspace_with_every_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``bench/service.py --client wrk``: every create names a workspace never made before (a name made
+    twice would cost the store a search for a free one, which the python client's creates never pay),
+    and the models come in the python client's mix, one create in five a model never seen."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    bench = importlib.import_module("service")
+    live = LiveServer(Settings(database_url=f"sqlite:///{tmp_path / 'routegate.db'}")).start()
+    try:
+        rates = [bench.wrk_throughput(live.port, 1, 4, tmp_path)() for _ in range(2)]  # two rounds, two runs of names
+        with live.state.database.engine.connect() as connection:
+            names, models = zip(*connection.execute(text("SELECT name, model FROM workspaces")).all(), strict=True)
+    finally:
+        live.stop()
+    assert all(rate > 0 for rate in rates)
+    assert len(set(names)) == len(names) > 30
+    assert not [name for name in names if " (" in name]  # no name chosen again by the store
+    unseen = sum(model.startswith("openrouter/bench/") for model in models)
+    assert unseen == len(set(model for model in models if model.startswith("openrouter/bench/")))
+    assert abs(unseen / len(models) - 0.2) < 0.05
+    assert {model for model in models if not model.startswith("openrouter/bench/")} == {m for _, m in bench.MODELS}
+
+
+def test_the_create_bench_runs_its_rounds_from_wrk(tmp_path: Path) -> None:
+    done = run_smoke(BENCH / "service.py", tmp_path, "--client", "wrk", "--seconds", "1", "--postgres", "")
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures, _ = json.JSONDecoder().raw_decode(done.stdout)
+    assert figures["machine"].endswith("rounds of 1 s from wrk")
+    rates = [load["creates_per_s"]["routegate"]["median"] for load in figures["setups"][0]["by_connections"].values()]
+    assert rates and all(rate > 0 for rate in rates)

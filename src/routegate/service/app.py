@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, *, settle_heap: bool = False) -
     )
     app.state.routegate = state
     http_errors.install(app)
-    app.include_router(routes_workspaces.router)  # first of the routers: the create path is matched before any other
+    app.include_router(routes_workspaces.router)  # first of the routers: the workspace paths are matched before others
     app.include_router(registry_router)
     app.include_router(routes_lifecycle.router)
     app.include_router(versions_router)

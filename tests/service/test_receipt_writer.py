@@ -3,7 +3,8 @@ writer thread's batches, and the inline receipts of a process whose event loop c
 
 Every receipt a producer saw committed is stored once with what it said, each token's
 ``last_used_at`` is its newest receipt's moment, and a batch the database refuses fails
-every one of its producers with nothing of it stored: acknowledged means written.
+every one of its producers with nothing of it stored: acknowledged means written. A gateway's
+usage report, one per call, is one statement in no transaction of its own on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from typing import Any
 
 import anyio.to_thread
 import pytest
-from sqlalchemy import insert, select, text
+from sqlalchemy import event, insert, select, text
 
+from routegate.codes import Code
 from routegate.service.call_tables import CallReceipt, CallToken
 from routegate.service.db import Database, Workspace
+from routegate.service.http_errors import ServiceCode, ServiceError
 from routegate.service.inserts import RowInsert
+from routegate.service.receipt_queries import ReceiptQueries
 from routegate.service.receipts import InlineReceipts, ReceiptDays, ReceiptWriter, _Committer
 from routegate.service.store import Store
 from tests import event_loops
@@ -213,14 +217,22 @@ def test_an_inline_receipt_the_database_refuses_fails_its_producer_alone(databas
         writer.stop()
 
 
-def test_instances_writing_at_once_store_every_receipt_once_without_a_deadlock(database: Database) -> None:
+WRITERS: dict[str, Callable[[Database], ReceiptWriter | InlineReceipts]] = {
+    "batches": lambda instance: ReceiptWriter(instance, ReceiptDays(instance, 0), queue_size=16),
+    "one at a time": lambda instance: InlineReceipts(instance, ReceiptDays(instance, 0)),
+}
+
+
+@pytest.mark.parametrize("kind", WRITERS)
+def test_instances_writing_at_once_store_every_receipt_once_without_a_deadlock(database: Database, kind: str) -> None:
     """Three instances' writers, each with concurrent producers, every batch touching the same few
     tokens in a random order, over many rounds: nothing lost or doubled, each token's newest use
-    kept, and (on PostgreSQL) no deadlock along the way."""
+    kept, and (on PostgreSQL) no deadlock along the way. Inline, each receipt is a batch of one:
+    PostgreSQL's statement for those differs from the batches'."""
     _add_many_tokens(database)
     rng = random.Random(7)
     instances = [Database(database.url) for _ in range(3)]
-    writers = [ReceiptWriter(instance, ReceiptDays(instance, 0), queue_size=16) for instance in instances]
+    writers = [WRITERS[kind](instance) for instance in instances]
     deadlocks_before = _deadlocks(database)
     start = datetime.now(UTC) - timedelta(minutes=5)
     written: list[dict[str, Any]] = []
@@ -254,6 +266,100 @@ def test_instances_writing_at_once_store_every_receipt_once_without_a_deadlock(d
     assert set(stored) == {row["id"] for row in written} and len(stored) == len(written)
     for token, at in _last_used(database, [f"t{n}" for n in range(TOKENS)]).items():
         assert at == max(row["at"] for row in written if row["token_id"] == token)
+
+
+def test_a_receipt_written_alone_is_stored_as_in_a_batch_and_moves_its_tokens_use_only_forward(
+    database: Database,
+) -> None:
+    """A family of receipts (admitted and refused, usage reported or not, each kind of token: never
+    used, used before it, used after it, unknown), each written alone and its twin in a batch with
+    others: the two stored rows are alike but for their ids, and each token's newest use is the
+    same after either."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    tokens = {"never": None, "before": now - timedelta(hours=1), "after": now + timedelta(hours=1), "unknown": None}
+    with database.write_connection() as connection:
+        connection.execute(
+            insert(CallToken),
+            [
+                {
+                    "id": f"{twin}-{kind}",
+                    "workspace_id": "w",
+                    "token_hash": f"{twin}-{kind}".rjust(64, "0"),
+                    "scope": "menu",
+                    "created_at": now - timedelta(days=1),
+                    "last_used_at": used,
+                }
+                for kind, used in tokens.items()
+                if kind != "unknown"
+                for twin in ("alone", "batch")
+            ],
+        )
+    variants: list[dict[str, Any]] = [
+        {"allowed": True},
+        {
+            "allowed": False,
+            "code": str(Code.UNREGISTERED_MODEL_FOR_RUNTIME),
+            "payer": None,
+            "provider": None,
+            "upstream_vendor": None,
+        },
+        {"prompt_tokens": 12, "completion_tokens": 0, "status": "ok", "reported_at": now},
+    ]
+    committer = _Committer(database, ReceiptDays(database, 0))
+    pairs = []
+    try:
+        for n, (kind, variant) in enumerate((kind, variant) for kind in tokens for variant in variants):
+            at = now + timedelta(milliseconds=n)
+            alone, twin = (_row(at, token_id=f"{which}-{kind}") | variant for which in ("alone", "batch"))
+            assert committer.commit([alone]) is None
+            assert committer.commit([twin, _row(at - timedelta(seconds=1), token_id="t0")]) is None
+            pairs.append((alone, twin))
+    finally:
+        committer.let_go()
+    stored = _stored(database)
+    for alone, twin in pairs:
+        assert _without_ids(stored[alone["id"]]) == _without_ids(stored[twin["id"]])
+        assert _moment(stored[alone["id"]]["at"]) == alone["at"]
+    newest = {row["token_id"]: row["at"] for pair in pairs for row in pair}  # written in order of time
+    assert _last_used(database, list(newest)) == {
+        f"{twin}-{kind}": max(at for at in (tokens[kind], newest[f"{twin}-{kind}"]) if at is not None)
+        for kind in tokens
+        if kind != "unknown"
+        for twin in ("alone", "batch")
+    }
+
+
+def _without_ids(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in row.items() if key not in {"id", "token_id"}}
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+def test_a_usage_report_is_one_statement_outside_any_transaction_on_postgresql(database: Database) -> None:
+    """No BEGIN and COMMIT around it (two round trips more): the report and its answer in one
+    autocommitted UPDATE ... RETURNING; a second report of the receipt is refused, naming the
+    first, by one more read and nothing else."""
+    receipt = _row(datetime.now(UTC), token_id="t0")
+    committer = _Committer(database, ReceiptDays(database, 0))
+    assert committer.commit([receipt]) is None
+    committer.let_go()
+    seen: list[tuple[str, bool]] = []
+
+    def executed(connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append((statement.split()[0], connection.connection.dbapi_connection.autocommit))
+
+    event.listen(database.engine, "before_cursor_execute", executed)
+    try:
+        queries = ReceiptQueries(database)
+        answer = queries.report_usage(receipt["id"], 12, 30, "ok")
+        first = list(seen)
+        with pytest.raises(ServiceError) as again:
+            queries.report_usage(receipt["id"], 1, 1, "error")
+    finally:
+        event.remove(database.engine, "before_cursor_execute", executed)
+    assert answer["usage"] == {"prompt_tokens": 12, "completion_tokens": 30} and answer["status"] == "ok"
+    assert first == [("UPDATE", True)]
+    assert seen[len(first) :] == [("UPDATE", True), ("SELECT", True)]
+    assert again.value.code is ServiceCode.USAGE_ALREADY_REPORTED and again.value.context["status"] == "ok"
 
 
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)

@@ -379,6 +379,18 @@ class Database:
             yield connection
 
     @contextmanager
+    def statement_writes(self) -> Iterator[Connection]:
+        """A connection for writes that are each one statement, whole by itself: on PostgreSQL in
+        autocommit, so each is one round trip, with no ``BEGIN`` and ``COMMIT`` of its own; elsewhere
+        :meth:`write_connection`'s transaction (SQLite's writers take turns, a round trip costs nothing)."""
+        if self._autocommit_writers is None:
+            with self.write_connection() as connection:
+                yield connection
+            return
+        with self._autocommit_writers.connect() as connection:
+            yield connection
+
+    @contextmanager
     def versioned_write(self) -> Iterator[tuple[Connection, int | None]]:
         """:meth:`write_connection`'s transaction, and the active version it will commit under
         (:func:`active_version_for_write`), read as the transaction's first statement.

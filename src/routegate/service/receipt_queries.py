@@ -107,11 +107,12 @@ class ReceiptQueries:
     def report_usage(self, receipt: str, prompt_tokens: int, completion_tokens: int, status: str) -> dict[str, Any]:
         """Add the gateway's usage and status, once. Raises RECEIPT_NOT_FOUND or USAGE_ALREADY_REPORTED.
 
-        Core statements on a bare connection, the report and its answer in one UPDATE ... RETURNING:
-        a gateway sends one report per call it forwards."""
+        Core statements on a bare connection, the report and its answer in one UPDATE ... RETURNING
+        (on PostgreSQL in autocommit, one round trip): a gateway sends one report per call it forwards.
+        The read that explains a refusal needs no transaction either: a receipt never goes back to unreported."""
         at = _moment(receipt)
         values = {"prompt": prompt_tokens, "completion": completion_tokens, "outcome": status, "reported": utcnow()}
-        with self.database.write_connection() as connection:
+        with self.database.statement_writes() as connection:
             row = connection.execute(_REPORT_RETURNING, {"receipt": receipt, "receipt_at": at, **values}).first()
             if row is not None:
                 return receipt_dict(row)

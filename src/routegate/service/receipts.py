@@ -63,15 +63,24 @@ _POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]
 # Writers in other processes touch the same tokens at once, so the tokens are locked in id order before any is
 # changed: two batches taking them each in their own order would deadlock, and each deadlock holds a batch of
 # authorizations for PostgreSQL's deadlock timeout (a second by default) before one of them is retried.
+_PG_TYPES = tuple(column.type.compile(dialect=_POSTGRESQL) for column in _RECEIPTS.columns)
 _PG_WRITE = (
     f"WITH written AS (INSERT INTO call_receipts ({', '.join(_COLUMNS)}) SELECT * FROM unnest("
-    + ", ".join(f"%s::{column.type.compile(dialect=_POSTGRESQL)}[]" for column in _RECEIPTS.columns)
+    + ", ".join(f"%s::{type_}[]" for type_ in _PG_TYPES)
     + ")), used AS (SELECT * FROM unnest(%s::varchar[], %s::timestamptz[]) AS used(id, at)),"
     " locked AS MATERIALIZED (SELECT call_tokens.id FROM call_tokens JOIN used ON call_tokens.id = used.id"
     " ORDER BY call_tokens.id FOR NO KEY UPDATE OF call_tokens)"
     " UPDATE call_tokens SET last_used_at = used.at FROM used JOIN locked ON locked.id = used.id"
     " WHERE call_tokens.id = used.id"
     " AND (call_tokens.last_used_at IS NULL OR call_tokens.last_used_at < used.at)"
+)
+# A batch of one (every call at low concurrency, and each inline receipt) as plain values: one token's lock
+# has no order to keep, and psycopg adapts scalars for a fraction of what it spends on seventeen arrays.
+_PG_WRITE_ONE = (
+    f"WITH written AS (INSERT INTO call_receipts ({', '.join(_COLUMNS)}) VALUES ("
+    + ", ".join(f"%({key})s::{type_}" for key, type_ in zip(_COLUMNS, _PG_TYPES, strict=True))
+    + ")) UPDATE call_tokens SET last_used_at = %(at)s WHERE id = %(token_id)s"
+    " AND (last_used_at IS NULL OR last_used_at < %(at)s)"
 )
 _PARTITION_LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=0x7263707473)  # "rcpts"
 _ARRIVAL_GAP = 0.0005  # seconds a batch waits for the next of the callers the last batch answered
@@ -425,6 +434,9 @@ def _write(connection: Connection, rows: list[dict[str, Any]]) -> None:
         connection.execute(_TOUCH, [{"token": token, "used_at": at} for token, at in used.items()])
         return
     driver = cast("psycopg.Connection[Any]", connection.connection.dbapi_connection)
+    if len(rows) == 1:
+        driver.execute(_PG_WRITE_ONE, rows[0], prepare=True)
+        return
     columns = [[row[key] for row in rows] for key in _COLUMNS]
     driver.execute(_PG_WRITE, (*columns, list(used), list(used.values())), prepare=True)
 

@@ -4,15 +4,18 @@
         [--postgres URL] [--smoke]
 
 Starts a loopback vendor (tests/integrations/vendor.py), routegate (``routegate serve``, one
-worker, on SQLite or, with ``--postgres``, on a database made for the run) and three LiteLLM
+worker, on SQLite or, with ``--postgres``, on a database made for the run) and four LiteLLM
 proxies on the same model list: two on the config
 ``routegate gen --target litellm`` writes (routegate's custom_auth and hooks: every call
 authorized, its receipt committed, then completed with usage) -- one asking the service over
-HTTP, one deciding in its own process on the service's database -- and one with only its
-master key and no hooks. Rounds of the same chat completion against each, a block per proxy in
-an order that turns every round, over each number of ``--connections`` keep-alive connections.
+HTTP, one deciding in its own process on the service's database --, one with only its
+master key and no hooks, and one whose custom_auth and hooks do nothing (bench/_hooks_only.py):
+what LiteLLM itself spends on a proxy with a custom auth and callbacks. Rounds of the same chat
+completion against each, a block per proxy in an order that turns every round, over each number of
+``--connections`` keep-alive connections.
 The median and p99 latency are over all of a proxy's calls; the latency routegate adds is the
-gated proxy's minus the bare one's, its spread that of the same difference round by round. Also:
+gated proxy's minus the bare one's, its spread that of the same difference round by round; the
+part beyond LiteLLM's own cost of the hooks is the gated proxy's minus the hooks-only one's. Also:
 the requests per second, the CPU time each call cost the proxy's process and routegate's service
 (read from /proc), and routegate's own time on each call's path, which the gated proxy's answer
 names in its Server-Timing header (the decisions and receipts before the call left).
@@ -63,6 +66,7 @@ from tests.integrations.proxy import MASTER_KEY, Proxy
 from tests.integrations.vendor import Vendor
 
 MODEL = "openai/gpt-5.4"
+HOOKS_ONLY = "hooks-only"  # the proxy on bench/_hooks_only.py: LiteLLM's extension points, nothing behind them
 VENDORS = ("anthropic", "openai", "moonshot", "minimax")
 
 
@@ -106,13 +110,18 @@ def issue_token(url: str) -> str:
     return str(post(f"/workspaces/{created['id']}/call-tokens", {"note": "bench"})["token"])
 
 
-def configs(folder: Path, vendor: Vendor, routegate_url: str) -> tuple[Path, Path]:
-    """The generated config, and the same model list with no auth and no hooks."""
+def configs(folder: Path, vendor: Vendor, routegate_url: str) -> tuple[Path, Path, Path]:
+    """The generated config; the same model list with no auth and no hooks; and the generated config
+    with bench/_hooks_only.py's custom_auth and hooks in place of routegate's."""
     generated = render(load_manifest(), routegate_url=routegate_url, api_bases={v: f"{vendor.url}/v1" for v in VENDORS})
-    gated, bare = folder / "gated.yaml", folder / "bare.yaml"
+    config = yaml.safe_load(generated)
+    gated, bare, hooks_only = folder / "gated.yaml", folder / "bare.yaml", folder / f"{HOOKS_ONLY}.yaml"
     gated.write_text(generated, encoding="utf-8")
-    bare.write_text(yaml.safe_dump({"model_list": yaml.safe_load(generated)["model_list"]}), encoding="utf-8")
-    return gated, bare
+    bare.write_text(yaml.safe_dump({"model_list": config["model_list"]}), encoding="utf-8")
+    config["general_settings"]["custom_auth"] = "_hooks_only.custom_auth"
+    config["litellm_settings"]["callbacks"] = ["_hooks_only.hooks"]
+    hooks_only.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return gated, bare, hooks_only
 
 
 @dataclass
@@ -172,16 +181,18 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     try:
         with database(folder, args.postgres) as database_url, routegate(folder, database_url) as (url, service_pid):
             token = issue_token(url)
-            gated_config, bare_config = configs(folder, vendor, url)
+            gated_config, bare_config, hooks_config = configs(folder, vendor, url)
+            bench = os.pathsep.join(filter(None, (str(Path(__file__).parent), os.environ.get("PYTHONPATH"))))
             proxies = {
                 "bare": Proxy(bare_config, folder / "bare.log"),
+                HOOKS_ONLY: Proxy(hooks_config, folder / f"{HOOKS_ONLY}.log", PYTHONPATH=bench),
                 "service": Proxy(gated_config, folder / "service.log", ROUTEGATE_URL=url),
                 "in-process": Proxy(gated_config, folder / "in-process.log", ROUTEGATE_DATABASE_URL=database_url),
             }
             try:
                 for proxy in proxies.values():
                     proxy.wait()
-                keys = {"bare": MASTER_KEY, "service": token, "in-process": token}
+                keys = {"bare": MASTER_KEY, HOOKS_ONLY: token, "service": token, "in-process": token}
                 return {
                     str(connections): compare(proxies, keys, service_pid, args, connections)
                     for connections in args.connections
@@ -237,8 +248,9 @@ def rounds(
 
 
 def compared(blocks: dict[str, list[Block]]) -> dict[str, Any]:
-    """Latency percentiles over all of a proxy's calls; the added figures are the gated proxy's minus
-    the bare one's, and their spread is over the rounds."""
+    """Latency percentiles over all of a proxy's calls; the added figures are each proxy's minus the
+    bare one's, and their spread is over the rounds; a gated proxy's part beyond the hooks alone is
+    its figure minus the hooks-only proxy's."""
     names = list(blocks)
 
     def pooled(name: str, share: float) -> float:
@@ -248,7 +260,8 @@ def compared(blocks: dict[str, list[Block]]) -> dict[str, Any]:
         return [figure(block) for block in blocks[name]]
 
     bare = blocks["bare"]
-    gated = [name for name in names if name != "bare"]
+    others = [name for name in names if name != "bare"]
+    gated = [name for name in others if name != HOOKS_ONLY]
     return {
         "latency_ms": {
             name: {"p50": round(pooled(name, 0.5), 3), "p99": round(pooled(name, 0.99), 3)} for name in names
@@ -274,6 +287,18 @@ def compared(blocks: dict[str, list[Block]]) -> dict[str, Any]:
                 }
                 for key, share in (("p50", 0.5), ("p99", 0.99))
             }
+            for name in others
+        },
+        "beyond_hooks_ms": {
+            name: {
+                key: round(pooled(name, share) - pooled(HOOKS_ONLY, share), 3)
+                for key, share in (("p50", 0.5), ("p99", 0.99))
+            }
+            | {
+                "throughput_ratio": _spread(
+                    [mine.rate / theirs.rate for mine, theirs in zip(blocks[name], blocks[HOOKS_ONLY], strict=True)]
+                )
+            }
             for name in gated
         },
         "on_path_ms": {
@@ -290,11 +315,11 @@ def compared(blocks: dict[str, list[Block]]) -> dict[str, Any]:
                     for mine, theirs in zip(blocks[name], bare, strict=True)
                 ]
             )
-            for name in gated
+            for name in others
         },
         "throughput_ratio": {
             name: _spread([mine.rate / theirs.rate for mine, theirs in zip(blocks[name], bare, strict=True)])
-            for name in gated
+            for name in others
         },
     }
 
@@ -302,7 +327,8 @@ def compared(blocks: dict[str, list[Block]]) -> dict[str, Any]:
 def floors(figures: dict[str, Any], smoke: bool) -> list[dict[str, Any]]:
     rows = []
     for connections, at in figures.items():
-        for name, added in at["added_ms"].items():
+        for name in at["on_path_ms"]:  # the gated proxies: the hooks-only one is a measure, not a gate
+            added = at["added_ms"][name]
             where = f"{name}, {connections} connection{'s' if connections != '1' else ''}"
             rows += _latency_floors(where, added, smoke)
             ratio = at["throughput_ratio"][name]
@@ -314,7 +340,8 @@ def floors(figures: dict[str, Any], smoke: bool) -> list[dict[str, Any]]:
                 }
             )
         paced = at.get("paced")
-        for name, added in (paced or {}).get("added_ms", {}).items():
+        for name in (paced or {}).get("on_path_ms", {}):
+            added = paced["added_ms"][name]
             where = f"{name}, {connections} connections at {paced['share_of_bare']:g} of bare's rate"
             rows += _latency_floors(where, added, smoke)
     return rows
@@ -366,13 +393,22 @@ def _rows(at: dict[str, Any]) -> list[str]:
             f"{cpu['proxy']['median']:>20} + {cpu['service']['median']}"
         )
     for name, added in at["added_ms"].items():
-        on_path = at["on_path_ms"][name]
-        lines.append(
-            f"added by routegate ({name}): p50 {added['p50']['pooled']} ms "
-            f"(rounds {_shown(added['p50']['rounds'])}), "
-            f"p99 {added['p99']['pooled']} ms; its own time on the path p50 {on_path['p50']} ms, "
-            f"p99 {on_path['p99']} ms; CPU {_shown(at['added_cpu_ms_per_call'][name])} ms per call"
-        )
+        p50, p99 = added["p50"], added["p99"]
+        summary = f"p50 {p50['pooled']} ms (rounds {_shown(p50['rounds'])}), p99 {p99['pooled']} ms"
+        cpu = f"CPU {_shown(at['added_cpu_ms_per_call'][name])} ms per call"
+        if name == HOOKS_ONLY:
+            lines.append(
+                f"added by LiteLLM's hooks alone ({name}): {summary}; {cpu}; "
+                f"throughput {_shown(at['throughput_ratio'][name])} of bare"
+            )
+            continue
+        on_path, beyond = at["on_path_ms"][name], at["beyond_hooks_ms"][name]
+        lines += [
+            f"added by routegate ({name}): {summary}; its own time on the path p50 {on_path['p50']} ms, "
+            f"p99 {on_path['p99']} ms; {cpu}",
+            f"  beyond the hooks alone: p50 {beyond['p50']} ms, p99 {beyond['p99']} ms, "
+            f"throughput {_shown(beyond['throughput_ratio'])} of {HOOKS_ONLY}",
+        ]
     return lines
 
 

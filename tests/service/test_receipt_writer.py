@@ -363,6 +363,32 @@ def test_a_usage_report_is_one_statement_outside_any_transaction_on_postgresql(d
 
 
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
+@pytest.mark.parametrize("count", [1, 3])
+def test_an_in_process_gateways_usage_alone_is_one_statement_and_a_batch_one_transaction(
+    database: Database, count: int
+) -> None:
+    """A gateway deciding in process reports usage in batches: a batch of one is one autocommitted
+    statement, as a report over HTTP; a batch of several is one transaction, committed once."""
+    receipts = [_row(datetime.now(UTC) + timedelta(milliseconds=n), token_id="t0") for n in range(count)]
+    committer = _Committer(database, ReceiptDays(database, 0))
+    assert committer.commit(receipts) is None
+    committer.let_go()
+    seen: list[tuple[str, bool]] = []
+
+    def executed(connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append((statement.split()[0], connection.connection.dbapi_connection.autocommit))
+
+    event.listen(database.engine, "before_cursor_execute", executed)
+    try:
+        ReceiptQueries(database).report_usages([(receipt["id"], 5, n, "ok") for n, receipt in enumerate(receipts)])
+    finally:
+        event.remove(database.engine, "before_cursor_execute", executed)
+    assert seen == [("UPDATE", count == 1)]
+    stored = _stored(database)
+    assert [stored[receipt["id"]]["completion_tokens"] for receipt in receipts] == list(range(count))
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
 def test_two_instances_writing_batches_that_share_tokens_in_opposite_orders_never_deadlock(
     database: Database,
 ) -> None:

@@ -128,9 +128,9 @@ class ReceiptQueries:
         )
 
     def report_usages(self, reports: Sequence[tuple[str, int, int, str]]) -> None:
-        """Many reports (receipt, prompt tokens, completion tokens, status) in one transaction, for a
-        gateway deciding in process. As with :meth:`report_usage` a receipt's first report stands;
-        an id that is no receipt changes nothing."""
+        """Many reports (receipt, prompt tokens, completion tokens, status) in one transaction (one alone
+        as one statement, as :meth:`report_usage`), for a gateway deciding in process. As with
+        :meth:`report_usage` a receipt's first report stands; an id that is no receipt changes nothing."""
         reported = utcnow()
         rows = [
             {
@@ -145,7 +145,8 @@ class ReceiptQueries:
             if (at := _moment_or_none(receipt)) is not None
         ]
         if rows:
-            with self.database.write_connection() as connection:
+            writes = self.database.statement_writes if len(rows) == 1 else self.database.write_connection
+            with writes() as connection:
                 connection.execute(_REPORT_ONCE, rows)
 
     def summary(self, *, workspace_id: str | None = None, since: datetime | None = None) -> dict[str, Any]:

@@ -33,14 +33,7 @@ class Hooks(CustomLogger):
     async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any], call_type: Any) -> dict[str, Any] | None:
         return None
 
-    async def async_post_call_response_headers_hook(
-        self,
-        data: dict[Any, Any],
-        user_api_key_dict: UserAPIKeyAuth,
-        response: object,
-        request_headers: dict[str, str] | None = None,
-        litellm_call_info: dict[str, object] | None = None,
-    ) -> dict[str, str] | None:
+    async def async_post_call_response_headers_hook(self, *args: Any, **kwargs: Any) -> dict[str, str] | None:
         return None
 
     async def async_log_success_event(

@@ -14,6 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -338,24 +339,13 @@ def test_a_usage_report_is_one_statement_outside_any_transaction_on_postgresql(d
     """No BEGIN and COMMIT around it (two round trips more): the report and its answer in one
     autocommitted UPDATE ... RETURNING; a second report of the receipt is refused, naming the
     first, by one more read and nothing else."""
-    receipt = _row(datetime.now(UTC), token_id="t0")
-    committer = _Committer(database, ReceiptDays(database, 0))
-    assert committer.commit([receipt]) is None
-    committer.let_go()
-    seen: list[tuple[str, bool]] = []
-
-    def executed(connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append((statement.split()[0], connection.connection.dbapi_connection.autocommit))
-
-    event.listen(database.engine, "before_cursor_execute", executed)
-    try:
-        queries = ReceiptQueries(database)
+    (receipt,) = _written(database, 1)
+    queries = ReceiptQueries(database)
+    with _statements(database) as seen:
         answer = queries.report_usage(receipt["id"], 12, 30, "ok")
         first = list(seen)
         with pytest.raises(ServiceError) as again:
             queries.report_usage(receipt["id"], 1, 1, "error")
-    finally:
-        event.remove(database.engine, "before_cursor_execute", executed)
     assert answer["usage"] == {"prompt_tokens": 12, "completion_tokens": 30} and answer["status"] == "ok"
     assert first == [("UPDATE", True)]
     assert seen[len(first) :] == [("UPDATE", True), ("SELECT", True)]
@@ -369,10 +359,26 @@ def test_an_in_process_gateways_usage_alone_is_one_statement_and_a_batch_one_tra
 ) -> None:
     """A gateway deciding in process reports usage in batches: a batch of one is one autocommitted
     statement, as a report over HTTP; a batch of several is one transaction, committed once."""
+    receipts = _written(database, count)
+    with _statements(database) as seen:
+        ReceiptQueries(database).report_usages([(receipt["id"], 5, n, "ok") for n, receipt in enumerate(receipts)])
+    assert seen == [("UPDATE", count == 1)]
+    stored = _stored(database)
+    assert [stored[receipt["id"]]["completion_tokens"] for receipt in receipts] == list(range(count))
+
+
+def _written(database: Database, count: int) -> list[dict[str, Any]]:
+    """``count`` receipts of token t0, committed."""
     receipts = [_row(datetime.now(UTC) + timedelta(milliseconds=n), token_id="t0") for n in range(count)]
     committer = _Committer(database, ReceiptDays(database, 0))
     assert committer.commit(receipts) is None
     committer.let_go()
+    return receipts
+
+
+@contextmanager
+def _statements(database: Database) -> Iterator[list[tuple[str, bool]]]:
+    """Each statement run meanwhile: its first word, and whether its connection was in autocommit."""
     seen: list[tuple[str, bool]] = []
 
     def executed(connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
@@ -380,12 +386,9 @@ def test_an_in_process_gateways_usage_alone_is_one_statement_and_a_batch_one_tra
 
     event.listen(database.engine, "before_cursor_execute", executed)
     try:
-        ReceiptQueries(database).report_usages([(receipt["id"], 5, n, "ok") for n, receipt in enumerate(receipts)])
+        yield seen
     finally:
         event.remove(database.engine, "before_cursor_execute", executed)
-    assert seen == [("UPDATE", count == 1)]
-    stored = _stored(database)
-    assert [stored[receipt["id"]]["completion_tokens"] for receipt in receipts] == list(range(count))
 
 
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)

@@ -13,8 +13,8 @@ Deciding in process (``ROUTEGATE_DATABASE_URL``), the receipt of an admitted cal
 before the call goes on, on LiteLLM's event loop itself: a writer thread's wake-up would wait
 behind LiteLLM's own callbacks, which costs a call more than the commit. The usage reports after
 the call are committed on the loop too, together in batches, off the answer's path, and each
-post-call hook returns only once its report is durable. Every answer's ``Server-Timing`` names routegate's
-time on its path (``routegate;dur=``, milliseconds).
+post-call hook returns only once its report is durable. Every answer's ``Server-Timing`` names
+routegate's time on its path (``routegate;dur=``, milliseconds).
 
 This proxy forwards platform-paid calls only: a call the tenant pays for is refused
 (``CALL_PAID_BY_TENANT``), so no tenant key and no platform key is ever swapped for the other.
@@ -155,7 +155,7 @@ class _UsageBatches:
 
     Whatever is reported before the batch's turn on the loop forms it. Committed in a worker thread,
     each batch cost a proxy at one connection 11-14% of its calls per second: the thread's every
-    return of the interpreter lock made LiteLLM's busy loop hand it over (bench/litellm_proxy.py).
+    return of the interpreter lock made LiteLLM's busy loop hand it over (docs/performance.md).
     A batch the database refuses is retried until it is written, the loop free between tries;
     every report's caller waits for its own commit.
     """

@@ -378,17 +378,13 @@ class Database:
         with self._turn(), connect() as connection, connection.begin():  # connected once it is this writer's turn
             yield connection
 
-    @contextmanager
-    def statement_writes(self) -> Iterator[Connection]:
+    def statement_writes(self) -> AbstractContextManager[Connection]:
         """A connection for writes that are each one statement, whole by itself: on PostgreSQL in
         autocommit, so each is one round trip, with no ``BEGIN`` and ``COMMIT`` of its own; elsewhere
         :meth:`write_connection`'s transaction (SQLite's writers take turns, a round trip costs nothing)."""
         if self._autocommit_writers is None:
-            with self.write_connection() as connection:
-                yield connection
-            return
-        with self._autocommit_writers.connect() as connection:
-            yield connection
+            return self.write_connection()
+        return self._autocommit_writers.connect()
 
     @contextmanager
     def versioned_write(self) -> Iterator[tuple[Connection, int | None]]:

@@ -50,7 +50,8 @@ from sqlalchemy.engine import make_url
 from routegate.service.call_service import CallSettings
 from routegate.service.call_tables import CallReceipt
 from routegate.service.db import Database
-from routegate.service.receipts import ReceiptDays, ReceiptWriter, at_millisecond, receipt_id
+from routegate.service.receipt_days import ReceiptDays
+from routegate.service.receipts import ReceiptWriter, at_millisecond, receipt_id
 
 MODEL = "moonshot/kimi-k2.6"
 TOKENS = 100  # the producers' receipts name this many tokens in turn, so each batch touches several

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # offline: LiteLLM's bundled cost map, no fetch
 
-from routegate.integrations.litellm import _Usage, _UsageBatches
+from routegate.integrations.litellm import _UsageBatches
+from routegate.service.receipts import Usage
 from tests import event_loops
 
 
@@ -19,12 +20,12 @@ class FlakyDatabase:
 
     def __init__(self, refusals: int) -> None:
         self.refusals = refusals
-        self.batches: list[list[_Usage]] = []
+        self.batches: list[list[Usage]] = []
         self.attempts = 0
         self.threads: set[int] = set()
         self._lock = threading.Lock()
 
-    def commit(self, batch: Sequence[_Usage]) -> None:
+    def commit(self, batch: Sequence[Usage]) -> None:
         with self._lock:
             self.threads.add(threading.get_ident())
             self.attempts += 1
@@ -33,7 +34,7 @@ class FlakyDatabase:
             self.batches.append(list(batch))
 
 
-def report_all(database: FlakyDatabase, count: int) -> tuple[list[_Usage], int]:
+def report_all(database: FlakyDatabase, count: int) -> tuple[list[Usage], int]:
     """``count`` reports made at once; and the thread the event loop ran on."""
     reports = [(f"receipt-{number}", number, 1, "ok") for number in range(count)]
 

@@ -21,7 +21,8 @@ from routegate.service import Settings
 from routegate.service.call_service import ENV_RECEIPT_QUEUE
 from routegate.service.call_tables import CallReceipt
 from routegate.service.db import Database
-from routegate.service.receipts import ReceiptDays, at_millisecond, receipt_id
+from routegate.service.receipt_days import ReceiptDays
+from routegate.service.receipts import at_millisecond, receipt_id
 
 from .conftest import LiveServer, database_url, free_port
 from .test_calls import authorize, issue, workspace

@@ -23,8 +23,8 @@ from sqlalchemy.engine import make_url
 
 from routegate.service.call_tables import RECEIPT_PARTITION_PREFIX, CallReceipt
 from routegate.service.db import Database
+from routegate.service.receipt_days import ReceiptDays
 from routegate.service.receipt_queries import ReceiptQueries
-from routegate.service.receipts import ReceiptDays
 
 from .conftest import database_url
 from .test_call_receipts import _row

@@ -29,8 +29,9 @@ from routegate.service.call_tables import CallReceipt, CallToken
 from routegate.service.db import Database, Workspace
 from routegate.service.http_errors import ServiceCode, ServiceError
 from routegate.service.inserts import RowInsert
+from routegate.service.receipt_days import ReceiptDays
 from routegate.service.receipt_queries import ReceiptQueries
-from routegate.service.receipts import InlineReceipts, ReceiptDays, ReceiptWriter, _Committer
+from routegate.service.receipts import InlineReceipts, ReceiptWriter, _Committer, receipt_id
 from routegate.service.store import Store
 from tests import event_loops
 
@@ -352,17 +353,45 @@ def test_a_usage_report_is_one_statement_outside_any_transaction_on_postgresql(d
     assert again.value.code is ServiceCode.USAGE_ALREADY_REPORTED and again.value.context["status"] == "ok"
 
 
+@pytest.mark.parametrize("count", [1, 3])
+def test_an_in_process_gateways_usage_reports_complete_their_receipts_once(database: Database, count: int) -> None:
+    """A gateway deciding in process reports usage in batches, committed as its receipts are: each
+    receipt gets its batch's report; an id that is no receipt, or no stored one, changes nothing; and
+    the batch sent again (as after a failed commit) or a later report of the same receipts leaves
+    every first report standing."""
+    receipts = _written(database, count)
+    batch = [(receipt["id"], 5, n, "ok") for n, receipt in enumerate(receipts)]
+    strays = [("not-a-receipt", 1, 1, "ok"), (receipt_id(int(time.time() * 1000)), 1, 1, "ok")]
+    inline = InlineReceipts(database, ReceiptDays(database, 0))
+    try:
+        inline.report_usages([*batch, *strays])
+        first = _stored(database)
+        inline.report_usages(batch)
+        inline.report_usages([(receipt["id"], 99, 99, "error") for receipt in receipts])
+    finally:
+        inline.stop()
+    assert _stored(database) == first
+    assert set(first) == {receipt["id"] for receipt in receipts}
+    for n, receipt in enumerate(receipts):
+        assert (first[receipt["id"]]["prompt_tokens"], first[receipt["id"]]["completion_tokens"]) == (5, n)
+        assert first[receipt["id"]]["status"] == "ok" and first[receipt["id"]]["reported_at"] is not None
+
+
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
 @pytest.mark.parametrize("count", [1, 3])
-def test_an_in_process_gateways_usage_alone_is_one_statement_and_a_batch_one_transaction(
+def test_an_in_process_gateways_usage_batch_is_one_autocommitted_statement_on_postgresql(
     database: Database, count: int
 ) -> None:
-    """A gateway deciding in process reports usage in batches: a batch of one is one autocommitted
-    statement, as a report over HTTP; a batch of several is one transaction, committed once."""
+    """No BEGIN and COMMIT around a batch (each report stands alone): one UPDATE, every report in
+    psycopg's one ``executemany``, on the connection the receipts are committed on."""
     receipts = _written(database, count)
-    with _statements(database) as seen:
-        ReceiptQueries(database).report_usages([(receipt["id"], 5, n, "ok") for n, receipt in enumerate(receipts)])
-    assert seen == [("UPDATE", count == 1)]
+    inline = InlineReceipts(database, ReceiptDays(database, 0))
+    try:
+        with _statements(database) as seen:
+            inline.report_usages([(receipt["id"], 5, n, "ok") for n, receipt in enumerate(receipts)])
+    finally:
+        inline.stop()
+    assert seen == [("UPDATE", True)]
     stored = _stored(database)
     assert [stored[receipt["id"]]["completion_tokens"] for receipt in receipts] == list(range(count))
 

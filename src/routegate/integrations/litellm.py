@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from fastapi import Request
@@ -40,6 +40,9 @@ from litellm.proxy._types import LitellmUserRoles, ProxyException, UserAPIKeyAut
 from litellm.proxy.common_utils.http_parsing_utils import _read_request_body
 
 from routegate.codes import Code, IntegrationCode, RefusalCode
+
+if TYPE_CHECKING:  # the service is imported only by a proxy deciding in process
+    from routegate.service.receipts import Usage
 
 __all__ = ["CallGateHooks", "call_gate", "custom_auth"]
 
@@ -132,7 +135,7 @@ class _InProcess:
         # Receipts committed inline: a writer thread's wake-up would wait behind LiteLLM's own callbacks.
         self._calls = CallService(self._state, CallSettings.from_env(), CollectorRegistry(), inline_receipts=True)
         self._calls.start()
-        self._usage = _UsageBatches(self._calls.receipts.report_usages)
+        self._usage = _UsageBatches(self._calls.report_usages)
 
     async def authorize(self, token: str, model: str) -> tuple[int, dict[str, Any]]:
         """Decided on the in-memory view; returns once the receipt's group commit is done."""
@@ -147,9 +150,6 @@ class _InProcess:
         await self._usage.report((receipt_id, prompt_tokens, completion_tokens, status))
 
 
-_Usage = tuple[str, int, int, str]
-
-
 class _UsageBatches:
     """Usage reports committed together on the event loop: one commit per batch, not per call.
 
@@ -160,12 +160,12 @@ class _UsageBatches:
     every report's caller waits for its own commit.
     """
 
-    def __init__(self, commit: Callable[[Sequence[_Usage]], None]) -> None:
+    def __init__(self, commit: Callable[[Sequence[Usage]], None]) -> None:
         self._commit = commit
-        self._queued: list[tuple[_Usage, asyncio.Future[None]]] = []
+        self._queued: list[tuple[Usage, asyncio.Future[None]]] = []
         self._writing: asyncio.Task[None] | None = None
 
-    async def report(self, usage: _Usage) -> None:
+    async def report(self, usage: Usage) -> None:
         done = asyncio.get_running_loop().create_future()
         self._queued.append((usage, done))
         if self._writing is None or self._writing.done():
@@ -180,7 +180,7 @@ class _UsageBatches:
                 if not done.done():
                     done.set_result(None)
 
-    async def _commit_with_retries(self, batch: list[_Usage]) -> None:
+    async def _commit_with_retries(self, batch: list[Usage]) -> None:
         for delay in _retry_delays():
             try:
                 self._commit(batch)  # on the loop, as the receipts are: about a tenth of a millisecond

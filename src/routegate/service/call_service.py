@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +21,9 @@ from routegate.calls import CallDecision, CallGate
 from .call_tokens import Caller, CallerView, TokenStore
 from .http_errors import ServiceCode, ServiceError
 from .propagation import ManifestWatcher
+from .receipt_days import ReceiptDays
 from .receipt_queries import ReceiptQueries
-from .receipts import InlineReceipts, ReceiptDays, ReceiptWriter, at_millisecond, receipt_id
+from .receipts import InlineReceipts, ReceiptWriter, Usage, at_millisecond, receipt_id
 from .settings import SettingsError
 from .state import Served, ServiceState
 
@@ -162,6 +163,13 @@ class CallService:
     def close(self) -> None:
         self._watcher.stop()
         self.writer.stop()
+
+    def report_usages(self, reports: Sequence[Usage]) -> None:
+        """A gateway's usage reports, committed as its receipts are (:meth:`.InlineReceipts.report_usages`):
+        for a gateway deciding in this process. The service's gateways report each over HTTP."""
+        if not isinstance(self.writer, InlineReceipts):
+            raise TypeError("usage reports are committed in process only beside receipts committed inline")
+        self.writer.report_usages(reports)
 
     async def _until_loaded(self) -> None:
         """Wait for the view's first read, a bounded time (:data:`LOAD_PATIENCE_S`); then 503."""

@@ -1,10 +1,10 @@
-"""The create path's inserts: compiled once per database from the ORM's tables, run as the driver's statements.
+"""The hot paths' writes: compiled once per database from the ORM's tables, run as the driver's statements.
 
-A create writes its workspace and its decision, and Core's work per statement
-(cache key, compiled parameters, result and primary-key fetch) cost as much as
-SQLite's own. :class:`RowInsert` keeps that work to converting the values;
-:class:`JointInsert` sends several rows in one statement on PostgreSQL, where
-each statement is a round trip.
+A create writes its workspace and its decision, a gateway a receipt and its usage for every
+call, and Core's work per statement (cache key, compiled parameters, result and primary-key
+fetch) cost as much as SQLite's own. :class:`DriverStatement` keeps that work to converting
+the values; :class:`RowInsert` is one for a table's row; :class:`JointInsert` sends several
+rows in one statement on PostgreSQL, where each statement is a round trip.
 """
 
 from __future__ import annotations
@@ -17,44 +17,32 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, insert
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.expression import UpdateBase
 
 from . import engines
 
-__all__ = ["JointInsert", "RowInsert"]
+__all__ = ["DriverStatement", "JointInsert", "RowInsert"]
 
 _Named = tuple[str, int, str, Callable[[Any], Any] | None]
 """A joint statement's parameter: its name, which row and column it takes, and the column's bind processor."""
 
 
-class RowInsert:
-    """An INSERT of one row into ``table``: every column but the autoincrement key.
+class DriverStatement:
+    """A Core statement with named parameters, compiled by SQLAlchemy once per dialect and run as the
+    driver's statement, each value through its parameter type's own bind processor.
 
-    A create writes two rows, and Core's work per statement (cache key, compiled
-    parameters, result and primary-key fetch) cost as much as SQLite's own. So the
-    statement is compiled by SQLAlchemy once per dialect, from the table (no column
-    list is written out), its values go through each column type's own bind
-    processor, and it runs as the driver's statement: on SQLite with
-    :func:`.engines.sqlite_statement`, elsewhere with ``exec_driver_sql`` (PostgreSQL's round
-    trip dwarfs the difference, and its errors must reach SQLAlchemy's disconnect handling).
+    Its rows go in one of the driver's ``executemany``: on SQLite on SQLite's own connection (a
+    failure there runs again through SQLAlchemy, which raises, logs and counts it like any other),
+    elsewhere with ``exec_driver_sql`` (PostgreSQL's round trip dwarfs the difference, and its
+    errors must reach SQLAlchemy's disconnect handling).
     """
 
-    def __init__(self, table: Table) -> None:
-        self.table = table
-        skipped = table.autoincrement_column
-        self.columns = tuple(column for column in table.columns if column is not skipped)
+    def __init__(self, statement: UpdateBase) -> None:
+        self.statement = statement
         self._prepared: dict[str, _Prepared] = {}
 
-    def run(self, connection: Connection, row: Mapping[str, Any]) -> None:
-        """Insert ``row``, which has a value for every one of :attr:`columns` (a ``KeyError`` if not)."""
-        prepared = self.prepared(connection.dialect)
-        values = prepared.values(row)
-        if connection.dialect.name == "sqlite":
-            engines.sqlite_statement(connection, prepared.sql, values)
-        else:
-            connection.exec_driver_sql(prepared.sql, values)
-
     def run_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Insert ``rows`` in one of the driver's ``executemany`` (the call receipts' batches)."""
+        """Run the statement once for each of ``rows``, which name a value for every parameter."""
         prepared = self.prepared(connection.dialect)
         values = [prepared.values(row) for row in rows]
         if connection.dialect.name == "sqlite":
@@ -64,8 +52,35 @@ class RowInsert:
         connection.exec_driver_sql(prepared.sql, values)
 
     def prepared(self, dialect: Dialect) -> _Prepared:
-        """The statement compiled for ``dialect`` and each column's bind processor, worked out once."""
+        """The statement compiled for ``dialect`` and each parameter's bind processor, worked out once."""
         return self._prepared.get(dialect.name) or self._prepared.setdefault(dialect.name, self._prepare(dialect))
+
+    def _prepare(self, dialect: Dialect) -> _Prepared:
+        compiled = self.statement.compile(dialect=dialect)
+        names = compiled.positiontup or list(compiled.binds)
+        order = tuple((name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names)
+        return _Prepared(str(compiled), order, positional=compiled.positional)
+
+
+class RowInsert(DriverStatement):
+    """An INSERT of one row into ``table``: every column but the autoincrement key, compiled from the
+    table (no column list is written out). :meth:`run` inserts one row, on SQLite with
+    :func:`.engines.sqlite_statement`; :meth:`~DriverStatement.run_many` a batch (the call receipts')."""
+
+    def __init__(self, table: Table) -> None:
+        super().__init__(insert(table).inline())
+        self.table = table
+        skipped = table.autoincrement_column
+        self.columns = tuple(column for column in table.columns if column is not skipped)
+
+    def run(self, connection: Connection, row: Mapping[str, Any]) -> None:
+        """Insert ``row``, which has a value for every one of :attr:`columns` (a ``KeyError`` if not)."""
+        prepared = self.prepared(connection.dialect)
+        values = prepared.values(row)
+        if connection.dialect.name == "sqlite":
+            engines.sqlite_statement(connection, prepared.sql, values)
+        else:
+            connection.exec_driver_sql(prepared.sql, values)
 
     def _prepare(self, dialect: Dialect) -> _Prepared:
         keys = [column.key for column in self.columns]

@@ -7,31 +7,20 @@ and every query also bounds ``at`` so that PostgreSQL reads only the day partiti
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Row, Select, Table, bindparam, func, select, update
+from sqlalchemy import Row, Select, Table, bindparam, func, select
 
 from .call_tables import CallReceipt
 from .db import Database, iso_utc, utcnow
 from .http_errors import ServiceCode, ServiceError
-from .receipts import moment_of
+from .receipts import USAGE_ONCE, moment_of
 
 __all__ = ["ReceiptQueries", "receipt_dict"]
 
 _R = CallReceipt
-_REPORT_ONCE = (
-    update(cast(Table, CallReceipt.__table__))
-    .where(_R.id == bindparam("receipt"), _R.at == bindparam("receipt_at"), _R.reported_at.is_(None))
-    .values(
-        prompt_tokens=bindparam("prompt"),
-        completion_tokens=bindparam("completion"),
-        status=bindparam("outcome"),
-        reported_at=bindparam("reported"),
-    )
-)
-_REPORT_RETURNING = _REPORT_ONCE.returning(*cast(Table, CallReceipt.__table__).columns)
+_REPORT_RETURNING = USAGE_ONCE.returning(*cast(Table, CallReceipt.__table__).columns)
 _ONE = select(cast(Table, CallReceipt.__table__)).where(_R.id == bindparam("receipt"), _R.at == bindparam("receipt_at"))
 _Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
 
@@ -127,28 +116,6 @@ class ReceiptQueries:
             status=row.status,
         )
 
-    def report_usages(self, reports: Sequence[tuple[str, int, int, str]]) -> None:
-        """Many reports (receipt, prompt tokens, completion tokens, status) in one transaction (one alone
-        as one statement, as :meth:`report_usage`), for a gateway deciding in process. As with
-        :meth:`report_usage` a receipt's first report stands; an id that is no receipt changes nothing."""
-        reported = utcnow()
-        rows = [
-            {
-                "receipt": receipt,
-                "receipt_at": at,
-                "prompt": prompt,
-                "completion": completion,
-                "outcome": status,
-                "reported": reported,
-            }
-            for receipt, prompt, completion, status in reports
-            if (at := _moment_or_none(receipt)) is not None
-        ]
-        if rows:
-            writes = self.database.statement_writes if len(rows) == 1 else self.database.write_connection
-            with writes() as connection:
-                connection.execute(_REPORT_ONCE, rows)
-
     def summary(self, *, workspace_id: str | None = None, since: datetime | None = None) -> dict[str, Any]:
         """Admitted calls and their reported tokens per payer and provider, and the refused count."""
         columns = (
@@ -187,13 +154,6 @@ def _filtered(query: _Query, workspace_id: str | None, since: datetime | None) -
     if since is not None:
         query = query.where(_R.at >= since)
     return query
-
-
-def _moment_or_none(receipt: str) -> datetime | None:
-    try:
-        return moment_of(receipt)
-    except ValueError:
-        return None
 
 
 def _moment(receipt: str) -> datetime:

@@ -9,9 +9,7 @@ is bounded: when it is full an authorization waits for room (and ``on_wait`` cou
 it); nothing is dropped. A batch the database refuses after a few tries fails its
 authorizations (503), so an acknowledged call is a written receipt.
 
-On PostgreSQL ``call_receipts`` is partitioned by UTC day: :class:`ReceiptDays` creates
-partitions ahead and, for retention, drops whole ones. On SQLite retention deletes in
-bounded batches, each its own short transaction.
+On PostgreSQL ``call_receipts`` is partitioned by UTC day (:mod:`.receipt_days`).
 """
 
 from __future__ import annotations
@@ -24,24 +22,33 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio.to_thread
 from anyio import CapacityLimiter
-from sqlalchemy import Connection, Table, bindparam, delete, or_, select, text, update
+from sqlalchemy import Connection, Table, bindparam, or_, update
 from sqlalchemy.dialects import postgresql
 
-from .call_tables import RECEIPT_PARTITION_PREFIX, CallReceipt, CallToken
-from .db import Database
-from .inserts import RowInsert
+from .call_tables import CallReceipt, CallToken
+from .db import Database, utcnow
+from .inserts import DriverStatement, RowInsert
+from .receipt_days import ReceiptDays
 
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["InlineReceipts", "ReceiptDays", "ReceiptWriter", "at_millisecond", "moment_of", "receipt_id"]
+__all__ = [
+    "USAGE_ONCE",
+    "InlineReceipts",
+    "ReceiptWriter",
+    "Usage",
+    "at_millisecond",
+    "moment_of",
+    "receipt_id",
+]
 
 log = logging.getLogger("routegate.service")
 
@@ -58,6 +65,24 @@ _TOUCH = (
     .values(last_used_at=bindparam("used_at"))
 )
 _COLUMNS = tuple(column.key for column in _RECEIPTS.columns)
+USAGE_ONCE = (
+    update(_RECEIPTS)
+    .where(
+        _RECEIPTS.c.id == bindparam("receipt"),
+        _RECEIPTS.c.at == bindparam("receipt_at"),
+        _RECEIPTS.c.reported_at.is_(None),
+    )
+    .values(
+        prompt_tokens=bindparam("prompt"),
+        completion_tokens=bindparam("completion"),
+        status=bindparam("outcome"),
+        reported_at=bindparam("reported"),
+    )
+)
+"""The gateway's usage report added to its receipt, once: a receipt's first report stands."""
+_COMPLETE = DriverStatement(USAGE_ONCE)
+Usage = tuple[str, int, int, str]
+"""A usage report: the receipt id, prompt tokens, completion tokens, and how the call ended."""
 _POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]
 # On PostgreSQL a batch is one statement: its receipts from one array per column, and each token's newest use.
 # Writers in other processes touch the same tokens at once, so the tokens are locked in id order before any is
@@ -82,13 +107,11 @@ _PG_WRITE_ONE = (
     + ")) UPDATE call_tokens SET last_used_at = %(at)s WHERE id = %(token_id)s"
     " AND (last_used_at IS NULL OR last_used_at < %(at)s)"
 )
-_PARTITION_LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=0x7263707473)  # "rcpts"
 _ARRIVAL_GAP = 0.0005  # seconds a batch waits for the next of the callers the last batch answered
 _LINGER_MAX = 0.002  # seconds a batch waits for them in all
 _RETRIES = (0.05, 0.25, 1.0)  # seconds before each retry of a batch the database refused
 _MAINTENANCE_SECONDS = 3600.0
 _ROOM_WAITERS = 64  # threads that wait for room in a full queue; more wait for one of them
-_SQLITE_DELETE_BATCH = 1000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -150,89 +173,6 @@ class _Pending:
     done: asyncio.Future[None]
 
 
-class ReceiptDays:
-    """The day partitions of ``call_receipts`` (PostgreSQL) and retention on either database."""
-
-    def __init__(self, database: Database, retention_days: int) -> None:
-        self.database = database
-        self.retention_days = retention_days
-        self.partitioned = database.engine.dialect.name == "postgresql"
-        self._ready: set[date] = set()
-
-    def ensure(self, days: set[date]) -> None:
-        """Every day in ``days`` has its partition (a no-op on SQLite, and for days made already)."""
-        missing = sorted(days - self._ready) if self.partitioned else []
-        if not missing:
-            return
-        with self.database.write_connection() as connection:
-            connection.execute(_PARTITION_LOCK)  # instances creating the same day take turns
-            for day in missing:
-                connection.exec_driver_sql(_create_partition(day))
-        self._ready.update(missing)
-
-    def ensure_ahead(self, now: datetime, ahead: int = 2) -> None:
-        today = now.astimezone(UTC).date()
-        self.ensure({today + timedelta(days=offset) for offset in range(-1, ahead + 1)})
-
-    def partitions(self) -> list[date]:
-        """The days that have a partition, oldest first (PostgreSQL; empty on SQLite)."""
-        if not self.partitioned:
-            return []
-        with self.database.engine.connect() as connection:
-            names = connection.execute(
-                text(
-                    "SELECT child.relname FROM pg_inherits JOIN pg_class child ON child.oid = pg_inherits.inhrelid "
-                    "JOIN pg_class parent ON parent.oid = pg_inherits.inhparent WHERE parent.relname = 'call_receipts'"
-                )
-            ).scalars()
-            return sorted(day for day in map(_day_of, names) if day is not None)
-
-    def apply_retention(self, now: datetime) -> int:
-        """Drop what is older than the retention period: whole days. Returns partitions dropped
-        (PostgreSQL) or rows deleted (SQLite); 0 when retention is off (``retention_days`` 0)."""
-        if self.retention_days <= 0:
-            return 0
-        keep_from = now.astimezone(UTC).date() - timedelta(days=self.retention_days)
-        if self.partitioned:
-            old = [day for day in self.partitions() if day < keep_from]
-            with self.database.write_connection() as connection:
-                connection.execute(_PARTITION_LOCK)
-                for day in old:
-                    connection.exec_driver_sql(f"DROP TABLE IF EXISTS {_partition_name(day)}")
-            self._ready.difference_update(old)
-            return len(old)
-        cutoff = datetime(keep_from.year, keep_from.month, keep_from.day, tzinfo=UTC)
-        oldest = select(_RECEIPTS.c.id).where(_RECEIPTS.c.at < cutoff).limit(_SQLITE_DELETE_BATCH)
-        deleted = 0
-        while True:
-            with self.database.write_connection() as connection:
-                count = connection.execute(delete(_RECEIPTS).where(_RECEIPTS.c.id.in_(oldest))).rowcount
-            deleted += count
-            if count < _SQLITE_DELETE_BATCH:
-                return deleted
-
-
-def _partition_name(day: date) -> str:
-    return f"{RECEIPT_PARTITION_PREFIX}{day:%Y%m%d}"
-
-
-def _day_of(name: str) -> date | None:
-    if not name.startswith(RECEIPT_PARTITION_PREFIX):
-        return None
-    try:
-        return datetime.strptime(name.removeprefix(RECEIPT_PARTITION_PREFIX), "%Y%m%d").date()
-    except ValueError:
-        return None
-
-
-def _create_partition(day: date) -> str:
-    after = day + timedelta(days=1)
-    return (
-        f"CREATE TABLE IF NOT EXISTS {_partition_name(day)} PARTITION OF call_receipts "
-        f"FOR VALUES FROM ('{day.isoformat()} 00:00:00+00') TO ('{after.isoformat()} 00:00:00+00')"
-    )
-
-
 class _Committer:
     """Commits receipts on a connection it keeps from one batch to the next (no pool checkout per
     batch), and runs the partitions' upkeep."""
@@ -245,12 +185,19 @@ class _Committer:
 
     def commit(self, rows: list[dict[str, Any]]) -> Exception | None:
         """One attempt at committing ``rows``: None, or the error (the connection is then let go)."""
+        return self._attempt(lambda connection: _write(connection, rows), {row["at"].date() for row in rows})
+
+    def complete(self, rows: list[dict[str, Any]]) -> Exception | None:
+        """One attempt at adding usage reports (:data:`USAGE_ONCE`'s rows) to their receipts: as :meth:`commit`."""
+        return self._attempt(lambda connection: _COMPLETE.run_many(connection, rows), set())
+
+    def _attempt(self, write: Callable[[Connection], None], days: set[date]) -> Exception | None:
         try:
-            self.days.ensure({row["at"].date() for row in rows})
+            self.days.ensure(days)
             if self._connection is None:
                 self._connection = _one_statement_per_batch(self.database.writer())
             with self.database.write_connection(self._connection) as connection:
-                _write(connection, rows)
+                write(connection)
         except Exception as error:  # the caller retries, then gives its callers the error
             self.let_go()
             return error
@@ -393,7 +340,8 @@ class InlineReceipts:
     there a writer thread's commit is quick, but the wake-up it sends waits its turn behind the
     loop's other callbacks, which cost each call several times the commit (measured in
     bench/litellm_proxy.py). The loop is held for the commit instead: a fraction of a millisecond
-    on SQLite, one round trip on PostgreSQL; a failed attempt waits without holding it.
+    on SQLite, one round trip on PostgreSQL; a failed attempt waits without holding it. The
+    gateway's usage reports are committed the same way, on the same kept connection.
     """
 
     depth = 0  # nothing is ever queued
@@ -420,6 +368,38 @@ class InlineReceipts:
                 raise error
             await asyncio.sleep(delay)
         self._committer.maintain(due_only=True)
+
+    def report_usages(self, reports: Sequence[Usage]) -> None:
+        """Add a gateway's usage reports to their receipts, committed as the receipts are: on this
+        thread, on the same connection. Raises the database's error; the caller tries again, which
+        changes only the reports not yet written (a receipt's first report stands, and an id that
+        is no receipt changes nothing)."""
+        reported = utcnow()
+        rows = [
+            {
+                "receipt": receipt,
+                "receipt_at": at,
+                "prompt": prompt,
+                "completion": completion,
+                "outcome": status,
+                "reported": reported,
+            }
+            for receipt, prompt, completion, status in reports
+            if (at := _moment_or_none(receipt)) is not None
+        ]
+        if not rows:
+            return
+        with self._lock:
+            error = self._committer.complete(rows)
+        if error is not None:
+            raise error
+
+
+def _moment_or_none(receipt: str) -> datetime | None:
+    try:
+        return moment_of(receipt)
+    except ValueError:
+        return None
 
 
 def _write(connection: Connection, rows: list[dict[str, Any]]) -> None:

@@ -56,7 +56,7 @@ _RECEIPTS = cast(Table, CallReceipt.__table__)
 _TOKENS = cast(Table, CallToken.__table__)
 _INSERT = RowInsert(_RECEIPTS)
 # A token's newest use only moves forward: writers in other threads or processes commit out of order.
-_TOUCH = (
+_TOUCH = DriverStatement(
     update(_TOKENS)
     .where(
         _TOKENS.c.id == bindparam("token"),
@@ -406,19 +406,25 @@ def _write(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """The batch's receipts, and each token's newest use. On PostgreSQL one prepared statement on a
     connection in autocommit (atomic by itself): one round trip, where a statement per row, or a
     ``COPY`` and an ``UPDATE`` between ``BEGIN`` and ``COMMIT``, cost several times the batch's own work."""
-    used: dict[str, datetime] = {}
-    for row in rows:
-        used[row["token_id"]] = max(row["at"], used.get(row["token_id"], row["at"]))
     if connection.dialect.name != "postgresql":
         _INSERT.run_many(connection, rows)
-        connection.execute(_TOUCH, [{"token": token, "used_at": at} for token, at in used.items()])
+        _TOUCH.run_many(connection, [{"token": token, "used_at": at} for token, at in _newest_uses(rows).items()])
         return
     driver = cast("psycopg.Connection[Any]", connection.connection.dbapi_connection)
     if len(rows) == 1:
         driver.execute(_PG_WRITE_ONE, rows[0], prepare=True)
         return
+    used = _newest_uses(rows)
     columns = [[row[key] for row in rows] for key in _COLUMNS]
     driver.execute(_PG_WRITE, (*columns, list(used), list(used.values())), prepare=True)
+
+
+def _newest_uses(rows: list[dict[str, Any]]) -> dict[str, datetime]:
+    """Each token's newest receipt in the batch: its ``last_used_at`` if nothing newer is stored."""
+    used: dict[str, datetime] = {}
+    for row in rows:
+        used[row["token_id"]] = max(row["at"], used.get(row["token_id"], row["at"]))
+    return used
 
 
 def _given_up(error: Exception, count: int) -> None:

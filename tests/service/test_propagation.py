@@ -1,11 +1,13 @@
 """A fleet on one database, as an operator runs it: real ``routegate serve`` processes (one with
 ``--workers 2``), ``routegate publish``/``activate``/``versions`` as processes, signals sent for
-real, on SQLite and PostgreSQL. Plus the listener's TCP_NODELAY and a clean Ctrl-C.
+real, on SQLite and PostgreSQL. Plus the listener's TCP_NODELAY, a clean Ctrl-C, and watchers that say
+what they follow.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import socket
 import threading
@@ -18,6 +20,7 @@ import httpx
 import pytest
 
 from routegate.registry import Registry
+from routegate.service.propagation import ManifestWatcher
 from routegate.service.server import listening_socket
 
 from .conftest import database_url, free_port, run_cli
@@ -193,3 +196,31 @@ def test_every_connection_the_listener_accepts_has_tcp_nodelay(host: str) -> Non
             with accepted:
                 assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
                 assert client.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0  # a plain socket has it off
+
+
+def test_a_watcher_names_what_it_follows_in_its_thread_and_its_log_lines(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The call tokens' view has a watcher of its own: a thread dump and the log tell it from the manifest's."""
+    failed = threading.Event()
+
+    def fail(_reload: bool) -> None:
+        failed.set()
+        raise RuntimeError("the database is away")
+
+    watcher = ManifestWatcher(f"sqlite:///{tmp_path / 'watched.db'}", 60, fail, name="call-token")
+    with caplog.at_level(logging.ERROR, logger="routegate.service"):
+        watcher.start()
+        try:
+            watcher.wake()
+            assert failed.wait(10)
+            threads = [thread.name for thread in threading.enumerate()]
+            deadline = time.monotonic() + 10
+            while not caplog.records and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            watcher.stop()
+    assert "routegate-call-token-watcher" in threads
+    assert [record.getMessage() for record in caplog.records] == [
+        "call-token watcher: a round failed; what it serves is kept (retrying)"
+    ]

@@ -134,7 +134,7 @@ class CallService:
         )
         self.receipts = ReceiptQueries(state.database)
         self._watcher = ManifestWatcher(
-            state.settings.database_url, state.settings.manifest_poll_seconds, self._on_wake
+            state.settings.database_url, state.settings.manifest_poll_seconds, self._on_wake, name="call-token"
         )
         self._gate: tuple[Served, CallGate] | None = None
         self._when_loaded: Callable[[], None] | None = None

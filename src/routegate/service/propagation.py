@@ -39,9 +39,15 @@ _RELISTEN_SECONDS = 5.0  # while PostgreSQL is away, polling carries on and LIST
 
 
 class ManifestWatcher:
-    """A daemon thread that calls ``on_wake`` on NOTIFY, on :meth:`wake`, or every ``interval`` seconds."""
+    """A daemon thread that calls ``on_wake`` on NOTIFY, on :meth:`wake`, or every ``interval`` seconds.
 
-    def __init__(self, database_url: str, interval: float, on_wake: Callable[[bool], None]) -> None:
+    ``name`` says what it follows, in its thread's name and its log lines (the call tokens' view has one too).
+    """
+
+    def __init__(
+        self, database_url: str, interval: float, on_wake: Callable[[bool], None], *, name: str = "manifest"
+    ) -> None:
+        self._name = name
         self._url = make_url(database_url)
         self._interval = interval
         self._on_wake = on_wake
@@ -49,7 +55,7 @@ class ManifestWatcher:
         os.set_blocking(self._read, False)
         os.set_blocking(self._write, False)
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="routegate-manifest-watcher", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"routegate-{name}-watcher", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -91,11 +97,11 @@ class ManifestWatcher:
                 self._on_wake(reload)
             except Exception as error:  # the thread must outlive any one failure
                 if f"{type(error).__name__}: {error}" != failing:
-                    log.exception("manifest watcher: a round failed; the version in use is kept (retrying)")
+                    log.exception("%s watcher: a round failed; what it serves is kept (retrying)", self._name)
                 failing = f"{type(error).__name__}: {error}"
             else:
                 if failing is not None:
-                    log.info("manifest watcher: following the database again")
+                    log.info("%s watcher: following the database again", self._name)
                 failing = None
         if listener is not None:
             listener.close()
@@ -109,7 +115,7 @@ class ManifestWatcher:
             connection = psycopg.connect(url, autocommit=True, connect_timeout=5)
             connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
         except psycopg.Error as error:
-            log.warning("manifest watcher: cannot LISTEN (polling meanwhile): %s", str(error).splitlines()[0])
+            log.warning("%s watcher: cannot LISTEN (polling meanwhile): %s", self._name, str(error).splitlines()[0])
             return None
         return connection
 

@@ -27,6 +27,7 @@ SCRIPTS = sorted(path for path in BENCH.glob("*.py") if not path.name.startswith
 # The benches that serve routegate as processes on a PostgreSQL database as well as on SQLite files.
 ON_POSTGRES = {
     "caller_view.py",
+    "in_process_gate.py",
     "calls.py",
     "litellm_proxy.py",
     "operator_pages.py",

@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -17,17 +18,21 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
+from _report import reproduce
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
 __all__ = [
     "WrkRun",
     "add_postgres_flag",
+    "call_token",
     "cpu_seconds",
     "free_port",
     "keep_alive_load",
+    "on_each_database",
     "paced_load",
     "postgres_database",
     "routegate_serving",
@@ -282,3 +287,39 @@ def _drop(admin: str, name: str, seconds: float = 30) -> None:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
+
+
+def call_token(port: int, runtime: str, model: str) -> str:
+    """A workspace of ``runtime`` on ``model``, made by the routegate served at ``port``, and a call token for it."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        connection.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+        answer = connection.getresponse()
+        content: dict[str, Any] = json.loads(answer.read())
+        if answer.status not in (200, 201):
+            raise SystemExit(f"{path} answered {answer.status}: {content}")
+        return content
+
+    try:
+        created = post("/workspaces", {"name": "bench", "runtime": runtime, "model": model})
+        return str(post(f"/workspaces/{created['id']}/call-tokens", {"note": "bench"})["token"])
+    finally:
+        connection.close()
+
+
+def on_each_database(
+    args: argparse.Namespace, prefix: str, run: Callable[[argparse.Namespace, Path, str], dict[str, Any]]
+) -> dict[str, Any]:
+    """``run(args, folder, database)`` on SQLite and, with ``--postgres``, on PostgreSQL, in one temporary
+    folder: a bench's result, its figures by database (it judges no floor)."""
+    databases = ["sqlite", *(["postgresql"] if args.postgres else [])]
+    with tempfile.TemporaryDirectory(prefix=prefix) as temp:
+        figures = {database: run(args, Path(temp), database) for database in databases}
+    return {
+        "reproduce": reproduce(),
+        "machine": f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; {args.rounds} rounds",
+        "smoke": args.smoke,
+        "by_database": figures,
+        "floors": [],
+    }

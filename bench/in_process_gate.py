@@ -22,19 +22,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import http.client
 import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from _report import add_smoke_flag, emit, reproduce
-from _serving import add_postgres_flag, postgres_database, routegate_serving
+from _report import add_smoke_flag, emit
+from _serving import add_postgres_flag, call_token, on_each_database, postgres_database, routegate_serving
 from _timing import Stats
 
 MODEL = "openai/gpt-5.4"  # platform-paid on codex
@@ -44,15 +42,7 @@ WARM_UP = 100
 def issue_token(url: str, folder: Path) -> str:
     """A codex workspace on the database at ``url`` and a call token for it, through the service."""
     with routegate_serving(url, folder) as (port, _pid):
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-
-        def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
-            connection.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
-            answer: dict[str, Any] = json.loads(connection.getresponse().read())
-            return answer
-
-        created = post("/workspaces", {"name": "in-process", "runtime": "codex", "model": MODEL})
-        return str(post(f"/workspaces/{created['id']}/call-tokens", {"note": "bench"})["token"])
+        return call_token(port, "codex", MODEL)
 
 
 def timed_calls(url: str, token: str, calls: int) -> dict[str, float]:
@@ -146,16 +136,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.smoke:
         args.rounds, args.calls = 2, 10
-    databases = ["sqlite", *(["postgresql"] if args.postgres else [])]
-    with tempfile.TemporaryDirectory(prefix="routegate-bench-in-process-") as temp:
-        figures = {database: run(args, Path(temp), database) for database in databases}
-    result = {
-        "reproduce": reproduce(),
-        "machine": f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; {args.rounds} rounds",
-        "smoke": args.smoke,
-        "by_database": figures,
-        "floors": [],
-    }
+    result = on_each_database(args, "routegate-bench-in-process-", run)
     emit(result, table(result))
     return 0
 

@@ -49,6 +49,7 @@ import yaml
 from _report import add_smoke_flag, emit, judged, reproduce, verdict
 from _serving import (
     add_postgres_flag,
+    call_token,
     cpu_seconds,
     free_port,
     keep_alive_load,
@@ -98,16 +99,7 @@ def routegate(folder: Path, database_url: str) -> Iterator[tuple[str, int]]:
 
 def issue_token(url: str) -> str:
     """A codex workspace whose model is platform-paid, and a call token for it."""
-    port = int(url.rsplit(":", 1)[1])
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-
-    def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
-        connection.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
-        answer: dict[str, Any] = json.loads(connection.getresponse().read())
-        return answer
-
-    created = post("/workspaces", {"name": "bench", "runtime": "codex", "model": MODEL})
-    return str(post(f"/workspaces/{created['id']}/call-tokens", {"note": "bench"})["token"])
+    return call_token(int(url.rsplit(":", 1)[1]), "codex", MODEL)
 
 
 def configs(folder: Path, vendor: Vendor, routegate_url: str) -> tuple[Path, Path, Path]:

@@ -19,16 +19,14 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import sys
-import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from _report import add_smoke_flag, emit, reproduce
-from _serving import add_postgres_flag, cpu_seconds, postgres_database, routegate_serving
+from _report import add_smoke_flag, emit
+from _serving import add_postgres_flag, cpu_seconds, on_each_database, postgres_database, routegate_serving
 from _timing import Stats, percentile
 
 MODEL = "openai/gpt-5.4"  # platform-paid on codex
@@ -130,16 +128,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.smoke:
         args.rounds, args.reports = 2, 8
-    databases = ["sqlite", *(["postgresql"] if args.postgres else [])]
-    with tempfile.TemporaryDirectory(prefix="routegate-bench-reports-") as temp:
-        figures = {database: run(args, Path(temp), database) for database in databases}
-    result = {
-        "reproduce": reproduce(),
-        "machine": f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; {args.rounds} rounds",
-        "smoke": args.smoke,
-        "by_database": figures,
-        "floors": [],
-    }
+    result = on_each_database(args, "routegate-bench-reports-", run)
     emit(result, table(result))
     return 0
 

@@ -377,6 +377,70 @@ def test_an_in_process_gateways_usage_reports_complete_their_receipts_once(datab
         assert first[receipt["id"]]["status"] == "ok" and first[receipt["id"]]["reported_at"] is not None
 
 
+def test_gateways_in_process_reporting_the_same_receipts_at_once_leave_one_whole_report_each(
+    database: Database,
+) -> None:
+    """Three instances' inline writers, two threads each, report the same receipts at once in batches
+    of 1-8, in their own orders, while writing new receipts on the same connections, over many
+    rounds: each receipt keeps exactly one report, whole (its tokens and status from one reporter),
+    every new receipt is stored once, unreported, and (on PostgreSQL, where a batch is one implicit
+    transaction) no batch waits on another's locks in a deadlock."""
+    rng = random.Random(11)
+    instances = [Database(database.url) for _ in range(3)]
+    writers = [InlineReceipts(instance, ReceiptDays(instance, 0)) for instance in instances]
+    deadlocks_before = _deadlocks(database)
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    reported: list[str] = []
+    fresh: list[dict[str, Any]] = []
+    failures: list[BaseException] = []
+
+    def reporter(number: int, writer: InlineReceipts, receipts: list[str], seed: int) -> None:
+        order = random.Random(seed)
+        mine = order.sample(receipts, len(receipts))
+        try:
+            while mine:
+                size = order.randint(1, 8)
+                batch, mine = mine[:size], mine[size:]
+                writer.report_usages([(receipt, number, number * 7, f"by-{number}") for receipt in batch])
+                if order.random() < 0.3:
+                    row = _row(start + timedelta(seconds=order.random()), token_id="t1")
+                    event_loops.run(writer.write(row))
+                    fresh.append(row)
+        except BaseException as error:
+            failures.append(error)
+
+    try:
+        for round_ in range(ROUNDS):
+            rows = [_row(start + timedelta(milliseconds=round_ * 1000 + n), token_id="t0") for n in range(30)]
+            assert _Committer(database, ReceiptDays(database, 0)).commit(rows) is None
+            receipts = [row["id"] for row in rows]
+            threads = [
+                threading.Thread(target=reporter, args=(2 * n + part, writer, receipts, rng.random()))
+                for n, writer in enumerate(writers)
+                for part in range(2)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert failures == []
+            reported += receipts
+    finally:
+        for writer, instance in zip(writers, instances, strict=True):
+            writer.stop()
+            instance.dispose()
+    assert _deadlocks(database) == deadlocks_before
+    stored = _stored(database)
+    for receipt in reported:
+        row = stored[receipt]
+        number = row["prompt_tokens"]
+        assert (row["completion_tokens"], row["status"]) == (number * 7, f"by-{number}")
+        assert row["reported_at"] is not None
+    assert len({row["id"] for row in fresh}) == len(fresh)
+    assert all(stored[row["id"]]["reported_at"] is None for row in fresh)
+    assert len(stored) == len(reported) + len(fresh)
+
+
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
 @pytest.mark.parametrize("count", [1, 3])
 def test_an_in_process_gateways_usage_batch_is_one_autocommitted_statement_on_postgresql(

@@ -373,7 +373,8 @@ class InlineReceipts:
         """Add a gateway's usage reports to their receipts, committed as the receipts are: on this
         thread, on the same connection. Raises the database's error; the caller tries again, which
         changes only the reports not yet written (a receipt's first report stands, and an id that
-        is no receipt changes nothing)."""
+        is no receipt changes nothing). In receipt order: on PostgreSQL a batch is one implicit
+        transaction, and batches locking their receipts in one order never wait on each other in a circle."""
         reported = utcnow()
         rows = [
             {
@@ -384,7 +385,7 @@ class InlineReceipts:
                 "outcome": status,
                 "reported": reported,
             }
-            for receipt, prompt, completion, status in reports
+            for receipt, prompt, completion, status in sorted(reports, key=lambda report: report[0])
             if (at := _moment_or_none(receipt)) is not None
         ]
         if not rows:

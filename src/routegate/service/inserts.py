@@ -84,7 +84,7 @@ class RowInsert(DriverStatement):
 
     def _prepare(self, dialect: Dialect) -> _Prepared:
         keys = [column.key for column in self.columns]
-        compiled = insert(self.table).inline().compile(dialect=dialect, column_keys=keys)
+        compiled = self.statement.compile(dialect=dialect, column_keys=keys)
         processors = {column.key: column.type.dialect_impl(dialect).bind_processor(dialect) for column in self.columns}
         order = tuple((key, processors[key]) for key in (compiled.positiontup or keys))
         return _Prepared(str(compiled), order, positional=compiled.positional)

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio.to_thread
 import pytest
@@ -223,6 +223,22 @@ WRITERS: dict[str, Callable[[Database], ReceiptWriter | InlineReceipts]] = {
     "batches": lambda instance: ReceiptWriter(instance, ReceiptDays(instance, 0), queue_size=16),
     "one at a time": lambda instance: InlineReceipts(instance, ReceiptDays(instance, 0)),
 }
+_Writer = TypeVar("_Writer", bound=ReceiptWriter | InlineReceipts)
+
+
+@contextmanager
+def _instances(database: Database, make: Callable[[Database], _Writer], count: int = 3) -> Iterator[list[_Writer]]:
+    """``count`` instances of the service on ``database``, each with a started writer; stopped and let go after."""
+    instances = [Database(database.url) for _ in range(count)]
+    writers = [make(instance) for instance in instances]
+    try:
+        for writer in writers:
+            writer.start()
+        yield writers
+    finally:
+        for writer, instance in zip(writers, instances, strict=True):
+            writer.stop()
+            instance.dispose()
 
 
 @pytest.mark.parametrize("kind", WRITERS)
@@ -233,18 +249,16 @@ def test_instances_writing_at_once_store_every_receipt_once_without_a_deadlock(d
     PostgreSQL's statement for those differs from the batches'."""
     _add_many_tokens(database)
     rng = random.Random(7)
-    instances = [Database(database.url) for _ in range(3)]
-    writers = [WRITERS[kind](instance) for instance in instances]
     deadlocks_before = _deadlocks(database)
     start = datetime.now(UTC) - timedelta(minutes=5)
     written: list[dict[str, Any]] = []
 
-    async def round_of(rows: list[list[dict[str, Any]]]) -> list[list[BaseException | None]]:
+    async def round_of(
+        writers: list[ReceiptWriter | InlineReceipts], rows: list[list[dict[str, Any]]]
+    ) -> list[list[BaseException | None]]:
         return list(await asyncio.gather(*(_produce(writer, part) for writer, part in zip(writers, rows, strict=True))))
 
-    for writer in writers:
-        writer.start()
-    try:
+    with _instances(database, WRITERS[kind]) as writers:
         for round_ in range(3 * ROUNDS):
             rows = [
                 [
@@ -256,13 +270,9 @@ def test_instances_writing_at_once_store_every_receipt_once_without_a_deadlock(d
                 ]
                 for part in range(len(writers))
             ]
-            outcomes = event_loops.run(round_of(rows))
+            outcomes = event_loops.run(round_of(writers, rows))
             assert outcomes == [[None] * len(part) for part in rows]
             written += [row for part in rows for row in part]
-    finally:
-        for writer, instance in zip(writers, instances, strict=True):
-            writer.stop()
-            instance.dispose()
     assert _deadlocks(database) == deadlocks_before
     stored = _stored(database)
     assert set(stored) == {row["id"] for row in written} and len(stored) == len(written)
@@ -386,8 +396,6 @@ def test_gateways_in_process_reporting_the_same_receipts_at_once_leave_one_whole
     every new receipt is stored once, unreported, and (on PostgreSQL, where a batch is one implicit
     transaction) no batch waits on another's locks in a deadlock."""
     rng = random.Random(11)
-    instances = [Database(database.url) for _ in range(3)]
-    writers = [InlineReceipts(instance, ReceiptDays(instance, 0)) for instance in instances]
     deadlocks_before = _deadlocks(database)
     start = datetime.now(UTC) - timedelta(minutes=5)
     reported: list[str] = []
@@ -409,7 +417,7 @@ def test_gateways_in_process_reporting_the_same_receipts_at_once_leave_one_whole
         except BaseException as error:
             failures.append(error)
 
-    try:
+    with _instances(database, WRITERS["one at a time"]) as writers:
         for round_ in range(ROUNDS):
             rows = [_row(start + timedelta(milliseconds=round_ * 1000 + n), token_id="t0") for n in range(30)]
             assert _Committer(database, ReceiptDays(database, 0)).commit(rows) is None
@@ -425,10 +433,6 @@ def test_gateways_in_process_reporting_the_same_receipts_at_once_leave_one_whole
                 thread.join()
             assert failures == []
             reported += receipts
-    finally:
-        for writer, instance in zip(writers, instances, strict=True):
-            writer.stop()
-            instance.dispose()
     assert _deadlocks(database) == deadlocks_before
     stored = _stored(database)
     for receipt in reported:

@@ -31,7 +31,7 @@ from routegate.service.http_errors import ServiceCode, ServiceError
 from routegate.service.inserts import RowInsert
 from routegate.service.receipt_days import ReceiptDays
 from routegate.service.receipt_queries import ReceiptQueries
-from routegate.service.receipts import InlineReceipts, ReceiptWriter, _Committer, receipt_id
+from routegate.service.receipts import AdaptiveReceipts, InlineReceipts, ReceiptWriter, _Committer, receipt_id
 from routegate.service.store import Store
 from tests import event_loops
 
@@ -42,6 +42,7 @@ from .test_operator_pages import fleet_row
 TOKENS = 7
 PRODUCERS = 40
 ROUNDS = 10
+AnyWriter = ReceiptWriter | InlineReceipts | AdaptiveReceipts
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -69,7 +70,7 @@ def _moment(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-async def _produce(writer: ReceiptWriter | InlineReceipts, rows: list[dict[str, Any]]) -> list[BaseException | None]:
+async def _produce(writer: AnyWriter, rows: list[dict[str, Any]]) -> list[BaseException | None]:
     async def one(row: dict[str, Any]) -> None:
         await writer.write(row)
 
@@ -219,11 +220,51 @@ def test_an_inline_receipt_the_database_refuses_fails_its_producer_alone(databas
         writer.stop()
 
 
-WRITERS: dict[str, Callable[[Database], ReceiptWriter | InlineReceipts]] = {
+def test_adaptive_receipts_commit_on_the_loop_while_it_is_quiet_and_in_the_writer_thread_while_it_is_busy(
+    database: Database,
+) -> None:
+    """Each receipt is committed by the thread its moment's load calls for, and stored either way."""
+    loads = [False, True, True, False, True]
+    busy = iter(loads)
+    writer = AdaptiveReceipts(database, ReceiptDays(database, 0), queue_size=16, busy=lambda: next(busy))
+    committed_on: list[str] = []
+
+    def committed(_connection: Any) -> None:
+        committed_on.append(threading.current_thread().name)
+
+    event.listen(database.engine, "commit", committed)
+    writer.start()
+    try:
+        rows = [_row(datetime.now(UTC) + timedelta(milliseconds=n)) for n in range(len(loads))]
+
+        async def one_by_one() -> tuple[str, list[set[str]]]:
+            threads = []
+            for row in rows:
+                committed_on.clear()
+                await writer.write(row)
+                threads.append(set(committed_on))
+            return threading.current_thread().name, threads
+
+        loop, threads = event_loops.run(one_by_one())
+    finally:
+        writer.stop()
+        event.remove(database.engine, "commit", committed)
+    assert threads == [{"routegate-receipt-writer" if load else loop} for load in loads]
+    assert {row["id"] for row in rows} == set(_stored(database))
+
+
+def _now_one_now_the_other(instance: Database) -> AdaptiveReceipts:
+    """Inline or through the writer thread, at random from one receipt to the next."""
+    busy = random.Random(7)
+    return AdaptiveReceipts(instance, ReceiptDays(instance, 0), queue_size=16, busy=lambda: busy.random() < 0.5)
+
+
+WRITERS: dict[str, Callable[[Database], AnyWriter]] = {
     "batches": lambda instance: ReceiptWriter(instance, ReceiptDays(instance, 0), queue_size=16),
     "one at a time": lambda instance: InlineReceipts(instance, ReceiptDays(instance, 0)),
+    "by the loop's load": _now_one_now_the_other,
 }
-_Writer = TypeVar("_Writer", bound=ReceiptWriter | InlineReceipts)
+_Writer = TypeVar("_Writer", bound=AnyWriter)
 
 
 @contextmanager
@@ -253,9 +294,7 @@ def test_instances_writing_at_once_store_every_receipt_once_without_a_deadlock(d
     start = datetime.now(UTC) - timedelta(minutes=5)
     written: list[dict[str, Any]] = []
 
-    async def round_of(
-        writers: list[ReceiptWriter | InlineReceipts], rows: list[list[dict[str, Any]]]
-    ) -> list[list[BaseException | None]]:
+    async def round_of(writers: list[AnyWriter], rows: list[list[dict[str, Any]]]) -> list[list[BaseException | None]]:
         return list(await asyncio.gather(*(_produce(writer, part) for writer, part in zip(writers, rows, strict=True))))
 
     with _instances(database, WRITERS[kind]) as writers:

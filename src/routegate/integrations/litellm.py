@@ -10,8 +10,10 @@ under the same call token, and goes on only when admitted and platform-paid -- a
 each receipt with usage.
 
 Deciding in process (``ROUTEGATE_DATABASE_URL``), the receipt of an admitted call is committed
-before the call goes on, on LiteLLM's event loop itself: a writer thread's wake-up would wait
-behind LiteLLM's own callbacks, which costs a call more than the commit. The usage reports after
+before the call goes on, on LiteLLM's event loop itself while no other call is in flight: a writer
+thread's wake-up would wait behind LiteLLM's own callbacks, which costs a call more than the commit.
+With other calls in flight a writer thread commits their receipts together while the loop serves
+them (:class:`routegate.service.receipts.AdaptiveReceipts` says why). The usage reports after
 the call are committed on the loop too, together in batches, off the answer's path, and each
 post-call hook returns only once its report is durable. Every answer's ``Server-Timing`` names
 routegate's time on its path (``routegate;dur=``, milliseconds).
@@ -28,6 +30,7 @@ import hmac
 import logging
 import os
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -132,8 +135,9 @@ class _InProcess:
 
         self._state = ServiceState(Settings(database_url=database_url))
         self._state.start()
-        # Receipts committed inline: a writer thread's wake-up would wait behind LiteLLM's own callbacks.
-        self._calls = CallService(self._state, CallSettings.from_env(), CollectorRegistry(), inline_receipts=True)
+        # Receipts committed on the loop while it is quiet: a writer thread's wake-up would wait behind
+        # LiteLLM's own callbacks. With other calls in flight the writer thread commits them together.
+        self._calls = CallService(self._state, CallSettings.from_env(), CollectorRegistry(), loop_busy=_loop_busy)
         self._calls.start()
         self._usage = _UsageBatches(self._calls.report_usages)
 
@@ -222,20 +226,36 @@ def _refusal(code: RefusalCode | str, reason: str, receipt_id: str | None = None
     )
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, weakref_slot=True, eq=False)
 class _Call:
     """One request's call token, routegate's decision for each id LiteLLM tried for it (the admitted
-    one, or the refusal: a retry of a refused id is refused again without another receipt), and the
-    seconds routegate's hooks have taken on the request's path so far."""
+    one, or the refusal: a retry of a refused id is refused again without another receipt), the
+    seconds routegate's hooks have taken on the request's path so far, and whether it is answered."""
 
     token: str
     decided: dict[str, dict[str, Any] | ProxyException] = field(default_factory=dict)
     seconds: float = 0.0
+    answered: bool = False
 
 
 _call: ContextVar[_Call | None] = ContextVar("routegate_call", default=None)
 """The request's call, from custom_auth to each attempt: kept in the request's context, never in
 LiteLLM's metadata, which its spend logs keep."""
+_admitted: weakref.WeakSet[_Call] = weakref.WeakSet()
+"""The admitted requests' calls, each for as long as its request's context (or a copy LiteLLM's
+logging took of it) holds it: a request that ends before its answer hook still leaves."""
+_BUSY_FROM = 2  # other calls in flight, admitted and not yet answered, that make the event loop busy
+
+
+def _admit_in_this_request(call: _Call) -> None:
+    _call.set(call)
+    _admitted.add(call)
+
+
+def _loop_busy() -> bool:
+    """Whether other calls keep the event loop busy. One at a time it is not, and a receipt is
+    committed on the loop."""
+    return sum(not call.answered for call in _admitted) >= _BUSY_FROM
 
 
 async def _admit(token: str, model: str) -> dict[str, Any]:
@@ -264,7 +284,7 @@ async def custom_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
         # refuse every model call it makes, since routegate admitted none.
         return UserAPIKeyAuth(api_key=token, user_role=LitellmUserRoles.PROXY_ADMIN)
     decision = await _admit(token, model if isinstance(model, str) else "")
-    _call.set(_Call(token, {decision["model"]: decision}, time.perf_counter() - started))
+    _admit_in_this_request(_Call(token, {decision["model"]: decision}, time.perf_counter() - started))
     return UserAPIKeyAuth(api_key=f"routegate-workspace-{decision['workspace_id']}", metadata={_GATE: decision})
 
 
@@ -342,9 +362,13 @@ class CallGateHooks(CustomLogger):
         litellm_call_info: dict[str, object] | None = None,
     ) -> dict[str, str] | None:
         """The answer's ``Server-Timing`` names the time routegate took on its path (``routegate;dur=`` ms):
-        the decisions and receipts before the call left, not the usage report after it."""
+        the decisions and receipts before the call left, not the usage report after it. LiteLLM asks
+        for an answer's headers, success or failure, as it answers: the call is no longer in flight."""
         call = _call.get()
-        return None if call is None else {"server-timing": f"routegate;dur={call.seconds * 1000:.3f}"}
+        if call is None:
+            return None
+        call.answered = True
+        return {"server-timing": f"routegate;dur={call.seconds * 1000:.3f}"}
 
     async def async_log_success_event(
         self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any

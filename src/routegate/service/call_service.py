@@ -23,7 +23,7 @@ from .http_errors import ServiceCode, ServiceError
 from .propagation import ManifestWatcher
 from .receipt_days import ReceiptDays
 from .receipt_queries import ReceiptQueries
-from .receipts import InlineReceipts, ReceiptWriter, Usage, at_millisecond, receipt_id
+from .receipts import AdaptiveReceipts, ReceiptWriter, Usage, at_millisecond, receipt_id
 from .settings import SettingsError
 from .state import Served, ServiceState
 
@@ -111,13 +111,20 @@ class CallMetrics:
 class CallService:
     """The call gate of one process: tokens, the callers' view, decisions and their receipts.
 
-    ``inline_receipts``: each receipt is committed on the event loop's thread by the call that waits
-    for it (:class:`.receipts.InlineReceipts`), for a process whose loop is busy with other work;
-    otherwise a writer thread commits them in batches (the service).
+    ``loop_busy``, for a process whose event loop serves other work (the LiteLLM proxy deciding in
+    process): a receipt is committed on the loop by the call that waits for it while ``loop_busy()``
+    is false, and by a writer thread while it is true; usage reports on the loop
+    (:class:`.receipts.AdaptiveReceipts`). Without it the writer thread commits every receipt, in
+    batches (the service).
     """
 
     def __init__(
-        self, state: ServiceState, settings: CallSettings, registry: CollectorRegistry, *, inline_receipts: bool = False
+        self,
+        state: ServiceState,
+        settings: CallSettings,
+        registry: CollectorRegistry,
+        *,
+        loop_busy: Callable[[], bool] | None = None,
     ) -> None:
         self.state = state
         self.settings = settings
@@ -125,12 +132,10 @@ class CallService:
         self.view = CallerView(state.database)
         self.tokens = TokenStore(state.database, self.view)
         self.days = ReceiptDays(state.database, settings.retention_days)
-        self.writer: ReceiptWriter | InlineReceipts = (
-            InlineReceipts(state.database, self.days)
-            if inline_receipts
-            else ReceiptWriter(
-                state.database, self.days, queue_size=settings.receipt_queue, on_wait=self.metrics.waits.inc
-            )
+        self.writer: ReceiptWriter | AdaptiveReceipts = (
+            ReceiptWriter(state.database, self.days, queue_size=settings.receipt_queue, on_wait=self.metrics.waits.inc)
+            if loop_busy is None
+            else AdaptiveReceipts(state.database, self.days, queue_size=settings.receipt_queue, busy=loop_busy)
         )
         self.receipts = ReceiptQueries(state.database)
         self._watcher = ManifestWatcher(
@@ -165,9 +170,9 @@ class CallService:
         self.writer.stop()
 
     def report_usages(self, reports: Sequence[Usage]) -> None:
-        """A gateway's usage reports, committed as its receipts are (:meth:`.InlineReceipts.report_usages`):
+        """A gateway's usage reports, committed on the event loop (:meth:`.AdaptiveReceipts.report_usages`):
         for a gateway deciding in this process. The service's gateways report each over HTTP."""
-        if not isinstance(self.writer, InlineReceipts):
+        if not isinstance(self.writer, AdaptiveReceipts):
             raise TypeError("usage reports are committed in process only beside receipts committed inline")
         self.writer.report_usages(reports)
 

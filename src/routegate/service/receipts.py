@@ -9,6 +9,10 @@ is bounded: when it is full an authorization waits for room (and ``on_wait`` cou
 it); nothing is dropped. A batch the database refuses after a few tries fails its
 authorizations (503), so an acknowledged call is a written receipt.
 
+A process whose event loop serves other work, the LiteLLM proxy deciding in process,
+commits on the loop itself instead (:class:`InlineReceipts`), or only while the loop is
+quiet (:class:`AdaptiveReceipts`).
+
 On PostgreSQL ``call_receipts`` is partitioned by UTC day (:mod:`.receipt_days`).
 """
 
@@ -42,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "USAGE_ONCE",
+    "AdaptiveReceipts",
     "InlineReceipts",
     "ReceiptWriter",
     "Usage",
@@ -394,6 +399,43 @@ class InlineReceipts:
             error = self._committer.complete(rows)
         if error is not None:
             raise error
+
+
+class AdaptiveReceipts:
+    """Commits a receipt inline while its event loop has little else to do, and through a writer
+    thread while it is busy; usage reports always inline. For the LiteLLM proxy deciding in process.
+
+    One call at a time, a commit held on the loop costs the call least (:class:`InlineReceipts`).
+    With many calls in flight it stalls them all: each of the commit's statements lets go of the
+    interpreter lock, LiteLLM's executor threads take it, and the loop waits its turn to get it back
+    (at 8 connections a receipt held the loop 0.78 ms for 0.27 ms of work). Then the writer thread
+    commits the receipts of the calls in flight together, while the loop serves them.
+    """
+
+    def __init__(self, database: Database, days: ReceiptDays, *, queue_size: int, busy: Callable[[], bool]) -> None:
+        self._inline = InlineReceipts(database, days)
+        self._batches = ReceiptWriter(database, days, queue_size=queue_size)
+        self._busy = busy
+
+    @property
+    def depth(self) -> int:
+        return self._batches.depth
+
+    def start(self) -> None:
+        self._inline.start()
+        self._batches.start()
+
+    def stop(self) -> None:
+        self._batches.stop()
+        self._inline.stop()
+
+    async def write(self, row: dict[str, Any]) -> None:
+        """Return once ``row`` is committed; raises the database's error if it could not be."""
+        await (self._batches if self._busy() else self._inline).write(row)
+
+    def report_usages(self, reports: Sequence[Usage]) -> None:
+        """As :meth:`InlineReceipts.report_usages`."""
+        self._inline.report_usages(reports)
 
 
 def _moment_or_none(receipt: str) -> datetime | None:

@@ -173,7 +173,7 @@ class CallService:
         """A gateway's usage reports, committed on the event loop (:meth:`.AdaptiveReceipts.report_usages`):
         for a gateway deciding in this process. The service's gateways report each over HTTP."""
         if not isinstance(self.writer, AdaptiveReceipts):
-            raise TypeError("usage reports are committed in process only beside receipts committed inline")
+            raise TypeError("usage reports are committed in process only by a call service given loop_busy")
         self.writer.report_usages(reports)
 
     async def _until_loaded(self) -> None:

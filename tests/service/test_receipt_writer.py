@@ -22,9 +22,11 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 import pytest
+from prometheus_client import CollectorRegistry
 from sqlalchemy import event, insert, select, text
 
 from routegate.codes import Code
+from routegate.service.call_service import CallService, CallSettings
 from routegate.service.call_tables import CallReceipt, CallToken
 from routegate.service.db import Database, Workspace
 from routegate.service.http_errors import ServiceCode, ServiceError
@@ -32,6 +34,8 @@ from routegate.service.inserts import RowInsert
 from routegate.service.receipt_days import ReceiptDays
 from routegate.service.receipt_queries import ReceiptQueries
 from routegate.service.receipts import AdaptiveReceipts, InlineReceipts, ReceiptWriter, _Committer, receipt_id
+from routegate.service.settings import Settings
+from routegate.service.state import ServiceState
 from routegate.service.store import Store
 from tests import event_loops
 
@@ -400,6 +404,20 @@ def test_a_usage_report_is_one_statement_outside_any_transaction_on_postgresql(d
     assert first == [("UPDATE", True)]
     assert seen[len(first) :] == [("UPDATE", True), ("SELECT", True)]
     assert again.value.code is ServiceCode.USAGE_ALREADY_REPORTED and again.value.context["status"] == "ok"
+
+
+def test_a_call_service_whose_receipts_go_by_the_writer_thread_alone_takes_no_in_process_usage_report(
+    tmp_path: Path,
+) -> None:
+    """The service's gateways report over HTTP: only a call service given ``loop_busy`` (a gateway
+    deciding in process) commits usage reports on its loop, beside its inline receipts."""
+    state = ServiceState(Settings(database_url=f"sqlite:///{tmp_path / 'calls.db'}"))
+    try:
+        calls = CallService(state, CallSettings.from_env(), CollectorRegistry())
+        with pytest.raises(TypeError, match="loop_busy"):
+            calls.report_usages([(receipt_id(0), 1, 1, "ok")])
+    finally:
+        state.close()
 
 
 @pytest.mark.parametrize("count", [1, 3])

@@ -351,12 +351,14 @@ class InlineReceipts:
 
     depth = 0  # nothing is ever queued
 
-    def __init__(self, database: Database, days: ReceiptDays) -> None:
+    def __init__(self, database: Database, days: ReceiptDays, *, upkeep: bool = True) -> None:
         self._committer = _Committer(database, days)
         self._lock = threading.Lock()  # one commit at a time on the kept connection, whatever thread calls
+        self._upkeep = upkeep  # the partitions' upkeep, at start and hourly: False where another writer runs it
 
     def start(self) -> None:
-        self._committer.maintain()
+        if self._upkeep:
+            self._committer.maintain()
 
     def stop(self) -> None:
         self._committer.let_go()
@@ -372,7 +374,8 @@ class InlineReceipts:
                 _given_up(error, 1)
                 raise error
             await asyncio.sleep(delay)
-        self._committer.maintain(due_only=True)
+        if self._upkeep:
+            self._committer.maintain(due_only=True)
 
     def report_usages(self, reports: Sequence[Usage]) -> None:
         """Add a gateway's usage reports to their receipts, committed as the receipts are: on this
@@ -413,7 +416,7 @@ class AdaptiveReceipts:
     """
 
     def __init__(self, database: Database, days: ReceiptDays, *, queue_size: int, busy: Callable[[], bool]) -> None:
-        self._inline = InlineReceipts(database, days)
+        self._inline = InlineReceipts(database, days, upkeep=False)  # the writer thread runs it, off the loop
         self._batches = ReceiptWriter(database, days, queue_size=queue_size)
         self._busy = busy
 

@@ -372,8 +372,20 @@ def table(result: dict[str, Any]) -> str:
         ):
             if at is not None:
                 lines += ["", heading, *_rows(at)]
+        if int(connections) > 1:
+            lines.append(_queue(int(connections), closed["requests_per_s"]["bare"]["median"]))
     lines += ["", "floors"] + [f"  [{verdict(f['pass'])}] {f['floor']}: {f['figure']}" for f in result["floors"]]
     return "\n".join(lines)
+
+
+def _queue(connections: int, bare_rate: float) -> str:
+    """What the latency floors ask of a saturated proxy: with ``connections`` calls always in flight a
+    call's mean latency is ``connections`` over the rate (Little's law), so 1 ms more is a rate."""
+    waited_ms = connections * 1000 / bare_rate
+    return (
+        f"saturated, a call's mean latency is {connections} over the rate (Little's law): {waited_ms:.1f} ms for "
+        f"the bare proxy, so 1 ms added at most means at least {waited_ms / (waited_ms + 1):.3f} of its rate"
+    )
 
 
 def _rows(at: dict[str, Any]) -> list[str]:

@@ -365,15 +365,13 @@ def table(result: dict[str, Any]) -> str:
         "latency percentiles over all of a proxy's calls; other figures: medians over the rounds [min, max]",
     ]
     for connections, closed in result["by_connections"].items():
-        paced = closed.get("paced")
-        for at, heading in (
-            (closed, f"{connections} keep-alive connection(s), each call sent as the last is answered"),
-            (paced, f"{connections} keep-alive connections, {paced and paced['rate']} calls/s paced for every proxy"),
-        ):
-            if at is not None:
-                lines += ["", heading, *_rows(at)]
+        lines += ["", f"{connections} keep-alive connection(s), each call sent as the last is answered", *_rows(closed)]
         if int(connections) > 1:
             lines.append(_queue(int(connections), closed["requests_per_s"]["bare"]["median"]))
+        paced = closed.get("paced")
+        if paced is not None:
+            lines += ["", f"{connections} keep-alive connections, {paced['rate']} calls/s paced for every proxy"]
+            lines += _rows(paced)
     lines += ["", "floors"] + [f"  [{verdict(f['pass'])}] {f['floor']}: {f['figure']}" for f in result["floors"]]
     return "\n".join(lines)
 

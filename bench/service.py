@@ -17,9 +17,10 @@ the same rounds, so a change is measured side by side with the code before it.
 each instead of this process's threads, whose CPU (about a quarter of a
 create's on the server) the servers would otherwise share on a small machine.
 Then it times the store's part of one create in this process beside a bare
-Core insert (CPU and wall time, on SQLite and on PostgreSQL), and profiles
-where the store's time goes. Prints JSON,
-then a short table.
+Core insert (CPU and wall time, on SQLite and on PostgreSQL; the wall time less
+the CPU is what each waited on PostgreSQL), and beside the same insert of
+one workspace row (its table's indexes without the create's other work), and
+profiles where the store's time goes. Prints JSON, then a short table.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,7 @@ from _ceiling import engine as ceiling_engine
 from _report import add_smoke_flag, emit, judged, reproduce, verdict
 from _serving import add_postgres_flag, free_port, keep_alive_load, postgres_database, wait_for_health, wrk_load
 from _timing import interleave
+from sqlalchemy import insert
 
 MODELS = [("hermes", "moonshot/kimi-k2.6"), ("hermes", "openrouter/anthropic/claude-3.5-sonnet"), ("codex", "gpt-5.5")]
 JSON = {"Content-Type": "application/json"}
@@ -213,12 +216,13 @@ def _profiled() -> dict[str, tuple[str, int, str]]:
 
 def profile_store(url: str, creates: int, rounds: int) -> dict[str, Any]:
     """The store's part of one admitted create, called in this process beside a bare Core insert on the
-    same database (the ceiling's): CPU and wall time, then where the store's time goes."""
+    same database (the ceiling's) and the same insert of a workspace row: CPU and wall time, then where
+    the store's time goes."""
     from routegate import Registry
     from routegate.decision import FOREIGN_RUNTIMES
     from routegate.gate import CreateRequest, admit_create
     from routegate.manifest import bundled_manifest_path
-    from routegate.service.db import Database
+    from routegate.service.db import Database, Workspace
     from routegate.service.publication import VersionStore, candidate
     from routegate.service.store import Store
 
@@ -241,13 +245,25 @@ def profile_store(url: str, creates: int, rounds: int) -> dict[str, Any]:
             name=name, **blank, admission=admission, fingerprint=registry.fingerprint, manifest_version=active.version
         )
 
-    insert = ROWS.insert()
+    ceiling_insert = ROWS.insert()
     core = ceiling_engine(url)
     ROWS.metadata.create_all(core)
 
     def core_insert() -> None:
         with core.begin() as connection:
-            connection.execute(insert, {"id": str(uuid.uuid4()), "name": f"core {next(numbers)}", "runtime": "hermes"})
+            row = {"id": str(uuid.uuid4()), "name": f"core {next(numbers)}", "runtime": "hermes"}
+            connection.execute(ceiling_insert, row)
+
+    workspace_insert = insert(Workspace)
+    stored: dict[str, Any] = {"runtime": admission.runtime, "model": admission.model, "provider": "moonshot"}
+    stored |= {"billing_mode": "platform", "external": False, "required_env": [], "auth_env": []}
+    stored |= {"manifest_version": active.version, "manifest_fingerprint": registry.fingerprint}
+
+    def workspace_row() -> None:  # the ceiling's insert, into the workspaces table with all its indexes
+        now = datetime.now(UTC)
+        row = {"id": str(uuid.uuid4()), "name": f"row {next(numbers)}", "created_at": now, "updated_at": now}
+        with core.begin() as connection:
+            connection.execute(workspace_insert, row | stored)
 
     def timed(clock: Callable[[], float], action: Callable[[], None]) -> Callable[[], float]:
         def measure() -> float:
@@ -262,12 +278,12 @@ def profile_store(url: str, creates: int, rounds: int) -> dict[str, Any]:
         for _ in range(creates):
             create()
 
-    for action in (create, core_insert):  # connections made and statements prepared before any round
+    for action in (create, workspace_row, core_insert):  # connections made and statements prepared before any round
         timed(time.perf_counter, action)()
     # CPU: this process's, the database's work included on SQLite; wall: what a caller waits, round trips included.
     measures = {
         f"{what}_{kind}": timed(clock, action)
-        for what, action in (("store_create", create), ("core_insert", core_insert))
+        for what, action in (("store_create", create), ("workspace_row", workspace_row), ("core_insert", core_insert))
         for kind, clock in (("cpu", time.process_time), ("wall", time.perf_counter))
     }
     figures = interleave(rounds, measures)
@@ -277,10 +293,13 @@ def profile_store(url: str, creates: int, rounds: int) -> dict[str, Any]:
     calls = {label: round(stats[key][3] / creates * 1e6) if key in stats else 0 for label, key in _profiled().items()}
     database.dispose()
     core.dispose()
-    return {
-        "us_per_create": {k: s.scaled(1e6, 0) for k, s in figures.items()},
-        "under_cprofile_us_per_create": calls,
-    }
+    result: dict[str, Any] = {"us_per_create": {k: s.scaled(1e6, 0) for k, s in figures.items()}}
+    if not url.startswith("sqlite"):  # SQLite's work is this process's CPU: there is no server to wait on
+        result["waiting_us_per_create"] = {  # the server's work and the round trips
+            what: round((figures[f"{what}_wall"].median - figures[f"{what}_cpu"].median) * 1e6)
+            for what in ("store_create", "workspace_row", "core_insert")
+        }
+    return result | {"under_cprofile_us_per_create": calls}
 
 
 def table(result: dict[str, Any]) -> str:
@@ -306,6 +325,9 @@ def table(result: dict[str, Any]) -> str:
     for database, store in result["store_profile"].items():
         lines += ["", f"store, one create beside a bare Core insert ({database}, in process), median [min-max] us:"]
         lines += [f"    {label:<40}{_spread(us):>20}" for label, us in store["us_per_create"].items()]
+        if "waiting_us_per_create" in store:
+            lines.append("  waiting on the server (median wall less median CPU), us per create:")
+            lines += [f"    {label:<40}{us:>20}" for label, us in store["waiting_us_per_create"].items()]
         lines.append("  under cProfile, us per create:")
         lines += [f"    {label:<48}{us:>6}" for label, us in store["under_cprofile_us_per_create"].items()]
     lines += ["", "floors"] + [f"  [{verdict(f['pass'])}] {f['floor']}: {f['figure']}" for f in result["floors"]]

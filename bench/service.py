@@ -20,7 +20,9 @@ Then it times the store's part of one create in this process beside a bare
 Core insert (CPU and wall time, on SQLite and on PostgreSQL; the wall time less
 the CPU is what each waited on PostgreSQL), and beside the same insert of
 one workspace row (its table's indexes without the create's other work), and
-profiles where the store's time goes. Prints JSON, then a short table.
+profiles where the store's time goes. With ``--baseline`` the store's create
+is also timed in both trees, each in a fresh process per round on a database
+of its own. Prints JSON, then a short table.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,7 +51,7 @@ from _ceiling import ROWS
 from _ceiling import engine as ceiling_engine
 from _report import add_smoke_flag, emit, judged, reproduce, verdict
 from _serving import add_postgres_flag, free_port, keep_alive_load, postgres_database, wait_for_health, wrk_load
-from _timing import interleave
+from _timing import Stats, interleave
 from sqlalchemy import insert
 
 MODELS = [("hermes", "moonshot/kimi-k2.6"), ("hermes", "openrouter/anthropic/claude-3.5-sonnet"), ("codex", "gpt-5.5")]
@@ -214,15 +217,23 @@ def _profiled() -> dict[str, tuple[str, int, str]]:
     return keys
 
 
-def profile_store(url: str, creates: int, rounds: int) -> dict[str, Any]:
-    """The store's part of one admitted create, called in this process beside a bare Core insert on the
-    same database (the ceiling's) and the same insert of a workspace row: CPU and wall time, then where
-    the store's time goes."""
+@dataclass(frozen=True)
+class _Creates:
+    """A store on a database made ready for creates: ``create()`` makes the next workspace."""
+
+    create: Callable[[], None]
+    database: Any
+    registry: Any
+    admission: Any
+    version: int
+
+
+def _ready_store(url: str) -> _Creates:
     from routegate import Registry
     from routegate.decision import FOREIGN_RUNTIMES
     from routegate.gate import CreateRequest, admit_create
     from routegate.manifest import bundled_manifest_path
-    from routegate.service.db import Database, Workspace
+    from routegate.service.db import Database
     from routegate.service.publication import VersionStore, candidate
     from routegate.service.store import Store
 
@@ -235,15 +246,69 @@ def profile_store(url: str, creates: int, rounds: int) -> dict[str, Any]:
     store = Store(database, name_suffix_limit=1000)
     request = CreateRequest(name="profiled", runtime="hermes", model="moonshot/kimi-k2.6")
     admission = admit_create(registry, request, template_lookup=lambda _name: (None, None))
-
     numbers = itertools.count()
     blank: dict[str, Any] = {"parent_id": None, "role": None, "url": None, "external": False, "auth_env": ()}
+    run = uuid.uuid4().hex[:8]  # names never made before, however often the database is used
 
     def create() -> None:
-        name = f"profiled {next(numbers)}"
+        name = f"profiled {run} {next(numbers)}"
         store.create(
             name=name, **blank, admission=admission, fingerprint=registry.fingerprint, manifest_version=active.version
         )
+
+    return _Creates(create, database, registry, admission, active.version)
+
+
+def store_beside_baseline(urls: dict[str, str], checkout: Path, creates: int, rounds: int) -> dict[str, Any]:
+    """The store's create in this tree and in ``checkout``: each arm in a fresh process per round, on a
+    database of its own (``urls``), in turns; CPU and wall microseconds per create."""
+    arms = {"routegate": None, "baseline": checkout}
+    kept: dict[str, dict[str, list[float]]] = {arm: {} for arm in arms}
+    trees: dict[str, str] = {}  # where each arm's routegate was imported from
+    names = list(arms)
+    for number in range(rounds):
+        for arm in names[number % 2 :] + names[: number % 2]:
+            env = dict(os.environ) | ({} if arms[arm] is None else {"PYTHONPATH": str(checkout.resolve() / "src")})
+            command = [sys.executable, __file__, "--store-child", urls[arm], str(creates)]
+            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+            if done.returncode != 0:
+                raise SystemExit(f"the {arm} arm's creates failed:\n{done.stderr[-3000:]}")
+            answer = json.loads(done.stdout.splitlines()[-1])
+            trees[arm] = answer.pop("tree")
+            for key, value in answer.items():
+                kept[arm].setdefault(key, []).append(value)
+    figures = {arm: {key: Stats(tuple(v)).scaled(1, 0) for key, v in by.items()} for arm, by in kept.items()}
+    cpu = {arm: figures[arm]["cpu_us"]["median"] for arm in arms}
+    return figures | {"cpu_routegate_over_baseline": round(cpu["routegate"] / cpu["baseline"], 3), "trees": trees}
+
+
+def _store_child(url: str, creates: int) -> dict[str, Any]:
+    """``--store-child``: ``creates`` creates timed after a warm-up, in this process (the arm's tree)."""
+    import routegate
+
+    ready = _ready_store(url)
+    for _ in range(100):  # connections made and statements prepared before the timing
+        ready.create()
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(creates):
+        ready.create()
+    figures = {
+        "cpu_us": (time.process_time() - cpu) * 1e6 / creates,
+        "wall_us": (time.perf_counter() - wall) * 1e6 / creates,
+    }
+    ready.database.dispose()
+    return figures | {"tree": str(Path(routegate.__file__).parent)}
+
+
+def profile_store(url: str, creates: int, rounds: int) -> dict[str, Any]:
+    """The store's part of one admitted create, called in this process beside a bare Core insert on the
+    same database (the ceiling's) and the same insert of a workspace row: CPU and wall time, then where
+    the store's time goes."""
+    from routegate.service.db import Workspace
+
+    ready = _ready_store(url)
+    create, database, registry, admission = ready.create, ready.database, ready.registry, ready.admission
+    numbers = itertools.count()
 
     ceiling_insert = ROWS.insert()
     core = ceiling_engine(url)
@@ -257,7 +322,7 @@ def profile_store(url: str, creates: int, rounds: int) -> dict[str, Any]:
     workspace_insert = insert(Workspace)
     stored: dict[str, Any] = {"runtime": admission.runtime, "model": admission.model, "provider": "moonshot"}
     stored |= {"billing_mode": "platform", "external": False, "required_env": [], "auth_env": []}
-    stored |= {"manifest_version": active.version, "manifest_fingerprint": registry.fingerprint}
+    stored |= {"manifest_version": ready.version, "manifest_fingerprint": registry.fingerprint}
 
     def workspace_row() -> None:  # the ceiling's insert, into the workspaces table with all its indexes
         now = datetime.now(UTC)
@@ -330,6 +395,11 @@ def table(result: dict[str, Any]) -> str:
             lines += [f"    {label:<40}{us:>20}" for label, us in store["waiting_us_per_create"].items()]
         lines.append("  under cProfile, us per create:")
         lines += [f"    {label:<48}{us:>6}" for label, us in store["under_cprofile_us_per_create"].items()]
+    for database, arms in result["store_beside_baseline"].items():
+        lines += ["", f"store create, each arm in a fresh process per round ({database}), median [min-max] us:"]
+        for arm in ("routegate", "baseline"):
+            lines += [f"    {arm} {kind:<31}{_spread(us):>20}" for kind, us in arms[arm].items()]
+        lines.append(f"    CPU, routegate / baseline: {arms['cpu_routegate_over_baseline']:.2f}x")
     lines += ["", "floors"] + [f"  [{verdict(f['pass'])}] {f['floor']}: {f['figure']}" for f in result["floors"]]
     return "\n".join(lines)
 
@@ -376,6 +446,9 @@ def floors(setups: list[dict[str, Any]], smoke: bool) -> list[dict[str, Any]]:
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["--store-child"]:
+        print(json.dumps(_store_child(sys.argv[2], int(sys.argv[3]))))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--requests", type=int, default=400, help="creates per round")
@@ -419,6 +492,13 @@ def main() -> int:
         if args.postgres:
             profiled_on = stack.enter_context(postgres_database(args.postgres))
             store["postgresql"] = profile_store(profiled_on, profiled, profile_rounds)
+        beside: dict[str, Any] = {}
+        if args.baseline:
+            on_files = {arm: f"sqlite:///{folder / f'store-{arm}.db'}" for arm in ("routegate", "baseline")}
+            beside["sqlite"] = store_beside_baseline(on_files, Path(args.baseline), profiled, args.rounds)
+            if args.postgres:
+                on_servers = {arm: stack.enter_context(postgres_database(args.postgres)) for arm in on_files}
+                beside["postgresql"] = store_beside_baseline(on_servers, Path(args.baseline), profiled, args.rounds)
     result = {
         "reproduce": reproduce(),
         "machine": f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; {args.rounds} rounds of "
@@ -427,6 +507,7 @@ def main() -> int:
         "baseline": args.baseline,
         "setups": setups,
         "store_profile": store,
+        "store_beside_baseline": beside,
         "floors": floors(setups, args.smoke),
     }
     emit(result, table(result))

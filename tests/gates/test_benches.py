@@ -145,3 +145,21 @@ def test_the_create_bench_runs_its_rounds_from_wrk(tmp_path: Path) -> None:
     assert figures["machine"].endswith("rounds of 1 s from wrk")
     rates = [load["creates_per_s"]["routegate"]["median"] for load in figures["setups"][0]["by_connections"].values()]
     assert rates and all(rate > 0 for rate in rates)
+
+
+def test_the_create_bench_times_the_store_of_each_tree_in_that_tree(tmp_path: Path) -> None:
+    """``bench/service.py --baseline``: the baseline arm's creates run the checkout's routegate, the
+    other arm this tree's (the checkout here is this tree's ``src`` reached by another path)."""
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / "src").symlink_to(BENCH.parent / "src")
+    done = run_smoke(BENCH / "service.py", tmp_path, "--postgres", "", "--baseline", str(checkout))
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures, _ = json.JSONDecoder().raw_decode(done.stdout)
+    beside = figures["store_beside_baseline"]["sqlite"]
+    assert beside["trees"] == {
+        "routegate": str(BENCH.parent / "src" / "routegate"),
+        "baseline": str(checkout / "src" / "routegate"),
+    }
+    for arm in ("routegate", "baseline"):
+        assert beside[arm]["cpu_us"]["median"] > 0 and beside[arm]["wall_us"]["median"] > 0

@@ -4,7 +4,8 @@ On PostgreSQL the transaction is begun by routegate's own query (``BEGIN``, the
 publish lock shared, the active version) on a connection in autocommit, so these
 pin what that must not change: the version read is the active one, what the
 transaction writes commits or rolls back whole, the publish lock is held to the
-end, the pool gets its connection back as it lent it, a lost connection is
+end, the pool gets its connection back out of autocommit (after an error too,
+and a connection that cannot leave autocommit is let go), a lost connection is
 SQLAlchemy's error, and the create is three round trips.
 """
 
@@ -13,13 +14,14 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 import psycopg
 import pytest
-from sqlalchemy import Table, event, func, select
+from sqlalchemy import Connection, Table, event, func, select
 from sqlalchemy.exc import OperationalError
 
 from routegate.decision import FOREIGN_RUNTIMES
@@ -86,11 +88,69 @@ def _status(driver: psycopg.Connection[Any]) -> psycopg.pq.TransactionStatus:
 def test_the_pool_gets_its_connection_back_as_it_lent_it(own: Database) -> None:
     with own.versioned_write() as (connection, _version):
         driver = cast("psycopg.Connection[Any]", connection.connection.driver_connection)
+        assert driver.autocommit is True
         assert _status(driver) == psycopg.pq.TransactionStatus.INTRANS
     with own.engine.connect() as again:
         assert again.connection.driver_connection is driver
         assert driver.autocommit is False
         assert _status(driver) == psycopg.pq.TransactionStatus.IDLE
+
+
+def _lent(own: Database, way: str) -> AbstractContextManager[Connection]:
+    if way == "statement_writes":
+        return own.statement_writes()
+    return _connection_of(own.versioned_write())
+
+
+@contextmanager
+def _connection_of(opened: AbstractContextManager[tuple[Connection, int | None]]) -> Iterator[Connection]:
+    with opened as (connection, _version):
+        yield connection
+
+
+@postgres_only
+@pytest.mark.parametrize("way", ["versioned_write", "statement_writes"])
+def test_a_connection_lent_in_autocommit_comes_back_out_of_it_after_an_error_too(own: Database, way: str) -> None:
+    with pytest.raises(RuntimeError, match="changed its mind"), _lent(own, way) as connection:
+        driver = cast("psycopg.Connection[Any]", connection.connection.driver_connection)
+        assert driver.autocommit is True
+        WRITE_KEY.run(connection, _key(f"error, {way}"))
+        raise RuntimeError("the caller changed its mind")
+    with own.engine.connect() as again:
+        assert again.connection.driver_connection is driver
+        assert driver.autocommit is False
+        assert _status(driver) == psycopg.pq.TransactionStatus.IDLE
+
+
+@postgres_only
+def test_a_connection_that_cannot_leave_autocommit_is_never_pooled_again(own: Database) -> None:
+    """Left inside a transaction the lender did not open, psycopg refuses to leave autocommit: the
+    connection is let go, and the pool lends a fresh one instead."""
+    with own.statement_writes() as connection:
+        driver = cast("psycopg.Connection[Any]", connection.connection.driver_connection)
+        driver.execute("BEGIN")
+    assert driver.closed
+    with own.engine.connect() as again:
+        fresh = cast("psycopg.Connection[Any]", again.connection.driver_connection)
+        assert fresh is not driver
+        assert fresh.autocommit is False
+    with own.versioned_write() as (connection, _version):
+        WRITE_KEY.run(connection, _key("after a connection let go"))
+    assert _stored(own, "after a connection let go") == 1
+
+
+@postgres_only
+def test_a_connection_lost_inside_the_transaction_is_sqlalchemys_error_and_let_go(own: Database) -> None:
+    url = own.url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with pytest.raises(OperationalError) as lost, own.versioned_write() as (connection, _version):
+        driver = cast("psycopg.Connection[Any]", connection.connection.driver_connection)
+        _terminate(url, driver.info.backend_pid)
+        WRITE_KEY.run(connection, _key("lost"))
+    assert lost.value.connection_invalidated
+    assert driver.closed
+    with own.versioned_write() as (connection, _version):  # the pool connects afresh
+        WRITE_KEY.run(connection, _key("after the loss"))
+    assert (_stored(own, "lost"), _stored(own, "after the loss")) == (0, 1)
 
 
 @postgres_only
@@ -137,13 +197,7 @@ def test_a_connection_lost_before_the_first_query_is_sqlalchemys_error_and_let_g
     url = own.url.replace("postgresql+psycopg://", "postgresql://", 1)
 
     def terminate(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        pid = dbapi_connection.info.backend_pid
-        with psycopg.connect(url, autocommit=True) as other:
-            other.execute("SELECT pg_terminate_backend(%s)", (pid,))
-            deadline = time.monotonic() + 10
-            while other.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
-                assert time.monotonic() < deadline, f"backend {pid} still running 10 s after it was terminated"
-                time.sleep(0.01)
+        _terminate(url, dbapi_connection.info.backend_pid)
 
     event.listen(own.engine, "checkout", terminate)
     try:
@@ -154,3 +208,13 @@ def test_a_connection_lost_before_the_first_query_is_sqlalchemys_error_and_let_g
     assert lost.value.connection_invalidated
     with own.versioned_write() as (_connection, version):  # the pool connects afresh
         assert version is not None
+
+
+def _terminate(url: str, pid: int) -> None:
+    """Ends the backend ``pid`` from another connection, and waits until it is gone."""
+    with psycopg.connect(url, autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        deadline = time.monotonic() + 10
+        while other.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
+            assert time.monotonic() < deadline, f"backend {pid} still running 10 s after it was terminated"
+            time.sleep(0.01)

@@ -347,12 +347,8 @@ class Database:
         # The same pool, its connections marked as writers once rather than on every checkout.
         self._write_engine = self.engine if read_only else self.engine.execution_options(**{engines.WRITE: True})
         self._write_sessions = sessionmaker(self._write_engine, expire_on_commit=False)
-        # PostgreSQL's writers again, in autocommit while checked out (see versioned_write).
-        self._autocommit_writers = (
-            self._write_engine.execution_options(isolation_level="AUTOCOMMIT")
-            if self.engine.dialect.name == "postgresql"
-            else None
-        )
+        # PostgreSQL's writers can be had in autocommit while checked out (see versioned_write).
+        self._autocommit = self.engine.dialect.name == "postgresql"
         self._writers = None if read_only else engines.writer_queue(url)
         # The routes run writes in worker threads, at most this many at once. Writes to a SQLite file
         # take turns anyway, so one: threads that would only queue on the writers' lock do not
@@ -382,9 +378,9 @@ class Database:
         """A connection for writes that are each one statement, whole by itself: on PostgreSQL in
         autocommit, so each is one round trip, with no ``BEGIN`` and ``COMMIT`` of its own; elsewhere
         :meth:`write_connection`'s transaction (SQLite's writers take turns, a round trip costs nothing)."""
-        if self._autocommit_writers is None:
+        if not self._autocommit:
             return self.write_connection()
-        return self._autocommit_writers.connect()
+        return engines.in_autocommit(self._write_engine)
 
     @contextmanager
     def versioned_write(self) -> Iterator[tuple[Connection, int | None]]:
@@ -396,13 +392,13 @@ class Database:
         trip), and Core cannot read a query of several results (so it would add its work per
         statement for nothing). The connection is in autocommit meanwhile, so psycopg begins
         nothing itself; its commit and rollback still end the transaction the query began,
-        and the pool takes autocommit off again when the connection comes back.
+        and autocommit is off again before the connection goes back to the pool.
         """
-        if self._autocommit_writers is None:
+        if not self._autocommit:
             with self.write_connection() as connection:
                 yield connection, active_version_for_write(connection)
             return
-        with self._turn(), self._autocommit_writers.connect() as connection, connection.begin():
+        with self._turn(), engines.in_autocommit(self._write_engine) as connection, connection.begin():
             yield connection, _open_with_active_version(connection)
 
     def writer(self) -> Connection:  # a connection for write_connection(kept) to keep; the caller closes it

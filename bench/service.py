@@ -320,9 +320,10 @@ def profile_store(url: str, creates: int, rounds: int) -> dict[str, Any]:
             connection.execute(ceiling_insert, row)
 
     workspace_insert = insert(Workspace)
-    stored: dict[str, Any] = {"runtime": admission.runtime, "model": admission.model, "provider": "moonshot"}
-    stored |= {"billing_mode": "platform", "external": False, "required_env": [], "auth_env": []}
-    stored |= {"manifest_version": ready.version, "manifest_fingerprint": registry.fingerprint}
+    stored: dict[str, Any] = {"runtime": admission.runtime, "model": admission.model, "external": False}
+    stored |= {"provider": admission.provider, "billing_mode": admission.billing_mode, "auth_env": []}
+    stored |= {"required_env": list(admission.required_env), "manifest_version": ready.version}
+    stored["manifest_fingerprint"] = registry.fingerprint
 
     def workspace_row() -> None:  # the ceiling's insert, into the workspaces table with all its indexes
         now = datetime.now(UTC)
@@ -343,12 +344,13 @@ def profile_store(url: str, creates: int, rounds: int) -> dict[str, Any]:
         for _ in range(creates):
             create()
 
-    for action in (create, workspace_row, core_insert):  # connections made and statements prepared before any round
+    actions = {"store_create": create, "workspace_row": workspace_row, "core_insert": core_insert}
+    for action in actions.values():  # connections made and statements prepared before any round
         timed(time.perf_counter, action)()
     # CPU: this process's, the database's work included on SQLite; wall: what a caller waits, round trips included.
     measures = {
         f"{what}_{kind}": timed(clock, action)
-        for what, action in (("store_create", create), ("workspace_row", workspace_row), ("core_insert", core_insert))
+        for what, action in actions.items()
         for kind, clock in (("cpu", time.process_time), ("wall", time.perf_counter))
     }
     figures = interleave(rounds, measures)
@@ -361,8 +363,7 @@ def profile_store(url: str, creates: int, rounds: int) -> dict[str, Any]:
     result: dict[str, Any] = {"us_per_create": {k: s.scaled(1e6, 0) for k, s in figures.items()}}
     if not url.startswith("sqlite"):  # SQLite's work is this process's CPU: there is no server to wait on
         result["waiting_us_per_create"] = {  # the server's work and the round trips
-            what: round((figures[f"{what}_wall"].median - figures[f"{what}_cpu"].median) * 1e6)
-            for what in ("store_create", "workspace_row", "core_insert")
+            what: round((figures[f"{what}_wall"].median - figures[f"{what}_cpu"].median) * 1e6) for what in actions
         }
     return result | {"under_cprofile_us_per_create": calls}
 

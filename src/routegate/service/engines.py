@@ -161,7 +161,7 @@ def engine(url: str, *, kept: int) -> Engine:
 def in_autocommit(pooled: Engine) -> Iterator[Connection]:
     """A PostgreSQL connection from ``pooled`` in psycopg's autocommit while checked out, set on
     psycopg's own connection (SQLAlchemy's ``isolation_level`` option does the same through its
-    connection events, which cost a create about 45 us more CPU). One that cannot be set back is
+    connection events, which cost a create about 50 us more CPU). One that cannot be set back is
     never pooled again."""
     with pooled.connect() as connection:
         driver: Any = connection.connection.driver_connection

@@ -1,6 +1,6 @@
 """What a gateway's usage report costs the service: one report for every call the gateway forwarded.
 
-    .venv/bin/python bench/usage_reports.py [--rounds 5] [--reports 400] [--postgres URL]
+    .venv/bin/python bench/usage_reports.py [--rounds 5] [--reports 400] [--batch 8] [--postgres URL]
         [--baseline CHECKOUT] [--smoke]
 
 Serves routegate (one worker) on SQLite and, with ``--postgres`` (default
@@ -10,8 +10,10 @@ round, server after server: ``--reports`` calls authorized for a codex workspace
 their usage reported one at a time on one keep-alive connection, as the LiteLLM
 integration reports after each call (a receipt takes one report, so every round reports
 receipts of its own). Per request: the wall time's p50 and p99, and the server's CPU time
-(every thread, from /proc). Medians over the rounds [min, max]. No floor: issue 22's are
-on the whole call, measured by bench/litellm_proxy.py.
+(every thread, from /proc). Then, on this tree's server, as many more calls reported
+``--batch`` at a time with ``POST /calls/usage``, as the integration sends them over HTTP:
+each request's wall time and the server's CPU time per report. Medians over the rounds
+[min, max]. No floor: issue 22's are on the whole call, measured by bench/litellm_proxy.py.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ class Gateway:
         return walls, (cpu_seconds(self.pid) - cpu) * 1000 / len(paths), answers
 
 
-def measure(gateways: dict[str, Gateway], rounds: int, reports: int) -> dict[str, Any]:
+def measure(gateways: dict[str, Gateway], rounds: int, reports: int, batch: int) -> dict[str, Any]:
     figures: dict[str, dict[str, list[float]]] = {name: {} for name in gateways}
     for number in range(rounds):
         names = list(gateways)
@@ -80,6 +82,12 @@ def measure(gateways: dict[str, Gateway], rounds: int, reports: int) -> dict[str
                 ("report_cpu", cpu),
             ):
                 kept.setdefault(key, []).append(value)
+            if name == "routegate":  # the code before may not serve POST /calls/usage
+                items = [{"receipt_id": answer["receipt_id"], **USAGE} for answer in gateway.timed(ask)[2]]
+                batches = [("/calls/usage", {"reports": items[at : at + batch]}) for at in range(0, len(items), batch)]
+                walls, cpu, _ = gateway.timed(batches)
+                kept.setdefault("batch_p50", []).append(percentile(walls, 0.5))
+                kept.setdefault("batched_cpu", []).append(cpu * len(batches) / len(items))
     return {name: {key: Stats(tuple(v)).scaled() for key, v in kept.items()} for name, kept in figures.items()}
 
 
@@ -94,7 +102,7 @@ def run(args: argparse.Namespace, folder: Path, database: str) -> dict[str, Any]
                 url = f"sqlite:///{folder / f'{name}.db'}"
             port, pid = stack.enter_context(routegate_serving(url, folder, checkout=checkout))
             gateways[name] = Gateway(port, pid)
-        return measure(gateways, args.rounds, args.reports)
+        return measure(gateways, args.rounds, args.reports, args.batch)
 
 
 def table(result: dict[str, Any]) -> str:
@@ -111,6 +119,12 @@ def table(result: dict[str, Any]) -> str:
         if "baseline" in arms:
             ratio = arms["routegate"]["report_cpu"]["median"] / arms["baseline"]["report_cpu"]["median"]
             lines.append(f"report CPU, routegate / baseline: {ratio:.2f}x")
+        mine = arms["routegate"]
+        ratio = mine["batched_cpu"]["median"] / mine["report_cpu"]["median"]
+        lines.append(
+            f"{result['batch']} reports a request (POST /calls/usage): request p50 {_shown(mine['batch_p50'])}, "
+            f"CPU per report {_shown(mine['batched_cpu'])}, {ratio:.2f}x one report a request"
+        )
     return "\n".join(lines)
 
 
@@ -122,13 +136,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--reports", type=int, default=400, help="calls authorized and reported per round and server")
+    parser.add_argument("--batch", type=int, default=8, help="reports a request in POST /calls/usage")
     parser.add_argument("--baseline", help="another checkout whose routegate is measured beside this one")
     add_postgres_flag(parser)
     add_smoke_flag(parser)
     args = parser.parse_args()
     if args.smoke:
         args.rounds, args.reports = 2, 8
-    result = on_each_database(args, "routegate-bench-reports-", run)
+    result = {**on_each_database(args, "routegate-bench-reports-", run), "batch": args.batch}
     emit(result, table(result))
     return 0
 

@@ -1,18 +1,25 @@
-"""The in-process gate's usage reports: batched, committed on the event loop's own thread, retried until
-written, never dropped."""
+"""The gate's usage reports: batched, committed on the event loop's own thread (in process) or sent as
+one POST /calls/usage per batch (over HTTP), retried until taken, never dropped."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # offline: LiteLLM's bundled cost map, no fetch
 
-from routegate.integrations.litellm import _UsageBatches
+from routegate.integrations.litellm import _Service, _UsageBatches
+from routegate.service import Settings
 from routegate.service.receipts import Usage
 from tests import event_loops
+from tests.service.conftest import BACKENDS, LiveServer, database_url
+from tests.service.test_calls import authorize, issue, workspace
 
 
 class FlakyDatabase:
@@ -21,17 +28,19 @@ class FlakyDatabase:
     def __init__(self, refusals: int) -> None:
         self.refusals = refusals
         self.batches: list[list[Usage]] = []
+        self.committed_at: list[float] = []
         self.attempts = 0
         self.threads: set[int] = set()
         self._lock = threading.Lock()
 
-    def commit(self, batch: Sequence[Usage]) -> None:
+    async def commit(self, batch: Sequence[Usage]) -> None:
         with self._lock:
             self.threads.add(threading.get_ident())
             self.attempts += 1
             if self.attempts <= self.refusals:
                 raise ConnectionError("the database is away")
             self.batches.append(list(batch))
+            self.committed_at.append(time.monotonic())
 
 
 def report_all(database: FlakyDatabase, count: int) -> tuple[list[Usage], int]:
@@ -67,3 +76,76 @@ def test_a_batch_the_database_refuses_is_retried_until_it_is_written() -> None:
     reports, _ = report_all(database, 20)
     assert database.attempts >= 3
     assert sorted(usage for batch in database.batches for usage in batch) == sorted(reports)
+
+
+def test_reports_within_the_linger_go_as_one_batch_and_each_caller_waits_for_it() -> None:
+    """Over HTTP a batch waits ``linger`` after its first report: reports a call apart share it."""
+    database = FlakyDatabase(refusals=0)
+    returned: list[float] = []
+
+    async def main() -> None:
+        batches = _UsageBatches(database.commit, linger=0.2)
+
+        async def one(number: int) -> None:
+            await asyncio.sleep(0.02 * number)
+            await batches.report((f"receipt-{number}", number, 1, "ok"))
+            returned.append(time.monotonic())
+
+        await asyncio.gather(*(one(number) for number in range(5)))
+
+    event_loops.run(main())
+    assert [len(batch) for batch in database.batches] == [5]
+    assert min(returned) >= database.committed_at[0], "a caller returns only once its batch is taken"
+
+
+def test_a_report_not_waited_for_is_still_taken() -> None:
+    database = FlakyDatabase(refusals=1)
+
+    async def main() -> float:
+        batches = _UsageBatches(database.commit, linger=0.05)
+        await batches.report(("receipt-0", 1, 1, "not_forwarded"), wait=False)
+        returned = time.monotonic()
+        await asyncio.sleep(0.5)  # the first try refused, the second (0.05 s later) taken
+        return returned
+
+    returned = event_loops.run(main())
+    assert database.batches == [[("receipt-0", 1, 1, "not_forwarded")]]
+    assert returned < database.committed_at[0]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from database_url(request.param, Path(tmp_path_factory.mktemp("usage")))
+
+
+def test_over_http_reports_sent_while_the_service_is_away_are_taken_once_it_answers(database: str) -> None:
+    """A gateway's reports to a service that is not answering yet (its port bound, nothing
+    listening) are sent again until one that serves the same database answers; then every
+    receipt has its own usage."""
+    serving, away = LiveServer(Settings(database_url=database)).start(), LiveServer(Settings(database_url=database))
+    try:
+        with serving.client() as http:
+            made = workspace(http, "usage-over-http", "hermes", "moonshot/kimi-k2.6")
+            token = issue(http, made["id"])["token"]
+            receipts = [authorize(http, token, "moonshot/kimi-k2.6").json()["receipt_id"] for _ in range(12)]
+        reports = [(receipt, number, 2 * number, "ok") for number, receipt in enumerate(receipts)]
+
+        async def main() -> None:
+            gateway = _Service(away.url, None)
+            sent = asyncio.gather(*(gateway.report(*usage) for usage in reports))
+            await asyncio.sleep(0.4)  # tried at least twice meanwhile, refused each time
+            away.start()
+            try:
+                await asyncio.wait_for(sent, 30)
+            finally:
+                await gateway._client().close()
+
+        event_loops.run(main())
+        with serving.client() as http:
+            stored = {row["id"]: row for row in http.get("/calls/receipts", params={"limit": 50}).json()["items"]}
+        for receipt, prompt, completion, status in reports:
+            assert stored[receipt]["usage"] == {"prompt_tokens": prompt, "completion_tokens": completion}
+            assert stored[receipt]["status"] == status
+    finally:
+        serving.stop()
+        away.stop()

@@ -54,6 +54,7 @@ OPERATION_IDS = {
     ("delete", "/workspaces/{workspace_id}/call-tokens/{token_id}"): "revokeCallToken",
     ("post", "/calls/authorize"): "authorizeCall",
     ("post", "/calls/receipts/{receipt_id}/usage"): "reportCallUsage",
+    ("post", "/calls/usage"): "reportCallsUsage",
     ("get", "/calls/receipts"): "listCallReceipts",
     ("get", "/calls/summary"): "summarizeCalls",
 }
@@ -219,6 +220,9 @@ def _check_call_routes(d: Declared, http: httpx.Client, workspace: str) -> None:
     d.check("post", usage, http.post(f"/calls/receipts/{receipt}/usage", json=report))
     d.check("post", usage, http.post(f"/calls/receipts/{receipt}/usage", json=report))
     d.check("post", usage, http.post(f"/calls/receipts/{receipt[:24]}000000000000/usage", json=report))
+    reports = [{"receipt_id": receipt, **report}, {"receipt_id": f"{receipt[:24]}000000000000", **report}]
+    d.check("post", "/calls/usage", http.post("/calls/usage", json={"reports": reports}))
+    d.check("post", "/calls/usage", http.post("/calls/usage", json={"reports": []}))
     d.check("get", "/calls/receipts", http.get("/calls/receipts", params={"workspace_id": workspace, "limit": 1}))
     d.check("get", "/calls/receipts", http.get("/calls/receipts", params={"limit": 0}))
     d.check("get", "/calls/summary", http.get("/calls/summary", params={"workspace_id": workspace}))

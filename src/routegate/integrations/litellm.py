@@ -14,8 +14,9 @@ before the call goes on, on LiteLLM's event loop itself while no other call is i
 thread's wake-up would wait behind LiteLLM's own callbacks, which costs a call more than the commit.
 With other calls in flight a writer thread commits their receipts together while the loop serves
 them (:class:`routegate.service.receipts.AdaptiveReceipts` says why). The usage reports after
-the call are committed on the loop too, together in batches, off the answer's path, and each
-post-call hook returns only once its report is durable. Every answer's ``Server-Timing`` names
+the call are committed on the loop too, together in batches, off the answer's path; over HTTP
+they go together as one ``POST /calls/usage`` per tenth of a second. Each post-call hook returns
+only once its report is taken. Every answer's ``Server-Timing`` names
 routegate's time on its path (``routegate;dur=``, milliseconds).
 
 This proxy forwards platform-paid calls only: a call the tenant pays for is refused
@@ -31,7 +32,7 @@ import logging
 import os
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -54,6 +55,9 @@ log = logging.getLogger("routegate.integrations.litellm")
 _GATE = "routegate"  # the key of routegate's decision in the auth object's and the request's metadata
 _DECISION = ("workspace_id", "model", "payer", "manifest_version", "receipt_id")
 _REPORT_RETRY_SECONDS = (0.05, 0.25, 1.0, 5.0)  # then every 5 s: a usage report is never dropped
+_REPORT_LINGER_SECONDS = 0.1  # a batch of usage reports over HTTP waits this long for more after its first
+_REPORT_FIELDS = ("receipt_id", "prompt_tokens", "completion_tokens", "status")  # a Usage as POST /calls/usage reads it
+_REPORTS_PER_BATCH = 200  # within what POST /calls/usage takes in one request
 _CLIENT_CREDENTIALS = ("api_key", "api_base", "base_url", "user_config", "aws_access_key_id", "vertex_credentials")
 
 
@@ -65,6 +69,7 @@ class _Service:
         self._url = url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._session: aiohttp.ClientSession | None = None
+        self._usage = _UsageBatches(self._send, linger=_REPORT_LINGER_SECONDS)
 
     def _client(self) -> aiohttp.ClientSession:
         """Made on first use, on the proxy's event loop. An idle connection is let go before the server's
@@ -92,22 +97,21 @@ class _Service:
         except (aiohttp.ClientError, TimeoutError) as error:
             raise _unreachable(error) from None
 
-    async def report(self, receipt_id: str, prompt_tokens: int, completion_tokens: int, status: str) -> None:
-        """Report until the service has it: a refused or failed report is retried, never dropped."""
-        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "status": status}
-        for delay in _retry_delays():
-            try:
-                answered, answer = await self._post(f"/calls/receipts/{receipt_id}/usage", usage)
-            except (aiohttp.ClientError, TimeoutError) as error:
-                problem = f"{type(error).__name__} {error}"
-            else:
-                if answered < 500 and answered != 429:  # taken, or never to be taken (a 4xx)
-                    return
-                problem = f"{answered} {str(answer)[:200]}"
-            log.warning(
-                "routegate: usage of receipt %s not reported yet (%s); retrying in %g s", receipt_id, problem, delay
-            )
-            await asyncio.sleep(delay)
+    async def report(
+        self, receipt_id: str, prompt_tokens: int, completion_tokens: int, status: str, *, wait: bool = True
+    ) -> None:
+        await self._usage.report((receipt_id, prompt_tokens, completion_tokens, status), wait=wait)
+
+    async def _send(self, batch: Sequence[Usage]) -> None:
+        """One ``POST /calls/usage``; raises unless the service answered, so that the batch is sent again."""
+        body = [dict(zip(_REPORT_FIELDS, usage, strict=True)) for usage in batch]
+        status, answer = await self._post("/calls/usage", {"reports": body})
+        if status >= 500 or status == 429:
+            raise ConnectionError(f"routegate answered {status} {str(answer)[:200]}")
+        if status != 200:  # never to be taken: sending it again would change nothing
+            log.error("routegate: %d usage reports refused: %d %s", len(batch), status, str(answer)[:200])
+        elif answer.get("not_found"):
+            log.warning("routegate: usage reported for receipts it does not have: %s", answer["not_found"][:20])
 
 
 def _unreachable(error: Exception) -> ProxyException:
@@ -139,7 +143,7 @@ class _InProcess:
         # LiteLLM's own callbacks. With other calls in flight the writer thread commits them together.
         self._calls = CallService(self._state, CallSettings.from_env(), CollectorRegistry(), loop_busy=_loop_busy)
         self._calls.start()
-        self._usage = _UsageBatches(self._calls.report_usages)
+        self._usage = _UsageBatches(self._commit)
 
     async def authorize(self, token: str, model: str) -> tuple[int, dict[str, Any]]:
         """Decided on the in-memory view; returns once the receipt's group commit is done."""
@@ -150,35 +154,47 @@ class _InProcess:
         except ServiceError as error:
             return STATUS[error.code], {"code": error.code.value, "error": error.message}
 
-    async def report(self, receipt_id: str, prompt_tokens: int, completion_tokens: int, status: str) -> None:
-        await self._usage.report((receipt_id, prompt_tokens, completion_tokens, status))
+    async def report(
+        self, receipt_id: str, prompt_tokens: int, completion_tokens: int, status: str, *, wait: bool = True
+    ) -> None:
+        await self._usage.report((receipt_id, prompt_tokens, completion_tokens, status), wait=wait)
+
+    async def _commit(self, batch: Sequence[Usage]) -> None:
+        self._calls.report_usages(batch)  # on the loop, as the receipts are: about a tenth of a millisecond
 
 
 class _UsageBatches:
-    """Usage reports committed together on the event loop: one commit per batch, not per call.
+    """Usage reports sent on together: one commit or request per batch, not per call.
 
-    Whatever is reported before the batch's turn on the loop forms it. Committed in a worker thread,
-    each batch cost a proxy at one connection 11-14% of its calls per second: the thread's every
-    return of the interpreter lock made LiteLLM's busy loop hand it over (docs/performance.md).
-    A batch the database refuses is retried until it is written, the loop free between tries;
-    every report's caller waits for its own commit.
+    Whatever is reported before the batch's turn on the loop forms it, and with ``linger`` whatever
+    comes that many seconds after its first report too. Committed in a worker thread, each batch
+    cost a proxy at one connection 11-14% of its calls per second: the thread's every return of the
+    interpreter lock made LiteLLM's busy loop hand it over (docs/performance.md); so in process each
+    is committed on the loop. Over HTTP one request per call cost the proxy and the service more
+    than the report itself, hence the linger. A batch the database or the service refuses is sent
+    again until it is taken, the loop free between tries; each report's caller waits for its batch.
     """
 
-    def __init__(self, commit: Callable[[Sequence[Usage]], None]) -> None:
+    def __init__(self, commit: Callable[[Sequence[Usage]], Awaitable[None]], *, linger: float = 0.0) -> None:
         self._commit = commit
+        self._linger = linger
         self._queued: list[tuple[Usage, asyncio.Future[None]]] = []
         self._writing: asyncio.Task[None] | None = None
 
-    async def report(self, usage: Usage) -> None:
+    async def report(self, usage: Usage, *, wait: bool = True) -> None:
+        """Queue ``usage``; with ``wait``, return once it is taken."""
         done = asyncio.get_running_loop().create_future()
         self._queued.append((usage, done))
         if self._writing is None or self._writing.done():
             self._writing = asyncio.create_task(self._write())
-        await asyncio.shield(done)
+        if wait:
+            await asyncio.shield(done)
 
     async def _write(self) -> None:
+        if self._linger:
+            await asyncio.sleep(self._linger)
         while self._queued:
-            batch, self._queued = self._queued, []
+            batch, self._queued = self._queued[:_REPORTS_PER_BATCH], self._queued[_REPORTS_PER_BATCH:]
             await self._commit_with_retries([usage for usage, _ in batch])
             for _, done in batch:
                 if not done.done():
@@ -187,12 +203,10 @@ class _UsageBatches:
     async def _commit_with_retries(self, batch: list[Usage]) -> None:
         for delay in _retry_delays():
             try:
-                self._commit(batch)  # on the loop, as the receipts are: about a tenth of a millisecond
+                await self._commit(batch)
                 return
-            except Exception as error:  # the database is away: wait and write the batch again
-                log.warning(
-                    "routegate: %d usage reports not written yet (%s); retrying in %g s", len(batch), error, delay
-                )
+            except Exception as error:  # the database or the service is away: wait and send the batch again
+                log.warning("routegate: %d usage reports not taken (%s); retrying in %g s", len(batch), error, delay)
                 await asyncio.sleep(delay)
 
 
@@ -265,7 +279,7 @@ async def _admit(token: str, model: str) -> dict[str, Any]:
         code, reason = answer.get("code", "CALL_REFUSED"), answer.get("error") or answer.get("message", "refused")
         raise _refusal(code, reason, answer.get("receipt_id"), status if 400 <= status < 500 else 503)
     if answer.get("payer") != "platform":
-        await _routegate().report(answer["receipt_id"], 0, 0, "not_forwarded")
+        await _routegate().report(answer["receipt_id"], 0, 0, "not_forwarded", wait=False)
         reason = f"'{answer['model']}' is paid with the tenant's own key: call its vendor directly, not this proxy"
         raise _refusal(Code.CALL_PAID_BY_TENANT, reason, answer["receipt_id"])
     return {key: answer[key] for key in _DECISION}

@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None, *, settle_heap: bool = False) -
             ("POST", "/workspaces"): metrics.instrumented(app, routes_workspaces.CREATE_LANE),
             ("POST", "/calls/authorize"): metrics.instrumented(app, routes_calls.AUTHORIZE_LANE),
             ("POST", "/calls/receipts/{receipt_id}/usage"): metrics.instrumented(app, routes_calls.REPORT_LANE),
+            ("POST", "/calls/usage"): metrics.instrumented(app, routes_calls.REPORTS_LANE),
         },
     }
     app.build_middleware_stack = _front_outermost(app)  # type: ignore[method-assign]

@@ -14,6 +14,7 @@ __all__ = [
     "TokenOut",
     "UpstreamOut",
     "UsageOut",
+    "UsagesOut",
 ]
 
 
@@ -60,6 +61,14 @@ class AuthorizedOut(BaseModel):
 class UsageOut(BaseModel):
     prompt_tokens: int | None
     completion_tokens: int | None
+
+
+class UsagesOut(BaseModel):
+    """Where each report of a batch went: its receipt id in one of the lists, once per report."""
+
+    reported: list[str]
+    already_reported: list[str]
+    not_found: list[str]
 
 
 class ReceiptOut(BaseModel):

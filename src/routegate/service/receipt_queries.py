@@ -7,6 +7,7 @@ and every query also bounds ``at`` so that PostgreSQL reads only the day partiti
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
@@ -15,13 +16,14 @@ from sqlalchemy import Row, Select, Table, bindparam, func, select
 from .call_tables import CallReceipt
 from .db import Database, iso_utc, utcnow
 from .http_errors import ServiceCode, ServiceError
-from .receipts import USAGE_ONCE, moment_of
+from .receipts import USAGE_ONCE, Usage, moment_or_none
 
 __all__ = ["ReceiptQueries", "receipt_dict"]
 
 _R = CallReceipt
 _REPORT_RETURNING = USAGE_ONCE.returning(*cast(Table, CallReceipt.__table__).columns)
 _ONE = select(cast(Table, CallReceipt.__table__)).where(_R.id == bindparam("receipt"), _R.at == bindparam("receipt_at"))
+_STORED = select(_R.id).where(_R.id == bindparam("receipt"), _R.at == bindparam("receipt_at"))
 _Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
 
 
@@ -116,6 +118,29 @@ class ReceiptQueries:
             status=row.status,
         )
 
+    def report_usages(self, reports: Sequence[Usage]) -> dict[str, list[str]]:
+        """A gateway's reports sent together, each taken as :meth:`report_usage` takes one, in order
+        (a receipt named twice keeps the first): the receipt ids reported now, those whose usage
+        was already reported, and those that name no receipt.
+
+        One statement per report on one connection: on PostgreSQL each stands alone, as one report
+        does; on SQLite the batch is one transaction. The read that places a report not taken runs
+        only for those, which a gateway sends only when it tries a batch again."""
+        outcome: dict[str, list[str]] = {"reported": [], "already_reported": [], "not_found": []}
+        reported = utcnow()
+        with self.database.statement_writes() as connection:
+            for receipt, prompt, completion, status in reports:
+                at = moment_or_none(receipt)
+                where = {"receipt": receipt, "receipt_at": at}
+                values = {"prompt": prompt, "completion": completion, "outcome": status, "reported": reported}
+                if at is not None and connection.execute(USAGE_ONCE, {**where, **values}).rowcount:
+                    outcome["reported"].append(receipt)
+                elif at is not None and connection.execute(_STORED, where).first() is not None:
+                    outcome["already_reported"].append(receipt)
+                else:
+                    outcome["not_found"].append(receipt)
+        return outcome
+
     def summary(self, *, workspace_id: str | None = None, since: datetime | None = None) -> dict[str, Any]:
         """Admitted calls and their reported tokens per payer and provider, and the refused count."""
         columns = (
@@ -157,7 +182,7 @@ def _filtered(query: _Query, workspace_id: str | None, since: datetime | None) -
 
 
 def _moment(receipt: str) -> datetime:
-    try:
-        return moment_of(receipt)
-    except ValueError:
-        raise _not_found(receipt) from None
+    at = moment_or_none(receipt)
+    if at is None:
+        raise _not_found(receipt)
+    return at

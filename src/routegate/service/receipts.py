@@ -52,6 +52,7 @@ __all__ = [
     "Usage",
     "at_millisecond",
     "moment_of",
+    "moment_or_none",
     "receipt_id",
 ]
 
@@ -394,7 +395,7 @@ class InlineReceipts:
                 "reported": reported,
             }
             for receipt, prompt, completion, status in sorted(reports, key=lambda report: report[0])
-            if (at := _moment_or_none(receipt)) is not None
+            if (at := moment_or_none(receipt)) is not None
         ]
         if not rows:
             return
@@ -441,7 +442,8 @@ class AdaptiveReceipts:
         self._inline.report_usages(reports)
 
 
-def _moment_or_none(receipt: str) -> datetime | None:
+def moment_or_none(receipt: str) -> datetime | None:
+    """The moment the receipt id ``receipt`` names, or None when it names none (no receipt has it)."""
     try:
         return moment_of(receipt)
     except ValueError:

@@ -22,13 +22,21 @@ from routegate.decision import Code
 
 from . import http_errors
 from .auth import require_access
-from .call_schemas import AuthorizedOut, CallSummaryOut, IssuedTokenOut, ReceiptOut, ReceiptPage, TokenList
+from .call_schemas import (
+    AuthorizedOut,
+    CallSummaryOut,
+    IssuedTokenOut,
+    ReceiptOut,
+    ReceiptPage,
+    TokenList,
+    UsagesOut,
+)
 from .call_service import CallService, CallSettings, call_service
 from .guards import guarded_route, json_body, lane, path_problems
 from .schemas import _text, require_json
 from .state import ServiceState
 
-__all__ = ["AUTHORIZE_LANE", "REPORT_LANE", "install", "router"]
+__all__ = ["AUTHORIZE_LANE", "REPORTS_LANE", "REPORT_LANE", "install", "router"]
 
 _CODE = http_errors.ServiceCode
 router = APIRouter(
@@ -46,6 +54,8 @@ _STRICT = ConfigDict(extra="forbid", strict=True)
 _ID = r"^[0-9a-f-]{1,36}$"
 _RECEIPT = r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"  # a UUIDv7, see receipts.receipt_id
 _MAX_EXPIRY_S = 10 * 365 * 86400
+MAX_REPORTS = 500
+"""Usage reports in one POST /calls/usage: a gateway sends more as further batches."""
 
 
 def _storable(value: str) -> str:
@@ -87,6 +97,18 @@ class UsageReport(BaseModel):
     status: Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
     _whole_counts = field_validator("prompt_tokens", "completion_tokens", mode="before")(_whole)
+
+
+class ReceiptUsage(UsageReport):
+    """One report of a batch: the receipt it is for, and the report as POST /calls/receipts/{id}/usage takes it."""
+
+    receipt_id: Annotated[str, StringConstraints(pattern=_RECEIPT)]
+
+
+class UsageReports(BaseModel):
+    model_config = _STRICT
+
+    reports: list[ReceiptUsage] = Field(min_length=1, max_length=MAX_REPORTS)
 
 
 WorkspacePath = Annotated[str, Path(pattern=_ID, description="the workspace's id")]
@@ -218,6 +240,30 @@ async def _report_in_lane(request: Request) -> JSONResponse:
 REPORT_LANE = lane(require_access, require_json, endpoint=_report_in_lane)
 """POST /calls/receipts/{receipt_id}/usage, as :class:`.middleware.Front` serves it: every call
 a gateway forwards is reported once, so it skips the router as the authorization does."""
+
+
+@router.post("/calls/usage", response_model=UsagesOut, tags=["calls"], operation_id="reportCallsUsage")
+async def report_usages(body: UsageReports, request: Request) -> JSONResponse:
+    """A gateway's usage reports, many calls in one request: each taken as the report of one
+    receipt is, in order (its first report stands), and answered with where each went.
+
+    One request for many spares both sides a request per call; the gateway sends what its calls
+    reported while the last batch was on its way. The service serves the path by
+    :data:`REPORTS_LANE`, outside the router; this route is its schema."""
+    return await _reported_together(request, body)
+
+
+async def _reported_together(request: Request, body: UsageReports) -> JSONResponse:
+    reports = [(item.receipt_id, item.prompt_tokens, item.completion_tokens, item.status) for item in body.reports]
+    return JSONResponse(await _writing(request, call_service(request).receipts.report_usages, reports))
+
+
+async def _reports_in_lane(request: Request) -> JSONResponse:
+    return await _reported_together(request, await json_body(UsageReports, request))
+
+
+REPORTS_LANE = lane(require_access, require_json, endpoint=_reports_in_lane)
+"""POST /calls/usage, as :class:`.middleware.Front` serves it: the route's checks, body and answer."""
 
 
 @router.get(

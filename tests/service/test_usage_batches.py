@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from routegate.service.http_errors import STATUS, ServiceCode
+
 from .conftest import LANE_TOKEN as TOKEN
 from .conftest import LiveServer
 from .test_authorize_lane import JSON
@@ -53,8 +55,10 @@ def test_the_lane_answers_as_the_route_does(
     lane, route = (_answer(live, "/calls/usage", body, headers, bearer) for live in lane_and_route)
     assert lane == route
     status, answer = lane
-    if status == 422:  # every refusal names what was wrong, field by field
-        assert answer["code"] == "INVALID_FIELDS" and answer["problems"], answer
+    if status != 200:  # every refusal names what was wrong
+        assert answer["code"] and answer["error"], answer
+    if answer and answer.get("code") == "INVALID_FIELDS":  # field by field
+        assert status == STATUS[ServiceCode.INVALID_FIELDS] and answer["problems"], answer
 
 
 def _report(live: LiveServer, items: list[dict[str, Any]]) -> dict[str, list[str]]:
@@ -145,3 +149,21 @@ def test_racing_batches_and_single_reports_leave_one_report_standing_per_receipt
         (winner,) = taken[receipt]
         assert stored[receipt]["usage"] == {"prompt_tokens": 100 * round_ + winner, "completion_tokens": winner}
         assert stored[receipt]["status"] == f"c{winner}"
+
+
+@pytest.mark.parametrize(
+    "flaw",
+    [{"prompt_tokens": -1}, {"status": "not ok!"}, {"receipt_id": "not-a-receipt"}, {"cost": 1}],
+    ids=["negative-count", "status", "receipt-id", "unknown-field"],
+)
+def test_a_batch_with_one_bad_report_is_refused_whole_and_writes_nothing(
+    lane_and_route: list[LiveServer], flaw: dict[str, Any]
+) -> None:
+    good, other = _receipts(lane_and_route[0], 2)
+    for live in lane_and_route:
+        items = [{"receipt_id": good, **REPORT}, {"receipt_id": other, **REPORT, **flaw}]
+        status, answer = _answer(live, "/calls/usage", _batch(*items), JSON, TOKEN)
+        assert (status, answer["code"]) == (STATUS[ServiceCode.INVALID_FIELDS], "INVALID_FIELDS"), answer
+        assert all(problem["field"].startswith("reports.1.") for problem in answer["problems"]), answer
+    stored = _stored(lane_and_route[0])
+    assert stored[good]["usage"] is None and stored[other]["usage"] is None

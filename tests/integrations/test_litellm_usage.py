@@ -4,6 +4,7 @@ one POST /calls/usage per batch (over HTTP), retried until taken, never dropped.
 from __future__ import annotations
 
 import asyncio
+import http.server
 import os
 import threading
 import time
@@ -149,3 +150,37 @@ def test_over_http_reports_sent_while_the_service_is_away_are_taken_once_it_answ
     finally:
         serving.stop()
         away.stop()
+
+
+class _NotRoutegate(http.server.BaseHTTPRequestHandler):
+    """Another server at ROUTEGATE_URL: every POST answered 200 with JSON that is no object."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"[]")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_batch_another_server_answers_with_json_that_is_no_object_is_not_sent_forever() -> None:
+    """A misconfigured ROUTEGATE_URL: the answer is taken as an answer without routegate's fields."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotRoutegate)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    async def main() -> None:
+        gateway = _Service(f"http://127.0.0.1:{server.server_address[1]}", None)
+        try:
+            await asyncio.wait_for(gateway.report("receipt-0", 1, 1, "ok"), 5)
+        finally:
+            await gateway._client().close()
+
+    try:
+        event_loops.run(main())
+    finally:
+        server.shutdown()
+        server.server_close()

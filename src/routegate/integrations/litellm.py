@@ -83,9 +83,10 @@ class _Service:
     async def _post(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         async with self._client().post(f"{self._url}{path}", json=body) as answer:
             try:
-                return answer.status, await answer.json(content_type=None)
-            except ValueError:  # not routegate's JSON (a proxy's error page): the status speaks alone
-                return answer.status, {}
+                content = await answer.json(content_type=None)
+            except ValueError:  # not JSON (a proxy's error page): the status speaks alone
+                content = None
+            return answer.status, content if isinstance(content, dict) else {}  # routegate answers objects
 
     async def authorize(self, token: str, model: str) -> tuple[int, dict[str, Any]]:
         body = {"token": token, "model": model}

@@ -187,6 +187,7 @@ def test_every_operation_is_generated_under_its_short_name(generated: ModuleType
             "revoke_call_token",
             "authorize_call",
             "report_call_usage",
+            "report_calls_usage",
             "list_call_receipts",
             "summarize_calls",
         },

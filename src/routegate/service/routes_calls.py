@@ -247,8 +247,8 @@ async def report_usages(body: UsageReports, request: Request) -> JSONResponse:
     """A gateway's usage reports, many calls in one request: each taken as the report of one
     receipt is, in order (its first report stands), and answered with where each went.
 
-    One request for many spares both sides a request per call; the gateway sends what its calls
-    reported while the last batch was on its way. The service serves the path by
+    One request for many spares both sides a request per call; the LiteLLM integration sends a
+    tenth of a second's reports in one. The service serves the path by
     :data:`REPORTS_LANE`, outside the router; this route is its schema."""
     return await _reported_together(request, body)
 

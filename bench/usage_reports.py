@@ -10,7 +10,7 @@ round, server after server: ``--reports`` calls authorized for a codex workspace
 their usage reported one at a time on one keep-alive connection, as the LiteLLM
 integration reports after each call (a receipt takes one report, so every round reports
 receipts of its own). Per request: the wall time's p50 and p99, and the server's CPU time
-(every thread, from /proc). Then, on this tree's server, as many more calls reported
+(every thread, from /proc). Then, on each server that serves it, as many more calls reported
 ``--batch`` at a time with ``POST /calls/usage``, as the integration sends them over HTTP:
 each request's wall time and the server's CPU time per report. Medians over the rounds
 [min, max]. No floor: issue 22's are on the whole call, measured by bench/litellm_proxy.py.
@@ -43,13 +43,17 @@ class Gateway:
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         created = self.post("/workspaces", {"name": "reports", "runtime": "codex", "model": MODEL})
         self.token = self.post(f"/workspaces/{created['id']}/call-tokens", {"note": "bench"})["token"]
+        self.batches = self.answer("/calls/usage", {"reports": []})[0] != 404  # the code before may not serve it
 
-    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def answer(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         self.connection.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
         answer = self.connection.getresponse()
-        content: dict[str, Any] = json.loads(answer.read())
-        if answer.status not in (200, 201):
-            raise SystemExit(f"{path} answered {answer.status}: {content}")
+        return answer.status, json.loads(answer.read())
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        status, content = self.answer(path, body)
+        if status not in (200, 201):
+            raise SystemExit(f"{path} answered {status}: {content}")
         return content
 
     def timed(self, paths: list[tuple[str, dict[str, Any]]]) -> tuple[list[float], float, list[dict[str, Any]]]:
@@ -82,7 +86,7 @@ def measure(gateways: dict[str, Gateway], rounds: int, reports: int, batch: int)
                 ("report_cpu", cpu),
             ):
                 kept.setdefault(key, []).append(value)
-            if name == "routegate":  # the code before may not serve POST /calls/usage
+            if gateway.batches:
                 items = [{"receipt_id": answer["receipt_id"], **USAGE} for answer in gateway.timed(ask)[2]]
                 batches = [("/calls/usage", {"reports": items[at : at + batch]}) for at in range(0, len(items), batch)]
                 walls, cpu, _ = gateway.timed(batches)
@@ -119,12 +123,14 @@ def table(result: dict[str, Any]) -> str:
         if "baseline" in arms:
             ratio = arms["routegate"]["report_cpu"]["median"] / arms["baseline"]["report_cpu"]["median"]
             lines.append(f"report CPU, routegate / baseline: {ratio:.2f}x")
-        mine = arms["routegate"]
-        ratio = mine["batched_cpu"]["median"] / mine["report_cpu"]["median"]
-        lines.append(
-            f"{result['batch']} reports a request (POST /calls/usage): request p50 {_shown(mine['batch_p50'])}, "
-            f"CPU per report {_shown(mine['batched_cpu'])}, {ratio:.2f}x one report a request"
-        )
+        for name, figures in arms.items():
+            if "batched_cpu" in figures:
+                ratio = figures["batched_cpu"]["median"] / figures["report_cpu"]["median"]
+                lines.append(
+                    f"{name}: {result['batch']} reports a request (POST /calls/usage): request p50 "
+                    f"{_shown(figures['batch_p50'])}, CPU per report {_shown(figures['batched_cpu'])}, "
+                    f"{ratio:.2f}x one report a request"
+                )
     return "\n".join(lines)
 
 

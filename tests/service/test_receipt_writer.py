@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,9 +22,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio.to_thread
+import psycopg
 import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import event, insert, select, text
+from sqlalchemy.exc import OperationalError
 
 from routegate.codes import Code
 from routegate.service.call_service import CallService, CallSettings
@@ -404,6 +407,76 @@ def test_a_usage_report_is_one_statement_outside_any_transaction_on_postgresql(d
     assert first == [("UPDATE", True)]
     assert seen[len(first) :] == [("UPDATE", True), ("SELECT", True)]
     assert again.value.code is ServiceCode.USAGE_ALREADY_REPORTED and again.value.context["status"] == "ok"
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+def test_a_usage_batch_is_one_round_trip_its_receipts_changed_in_id_order_on_postgresql(database: Database) -> None:
+    """A batch's reports go in one pipeline that waits for the server once (one Sync), each receipt's
+    UPDATE in receipt id order whatever order the batch names them in (so racing batches lock their
+    receipts in one order), a receipt named twice keeping its first report; one read follows, for
+    the report not taken alone."""
+    receipts = sorted(receipt["id"] for receipt in _written(database, 6))
+    named = random.Random(3).sample(receipts, len(receipts))
+    batch = [(receipt, 7, n, "ok") for n, receipt in enumerate([*named, named[0]])]
+    traces: list[Any] = []
+
+    def trace(dbapi_connection: Any, *_: Any) -> None:
+        pgconn = dbapi_connection.pgconn
+        sink = (tmp / f"trace-{len(traces)}").open("w")
+        traces.append((pgconn, sink))
+        pgconn.trace(sink.fileno())
+        pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS | psycopg.pq.Trace.REGRESS_MODE)
+
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        event.listen(database.engine, "checkout", trace)
+        try:
+            answer = ReceiptQueries(database).report_usages(batch)
+        finally:
+            event.remove(database.engine, "checkout", trace)
+            for pgconn, sink in traces:
+                pgconn.untrace()
+                sink.close()
+        sent = [line.split("\t") for path in sorted(tmp.iterdir()) for line in path.read_text().splitlines()]
+    assert answer == {"reported": named, "already_reported": [named[0]], "not_found": []}
+    sent_by_us = [fields[2:] for fields in sent if fields[0] == "F"]
+    waits = [place for place, (message, *_) in enumerate(sent_by_us) if message in ("Query", "Sync")]
+    assert len(waits) == 2, sent_by_us  # the batch, then the read that places the report not taken
+    batch_sent, read_sent = sent_by_us[: waits[0]], sent_by_us[waits[0] + 1 : waits[1]]
+    assert [" ".join(fields).split()[2] for fields in batch_sent if fields[0] == "Parse"] == ['"UPDATE']
+    assert [" ".join(fields).split()[2] for fields in read_sent if fields[0] == "Parse"] == ['"SELECT']
+    bound = [next(r for r in receipts if r in " ".join(fields)) for fields in batch_sent if fields[0] == "Bind"]
+    first = receipts.index(named[0])
+    assert bound == [*receipts[: first + 1], named[0], *receipts[first + 1 :]]
+    stored = _stored(database)
+    assert {receipt: stored[receipt]["completion_tokens"] for receipt in receipts} == {
+        receipt: n for n, receipt in enumerate(named)
+    }
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+def test_a_usage_batch_whose_connection_is_lost_fails_as_sqlalchemys_error_and_is_taken_when_sent_again(
+    database: Database,
+) -> None:
+    """The pipeline runs on psycopg's own connection: a lost link is SQLAlchemy's error (the
+    service answers it 503), the connection is never pooled again, and the batch sent again is taken."""
+    receipts = [receipt["id"] for receipt in _written(database, 3)]
+    batch = [(receipt, 1, 2, "ok") for receipt in receipts]
+    url = database.url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+    def terminate(dbapi_connection: Any, *_: Any) -> None:
+        with psycopg.connect(url, autocommit=True) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", (dbapi_connection.info.backend_pid,))
+
+    event.listen(database.engine, "checkout", terminate)
+    try:
+        with pytest.raises(OperationalError) as lost:
+            ReceiptQueries(database).report_usages(batch)
+    finally:
+        event.remove(database.engine, "checkout", terminate)
+    assert lost.value.connection_invalidated
+    assert all(row["reported_at"] is None for row in _stored(database).values())
+    assert ReceiptQueries(database).report_usages(batch)["reported"] == receipts
 
 
 def test_a_call_service_whose_receipts_go_by_the_writer_thread_alone_takes_no_in_process_usage_report(

@@ -38,7 +38,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import dialect as postgresql_dialect
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.sql import ColumnElement
 
@@ -265,20 +264,11 @@ def active_version_for_write(connection: Connection) -> int | None:
 def _open_with_active_version(connection: Connection) -> int | None:
     """``BEGIN``, the publish lock taken shared and the active version, as one query on psycopg's own
     connection; its errors are raised as SQLAlchemy's, the connection invalidated when it is lost."""
-    driver = connection.connection.driver_connection
-    dbapi = connection.dialect.loaded_dbapi
-    try:
-        cursor = driver.execute(_PG_BEGIN_SHARE_LOCK_THEN_ACTIVE_VERSION)  # type: ignore[union-attr]
+    with engines.driver_errors(connection, _PG_BEGIN_SHARE_LOCK_THEN_ACTIVE_VERSION) as driver:
+        cursor = driver.execute(_PG_BEGIN_SHARE_LOCK_THEN_ACTIVE_VERSION)
         cursor.nextset()  # past BEGIN's result, to the lock's
         cursor.nextset()  # and to the version's
         row = cursor.fetchone()
-    except dbapi.Error as error:
-        lost = connection.dialect.is_disconnect(error, driver, None)
-        if lost:
-            connection.invalidate(error)
-        raise DBAPIError.instance(
-            _PG_BEGIN_SHARE_LOCK_THEN_ACTIVE_VERSION, None, error, dbapi.Error, connection_invalidated=lost
-        ) from error
     return None if row is None else int(row[0])
 
 

@@ -27,12 +27,13 @@ from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 
 __all__ = [
     "WRITE",
     "WalCheckpoints",
     "WriterQueue",
+    "driver_errors",
     "engine",
     "in_autocommit",
     "read_only_engine",
@@ -173,6 +174,22 @@ def in_autocommit(pooled: Engine) -> Iterator[Connection]:
                 driver.autocommit = False
             except Exception as error:  # the link is lost, or still in a transaction: never pooled in autocommit
                 connection.invalidate(error)
+
+
+@contextmanager
+def driver_errors(connection: Connection, statement: str) -> Iterator[Any]:
+    """The driver's own connection under ``connection``, for what Core cannot send (several results
+    in one query, a pipeline); its errors are raised as SQLAlchemy's, which the service answers,
+    and a connection whose link is lost is invalidated, never pooled again."""
+    driver = connection.connection.driver_connection
+    dbapi = connection.dialect.loaded_dbapi
+    try:
+        yield driver
+    except dbapi.Error as error:
+        lost = connection.dialect.is_disconnect(error, driver, None)
+        if lost:
+            connection.invalidate(error)
+        raise DBAPIError.instance(statement, None, error, dbapi.Error, connection_invalidated=lost) from error
 
 
 def read_only_engine(url: str) -> Engine:

@@ -11,10 +11,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Row, Select, Table, bindparam, func, select
+from sqlalchemy import Connection, Row, Select, Table, bindparam, func, select
+from sqlalchemy.dialects import postgresql
 
 from .call_tables import CallReceipt
 from .db import Database, iso_utc, utcnow
+from .engines import driver_errors
 from .http_errors import ServiceCode, ServiceError
 from .receipts import USAGE_ONCE, Usage, moment_or_none
 
@@ -24,6 +26,7 @@ _R = CallReceipt
 _REPORT_RETURNING = USAGE_ONCE.returning(*cast(Table, CallReceipt.__table__).columns)
 _ONE = select(cast(Table, CallReceipt.__table__)).where(_R.id == bindparam("receipt"), _R.at == bindparam("receipt_at"))
 _STORED = select(_R.id).where(_R.id == bindparam("receipt"), _R.at == bindparam("receipt_at"))
+_PG_REPORT = str(USAGE_ONCE.returning(_R.id).compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
 _Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
 
 
@@ -123,19 +126,17 @@ class ReceiptQueries:
         (a receipt named twice keeps the first): the receipt ids reported now, those whose usage
         was already reported, and those that name no receipt.
 
-        One statement per report on one connection: on PostgreSQL each stands alone, as one report
-        does; on SQLite the batch is one transaction. The read that places a report not taken runs
-        only for those, which a gateway sends only when it tries a batch again."""
+        One statement per report, the batch in one transaction: on PostgreSQL all of them in one round
+        trip. The read that places a report not taken runs only for those, which a gateway sends
+        only when it tries a batch again."""
         outcome: dict[str, list[str]] = {"reported": [], "already_reported": [], "not_found": []}
-        reported = utcnow()
+        named = [(report, moment_or_none(report[0])) for report in reports]
         with self.database.statement_writes() as connection:
-            for receipt, prompt, completion, status in reports:
-                at = moment_or_none(receipt)
-                where = {"receipt": receipt, "receipt_at": at}
-                values = {"prompt": prompt, "completion": completion, "outcome": status, "reported": reported}
-                if at is not None and connection.execute(USAGE_ONCE, {**where, **values}).rowcount:
+            taken = _take(connection, named, utcnow())
+            for ((receipt, *_), at), took in zip(named, taken, strict=True):
+                if took:
                     outcome["reported"].append(receipt)
-                elif at is not None and connection.execute(_STORED, where).first() is not None:
+                elif at is not None and connection.execute(_STORED, {"receipt": receipt, "receipt_at": at}).first():
                     outcome["already_reported"].append(receipt)
                 else:
                     outcome["not_found"].append(receipt)
@@ -171,6 +172,39 @@ class ReceiptQueries:
             "items": items,
             "refused": refusals,
         }
+
+
+def _take(connection: Connection, named: list[tuple[Usage, datetime | None]], reported: datetime) -> list[bool]:
+    """Whether each report was taken (its receipt had no report yet), each tried in turn as
+    :data:`.receipts.USAGE_ONCE`; a report whose id names no moment names no receipt.
+
+    On PostgreSQL the statements go in one pipeline (one round trip, one implicit transaction)
+    sorted by receipt id, a receipt's reports in their order: every batch then locks the receipts
+    it changes in one order, so two batches naming the same receipts cannot deadlock (a deadlock
+    holds both for the server's deadlock timeout, then fails one)."""
+    values = {
+        place: {
+            "receipt": receipt,
+            "receipt_at": at,
+            "prompt": prompt,
+            "completion": completion,
+            "outcome": status,
+            "reported": reported,
+        }
+        for place, ((receipt, prompt, completion, status), at) in enumerate(named)
+        if at is not None
+    }
+    if connection.dialect.name != "postgresql":
+        taken = {place: connection.execute(USAGE_ONCE, row).rowcount == 1 for place, row in values.items()}
+    else:
+        with driver_errors(connection, _PG_REPORT) as driver:
+            with driver.pipeline():
+                answers = {
+                    place: driver.execute(_PG_REPORT, values[place], prepare=True)
+                    for place in sorted(values, key=lambda place: named[place][0][0])
+                }
+            taken = {place: answer.fetchone() is not None for place, answer in answers.items()}
+    return [taken.get(place, False) for place in range(len(named))]
 
 
 def _filtered(query: _Query, workspace_id: str | None, since: datetime | None) -> _Query:

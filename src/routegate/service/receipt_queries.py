@@ -18,7 +18,7 @@ from .call_tables import CallReceipt
 from .db import Database, iso_utc, utcnow
 from .engines import driver_errors
 from .http_errors import ServiceCode, ServiceError
-from .receipts import USAGE_ONCE, Usage, moment_or_none
+from .receipts import USAGE_ONCE, Usage, moment_or_none, usage_row
 
 __all__ = ["ReceiptQueries", "receipt_dict"]
 
@@ -105,9 +105,9 @@ class ReceiptQueries:
         (on PostgreSQL in autocommit, one round trip): a gateway sends one report per call it forwards.
         The read that explains a refusal needs no transaction either: a receipt never goes back to unreported."""
         at = _moment(receipt)
-        values = {"prompt": prompt_tokens, "completion": completion_tokens, "outcome": status, "reported": utcnow()}
+        values = usage_row((receipt, prompt_tokens, completion_tokens, status), at, utcnow())
         with self.database.statement_writes() as connection:
-            row = connection.execute(_REPORT_RETURNING, {"receipt": receipt, "receipt_at": at, **values}).first()
+            row = connection.execute(_REPORT_RETURNING, values).first()
             if row is not None:
                 return receipt_dict(row)
             row = connection.execute(_ONE, {"receipt": receipt, "receipt_at": at}).first()
@@ -182,18 +182,7 @@ def _take(connection: Connection, named: list[tuple[Usage, datetime | None]], re
     sorted by receipt id, a receipt's reports in their order: every batch then locks the receipts
     it changes in one order, so two batches naming the same receipts cannot deadlock (a deadlock
     holds both for the server's deadlock timeout, then fails one)."""
-    values = {
-        place: {
-            "receipt": receipt,
-            "receipt_at": at,
-            "prompt": prompt,
-            "completion": completion,
-            "outcome": status,
-            "reported": reported,
-        }
-        for place, ((receipt, prompt, completion, status), at) in enumerate(named)
-        if at is not None
-    }
+    values = {place: usage_row(report, at, reported) for place, (report, at) in enumerate(named) if at is not None}
     if connection.dialect.name != "postgresql":
         taken = {place: connection.execute(USAGE_ONCE, row).rowcount == 1 for place, row in values.items()}
     else:

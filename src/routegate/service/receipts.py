@@ -54,6 +54,7 @@ __all__ = [
     "moment_of",
     "moment_or_none",
     "receipt_id",
+    "usage_row",
 ]
 
 log = logging.getLogger("routegate.service")
@@ -386,16 +387,9 @@ class InlineReceipts:
         transaction, and batches locking their receipts in one order never wait on each other in a circle."""
         reported = utcnow()
         rows = [
-            {
-                "receipt": receipt,
-                "receipt_at": at,
-                "prompt": prompt,
-                "completion": completion,
-                "outcome": status,
-                "reported": reported,
-            }
-            for receipt, prompt, completion, status in sorted(reports, key=lambda report: report[0])
-            if (at := moment_or_none(receipt)) is not None
+            usage_row(report, at, reported)
+            for report in sorted(reports, key=lambda report: report[0])
+            if (at := moment_or_none(report[0])) is not None
         ]
         if not rows:
             return
@@ -440,6 +434,13 @@ class AdaptiveReceipts:
     def report_usages(self, reports: Sequence[Usage]) -> None:
         """As :meth:`InlineReceipts.report_usages`."""
         self._inline.report_usages(reports)
+
+
+def usage_row(report: Usage, at: datetime, reported: datetime) -> dict[str, Any]:
+    """:data:`USAGE_ONCE`'s parameters for ``report``, whose receipt was made at ``at``."""
+    receipt, prompt, completion, status = report
+    values = {"prompt": prompt, "completion": completion, "outcome": status, "reported": reported}
+    return {"receipt": receipt, "receipt_at": at, **values}
 
 
 def moment_or_none(receipt: str) -> datetime | None:

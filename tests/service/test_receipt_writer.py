@@ -45,6 +45,7 @@ from tests import event_loops
 from .conftest import database_url
 from .test_call_receipts import _row
 from .test_operator_pages import fleet_row
+from .test_versioned_write import _terminate
 
 TOKENS = 7
 PRODUCERS = 40
@@ -465,8 +466,7 @@ def test_a_usage_batch_whose_connection_is_lost_fails_as_sqlalchemys_error_and_i
     url = database.url.replace("postgresql+psycopg://", "postgresql://", 1)
 
     def terminate(dbapi_connection: Any, *_: Any) -> None:
-        with psycopg.connect(url, autocommit=True) as other:
-            other.execute("SELECT pg_terminate_backend(%s)", (dbapi_connection.info.backend_pid,))
+        _terminate(url, dbapi_connection.info.backend_pid)
 
     event.listen(database.engine, "checkout", terminate)
     try:

@@ -136,7 +136,7 @@ class ReceiptQueries:
             for ((receipt, *_), at), took in zip(named, taken, strict=True):
                 if took:
                     outcome["reported"].append(receipt)
-                elif at is not None and connection.execute(_STORED, {"receipt": receipt, "receipt_at": at}).first():
+                elif at is not None and connection.scalar(_STORED, {"receipt": receipt, "receipt_at": at}) is not None:
                     outcome["already_reported"].append(receipt)
                 else:
                     outcome["not_found"].append(receipt)

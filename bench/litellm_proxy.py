@@ -17,8 +17,9 @@ The median and p99 latency are over all of a proxy's calls; the latency routegat
 gated proxy's minus the bare one's, its spread that of the same difference round by round; the
 part beyond LiteLLM's own cost of the hooks is the gated proxy's minus the hooks-only one's. Also:
 the requests per second, the CPU time each call cost the proxy's process and routegate's service
-(read from /proc), and routegate's own time on each call's path, which the gated proxy's answer
-names in its Server-Timing header (the decisions and receipts before the call left).
+(read from /proc), routegate's own time on each call's path, which the gated proxy's answer
+names in its Server-Timing header (the decisions and receipts before the call left), and each
+proxy's full collector passes during its rounds (bench/_collector), which hold its event loop.
 
 Each connection sends its next call as soon as the last is answered, which keeps the proxy's one
 event loop saturated over several connections: there a call waits for the ones queued before it,
@@ -41,7 +42,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,7 @@ from routegate.manifest import load_manifest
 from tests.integrations.proxy import MASTER_KEY, Proxy
 from tests.integrations.vendor import Vendor
 
+HERE = Path(__file__).parent
 MODEL = "openai/gpt-5.4"
 HOOKS_ONLY = "hooks-only"  # the proxy on bench/_hooks_only.py: LiteLLM's extension points, nothing behind them
 VENDORS = ("anthropic", "openai", "moonshot", "minimax")
@@ -116,16 +118,37 @@ def configs(folder: Path, vendor: Vendor, routegate_url: str) -> tuple[Path, Pat
     return gated, bare, hooks_only
 
 
+def started(folder: Path, name: str, config: Path, *on_path: Path, **env: str) -> Proxy:
+    """A proxy on ``config`` with ``on_path`` importable, whose collector's full passes are recorded
+    (bench/_collector)."""
+    log = folder / f"{name}.log"
+    path = os.pathsep.join(filter(None, (*map(str, on_path), str(HERE / "_collector"), os.environ.get("PYTHONPATH"))))
+    return Proxy(config, log, PYTHONPATH=path, ROUTEGATE_BENCH_COLLECTOR_LOG=str(_full_passes(log)), **env)
+
+
+def _full_passes(log: Path) -> Path:
+    """Where a proxy logging to ``log`` records its collector's full passes."""
+    return log.with_suffix(".passes")
+
+
+def full_passes(proxy: Proxy) -> list[float]:
+    """Every full pass of ``proxy``'s collector so far, in milliseconds."""
+    path = _full_passes(proxy.log)
+    return [float(line) for line in path.read_text(encoding="utf-8").split()] if path.exists() else []
+
+
 @dataclass
 class Block:
     """One proxy's share of a round: every call's latency (ms), routegate's time on each call's path
-    as its Server-Timing names it (ms; none from the bare proxy), calls per second, CPU per call."""
+    as its Server-Timing names it (ms; none from the bare proxy), calls per second, CPU per call, and
+    the proxy's full collector passes meanwhile (ms)."""
 
     latencies: list[float]
     on_path: list[float]
     rate: float
     proxy_cpu_ms: float = 0.0
     service_cpu_ms: float = 0.0
+    full_passes: list[float] = field(default_factory=list)
 
 
 _ON_PATH = re.compile(r"routegate;dur=([0-9.]+)")
@@ -174,12 +197,11 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         with database(folder, args.postgres) as database_url, routegate(folder, database_url) as (url, service_pid):
             token = issue_token(url)
             gated_config, bare_config, hooks_config = configs(folder, vendor, url)
-            bench = os.pathsep.join(filter(None, (str(Path(__file__).parent), os.environ.get("PYTHONPATH"))))
             proxies = {
-                "bare": Proxy(bare_config, folder / "bare.log"),
-                HOOKS_ONLY: Proxy(hooks_config, folder / f"{HOOKS_ONLY}.log", PYTHONPATH=bench),
-                "service": Proxy(gated_config, folder / "service.log", ROUTEGATE_URL=url),
-                "in-process": Proxy(gated_config, folder / "in-process.log", ROUTEGATE_DATABASE_URL=database_url),
+                "bare": started(folder, "bare", bare_config),
+                HOOKS_ONLY: started(folder, HOOKS_ONLY, hooks_config, HERE),
+                "service": started(folder, "service", gated_config, ROUTEGATE_URL=url),
+                "in-process": started(folder, "in-process", gated_config, ROUTEGATE_DATABASE_URL=database_url),
             }
             try:
                 for proxy in proxies.values():
@@ -231,8 +253,10 @@ def rounds(
         for name in names[number % len(names) :] + names[: number % len(names)]:
             proxy = proxies[name]
             before = cpu_seconds(proxy.process.pid), cpu_seconds(service_pid)
+            passes = len(full_passes(proxy))
             block = measure(proxy.port, keys[name], args.requests, connections, rate)
             after = cpu_seconds(proxy.process.pid), cpu_seconds(service_pid)  # the post-call hooks are done
+            block.full_passes = full_passes(proxy)[passes:]
             block.proxy_cpu_ms = (after[0] - before[0]) * 1000 / len(block.latencies)
             block.service_cpu_ms = (after[1] - before[1]) * 1000 / len(block.latencies)
             blocks[name].append(block)
@@ -259,6 +283,7 @@ def compared(blocks: dict[str, list[Block]]) -> dict[str, Any]:
             name: {"p50": round(pooled(name, 0.5), 3), "p99": round(pooled(name, 0.99), 3)} for name in names
         },
         "requests_per_s": {name: _spread(per_round(name, lambda block: block.rate)) for name in names},
+        "full_passes_ms": {name: _passes([ms for block in blocks[name] for ms in block.full_passes]) for name in names},
         "cpu_ms_per_call": {
             name: {
                 "proxy": _spread(per_round(name, lambda block: block.proxy_cpu_ms)),
@@ -314,6 +339,13 @@ def compared(blocks: dict[str, list[Block]]) -> dict[str, Any]:
             for name in others
         },
     }
+
+
+def _passes(passes: list[float]) -> dict[str, Any]:
+    """How many full collector passes, and their median and longest, in milliseconds."""
+    if not passes:
+        return {"count": 0}
+    return {"count": len(passes), "median": round(statistics.median(passes), 1), "max": round(max(passes), 1)}
 
 
 def floors(figures: dict[str, Any], smoke: bool) -> list[dict[str, Any]]:
@@ -394,6 +426,11 @@ def _rows(at: dict[str, Any]) -> list[str]:
             f"{name:<12}{latency['p50']:>10}{latency['p99']:>10}{_shown(at['requests_per_s'][name]):>26}"
             f"{cpu['proxy']['median']:>20} + {cpu['service']['median']}"
         )
+    passes = [
+        f"{name} {n['count']}" + (f" ({n['median']} ms, longest {n['max']})" if n["count"] else "")
+        for name, n in at["full_passes_ms"].items()
+    ]
+    lines.append(f"full collector passes during the rounds (median ms, longest): {'; '.join(passes)}")
     for name, added in at["added_ms"].items():
         p50, p99 = added["p50"], added["p99"]
         summary = f"p50 {p50['pooled']} ms (rounds {_shown(p50['rounds'])}), p99 {p99['pooled']} ms"

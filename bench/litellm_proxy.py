@@ -123,17 +123,17 @@ def started(folder: Path, name: str, config: Path, *on_path: Path, **env: str) -
     (bench/_collector)."""
     log = folder / f"{name}.log"
     path = os.pathsep.join(filter(None, (*map(str, on_path), str(HERE / "_collector"), os.environ.get("PYTHONPATH"))))
-    return Proxy(config, log, PYTHONPATH=path, ROUTEGATE_BENCH_COLLECTOR_LOG=str(_full_passes(log)), **env)
+    return Proxy(config, log, PYTHONPATH=path, ROUTEGATE_BENCH_COLLECTOR_LOG=str(_passes_file(log)), **env)
 
 
-def _full_passes(log: Path) -> Path:
+def _passes_file(log: Path) -> Path:
     """Where a proxy logging to ``log`` records its collector's full passes."""
     return log.with_suffix(".passes")
 
 
 def full_passes(proxy: Proxy) -> list[float]:
     """Every full pass of ``proxy``'s collector so far, in milliseconds."""
-    path = _full_passes(proxy.log)
+    path = _passes_file(proxy.log)
     return [float(line) for line in path.read_text(encoding="utf-8").split()] if path.exists() else []
 
 

@@ -26,7 +26,8 @@ event loop saturated over several connections: there a call waits for the ones q
 so what routegate adds to each is multiplied by the queue. So over several connections the same
 rounds run again with every proxy at one fixed rate (``--paced``, a share of the bare proxy's rate
 just measured), as a proxy with room to spare is run; each call's latency counts from its turn in
-the schedule. Prints JSON, then a table.
+the schedule. The issue's latency floors are judged there and at one connection; a saturated block,
+whose latency is its queue, by its throughput. Prints JSON, then a table.
 """
 
 from __future__ import annotations
@@ -349,12 +350,19 @@ def _passes(passes: list[float]) -> dict[str, Any]:
 
 
 def floors(figures: dict[str, Any], smoke: bool) -> list[dict[str, Any]]:
+    """The issue's floors: latency added where a call is not queued behind others (one connection, and
+    several at a paced rate), throughput wherever the proxy is saturated.
+
+    Saturated over several connections, a call's latency is the connections over the rate (Little's
+    law), so there the latency floors would ask for ~0.99 of the bare rate where the throughput floor
+    asks for 0.9: those rows are printed, and judged as the throughput they are.
+    """
     rows = []
     for connections, at in figures.items():
         for name in at["on_path_ms"]:  # the gated proxies: the hooks-only one is a measure, not a gate
-            added = at["added_ms"][name]
             where = f"{name}, {connections} connection{'s' if connections != '1' else ''}"
-            rows += _latency_floors(where, added, smoke)
+            if connections == "1":
+                rows += _latency_floors(where, at["added_ms"][name], smoke)
             ratio = at["throughput_ratio"][name]
             rows.append(
                 {
@@ -409,12 +417,13 @@ def table(result: dict[str, Any]) -> str:
 
 
 def _queue(connections: int, bare_rate: float) -> str:
-    """What the latency floors ask of a saturated proxy: with ``connections`` calls always in flight a
+    """What a latency floor would ask of a saturated proxy: with ``connections`` calls always in flight a
     call's mean latency is ``connections`` over the rate (Little's law), so 1 ms more is a rate."""
     waited_ms = connections * 1000 / bare_rate
     return (
         f"saturated, a call's mean latency is {connections} over the rate (Little's law): {waited_ms:.1f} ms for "
-        f"the bare proxy, so 1 ms added at most means at least {waited_ms / (waited_ms + 1):.3f} of its rate"
+        f"the bare proxy, so 1 ms added at most would mean at least {waited_ms / (waited_ms + 1):.3f} of its rate; "
+        "so this block is judged by its throughput, and latency where the calls are paced (--paced)"
     )
 
 

@@ -163,3 +163,48 @@ def test_the_create_bench_times_the_store_of_each_tree_in_that_tree(tmp_path: Pa
     }
     for arm in ("routegate", "baseline"):
         assert beside[arm]["cpu_us"]["median"] > 0 and beside[arm]["wall_us"]["median"] > 0
+
+
+def _gated_block(added_p50: float, added_p99: float, ratio: float) -> dict[str, Any]:
+    """One block of bench/litellm_proxy.py's figures, the same for both gated proxies."""
+    spread = {"median": ratio, "min": ratio, "max": ratio}
+    added = {
+        "p50": {"pooled": added_p50, "rounds": {"median": added_p50, "min": added_p50, "max": added_p50}},
+        "p99": {"pooled": added_p99, "rounds": {"median": added_p99, "min": added_p99, "max": added_p99}},
+    }
+    names = ("service", "in-process")
+    return {
+        "on_path_ms": {name: {} for name in names},
+        "added_ms": {name: added for name in names},
+        "throughput_ratio": {name: spread for name in names},
+    }
+
+
+@pytest.mark.parametrize(("saturated_p50", "saturated_p99"), [(0.5, 2.0), (14.0, 40.0)])
+def test_the_litellm_bench_judges_latency_where_calls_wait_for_no_queue(
+    monkeypatch: pytest.MonkeyPatch, saturated_p50: float, saturated_p99: float
+) -> None:
+    """Saturated, a call's latency is the connections over the rate: that block is judged by its throughput
+    alone, whatever its latency rows say; latency is judged at one connection and paced."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    bench = importlib.import_module("litellm_proxy")
+    saturated = _gated_block(saturated_p50, saturated_p99, 0.95)
+    saturated["paced"] = _gated_block(0.4, 2.5, 1.0) | {"share_of_bare": 0.5}
+    figures = {"1": _gated_block(0.3, 1.2, 0.97), "8": saturated}
+
+    floors = {row["floor"]: row["pass"] for row in bench.floors(figures, smoke=False)}
+    for name in ("service", "in-process"):
+        assert floors.pop(f"{name}, 1 connection: median latency added <= 1 ms") is True
+        assert floors.pop(f"{name}, 1 connection: p99 latency added <= 3 ms") is True
+        assert floors.pop(f"{name}, 1 connection: throughput >= 0.9 of bare") is True
+        assert floors.pop(f"{name}, 8 connections: throughput >= 0.9 of bare") is True
+        assert floors.pop(f"{name}, 8 connections at 0.5 of bare's rate: median latency added <= 1 ms") is True
+        assert floors.pop(f"{name}, 8 connections at 0.5 of bare's rate: p99 latency added <= 3 ms") is True
+    assert floors == {}
+
+    figures["8"]["paced"]["added_ms"]["service"] = _gated_block(1.5, 3.5, 1.0)["added_ms"]["service"]
+    missed = [row["floor"] for row in bench.floors(figures, smoke=False) if row["pass"] is False]
+    assert missed == [
+        "service, 8 connections at 0.5 of bare's rate: median latency added <= 1 ms",
+        "service, 8 connections at 0.5 of bare's rate: p99 latency added <= 3 ms",
+    ]

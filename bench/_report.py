@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_smoke_flag", "emit", "judged", "reproduce", "verdict"]
+__all__ = ["add_smoke_flag", "emit", "judged", "ratio_row", "reproduce", "spread_row", "verdict"]
 
 _VERDICTS = {True: "PASS", False: "FAIL", None: "not judged"}
 
@@ -47,3 +47,13 @@ def emit(figures: dict[str, Any], table: str) -> None:
     print(json.dumps(figures, indent=2))
     print()
     print(table)
+
+
+def spread_row(label: str, spread: dict[str, Any], width: int) -> str:
+    """A table line: a figure's median, then its min..max."""
+    return f"  {label:<{width}} {spread['median']:>9.3f}  {spread['min']:.3f}..{spread['max']:.3f}"
+
+
+def ratio_row(label: str, ratio: dict[str, Any], width: int) -> str:
+    """A table line: a ratio's median, then its min..max."""
+    return f"  {label:<{width}} {ratio['median']:>8.2f}x  {ratio['min']:.2f}..{ratio['max']:.2f}"

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Stats", "interleave", "measure", "per_call", "percentile"]
+__all__ = ["Stats", "interleave", "measure", "per_call", "percentile", "ratio"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +85,9 @@ def measure(action: Callable[[], object], repeat: int) -> Stats:
         action()
         samples.append(time.perf_counter() - start)
     return Stats(tuple(samples))
+
+
+def ratio(over: Stats, under: Stats) -> dict[str, Any]:
+    """The ratio of medians, and its spread as the ratios of the rounds' figures taken pairwise."""
+    pairs = [a / b for a, b in zip(over.samples, under.samples, strict=True)]
+    return {"median": round(over.median / under.median, 2), "min": round(min(pairs), 2), "max": round(max(pairs), 2)}

@@ -37,9 +37,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from _manifests import big_menu_manifest
-from _report import add_smoke_flag, emit, reproduce
-from _timing import Stats, interleave, per_call
-from refusals import admitted, refused
+from _report import emit, ratio_row, reproduce, spread_row
+from _timing import Stats, interleave, per_call, ratio
+from refusals import add_options, admitted, cpu_rows, read, refused
 
 import routegate
 from routegate import Registry
@@ -50,16 +50,6 @@ Job = Callable[[], None]
 ONLY_IDS = 3000
 """The ids --only draws, whatever --calls runs over, so two counts differ by the calls alone."""
 PARTS = ("admission", "refusal", "refusal, nearest ids left out", "the probe's letter pairs", "a prefix lookup")
-
-
-def read(registry: Registry, ids: Ids) -> Job:
-    check = registry.check
-
-    def job() -> None:
-        for runtime, model in ids:
-            check(runtime, model).to_dict()
-
-    return job
 
 
 def read_without_nearest(registry: Registry, ids: Ids) -> Job:
@@ -135,37 +125,23 @@ def _parts(cpu: dict[str, Stats], menu: str) -> dict[str, Any]:
     admission = cpu[f"{menu}: admission"]
     without = cpu[f"{menu}: refusal, nearest ids left out"]
     room = [2 * a - w for a, w in zip(admission.samples, without.samples, strict=True)]
-    over = {part: _ratio(cpu[f"{menu}: {part}"], admission) for part in PARTS[1:]}
+    over = {part: ratio(cpu[f"{menu}: {part}"], admission) for part in PARTS[1:]}
     return {"over_admission": over, "room_for_nearest_ids_us": Stats(tuple(room)).scaled(1e6)}
 
 
-def _ratio(over: Stats, under: Stats) -> dict[str, Any]:
-    pairs = [a / b for a, b in zip(over.samples, under.samples, strict=True)]
-    return {"median": round(over.median / under.median, 2), "min": round(min(pairs), 2), "max": round(max(pairs), 2)}
-
-
 def table(result: dict[str, Any]) -> str:
-    lines = [f"{result['reproduce']}  ({result['machine']}; routegate {result['routegate']})", ""]
-    lines.append("CPU us per call (median, min..max over interleaved rounds)")
-    for name, s in result["cpu_us_per_call"].items():
-        lines.append(f"  {name:<50} {s['median']:>9.3f}  {s['min']:.3f}..{s['max']:.3f}")
+    lines = cpu_rows(result, "CPU us per call (median, min..max over interleaved rounds)", 50)
     for menu, parts in result["by_menu"].items():
         lines += ["", f"{menu}, over an admission (median, min..max)"]
         for part, r in parts["over_admission"].items():
-            lines.append(f"  {part:<50} {r['median']:>8.2f}x  {r['min']:.2f}..{r['max']:.2f}")
-        room = parts["room_for_nearest_ids_us"]
-        lines.append(
-            f"  {'room 2x leaves the nearest ids, us':<50} {room['median']:>9.3f}  {room['min']:.3f}..{room['max']:.3f}"
-        )
+            lines.append(ratio_row(part, r, 50))
+        lines.append(spread_row("room 2x leaves the nearest ids, us", parts["room_for_nearest_ids_us"], 50))
     return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_smoke_flag(parser)
-    parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds of every measure")
-    parser.add_argument("--menu-size", type=int, default=3000, help="ids on the synthetic runtime's menu")
-    parser.add_argument("--seed", type=int, default=20261203)
+    add_options(parser)
     parser.add_argument("--only", choices=PARTS, help="run this part once, untimed, for an instruction counter")
     parser.add_argument(
         "--calls", type=int, default=ONLY_IDS, help=f"with --only: how many of its {ONLY_IDS} ids it runs over"

@@ -35,8 +35,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from _manifests import big_menu_manifest, word
-from _report import add_smoke_flag, emit, judged, reproduce, verdict
-from _timing import Stats, interleave, per_call
+from _report import add_smoke_flag, emit, judged, ratio_row, reproduce, spread_row, verdict
+from _timing import interleave, per_call, ratio
 
 import routegate
 from routegate import Registry
@@ -152,14 +152,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     cpu = interleave(rounds, per_call_jobs)
     latency = interleave(rounds, latency_jobs)
     first = interleave(rounds, first_jobs)
-    ratios = {name: _ratio(cpu[f"{name}: refusal"], cpu[f"{name}: admission"]) for name in menus}
+    ratios = {name: ratio(cpu[f"{name}: refusal"], cpu[f"{name}: admission"]) for name in menus}
     floors = [
         {
             "floor": f"{name}: a refusal with its reason within {RATIO_FLOOR:g}x an admission",
-            "figure": f"{ratio['median']:.2f}x",
-            "ok": judged(ratio["median"] <= RATIO_FLOOR, args.smoke),
+            "figure": f"{over['median']:.2f}x",
+            "ok": judged(over["median"] <= RATIO_FLOOR, args.smoke),
         }
-        for name, ratio in ratios.items()
+        for name, over in ratios.items()
     ]
     return {
         "smoke": args.smoke,
@@ -183,36 +183,38 @@ def _two(ids: Ids, runtime: str) -> tuple[str, str]:
     return first, second
 
 
-def _ratio(over: Stats, under: Stats) -> dict[str, Any]:
-    """The ratio of medians, and its spread as the ratios of the rounds' figures taken pairwise."""
-    pairs = [a / b for a, b in zip(over.samples, under.samples, strict=True)]
-    return {"median": round(over.median / under.median, 2), "min": round(min(pairs), 2), "max": round(max(pairs), 2)}
+def cpu_rows(result: dict[str, Any], title: str, width: int) -> list[str]:
+    """The table's head, which refusal_parts.py shares: the command, then each CPU figure under ``title``."""
+    lines = [f"{result['reproduce']}  ({result['machine']}; routegate {result['routegate']})", "", title]
+    return lines + [spread_row(name, s, width) for name, s in result["cpu_us_per_call"].items()]
 
 
 def table(result: dict[str, Any]) -> str:
-    lines = [f"{result['reproduce']}  ({result['machine']}; routegate {result['routegate']})", ""]
-    lines.append("cold call, reason and suggestions read: CPU us per call (median, min..max)")
-    for name, s in result["cpu_us_per_call"].items():
-        lines.append(f"  {name:<34} {s['median']:>9.3f}  {s['min']:.3f}..{s['max']:.3f}")
+    lines = cpu_rows(result, "cold call, reason and suggestions read: CPU us per call (median, min..max)", 34)
     for name, r in result["refusal_over_admission"].items():
-        lines.append(f"  {name + ': refusal / admission':<34} {r['median']:>8.2f}x  {r['min']:.2f}..{r['max']:.2f}")
+        lines.append(ratio_row(f"{name}: refusal / admission", r, 34))
     lines += ["", "single calls, wall us, one pass's percentile (median over rounds, min..max)"]
     for name, s in result["wall_us_single_calls"].items():
-        lines.append(f"  {name:<34} {s['median']:>9.3f}  {s['min']:.3f}..{s['max']:.3f}")
+        lines.append(spread_row(name, s, 34))
     lines += ["", "first decision on a freshly built registry, ms (median, min..max)"]
     for name, s in result["first_decision_ms"].items():
-        lines.append(f"  {name:<50} {s['median']:>9.3f}  {s['min']:.3f}..{s['max']:.3f}")
+        lines.append(spread_row(name, s, 50))
     lines.append("")
     lines += [f"  {verdict(f['ok']):10} {f['floor']}: {f['figure']}" for f in result["floors"]]
     return "\n".join(lines)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The options this bench shares with refusal_parts.py, which measures the same ids."""
     add_smoke_flag(parser)
     parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds of every measure")
     parser.add_argument("--menu-size", type=int, default=3000, help="ids on the synthetic runtime's menu")
     parser.add_argument("--seed", type=int, default=20261203)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_options(parser)
     result = run(parser.parse_args())
     emit(result, table(result))
     return 0

@@ -422,8 +422,8 @@ def _queue(connections: int, bare_rate: float) -> str:
     waited_ms = connections * 1000 / bare_rate
     return (
         f"saturated, a call's mean latency is {connections} over the rate (Little's law): {waited_ms:.1f} ms for "
-        f"the bare proxy, so 1 ms added at most would mean at least {waited_ms / (waited_ms + 1):.3f} of its rate; "
-        "so this block is judged by its throughput, and latency where the calls are paced (--paced)"
+        f"the bare proxy, so 1 ms added at most would mean at least {waited_ms / (waited_ms + 1):.3f} of its rate: "
+        "this block is judged by its throughput, and latency where the calls are paced (--paced)"
     )
 
 

@@ -1,6 +1,7 @@
 """Where a refusal's time goes, beside an admission's: how much room the 2x floor leaves its nearest ids.
 
     .venv/bin/python bench/refusal_parts.py [--smoke] [--rounds N] [--menu-size N] [--seed N]
+    .venv/bin/python bench/refusal_parts.py --only PART [--calls N]
 
 bench/refusals.py judges the scale issue's floor: a refusal, its reason and
 nearest menu ids read, within 2x an admission read the same way. This one
@@ -17,12 +18,12 @@ rounds:
   on either side, the cheapest index a suggestion could come from.
 
 The room the floor leaves the nearest ids is twice the admission less the
-refusal without them. ``--only PART --calls N`` runs one part over N ids
-of the reference manifest once, untimed, for an instruction counter:
+refusal without them. ``--only PART --calls N`` runs one part over N ids of
+the reference manifest once, untimed, for an instruction counter:
 ``valgrind --tool=callgrind`` of ``--calls 3000`` less that of ``--calls 0``
-is the part's count for 3,000 calls (both draw the same 3,000 ids). Unlike refusals.py, this script reads routegate's
-internals (a decision's unread suggestions, ``_suggest.letter_pairs``), so
-it measures this checkout only.
+is the part's count for 3,000 calls (both draw the same 3,000 ids). Unlike
+refusals.py, this script reads routegate's internals (a decision's unread
+suggestions, ``_suggest.letter_pairs``), so it measures this checkout only.
 """
 
 from __future__ import annotations

@@ -285,6 +285,27 @@ def test_a_tenants_own_key_in_the_request_never_becomes_a_platform_key_call(
     assert vendor.received == []
 
 
+@pytest.mark.parametrize(
+    ("extra", "status"),
+    [
+        ({"litellm_metadata": 3}, 400),  # LiteLLM rejects it after custom_auth, before its pre-call hook
+        ({"api_key": "tenant-key"}, 403),  # the pre-call hook refuses it: CALL_PAID_BY_TENANT
+    ],
+)
+def test_an_admitted_call_that_never_reaches_the_router_leaves_a_not_forwarded_receipt(
+    proxy: Proxy, vendor: Vendor, routegate: LiveServer, tokens: dict[str, str], extra: dict[str, Any], status: int
+) -> None:
+    """Its decision was asked in custom_auth, before LiteLLM read the rest of the body: the receipt is
+    completed as not forwarded, not left open like a call whose usage was lost."""
+    before = newest_receipt(routegate)
+    vendor.received.clear()
+    answer = call(proxy, tokens["codex"], "openai/gpt-5.4", **extra)
+    assert answer.status_code == status, answer.text
+    assert vendor.received == []
+    (made,) = receipts_after(routegate, before)
+    assert (made["model"], made["allowed"], made["status"]) == ("openai/gpt-5.4", True, "not_forwarded"), made
+
+
 def test_the_running_proxys_router_serves_exactly_the_platform_billed_set(proxy: Proxy) -> None:
     """Asked with the master key (routegate admits no listing): LiteLLM's own answer, both ways."""
     listed = httpx.get(f"{proxy.url}/v1/models", headers={"Authorization": f"Bearer {MASTER_KEY}"}, timeout=30)

@@ -15,7 +15,7 @@ import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # offline: LiteLLM's bundled cost map, no fetch
 
-from routegate.integrations.litellm import _Service, _UsageBatches
+from routegate.integrations._gates import Service, UsageBatches
 from routegate.service import Settings
 from routegate.service.receipts import Usage
 from tests import event_loops
@@ -49,7 +49,7 @@ def report_all(database: FlakyDatabase, count: int) -> tuple[list[Usage], int]:
     reports = [(f"receipt-{number}", number, 1, "ok") for number in range(count)]
 
     async def main() -> int:
-        batches = _UsageBatches(database.commit)
+        batches = UsageBatches(database.commit)
         await asyncio.gather(*(batches.report(usage) for usage in reports))
         return threading.get_ident()
 
@@ -85,7 +85,7 @@ def test_reports_within_the_linger_go_as_one_batch_and_each_caller_waits_for_it(
     returned: list[float] = []
 
     async def main() -> None:
-        batches = _UsageBatches(database.commit, linger=0.5)
+        batches = UsageBatches(database.commit, linger=0.5)
 
         async def one(number: int) -> None:
             await asyncio.sleep(0.005 * number)  # all five well inside the linger, however loaded the machine
@@ -103,7 +103,7 @@ def test_a_report_not_waited_for_is_still_taken() -> None:
     database = FlakyDatabase(refusals=1)
 
     async def main() -> float:
-        batches = _UsageBatches(database.commit, linger=0.05)
+        batches = UsageBatches(database.commit, linger=0.05)
         await batches.report(("receipt-0", 1, 1, "not_forwarded"), wait=False)
         returned = time.monotonic()
         deadline = returned + 30  # the first try refused, the second (0.05 s later) taken
@@ -134,7 +134,7 @@ def test_over_http_reports_sent_while_the_service_is_away_are_taken_once_it_answ
         reports = [(receipt, number, 2 * number, "ok") for number, receipt in enumerate(receipts)]
 
         async def main() -> None:
-            gateway = _Service(away.url, None)
+            gateway = Service(away.url, None)
             sent = asyncio.gather(*(gateway.report(*usage) for usage in reports))
             await asyncio.sleep(0.4)  # tried at least twice meanwhile, refused each time
             away.start()
@@ -175,7 +175,7 @@ def test_a_batch_another_server_answers_with_json_that_is_no_object_is_not_sent_
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
     async def main() -> None:
-        gateway = _Service(f"http://127.0.0.1:{server.server_address[1]}", None)
+        gateway = Service(f"http://127.0.0.1:{server.server_address[1]}", None)
         try:
             await asyncio.wait_for(gateway.report("receipt-0", 1, 1, "ok"), 5)
         finally:

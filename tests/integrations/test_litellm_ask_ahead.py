@@ -1,0 +1,102 @@
+"""Over HTTP, custom_auth's question to routegate is on the wire before custom_auth returns.
+
+LiteLLM does not yield to its event loop again between custom_auth and the pre-call hook, which
+awaits the decision: a request still unwritten then would leave the round trip on the call's path
+again. The event loop is held (a blocking sleep) once ``_ask_ahead`` returns, so whatever the
+service has read by then was written before it returned. No database is involved.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # offline: LiteLLM's bundled cost map, no fetch
+
+from routegate.integrations import litellm as integration
+from routegate.integrations._gates import Service
+from tests.event_loops import run
+
+DECISION = {
+    "allowed": True,
+    "workspace_id": "w1",
+    "model": "openai/gpt-5.4",
+    "payer": "platform",
+    "manifest_version": 3,
+    "receipt_id": "r1",
+}
+
+
+class Authorizer:
+    """A stand-in for routegate's ``POST /calls/authorize`` that records each request body it has read."""
+
+    def __init__(self) -> None:
+        self.read: list[dict[str, Any]] = []
+        seen = self.read
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                seen.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                answer = json.dumps(DECISION).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def authorizer(monkeypatch: pytest.MonkeyPatch) -> Iterator[Authorizer]:
+    served = Authorizer()
+    monkeypatch.setattr(integration, "_gate", Service(served.url, None))
+    yield served
+    served.server.shutdown()
+    served.server.server_close()
+
+
+async def _read_before_return(authorizer: Authorizer, tokens: list[str]) -> list[tuple[list[dict[str, Any]], str]]:
+    """For each token: what the service had read when ``_ask_ahead`` returned (the loop then held
+    0.1 s), and the decision's receipt, all on one event loop as in a proxy."""
+    gate = integration._routegate()
+    assert isinstance(gate, Service)
+    await integration._admit("rgc_warm", "openai/gpt-5.4")  # a pooled connection, as after a proxy's first call
+    seen = []
+    for token in tokens:
+        authorizer.read.clear()
+        asked = await integration._ask_ahead(token, "openai/gpt-5.4")
+        time.sleep(0.1)  # the event loop held: nothing more is written meanwhile
+        read = list(authorizer.read)
+        seen.append((read, (await asked)["receipt_id"]))
+    await gate._client().close()
+    return seen
+
+
+def test_the_question_is_written_before_custom_auth_returns(authorizer: Authorizer) -> None:
+    tokens = [f"rgc_round-{number}" for number in range(20)]
+    seen = run(_read_before_return(authorizer, tokens))
+    assert seen == [([{"token": token, "model": "openai/gpt-5.4"}], "r1") for token in tokens]
+
+
+def test_without_turns_of_the_loop_the_question_waits_for_the_pre_call_hook(
+    authorizer: Authorizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the turns are for: with none, nothing is written until the loop runs again."""
+    monkeypatch.setattr(integration, "_TURNS_TO_SEND", 0)
+    assert run(_read_before_return(authorizer, ["rgc_no-turns"])) == [([], "r1")]

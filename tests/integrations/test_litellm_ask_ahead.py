@@ -2,8 +2,8 @@
 
 LiteLLM does not yield to its event loop again between custom_auth and the pre-call hook, which
 awaits the decision: a request still unwritten then would leave the round trip on the call's path
-again. The event loop is held (a blocking sleep) once ``_ask_ahead`` returns, so whatever the
-service has read by then was written before it returned. No database is involved.
+again. The event loop is held (blocking sleeps) once ``_ask_ahead`` returns, so whatever the
+service reads meanwhile was written before it returned. No database is involved.
 """
 
 from __future__ import annotations
@@ -71,9 +71,12 @@ def authorizer(monkeypatch: pytest.MonkeyPatch) -> Iterator[Authorizer]:
     served.server.server_close()
 
 
-async def _read_before_return(authorizer: Authorizer, tokens: list[str]) -> list[tuple[list[dict[str, Any]], str]]:
-    """For each token: what the service had read when ``_ask_ahead`` returned (the loop then held
-    0.1 s), and the decision's receipt, all on one event loop as in a proxy."""
+async def _read_before_return(
+    authorizer: Authorizer, tokens: list[str], hold: float
+) -> list[tuple[list[dict[str, Any]], str]]:
+    """For each token: what the service read while the loop was held after ``_ask_ahead`` returned
+    (until a request is read, at most ``hold`` seconds), and the decision's receipt, all on one event
+    loop as in a proxy."""
     gate = integration._routegate()
     assert isinstance(gate, Service)
     await integration._admit("rgc_warm", "openai/gpt-5.4")  # a pooled connection, as after a proxy's first call
@@ -81,16 +84,20 @@ async def _read_before_return(authorizer: Authorizer, tokens: list[str]) -> list
     for token in tokens:
         authorizer.read.clear()
         asked = await integration._ask_ahead(token, "openai/gpt-5.4")
-        time.sleep(0.1)  # the event loop held: nothing more is written meanwhile
+        held_until = time.monotonic() + hold
+        while not authorizer.read and time.monotonic() < held_until:
+            time.sleep(0.01)  # the event loop held: nothing more is written meanwhile
         read = list(authorizer.read)
         seen.append((read, (await asked)["receipt_id"]))
+        if not read:  # written late: the rounds after it would only wait as long
+            break
     await gate._client().close()
     return seen
 
 
 def test_the_question_is_written_before_custom_auth_returns(authorizer: Authorizer) -> None:
     tokens = [f"rgc_round-{number}" for number in range(20)]
-    seen = run(_read_before_return(authorizer, tokens))
+    seen = run(_read_before_return(authorizer, tokens, hold=10))
     assert seen == [([{"token": token, "model": "openai/gpt-5.4"}], "r1") for token in tokens]
 
 
@@ -99,4 +106,4 @@ def test_without_turns_of_the_loop_the_question_waits_for_the_pre_call_hook(
 ) -> None:
     """What the turns are for: with none, nothing is written until the loop runs again."""
     monkeypatch.setattr(integration, "_TURNS_TO_SEND", 0)
-    assert run(_read_before_return(authorizer, ["rgc_no-turns"])) == [([], "r1")]
+    assert run(_read_before_return(authorizer, ["rgc_no-turns"], hold=0.3)) == [([], "r1")]

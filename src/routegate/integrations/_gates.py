@@ -94,7 +94,8 @@ def _retry_delays() -> Iterator[float]:
 
 
 class InProcess:
-    """The service's own call gate in this process, on its database: no hop to ask (needs the service extra)."""
+    """The service's own call gate in this process, on its database: no hop to ask (needs the service extra).
+    ``loop_busy`` says when other calls keep the event loop busy: a receipt then goes by the writer thread."""
 
     def __init__(self, database_url: str, loop_busy: Callable[[], bool]) -> None:
         from prometheus_client import CollectorRegistry

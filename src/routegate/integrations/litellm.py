@@ -3,10 +3,10 @@
 Load it from the config ``routegate gen --target litellm`` writes. The workspace sends its
 call token as the bearer key; :func:`custom_auth` asks routegate (``POST /calls/authorize``
 at ``ROUTEGATE_URL``, with ``ROUTEGATE_API_TOKEN``) before LiteLLM routes anything, and a
-refusal never reaches a vendor. On a chat completion or a message, the question goes out in
-``custom_auth`` and its answer is awaited in the pre-call hook, before routing: the service
-decides while LiteLLM prepares the request, some 2.5 ms of its own work that would otherwise
-wait behind the round trip. :data:`call_gate` then decides again for every deployment
+refusal never reaches a vendor. Over HTTP, on a chat completion or a message, the question goes
+out in ``custom_auth`` and its answer is awaited in the pre-call hook, before routing: the service
+decides while LiteLLM prepares the request (about 3 ms of its own work on a slow machine), which
+would otherwise wait behind the round trip. :data:`call_gate` then decides again for every deployment
 LiteLLM actually tries -- a retry, a fallback, a router's change of model: an attempt on
 another id than the one admitted gets routegate's decision for that id, with its own receipt,
 under the same call token, and goes on only when admitted and platform-paid -- and completes

@@ -150,6 +150,21 @@ def test_a_platform_menu_id_is_forwarded_once_on_the_platforms_key_and_the_recei
     )
 
 
+@pytest.mark.parametrize("extra", [{}, {"stream_options": {"include_usage": True}}])
+def test_a_streamed_call_is_forwarded_once_and_its_receipt_gets_the_usage(
+    proxy: Proxy, vendor: Vendor, routegate: LiveServer, tokens: dict[str, str], extra: dict[str, Any]
+) -> None:
+    """The vendor streams its answer; the receipt is completed once the stream has ended."""
+    before = newest_receipt(routegate)
+    vendor.received.clear()
+    answer = call(proxy, tokens["codex"], "openai/gpt-5.4", stream=True, **extra)
+    assert answer.status_code == 200, answer.text
+    assert '"content": "hello"' in answer.text.replace('":"', '": "') and "data: [DONE]" in answer.text, answer.text
+    assert [(seen.model, seen.key) for seen in vendor.received] == [("gpt-5.4", PLATFORM_KEYS["OPENAI_API_KEY"])]
+    (made,) = receipts_after(routegate, before)
+    assert (made["allowed"], made["status"], made["usage"]) == (True, "ok", USAGE), made
+
+
 @pytest.mark.parametrize(
     ("runtime", "model", "status", "code"),
     [

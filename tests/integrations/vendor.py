@@ -1,4 +1,4 @@
-"""A loopback stand-in for the vendors: the OpenAI and Anthropic wire formats, and the key each request carried.
+"""A loopback stand-in for the vendors: the OpenAI (streamed too) and Anthropic wire formats, and each request's key.
 
 The one fake in these tests, by necessity: the proxy in front of it is the real LiteLLM.
 """
@@ -83,9 +83,10 @@ def _handler(vendor: Vendor) -> type[BaseHTTPRequestHandler]:
             body = json.loads(self.rfile.read(length) or b"{}")
             key = self.headers.get("x-api-key") or self.headers.get("Authorization", "").removeprefix("Bearer ")
             status, answer = vendor.answer(self.path, body, key)
-            payload = json.dumps(answer).encode()
+            streamed = status == 200 and body.get("stream") is True and not self.path.endswith("/messages")
+            payload = _events(answer, body) if streamed else json.dumps(answer).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", "text/event-stream" if streamed else "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
@@ -94,3 +95,15 @@ def _handler(vendor: Vendor) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+def _events(answer: dict[str, Any], body: dict[str, Any]) -> bytes:
+    """A chat completion as OpenAI streams it: the text, the finish, the usage when asked for, then [DONE]."""
+    head = {key: answer[key] for key in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
+    chunks = [
+        {**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "hello"}, "finish_reason": None}]},
+        {**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+    ]
+    if (body.get("stream_options") or {}).get("include_usage"):
+        chunks.append({**head, "choices": [], "usage": answer["usage"]})
+    return b"".join(f"data: {json.dumps(chunk)}\n\n".encode() for chunk in chunks) + b"data: [DONE]\n\n"

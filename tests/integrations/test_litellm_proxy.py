@@ -268,27 +268,30 @@ def test_a_fallback_to_an_id_routegate_refuses_reaches_no_vendor_and_leaves_a_re
 def test_calls_at_once_are_each_forwarded_once_and_each_leaves_one_receipt_with_its_outcome(
     proxy: Proxy, vendor: Vendor, routegate: LiveServer, tokens: dict[str, str]
 ) -> None:
-    """Admitted and refused calls from three workspaces, sixteen at a time: the in-process gate's
-    receipts then go by its writer thread as well as on the loop, and no call loses or shares one."""
+    """Admitted and refused calls from three workspaces, in rounds of 2, 16 and 4 at a time: the
+    in-process gate's receipts then go by its writer thread as well as on the loop (while it is quiet,
+    on PostgreSQL, over an asyncio connection), and no call loses or shares one."""
     admitted = [
         ("codex", "openai/gpt-5.4"),
         ("claude-code", "anthropic/claude-opus-4-7"),
         ("hermes", "moonshot/kimi-k2.6"),
     ]
-    calls = [*admitted * 8, *[("hermes", "openai/gpt-5.4")] * 8]
-    random.Random(5).shuffle(calls)
-    before = newest_receipt(routegate)
-    vendor.received.clear()
-    with ThreadPoolExecutor(16) as pool:
-        answers = list(pool.map(lambda sent: call(proxy, tokens[sent[0]], sent[1]).status_code, calls))
-    assert answers == [403 if sent == ("hermes", "openai/gpt-5.4") else 200 for sent in calls], proxy.output()
-    assert Counter(seen.model for seen in vendor.received) == {"gpt-5.4": 8, "claude-opus-4-7": 8, "kimi-k2.6": 8}
-    made = receipts_after(routegate, before)
-    assert Counter((item["model"], item["allowed"]) for item in made) == Counter(
-        (model, (runtime, model) in admitted) for runtime, model in calls
-    )
-    assert all(item["status"] == "ok" and item["usage"] == USAGE for item in made if item["allowed"]), made
-    assert len({item["id"] for item in made}) == len(calls)
+    for round_, at_once in enumerate([2, 16, 4, 16, 2, 4]):
+        calls = [*admitted * 8, *[("hermes", "openai/gpt-5.4")] * 8]
+        random.Random(round_).shuffle(calls)
+        before = newest_receipt(routegate)
+        vendor.received.clear()
+        with ThreadPoolExecutor(at_once) as pool:
+            answers = list(pool.map(lambda sent: call(proxy, tokens[sent[0]], sent[1]).status_code, calls))
+        assert answers == [403 if sent == ("hermes", "openai/gpt-5.4") else 200 for sent in calls], proxy.output()
+        forwarded = Counter(seen.model for seen in vendor.received)
+        assert forwarded == {"gpt-5.4": 8, "claude-opus-4-7": 8, "kimi-k2.6": 8}, round_
+        made = receipts_after(routegate, before)
+        assert Counter((item["model"], item["allowed"]) for item in made) == Counter(
+            (model, (runtime, model) in admitted) for runtime, model in calls
+        ), round_
+        assert all(item["status"] == "ok" and item["usage"] == USAGE for item in made if item["allowed"]), made
+        assert len({item["id"] for item in made}) == len(calls), round_
 
 
 def test_a_tenants_own_key_in_the_request_never_becomes_a_platform_key_call(

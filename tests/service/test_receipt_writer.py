@@ -29,14 +29,16 @@ from sqlalchemy import event, insert, select, text
 from sqlalchemy.exc import OperationalError
 
 from routegate.codes import Code
+from routegate.service.async_receipts import AsyncReceipts
 from routegate.service.call_service import CallService, CallSettings
 from routegate.service.call_tables import CallReceipt, CallToken
 from routegate.service.db import Database, Workspace
 from routegate.service.http_errors import ServiceCode, ServiceError
 from routegate.service.inserts import RowInsert
+from routegate.service.loop_receipts import AdaptiveReceipts, InlineReceipts
 from routegate.service.receipt_days import ReceiptDays
 from routegate.service.receipt_queries import ReceiptQueries
-from routegate.service.receipts import AdaptiveReceipts, InlineReceipts, ReceiptWriter, _Committer, receipt_id
+from routegate.service.receipts import ReceiptWriter, _Committer, receipt_id
 from routegate.service.settings import Settings
 from routegate.service.state import ServiceState
 from routegate.service.store import Store
@@ -55,7 +57,12 @@ AnyWriter = ReceiptWriter | InlineReceipts | AdaptiveReceipts
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    for url in database_url(request.param, tmp_path):
+    yield from with_tokens(request.param, tmp_path)
+
+
+def with_tokens(backend: str, folder: Path) -> Iterator[Database]:
+    """A fresh migrated database of ``backend`` holding the call tokens t0 to t6 (receipts name them)."""
+    for url in database_url(backend, folder):
         database = Database(url)
         database.upgrade()
         now = datetime.now(UTC)
@@ -262,9 +269,12 @@ def test_adaptive_receipts_commit_on_the_loop_while_it_is_quiet_and_in_the_write
 
 
 def _now_one_now_the_other(instance: Database) -> AdaptiveReceipts:
-    """Inline or through the writer thread, at random from one receipt to the next."""
+    """Inline or through the writer thread, at random from one receipt to the next; inline on PostgreSQL
+    over an asyncio connection, as the LiteLLM proxy deciding in process does."""
     busy = random.Random(7)
-    return AdaptiveReceipts(instance, ReceiptDays(instance, 0), queue_size=16, busy=lambda: busy.random() < 0.5)
+    days = ReceiptDays(instance, 0)
+    quiet = AsyncReceipts(instance.url, days) if instance.engine.dialect.name == "postgresql" else None
+    return AdaptiveReceipts(instance, days, queue_size=16, busy=lambda: busy.random() < 0.5, quiet=quiet)
 
 
 WRITERS: dict[str, Callable[[Database], AnyWriter]] = {
@@ -488,7 +498,7 @@ def test_a_call_service_whose_receipts_go_by_the_writer_thread_alone_takes_no_in
     try:
         calls = CallService(state, CallSettings.from_env(), CollectorRegistry())
         with pytest.raises(TypeError, match="loop_busy"):
-            calls.report_usages([(receipt_id(0), 1, 1, "ok")])
+            event_loops.run(calls.report_usages([(receipt_id(0), 1, 1, "ok")]))
     finally:
         state.close()
 
@@ -504,10 +514,10 @@ def test_an_in_process_gateways_usage_reports_complete_their_receipts_once(datab
     strays = [("not-a-receipt", 1, 1, "ok"), (receipt_id(int(time.time() * 1000)), 1, 1, "ok")]
     inline = InlineReceipts(database, ReceiptDays(database, 0))
     try:
-        inline.report_usages([*batch, *strays])
+        event_loops.run(inline.report_usages([*batch, *strays]))
         first = _stored(database)
-        inline.report_usages(batch)
-        inline.report_usages([(receipt["id"], 99, 99, "error") for receipt in receipts])
+        event_loops.run(inline.report_usages(batch))
+        event_loops.run(inline.report_usages([(receipt["id"], 99, 99, "error") for receipt in receipts]))
     finally:
         inline.stop()
     assert _stored(database) == first
@@ -539,7 +549,8 @@ def test_gateways_in_process_reporting_the_same_receipts_at_once_leave_one_whole
             while mine:
                 size = order.randint(1, 8)
                 batch, mine = mine[:size], mine[size:]
-                writer.report_usages([(receipt, number, number * 7, f"by-{number}") for receipt in batch])
+                reports = [(receipt, number, number * 7, f"by-{number}") for receipt in batch]
+                event_loops.run(writer.report_usages(reports))
                 if order.random() < 0.3:
                     row = _row(start + timedelta(seconds=order.random()), token_id="t1")
                     event_loops.run(writer.write(row))
@@ -586,7 +597,7 @@ def test_an_in_process_gateways_usage_batch_is_one_autocommitted_statement_on_po
     inline = InlineReceipts(database, ReceiptDays(database, 0))
     try:
         with _statements(database) as seen:
-            inline.report_usages([(receipt["id"], 5, n, "ok") for n, receipt in enumerate(receipts)])
+            event_loops.run(inline.report_usages([(receipt["id"], 5, n, "ok") for n, receipt in enumerate(receipts)]))
     finally:
         inline.stop()
     assert seen == [("UPDATE", True)]

@@ -30,6 +30,8 @@ class Service:
     """The routegate service's call routes, over one pooled keep-alive HTTP client (LiteLLM's own aiohttp,
     which costs the proxy's event loop less per request than httpx)."""
 
+    waits_on_a_server = True  # a question asked ahead is answered while LiteLLM works
+
     def __init__(self, url: str, token: str | None) -> None:
         self._url = url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -110,7 +112,10 @@ class InProcess:
         # LiteLLM's own callbacks. With other calls in flight the writer thread commits them together.
         self._calls = CallService(self._state, CallSettings.from_env(), CollectorRegistry(), loop_busy=loop_busy)
         self._calls.start()
-        self._usage = UsageBatches(self._commit)
+        self._usage = UsageBatches(self._calls.report_usages)
+        # On PostgreSQL a receipt's commit waits for the server, and a question asked ahead is committed
+        # while LiteLLM works; SQLite's commit is this process's own work, with nothing to overlap.
+        self.waits_on_a_server = self._state.database.engine.dialect.name == "postgresql"
 
     async def authorize(self, token: str, model: str) -> tuple[int, dict[str, Any]]:
         """Decided on the in-memory view; returns once the receipt's group commit is done."""
@@ -126,9 +131,6 @@ class InProcess:
     ) -> None:
         await self._usage.report((receipt_id, prompt_tokens, completion_tokens, status), wait=wait)
 
-    async def _commit(self, batch: Sequence[Usage]) -> None:
-        self._calls.report_usages(batch)  # on the loop, as the receipts are: about a tenth of a millisecond
-
 
 class UsageBatches:
     """Usage reports sent on together: one commit or request per batch, not per call.
@@ -137,7 +139,8 @@ class UsageBatches:
     comes that many seconds after its first report too. Committed in a worker thread, each batch
     cost a proxy at one connection 11-14% of its calls per second: the thread's every return of the
     interpreter lock made LiteLLM's busy loop hand it over (docs/performance.md); so in process each
-    is committed on the loop. Over HTTP one request per call cost the proxy and the service more
+    is committed on the loop (on PostgreSQL over an asyncio connection: the loop serves other calls
+    while it waits). Over HTTP one request per call cost the proxy and the service more
     than the report itself, hence the linger. A batch the database or the service refuses is sent
     again until it is taken, the loop free between tries; each report's caller waits for its batch.
     """

@@ -1,22 +1,23 @@
 """routegate's call gate inside the LiteLLM proxy: its ``custom_auth`` and its call hooks.
 
-Load it from the config ``routegate gen --target litellm`` writes. The workspace sends its
-call token as the bearer key; :func:`custom_auth` asks routegate (``POST /calls/authorize``
-at ``ROUTEGATE_URL``, with ``ROUTEGATE_API_TOKEN``) before LiteLLM routes anything, and a
-refusal never reaches a vendor. Over HTTP, on a chat completion or a message, the question goes
-out in ``custom_auth`` and its answer is awaited in the pre-call hook, before routing: the service
-decides while LiteLLM prepares the request (about 3 ms of its own work on a slow machine), which
-would otherwise wait behind the round trip. :data:`call_gate` then decides again for every deployment
-LiteLLM actually tries -- a retry, a fallback, a router's change of model: an attempt on
-another id than the one admitted gets routegate's decision for that id, with its own receipt,
-under the same call token, and goes on only when admitted and platform-paid -- and completes
-each receipt with usage.
+Load it from the config ``routegate gen --target litellm`` writes. The workspace sends its call
+token as the bearer key; :func:`custom_auth` asks routegate (``POST /calls/authorize`` at
+``ROUTEGATE_URL``, with ``ROUTEGATE_API_TOKEN``) before LiteLLM routes anything, and a refusal never
+reaches a vendor. On a chat completion or a message, over HTTP or in process on PostgreSQL, the
+question goes out in ``custom_auth`` and its answer is awaited in the pre-call hook, before routing:
+the service decides, or the receipt is committed, while LiteLLM prepares the request (about 3 ms of
+its own work on a slow machine), which would otherwise wait behind the round trip. :data:`call_gate`
+then decides again for every deployment LiteLLM actually tries -- a retry, a fallback, a router's
+change of model: an attempt on another id than the one admitted gets routegate's decision for that
+id, with its own receipt, under the same call token, and goes on only when admitted and
+platform-paid -- and completes each receipt with usage.
 
 Deciding in process (``ROUTEGATE_DATABASE_URL``), the receipt of an admitted call is committed
-before the call goes on, on LiteLLM's event loop itself while no other call is in flight: a writer
+before the call goes on, on LiteLLM's event loop itself while no other call is in flight (on
+PostgreSQL over an asyncio connection, which leaves the loop free while the server works): a writer
 thread's wake-up would wait behind LiteLLM's own callbacks, which costs a call more than the commit.
 With other calls in flight a writer thread commits their receipts together while the loop serves
-them (:class:`routegate.service.receipts.AdaptiveReceipts` says why). The usage reports after
+them (:class:`routegate.service.loop_receipts.AdaptiveReceipts` says why). The usage reports after
 the call are committed on the loop too, together in batches, off the answer's path; over HTTP
 they go together as one ``POST /calls/usage`` per tenth of a second. Each post-call hook returns
 only once its report is taken. Every answer's ``Server-Timing`` names
@@ -63,9 +64,12 @@ _DECISION = ("workspace_id", "model", "payer", "manifest_version", "receipt_id")
 _FREEZE_HEAP = "ROUTEGATE_FREEZE_HEAP"  # "0" leaves the proxy's collector as LiteLLM set it
 _CLIENT_CREDENTIALS = ("api_key", "api_base", "base_url", "user_config", "aws_access_key_id", "vertex_credentials")
 _ASKED_AHEAD = frozenset({"/v1/chat/completions", "/v1/messages"})
-"""Routes whose handler runs the pre-call hook before it routes (tests/integrations prove both): over HTTP
-their decision is awaited there. Any other route waits for its decision in custom_auth."""
-_TURNS_TO_SEND = 2  # turns of the event loop that take aiohttp from a post to its request written on a kept connection
+"""Routes whose handler runs the pre-call hook before it routes (tests/integrations prove both): their
+decision is awaited there, when routegate waits on a server to decide (over HTTP, or in process on
+PostgreSQL). Any other route, or in process on SQLite, waits for its decision in custom_auth."""
+# Turns of the event loop that put the question on its way: aiohttp's request written on a kept
+# connection takes two; in process on PostgreSQL the receipt's statement is sent within the first.
+_TURNS_TO_SEND = 2
 
 
 _gate: Service | InProcess | None = None
@@ -148,7 +152,7 @@ async def custom_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
         # The operator's key opens LiteLLM's own routes (model list, health); the hooks below still
         # refuse every model call it makes, since routegate admitted none.
         return UserAPIKeyAuth(api_key=token, user_role=LitellmUserRoles.PROXY_ADMIN)
-    if isinstance(_routegate(), Service) and request.url.path in _ASKED_AHEAD:
+    if request.url.path in _ASKED_AHEAD and _routegate().waits_on_a_server:
         call = _Call(token, asked=await _ask_ahead(token, model))
         held: dict[str, Any] = {}  # filled in place by the pre-call hook: LiteLLM logs a shallow copy of the metadata
     else:
@@ -320,8 +324,8 @@ class CallGateHooks(CustomLogger):
         admitted = (metadata.get("user_api_key_auth_metadata") or {}).get(_GATE) or {}
         receipt_id = metadata.get("routegate_receipt_id") or admitted.get("receipt_id")
         call = _call.get()
-        if call is not None and not call.routed:  # it failed before LiteLLM's router: no vendor saw it
-            status = "not_forwarded"
+        if call is not None and not call.routed:  # ended before LiteLLM's router: the failure hook reports it
+            return
         if receipt_id is not None:
             await _routegate().report(receipt_id, prompt_tokens, completion_tokens, status[:32])
 

@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from routegate.calls import CallDecision, CallGate
 
+from .async_receipts import AsyncReceipts
 from .call_tokens import Caller, CallerView, TokenStore
 from .http_errors import ServiceCode, ServiceError
+from .loop_receipts import AdaptiveReceipts
 from .propagation import ManifestWatcher
 from .receipt_days import ReceiptDays
 from .receipt_queries import ReceiptQueries
-from .receipts import AdaptiveReceipts, ReceiptWriter, Usage, at_millisecond, receipt_id
+from .receipts import ReceiptWriter, Usage, at_millisecond, receipt_id
 from .settings import SettingsError
 from .state import Served, ServiceState
 
@@ -113,9 +115,9 @@ class CallService:
 
     ``loop_busy``, for a process whose event loop serves other work (the LiteLLM proxy deciding in
     process): a receipt is committed on the loop by the call that waits for it while ``loop_busy()``
-    is false, and by a writer thread while it is true; usage reports on the loop
-    (:class:`.receipts.AdaptiveReceipts`). Without it the writer thread commits every receipt, in
-    batches (the service).
+    is false (on PostgreSQL without holding it), and by a writer thread while it is true
+    (:class:`.loop_receipts.AdaptiveReceipts`); usage reports as receipts are while the loop is quiet.
+    Without it the writer thread commits every receipt, in batches (the service).
     """
 
     def __init__(
@@ -135,7 +137,9 @@ class CallService:
         self.writer: ReceiptWriter | AdaptiveReceipts = (
             ReceiptWriter(state.database, self.days, queue_size=settings.receipt_queue, on_wait=self.metrics.waits.inc)
             if loop_busy is None
-            else AdaptiveReceipts(state.database, self.days, queue_size=settings.receipt_queue, busy=loop_busy)
+            else AdaptiveReceipts(
+                state.database, self.days, queue_size=settings.receipt_queue, busy=loop_busy, quiet=self._quiet()
+            )
         )
         self.receipts = ReceiptQueries(state.database)
         self._watcher = ManifestWatcher(
@@ -169,12 +173,18 @@ class CallService:
         self._watcher.stop()
         self.writer.stop()
 
-    def report_usages(self, reports: Sequence[Usage]) -> None:
-        """A gateway's usage reports, committed on the event loop (:meth:`.AdaptiveReceipts.report_usages`):
-        for a gateway deciding in this process. The service's gateways report each over HTTP."""
+    def _quiet(self) -> AsyncReceipts | None:
+        """On PostgreSQL, what commits while the loop is quiet without holding it; SQLite commits on the loop."""
+        if self.state.database.engine.dialect.name != "postgresql":
+            return None
+        return AsyncReceipts(self.state.settings.database_url, self.days)
+
+    async def report_usages(self, reports: Sequence[Usage]) -> None:
+        """A gateway's usage reports, for a gateway deciding in this process (the service's gateways report
+        each over HTTP), committed as its receipts are (:meth:`.AdaptiveReceipts.report_usages`)."""
         if not isinstance(self.writer, AdaptiveReceipts):
             raise TypeError("usage reports are committed in process only by a call service given loop_busy")
-        self.writer.report_usages(reports)
+        await self.writer.report_usages(reports)
 
     async def _until_loaded(self) -> None:
         """Wait for the view's first read, a bounded time (:data:`LOAD_PATIENCE_S`); then 503."""

@@ -10,8 +10,7 @@ it); nothing is dropped. A batch the database refuses after a few tries fails it
 authorizations (503), so an acknowledged call is a written receipt.
 
 A process whose event loop serves other work, the LiteLLM proxy deciding in process,
-commits on the loop itself instead (:class:`InlineReceipts`), or only while the loop is
-quiet (:class:`AdaptiveReceipts`).
+commits on the loop itself while the loop is quiet (:mod:`.loop_receipts`).
 
 On PostgreSQL ``call_receipts`` is partitioned by UTC day (:mod:`.receipt_days`).
 """
@@ -46,8 +45,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "USAGE_ONCE",
-    "AdaptiveReceipts",
-    "InlineReceipts",
     "ReceiptWriter",
     "Usage",
     "at_millisecond",
@@ -55,6 +52,7 @@ __all__ = [
     "moment_or_none",
     "receipt_id",
     "usage_row",
+    "usage_rows",
 ]
 
 log = logging.getLogger("routegate.service")
@@ -340,107 +338,19 @@ class ReceiptWriter:
         return error
 
 
-class InlineReceipts:
-    """Commits each receipt in the coroutine that waits for it, on its event loop's thread.
-
-    For a process whose event loop is busy with other work, the LiteLLM proxy deciding in process:
-    there a writer thread's commit is quick, but the wake-up it sends waits its turn behind the
-    loop's other callbacks, which cost each call several times the commit (measured in
-    bench/litellm_proxy.py). The loop is held for the commit instead: a fraction of a millisecond
-    on SQLite, one round trip on PostgreSQL; a failed attempt waits without holding it. The
-    gateway's usage reports are committed the same way, on the same kept connection.
-    """
-
-    depth = 0  # nothing is ever queued
-
-    def __init__(self, database: Database, days: ReceiptDays, *, upkeep: bool = True) -> None:
-        self._committer = _Committer(database, days)
-        self._lock = threading.Lock()  # one commit at a time on the kept connection, whatever thread calls
-        self._upkeep = upkeep  # the partitions' upkeep, at start and hourly: False where another writer runs it
-
-    def start(self) -> None:
-        if self._upkeep:
-            self._committer.maintain()
-
-    def stop(self) -> None:
-        self._committer.let_go()
-
-    async def write(self, row: dict[str, Any]) -> None:
-        """Return once ``row`` is committed; raises the database's error if it could not be."""
-        for delay in (*_RETRIES, None):
-            with self._lock:
-                error = self._committer.commit([row])
-            if error is None:
-                break
-            if delay is None:
-                _given_up(error, 1)
-                raise error
-            await asyncio.sleep(delay)
-        if self._upkeep:
-            self._committer.maintain(due_only=True)
-
-    def report_usages(self, reports: Sequence[Usage]) -> None:
-        """Add a gateway's usage reports to their receipts, committed as the receipts are: on this
-        thread, on the same connection. Raises the database's error; the caller tries again, which
-        changes only the reports not yet written (a receipt's first report stands, and an id that
-        is no receipt changes nothing). In receipt order: on PostgreSQL a batch is one implicit
-        transaction, and batches locking their receipts in one order never wait on each other in a circle."""
-        reported = utcnow()
-        rows = [
-            usage_row(report, at, reported)
-            for report in sorted(reports, key=lambda report: report[0])
-            if (at := moment_or_none(report[0])) is not None
-        ]
-        if not rows:
-            return
-        with self._lock:
-            error = self._committer.complete(rows)
-        if error is not None:
-            raise error
-
-
-class AdaptiveReceipts:
-    """Commits a receipt inline while its event loop has little else to do, and through a writer
-    thread while it is busy; usage reports always inline. For the LiteLLM proxy deciding in process.
-
-    One call at a time, a commit held on the loop costs the call least (:class:`InlineReceipts`).
-    With many calls in flight it stalls them all: each of the commit's statements lets go of the
-    interpreter lock, LiteLLM's executor threads take it, and the loop waits its turn to get it back
-    (at 8 connections a receipt held the loop 0.78 ms for 0.27 ms of work). Then the writer thread
-    commits the receipts of the calls in flight together, while the loop serves them.
-    """
-
-    def __init__(self, database: Database, days: ReceiptDays, *, queue_size: int, busy: Callable[[], bool]) -> None:
-        self._inline = InlineReceipts(database, days, upkeep=False)  # the writer thread runs it, off the loop
-        self._batches = ReceiptWriter(database, days, queue_size=queue_size)
-        self._busy = busy
-
-    @property
-    def depth(self) -> int:
-        return self._batches.depth
-
-    def start(self) -> None:
-        self._inline.start()
-        self._batches.start()
-
-    def stop(self) -> None:
-        self._batches.stop()
-        self._inline.stop()
-
-    async def write(self, row: dict[str, Any]) -> None:
-        """Return once ``row`` is committed; raises the database's error if it could not be."""
-        await (self._batches if self._busy() else self._inline).write(row)
-
-    def report_usages(self, reports: Sequence[Usage]) -> None:
-        """As :meth:`InlineReceipts.report_usages`."""
-        self._inline.report_usages(reports)
-
-
 def usage_row(report: Usage, at: datetime, reported: datetime) -> dict[str, Any]:
     """:data:`USAGE_ONCE`'s parameters for ``report``, whose receipt was made at ``at``."""
     receipt, prompt, completion, status = report
     values = {"prompt": prompt, "completion": completion, "outcome": status, "reported": reported}
     return {"receipt": receipt, "receipt_at": at, **values}
+
+
+def usage_rows(reports: Sequence[Usage]) -> list[dict[str, Any]]:
+    """:data:`USAGE_ONCE`'s rows for ``reports``, in receipt order (a report whose id names no moment names no
+    receipt, and is left out): batches that lock their receipts in one order never wait on each other in a circle."""
+    reported = utcnow()
+    ordered = sorted(reports, key=lambda report: report[0])
+    return [usage_row(report, at, reported) for report in ordered if (at := moment_or_none(report[0])) is not None]
 
 
 def moment_or_none(receipt: str) -> datetime | None:

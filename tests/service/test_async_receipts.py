@@ -102,8 +102,8 @@ def test_the_event_loop_runs_other_work_while_a_commit_waits_for_postgresql(
         writer = _writer(database)
         await writer.report_usages([("not-a-receipt", 1, 1, "ok")])
         assert writer._usages.connection is None  # nothing to report: no connection was made for it
-        # A commit that held the loop would wait for ever on the row: the server ends the holder after 5 s.
-        holding = "-c idle_in_transaction_session_timeout=5000"
+        # A commit that held the loop would wait for ever on the row: the server ends the holder after 30 s.
+        holding = "-c idle_in_transaction_session_timeout=30000"
         async with await psycopg.AsyncConnection.connect(_libpq(database), options=holding) as holder:
             await holder.execute(held, (receipt["id"],) if "%s" in held else ())
             committing = asyncio.create_task(send(writer, receipt))

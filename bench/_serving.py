@@ -102,16 +102,21 @@ def routegate_serving(
 
 
 def keep_alive_load(
-    port: int, requests: int, connections: int, send: Callable[[http.client.HTTPConnection, int], None]
+    port: int,
+    requests: int,
+    connections: int,
+    send: Callable[[http.client.HTTPConnection, int], None],
+    pool: Sequence[http.client.HTTPConnection] = (),
 ) -> tuple[list[float], float]:
     """Every call's milliseconds and the calls per second: ``send(connection, number)`` made
     ``requests // connections`` times on each of ``connections`` keep-alive connections, all
-    started together, as a client pool would load the server."""
+    started together, as a client pool would load the server. With ``pool``, its connections
+    (one per lane), left open for the next load, in place of new ones."""
     barrier = threading.Barrier(connections + 1)
     latencies: list[float] = []
 
-    def drive() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    def drive(lane: int) -> None:
+        connection = pool[lane] if pool else http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         mine = []
         barrier.wait()
         for number in range(requests // connections):
@@ -119,9 +124,10 @@ def keep_alive_load(
             send(connection, number)
             mine.append((time.perf_counter() - started) * 1000)
         latencies.extend(mine)
-        connection.close()
+        if not pool:
+            connection.close()
 
-    threads = [threading.Thread(target=drive) for _ in range(connections)]
+    threads = [threading.Thread(target=drive, args=(lane,)) for lane in range(connections)]
     for thread in threads:
         thread.start()
     barrier.wait()
@@ -132,7 +138,12 @@ def keep_alive_load(
 
 
 def paced_load(
-    port: int, requests: int, connections: int, rate: float, send: Callable[[http.client.HTTPConnection, int], None]
+    port: int,
+    requests: int,
+    connections: int,
+    rate: float,
+    send: Callable[[http.client.HTTPConnection, int], None],
+    pool: Sequence[http.client.HTTPConnection] = (),
 ) -> tuple[list[float], float]:
     """As :func:`keep_alive_load`, but each call starts at its turn in a schedule of ``rate`` calls per
     second spread over the connections, as clients that do not wait for each other load a server
@@ -143,7 +154,7 @@ def paced_load(
     begun = 0.0
 
     def drive(lane: int) -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        connection = pool[lane] if pool else http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         mine = []
         barrier.wait()
         for number in range(requests // connections):
@@ -152,7 +163,8 @@ def paced_load(
             send(connection, number)
             mine.append((time.perf_counter() - turn) * 1000)
         latencies.extend(mine)
-        connection.close()
+        if not pool:
+            connection.close()
 
     threads = [threading.Thread(target=drive, args=(lane,)) for lane in range(connections)]
     for thread in threads:

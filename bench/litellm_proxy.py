@@ -1,18 +1,22 @@
 """What routegate's gate costs inside the real LiteLLM proxy: the gated proxy beside the bare one, one run.
 
-    .venv/bin/python bench/litellm_proxy.py [--rounds 5] [--requests 400] [--connections 1 8] [--paced SHARE]
-        [--postgres URL] [--smoke]
+    .venv/bin/python bench/litellm_proxy.py [--rounds 5] [--requests 400] [--slice 25] [--replicas 2]
+        [--connections 1 8] [--paced SHARE] [--postgres URL] [--smoke]
 
 Starts a loopback vendor (tests/integrations/vendor.py), routegate (``routegate serve``, one
-worker, on SQLite or, with ``--postgres``, on a database made for the run) and four LiteLLM
-proxies on the same model list: two on the config
+worker, on SQLite or, with ``--postgres``, on a database made for the run) and four kinds of
+LiteLLM proxy on the same model list, ``--replicas`` processes of each: two on the config
 ``routegate gen --target litellm`` writes (routegate's custom_auth and hooks: every call
 authorized, its receipt committed, then completed with usage) -- one asking the service over
 HTTP, one deciding in its own process on the service's database --, one with only its
 master key and no hooks, and one whose custom_auth and hooks do nothing (bench/_hooks_only.py):
 what LiteLLM itself spends on a proxy with a custom auth and callbacks. Rounds of the same chat
-completion against each, a block per proxy in an order that turns every round, over each number of
-``--connections`` keep-alive connections.
+completion against each, over each number of ``--connections`` keep-alive connections, each proxy
+keeping its own. In a round each proxy serves ``--requests`` calls, in slices of ``--slice`` calls per
+connection taken in turn, in an order that turns every slice, each slice on the proxy's next process:
+the shared machine's load changes from one second to the next, and slices of a fraction of a second
+meet every proxy with the same load; two processes of one program differ by a fraction of a
+millisecond per call for as long as they run, and replicas average that out.
 The median and p99 latency are over all of a proxy's calls; the latency routegate adds is the
 gated proxy's minus the bare one's, its spread that of the same difference round by round; the
 part beyond LiteLLM's own cost of the hooks is the gated proxy's minus the hooks-only one's. Also:
@@ -72,6 +76,8 @@ HERE = Path(__file__).parent
 MODEL = "openai/gpt-5.4"
 HOOKS_ONLY = "hooks-only"  # the proxy on bench/_hooks_only.py: LiteLLM's extension points, nothing behind them
 VENDORS = ("anthropic", "openai", "moonshot", "minimax")
+# Each proxy keeps the bench's connections while the other proxies take their turns (uvicorn's default is 5 s).
+KEEP_ALIVE_SECONDS = 3600
 
 
 @contextmanager
@@ -124,7 +130,14 @@ def started(folder: Path, name: str, config: Path, *on_path: Path, **env: str) -
     (bench/_collector)."""
     log = folder / f"{name}.log"
     path = os.pathsep.join(filter(None, (*map(str, on_path), str(HERE / "_collector"), os.environ.get("PYTHONPATH"))))
-    return Proxy(config, log, PYTHONPATH=path, ROUTEGATE_BENCH_COLLECTOR_LOG=str(_passes_file(log)), **env)
+    return Proxy(
+        config,
+        log,
+        *("--keepalive_timeout", str(KEEP_ALIVE_SECONDS)),
+        PYTHONPATH=path,
+        ROUTEGATE_BENCH_COLLECTOR_LOG=str(_passes_file(log)),
+        **env,
+    )
 
 
 def _passes_file(log: Path) -> Path:
@@ -140,29 +153,43 @@ def full_passes(proxy: Proxy) -> list[float]:
 
 @dataclass
 class Block:
-    """One proxy's share of a round: every call's latency (ms), routegate's time on each call's path
-    as its Server-Timing names it (ms; none from the bare proxy), calls per second, CPU per call, and
-    the proxy's full collector passes meanwhile (ms)."""
+    """One proxy's share of a round, summed over its slices: every call's latency (ms), routegate's
+    time on each call's path as its Server-Timing names it (ms; none from the bare proxy), the
+    seconds the slices took, the CPU seconds of the proxy's process and of routegate's service
+    meanwhile, and the proxy's full collector passes (ms)."""
 
-    latencies: list[float]
-    on_path: list[float]
-    rate: float
-    proxy_cpu_ms: float = 0.0
-    service_cpu_ms: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    on_path: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    proxy_cpu_s: float = 0.0
+    service_cpu_s: float = 0.0
     full_passes: list[float] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    @property
+    def proxy_cpu_ms(self) -> float:
+        return self.proxy_cpu_s * 1000 / len(self.latencies)
+
+    @property
+    def service_cpu_ms(self) -> float:
+        return self.service_cpu_s * 1000 / len(self.latencies)
 
 
 _ON_PATH = re.compile(r"routegate;dur=([0-9.]+)")
 
 
-def measure(port: int, key: str, requests: int, connections: int, rate: float | None = None) -> Block:
-    """Chat completions over keep-alive connections: what a client of the proxy sees. Each connection
-    sends its next call as soon as the last is answered, or with ``rate`` at its turn in a schedule of
-    that many calls per second."""
+def measure(
+    block: Block, port: int, key: str, pool: list[http.client.HTTPConnection], calls: int, rate: float | None
+) -> None:
+    """Chat completions over the kept connections of ``pool``, added to ``block``: what a client of the
+    proxy sees. Each connection sends its next call as soon as the last is answered, or with ``rate``
+    at its turn in a schedule of that many calls per second."""
     body = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]})
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
     failures: list[str] = []
-    on_path: list[float] = []
 
     def complete(connection: http.client.HTTPConnection, _: int) -> None:
         connection.request("POST", "/v1/chat/completions", body, headers)
@@ -172,15 +199,16 @@ def measure(port: int, key: str, requests: int, connections: int, rate: float | 
             failures.append(f"{response.status}: {answer[:300]!r}")
         timing = _ON_PATH.search(response.getheader("server-timing") or "")
         if timing is not None:
-            on_path.append(float(timing[1]))
+            block.on_path.append(float(timing[1]))
 
     if rate is None:
-        latencies, achieved = keep_alive_load(port, requests, connections, complete)
+        latencies, achieved = keep_alive_load(port, calls, len(pool), complete, pool)
     else:
-        latencies, achieved = paced_load(port, requests, connections, rate, complete)
+        latencies, achieved = paced_load(port, calls, len(pool), rate, complete, pool)
     if failures:
         raise SystemExit(f"{len(failures)} calls failed, the first: {failures[0]}")
-    return Block(latencies, on_path, achieved)
+    block.latencies += latencies
+    block.seconds += len(latencies) / achieved
 
 
 def _spread(samples: list[float]) -> dict[str, Any]:
@@ -198,69 +226,110 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         with database(folder, args.postgres) as database_url, routegate(folder, database_url) as (url, service_pid):
             token = issue_token(url)
             gated_config, bare_config, hooks_config = configs(folder, vendor, url)
+            kinds: dict[str, tuple[Path, tuple[Path, ...], dict[str, str]]] = {
+                "bare": (bare_config, (), {}),
+                HOOKS_ONLY: (hooks_config, (HERE,), {}),
+                "service": (gated_config, (), {"ROUTEGATE_URL": url}),
+                "in-process": (gated_config, (), {"ROUTEGATE_DATABASE_URL": database_url}),
+            }
             proxies = {
-                "bare": started(folder, "bare", bare_config),
-                HOOKS_ONLY: started(folder, HOOKS_ONLY, hooks_config, HERE),
-                "service": started(folder, "service", gated_config, ROUTEGATE_URL=url),
-                "in-process": started(folder, "in-process", gated_config, ROUTEGATE_DATABASE_URL=database_url),
+                name: [started(folder, f"{name}-{n}", config, *on_path, **env) for n in range(args.replicas)]
+                for name, (config, on_path, env) in kinds.items()
             }
             try:
-                for proxy in proxies.values():
-                    proxy.wait()
+                for replicas in proxies.values():
+                    for proxy in replicas:
+                        proxy.wait()
                 keys = {"bare": MASTER_KEY, HOOKS_ONLY: token, "service": token, "in-process": token}
                 return {
                     str(connections): compare(proxies, keys, service_pid, args, connections)
                     for connections in args.connections
                 }
             finally:
-                for proxy in proxies.values():
-                    proxy.stop()
+                for replicas in proxies.values():
+                    for proxy in replicas:
+                        proxy.stop()
     finally:
         vendor.stop()
 
 
+@dataclass
+class Lane:
+    """One proxy process and the bench's kept connections to it."""
+
+    proxy: Proxy
+    pool: list[http.client.HTTPConnection]
+
+
 def compare(
-    proxies: dict[str, Proxy], keys: dict[str, str], service_pid: int, args: argparse.Namespace, connections: int
+    proxies: dict[str, list[Proxy]], keys: dict[str, str], service_pid: int, args: argparse.Namespace, connections: int
 ) -> dict[str, Any]:
     """Each proxy as fast as the connections go; then, over several connections and with ``--paced``,
     every proxy at the same fixed rate below the bare proxy's: what a proxy run with room to spare
     adds, where the first measure, at saturation, multiplies each call's added work by the calls
-    queued behind it."""
-    for name, proxy in proxies.items():
-        measure(proxy.port, keys[name], connections * 4, connections)  # warm-up
-    figures = compared(rounds(proxies, keys, service_pid, args, connections))
-    if connections > 1 and args.paced:
-        rate = args.paced * figures["requests_per_s"]["bare"]["median"]
-        figures["paced"] = compared(rounds(proxies, keys, service_pid, args, connections, rate)) | {
-            "rate": round(rate, 2),
-            "share_of_bare": args.paced,
-        }
-    return figures
+    queued behind it. Each process keeps its connections for the whole comparison."""
+    lanes = {
+        name: [
+            Lane(proxy, [http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=120) for _ in range(connections)])
+            for proxy in replicas
+        ]
+        for name, replicas in proxies.items()
+    }
+    try:
+        for name, replicas in lanes.items():
+            for lane in replicas:
+                measure(Block(), lane.proxy.port, keys[name], lane.pool, connections * 4, None)  # warm-up
+        figures = compared(rounds(lanes, keys, service_pid, args))
+        if connections > 1 and args.paced:
+            rate = args.paced * figures["requests_per_s"]["bare"]["median"]
+            figures["paced"] = compared(rounds(lanes, keys, service_pid, args, rate)) | {
+                "rate": round(rate, 2),
+                "share_of_bare": args.paced,
+            }
+        return figures
+    finally:
+        for replicas in lanes.values():
+            for lane in replicas:
+                for connection in lane.pool:
+                    connection.close()
+
+
+def slices(requests: int, connections: int, calls_each: int) -> list[int]:
+    """``requests`` calls cut into slices of ``calls_each`` calls per connection (the last slice what
+    is left), each a whole number of calls per connection."""
+    size = connections * calls_each
+    left = requests % size // connections * connections
+    return [size] * (requests // size) + ([left] if left else [])
 
 
 def rounds(
-    proxies: dict[str, Proxy],
+    lanes: dict[str, list[Lane]],
     keys: dict[str, str],
     service_pid: int,
     args: argparse.Namespace,
-    connections: int,
     rate: float | None = None,
 ) -> dict[str, list[Block]]:
-    """Rounds in which every proxy serves a block of calls, in an order that turns each round (so no
-    proxy always follows the same one)."""
-    names = list(proxies)
+    """Rounds in which every proxy serves ``--requests`` calls, in slices of ``--slice`` calls per
+    connection taken in turn, in an order that turns every slice (so no proxy always follows the same
+    one), each slice on the next of its ``--replicas`` processes."""
+    names = list(lanes)
     blocks: dict[str, list[Block]] = {name: [] for name in names}
-    for number in range(args.rounds):
-        for name in names[number % len(names) :] + names[: number % len(names)]:
-            proxy = proxies[name]
-            before = cpu_seconds(proxy.process.pid), cpu_seconds(service_pid)
-            passes = len(full_passes(proxy))
-            block = measure(proxy.port, keys[name], args.requests, connections, rate)
-            after = cpu_seconds(proxy.process.pid), cpu_seconds(service_pid)  # the post-call hooks are done
-            block.full_passes = full_passes(proxy)[passes:]
-            block.proxy_cpu_ms = (after[0] - before[0]) * 1000 / len(block.latencies)
-            block.service_cpu_ms = (after[1] - before[1]) * 1000 / len(block.latencies)
-            blocks[name].append(block)
+    turn = 0
+    for _ in range(args.rounds):
+        round_blocks = {name: Block() for name in names}
+        for calls in slices(args.requests, len(lanes[names[0]][0].pool), args.slice):
+            for name in names[turn % len(names) :] + names[: turn % len(names)]:
+                lane, block = lanes[name][turn % args.replicas], round_blocks[name]
+                before = cpu_seconds(lane.proxy.process.pid), cpu_seconds(service_pid)
+                passes = len(full_passes(lane.proxy))
+                measure(block, lane.proxy.port, keys[name], lane.pool, calls, rate)
+                after = cpu_seconds(lane.proxy.process.pid), cpu_seconds(service_pid)  # the post-call hooks are done
+                block.full_passes += full_passes(lane.proxy)[passes:]
+                block.proxy_cpu_s += after[0] - before[0]
+                block.service_cpu_s += after[1] - before[1]
+            turn += 1
+        for name in names:
+            blocks[name].append(round_blocks[name])
     return blocks
 
 
@@ -464,6 +533,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=400, help="calls per round and proxy")
+    parser.add_argument("--replicas", type=int, default=2, help="processes of each proxy, taking turns (default 2)")
+    parser.add_argument(
+        "--slice",
+        type=int,
+        default=25,
+        help="calls per connection a proxy makes before the next one's turn (default 25)",
+    )
     parser.add_argument(
         "--connections", type=int, nargs="+", default=[1, 8], help="keep-alive connections (default 1 and 8)"
     )
@@ -478,12 +554,13 @@ def main() -> int:
     add_smoke_flag(parser)
     args = parser.parse_args()
     if args.smoke:
-        args.rounds, args.requests, args.connections = 2, 8, [2]
+        args.rounds, args.requests, args.slice, args.replicas, args.connections = 2, 8, 2, 1, [2]
     with tempfile.TemporaryDirectory(prefix="routegate-bench-litellm-") as temp:
         figures = run(args, Path(temp))
     result = {
         "reproduce": reproduce(),
-        "machine": f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; {args.rounds} rounds; "
+        "machine": f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; {args.rounds} rounds, "
+        f"slices of {args.slice} calls per connection, {args.replicas} processes of each proxy; "
         f"routegate's database: {'postgresql' if args.postgres else 'sqlite'}",
         "smoke": args.smoke,
         "by_connections": figures,

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from routegate.service.settings import Settings
@@ -208,3 +210,24 @@ def test_the_litellm_bench_judges_latency_where_calls_wait_for_no_queue(
         "service, 8 connections at 0.5 of bare's rate: median latency added <= 1 ms",
         "service, 8 connections at 0.5 of bare's rate: p99 latency added <= 3 ms",
     ]
+
+
+@given(
+    requests=st.integers(min_value=0, max_value=2000),
+    connections=st.integers(min_value=1, max_value=64),
+    calls_each=st.integers(min_value=1, max_value=100),
+)
+def test_the_litellm_bench_cuts_a_round_into_slices_of_whole_calls_per_connection(
+    requests: int, connections: int, calls_each: int
+) -> None:
+    """Every slice gives each connection the same number of calls, at most ``calls_each``; together
+    they are the round's calls, less only what would not fill one call per connection."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        bench = importlib.import_module("litellm_proxy")
+    finally:
+        sys.path.remove(str(BENCH))
+    cut = bench.slices(requests, connections, calls_each)
+    assert all(size > 0 and size % connections == 0 and size <= connections * calls_each for size in cut)
+    assert sum(cut) == requests - requests % connections
+    assert all(size == connections * calls_each for size in cut[:-1])

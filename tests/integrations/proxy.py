@@ -27,9 +27,9 @@ def free_port() -> int:
 
 
 class Proxy:
-    """``litellm --config CONFIG`` until stopped; its output goes to ``log``."""
+    """``litellm --config CONFIG [FLAG ...]`` until stopped; its output goes to ``log``."""
 
-    def __init__(self, config: Path, log: Path, **env: str) -> None:
+    def __init__(self, config: Path, log: Path, *flags: str, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
@@ -43,7 +43,7 @@ class Proxy:
             **PLATFORM_KEYS,
             **env,
         }
-        command = [str(litellm), "--config", str(config), "--host", "127.0.0.1", "--port", str(self.port)]
+        command = [str(litellm), "--config", str(config), "--host", "127.0.0.1", "--port", str(self.port), *flags]
         with log.open("wb") as output:
             self.process = subprocess.Popen(command, env=environment, stdout=output, stderr=subprocess.STDOUT)
 

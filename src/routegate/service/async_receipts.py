@@ -69,8 +69,6 @@ class AsyncReceipts:
     The partitions' upkeep is left to the writer thread beside it (:class:`.loop_receipts.AdaptiveReceipts`).
     """
 
-    depth = 0  # nothing is ever queued
-
     def __init__(self, database_url: str, days: ReceiptDays) -> None:
         conninfo = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
         self._days = days

@@ -31,8 +31,6 @@ class InlineReceipts:
     gateway's usage reports are committed the same way, on the same kept connection.
     """
 
-    depth = 0  # nothing is ever queued
-
     def __init__(self, database: Database, days: ReceiptDays, *, upkeep: bool = True) -> None:
         self._committer = _Committer(database, days)
         self._lock = threading.Lock()  # one commit at a time on the kept connection, whatever thread calls
@@ -77,8 +75,6 @@ class InlineReceipts:
 class QuietReceipts(Protocol):
     """How :class:`AdaptiveReceipts` commits while its event loop is quiet: :class:`InlineReceipts`, or on
     PostgreSQL :class:`.async_receipts.AsyncReceipts`."""
-
-    depth: int
 
     def start(self) -> None: ...
     def stop(self) -> None: ...

@@ -33,7 +33,6 @@ __all__ = [
     "free_port",
     "keep_alive_load",
     "on_each_database",
-    "paced_load",
     "postgres_database",
     "routegate_serving",
     "wait_for_health",
@@ -107,48 +106,18 @@ def keep_alive_load(
     connections: int,
     send: Callable[[http.client.HTTPConnection, int], None],
     pool: Sequence[http.client.HTTPConnection] = (),
+    *,
+    rate: float | None = None,
 ) -> tuple[list[float], float]:
     """Every call's milliseconds and the calls per second: ``send(connection, number)`` made
     ``requests // connections`` times on each of ``connections`` keep-alive connections, all
     started together, as a client pool would load the server. With ``pool``, its connections
-    (one per lane), left open for the next load, in place of new ones."""
-    barrier = threading.Barrier(connections + 1)
-    latencies: list[float] = []
+    (one per lane), left open for the next load, in place of new ones.
 
-    def drive(lane: int) -> None:
-        connection = pool[lane] if pool else http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        mine = []
-        barrier.wait()
-        for number in range(requests // connections):
-            started = time.perf_counter()
-            send(connection, number)
-            mine.append((time.perf_counter() - started) * 1000)
-        latencies.extend(mine)
-        if not pool:
-            connection.close()
-
-    threads = [threading.Thread(target=drive, args=(lane,)) for lane in range(connections)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    return latencies, len(latencies) / (time.perf_counter() - started)
-
-
-def paced_load(
-    port: int,
-    requests: int,
-    connections: int,
-    rate: float,
-    send: Callable[[http.client.HTTPConnection, int], None],
-    pool: Sequence[http.client.HTTPConnection] = (),
-) -> tuple[list[float], float]:
-    """As :func:`keep_alive_load`, but each call starts at its turn in a schedule of ``rate`` calls per
-    second spread over the connections, as clients that do not wait for each other load a server
-    below what it can take. A call's milliseconds run from its turn, not from when it was sent, so
-    a call held up behind a slow one counts the wait (no coordinated omission)."""
+    With ``rate``, each call starts at its turn in a schedule of that many calls per second spread
+    over the connections, as clients that do not wait for each other load a server below what it
+    can take. A call's milliseconds then run from its turn, not from when it was sent, so a call
+    held up behind a slow one counts the wait (no coordinated omission)."""
     barrier = threading.Barrier(connections + 1)
     latencies: list[float] = []
     begun = 0.0
@@ -158,8 +127,11 @@ def paced_load(
         mine = []
         barrier.wait()
         for number in range(requests // connections):
-            turn = begun + (number * connections + lane) / rate
-            time.sleep(max(0.0, turn - time.perf_counter()))
+            if rate is None:
+                turn = time.perf_counter()
+            else:
+                turn = begun + (number * connections + lane) / rate
+                time.sleep(max(0.0, turn - time.perf_counter()))
             send(connection, number)
             mine.append((time.perf_counter() - turn) * 1000)
         latencies.extend(mine)
@@ -169,7 +141,7 @@ def paced_load(
     threads = [threading.Thread(target=drive, args=(lane,)) for lane in range(connections)]
     for thread in threads:
         thread.start()
-    begun = time.perf_counter() + 0.05  # every lane reads it after the barrier
+    begun = time.perf_counter() + (0.0 if rate is None else 0.05)  # every lane reads it after the barrier
     barrier.wait()
     for thread in threads:
         thread.join()

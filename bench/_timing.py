@@ -8,6 +8,7 @@ one run are worth quoting.
 
 from __future__ import annotations
 
+import random
 import statistics
 import time
 import timeit
@@ -15,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Stats", "interleave", "measure", "per_call", "percentile", "ratio"]
+__all__ = ["Stats", "interleave", "measure", "paired_interval", "per_call", "percentile", "ratio"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,29 @@ def percentile(samples: Sequence[float], share: float) -> float:
     """The sample at ``share`` (0.5 the median, 0.99 the p99) of the sorted samples, one of them."""
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def paired_interval(
+    mine: Sequence[Sequence[float]], theirs: Sequence[Sequence[float]], share: float, draws: int = 1000
+) -> tuple[float, float]:
+    """A 95% bootstrap interval for ``percentile(mine) - percentile(theirs)`` over all their samples,
+    where ``mine[k]`` and ``theirs[k]`` were measured side by side (turn ``k`` of interleaved slices).
+
+    Each draw picks as many turns as there are, with replacement, and takes both sides of every
+    turn it picks: what the machine did during a turn stays paired, as it was when measured. A
+    difference whose interval holds the floor is one this run cannot tell from its own noise.
+    The draws are seeded, so a run's figures reproduce from its samples."""
+    if len(mine) != len(theirs) or not mine:
+        raise ValueError(f"paired_interval needs the same turns on both sides, got {len(mine)} and {len(theirs)}")
+    chance = random.Random(0)
+    turns = range(len(mine))
+    differences = []
+    for _ in range(draws):
+        picked = chance.choices(turns, k=len(mine))
+        ours = [ms for turn in picked for ms in mine[turn]]
+        others = [ms for turn in picked for ms in theirs[turn]]
+        differences.append(percentile(ours, share) - percentile(others, share))
+    return percentile(differences, 0.025), percentile(differences, 0.975)
 
 
 def interleave(rounds: int, measures: Mapping[str, Callable[[], float]]) -> dict[str, Stats]:

@@ -13,12 +13,14 @@ master key and no hooks, and one whose custom_auth and hooks do nothing (bench/_
 what LiteLLM itself spends on a proxy with a custom auth and callbacks. Rounds of the same chat
 completion against each, over each number of ``--connections`` keep-alive connections, each proxy
 keeping its own. In a round each proxy serves ``--requests`` calls, in slices of ``--slice`` calls per
-connection taken in turn, in an order that turns every slice, each slice on the proxy's next process:
-the shared machine's load changes from one second to the next, and slices of a fraction of a second
-meet every proxy with the same load; two processes of one program differ by a fraction of a
-millisecond per call for as long as they run, and replicas average that out.
+connection taken in turn, in an order that turns every slice, the proxy's processes taking whole
+cycles of the order in turn: the shared machine's load changes from one second to the next, and
+slices of a fraction of a second meet every proxy with the same load; two processes of one program
+differ by a fraction of a millisecond per call for as long as they run, and replicas average that out.
 The median and p99 latency are over all of a proxy's calls; the latency routegate adds is the
-gated proxy's minus the bare one's, its spread that of the same difference round by round; the
+gated proxy's minus the bare one's, its spread that of the same difference round by round, and its
+95% interval that of the same difference over the turns drawn again with replacement, each turn's
+slices kept together (a bootstrap: a floor inside the interval is within the run's own noise); the
 part beyond LiteLLM's own cost of the hooks is the gated proxy's minus the hooks-only one's. Also:
 the requests per second, the CPU time each call cost the proxy's process and routegate's service
 (read from /proc), routegate's own time on each call's path, which the gated proxy's answer
@@ -59,11 +61,10 @@ from _serving import (
     cpu_seconds,
     free_port,
     keep_alive_load,
-    paced_load,
     postgres_database,
     wait_for_health,
 )
-from _timing import percentile
+from _timing import paired_interval, percentile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: its test vendor and proxy helpers
 
@@ -153,17 +154,21 @@ def full_passes(proxy: Proxy) -> list[float]:
 
 @dataclass
 class Block:
-    """One proxy's share of a round, summed over its slices: every call's latency (ms), routegate's
-    time on each call's path as its Server-Timing names it (ms; none from the bare proxy), the
-    seconds the slices took, the CPU seconds of the proxy's process and of routegate's service
-    meanwhile, and the proxy's full collector passes (ms)."""
+    """One proxy's share of a round, summed over its slices: each slice's calls' latencies (ms), in
+    the round's turns, routegate's time on each call's path as its Server-Timing names it (ms; none
+    from the bare proxy), the seconds the slices took, the CPU seconds of the proxy's process and of
+    routegate's service meanwhile, and the proxy's full collector passes (ms)."""
 
-    latencies: list[float] = field(default_factory=list)
+    slices: list[list[float]] = field(default_factory=list)
     on_path: list[float] = field(default_factory=list)
     seconds: float = 0.0
     proxy_cpu_s: float = 0.0
     service_cpu_s: float = 0.0
     full_passes: list[float] = field(default_factory=list)
+
+    @property
+    def latencies(self) -> list[float]:
+        return [ms for taken in self.slices for ms in taken]
 
     @property
     def rate(self) -> float:
@@ -201,13 +206,10 @@ def measure(
         if timing is not None:
             block.on_path.append(float(timing[1]))
 
-    if rate is None:
-        latencies, achieved = keep_alive_load(port, calls, len(pool), complete, pool)
-    else:
-        latencies, achieved = paced_load(port, calls, len(pool), rate, complete, pool)
+    latencies, achieved = keep_alive_load(port, calls, len(pool), complete, pool, rate=rate)
     if failures:
         raise SystemExit(f"{len(failures)} calls failed, the first: {failures[0]}")
-    block.latencies += latencies
+    block.slices.append(latencies)
     block.seconds += len(latencies) / achieved
 
 
@@ -311,7 +313,8 @@ def rounds(
 ) -> dict[str, list[Block]]:
     """Rounds in which every proxy serves ``--requests`` calls, in slices of ``--slice`` calls per
     connection taken in turn, in an order that turns every slice (so no proxy always follows the same
-    one), each slice on the next of its ``--replicas`` processes."""
+    one), each process of a proxy taking a full cycle of the order before the next does (so the
+    process a slice runs on does not follow its place in the order)."""
     names = list(lanes)
     blocks: dict[str, list[Block]] = {name: [] for name in names}
     turn = 0
@@ -319,7 +322,7 @@ def rounds(
         round_blocks = {name: Block() for name in names}
         for calls in slices(args.requests, len(lanes[names[0]][0].pool), args.slice):
             for name in names[turn % len(names) :] + names[: turn % len(names)]:
-                lane, block = lanes[name][turn % args.replicas], round_blocks[name]
+                lane, block = lanes[name][turn // len(names) % args.replicas], round_blocks[name]
                 before = cpu_seconds(lane.proxy.process.pid), cpu_seconds(service_pid)
                 passes = len(full_passes(lane.proxy))
                 measure(block, lane.proxy.port, keys[name], lane.pool, calls, rate)
@@ -335,12 +338,18 @@ def rounds(
 
 def compared(blocks: dict[str, list[Block]]) -> dict[str, Any]:
     """Latency percentiles over all of a proxy's calls; the added figures are each proxy's minus the
-    bare one's, and their spread is over the rounds; a gated proxy's part beyond the hooks alone is
-    its figure minus the hooks-only proxy's."""
+    bare one's, with a 95% interval from the turns' slices drawn again, and their spread over the
+    rounds; a gated proxy's part beyond the hooks alone is its figure minus the hooks-only proxy's."""
     names = list(blocks)
 
     def pooled(name: str, share: float) -> float:
         return percentile([ms for block in blocks[name] for ms in block.latencies], share)
+
+    def turns(name: str) -> list[list[float]]:
+        return [taken for block in blocks[name] for taken in block.slices]
+
+    def added_interval(name: str, share: float) -> list[float]:
+        return [round(end, 3) for end in paired_interval(turns(name), turns("bare"), share)]
 
     def per_round(name: str, figure: Callable[[Block], float]) -> list[float]:
         return [figure(block) for block in blocks[name]]
@@ -365,6 +374,7 @@ def compared(blocks: dict[str, list[Block]]) -> dict[str, Any]:
             name: {
                 key: {
                     "pooled": round(pooled(name, share) - pooled("bare", share), 3),
+                    "interval_95": added_interval(name, share),
                     "rounds": _spread(
                         [
                             percentile(mine.latencies, share) - percentile(theirs.latencies, share)
@@ -453,15 +463,20 @@ def _latency_floors(where: str, added: dict[str, Any], smoke: bool) -> list[dict
     return [
         {
             "floor": f"{where}: median latency added <= 1 ms",
-            "figure": f"{p50['pooled']} ms (rounds {_shown(p50['rounds'])})",
+            "figure": _added(p50),
             "pass": judged(p50["pooled"] <= 1, smoke),
         },
         {
             "floor": f"{where}: p99 latency added <= 3 ms",
-            "figure": f"{p99['pooled']} ms (rounds {_shown(p99['rounds'])})",
+            "figure": _added(p99),
             "pass": judged(p99["pooled"] <= 3, smoke),
         },
     ]
+
+
+def _added(figure: dict[str, Any]) -> str:
+    low, high = figure["interval_95"]
+    return f"{figure['pooled']} ms (95% interval [{low}, {high}]; rounds {_shown(figure['rounds'])})"
 
 
 def _shown(spread: dict[str, Any]) -> str:
@@ -511,7 +526,7 @@ def _rows(at: dict[str, Any]) -> list[str]:
     lines.append(f"full collector passes during the rounds (median ms, longest): {'; '.join(passes)}")
     for name, added in at["added_ms"].items():
         p50, p99 = added["p50"], added["p99"]
-        summary = f"p50 {p50['pooled']} ms (rounds {_shown(p50['rounds'])}), p99 {p99['pooled']} ms"
+        summary = f"p50 {_added(p50)}, p99 {_added(p99)}"
         cpu = f"CPU {_shown(at['added_cpu_ms_per_call'][name])} ms per call"
         if name == HOOKS_ONLY:
             lines.append(

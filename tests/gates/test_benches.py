@@ -171,8 +171,8 @@ def _gated_block(added_p50: float, added_p99: float, ratio: float) -> dict[str, 
     """One block of bench/litellm_proxy.py's figures, the same for both gated proxies."""
     spread = {"median": ratio, "min": ratio, "max": ratio}
     added = {
-        "p50": {"pooled": added_p50, "rounds": {"median": added_p50, "min": added_p50, "max": added_p50}},
-        "p99": {"pooled": added_p99, "rounds": {"median": added_p99, "min": added_p99, "max": added_p99}},
+        key: {"pooled": ms, "interval_95": [ms, ms], "rounds": {"median": ms, "min": ms, "max": ms}}
+        for key, ms in (("p50", added_p50), ("p99", added_p99))
     }
     names = ("service", "in-process")
     return {
@@ -231,3 +231,39 @@ def test_the_litellm_bench_cuts_a_round_into_slices_of_whole_calls_per_connectio
     assert all(size > 0 and size % connections == 0 and size <= connections * calls_each for size in cut)
     assert sum(cut) == requests - requests % connections
     assert all(size == connections * calls_each for size in cut[:-1])
+
+
+_TURN = st.lists(st.floats(min_value=0, max_value=1e4, allow_nan=False), min_size=1, max_size=30)
+
+
+@given(
+    turns=st.lists(st.tuples(_TURN, st.floats(min_value=-50, max_value=50, allow_nan=False)), min_size=1, max_size=40),
+    share=st.sampled_from([0.5, 0.9, 0.99]),
+)
+def test_the_bench_interval_of_a_difference_keeps_each_turn_s_two_sides_together(
+    turns: list[tuple[list[float], float]], share: float
+) -> None:
+    """Where every sample of a turn is its bare twin plus that turn's shift, each draw's difference of
+    percentiles lies between the smallest and the largest shift: only a draw that takes both sides of
+    a turn together promises that (sides drawn apart would compare unrelated samples)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        timing = importlib.import_module("_timing")
+    finally:
+        sys.path.remove(str(BENCH))
+    theirs = [samples for samples, _ in turns]
+    mine = [[ms + shift for ms in samples] for samples, shift in turns]
+    low, high = timing.paired_interval(mine, theirs, share, draws=50)
+    shifts = [shift for _, shift in turns]
+    slack = 1e-9 * (1 + max(abs(ms) for samples in mine for ms in samples))
+    assert min(shifts) - slack <= low <= high <= max(shifts) + slack
+
+
+def test_the_bench_interval_refuses_sides_of_different_turns() -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        timing = importlib.import_module("_timing")
+    finally:
+        sys.path.remove(str(BENCH))
+    with pytest.raises(ValueError, match="same turns on both sides, got 2 and 1"):
+        timing.paired_interval([[1.0], [2.0]], [[1.0]], 0.5)

@@ -64,8 +64,10 @@ def paired_interval(
     turn it picks: what the machine did during a turn stays paired, as it was when measured. A
     difference whose interval holds the floor is one this run cannot tell from its own noise.
     The draws are seeded, so a run's figures reproduce from its samples."""
-    if len(mine) != len(theirs) or not mine:
+    if len(mine) != len(theirs):
         raise ValueError(f"paired_interval needs the same turns on both sides, got {len(mine)} and {len(theirs)}")
+    if not mine:
+        raise ValueError("paired_interval needs at least one turn measured on both sides, got none")
     chance = random.Random(0)
     turns = range(len(mine))
     differences = []

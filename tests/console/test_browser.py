@@ -140,6 +140,36 @@ def test_after_a_create_the_form_offers_create_another(tab: Tab) -> None:
     expect(page.locator("#create-result")).to_be_hidden()
 
 
+@pytest.mark.parametrize(("model", "result_state"), [("GLM-4.6", "created"), ("gpt-4o", "error")])
+def test_a_create_sent_before_the_typing_pause_shows_its_result_under_a_settled_check(
+    tab: Tab, model: str, result_state: str
+) -> None:
+    """The check box sits above the result: had it settled later, it would push the result's buttons away."""
+    page = tab.page
+    tab.goto("/")
+    runtime = page.get_by_label("Runtime", exact=True).input_value()
+    allowed = REGISTRY.check(runtime, model).allowed
+    assert allowed == (result_state == "created")
+    expected = "allowed" if allowed else "refused"
+    if not allowed:
+        tab.expect_console_error("422")
+    page.evaluate(
+        """() => {
+            const result = document.querySelector("#create-result");
+            window.__checkWhenShown = [];
+            new MutationObserver(() => window.__checkWhenShown.push(
+                document.querySelector("#check-result").getAttribute("data-state")
+            )).observe(result, {attributes: true, attributeFilter: ["data-state"]});
+        }"""
+    )
+    page.get_by_label("Name", exact=True).fill(_unique("early"))
+    page.get_by_label("Model id").fill(model)  # the check waits for a pause that the click below cuts short
+    page.get_by_role("button", name="Create workspace").click()
+    expect(page.locator("#create-result")).to_have_attribute("data-state", result_state)
+    assert page.evaluate("window.__checkWhenShown") == [expected]
+    expect(page.locator("#check-result")).to_have_attribute("data-state", expected)
+
+
 @pytest.mark.parametrize(
     ("runtime", "model"), [("hermes", "moonshot/kimi-k2.6"), ("claude-code", "anthropic:claude-sonnet-4-6")]
 )

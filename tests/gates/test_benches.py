@@ -55,6 +55,15 @@ def run_smoke(script: Path, cwd: Path, *flags: str, **env: str) -> subprocess.Co
     )
 
 
+def _bench_module(name: str) -> Any:
+    """A module of bench/, which is scripts rather than a package: imported once, from there."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(BENCH))
+
+
 def spreads(figures: Any) -> Iterator[tuple[float, float, float]]:
     """Every (min, middle, max) in the JSON: a median's or a p50's spread, in whatever unit its keys name."""
     if isinstance(figures, dict):
@@ -117,13 +126,12 @@ def test_the_resolver_bench_without_litellm_says_the_comparison_is_skipped(tmp_p
 
 
 def test_the_create_bench_from_wrk_makes_a_new_workspace_with_every_request(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     """``bench/service.py --client wrk``: every create names a workspace never made before (a name made
     twice would cost the store a search for a free one, which the python client's creates never pay),
     and the models come in the python client's mix, one create in five a model never seen."""
-    monkeypatch.syspath_prepend(str(BENCH))
-    bench = importlib.import_module("service")
+    bench = _bench_module("service")
     live = LiveServer(Settings(database_url=f"sqlite:///{tmp_path / 'routegate.db'}")).start()
     try:
         rates = [bench.wrk_throughput(live.port, 1, 4, tmp_path)() for _ in range(2)]  # two rounds, two runs of names
@@ -184,12 +192,11 @@ def _gated_block(added_p50: float, added_p99: float, ratio: float) -> dict[str, 
 
 @pytest.mark.parametrize(("saturated_p50", "saturated_p99"), [(0.5, 2.0), (14.0, 40.0)])
 def test_the_litellm_bench_judges_latency_where_calls_wait_for_no_queue(
-    monkeypatch: pytest.MonkeyPatch, saturated_p50: float, saturated_p99: float
+    saturated_p50: float, saturated_p99: float
 ) -> None:
     """Saturated, a call's latency is the connections over the rate: that block is judged by its throughput
     alone, whatever its latency rows say; latency is judged at one connection and paced."""
-    monkeypatch.syspath_prepend(str(BENCH))
-    bench = importlib.import_module("litellm_proxy")
+    bench = _bench_module("litellm_proxy")
     saturated = _gated_block(saturated_p50, saturated_p99, 0.95)
     saturated["paced"] = _gated_block(0.4, 2.5, 1.0) | {"share_of_bare": 0.5}
     figures = {"1": _gated_block(0.3, 1.2, 0.97), "8": saturated}
@@ -222,11 +229,7 @@ def test_the_litellm_bench_cuts_a_round_into_slices_of_whole_calls_per_connectio
 ) -> None:
     """Every slice gives each connection the same number of calls, at most ``calls_each``; together
     they are the round's calls, less only what would not fill one call per connection."""
-    sys.path.insert(0, str(BENCH))
-    try:
-        bench = importlib.import_module("litellm_proxy")
-    finally:
-        sys.path.remove(str(BENCH))
+    bench = _bench_module("litellm_proxy")
     cut = bench.slices(requests, connections, calls_each)
     assert all(size > 0 and size % connections == 0 and size <= connections * calls_each for size in cut)
     assert sum(cut) == requests - requests % connections
@@ -246,11 +249,7 @@ def test_the_bench_interval_of_a_difference_keeps_each_turn_s_two_sides_together
     """Where every sample of a turn is its bare twin plus that turn's shift, each draw's difference of
     percentiles lies between the smallest and the largest shift: only a draw that takes both sides of
     a turn together promises that (sides drawn apart would compare unrelated samples)."""
-    sys.path.insert(0, str(BENCH))
-    try:
-        timing = importlib.import_module("_timing")
-    finally:
-        sys.path.remove(str(BENCH))
+    timing = _bench_module("_timing")
     theirs = [samples for samples, _ in turns]
     mine = [[ms + shift for ms in samples] for samples, shift in turns]
     low, high = timing.paired_interval(mine, theirs, share, draws=50)
@@ -260,10 +259,8 @@ def test_the_bench_interval_of_a_difference_keeps_each_turn_s_two_sides_together
 
 
 def test_the_bench_interval_refuses_sides_of_different_turns() -> None:
-    sys.path.insert(0, str(BENCH))
-    try:
-        timing = importlib.import_module("_timing")
-    finally:
-        sys.path.remove(str(BENCH))
+    timing = _bench_module("_timing")
     with pytest.raises(ValueError, match="same turns on both sides, got 2 and 1"):
         timing.paired_interval([[1.0], [2.0]], [[1.0]], 0.5)
+    with pytest.raises(ValueError, match="at least one turn"):
+        timing.paired_interval([], [], 0.5)

@@ -20,10 +20,11 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from routegate.service._receipt_commits import Committer
 from routegate.service.async_receipts import AsyncReceipts
 from routegate.service.db import Database
 from routegate.service.receipt_days import ReceiptDays
-from routegate.service.receipts import Usage, _Committer, receipt_id
+from routegate.service.receipts import Usage, receipt_id
 from tests import event_loops
 
 from .test_call_receipts import _row
@@ -186,7 +187,7 @@ def test_writers_committing_at_once_store_every_receipt_once_and_keep_one_whole_
         writers = [_writer(database) for _ in range(WRITERS)]
         for round_ in range(ROUNDS):
             rows = [_row(start + timedelta(milliseconds=round_ * 1000 + n), token_id="t0") for n in range(30)]
-            assert _Committer(database, ReceiptDays(database, 0)).commit(rows) is None
+            assert Committer(database, ReceiptDays(database, 0)).commit(rows) is None
             reported_rows.extend(rows)
             receipts = [row["id"] for row in rows]
             seeds = [rng.random() for _ in writers]

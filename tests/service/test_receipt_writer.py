@@ -29,6 +29,7 @@ from sqlalchemy import event, insert, select, text
 from sqlalchemy.exc import OperationalError
 
 from routegate.codes import Code
+from routegate.service._receipt_commits import Committer
 from routegate.service.async_receipts import AsyncReceipts
 from routegate.service.call_service import CallService, CallSettings
 from routegate.service.call_tables import CallReceipt, CallToken
@@ -38,7 +39,7 @@ from routegate.service.inserts import RowInsert
 from routegate.service.loop_receipts import AdaptiveReceipts, InlineReceipts
 from routegate.service.receipt_days import ReceiptDays
 from routegate.service.receipt_queries import ReceiptQueries
-from routegate.service.receipts import ReceiptWriter, _Committer, receipt_id
+from routegate.service.receipts import ReceiptWriter, receipt_id
 from routegate.service.settings import Settings
 from routegate.service.state import ServiceState
 from routegate.service.store import Store
@@ -374,7 +375,7 @@ def test_a_receipt_written_alone_is_stored_as_in_a_batch_and_moves_its_tokens_us
         },
         {"prompt_tokens": 12, "completion_tokens": 0, "status": "ok", "reported_at": now},
     ]
-    committer = _Committer(database, ReceiptDays(database, 0))
+    committer = Committer(database, ReceiptDays(database, 0))
     pairs = []
     try:
         for n, (kind, variant) in enumerate((kind, variant) for kind in tokens for variant in variants):
@@ -561,7 +562,7 @@ def test_gateways_in_process_reporting_the_same_receipts_at_once_leave_one_whole
     with _instances(database, WRITERS["one at a time"]) as writers:
         for round_ in range(ROUNDS):
             rows = [_row(start + timedelta(milliseconds=round_ * 1000 + n), token_id="t0") for n in range(30)]
-            assert _Committer(database, ReceiptDays(database, 0)).commit(rows) is None
+            assert Committer(database, ReceiptDays(database, 0)).commit(rows) is None
             receipts = [row["id"] for row in rows]
             threads = [
                 threading.Thread(target=reporter, args=(2 * n + part, writer, receipts, rng.random()))
@@ -608,7 +609,7 @@ def test_an_in_process_gateways_usage_batch_is_one_autocommitted_statement_on_po
 def _written(database: Database, count: int) -> list[dict[str, Any]]:
     """``count`` receipts of token t0, committed."""
     receipts = [_row(datetime.now(UTC) + timedelta(milliseconds=n), token_id="t0") for n in range(count)]
-    committer = _Committer(database, ReceiptDays(database, 0))
+    committer = Committer(database, ReceiptDays(database, 0))
     assert committer.commit(receipts) is None
     committer.let_go()
     return receipts
@@ -643,7 +644,7 @@ def test_two_instances_writing_batches_that_share_tokens_in_opposite_orders_neve
         [_row(now + timedelta(milliseconds=10 + n), token_id=token) for n, token in enumerate(("t1", "t3", "t2"))],
     ]
     instances = [Database(database.url), Database(database.url)]
-    committers = [_Committer(instance, ReceiptDays(instance, 0)) for instance in instances]
+    committers = [Committer(instance, ReceiptDays(instance, 0)) for instance in instances]
     try:
         outcomes = _in_flight_together(
             database,
@@ -699,7 +700,7 @@ def test_a_workspace_change_and_a_writer_sharing_its_tokens_never_deadlock(datab
             ],
         )
     writer = Database(database.url)
-    committer = _Committer(writer, ReceiptDays(writer, 0))
+    committer = Committer(writer, ReceiptDays(writer, 0))
 
     def changed() -> Exception | None:
         if change == "delete":

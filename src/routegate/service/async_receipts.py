@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 
+from ._receipt_commits import PG_WRITE_ONE, RETRIES, USAGE_ONCE, given_up
 from .receipt_days import ReceiptDays
-from .receipts import _PG_WRITE_ONE, _RETRIES, USAGE_ONCE, Usage, _given_up, usage_rows
+from .receipts import Usage, usage_rows
 
 if TYPE_CHECKING:
     import psycopg
@@ -83,16 +84,16 @@ class AsyncReceipts:
 
     async def write(self, row: dict[str, Any]) -> None:
         """Return once ``row`` is committed; raises the database's error if it could not be, after retries."""
-        for delay in (*_RETRIES, None):
+        for delay in (*RETRIES, None):
             try:
                 self._days.ensure({row["at"].date()})  # a no-op but once a day
                 connection = await self._receipts.connected()
-                await connection.execute(_PG_WRITE_ONE, row, prepare=True)
+                await connection.execute(PG_WRITE_ONE, row, prepare=True)
                 return
             except Exception as error:
                 await self._receipts.let_go()
                 if delay is None:
-                    _given_up(error, 1)
+                    given_up(error, 1)
                     raise
                 await asyncio.sleep(delay)
 

@@ -13,9 +13,10 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from ._receipt_commits import RETRIES, Committer, given_up
 from .db import Database
 from .receipt_days import ReceiptDays
-from .receipts import _RETRIES, ReceiptWriter, Usage, _Committer, _given_up, usage_rows
+from .receipts import ReceiptWriter, Usage, usage_rows
 
 __all__ = ["AdaptiveReceipts", "InlineReceipts", "QuietReceipts"]
 
@@ -32,7 +33,7 @@ class InlineReceipts:
     """
 
     def __init__(self, database: Database, days: ReceiptDays, *, upkeep: bool = True) -> None:
-        self._committer = _Committer(database, days)
+        self._committer = Committer(database, days)
         self._lock = threading.Lock()  # one commit at a time on the kept connection, whatever thread calls
         self._upkeep = upkeep  # the partitions' upkeep, at start and hourly: False where another writer runs it
 
@@ -45,13 +46,13 @@ class InlineReceipts:
 
     async def write(self, row: dict[str, Any]) -> None:
         """Return once ``row`` is committed; raises the database's error if it could not be."""
-        for delay in (*_RETRIES, None):
+        for delay in (*RETRIES, None):
             with self._lock:
                 error = self._committer.commit([row])
             if error is None:
                 break
             if delay is None:
-                _given_up(error, 1)
+                given_up(error, 1)
                 raise error
             await asyncio.sleep(delay)
         if self._upkeep:

@@ -10,7 +10,8 @@ it); nothing is dropped. A batch the database refuses after a few tries fails it
 authorizations (503), so an acknowledged call is a written receipt.
 
 A process whose event loop serves other work, the LiteLLM proxy deciding in process,
-commits on the loop itself while the loop is quiet (:mod:`.loop_receipts`).
+commits on the loop itself while the loop is quiet (:mod:`.loop_receipts`). The statements and the
+kept connection all of them commit with are in :mod:`._receipt_commits`.
 
 On PostgreSQL ``call_receipts`` is partitioned by UTC day (:mod:`.receipt_days`).
 """
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import queue
 import threading
@@ -27,21 +27,15 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import anyio.to_thread
 from anyio import CapacityLimiter
-from sqlalchemy import Connection, Table, bindparam, or_, update
-from sqlalchemy.dialects import postgresql
 
-from .call_tables import CallReceipt, CallToken
+from ._receipt_commits import MAINTENANCE_SECONDS, RETRIES, USAGE_ONCE, Committer, given_up
 from .db import Database, utcnow
-from .inserts import DriverStatement, RowInsert
 from .receipt_days import ReceiptDays
-
-if TYPE_CHECKING:
-    import psycopg
 
 __all__ = [
     "USAGE_ONCE",
@@ -55,67 +49,10 @@ __all__ = [
     "usage_rows",
 ]
 
-log = logging.getLogger("routegate.service")
-
-_RECEIPTS = cast(Table, CallReceipt.__table__)
-_TOKENS = cast(Table, CallToken.__table__)
-_INSERT = RowInsert(_RECEIPTS)
-# A token's newest use only moves forward: writers in other threads or processes commit out of order.
-_TOUCH = DriverStatement(
-    update(_TOKENS)
-    .where(
-        _TOKENS.c.id == bindparam("token"),
-        or_(_TOKENS.c.last_used_at.is_(None), _TOKENS.c.last_used_at < bindparam("used_at")),
-    )
-    .values(last_used_at=bindparam("used_at"))
-)
-_COLUMNS = tuple(column.key for column in _RECEIPTS.columns)
-USAGE_ONCE = (
-    update(_RECEIPTS)
-    .where(
-        _RECEIPTS.c.id == bindparam("receipt"),
-        _RECEIPTS.c.at == bindparam("receipt_at"),
-        _RECEIPTS.c.reported_at.is_(None),
-    )
-    .values(
-        prompt_tokens=bindparam("prompt"),
-        completion_tokens=bindparam("completion"),
-        status=bindparam("outcome"),
-        reported_at=bindparam("reported"),
-    )
-)
-"""The gateway's usage report added to its receipt, once: a receipt's first report stands."""
-_COMPLETE = DriverStatement(USAGE_ONCE)
 Usage = tuple[str, int, int, str]
 """A usage report: the receipt id, prompt tokens, completion tokens, and how the call ended."""
-_POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]
-# On PostgreSQL a batch is one statement: its receipts from one array per column, and each token's newest use.
-# Writers in other processes touch the same tokens at once, so the tokens are locked in id order before any is
-# changed: two batches taking them each in their own order would deadlock, and each deadlock holds a batch of
-# authorizations for PostgreSQL's deadlock timeout (a second by default) before one of them is retried.
-_PG_TYPES = tuple(column.type.compile(dialect=_POSTGRESQL) for column in _RECEIPTS.columns)
-_PG_WRITE = (
-    f"WITH written AS (INSERT INTO call_receipts ({', '.join(_COLUMNS)}) SELECT * FROM unnest("
-    + ", ".join(f"%s::{type_}[]" for type_ in _PG_TYPES)
-    + ")), used AS (SELECT * FROM unnest(%s::varchar[], %s::timestamptz[]) AS used(id, at)),"
-    " locked AS MATERIALIZED (SELECT call_tokens.id FROM call_tokens JOIN used ON call_tokens.id = used.id"
-    " ORDER BY call_tokens.id FOR NO KEY UPDATE OF call_tokens)"
-    " UPDATE call_tokens SET last_used_at = used.at FROM used JOIN locked ON locked.id = used.id"
-    " WHERE call_tokens.id = used.id"
-    " AND (call_tokens.last_used_at IS NULL OR call_tokens.last_used_at < used.at)"
-)
-# A batch of one (every call at low concurrency, and each inline receipt) as plain values: one token's lock
-# has no order to keep, and psycopg adapts scalars for a fraction of what it spends on seventeen arrays.
-_PG_WRITE_ONE = (
-    f"WITH written AS (INSERT INTO call_receipts ({', '.join(_COLUMNS)}) VALUES ("
-    + ", ".join(f"%({key})s::{type_}" for key, type_ in zip(_COLUMNS, _PG_TYPES, strict=True))
-    + ")) UPDATE call_tokens SET last_used_at = %(at)s WHERE id = %(token_id)s"
-    " AND (last_used_at IS NULL OR last_used_at < %(at)s)"
-)
 _ARRIVAL_GAP = 0.0005  # seconds a batch waits for the next of the callers the last batch answered
 _LINGER_MAX = 0.002  # seconds a batch waits for them in all
-_RETRIES = (0.05, 0.25, 1.0)  # seconds before each retry of a batch the database refused
-_MAINTENANCE_SECONDS = 3600.0
 _ROOM_WAITERS = 64  # threads that wait for room in a full queue; more wait for one of them
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -178,57 +115,6 @@ class _Pending:
     done: asyncio.Future[None]
 
 
-class _Committer:
-    """Commits receipts on a connection it keeps from one batch to the next (no pool checkout per
-    batch), and runs the partitions' upkeep."""
-
-    def __init__(self, database: Database, days: ReceiptDays) -> None:
-        self.database = database
-        self.days = days
-        self._connection: Connection | None = None
-        self._maintained = 0.0
-
-    def commit(self, rows: list[dict[str, Any]]) -> Exception | None:
-        """One attempt at committing ``rows``: None, or the error (the connection is then let go)."""
-        return self._attempt(lambda connection: _write(connection, rows), {row["at"].date() for row in rows})
-
-    def complete(self, rows: list[dict[str, Any]]) -> Exception | None:
-        """One attempt at adding usage reports (:data:`USAGE_ONCE`'s rows) to their receipts: as :meth:`commit`."""
-        return self._attempt(lambda connection: _COMPLETE.run_many(connection, rows), set())
-
-    def _attempt(self, write: Callable[[Connection], None], days: set[date]) -> Exception | None:
-        try:
-            self.days.ensure(days)
-            if self._connection is None:
-                self._connection = _one_statement_per_batch(self.database.writer())
-            with self.database.write_connection(self._connection) as connection:
-                write(connection)
-        except Exception as error:  # the caller retries, then gives its callers the error
-            self.let_go()
-            return error
-        return None
-
-    def let_go(self) -> None:
-        """Close the kept connection (after a failure, and at the end): the next batch takes a
-        fresh one from the pool, which pings it first."""
-        if self._connection is not None:
-            with contextlib.suppress(Exception):  # a broken link is closed anyway
-                self._connection.close()
-            self._connection = None
-
-    def maintain(self, *, due_only: bool = False) -> None:
-        """Partitions ahead and retention, at start and hourly; a failure is logged and retried later."""
-        if due_only and time.monotonic() - self._maintained < _MAINTENANCE_SECONDS:
-            return
-        self._maintained = time.monotonic()
-        try:
-            now = datetime.now(UTC)
-            self.days.ensure_ahead(now)
-            self.days.apply_retention(now)
-        except Exception:
-            log.exception("call receipts: partition maintenance failed; retrying in an hour")
-
-
 class ReceiptWriter:
     """One thread that commits queued receipts in batches; :meth:`write` waits for its receipt's commit.
 
@@ -246,7 +132,7 @@ class ReceiptWriter:
         on_wait: Callable[[], None] = lambda: None,
         on_batch: Callable[[int], None] = lambda _size: None,
     ) -> None:
-        self._committer = _Committer(database, days)
+        self._committer = Committer(database, days)
         self._queue: queue.Queue[_Pending | None] = queue.Queue(queue_size)
         self._batch_size = batch_size
         self._on_wait = on_wait
@@ -286,7 +172,7 @@ class ReceiptWriter:
         stopping = False
         while not stopping:
             try:
-                first = self._queue.get(timeout=_MAINTENANCE_SECONDS)
+                first = self._queue.get(timeout=MAINTENANCE_SECONDS)
             except queue.Empty:
                 self._committer.maintain()
                 continue
@@ -328,13 +214,13 @@ class ReceiptWriter:
 
     def _commit(self, rows: list[dict[str, Any]]) -> Exception | None:
         """Commits ``rows``, retried after each of the growing waits; the last error if every try failed."""
-        for delay in _RETRIES:
+        for delay in RETRIES:
             if self._committer.commit(rows) is None:
                 return None
             time.sleep(delay)
         error = self._committer.commit(rows)
         if error is not None:
-            _given_up(error, len(rows))
+            given_up(error, len(rows))
         return error
 
 
@@ -359,42 +245,6 @@ def moment_or_none(receipt: str) -> datetime | None:
         return moment_of(receipt)
     except ValueError:
         return None
-
-
-def _write(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    """The batch's receipts, and each token's newest use. On PostgreSQL one prepared statement on a
-    connection in autocommit (atomic by itself): one round trip, where a statement per row, or a
-    ``COPY`` and an ``UPDATE`` between ``BEGIN`` and ``COMMIT``, cost several times the batch's own work."""
-    if connection.dialect.name != "postgresql":
-        _INSERT.run_many(connection, rows)
-        _TOUCH.run_many(connection, [{"token": token, "used_at": at} for token, at in _newest_uses(rows).items()])
-        return
-    driver = cast("psycopg.Connection[Any]", connection.connection.dbapi_connection)
-    if len(rows) == 1:
-        driver.execute(_PG_WRITE_ONE, rows[0], prepare=True)
-        return
-    used = _newest_uses(rows)
-    columns = [[row[key] for row in rows] for key in _COLUMNS]
-    driver.execute(_PG_WRITE, (*columns, list(used), list(used.values())), prepare=True)
-
-
-def _newest_uses(rows: list[dict[str, Any]]) -> dict[str, datetime]:
-    """Each token's newest receipt in the batch: its ``last_used_at`` if nothing newer is stored."""
-    used: dict[str, datetime] = {}
-    for row in rows:
-        used[row["token_id"]] = max(row["at"], used.get(row["token_id"], row["at"]))
-    return used
-
-
-def _given_up(error: Exception, count: int) -> None:
-    log.error("call receipts: a batch of %d could not be written: %s", count, error)
-
-
-def _one_statement_per_batch(connection: Connection) -> Connection:
-    """The writer's kept connection; on PostgreSQL in autocommit, since each batch is one statement."""
-    if connection.dialect.name == "postgresql":
-        return connection.execution_options(isolation_level="AUTOCOMMIT")
-    return connection
 
 
 def _settle(futures: list[asyncio.Future[None]], error: Exception | None) -> None:

@@ -411,8 +411,11 @@
       var names = authNames(authEnv);
       if (names.length) body.auth_env = names;
       submit.disabled = true;
-      api("POST", "/workspaces", body)
-        .then(function (r) {
+      // The check above the result settles first: a result box that a late check pushed down would move
+      // its "Create another" from under the pointer.
+      Promise.all([api("POST", "/workspaces", body), check.ensure()])
+        .then(function (answers) {
+          var r = answers[0];
           if (r.ok && r.data) { renderCreated(r.data); return; }
           if (r.status === 401 && LOGIN_URL) return;
           var nodes = refusalNodes(r);
